@@ -1,0 +1,10 @@
+//! Logs through `tracing`, to stderr, filtered by `RUST_LOG` (default `info`).
+
+pub fn init() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
