@@ -1,6 +1,7 @@
 //! Local natural-language understanding: one encoder pass per message feeds the intent,
 //! sentiment and anger heads; entities come from rules.
 
+pub mod analysis;
 pub mod bench;
 pub mod cmd;
 pub mod encoder;
