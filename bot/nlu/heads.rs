@@ -1,0 +1,555 @@
+//! Classifier heads on sentence features: multinomial logistic regression or a one-hidden-layer
+//! MLP, trained with AdamW in candle (L2 penalty, optional class weights), calibrated with a
+//! temperature chosen on held-out data, and saved as one small safetensors file whose metadata
+//! carries the labels, the feature spec and the decision settings.
+//!
+//! Inference is plain Rust over the stored weights: a head is a few matrix-vector products, far
+//! below the encoder's cost, and needs no candle graph at serve time.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::NluError;
+
+/// How much each class counts in the training loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub enum ClassWeights {
+    /// Every example counts once.
+    #[default]
+    Uniform,
+    /// Inverse class frequency: every class counts as much in total (helps macro-recall when
+    /// the class mix at serve time differs from training).
+    Balanced,
+    /// One weight per label, in label order.
+    Given(Vec<f32>),
+}
+
+/// Hyper-parameters of one training run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainOptions {
+    /// Hidden units of the MLP; 0 trains a logistic regression.
+    pub hidden: usize,
+    /// L2 penalty on the weight matrices (not the biases), added to the mean loss.
+    pub l2: f64,
+    pub epochs: usize,
+    pub learning_rate: f64,
+    /// Examples per step; 0 means the whole set in one step.
+    pub batch_size: usize,
+    /// Dropout on the hidden layer of the MLP.
+    pub dropout: f32,
+    pub class_weights: ClassWeights,
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            hidden: 0,
+            l2: 1e-3,
+            epochs: 200,
+            learning_rate: 0.01,
+            batch_size: 0,
+            dropout: 0.0,
+            class_weights: ClassWeights::Uniform,
+            seed: 7,
+        }
+    }
+}
+
+/// One dense layer, row-major `(out, in)` weights.
+#[derive(Debug, Clone)]
+struct Dense {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    inputs: usize,
+    outputs: usize,
+}
+
+impl Dense {
+    fn apply(&self, x: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        for o in 0..self.outputs {
+            let row = &self.w[o * self.inputs..(o + 1) * self.inputs];
+            let dot: f32 = row.iter().zip(x).map(|(a, b)| a * b).sum();
+            out.push(dot + self.b[o]);
+        }
+    }
+}
+
+/// A trained classifier head: labels, the features it reads, standardisation, weights and
+/// the calibration temperature.
+#[derive(Debug, Clone)]
+pub struct Head {
+    labels: Vec<String>,
+    /// Names the features the head reads (see `features.rs`); checked on load so a head is
+    /// never fed vectors of another kind.
+    pub feature_spec: String,
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    layers: Vec<Dense>,
+    /// Logits are divided by this before the softmax (1 = uncalibrated).
+    pub temperature: f32,
+    /// Confidence below which the caller should answer "none of these" (intent heads).
+    pub threshold: Option<f32>,
+    /// Free-form facts stored with the head (intent-set hash, training figures).
+    pub notes: HashMap<String, String>,
+}
+
+impl Head {
+    /// Train a head on feature rows `xs` with class indices `ys` into `labels`.
+    pub fn fit(
+        xs: &[Vec<f32>],
+        ys: &[usize],
+        labels: &[String],
+        feature_spec: &str,
+        opts: &TrainOptions,
+    ) -> Result<Head, NluError> {
+        let err = |e: candle_core::Error| NluError::Train(e.to_string());
+        let n = xs.len();
+        if n == 0 || n != ys.len() {
+            return Err(NluError::Train(format!(
+                "need as many labels as examples and at least one example (got {n} rows, {} labels)",
+                ys.len()
+            )));
+        }
+        let k = labels.len();
+        if k < 2 {
+            return Err(NluError::Train(
+                "a classifier needs at least two labels".into(),
+            ));
+        }
+        if let Some(bad) = ys.iter().find(|&&y| y >= k) {
+            return Err(NluError::Train(format!(
+                "label index {bad} out of range (0..{k})"
+            )));
+        }
+        let dim = xs[0].len();
+        if xs.iter().any(|x| x.len() != dim) {
+            return Err(NluError::Train("feature rows differ in width".into()));
+        }
+        let (mean, inv_std) = standardisation(xs);
+        let weights = example_weights(ys, k, &opts.class_weights)?;
+        let dev = Device::Cpu;
+        let mut flat = Vec::with_capacity(n * dim);
+        for x in xs {
+            flat.extend(
+                x.iter()
+                    .zip(&mean)
+                    .zip(&inv_std)
+                    .map(|((v, m), s)| (v - m) * s),
+            );
+        }
+        let x_all = Tensor::from_vec(flat, (n, dim), &dev).map_err(err)?;
+        let y_all = Tensor::from_vec(ys.iter().map(|&y| y as u32).collect::<Vec<_>>(), n, &dev)
+            .map_err(err)?;
+        let w_all = Tensor::from_vec(weights, n, &dev).map_err(err)?;
+
+        let mut rng = StdRng::seed_from_u64(opts.seed);
+        let shapes: Vec<(usize, usize)> = if opts.hidden == 0 {
+            vec![(dim, k)]
+        } else {
+            vec![(dim, opts.hidden), (opts.hidden, k)]
+        };
+        let mut params: Vec<(Var, Var)> = Vec::new();
+        for &(i, o) in &shapes {
+            // Glorot-uniform start for the MLP; zeros are the natural start for a convex LR.
+            let bound = if opts.hidden == 0 {
+                0.0
+            } else {
+                (6.0 / (i + o) as f32).sqrt()
+            };
+            let w: Vec<f32> = (0..i * o)
+                .map(|_| {
+                    if bound == 0.0 {
+                        0.0
+                    } else {
+                        rng.gen_range(-bound..bound)
+                    }
+                })
+                .collect();
+            let w =
+                Var::from_tensor(&Tensor::from_vec(w, (i, o), &dev).map_err(err)?).map_err(err)?;
+            let b = Var::zeros(o, DType::F32, &dev).map_err(err)?;
+            params.push((w, b));
+        }
+        let vars: Vec<Var> = params
+            .iter()
+            .flat_map(|(w, b)| [w.clone(), b.clone()])
+            .collect();
+        let mut opt = AdamW::new(
+            vars,
+            ParamsAdamW {
+                lr: opts.learning_rate,
+                weight_decay: 0.0,
+                ..Default::default()
+            },
+        )
+        .map_err(err)?;
+        let batch = if opts.batch_size == 0 {
+            n
+        } else {
+            opts.batch_size.min(n)
+        };
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        for _ in 0..opts.epochs {
+            order.shuffle(&mut rng);
+            for chunk in order.chunks(batch) {
+                let idx = Tensor::from_slice(chunk, chunk.len(), &dev).map_err(err)?;
+                let (x, y, w) = if batch == n {
+                    (x_all.clone(), y_all.clone(), w_all.clone())
+                } else {
+                    (
+                        x_all.index_select(&idx, 0).map_err(err)?,
+                        y_all.index_select(&idx, 0).map_err(err)?,
+                        w_all.index_select(&idx, 0).map_err(err)?,
+                    )
+                };
+                let logits = forward_train(&params, &x, opts.dropout).map_err(err)?;
+                let loss = weighted_cross_entropy(&logits, &y, &w).map_err(err)?;
+                let mut penalty = Tensor::new(0f32, &dev).map_err(err)?;
+                for (wm, _) in &params {
+                    penalty = (penalty
+                        + wm.as_tensor().sqr().map_err(err)?.sum_all().map_err(err)?)
+                    .map_err(err)?;
+                }
+                let total = (loss + (penalty * (opts.l2 / 2.0)).map_err(err)?).map_err(err)?;
+                opt.backward_step(&total).map_err(err)?;
+            }
+        }
+        let mut layers = Vec::new();
+        for (w, b) in &params {
+            let (i, o) = w.as_tensor().dims2().map_err(err)?;
+            // stored (out, in) so inference walks contiguous rows
+            let wt = w.as_tensor().t().map_err(err)?.contiguous().map_err(err)?;
+            layers.push(Dense {
+                w: wt
+                    .flatten_all()
+                    .map_err(err)?
+                    .to_vec1::<f32>()
+                    .map_err(err)?,
+                b: b.as_tensor().to_vec1::<f32>().map_err(err)?,
+                inputs: i,
+                outputs: o,
+            });
+        }
+        Ok(Head {
+            labels: labels.to_vec(),
+            feature_spec: feature_spec.to_string(),
+            mean,
+            inv_std,
+            layers,
+            temperature: 1.0,
+            threshold: None,
+            notes: HashMap::new(),
+        })
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// Width of the feature rows the head reads.
+    pub fn input_dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Raw (uncalibrated) scores for one feature row.
+    pub fn logits(&self, x: &[f32]) -> Vec<f32> {
+        let mut h: Vec<f32> = x
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.inv_std)
+            .map(|((v, m), s)| (v - m) * s)
+            .collect();
+        let mut out = Vec::new();
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.apply(&h, &mut out);
+            if i < last {
+                out.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            std::mem::swap(&mut h, &mut out);
+        }
+        h
+    }
+
+    /// Calibrated class probabilities for one feature row, in label order; they sum to 1.
+    pub fn probabilities(&self, x: &[f32]) -> Vec<f32> {
+        softmax(&self.logits(x), self.temperature)
+    }
+
+    /// The most likely label index and its calibrated probability.
+    pub fn predict(&self, x: &[f32]) -> (usize, f32) {
+        argmax(&self.probabilities(x))
+    }
+
+    /// Choose the temperature that minimises the negative log-likelihood of held-out rows.
+    /// Returns the chosen temperature.
+    pub fn calibrate(&mut self, xs: &[Vec<f32>], ys: &[usize]) -> f32 {
+        let logits: Vec<Vec<f32>> = xs.iter().map(|x| self.logits(x)).collect();
+        let nll = |t: f32| -> f64 {
+            logits
+                .iter()
+                .zip(ys)
+                .map(|(l, &y)| -(softmax(l, t)[y].max(1e-12) as f64).ln())
+                .sum::<f64>()
+        };
+        let mut best = (1.0f32, nll(1.0));
+        // log-spaced grid from 0.1 to 10
+        for i in 0..=80 {
+            let t = 10f32.powf(-1.0 + 2.0 * i as f32 / 80.0);
+            let v = nll(t);
+            if v < best.1 {
+                best = (t, v);
+            }
+        }
+        self.temperature = best.0;
+        best.0
+    }
+
+    /// Save as one safetensors file: tensors `layer{i}.weight`/`.bias`, `mean`, `inv_std`;
+    /// metadata `labels` (JSON), `feature_spec`, `temperature`, `threshold`, `notes` (JSON).
+    pub fn save(&self, path: &Path) -> Result<(), NluError> {
+        let err =
+            |e: String| NluError::Head(format!("cannot save head to {}: {e}", path.display()));
+        let mut tensors: Vec<(String, Vec<f32>, Vec<usize>)> = vec![
+            ("mean".into(), self.mean.clone(), vec![self.mean.len()]),
+            (
+                "inv_std".into(),
+                self.inv_std.clone(),
+                vec![self.inv_std.len()],
+            ),
+        ];
+        for (i, l) in self.layers.iter().enumerate() {
+            tensors.push((
+                format!("layer{i}.weight"),
+                l.w.clone(),
+                vec![l.outputs, l.inputs],
+            ));
+            tensors.push((format!("layer{i}.bias"), l.b.clone(), vec![l.outputs]));
+        }
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+            .into_iter()
+            .map(|(n, v, s)| (n, v.iter().flat_map(|f| f.to_le_bytes()).collect(), s))
+            .collect();
+        let views = bytes
+            .iter()
+            .map(|(n, b, s)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .map(|v| (n.clone(), v))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| err(e.to_string()))?;
+        let mut meta = HashMap::new();
+        meta.insert(
+            "labels".to_string(),
+            serde_json::to_string(&self.labels).unwrap_or_default(),
+        );
+        meta.insert("feature_spec".to_string(), self.feature_spec.clone());
+        meta.insert("temperature".to_string(), self.temperature.to_string());
+        if let Some(t) = self.threshold {
+            meta.insert("threshold".to_string(), t.to_string());
+        }
+        meta.insert(
+            "notes".to_string(),
+            serde_json::to_string(&self.notes).unwrap_or_default(),
+        );
+        meta.insert("layers".to_string(), self.layers.len().to_string());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
+        // write then rename, so a reader never sees half a head
+        let tmp = path.with_extension("safetensors.tmp");
+        safetensors::serialize_to_file(views, Some(meta), &tmp).map_err(|e| err(e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+    }
+
+    pub fn load(path: &Path) -> Result<Head, NluError> {
+        let err = |e: String| {
+            NluError::Head(format!(
+                "cannot read head {}: {e}; retrain it with `frontdesk train`",
+                path.display()
+            ))
+        };
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let (_, metadata) =
+            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| err(e.to_string()))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
+        let meta = metadata.metadata().clone().unwrap_or_default();
+        let get = |k: &str| {
+            meta.get(k)
+                .cloned()
+                .ok_or_else(|| err(format!("metadata has no {k}")))
+        };
+        let tensor = |name: &str| -> Result<(Vec<f32>, Vec<usize>), NluError> {
+            let t = st.tensor(name).map_err(|e| err(format!("{name}: {e}")))?;
+            if t.dtype() != safetensors::Dtype::F32 {
+                return Err(err(format!("{name} is not f32")));
+            }
+            let v = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            Ok((v, t.shape().to_vec()))
+        };
+        let labels: Vec<String> =
+            serde_json::from_str(&get("labels")?).map_err(|e| err(e.to_string()))?;
+        let n_layers: usize = get("layers")?
+            .parse()
+            .map_err(|_| err("bad layers".into()))?;
+        let mut layers = Vec::new();
+        for i in 0..n_layers {
+            let (w, s) = tensor(&format!("layer{i}.weight"))?;
+            let (b, _) = tensor(&format!("layer{i}.bias"))?;
+            if s.len() != 2 || b.len() != s[0] {
+                return Err(err(format!("layer{i} has a bad shape {s:?}")));
+            }
+            layers.push(Dense {
+                w,
+                b,
+                inputs: s[1],
+                outputs: s[0],
+            });
+        }
+        let (mean, _) = tensor("mean")?;
+        let (inv_std, _) = tensor("inv_std")?;
+        let consistent = !layers.is_empty()
+            && layers[0].inputs == mean.len()
+            && inv_std.len() == mean.len()
+            && layers.last().map(|l| l.outputs) == Some(labels.len())
+            && layers.windows(2).all(|p| p[0].outputs == p[1].inputs);
+        if !consistent {
+            return Err(err("layer shapes do not fit together".into()));
+        }
+        let temperature: f32 = get("temperature")?
+            .parse()
+            .map_err(|_| err("bad temperature".into()))?;
+        let threshold = meta.get("threshold").and_then(|t| t.parse().ok());
+        let notes = meta
+            .get("notes")
+            .and_then(|n| serde_json::from_str(n).ok())
+            .unwrap_or_default();
+        Ok(Head {
+            labels,
+            feature_spec: get("feature_spec")?,
+            mean,
+            inv_std,
+            layers,
+            temperature,
+            threshold,
+            notes,
+        })
+    }
+}
+
+/// Index and value of the largest entry.
+pub fn argmax(p: &[f32]) -> (usize, f32) {
+    p.iter()
+        .copied()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
+}
+
+/// Softmax of `logits / temperature`, stable against large logits.
+pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let t = temperature.max(1e-6);
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|l| ((l - max) / t).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+fn standardisation(xs: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
+    let dim = xs[0].len();
+    let n = xs.len() as f64;
+    let mut mean = vec![0f64; dim];
+    for x in xs {
+        for (m, v) in mean.iter_mut().zip(x) {
+            *m += *v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = vec![0f64; dim];
+    for x in xs {
+        for ((s, v), m) in var.iter_mut().zip(x).zip(&mean) {
+            *s += (*v as f64 - m).powi(2);
+        }
+    }
+    let inv_std = var
+        .iter()
+        .map(|s| (1.0 / ((s / n).sqrt() + 1e-6)) as f32)
+        .collect();
+    (mean.into_iter().map(|m| m as f32).collect(), inv_std)
+}
+
+/// Per-example loss weights, normalised so they average 1.
+fn example_weights(ys: &[usize], k: usize, cw: &ClassWeights) -> Result<Vec<f32>, NluError> {
+    let per_class: Vec<f32> = match cw {
+        ClassWeights::Uniform => vec![1.0; k],
+        ClassWeights::Balanced => {
+            let mut counts = vec![0usize; k];
+            ys.iter().for_each(|&y| counts[y] += 1);
+            counts
+                .iter()
+                .map(|&c| {
+                    if c == 0 {
+                        0.0
+                    } else {
+                        ys.len() as f32 / (k as f32 * c as f32)
+                    }
+                })
+                .collect()
+        }
+        ClassWeights::Given(w) => {
+            if w.len() != k {
+                return Err(NluError::Train(format!(
+                    "{} class weights given for {k} labels",
+                    w.len()
+                )));
+            }
+            w.clone()
+        }
+    };
+    let raw: Vec<f32> = ys.iter().map(|&y| per_class[y]).collect();
+    let mean = raw.iter().sum::<f32>() / raw.len() as f32;
+    Ok(raw.into_iter().map(|w| w / mean.max(1e-12)).collect())
+}
+
+fn forward_train(params: &[(Var, Var)], x: &Tensor, dropout: f32) -> candle_core::Result<Tensor> {
+    let mut h = x.clone();
+    for (i, (w, b)) in params.iter().enumerate() {
+        h = h.matmul(w.as_tensor())?.broadcast_add(b.as_tensor())?;
+        if i + 1 < params.len() {
+            h = h.relu()?;
+            if dropout > 0.0 {
+                h = candle_nn::ops::dropout(&h, dropout)?;
+            }
+        }
+    }
+    Ok(h)
+}
+
+/// Mean of `weight * -log p(target)` over the batch.
+fn weighted_cross_entropy(logits: &Tensor, y: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
+    (picked * w)?.mean_all()?.neg()
+}
+
+#[cfg(test)]
+#[path = "heads_tests.rs"]
+mod tests;
