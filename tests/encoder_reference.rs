@@ -46,3 +46,31 @@ fn encoder_matches_sentence_transformers_reference() {
         assert!(c1 >= 0.9999, "single cosine {c1} for {:?}", r.text);
     }
 }
+
+#[test]
+fn one_pass_yields_embedding_layer_means_and_max_pool() {
+    let files = ModelFiles::resolve(None).expect("model resolves (fetched into the cache once)");
+    let enc = Encoder::load(&files).unwrap();
+    let texts = [
+        "Where is my parcel? Order #4411 never arrived!!",
+        "",
+        "thanks a lot",
+    ];
+    let feats = enc.encode_features(&texts).unwrap();
+    let embs = enc.encode(&texts).unwrap();
+    let d = enc.dim();
+    assert_eq!(feats.len(), texts.len());
+    for (f, e) in feats.iter().zip(&embs) {
+        assert_eq!(f.embedding.len(), d);
+        assert_eq!(f.layer_means.len(), enc.layers() * d);
+        assert_eq!(f.max_pool.len(), d);
+        assert!(cosine(&f.embedding, e) > 0.99999);
+        // The embedding is the normalised mean of the last layer.
+        let last = &f.layer_means[(enc.layers() - 1) * d..];
+        assert!(cosine(last, &f.embedding) > 0.99999);
+        // A max over tokens is never below their mean.
+        assert!(f.max_pool.iter().zip(last).all(|(m, a)| m + 1e-5 >= *a));
+        // Layers differ from one another.
+        assert!(cosine(&f.layer_means[..d], last) < 0.999);
+    }
+}

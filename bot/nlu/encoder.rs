@@ -1,26 +1,42 @@
 //! Sentence encoder: BERT forward pass, mean pooling over the attention mask, L2 normalisation,
-//! exactly as sentence-transformers does for all-MiniLM-L6-v2.
+//! exactly as sentence-transformers does for all-MiniLM-L6-v2. The pass itself is
+//! [`super::bert::Bert`]; this file turns text into word pieces and pooled features.
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{Tokenizer, TruncationParams};
+use candle_core::Tensor;
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
+use super::bert::{Bert, MessageStates};
 use super::model::ModelFiles;
 use super::NluError;
 
 /// sentence-transformers truncates all-MiniLM-L6-v2 inputs at 256 word pieces.
 pub const MAX_TOKENS: usize = 256;
 
+/// Word pieces run through the model in one pass at most; a larger batch is split so working
+/// memory stays small (about 2 MB per 100 tokens).
+const TOKENS_PER_PASS: usize = 2048;
+
+/// Everything one encoder pass yields for one text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features {
+    /// L2-normalised mean pool of the last layer over the tokens: the sentence embedding.
+    pub embedding: Vec<f32>,
+    /// Mean pool (not normalised) of the hidden state after each layer, concatenated:
+    /// `layers * dim`.
+    pub layer_means: Vec<f32>,
+    /// Max over tokens of the last layer: `dim`.
+    pub max_pool: Vec<f32>,
+}
+
 pub struct Encoder {
     tokenizer: Tokenizer,
-    model: BertModel,
-    device: Device,
+    model: Bert,
     dim: usize,
 }
 
 impl Encoder {
     pub fn load(files: &ModelFiles) -> Result<Self, NluError> {
+        let model = Bert::load(&files.config(), &files.weights())?;
         let mut tokenizer = Tokenizer::from_file(files.tokenizer())
             .map_err(|e| NluError::Model(format!("{}: {e}", files.tokenizer().display())))?;
         // The packaged tokenizer.json pads and truncates at 128; sentence-transformers does
@@ -28,25 +44,14 @@ impl Encoder {
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
+                max_length: MAX_TOKENS.min(model.max_tokens()),
                 ..Default::default()
             }))
             .map_err(|e| NluError::Model(e.to_string()))?;
-        let cfg_text = std::fs::read_to_string(files.config())
-            .map_err(|e| NluError::Model(format!("{}: {e}", files.config().display())))?;
-        let config: Config = serde_json::from_str(&cfg_text)
-            .map_err(|e| NluError::Model(format!("{}: {e}", files.config().display())))?;
-        let device = Device::Cpu;
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[files.weights()], DType::F32, &device) }
-                .map_err(|e| NluError::Model(format!("{}: {e}", files.weights().display())))?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| NluError::Model(format!("{}: {e}", files.weights().display())))?;
         Ok(Self {
             tokenizer,
+            dim: model.hidden_size(),
             model,
-            device,
-            dim: config.hidden_size,
         })
     }
 
@@ -55,57 +60,65 @@ impl Encoder {
         self.dim
     }
 
+    /// Number of transformer layers (the blocks of [`Features::layer_means`]).
+    pub fn layers(&self) -> usize {
+        self.model.num_layers()
+    }
+
     /// Number of word pieces a text becomes (after truncation).
     pub fn token_count(&self, text: &str) -> Result<usize, NluError> {
-        let enc = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| NluError::Encode(e.to_string()))?;
-        Ok(enc.get_ids().len())
+        Ok(self.tokenize(&[text])?[0].get_ids().len())
     }
 
     /// L2-normalised mean-pooled embeddings, one per text, in input order.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| NluError::Encode(e.to_string()))?;
+        Ok(self
+            .encode_features(texts)?
+            .into_iter()
+            .map(|f| f.embedding)
+            .collect())
+    }
+
+    /// The sentence embedding plus per-layer mean pools and the last layer's max pool, one
+    /// per text, in input order, from a single pass.
+    pub fn encode_features(&self, texts: &[&str]) -> Result<Vec<Features>, NluError> {
+        let encodings = self.tokenize(texts)?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        // Bucket by length so short texts are not padded to a long neighbour.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
-        let mut out = vec![Vec::new(); texts.len()];
-        const CHUNK: usize = 32;
-        for chunk in order.chunks(CHUNK) {
-            let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i]).collect();
-            let embs = self
-                .forward_pooled(&batch)
-                .map_err(|e| NluError::Encode(e.to_string()))?;
-            for (&i, e) in chunk.iter().zip(embs) {
-                out[i] = e;
+        let mut out = Vec::with_capacity(texts.len());
+        let mut start = 0;
+        while start < ids.len() {
+            let mut end = start + 1;
+            let mut tokens = ids[start].len();
+            while end < ids.len() && tokens + ids[end].len() <= TOKENS_PER_PASS {
+                tokens += ids[end].len();
+                end += 1;
             }
+            let states = self.model.forward(&ids[start..end])?;
+            out.extend(states.into_iter().map(|s| self.features(s)));
+            start = end;
         }
         Ok(out)
     }
 
-    fn forward_pooled(&self, batch: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let n = batch.len();
-        let len = batch.iter().map(|b| b.len()).max().unwrap_or(0).max(1);
-        let mut ids = vec![0u32; n * len];
-        let mut mask = vec![0f32; n * len];
-        for (r, b) in batch.iter().enumerate() {
-            ids[r * len..r * len + b.len()].copy_from_slice(b);
-            mask[r * len..r * len + b.len()]
-                .iter_mut()
-                .for_each(|m| *m = 1.0);
+    fn features(&self, s: MessageStates) -> Features {
+        let d = self.dim;
+        let last = &s.layer_means[s.layer_means.len() - d..];
+        let norm = last.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        Features {
+            embedding: last.iter().map(|v| v / norm).collect(),
+            max_pool: s.last_max,
+            layer_means: s.layer_means,
         }
-        let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
-        let type_ids = ids.zeros_like()?;
-        let mask_t = Tensor::from_vec(mask, (n, len), &self.device)?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask_t))?; // (n, len, dim)
-        let pooled = mean_pool(&hidden, &mask_t)?;
-        let normed = l2_normalize(&pooled)?;
-        normed.to_vec2::<f32>()
+    }
+
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, NluError> {
+        let result = if texts.len() == 1 {
+            // One message: skip the thread pool hand-off of encode_batch.
+            self.tokenizer.encode(texts[0], true).map(|e| vec![e])
+        } else {
+            self.tokenizer.encode_batch(texts.to_vec(), true)
+        };
+        result.map_err(|e| NluError::Encode(e.to_string()))
     }
 }
 
@@ -126,6 +139,7 @@ pub fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
 
     #[test]
     fn mean_pool_ignores_padding() {

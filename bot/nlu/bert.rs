@@ -1,0 +1,408 @@
+//! The BERT forward pass of a sentence-transformers model, owned here so it can be fast on a
+//! small CPU: weights are read from the same safetensors names as candle-transformers' BERT,
+//! packed once for the kernels in [`super::kernels`], and a batch of messages runs without
+//! padding (every message keeps its own length; only attention looks across tokens, and it
+//! does so per message).
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+
+use super::kernels::{self, Epilogue, PackedLinear};
+use super::NluError;
+
+/// The fields of a Hugging Face BERT `config.json` that the forward pass needs.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_types")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_types() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+
+#[derive(Clone, Copy)]
+enum Activation {
+    /// erf-based GELU, what BERT's `gelu` means.
+    Gelu,
+    Relu,
+}
+
+/// Per-message summaries of the hidden states, gathered during the pass.
+pub struct MessageStates {
+    /// Mean over tokens of the hidden state after each layer: `layers * dim`.
+    pub layer_means: Vec<f32>,
+    /// Max over tokens of the last layer's hidden state: `dim`.
+    pub last_max: Vec<f32>,
+}
+
+struct LayerNorm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn load(w: &Weights, prefix: &str, dim: usize, eps: f64) -> Result<Self, NluError> {
+        Ok(Self {
+            gamma: w.get(&format!("{prefix}.weight"), &[dim])?,
+            beta: w.get(&format!("{prefix}.bias"), &[dim])?,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &mut [f32]) {
+        kernels::layer_norm_rows(x, self.gamma.len(), &self.gamma, &self.beta, self.eps);
+    }
+}
+
+fn load_linear(w: &Weights, prefix: &str, n: usize, k: usize) -> Result<PackedLinear, NluError> {
+    let weight = w.get(&format!("{prefix}.weight"), &[n, k])?;
+    let bias = w.get(&format!("{prefix}.bias"), &[n])?;
+    Ok(PackedLinear::new(&weight, &bias, n, k))
+}
+
+struct Embeddings {
+    word: Vec<f32>,
+    position: Vec<f32>,
+    /// Row 0 of the token-type table: every message is a single segment.
+    token_type: Vec<f32>,
+    norm: LayerNorm,
+}
+
+impl Embeddings {
+    fn load(w: &Weights, cfg: &BertConfig) -> Result<Self, NluError> {
+        let d = cfg.hidden_size;
+        let types = w.get(
+            "embeddings.token_type_embeddings.weight",
+            &[cfg.type_vocab_size, d],
+        )?;
+        Ok(Self {
+            word: w.get("embeddings.word_embeddings.weight", &[cfg.vocab_size, d])?,
+            position: w.get(
+                "embeddings.position_embeddings.weight",
+                &[cfg.max_position_embeddings, d],
+            )?,
+            token_type: types[..d].to_vec(),
+            norm: LayerNorm::load(w, "embeddings.LayerNorm", d, cfg.layer_norm_eps)?,
+        })
+    }
+
+    /// Writes the embedded tokens of every message, one after the other, into `x`.
+    fn forward(&self, messages: &[&[u32]], x: &mut [f32]) -> Result<(), NluError> {
+        let d = self.token_type.len();
+        let mut row = 0;
+        for ids in messages {
+            for (pos, &id) in ids.iter().enumerate() {
+                let id = id as usize;
+                if id * d >= self.word.len() || (pos + 1) * d > self.position.len() {
+                    return Err(NluError::Encode(format!(
+                        "token {id} at position {pos} is outside the model's tables"
+                    )));
+                }
+                let out = &mut x[row * d..(row + 1) * d];
+                let word = &self.word[id * d..(id + 1) * d];
+                let position = &self.position[pos * d..(pos + 1) * d];
+                for i in 0..d {
+                    out[i] = word[i] + position[i] + self.token_type[i];
+                }
+                row += 1;
+            }
+        }
+        self.norm.forward(&mut x[..row * d]);
+        Ok(())
+    }
+}
+
+struct Layer {
+    /// query, key and value fused into one `[3 * dim, dim]` product.
+    qkv: PackedLinear,
+    attention_out: PackedLinear,
+    attention_norm: LayerNorm,
+    intermediate: PackedLinear,
+    output: PackedLinear,
+    output_norm: LayerNorm,
+}
+
+impl Layer {
+    fn load(w: &Weights, cfg: &BertConfig, i: usize) -> Result<Self, NluError> {
+        let d = cfg.hidden_size;
+        let p = format!("encoder.layer.{i}");
+        let mut qkv_w = Vec::with_capacity(3 * d * d);
+        let mut qkv_b = Vec::with_capacity(3 * d);
+        for part in ["query", "key", "value"] {
+            qkv_w.extend(w.get(&format!("{p}.attention.self.{part}.weight"), &[d, d])?);
+            qkv_b.extend(w.get(&format!("{p}.attention.self.{part}.bias"), &[d])?);
+        }
+        let eps = cfg.layer_norm_eps;
+        Ok(Self {
+            qkv: PackedLinear::new(&qkv_w, &qkv_b, 3 * d, d),
+            attention_out: load_linear(w, &format!("{p}.attention.output.dense"), d, d)?,
+            attention_norm: LayerNorm::load(w, &format!("{p}.attention.output.LayerNorm"), d, eps)?,
+            intermediate: load_linear(
+                w,
+                &format!("{p}.intermediate.dense"),
+                cfg.intermediate_size,
+                d,
+            )?,
+            output: load_linear(w, &format!("{p}.output.dense"), d, cfg.intermediate_size)?,
+            output_norm: LayerNorm::load(w, &format!("{p}.output.LayerNorm"), d, eps)?,
+        })
+    }
+}
+
+/// Working memory for one pass, sized for `rows` tokens in all.
+struct Scratch {
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    attended: Vec<f32>,
+    intermediate: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+/// A BERT encoder ready to run: config plus packed weights.
+pub struct Bert {
+    cfg: BertConfig,
+    activation: Activation,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+}
+
+impl Bert {
+    /// Load `config.json` and `model.safetensors` (names with or without a `bert.` prefix).
+    pub fn load(config: &Path, weights: &Path) -> Result<Self, NluError> {
+        let text = std::fs::read_to_string(config)
+            .map_err(|e| NluError::Model(format!("{}: {e}", config.display())))?;
+        let cfg: BertConfig = serde_json::from_str(&text)
+            .map_err(|e| NluError::Model(format!("{}: {e}", config.display())))?;
+        let activation = match cfg.hidden_act.as_str() {
+            "gelu" => Activation::Gelu,
+            "relu" => Activation::Relu,
+            other => {
+                return Err(NluError::Model(format!(
+                    "{}: hidden_act {other:?} is not supported (gelu or relu): use a BERT \
+                     sentence-transformers model",
+                    config.display()
+                )))
+            }
+        };
+        if cfg.hidden_size % cfg.num_attention_heads != 0 {
+            return Err(NluError::Model(format!(
+                "{}: hidden_size {} is not a multiple of num_attention_heads {}",
+                config.display(),
+                cfg.hidden_size,
+                cfg.num_attention_heads
+            )));
+        }
+        let w = Weights::open(weights)?;
+        let embeddings = Embeddings::load(&w, &cfg)?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| Layer::load(&w, &cfg, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            cfg,
+            activation,
+            embeddings,
+            layers,
+        })
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.cfg.hidden_size
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.cfg.num_hidden_layers
+    }
+
+    /// Longest message (in word pieces) the position table allows.
+    pub fn max_tokens(&self) -> usize {
+        self.cfg.max_position_embeddings
+    }
+
+    /// Run the encoder over messages given as word-piece ids (with [CLS] and [SEP]) and
+    /// return, per message, the token-mean of every layer's output and the token-max of the
+    /// last one. An empty id list counts as one zero state.
+    pub fn forward(&self, messages: &[&[u32]]) -> Result<Vec<MessageStates>, NluError> {
+        let d = self.cfg.hidden_size;
+        let rows: usize = messages.iter().map(|m| m.len()).sum();
+        let longest = messages.iter().map(|m| m.len()).max().unwrap_or(0);
+        let mut x = vec![0f32; rows * d];
+        let mut s = Scratch {
+            qkv: vec![0f32; rows * 3 * d],
+            context: vec![0f32; rows * d],
+            attended: vec![0f32; rows * d],
+            intermediate: vec![0f32; rows * self.cfg.intermediate_size],
+            scores: vec![0f32; longest],
+        };
+        let mut states: Vec<MessageStates> = messages
+            .iter()
+            .map(|_| MessageStates {
+                layer_means: vec![0f32; self.layers.len() * d],
+                last_max: vec![0f32; d],
+            })
+            .collect();
+        self.embeddings.forward(messages, &mut x)?;
+        for (li, layer) in self.layers.iter().enumerate() {
+            self.layer_forward(layer, messages, &mut x, &mut s);
+            let mut row = 0;
+            for (m, st) in messages.iter().zip(states.iter_mut()) {
+                let toks = &x[row * d..(row + m.len()) * d];
+                mean_rows(toks, d, &mut st.layer_means[li * d..(li + 1) * d]);
+                row += m.len();
+            }
+        }
+        let mut row = 0;
+        for (m, st) in messages.iter().zip(states.iter_mut()) {
+            max_rows(&x[row * d..(row + m.len()) * d], d, &mut st.last_max);
+            row += m.len();
+        }
+        Ok(states)
+    }
+
+    fn layer_forward(&self, l: &Layer, messages: &[&[u32]], x: &mut [f32], s: &mut Scratch) {
+        let d = self.cfg.hidden_size;
+        let rows = x.len() / d;
+        l.qkv.forward(x, rows, &mut s.qkv, Epilogue::Bias);
+        self.attention(messages, s);
+        l.attention_out
+            .forward(&s.context, rows, &mut s.attended, Epilogue::BiasResidual(x));
+        l.attention_norm.forward(&mut s.attended);
+        let epi = match self.activation {
+            Activation::Gelu => Epilogue::BiasGelu,
+            Activation::Relu => Epilogue::Bias,
+        };
+        l.intermediate
+            .forward(&s.attended, rows, &mut s.intermediate, epi);
+        if let Activation::Relu = self.activation {
+            s.intermediate.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        l.output.forward(
+            &s.intermediate,
+            rows,
+            x,
+            Epilogue::BiasResidual(&s.attended),
+        );
+        l.output_norm.forward(x);
+    }
+
+    /// Scaled dot-product attention within each message, head by head: reads `s.qkv`
+    /// (`[rows, 3 * dim]`: query | key | value), writes `s.context` (`[rows, dim]`).
+    fn attention(&self, messages: &[&[u32]], s: &mut Scratch) {
+        let d = self.cfg.hidden_size;
+        let heads = self.cfg.num_attention_heads;
+        let dh = d / heads;
+        let scale = 1.0 / (dh as f32).sqrt();
+        let ld = 3 * d;
+        let mut start = 0;
+        for m in messages {
+            let len = m.len();
+            for h in 0..heads {
+                for i in 0..len {
+                    let q = &s.qkv[(start + i) * ld + h * dh..][..dh];
+                    let scores = &mut s.scores[..len];
+                    for (j, sc) in scores.iter_mut().enumerate() {
+                        let k = &s.qkv[(start + j) * ld + d + h * dh..][..dh];
+                        *sc = q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale;
+                    }
+                    kernels::softmax_inplace(scores);
+                    let ctx = &mut s.context[(start + i) * d + h * dh..][..dh];
+                    ctx.fill(0.0);
+                    for (j, &p) in scores.iter().enumerate() {
+                        let v = &s.qkv[(start + j) * ld + 2 * d + h * dh..][..dh];
+                        for (c, vv) in ctx.iter_mut().zip(v) {
+                            *c += p * vv;
+                        }
+                    }
+                }
+            }
+            start += len;
+        }
+    }
+}
+
+fn mean_rows(rows: &[f32], d: usize, out: &mut [f32]) {
+    out.fill(0.0);
+    let n = rows.len() / d;
+    for r in rows.chunks_exact(d) {
+        for (o, v) in out.iter_mut().zip(r) {
+            *o += v;
+        }
+    }
+    if n > 0 {
+        let inv = 1.0 / n as f32;
+        out.iter_mut().for_each(|o| *o *= inv);
+    }
+}
+
+fn max_rows(rows: &[f32], d: usize, out: &mut [f32]) {
+    if rows.is_empty() {
+        out.fill(0.0);
+        return;
+    }
+    out.copy_from_slice(&rows[..d]);
+    for r in rows.chunks_exact(d).skip(1) {
+        for (o, v) in out.iter_mut().zip(r) {
+            *o = o.max(*v);
+        }
+    }
+}
+
+/// The tensors of a safetensors file, read as f32 whatever their stored type.
+struct Weights {
+    vb: VarBuilder<'static>,
+    prefix: &'static str,
+    path: String,
+}
+
+impl Weights {
+    fn open(path: &Path) -> Result<Self, NluError> {
+        // SAFETY: the file is memory-mapped read-only for the duration of loading; the model
+        // files are not modified while frontdesk runs.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, &Device::Cpu) }
+            .map_err(|e| NluError::Model(format!("{}: {e}", path.display())))?;
+        let prefix = if vb.contains_tensor("embeddings.word_embeddings.weight") {
+            ""
+        } else {
+            "bert."
+        };
+        Ok(Self {
+            vb,
+            prefix,
+            path: path.display().to_string(),
+        })
+    }
+
+    fn err(&self, name: &str, e: impl std::fmt::Display) -> NluError {
+        NluError::Model(format!(
+            "{}: tensor {}{name}: {e} (is this a BERT sentence-transformers model?)",
+            self.path, self.prefix
+        ))
+    }
+
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, NluError> {
+        let full = format!("{}{name}", self.prefix);
+        self.vb
+            .get(shape, &full)
+            .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+            .map_err(|e| self.err(name, e))
+    }
+}
