@@ -4,10 +4,8 @@
 pub mod analysis;
 pub mod bench;
 pub mod bert;
-pub mod bert;
 pub mod cmd;
 pub mod encoder;
-pub mod kernels;
 pub mod features;
 pub mod heads;
 pub mod intents;
