@@ -1,0 +1,151 @@
+//! The demo shop: customers and orders from a JSON file, kept in memory. Refunds and
+//! cancellations change the in-memory copy only, so a restart shows the file again.
+
+use super::{Commerce, CommerceError, Order, OrderState, Refund, RequestOutcome, ShopCustomer};
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::RwLock;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShopFile {
+    customers: Vec<ShopCustomer>,
+    orders: Vec<Order>,
+}
+
+pub struct DemoShop {
+    customers: HashMap<String, ShopCustomer>,
+    orders: RwLock<HashMap<String, Order>>,
+}
+
+impl DemoShop {
+    pub fn load(path: &Path) -> Result<DemoShop, CommerceError> {
+        let data_error = |message: String| CommerceError::Data {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            data_error(format!(
+                "{e} (set commerce.demo_file, or run from the repository root)"
+            ))
+        })?;
+        DemoShop::from_json(&text).map_err(|e| match e {
+            CommerceError::Data { message, .. } => data_error(message),
+            other => other,
+        })
+    }
+
+    pub fn from_json(text: &str) -> Result<DemoShop, CommerceError> {
+        let file: ShopFile = serde_json::from_str(text).map_err(|e| CommerceError::Data {
+            path: "<json>".into(),
+            message: e.to_string(),
+        })?;
+        let customers: HashMap<_, _> = file
+            .customers
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let mut orders = HashMap::new();
+        for o in file.orders {
+            if !customers.contains_key(&o.customer_id) {
+                return Err(CommerceError::Data {
+                    path: "<json>".into(),
+                    message: format!(
+                        "order {} names unknown customer {}",
+                        o.number, o.customer_id
+                    ),
+                });
+            }
+            orders.insert(o.number.clone(), o);
+        }
+        Ok(DemoShop {
+            customers,
+            orders: RwLock::new(orders),
+        })
+    }
+
+    fn change(
+        &self,
+        number: &str,
+        change: impl FnOnce(&mut Order) -> Result<(), String>,
+    ) -> Option<RequestOutcome> {
+        let mut orders = self.orders.write().expect("demo shop lock");
+        let order = orders.get_mut(number)?;
+        Some(match change(order) {
+            Ok(()) => RequestOutcome::Accepted {
+                order: order.clone(),
+            },
+            Err(why) => RequestOutcome::Refused { why },
+        })
+    }
+}
+
+impl Commerce for DemoShop {
+    fn order<'a>(&'a self, number: &'a str) -> BoxFuture<'a, Result<Option<Order>, CommerceError>> {
+        let found = self
+            .orders
+            .read()
+            .expect("demo shop lock")
+            .get(number)
+            .cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn customer<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ShopCustomer>, CommerceError>> {
+        let found = self.customers.get(id).cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn request_refund<'a>(
+        &'a self,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RequestOutcome>, CommerceError>> {
+        let today = chrono::Utc::now().date_naive();
+        let outcome = self.change(number, |o| match o.state {
+            OrderState::RefundPending => {
+                Err("A refund for this order is already in progress.".into())
+            }
+            OrderState::Refunded => Err("This order has already been refunded.".into()),
+            OrderState::Cancelled => {
+                Err("This order was cancelled before it shipped, so nothing was charged.".into())
+            }
+            _ => {
+                o.state = OrderState::RefundPending;
+                o.refund = Some(Refund {
+                    amount: o.total,
+                    requested_on: today,
+                    completed_on: None,
+                });
+                Ok(())
+            }
+        });
+        Box::pin(async move { Ok(outcome) })
+    }
+
+    fn cancel_order<'a>(
+        &'a self,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RequestOutcome>, CommerceError>> {
+        let outcome = self.change(number, |o| match o.state {
+            OrderState::Paid => {
+                o.state = OrderState::Cancelled;
+                Ok(())
+            }
+            OrderState::Cancelled => Err("This order is already cancelled.".into()),
+            OrderState::Shipped | OrderState::Delayed => Err(
+                "It has already shipped, so it can't be cancelled any more; once it arrives you can send it back for free within 30 days."
+                    .into(),
+            ),
+            _ => Err(format!(
+                "It is {} already, so there is nothing left to cancel.",
+                o.state.words()
+            )),
+        });
+        Box::pin(async move { Ok(outcome) })
+    }
+}

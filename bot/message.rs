@@ -1,0 +1,201 @@
+//! The types every part speaks: what a channel hands in (`Inbound`), what goes back out
+//! (`Outbound`), and the small identifiers that tie them to a conversation.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a customer wrote from. The router never looks inside; it only keeps the value so
+/// that answers go back the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Web,
+    Rest,
+    Telegram,
+    Discord,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Web => "web",
+            ChannelKind::Rest => "rest",
+            ChannelKind::Telegram => "telegram",
+            ChannelKind::Discord => "discord",
+        }
+    }
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A customer profile that the shop vouches for (a signed token, a trusted integration).
+/// Channels set it only when it is trusted: a visitor can never claim a tier by typing it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// `standard`, `gold`, `vip` or any tier the rules name.
+    #[serde(default)]
+    pub tier: Option<String>,
+    #[serde(default)]
+    pub lifetime_value: Option<f64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The shop's own customer id; when set and the fields above are missing, the desk
+    /// fills them from the Commerce backend.
+    #[serde(default)]
+    pub customer_id: Option<String>,
+}
+
+/// One chat message from a customer, already stripped of every platform detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inbound {
+    pub channel: ChannelKind,
+    /// The user's id on that channel (widget token subject, REST user_id, Telegram chat id...).
+    pub channel_user: String,
+    pub text: String,
+    pub time: DateTime<Utc>,
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Only when trusted (signed by the shop).
+    #[serde(default)]
+    pub profile: Option<Profile>,
+}
+
+impl Inbound {
+    /// A message written now, with no metadata and no profile.
+    pub fn new(
+        channel: ChannelKind,
+        channel_user: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        Inbound {
+            channel,
+            channel_user: channel_user.into(),
+            text: text.into(),
+            time: Utc::now(),
+            metadata: Default::default(),
+            profile: None,
+        }
+    }
+
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = Some(profile);
+        self
+    }
+
+    /// The identity this message comes from.
+    pub fn identity(&self) -> Identity {
+        Identity::new(self.channel, &self.channel_user)
+    }
+}
+
+/// A message on its way to a customer through the channel they wrote from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outbound {
+    pub conversation_id: ConversationId,
+    pub channel: ChannelKind,
+    pub channel_user: String,
+    pub text: String,
+    /// Who speaks: the bot, or an agent's display name.
+    pub from: Speaker,
+    pub time: DateTime<Utc>,
+}
+
+/// One user on one channel: `telegram:12345`. A customer may own several.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Identity {
+    pub channel: ChannelKind,
+    pub user: String,
+}
+
+impl Identity {
+    pub fn new(channel: ChannelKind, user: &str) -> Self {
+        Identity {
+            channel,
+            user: user.to_string(),
+        }
+    }
+
+    /// The key under which the store files this identity.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.channel.as_str(), self.user)
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.channel, self.user)
+    }
+}
+
+/// Identifies one conversation (a UUID in text form).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConversationId(pub String);
+
+impl ConversationId {
+    pub fn fresh() -> Self {
+        ConversationId(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for ConversationId {
+    fn from(s: &str) -> Self {
+        ConversationId(s.to_string())
+    }
+}
+
+/// Who owns a conversation right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The bot answers.
+    Bot,
+    /// Waiting in a human queue; the bot only tells the position.
+    Queued,
+    /// An agent owns it; the bot stays silent.
+    WithAgent,
+    Closed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Bot => "bot",
+            Status::Queued => "queued",
+            Status::WithAgent => "with_agent",
+            Status::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who wrote a stored message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "role", content = "name")]
+pub enum Speaker {
+    Customer,
+    Bot,
+    Agent(String),
+}

@@ -1,0 +1,502 @@
+//! Escalation rules: what a support lead writes in `rules.toml`, and the pure decision that
+//! turns one customer turn (analysis, history, profile) into "the bot answers" or "this
+//! conversation goes to that queue with that priority, because these rules fired".
+
+use crate::nlu::analysis::Analysis;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A human queue as the rules file declares it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Target waiting time; entries past it are shown as breaching the SLA.
+    pub sla_secs: u64,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// What a rule looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// Negative-sentiment probability of this one message >= at_least.
+    NegativeMessage {
+        at_least: f32,
+    },
+    /// Mean negative probability over the last `window` customer messages >= at_least.
+    NegativeTrend {
+        window: usize,
+        at_least: f32,
+    },
+    /// Anger probability of this message >= at_least.
+    Anger {
+        at_least: f32,
+    },
+    /// The customer's tier is one of these.
+    Tier {
+        tiers: Vec<String>,
+    },
+    LifetimeValue {
+        at_least: f64,
+    },
+    /// The order under discussion is worth at least this much.
+    OrderValue {
+        at_least: f64,
+    },
+    /// The customer asks for a person (by default the `contact_human_agent` intent).
+    HumanRequest {
+        intents: Vec<String>,
+    },
+    /// This many turns the bot could not resolve (out of scope, unknown order...).
+    RepeatedFailure {
+        count: u32,
+    },
+    /// One of these words or phrases appears (case-insensitive, whole words).
+    Keywords {
+        words: Vec<String>,
+    },
+}
+
+impl Condition {
+    fn name(&self) -> &'static str {
+        match self {
+            Condition::NegativeMessage { .. } => "negative_message",
+            Condition::NegativeTrend { .. } => "negative_trend",
+            Condition::Anger { .. } => "anger",
+            Condition::Tier { .. } => "tier",
+            Condition::LifetimeValue { .. } => "lifetime_value",
+            Condition::OrderValue { .. } => "order_value",
+            Condition::HumanRequest { .. } => "human_request",
+            Condition::RepeatedFailure { .. } => "repeated_failure",
+            Condition::Keywords { .. } => "keywords",
+        }
+    }
+}
+
+/// `escalate`: firing sends the conversation to the rule's queue. `boost`: firing only adds
+/// the rule's priority when some escalating rule fires too (a VIP who is angry goes first;
+/// a VIP asking for delivery times still gets the bot's instant answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Escalate,
+    Boost,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub condition: Condition,
+    pub effect: Effect,
+    /// Required for `escalate` rules.
+    pub queue: Option<String>,
+    pub priority: i64,
+}
+
+/// The validated rules file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    pub queues: BTreeMap<String, QueueSpec>,
+    pub rules: Vec<Rule>,
+}
+
+/// Why a conversation was escalated: one fired rule with the observed value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EscalationReason {
+    pub rule: String,
+    /// The condition kind (`anger`, `tier`, `keywords`...).
+    pub when: String,
+    /// What was observed (a probability, a tier, the matched word...).
+    pub value: Value,
+    /// What the rule asks for.
+    pub threshold: Value,
+    pub effect: Effect,
+    pub priority: i64,
+}
+
+/// The outcome when at least one escalating rule fired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    pub queue: String,
+    pub priority: i64,
+    pub reasons: Vec<EscalationReason>,
+}
+
+/// One customer turn as the policy sees it.
+#[derive(Debug, Clone)]
+pub struct Situation<'a> {
+    pub analysis: &'a Analysis,
+    /// The intent the turn is taken as (a "yes" to the bot's offer of a human counts as
+    /// `contact_human_agent`).
+    pub intent: &'a str,
+    /// Negative probabilities of the customer's messages, oldest first, this one last.
+    pub negative_history: &'a [f32],
+    pub tier: Option<&'a str>,
+    pub lifetime_value: Option<f64>,
+    pub order_value: Option<f64>,
+    /// Unresolved turns so far, this one included.
+    pub unresolved_turns: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read rules file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("rules file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("rules file {path}: `{key}` {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    queues: BTreeMap<String, QueueSpec>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    when: String,
+    #[serde(default)]
+    effect: Option<Effect>,
+    queue: Option<String>,
+    priority: Option<i64>,
+    at_least: Option<f64>,
+    window: Option<usize>,
+    tiers: Option<Vec<String>>,
+    intents: Option<Vec<String>>,
+    count: Option<u32>,
+    words: Option<Vec<String>>,
+}
+
+impl Rules {
+    pub fn load(path: &Path) -> Result<Rules, RulesError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Rules::parse(&text, path)
+    }
+
+    /// Parses and validates; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Rules, RulesError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| RulesError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let invalid = |key: String, message: String| RulesError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        for (name, q) in &raw.queues {
+            if q.sla_secs == 0 {
+                return Err(invalid(
+                    format!("queues.{name}.sla_secs"),
+                    "must be at least 1 second".into(),
+                ));
+            }
+        }
+        let mut rules = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in raw.rules.into_iter().enumerate() {
+            let key = |field: &str| format!("rules[{i}].{field}");
+            if r.name.trim().is_empty() {
+                return Err(invalid(key("name"), "must not be empty".into()));
+            }
+            if !names.insert(r.name.clone()) {
+                return Err(invalid(
+                    key("name"),
+                    format!("\"{}\" is used twice", r.name),
+                ));
+            }
+            let condition = raw_condition(&r, &key).map_err(|(k, m)| invalid(k, m))?;
+            let effect = r.effect.unwrap_or(Effect::Escalate);
+            if effect == Effect::Escalate {
+                match &r.queue {
+                    None => {
+                        return Err(invalid(
+                            key("queue"),
+                            "is required: name the queue this rule sends customers to".into(),
+                        ))
+                    }
+                    Some(q) if !raw.queues.contains_key(q) => {
+                        let known: Vec<_> = raw.queues.keys().cloned().collect();
+                        return Err(invalid(
+                            key("queue"),
+                            format!("\"{q}\" is not declared under [queues] (known: {known:?})"),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            let priority = r.priority.ok_or_else(|| {
+                invalid(
+                    key("priority"),
+                    "is required (a number, higher goes first)".into(),
+                )
+            })?;
+            rules.push(Rule {
+                name: r.name,
+                condition,
+                effect,
+                queue: r.queue,
+                priority,
+            });
+        }
+        Ok(Rules {
+            queues: raw.queues,
+            rules,
+        })
+    }
+}
+
+/// Checks that a raw rule has exactly the fields its `when` needs.
+fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition, (String, String)> {
+    let present: Vec<&str> = [
+        ("at_least", r.at_least.is_some()),
+        ("window", r.window.is_some()),
+        ("tiers", r.tiers.is_some()),
+        ("intents", r.intents.is_some()),
+        ("count", r.count.is_some()),
+        ("words", r.words.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, p)| *p)
+    .map(|(n, _)| n)
+    .collect();
+    let (allowed, required): (&[&str], &[&str]) = match r.when.as_str() {
+        "negative_message" | "anger" => (&["at_least"], &["at_least"]),
+        "negative_trend" => (&["at_least", "window"], &["at_least", "window"]),
+        "lifetime_value" | "order_value" => (&["at_least"], &["at_least"]),
+        "tier" => (&["tiers"], &["tiers"]),
+        "human_request" => (&["intents"], &[]),
+        "repeated_failure" => (&["count"], &["count"]),
+        "keywords" => (&["words"], &["words"]),
+        other => {
+            return Err((
+                key("when"),
+                format!(
+                    "\"{other}\" is unknown; use one of negative_message, negative_trend, anger, \
+                     tier, lifetime_value, order_value, human_request, repeated_failure, keywords"
+                ),
+            ))
+        }
+    };
+    for p in &present {
+        if !allowed.contains(p) {
+            return Err((key(p), format!("does not apply to when = \"{}\"", r.when)));
+        }
+    }
+    for q in required {
+        if !present.contains(q) {
+            return Err((key(q), format!("is required for when = \"{}\"", r.when)));
+        }
+    }
+    let probability = |v: f64| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v as f32)
+        } else {
+            Err((
+                key("at_least"),
+                format!("must be a probability between 0 and 1, not {v}"),
+            ))
+        }
+    };
+    let non_negative = |v: f64| {
+        if v >= 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err((key("at_least"), format!("must be an amount >= 0, not {v}")))
+        }
+    };
+    let non_empty = |field: &str, list: &Vec<String>| {
+        if list.is_empty() || list.iter().any(|s| s.trim().is_empty()) {
+            Err((
+                key(field),
+                "must be a non-empty list of non-empty strings".to_string(),
+            ))
+        } else {
+            Ok(list
+                .iter()
+                .map(|s| s.trim().to_lowercase())
+                .collect::<Vec<_>>())
+        }
+    };
+    Ok(match r.when.as_str() {
+        "negative_message" => Condition::NegativeMessage {
+            at_least: probability(r.at_least.unwrap())?,
+        },
+        "anger" => Condition::Anger {
+            at_least: probability(r.at_least.unwrap())?,
+        },
+        "negative_trend" => {
+            let window = r.window.unwrap();
+            if window < 2 {
+                return Err((key("window"), "must be at least 2 turns".into()));
+            }
+            Condition::NegativeTrend {
+                window,
+                at_least: probability(r.at_least.unwrap())?,
+            }
+        }
+        "lifetime_value" => Condition::LifetimeValue {
+            at_least: non_negative(r.at_least.unwrap())?,
+        },
+        "order_value" => Condition::OrderValue {
+            at_least: non_negative(r.at_least.unwrap())?,
+        },
+        "tier" => Condition::Tier {
+            tiers: non_empty("tiers", r.tiers.as_ref().unwrap())?,
+        },
+        "human_request" => Condition::HumanRequest {
+            intents: match &r.intents {
+                Some(list) => non_empty("intents", list)?,
+                None => vec!["contact_human_agent".into()],
+            },
+        },
+        "repeated_failure" => {
+            let count = r.count.unwrap();
+            if count == 0 {
+                return Err((key("count"), "must be at least 1".into()));
+            }
+            Condition::RepeatedFailure { count }
+        }
+        "keywords" => Condition::Keywords {
+            words: non_empty("words", r.words.as_ref().unwrap())?,
+        },
+        _ => unreachable!("checked above"),
+    })
+}
+
+/// Whole-word, case-insensitive match of `phrase` (already lower-case) in `text`.
+fn contains_phrase(text_lower: &str, phrase: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric();
+    let mut from = 0;
+    while let Some(pos) = text_lower[from..].find(phrase) {
+        let start = from + pos;
+        let end = start + phrase.len();
+        let before = text_lower[..start].chars().next_back();
+        let after = text_lower[end..].chars().next();
+        if !before.is_some_and(is_word) && !after.is_some_and(is_word) {
+            return true;
+        }
+        from = start + phrase.len().max(1);
+        if from >= text_lower.len() {
+            break;
+        }
+        while !text_lower.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    false
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// The observed value when `rule` fires on this turn, or None.
+fn fires(condition: &Condition, s: &Situation) -> Option<(Value, Value)> {
+    match condition {
+        Condition::NegativeMessage { at_least } => {
+            let v = s.analysis.sentiment_scores.negative;
+            (v >= *at_least).then(|| (json!(round3(v as f64)), json!(round3(*at_least as f64))))
+        }
+        Condition::NegativeTrend { window, at_least } => {
+            if s.negative_history.len() < *window {
+                return None;
+            }
+            let last = &s.negative_history[s.negative_history.len() - window..];
+            let mean = last.iter().sum::<f32>() / *window as f32;
+            (mean >= *at_least).then(|| {
+                (
+                    json!(round3(mean as f64)),
+                    json!(format!(
+                        "mean of last {window} >= {}",
+                        round3(*at_least as f64)
+                    )),
+                )
+            })
+        }
+        Condition::Anger { at_least } => {
+            let v = s.analysis.anger;
+            (v >= *at_least).then(|| (json!(round3(v as f64)), json!(round3(*at_least as f64))))
+        }
+        Condition::Tier { tiers } => {
+            let tier = s.tier?.to_lowercase();
+            tiers.contains(&tier).then(|| (json!(tier), json!(tiers)))
+        }
+        Condition::LifetimeValue { at_least } => {
+            let v = s.lifetime_value?;
+            (v >= *at_least).then(|| (json!(v), json!(at_least)))
+        }
+        Condition::OrderValue { at_least } => {
+            let v = s.order_value?;
+            (v >= *at_least).then(|| (json!(v), json!(at_least)))
+        }
+        Condition::HumanRequest { intents } => intents
+            .iter()
+            .any(|i| i == s.intent)
+            .then(|| (json!(s.intent), json!(intents))),
+        Condition::RepeatedFailure { count } => {
+            (s.unresolved_turns >= *count).then(|| (json!(s.unresolved_turns), json!(count)))
+        }
+        Condition::Keywords { words } => {
+            let lower = s.analysis.text.to_lowercase();
+            words
+                .iter()
+                .find(|w| contains_phrase(&lower, w))
+                .map(|w| (json!(w), json!(words)))
+        }
+    }
+}
+
+/// Decides whether this turn goes to a human. The queue is that of the highest-priority
+/// escalating rule; the priority is that rule's plus every boost that fired.
+pub fn decide(rules: &Rules, s: &Situation) -> Option<Escalation> {
+    let mut reasons = Vec::new();
+    let mut best: Option<(&Rule, i64)> = None;
+    let mut boost = 0;
+    for rule in &rules.rules {
+        let Some((value, threshold)) = fires(&rule.condition, s) else {
+            continue;
+        };
+        reasons.push(EscalationReason {
+            rule: rule.name.clone(),
+            when: rule.condition.name().to_string(),
+            value,
+            threshold,
+            effect: rule.effect,
+            priority: rule.priority,
+        });
+        match rule.effect {
+            Effect::Boost => boost += rule.priority,
+            Effect::Escalate => {
+                if best.is_none_or(|(_, p)| rule.priority > p) {
+                    best = Some((rule, rule.priority));
+                }
+            }
+        }
+    }
+    let (rule, priority) = best?;
+    Some(Escalation {
+        queue: rule.queue.clone().expect("escalate rules name a queue"),
+        priority: priority + boost,
+        reasons,
+    })
+}

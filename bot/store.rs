@@ -1,0 +1,394 @@
+//! Durable state: the `Store` trait and its sled implementation. Every tree and key layout
+//! lives in this file, so another engine can be added by implementing one trait.
+//!
+//! Invariant: everything one event changes (a customer turn with the bot's answer and a queue
+//! placement; a claim; a close) is written by one `apply(Change)`, which is one sled
+//! transaction across all trees. `flush` makes it durable; the desk acknowledges only after.
+
+use crate::message::{ChannelKind, ConversationId, Identity, Speaker, Status};
+use crate::nlu::analysis::Analysis;
+use crate::policy::EscalationReason;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sled::Transactional;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A person, whatever channels they write from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    pub tier: Option<String>,
+    pub lifetime_value: Option<f64>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The shop's id for this customer, when the shop told us.
+    pub shop_customer_id: Option<String>,
+    pub identities: Vec<Identity>,
+    pub created: DateTime<Utc>,
+}
+
+/// One message of a conversation, with what the NLU made of it (customer messages only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub from: Speaker,
+    pub text: String,
+    pub time: DateTime<Utc>,
+    pub analysis: Option<Analysis>,
+}
+
+/// The slot the bot asked for and is waiting to hear.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingSlot {
+    pub intent: String,
+    pub slot: String,
+}
+
+/// A conversation without its messages (those are stored one key each).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationRecord {
+    pub id: ConversationId,
+    pub customer: String,
+    pub channel: ChannelKind,
+    pub channel_user: String,
+    pub status: Status,
+    pub assigned_agent: Option<String>,
+    /// The queue it waits in, or last waited in.
+    pub queue: Option<String>,
+    pub priority: i64,
+    pub message_count: u64,
+    /// Negative-sentiment probability of each customer message, oldest first.
+    pub sentiment_trajectory: Vec<f32>,
+    pub slots: BTreeMap<String, String>,
+    pub pending: Option<PendingSlot>,
+    /// The bot offered a human on its last answer; a "yes" takes it up.
+    pub offered_human: bool,
+    /// Customer turns the bot could not resolve (out of scope, unknown order...).
+    pub unresolved_turns: u32,
+    pub escalation: Vec<EscalationReason>,
+    /// When it joined its current queue; kept when an idle agent loses it, so it does not
+    /// lose its place.
+    pub queued_since: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    /// When the customer last wrote, and when an agent last acted (claim or reply).
+    pub last_customer_at: DateTime<Utc>,
+    pub last_agent_at: Option<DateTime<Utc>>,
+}
+
+impl ConversationRecord {
+    pub fn identity(&self) -> Identity {
+        Identity::new(self.channel, &self.channel_user)
+    }
+}
+
+/// A conversation waiting for a human in one named queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    pub queue: String,
+    pub conversation_id: ConversationId,
+    pub customer: String,
+    pub channel: ChannelKind,
+    pub priority: i64,
+    pub enqueued_at: DateTime<Utc>,
+    pub reasons: Vec<EscalationReason>,
+}
+
+/// Everything one event changes, written atomically by `Store::apply`.
+#[derive(Debug, Default)]
+pub struct Change {
+    pub customers: Vec<Customer>,
+    pub identities: Vec<(Identity, String)>,
+    pub conversations: Vec<ConversationRecord>,
+    /// (conversation, sequence number, message)
+    pub messages: Vec<(ConversationId, u64, StoredMessage)>,
+    /// The conversation an identity currently writes into; `None` once it is closed.
+    pub open: Vec<(Identity, Option<ConversationId>)>,
+    pub enqueue: Vec<QueueEntry>,
+    pub dequeue: Vec<(String, ConversationId)>,
+    pub assign: Vec<(String, ConversationId)>,
+    pub unassign: Vec<(String, ConversationId)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record is unreadable ({what}): {message}")]
+    Corrupt { what: String, message: String },
+}
+
+/// The storage engine behind the desk.
+pub trait Store: Send + Sync + 'static {
+    fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError>;
+    fn customer_of(&self, identity: &Identity) -> Result<Option<String>, StoreError>;
+    fn open_conversation(&self, identity: &Identity) -> Result<Option<ConversationId>, StoreError>;
+    fn conversation(&self, id: &ConversationId) -> Result<Option<ConversationRecord>, StoreError>;
+    fn messages(&self, id: &ConversationId) -> Result<Vec<StoredMessage>, StoreError>;
+    fn queue_entries(&self) -> Result<Vec<QueueEntry>, StoreError>;
+    /// (agent, conversation) for every conversation an agent owns.
+    fn assignments(&self) -> Result<Vec<(String, ConversationId)>, StoreError>;
+    fn conversation_count(&self) -> Result<usize, StoreError>;
+    /// Writes the whole change or nothing.
+    fn apply(&self, change: Change) -> Result<(), StoreError>;
+    /// Returns once everything applied so far is on disk.
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Tree names: the complete on-disk layout.
+const TREES: [&str; 7] = [
+    "customers",     // customer id -> Customer
+    "identities",    // "channel:user" -> customer id
+    "conversations", // conversation id -> ConversationRecord
+    "messages",      // conversation id \0 u64 BE sequence -> StoredMessage
+    "open",          // "channel:user" -> conversation id
+    "queue",         // queue name \0 conversation id -> QueueEntry
+    "assignments",   // agent name \0 conversation id -> ""
+];
+const CUSTOMERS: usize = 0;
+const IDENTITIES: usize = 1;
+const CONVERSATIONS: usize = 2;
+const MESSAGES: usize = 3;
+const OPEN: usize = 4;
+const QUEUE: usize = 5;
+const ASSIGNMENTS: usize = 6;
+
+/// The sled engine: one database folder, the trees above.
+pub struct SledStore {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
+
+fn pair_key(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + b.len() + 1);
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+fn message_key(id: &ConversationId, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(id.0.len() + 9);
+    k.extend_from_slice(id.0.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn split_pair(key: &[u8]) -> Option<(String, String)> {
+    let pos = key.iter().position(|b| *b == 0)?;
+    Some((
+        String::from_utf8_lossy(&key[..pos]).into_owned(),
+        String::from_utf8_lossy(&key[pos + 1..]).into_owned(),
+    ))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("store records always serialize")
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()?;
+        let trees = TREES
+            .iter()
+            .map(|name| db.open_tree(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SledStore { db, trees })
+    }
+
+    /// A store that lives only as long as the process (replay, tests).
+    pub fn temporary() -> Result<SledStore, StoreError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        let trees = TREES
+            .iter()
+            .map(|name| db.open_tree(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SledStore { db, trees })
+    }
+
+    fn get<T: DeserializeOwned>(&self, tree: usize, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.trees[tree].get(key)? {
+            Some(v) => Ok(Some(decode(TREES[tree], &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn get_string(&self, tree: usize, key: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(self.trees[tree]
+            .get(key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+}
+
+impl Store for SledStore {
+    fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+        self.get(CUSTOMERS, id.as_bytes())
+    }
+
+    fn customer_of(&self, identity: &Identity) -> Result<Option<String>, StoreError> {
+        self.get_string(IDENTITIES, identity.key().as_bytes())
+    }
+
+    fn open_conversation(&self, identity: &Identity) -> Result<Option<ConversationId>, StoreError> {
+        Ok(self
+            .get_string(OPEN, identity.key().as_bytes())?
+            .map(ConversationId))
+    }
+
+    fn conversation(&self, id: &ConversationId) -> Result<Option<ConversationRecord>, StoreError> {
+        self.get(CONVERSATIONS, id.0.as_bytes())
+    }
+
+    fn messages(&self, id: &ConversationId) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut prefix = id.0.as_bytes().to_vec();
+        prefix.push(0);
+        self.trees[MESSAGES]
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode("messages", &v)
+            })
+            .collect()
+    }
+
+    fn queue_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
+        self.trees[QUEUE]
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode("queue", &v)
+            })
+            .collect()
+    }
+
+    fn assignments(&self) -> Result<Vec<(String, ConversationId)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.trees[ASSIGNMENTS].iter() {
+            let (k, _) = kv?;
+            if let Some((agent, conv)) = split_pair(&k) {
+                out.push((agent, ConversationId(conv)));
+            }
+        }
+        Ok(out)
+    }
+
+    fn conversation_count(&self) -> Result<usize, StoreError> {
+        Ok(self.trees[CONVERSATIONS].len())
+    }
+
+    fn apply(&self, change: Change) -> Result<(), StoreError> {
+        // Serialise outside the transaction closure: it may run more than once.
+        let customers: Vec<_> = change
+            .customers
+            .iter()
+            .map(|c| (c.id.clone().into_bytes(), encode(c)))
+            .collect();
+        let identities: Vec<_> = change
+            .identities
+            .iter()
+            .map(|(i, c)| (i.key().into_bytes(), c.clone().into_bytes()))
+            .collect();
+        let conversations: Vec<_> = change
+            .conversations
+            .iter()
+            .map(|c| (c.id.0.clone().into_bytes(), encode(c)))
+            .collect();
+        let messages: Vec<_> = change
+            .messages
+            .iter()
+            .map(|(id, seq, m)| (message_key(id, *seq), encode(m)))
+            .collect();
+        let open: Vec<_> = change
+            .open
+            .iter()
+            .map(|(i, c)| {
+                (
+                    i.key().into_bytes(),
+                    c.as_ref().map(|c| c.0.clone().into_bytes()),
+                )
+            })
+            .collect();
+        let enqueue: Vec<_> = change
+            .enqueue
+            .iter()
+            .map(|e| (pair_key(&e.queue, &e.conversation_id.0), encode(e)))
+            .collect();
+        let dequeue: Vec<_> = change
+            .dequeue
+            .iter()
+            .map(|(q, c)| pair_key(q, &c.0))
+            .collect();
+        let assign: Vec<_> = change
+            .assign
+            .iter()
+            .map(|(a, c)| pair_key(a, &c.0))
+            .collect();
+        let unassign: Vec<_> = change
+            .unassign
+            .iter()
+            .map(|(a, c)| pair_key(a, &c.0))
+            .collect();
+
+        let result: sled::transaction::TransactionResult<(), ()> =
+            self.trees[..].transaction(|t| {
+                for (k, v) in &customers {
+                    t[CUSTOMERS].insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &identities {
+                    t[IDENTITIES].insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &conversations {
+                    t[CONVERSATIONS].insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &messages {
+                    t[MESSAGES].insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &open {
+                    match v {
+                        Some(v) => t[OPEN].insert(k.as_slice(), v.as_slice())?,
+                        None => t[OPEN].remove(k.as_slice())?,
+                    };
+                }
+                for k in &dequeue {
+                    t[QUEUE].remove(k.as_slice())?;
+                }
+                for (k, v) in &enqueue {
+                    t[QUEUE].insert(k.as_slice(), v.as_slice())?;
+                }
+                for k in &unassign {
+                    t[ASSIGNMENTS].remove(k.as_slice())?;
+                }
+                for k in &assign {
+                    t[ASSIGNMENTS].insert(k.as_slice(), &[] as &[u8])?;
+                }
+                Ok(())
+            });
+        match result {
+            Ok(()) => Ok(()),
+            Err(sled::transaction::TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
+            Err(sled::transaction::TransactionError::Abort(())) => {
+                unreachable!("the transaction never aborts")
+            }
+        }
+    }
+
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.db.flush_async().await?;
+            Ok(())
+        })
+    }
+}
