@@ -1,0 +1,484 @@
+//! Intent definitions: the YAML files in `intents/` turned into training examples and the
+//! bot's responses.
+//!
+//! One file per intent, named `<name>.yaml` (or `.yml`):
+//!
+//! ```yaml
+//! name: track_order            # must equal the file name
+//! description: The customer wants to know where an order is or when it arrives.
+//! examples:                    # at least 5 (the shipped set keeps >= 15), no duplicates
+//!   - where is my order
+//!   - "track order #10234"
+//! response:
+//!   text: "Order {order_number} is {status}. {detail}"   # not empty
+//!   slots:                     # optional: asked for in order when missing
+//!     - name: order_number
+//!       entity: order_number   # an EntityKind in snake_case: order_number, email, money, date
+//!       prompt: "Happy to check. What's your order number?"
+//!   action: order_status       # optional: a named lookup the conversation engine performs
+//! ```
+//!
+//! `{placeholders}` in `text` are filled from slots of that name or from the fields the
+//! action returns (see `intents/README.md` for the names the shipped set uses).
+//!
+//! The special file `_out_of_scope.yaml` has no `name`, no slots and no action: its
+//! examples are messages that are not the shop's business (negatives for the classifier)
+//! and its response is the honest "I can't help with that here" answer. Other files whose
+//! names start with `_`, and files that are not YAML, are ignored.
+//!
+//! Every problem is reported with the file and, where it has one, the line, and says what
+//! to change. Unknown fields are errors so that a typo never silently drops data.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::analysis::{EntityKind, OUT_OF_SCOPE};
+
+/// The file holding the out-of-scope examples and answer.
+pub const OUT_OF_SCOPE_FILE: &str = "_out_of_scope.yaml";
+/// Fewer examples than this is an error.
+pub const MIN_EXAMPLES: usize = 5;
+/// Fewer examples than this loads, with a warning: the classifier needs variety.
+pub const RECOMMENDED_EXAMPLES: usize = 15;
+
+/// All intents of one `intents/` folder, sorted by name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentSet {
+    pub intents: Vec<Intent>,
+    /// The examples and answer for messages no intent covers, from `_out_of_scope.yaml`.
+    pub out_of_scope: Option<OutOfScope>,
+}
+
+/// One thing a customer can ask for, with the examples that teach it and the answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intent {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub examples: Vec<String>,
+    pub response: Response,
+}
+
+/// What the bot answers once the intent is recognised and its slots are filled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    pub text: String,
+    #[serde(default)]
+    pub slots: Vec<Slot>,
+    #[serde(default)]
+    pub action: Option<String>,
+}
+
+/// A piece of information the answer needs, asked for with `prompt` when the message has no
+/// entity of kind `entity`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slot {
+    pub name: String,
+    pub entity: EntityKind,
+    pub prompt: String,
+}
+
+/// Messages that are not the shop's business, and the answer they get.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutOfScope {
+    #[serde(default)]
+    pub description: String,
+    pub examples: Vec<String>,
+    pub response: Response,
+}
+
+/// Why an intents folder could not be loaded. The display form starts with `file:line:`.
+#[derive(Debug, thiserror::Error)]
+pub enum IntentError {
+    #[error("cannot read intents from {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", location(file, *line))]
+    Invalid {
+        file: PathBuf,
+        /// 1-based line, when the problem sits on one.
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("no intent files (*.yaml) in {0}: add one file per intent, see intents/README.md")]
+    Empty(PathBuf),
+}
+
+impl IntentError {
+    /// The file at fault, when there is one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            IntentError::Invalid { file, .. } => Some(file),
+            IntentError::Io { path, .. } => Some(path),
+            IntentError::Empty(_) => None,
+        }
+    }
+
+    /// The 1-based line at fault, when there is one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            IntentError::Invalid { line, .. } => *line,
+            _ => None,
+        }
+    }
+}
+
+fn location(file: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", file.display()),
+        None => file.display().to_string(),
+    }
+}
+
+impl IntentSet {
+    /// Reads every `*.yaml` / `*.yml` intent file in `dir` plus `_out_of_scope.yaml` when
+    /// present, and checks them all. The first problem found is returned.
+    pub fn load_dir(dir: &Path) -> Result<IntentSet, IntentError> {
+        let io = |source| IntentError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?
+            .into_iter()
+            .map(|entry| entry.path())
+            .filter(|path| path.is_file() && is_yaml(path))
+            .collect();
+        files.sort();
+
+        let mut intents: Vec<Intent> = Vec::new();
+        let mut origin: BTreeMap<String, PathBuf> = BTreeMap::new();
+        let mut out_of_scope = None;
+        for path in files {
+            let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let source = std::fs::read_to_string(&path).map_err(|source| IntentError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if file_name == OUT_OF_SCOPE_FILE {
+                out_of_scope = Some(parse_out_of_scope(&path, &source)?);
+                continue;
+            }
+            if file_name.starts_with('_') {
+                continue;
+            }
+            let intent = parse_intent(&path, &source)?;
+            if let Some(first) = origin.get(&intent.name) {
+                return Err(IntentError::Invalid {
+                    file: path.clone(),
+                    line: find_line(&source, "name:"),
+                    message: format!(
+                        "intent `{}` is already defined in {}: keep one definition",
+                        intent.name,
+                        first.display()
+                    ),
+                });
+            }
+            origin.insert(intent.name.clone(), path.clone());
+            intents.push(intent);
+        }
+        if intents.is_empty() {
+            return Err(IntentError::Empty(dir.to_path_buf()));
+        }
+        intents.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(IntentSet {
+            intents,
+            out_of_scope,
+        })
+    }
+
+    /// The intent called `name`.
+    pub fn get(&self, name: &str) -> Option<&Intent> {
+        self.intents.iter().find(|intent| intent.name == name)
+    }
+
+    /// Intent names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.intents.iter().map(|i| i.name.as_str()).collect()
+    }
+
+    /// Every example as `(text, intent name)`, intents in name order, examples in file order.
+    /// Out-of-scope examples are not included (see [`IntentSet::out_of_scope_examples`]).
+    pub fn training_pairs(&self) -> Vec<(String, String)> {
+        self.intents
+            .iter()
+            .flat_map(|intent| {
+                intent
+                    .examples
+                    .iter()
+                    .map(|text| (text.clone(), intent.name.clone()))
+            })
+            .collect()
+    }
+
+    /// The out-of-scope examples (empty when there is no `_out_of_scope.yaml`).
+    pub fn out_of_scope_examples(&self) -> &[String] {
+        self.out_of_scope
+            .as_ref()
+            .map(|oos| oos.examples.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// sha256 (hex) of a canonical form of the definitions: independent of file order,
+    /// file names and YAML formatting; different whenever a name, description, example,
+    /// response, slot or action changes. A trained head is keyed by it.
+    pub fn hash(&self) -> String {
+        #[derive(Serialize)]
+        struct Canonical<'a> {
+            version: u32,
+            intents: &'a [Intent],
+            out_of_scope: &'a Option<OutOfScope>,
+        }
+        // `intents` is kept sorted by name; serde_json writes fields in declaration order.
+        let canonical = Canonical {
+            version: 1,
+            intents: &self.intents,
+            out_of_scope: &self.out_of_scope,
+        };
+        let bytes = serde_json::to_vec(&canonical).expect("intents serialise to JSON");
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml") | Some("yml")
+    )
+}
+
+fn parse_intent(path: &Path, source: &str) -> Result<Intent, IntentError> {
+    let mut intent: Intent = parse_yaml(path, source)?;
+    let invalid = |line: Option<usize>, message: String| IntentError::Invalid {
+        file: path.to_path_buf(),
+        line,
+        message,
+    };
+    intent.name = intent.name.trim().to_string();
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let name_line = find_line(source, "name:");
+    if intent.name.is_empty() {
+        return Err(invalid(
+            name_line,
+            "`name` is empty: give the intent a name equal to the file name".into(),
+        ));
+    }
+    if intent.name == OUT_OF_SCOPE {
+        return Err(invalid(
+            name_line,
+            format!("`{OUT_OF_SCOPE}` is reserved for messages no intent fits: put such examples in {OUT_OF_SCOPE_FILE}"),
+        ));
+    }
+    if !is_snake_case(&intent.name) {
+        return Err(invalid(
+            name_line,
+            format!(
+                "intent name `{}` must be lower snake_case (letters, digits, _)",
+                intent.name
+            ),
+        ));
+    }
+    if intent.name != stem {
+        return Err(invalid(
+            name_line,
+            format!(
+                "intent `{}` is in a file named `{stem}`: rename the file to `{}.yaml` or change `name`",
+                intent.name, intent.name
+            ),
+        ));
+    }
+    intent.examples = check_examples(path, source, &intent.examples)?;
+    check_response(path, source, &intent.response, true)?;
+    if intent.examples.len() < RECOMMENDED_EXAMPLES {
+        tracing::warn!(
+            file = %path.display(),
+            examples = intent.examples.len(),
+            "intent `{}` has fewer than {RECOMMENDED_EXAMPLES} examples; add varied ones for better accuracy",
+            intent.name
+        );
+    }
+    Ok(intent)
+}
+
+fn parse_out_of_scope(path: &Path, source: &str) -> Result<OutOfScope, IntentError> {
+    let mut oos: OutOfScope = parse_yaml(path, source)?;
+    oos.examples = check_examples(path, source, &oos.examples)?;
+    check_response(path, source, &oos.response, false)?;
+    Ok(oos)
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, source: &str) -> Result<T, IntentError> {
+    serde_yaml::from_str(source).map_err(|err| {
+        let line = err.location().map(|loc| loc.line());
+        let mut message = err.to_string();
+        // serde_yaml appends " at line N column M"; the line is already in front.
+        if let Some(cut) = message.find(" at line ") {
+            message.truncate(cut);
+        }
+        IntentError::Invalid {
+            file: path.to_path_buf(),
+            line,
+            message: format!("{message} (see intents/README.md for the fields an intent file has)"),
+        }
+    })
+}
+
+/// Trims the examples and rejects too few, empty or repeated ones.
+fn check_examples(
+    path: &Path,
+    source: &str,
+    examples: &[String],
+) -> Result<Vec<String>, IntentError> {
+    let invalid = |line: Option<usize>, message: String| IntentError::Invalid {
+        file: path.to_path_buf(),
+        line,
+        message,
+    };
+    let examples_line = find_line(source, "examples:");
+    if examples.len() < MIN_EXAMPLES {
+        return Err(invalid(
+            examples_line,
+            format!(
+                "only {} examples: write at least {MIN_EXAMPLES} (better {RECOMMENDED_EXAMPLES} or more, varied)",
+                examples.len()
+            ),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut cleaned = Vec::with_capacity(examples.len());
+    for example in examples {
+        let text = example.trim();
+        if text.is_empty() {
+            return Err(invalid(
+                find_line(source, "- \"\"").or(examples_line),
+                "an example is empty: remove it".into(),
+            ));
+        }
+        let key = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        if !seen.insert(key) {
+            let line = find_example_line(source, text, 2).or(examples_line);
+            return Err(invalid(
+                line,
+                format!("example `{text}` appears twice: remove one"),
+            ));
+        }
+        cleaned.push(text.to_string());
+    }
+    Ok(cleaned)
+}
+
+fn check_response(
+    path: &Path,
+    source: &str,
+    response: &Response,
+    slots_allowed: bool,
+) -> Result<(), IntentError> {
+    let invalid = |line: Option<usize>, message: String| IntentError::Invalid {
+        file: path.to_path_buf(),
+        line,
+        message,
+    };
+    if response.text.trim().is_empty() {
+        return Err(invalid(
+            find_line(source, "text:"),
+            "response `text` is empty: write what the bot answers".into(),
+        ));
+    }
+    if !slots_allowed && (!response.slots.is_empty() || response.action.is_some()) {
+        return Err(invalid(
+            find_line(source, "slots:").or(find_line(source, "action:")),
+            format!("{OUT_OF_SCOPE_FILE} answers with text only: remove `slots` and `action`"),
+        ));
+    }
+    let mut slot_names = HashSet::new();
+    for slot in &response.slots {
+        let line = find_line(source, &slot.name);
+        if !is_snake_case(&slot.name) {
+            return Err(invalid(
+                line,
+                format!("slot name `{}` must be lower snake_case", slot.name),
+            ));
+        }
+        if !slot_names.insert(slot.name.as_str()) {
+            return Err(invalid(
+                line,
+                format!("slot `{}` is listed twice: keep one", slot.name),
+            ));
+        }
+        if slot.prompt.trim().is_empty() {
+            return Err(invalid(
+                line,
+                format!(
+                    "slot `{}` has an empty `prompt`: write the question the bot asks",
+                    slot.name
+                ),
+            ));
+        }
+    }
+    if let Some(action) = &response.action {
+        if !is_snake_case(action) {
+            return Err(invalid(
+                find_line(source, "action:"),
+                format!("action `{action}` must be lower snake_case"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_snake_case(name: &str) -> bool {
+    !name.is_empty()
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// 1-based number of the first line containing `needle`.
+fn find_line(source: &str, needle: &str) -> Option<usize> {
+    find_nth_line(source, needle, 1)
+}
+
+/// 1-based number of the `nth` list item (`- ...`) containing `example` (case-insensitive).
+fn find_example_line(source: &str, example: &str, nth: usize) -> Option<usize> {
+    let example = example.to_lowercase();
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            line.trim_start().starts_with('-') && line.to_lowercase().contains(&example)
+        })
+        .nth(nth.saturating_sub(1))
+        .map(|(index, _)| index + 1)
+}
+
+/// 1-based number of the `nth` line containing `needle` (case-insensitive).
+fn find_nth_line(source: &str, needle: &str, nth: usize) -> Option<usize> {
+    let needle = needle.to_lowercase();
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.to_lowercase().contains(&needle))
+        .nth(nth.saturating_sub(1))
+        .map(|(index, _)| index + 1)
+}
+
+#[cfg(test)]
+#[path = "intents_tests.rs"]
+mod tests;
