@@ -7,7 +7,6 @@ pub mod bert;
 pub mod cmd;
 pub mod encoder;
 pub mod entities;
-pub mod intents;
 pub mod features;
 pub mod heads;
 pub mod intents;
