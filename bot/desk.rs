@@ -39,6 +39,13 @@ pub trait Understand: Send + Sync + 'static {
     fn analyze(&self, text: String) -> BoxFuture<'static, Result<Analysis, NluError>>;
 }
 
+impl Understand for crate::nlu::service::NluService {
+    fn analyze(&self, text: String) -> BoxFuture<'static, Result<Analysis, NluError>> {
+        let service = self.clone();
+        Box::pin(async move { service.analyze(text).await })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeskError {
     #[error("not found")]
@@ -409,4 +416,17 @@ pub(crate) fn conversation_view(
         created: r.created,
         updated: r.updated,
     }
+}
+
+/// The desk is shared by every connection task: it and its futures must cross threads.
+#[allow(dead_code)]
+fn desk_is_shareable(desk: Desk, id: ConversationId) {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    send_sync(&desk);
+    send(desk.receive(Inbound::new(ChannelKind::Web, "u", "hi")));
+    send(desk.claim("a", &id));
+    send(desk.agent_reply("a", &id, "x"));
+    send(desk.hand_back("a", &id));
+    send(desk.close("a", &id));
 }

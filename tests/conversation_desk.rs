@@ -1,0 +1,331 @@
+//! The conversation engine end to end on a real sled store: what a customer and an agent
+//! notice. The NLU is scripted here (tests/conversation_setup) so each story controls what
+//! was "understood"; tests/conversation_nlu.rs runs the same desk on the real model.
+
+mod conversation_setup;
+
+use conversation_setup::*;
+use frontdesk::desk::{DeskError, DeskEventKind};
+use frontdesk::message::{ChannelKind, Speaker, Status};
+use std::sync::Arc;
+
+#[tokio::test]
+async fn routine_question_is_answered_by_the_bot() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = scripted_desk(dir.path());
+    let turn = say(&desk, "u1", "where is my order 10001").await;
+    assert_eq!(turn.status, Status::Bot);
+    assert!(turn.queue.is_none());
+    let text = reply(&turn);
+    assert!(
+        text.contains("10001") && text.contains("on its way"),
+        "{text}"
+    );
+    assert!(
+        text.contains("DHL") && text.contains("JJD002553714997"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn track_order_asks_for_the_number_then_answers_with_the_real_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = scripted_desk(dir.path());
+    let ask = say(&desk, "u2", "where is my package").await;
+    assert!(reply(&ask).contains("order number"), "{}", reply(&ask));
+    let answer = say(&desk, "u2", "10007").await;
+    let text = reply(&answer);
+    assert!(text.contains("Order 10007 is delayed"), "{text}");
+    // The number is remembered: a later refund question needs no new prompt.
+    let refund = say(&desk, "u2", "what is the refund status").await;
+    assert!(reply(&refund).contains("10007"), "{}", reply(&refund));
+    let conversation = desk.conversation(&answer.conversation_id).unwrap().unwrap();
+    assert_eq!(
+        conversation.slots.get("order_number").map(String::as_str),
+        Some("10007")
+    );
+}
+
+#[tokio::test]
+async fn unknown_order_number_is_said_and_asked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = scripted_desk(dir.path());
+    let turn = say(&desk, "u3", "track order 99999").await;
+    assert!(
+        reply(&turn).contains("couldn't find an order"),
+        "{}",
+        reply(&turn)
+    );
+    let turn = say(&desk, "u3", "sorry, it is 10005").await;
+    assert!(
+        reply(&turn).contains("Order 10005 is delivered"),
+        "{}",
+        reply(&turn)
+    );
+}
+
+#[tokio::test]
+async fn out_of_scope_gets_an_honest_answer_and_a_yes_reaches_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = scripted_desk(dir.path());
+    let turn = say(&desk, "u4", "what's the weather in Lisbon tomorrow").await;
+    assert_eq!(turn.status, Status::Bot);
+    assert!(
+        reply(&turn).to_lowercase().contains("team"),
+        "{}",
+        reply(&turn)
+    );
+    let turn = say(&desk, "u4", "yes please").await;
+    assert_eq!(turn.status, Status::Queued);
+    assert_eq!(turn.queue.as_ref().unwrap().name, "general");
+}
+
+#[tokio::test]
+async fn angry_customer_lands_in_the_angry_queue_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = scripted_desk(dir.path());
+    let mut events = desk.subscribe();
+    let turn = say(&desk, "u5", "this is ridiculous!!! my stuff never arrived").await;
+    assert_eq!(turn.status, Status::Queued);
+    let slot = turn.queue.clone().unwrap();
+    assert_eq!((slot.name.as_str(), slot.position), ("angry", 1));
+    assert!(
+        reply(&turn).contains("number 1 in the queue"),
+        "{}",
+        reply(&turn)
+    );
+
+    let queues = desk.queues().unwrap();
+    let angry = queues.iter().find(|q| q.name == "angry").unwrap();
+    assert_eq!(angry.entries.len(), 1);
+    let rules: Vec<_> = angry.entries[0]
+        .reasons
+        .iter()
+        .map(|r| r.rule.as_str())
+        .collect();
+    assert!(rules.contains(&"angry message"), "{rules:?}");
+    let anger = angry.entries[0]
+        .reasons
+        .iter()
+        .find(|r| r.when == "anger")
+        .unwrap();
+    assert!(anger.value.as_f64().unwrap() >= 0.8, "{anger:?}");
+
+    let mut saw_queued = false;
+    while let Ok(e) = events.try_recv() {
+        saw_queued |= matches!(e.kind, DeskEventKind::Queued { ref queue, .. } if queue == "angry");
+    }
+    assert!(saw_queued, "a Queued event is published");
+}
+
+#[tokio::test]
+async fn vip_goes_ahead_of_customers_who_waited_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = scripted_desk(dir.path());
+    let first = say_as(&desk, "standard-1", "worst shop ever!!!", "standard", 120.0).await;
+    let second = say_as(
+        &desk,
+        "standard-2",
+        "I am furious, where is my parcel",
+        "standard",
+        80.0,
+    )
+    .await;
+    assert_eq!(second.queue.as_ref().unwrap().position, 2);
+    let mut events = desk.subscribe();
+    let vip = say_as(&desk, "vip-1", "this is ridiculous!!!", "vip", 14000.0).await;
+    assert_eq!(
+        vip.queue.as_ref().unwrap().position,
+        1,
+        "the VIP is served first"
+    );
+
+    let angry = desk
+        .queues()
+        .unwrap()
+        .into_iter()
+        .find(|q| q.name == "angry")
+        .unwrap();
+    let order: Vec<_> = angry
+        .entries
+        .iter()
+        .map(|e| e.conversation_id.clone())
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            vip.conversation_id.clone(),
+            first.conversation_id.clone(),
+            second.conversation_id.clone()
+        ]
+    );
+    // The customers behind are told they moved down.
+    let mut told = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let DeskEventKind::QueuePosition { position, .. } = e.kind {
+            told.push((e.conversation_id, position));
+        }
+    }
+    assert!(
+        told.contains(&(first.conversation_id.clone(), 2)),
+        "{told:?}"
+    );
+    assert!(
+        told.contains(&(second.conversation_id.clone(), 3)),
+        "{told:?}"
+    );
+}
+
+#[tokio::test]
+async fn agent_claims_replies_hands_back_and_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = scripted_desk(dir.path());
+    let turn = say(&desk, "u6", "I want to talk to a human").await;
+    let id = turn.conversation_id.clone();
+    assert_eq!(turn.status, Status::Queued);
+
+    assert!(matches!(
+        desk.claim("mallory", &id).await,
+        Err(DeskError::Forbidden(_))
+    ));
+    let claimed = desk.claim("ana", &id).await.unwrap();
+    assert_eq!(claimed.status, Status::WithAgent);
+    assert_eq!(claimed.assigned_agent.as_deref(), Some("ana"));
+    assert!(matches!(
+        desk.claim("ben", &id).await,
+        Err(DeskError::Conflict(_))
+    ));
+    assert_eq!(
+        desk.agents()
+            .iter()
+            .find(|a| a.name == "ana")
+            .unwrap()
+            .active,
+        1
+    );
+
+    // While Ana owns it the bot stays silent.
+    let quiet = say(&desk, "u6", "where is my order 10001").await;
+    assert_eq!(quiet.status, Status::WithAgent);
+    assert!(quiet.replies.is_empty());
+    assert!(matches!(
+        desk.agent_reply("ben", &id, "hi").await,
+        Err(DeskError::Forbidden(_))
+    ));
+    desk.agent_reply("ana", &id, "Hi, I'm looking at order 10001 now.")
+        .await
+        .unwrap();
+
+    desk.hand_back("ana", &id).await.unwrap();
+    let back = say(&desk, "u6", "where is my order 10001").await;
+    assert_eq!(back.status, Status::Bot);
+    assert!(reply(&back).contains("on its way"));
+
+    desk.close("ana", &id).await.unwrap();
+    let c = desk.conversation(&id).unwrap().unwrap();
+    assert_eq!(c.status, Status::Closed);
+    assert!(c
+        .messages
+        .iter()
+        .any(|m| m.from == Speaker::Agent("ana".into())));
+    assert_eq!(desk.conversation_of(ChannelKind::Rest, "u6").unwrap(), None);
+    let again = say(&desk, "u6", "hello").await;
+    assert_ne!(
+        again.conversation_id, id,
+        "writing again starts a new conversation"
+    );
+}
+
+#[tokio::test]
+async fn agent_capacity_is_respected() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = scripted_desk(dir.path());
+    let mut ids = Vec::new();
+    for user in ["a", "b", "c"] {
+        ids.push(say(&desk, user, "agent please").await.conversation_id);
+    }
+    desk.claim("ben", &ids[0]).await.unwrap();
+    desk.claim("ben", &ids[1]).await.unwrap();
+    let third = desk.claim("ben", &ids[2]).await;
+    assert!(
+        matches!(third, Err(DeskError::Conflict(ref m)) if m.contains("capacity")),
+        "{third:?}"
+    );
+}
+
+#[tokio::test]
+async fn idle_agent_loses_the_conversation_back_to_its_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = scripted_desk(dir.path());
+    let id = say(&desk, "u7", "human please").await.conversation_id;
+    desk.claim("ana", &id).await.unwrap();
+    say(&desk, "u7", "hello? anyone there?").await;
+    let later = chrono::Utc::now() + chrono::Duration::seconds(600);
+    let moved = desk
+        .reassign_idle(std::time::Duration::from_secs(300), later)
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![id.clone()]);
+    let c = desk.conversation(&id).unwrap().unwrap();
+    assert_eq!(c.status, Status::Queued);
+    assert_eq!(c.assigned_agent, None);
+    assert_eq!(
+        desk.agents()
+            .iter()
+            .find(|a| a.name == "ana")
+            .unwrap()
+            .active,
+        0
+    );
+}
+
+#[tokio::test]
+async fn restart_keeps_conversations_queues_and_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let (queued, owned) = {
+        let desk = scripted_desk(dir.path());
+        let queued = say(&desk, "w1", "this is ridiculous!!!")
+            .await
+            .conversation_id;
+        let owned = say(&desk, "w2", "agent").await.conversation_id;
+        desk.claim("ana", &owned).await.unwrap();
+        desk.agent_reply("ana", &owned, "Hello from Ana")
+            .await
+            .unwrap();
+        (queued, owned)
+    };
+    // Give the workers a moment to drop their handles, then reopen the same folder.
+    loop {
+        let probe = frontdesk::store::SledStore::open(dir.path());
+        if probe.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let desk = desk_in(dir.path(), default_rules(), Arc::new(ScriptedNlu));
+    let q = desk.conversation(&queued).unwrap().unwrap();
+    assert_eq!(q.status, Status::Queued);
+    assert_eq!(q.messages.len(), 2);
+    let angry = desk
+        .queues()
+        .unwrap()
+        .into_iter()
+        .find(|q| q.name == "angry")
+        .unwrap();
+    assert_eq!(angry.entries[0].conversation_id, queued);
+    let o = desk.conversation(&owned).unwrap().unwrap();
+    assert_eq!(o.assigned_agent.as_deref(), Some("ana"));
+    assert!(o.messages.iter().any(|m| m.text == "Hello from Ana"));
+    assert_eq!(
+        desk.conversation_of(ChannelKind::Rest, "w2").unwrap(),
+        Some(owned)
+    );
+    assert_eq!(
+        desk.agents()
+            .iter()
+            .find(|a| a.name == "ana")
+            .unwrap()
+            .active,
+        1
+    );
+}
