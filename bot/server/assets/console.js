@@ -1,0 +1,192 @@
+/* frontdesk agent console: queues, claim, transcript, reply, hand back, close.
+ * Live: a WebSocket at /console/ws pushes desk events; waiting times tick every few seconds. */
+(function () {
+  "use strict";
+  var me = null, selected = null, queues = [], socket = null;
+  var $ = function (id) { return document.getElementById(id); };
+
+  function api(method, path, body) {
+    return fetch(path, {
+      method: method, credentials: "same-origin",
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined
+    }).then(function (res) {
+      if (res.status === 401) { location.href = "/console/login"; throw new Error("logged out"); }
+      return res.json().catch(function () { return {}; }).then(function (data) {
+        if (!res.ok) throw new Error((data.error && data.error.message) || res.statusText);
+        return data;
+      });
+    });
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+
+  function duration(secs) {
+    if (secs < 60) return secs + "s";
+    var m = Math.floor(secs / 60), s = secs % 60;
+    if (m < 60) return m + "m " + (s < 10 ? "0" : "") + s + "s";
+    return Math.floor(m / 60) + "h " + (m % 60) + "m";
+  }
+
+  function mood(neg) {
+    if (neg >= 0.6) return ["negative", "upset " + Math.round(neg * 100) + "%"];
+    if (neg >= 0.35) return ["neutral", "uneasy " + Math.round(neg * 100) + "%"];
+    return ["positive", "calm " + Math.round(neg * 100) + "%"];
+  }
+
+  function reasonText(r) {
+    var v = typeof r.value === "object" ? JSON.stringify(r.value) : r.value;
+    if (typeof r.value === "number") v = Math.round(r.value * 100) / 100;
+    return r.rule + " (" + r.when + ": " + v + ")";
+  }
+
+  function renderQueues() {
+    var box = $("queues");
+    box.innerHTML = "";
+    queues.forEach(function (q) {
+      var div = el("div", "queue");
+      div.dataset.queue = q.name;
+      var head = el("div", "qhead");
+      head.appendChild(el("span", null, q.name + " (" + q.entries.length + ")"));
+      head.appendChild(el("small", null, "SLA " + duration(q.sla_secs)));
+      div.appendChild(head);
+      if (!q.entries.length) div.appendChild(el("div", "none", "Nobody waiting"));
+      q.entries.forEach(function (e) {
+        var row = el("div", "entry" + (e.sla_breached ? " breach" : "") + (selected === e.conversation_id ? " sel" : ""));
+        row.dataset.conversation = e.conversation_id;
+        var top = el("div", "row");
+        top.appendChild(el("b", null, "#" + e.position + " " + e.customer));
+        top.appendChild(el("span", "wait", duration(e.waiting_secs) + (e.sla_breached ? " — over SLA" : "")));
+        row.appendChild(top);
+        var mid = el("div", "row");
+        var m = mood(e.sentiment);
+        var pills = el("span");
+        pills.appendChild(el("span", "pill prio", "priority " + e.priority));
+        pills.appendChild(document.createTextNode(" "));
+        pills.appendChild(el("span", "pill " + m[0], m[1]));
+        pills.appendChild(document.createTextNode(" "));
+        pills.appendChild(el("span", "pill", e.channel));
+        mid.appendChild(pills);
+        row.appendChild(mid);
+        row.appendChild(el("div", "reasons", e.reasons.map(reasonText).join("; ")));
+        row.addEventListener("click", function () { open(e.conversation_id); });
+        div.appendChild(row);
+      });
+      box.appendChild(div);
+    });
+    var mine = $("mine");
+    mine.innerHTML = "";
+    if (!me || !me.conversations.length) mine.appendChild(el("div", "none", "None yet"));
+    (me ? me.conversations : []).forEach(function (id) {
+      var row = el("div", "entry" + (selected === id ? " sel" : ""), id.slice(0, 8));
+      row.dataset.conversation = id;
+      row.addEventListener("click", function () { open(id); });
+      mine.appendChild(row);
+    });
+  }
+
+  function refresh() {
+    return Promise.all([api("GET", "/console/api/queues"), api("GET", "/console/api/me")])
+      .then(function (r) {
+        queues = r[0]; me = r[1];
+        $("me").textContent = me.display_name + " · " + me.active + "/" + me.capacity;
+        renderQueues();
+      }).catch(function (e) { console.warn(e); });
+  }
+
+  function open(id) {
+    selected = id;
+    renderQueues();
+    return loadTranscript();
+  }
+
+  function loadTranscript() {
+    if (!selected) return Promise.resolve();
+    return api("GET", "/console/api/conversations/" + selected).then(renderTranscript)
+      .catch(function (e) { $("chat-error").textContent = e.message; });
+  }
+
+  function renderTranscript(c) {
+    $("empty").hidden = true;
+    $("chat").hidden = false;
+    $("chat-error").textContent = "";
+    var who = c.customer + (c.tier ? " · " + c.tier : "") +
+      (c.lifetime_value != null ? " · LTV " + c.lifetime_value : "");
+    $("chat-customer").textContent = who;
+    $("chat-status").textContent = c.status.replace("_", " ");
+    $("chat-meta").textContent = c.channel + " · " + (c.queue ? "queue " + c.queue + " · " : "") +
+      (c.assigned_agent ? "with " + (c.agent_names[c.assigned_agent] || c.assigned_agent) + " · " : "") +
+      "since " + new Date(c.created).toLocaleString();
+    var mineNow = me && c.assigned_agent === me.name;
+    $("claim").disabled = c.status !== "queued";
+    $("handback").disabled = !mineNow;
+    $("close").disabled = c.status === "closed" || (c.status === "with_agent" && !mineNow);
+    $("reply-text").disabled = !mineNow;
+    $("reasons").textContent = c.escalation.length ? "Escalated: " + c.escalation.map(reasonText).join("; ") : "";
+    var t = $("transcript");
+    t.innerHTML = "";
+    c.messages.forEach(function (m) {
+      var role = m.from.role;
+      var div = el("div", "m " + role);
+      var head = el("div", "who");
+      var name = role === "agent" ? (c.agent_names[m.from.name] || m.from.name) : role;
+      head.appendChild(el("b", null, name));
+      head.appendChild(el("span", null, new Date(m.time).toLocaleTimeString()));
+      if (m.analysis) {
+        head.appendChild(el("span", "pill intent", m.analysis.intent + " " + Math.round(m.analysis.intent_confidence * 100) + "%"));
+        head.appendChild(el("span", "pill " + m.analysis.sentiment, m.analysis.sentiment));
+        if (m.analysis.anger >= 0.5) head.appendChild(el("span", "pill negative", "anger " + Math.round(m.analysis.anger * 100) + "%"));
+      }
+      div.appendChild(head);
+      div.appendChild(document.createTextNode(m.text));
+      t.appendChild(div);
+    });
+    t.scrollTop = t.scrollHeight;
+  }
+
+  function act(path, body) {
+    if (!selected) return;
+    $("chat-error").textContent = "";
+    return api("POST", "/console/api/conversations/" + selected + "/" + path, body)
+      .then(renderTranscript).then(refresh)
+      .catch(function (e) { $("chat-error").textContent = e.message; });
+  }
+
+  $("claim").addEventListener("click", function () { act("claim"); });
+  $("handback").addEventListener("click", function () { act("hand_back"); });
+  $("close").addEventListener("click", function () { act("close"); });
+  $("reply").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = $("reply-text").value.trim();
+    if (!text) return;
+    $("reply-text").value = "";
+    act("reply", { text: text });
+  });
+  $("logout").addEventListener("click", function () {
+    fetch("/console/api/logout", { method: "POST", credentials: "same-origin" })
+      .then(function () { location.href = "/console/login"; });
+  });
+
+  function live() {
+    socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/console/ws");
+    socket.onopen = function () { $("live").textContent = "live"; $("live").className = "pill on"; refresh(); };
+    socket.onmessage = function (ev) {
+      var e = JSON.parse(ev.data);
+      refresh();
+      if (e.type === "resync" || e.conversation_id === selected) loadTranscript();
+    };
+    socket.onclose = function () {
+      $("live").textContent = "offline"; $("live").className = "pill off";
+      setTimeout(live, 2000);
+    };
+  }
+
+  refresh();
+  live();
+  setInterval(refresh, 5000);
+})();

@@ -1,0 +1,180 @@
+/* frontdesk chat widget.
+ *
+ * Add one tag to any page:
+ *   <script src="http://FRONTDESK_HOST/widget.js"></script>
+ * Optional attributes:
+ *   data-title="Help"                 header of the chat panel
+ *   data-customer-token="TOKEN"       a customer your shop has signed in, signed on YOUR server
+ *                                     with the frontdesk secret (see the README: "Trusted customers")
+ *   data-open="true"                  open the panel on load
+ * The visitor's identity is a token the server signs; it is kept in localStorage, so a
+ * reload resumes the same conversation and shows its history.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.__frontdeskWidget) return;
+  window.__frontdeskWidget = true;
+
+  var base = new URL(script.src, location.href);
+  var wsUrl = (base.protocol === "https:" ? "wss://" : "ws://") + base.host + "/ws";
+  var title = script.getAttribute("data-title") || "Customer support";
+  var customerToken = script.getAttribute("data-customer-token") || null;
+  var storeKey = "frontdesk.token." + base.host;
+
+  var host = document.createElement("div");
+  host.id = "frontdesk-widget";
+  var root = host.attachShadow({ mode: "open" });
+  root.innerHTML =
+    '<style>' +
+    ':host{all:initial}' +
+    '.fd{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330}' +
+    '.bubble{position:fixed;right:24px;bottom:24px;width:60px;height:60px;border-radius:50%;border:0;' +
+    'background:#2f5bea;color:#fff;font-size:28px;cursor:pointer;box-shadow:0 6px 20px rgba(0,0,0,.25);z-index:2147483000}' +
+    '.bubble .dot{position:absolute;top:6px;right:6px;width:14px;height:14px;border-radius:50%;background:#ff4d4f;display:none}' +
+    '.bubble.unread .dot{display:block}' +
+    '.panel{position:fixed;right:24px;bottom:96px;width:360px;max-width:calc(100vw - 32px);height:500px;max-height:calc(100vh - 120px);' +
+    'background:#fff;border-radius:14px;box-shadow:0 12px 40px rgba(0,0,0,.25);display:none;flex-direction:column;overflow:hidden;z-index:2147483000}' +
+    '.panel.open{display:flex}' +
+    '.head{background:#2f5bea;color:#fff;padding:12px 16px;display:flex;justify-content:space-between;align-items:center}' +
+    '.head b{font-size:15px}.head small{opacity:.85;display:block;font-size:12px}' +
+    '.head button{background:none;border:0;color:#fff;font-size:20px;cursor:pointer}' +
+    '.log{flex:1;overflow-y:auto;padding:12px;background:#f5f7fb;display:flex;flex-direction:column;gap:8px}' +
+    '.msg{max-width:80%;padding:8px 12px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}' +
+    '.msg.customer{align-self:flex-end;background:#2f5bea;color:#fff;border-bottom-right-radius:4px}' +
+    '.msg.bot{align-self:flex-start;background:#fff;border:1px solid #e1e5ee;border-bottom-left-radius:4px}' +
+    '.msg.agent{align-self:flex-start;background:#e8f7ee;border:1px solid #b7e4c7;border-bottom-left-radius:4px}' +
+    '.msg .who{display:block;font-size:11px;font-weight:600;opacity:.7;margin-bottom:2px}' +
+    '.note{align-self:center;font-size:12px;color:#5b6475;background:#eef1f7;border-radius:10px;padding:4px 10px}' +
+    '.status{padding:6px 12px;font-size:12px;background:#fff8e1;color:#7a5b00;border-top:1px solid #f2e3b3;display:none}' +
+    '.status.show{display:block}' +
+    'form{display:flex;border-top:1px solid #e1e5ee;background:#fff}' +
+    'input{flex:1;border:0;padding:12px;font:inherit;outline:none}' +
+    'form button{border:0;background:#2f5bea;color:#fff;padding:0 16px;font:inherit;cursor:pointer}' +
+    'form button:disabled{background:#9aaae0}' +
+    '</style>' +
+    '<div class="fd">' +
+    '<button class="bubble" aria-label="Open chat">&#128172;<span class="dot"></span></button>' +
+    '<div class="panel" role="dialog" aria-label="Chat">' +
+    '<div class="head"><div><b class="title"></b><small class="conn">connecting…</small></div>' +
+    '<button class="close" aria-label="Close chat">&times;</button></div>' +
+    '<div class="log" aria-live="polite"></div>' +
+    '<div class="status"></div>' +
+    '<form><input name="text" autocomplete="off" placeholder="Type your message…" maxlength="2000">' +
+    '<button type="submit">Send</button></form>' +
+    '</div></div>';
+  document.body.appendChild(host);
+
+  var $ = function (sel) { return root.querySelector(sel); };
+  var bubble = $(".bubble"), panel = $(".panel"), log = $(".log"), form = $("form"),
+      input = $("input"), statusBar = $(".status"), conn = $(".conn");
+  $(".title").textContent = title;
+
+  var ws = null, ready = false, pending = [], backoff = 500, nextId = 1;
+
+  function open(show) {
+    panel.classList.toggle("open", show);
+    if (show) { bubble.classList.remove("unread"); input.focus(); }
+  }
+  bubble.addEventListener("click", function () { open(!panel.classList.contains("open")); });
+  $(".close").addEventListener("click", function () { open(false); });
+
+  function add(kind, text, who) {
+    var div = document.createElement("div");
+    div.className = kind === "note" ? "note" : "msg " + kind;
+    if (who) {
+      var w = document.createElement("span");
+      w.className = "who";
+      w.textContent = who;
+      div.appendChild(w);
+    }
+    div.appendChild(document.createTextNode(text));
+    log.appendChild(div);
+    log.scrollTop = log.scrollHeight;
+    if (kind !== "customer" && !panel.classList.contains("open")) bubble.classList.add("unread");
+  }
+
+  function showQueue(queue, status) {
+    if (status === "queued" && queue) {
+      statusBar.textContent = "Waiting for a person: you are number " + queue.position + " in line.";
+      statusBar.classList.add("show");
+    } else if (status === "with_agent") {
+      statusBar.textContent = "You are chatting with a person from our team.";
+      statusBar.classList.add("show");
+    } else {
+      statusBar.classList.remove("show");
+    }
+  }
+
+  function connect() {
+    ws = new WebSocket(wsUrl);
+    ws.onopen = function () {
+      backoff = 500;
+      ws.send(JSON.stringify({
+        type: "hello",
+        token: localStorage.getItem(storeKey),
+        customer_token: customerToken
+      }));
+    };
+    ws.onmessage = function (ev) {
+      var m;
+      try { m = JSON.parse(ev.data); } catch (e) { return; }
+      switch (m.type) {
+        case "welcome":
+          localStorage.setItem(storeKey, m.token);
+          ready = true;
+          conn.textContent = "online";
+          log.innerHTML = "";
+          (m.history || []).forEach(function (h) {
+            add(h.from, h.text, h.from === "agent" ? h.agent : null);
+          });
+          if (!m.history || m.history.length === 0) add("bot", "Hi! How can we help you today?");
+          showQueue(m.queue, m.status);
+          if (m.status === "queued" && m.queue) add("note", "You are number " + m.queue.position + " in the " + m.queue.name + " queue.");
+          while (pending.length) ws.send(pending.shift());
+          break;
+        case "turn":
+          (m.replies || []).forEach(function (r) { add("bot", r.text); });
+          showQueue(m.queue, m.status);
+          break;
+        case "bot":
+          add("bot", m.text);
+          break;
+        case "agent":
+          add("agent", m.text, m.agent);
+          showQueue(null, "with_agent");
+          break;
+        case "queue":
+          showQueue({ name: m.queue, position: m.position }, "queued");
+          break;
+        case "status":
+          showQueue(m.queue || null, m.status);
+          if (m.status === "closed") add("note", "This conversation was closed. Write again any time.");
+          if (m.status === "bot") add("note", "You are back with our assistant.");
+          break;
+        case "error":
+          add("note", m.message);
+          break;
+      }
+    };
+    ws.onclose = function () {
+      ready = false;
+      conn.textContent = "reconnecting…";
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 10000);
+    };
+  }
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    add("customer", text);
+    var frame = JSON.stringify({ type: "message", id: nextId++, text: text });
+    if (ready) ws.send(frame); else pending.push(frame);
+  });
+
+  connect();
+  if (script.getAttribute("data-open") === "true") open(true);
+})();

@@ -1,0 +1,108 @@
+//! Fans the desk's events out to the widget sockets that watch each conversation, so that
+//! one task reads the desk's broadcast instead of every open socket waking for every event.
+
+use crate::desk::{Desk, DeskEvent};
+use crate::message::ConversationId;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{mpsc, watch};
+
+type Watchers = HashMap<ConversationId, Vec<(u64, mpsc::Sender<DeskEvent>)>>;
+
+#[derive(Default)]
+pub struct Hub {
+    watchers: Mutex<Watchers>,
+    next: AtomicU64,
+}
+
+/// One socket's view: the events of the conversations it watches, in order. Dropping it
+/// stops the watching.
+pub struct Watch {
+    hub: Arc<Hub>,
+    id: u64,
+    sender: mpsc::Sender<DeskEvent>,
+    pub events: mpsc::Receiver<DeskEvent>,
+    watching: Vec<ConversationId>,
+}
+
+/// Events buffered per socket; a socket that falls this far behind misses events (the
+/// widget re-reads history on its next connect).
+const PER_SOCKET: usize = 256;
+
+impl Hub {
+    /// Starts the task that forwards the desk's events until `stopping` flips.
+    pub fn start(desk: &Desk, mut stopping: watch::Receiver<bool>) -> Arc<Hub> {
+        let hub = Arc::new(Hub::default());
+        let mut events = desk.subscribe();
+        let weak = Arc::downgrade(&hub);
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    e = events.recv() => e,
+                    _ = super::until_stopped(&mut stopping) => break,
+                };
+                let Some(hub) = weak.upgrade() else { break };
+                match event {
+                    Ok(event) => hub.dispatch(event),
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "widget sockets missed desk events")
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+        hub
+    }
+
+    fn dispatch(&self, event: DeskEvent) {
+        let watchers = self.watchers.lock().expect("hub lock");
+        if let Some(list) = watchers.get(&event.conversation_id) {
+            for (_, tx) in list {
+                // A full socket buffer drops the event rather than stalling every socket.
+                let _ = tx.try_send(event.clone());
+            }
+        }
+    }
+
+    pub fn open(self: &Arc<Self>) -> Watch {
+        let (sender, events) = mpsc::channel(PER_SOCKET);
+        Watch {
+            hub: self.clone(),
+            id: self.next.fetch_add(1, Ordering::Relaxed),
+            sender,
+            events,
+            watching: Vec::new(),
+        }
+    }
+}
+
+impl Watch {
+    /// Also receive the events of `conversation` (no-op when already watched).
+    pub fn follow(&mut self, conversation: &ConversationId) {
+        if self.watching.contains(conversation) {
+            return;
+        }
+        self.watching.push(conversation.clone());
+        let mut watchers = self.hub.watchers.lock().expect("hub lock");
+        watchers
+            .entry(conversation.clone())
+            .or_default()
+            .push((self.id, self.sender.clone()));
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut watchers = self.hub.watchers.lock().expect("hub lock");
+        for conversation in &self.watching {
+            if let Some(list) = watchers.get_mut(conversation) {
+                list.retain(|(id, _)| *id != self.id);
+                if list.is_empty() {
+                    watchers.remove(conversation);
+                }
+            }
+        }
+    }
+}

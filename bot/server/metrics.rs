@@ -1,0 +1,104 @@
+//! `/metrics` in Prometheus text: messages received, replies, escalations, queue depth and
+//! reply latency. One process-wide recorder (the `metrics` facade is global), shared by every
+//! server started in the process, so tests that start several servers still see counts.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const RECEIVED: &str = "frontdesk_messages_received_total";
+pub const REJECTED: &str = "frontdesk_messages_rejected_total";
+pub const BOT_REPLIES: &str = "frontdesk_bot_replies_total";
+pub const AGENT_REPLIES: &str = "frontdesk_agent_replies_total";
+pub const ESCALATIONS: &str = "frontdesk_escalations_total";
+pub const QUEUE_DEPTH: &str = "frontdesk_queue_depth";
+pub const REPLY_LATENCY: &str = "frontdesk_reply_latency_seconds";
+pub const WIDGET_SOCKETS: &str = "frontdesk_widget_sockets_open";
+
+/// Latency buckets from 1 ms to 10 s: replies should sit in the low tens of milliseconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's Prometheus handle, installing the recorder on first use. When another
+/// recorder is already global (an embedding program installed its own) the handle still
+/// renders, only empty.
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(REPLY_LATENCY.into()), LATENCY_BUCKETS)
+                .expect("latency buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(RECEIVED, "Customer messages received, by channel.");
+    metrics::describe_counter!(
+        REJECTED,
+        "Customer messages refused (invalid or busy), by reason."
+    );
+    metrics::describe_counter!(BOT_REPLIES, "Bot replies sent, by channel.");
+    metrics::describe_counter!(AGENT_REPLIES, "Agent replies sent.");
+    metrics::describe_counter!(
+        ESCALATIONS,
+        "Conversations placed in a human queue, by queue."
+    );
+    metrics::describe_gauge!(QUEUE_DEPTH, "Customers waiting, by queue.");
+    metrics::describe_histogram!(
+        REPLY_LATENCY,
+        metrics::Unit::Seconds,
+        "From receiving a message to having stored and answered it, by channel."
+    );
+    metrics::describe_gauge!(WIDGET_SOCKETS, "Open widget WebSocket connections.");
+}
+
+/// Drains histogram buckets now and then so memory stays bounded between scrapes.
+pub fn spawn_upkeep(handle: PrometheusHandle, mut stop: tokio::sync::watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => handle.run_upkeep(),
+                _ = stop.changed() => break,
+            }
+        }
+    });
+}
+
+/// One customer message handled: counted with its latency and replies.
+pub fn message_handled(channel: &'static str, elapsed: Duration, replies: usize) {
+    metrics::counter!(RECEIVED, "channel" => channel).increment(1);
+    metrics::counter!(BOT_REPLIES, "channel" => channel).increment(replies as u64);
+    metrics::histogram!(REPLY_LATENCY, "channel" => channel).record(elapsed.as_secs_f64());
+}
+
+pub fn message_rejected(reason: &'static str) {
+    metrics::counter!(REJECTED, "reason" => reason).increment(1);
+}
+
+pub fn escalated(queue: &str) {
+    metrics::counter!(ESCALATIONS, "queue" => queue.to_string()).increment(1);
+}
+
+pub fn agent_replied() {
+    metrics::counter!(AGENT_REPLIES).increment(1);
+}
+
+pub fn queue_depth(queue: &str, depth: usize) {
+    metrics::gauge!(QUEUE_DEPTH, "queue" => queue.to_string()).set(depth as f64);
+}
+
+pub fn widget_socket(delta: f64) {
+    metrics::gauge!(WIDGET_SOCKETS).increment(delta);
+}

@@ -1,0 +1,418 @@
+//! The web widget: `widget.js` (one script tag on any page), the demo shop page, and the
+//! widget's WebSocket at `/ws`.
+//!
+//! Socket protocol (JSON text frames). The page first sends
+//! `{"type":"hello","token":T|null,"customer_token":C|null}`; the server answers `welcome`
+//! with the visitor token to keep (issued when T is missing or invalid), the open
+//! conversation and its history. Then `{"type":"message","id":N,"text":"..."}` gets a `turn`
+//! (the bot's replies, status, queue) and, at any time, `bot`, `agent`, `queue` and `status`
+//! frames for what happens in the conversation (agent replies, queue moves).
+
+use super::api::{check_text, deliver, profile_from_token};
+use super::auth::VisitorClaims;
+use super::{metrics, AppState};
+use crate::desk::{DeskEvent, DeskEventKind, QueueSlot};
+use crate::message::{ChannelKind, ConversationId, Inbound, Profile, Speaker, Status};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+const WIDGET_JS: &str = include_str!("assets/widget.js");
+const DEMO_HTML: &str = include_str!("assets/demo.html");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(demo_page))
+        .route("/demo", get(demo_page))
+        .route("/widget.js", get(widget_js))
+        .route("/ws", get(socket))
+}
+
+async fn widget_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        WIDGET_JS,
+    )
+}
+
+#[derive(Deserialize)]
+struct DemoQuery {
+    /// Pretend the shop has signed this customer in (a demo of `data-customer-token`).
+    customer: Option<String>,
+}
+
+/// The demo shop. `/?customer=ID` plays the part of the shop's own server after its login:
+/// it signs a token for that customer id (tier and lifetime value then come from the shop
+/// data, never from the visitor).
+async fn demo_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<DemoQuery>,
+) -> Html<String> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:8080");
+    let customer = q.customer.map(|c| c.trim().to_string()).filter(|c| {
+        !c.is_empty()
+            && c.len() <= 64
+            && c.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    });
+    let (who, attr) = match &customer {
+        Some(id) => {
+            let token = state.signer.sign(&super::auth::CustomerClaims {
+                customer_id: id.clone(),
+                tier: None,
+                lifetime_value: None,
+                name: None,
+                email: None,
+                exp: None,
+            });
+            (
+                format!("Signed in as customer <b>{id}</b> (demo). <a href=\"/\">Sign out</a>"),
+                format!(" data-customer-token=\"{token}\""),
+            )
+        }
+        None => (
+            "You are browsing as a guest. Demo: <a href=\"/?customer=C1001\">sign in as a shop customer</a>".to_string(),
+            String::new(),
+        ),
+    };
+    Html(
+        DEMO_HTML
+            .replace("{{WIDGET_SRC}}", &format!("http://{host}/widget.js"))
+            .replace("{{WHO}}", &who)
+            .replace("{{CUSTOMER_ATTR}}", &attr),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum FromPage {
+    Hello {
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        customer_token: Option<String>,
+    },
+    Message {
+        #[serde(default)]
+        id: Option<u64>,
+        text: String,
+    },
+}
+
+#[derive(Serialize)]
+struct HistoryItem {
+    from: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
+    text: String,
+    time: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ToPage {
+    Welcome {
+        token: String,
+        user: String,
+        conversation_id: Option<ConversationId>,
+        status: Option<Status>,
+        queue: Option<QueueSlot>,
+        history: Vec<HistoryItem>,
+    },
+    Turn {
+        id: Option<u64>,
+        conversation_id: ConversationId,
+        status: Status,
+        replies: Vec<crate::desk::Reply>,
+        queue: Option<QueueSlot>,
+    },
+    Bot {
+        text: String,
+    },
+    Agent {
+        agent: String,
+        text: String,
+    },
+    Queue {
+        queue: String,
+        position: usize,
+    },
+    Status {
+        status: Status,
+    },
+    Error {
+        id: Option<u64>,
+        message: String,
+    },
+}
+
+async fn socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(state.config.server.max_text_len * 4 + 4096)
+        .on_upgrade(move |socket| async move {
+            metrics::widget_socket(1.0);
+            if let Err(e) = Session::run(socket, state).await {
+                tracing::debug!(error = %e, "widget socket ended");
+            }
+            metrics::widget_socket(-1.0);
+        })
+}
+
+/// One widget connection.
+struct Session {
+    socket: WebSocket,
+    state: AppState,
+    user: String,
+    profile: Option<Profile>,
+    conversation: Option<ConversationId>,
+    /// Bot replies already sent with a `turn`, whose events are not to be shown twice.
+    echoes: Vec<(String, Instant)>,
+}
+
+type SocketResult = Result<(), axum::Error>;
+
+impl Session {
+    async fn send(&mut self, frame: &ToPage) -> SocketResult {
+        let text = serde_json::to_string(frame).expect("frames serialise");
+        self.socket.send(Message::Text(text.into())).await
+    }
+
+    async fn run(mut socket: WebSocket, state: AppState) -> SocketResult {
+        // The page speaks first; a socket that says nothing is dropped.
+        let hello = tokio::time::timeout(Duration::from_secs(15), socket.recv()).await;
+        let Ok(Some(Ok(Message::Text(text)))) = hello else {
+            return Ok(());
+        };
+        let (token, customer_token) = match serde_json::from_str::<FromPage>(&text) {
+            Ok(FromPage::Hello {
+                token,
+                customer_token,
+            }) => (token, customer_token),
+            _ => {
+                let frame = ToPage::Error {
+                    id: None,
+                    message: "send {\"type\":\"hello\"} first".into(),
+                };
+                let _ = socket
+                    .send(Message::Text(
+                        serde_json::to_string(&frame).unwrap_or_default().into(),
+                    ))
+                    .await;
+                return Ok(());
+            }
+        };
+        let visitor = token
+            .as_deref()
+            .and_then(|t| state.signer.verify_visitor(t).ok())
+            .unwrap_or_else(VisitorClaims::new_random);
+        let token = state.signer.sign(&visitor);
+        let mut session = Session {
+            socket,
+            state: state.clone(),
+            user: visitor.sub.clone(),
+            profile: None,
+            conversation: None,
+            echoes: Vec::new(),
+        };
+        if let Some(ct) = customer_token.as_deref().filter(|t| !t.is_empty()) {
+            match profile_from_token(&state, ct) {
+                Ok(profile) => {
+                    session.user =
+                        format!("shop-{}", profile.customer_id.clone().unwrap_or_default());
+                    session.profile = Some(profile);
+                }
+                Err(e) => {
+                    session
+                        .send(&ToPage::Error {
+                            id: None,
+                            message: e.to_string(),
+                        })
+                        .await?;
+                }
+            }
+        }
+        let mut watch = state.hub.open();
+        session.conversation = state
+            .desk
+            .conversation_of(ChannelKind::Web, &session.user)
+            .ok()
+            .flatten();
+        if let Some(id) = &session.conversation {
+            watch.follow(id);
+        }
+        let welcome = session.welcome(token);
+        session.send(&welcome).await?;
+
+        let mut stopping = state.stopping.clone();
+        loop {
+            tokio::select! {
+                incoming = session.socket.recv() => match incoming {
+                    Some(Ok(Message::Text(text))) => session.on_frame(&text, &mut watch).await?,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    _ => {}
+                },
+                Some(event) = watch.events.recv() => session.on_event(event).await?,
+                _ = super::until_stopped(&mut stopping) => {
+                    let _ = session.socket.send(Message::Close(None)).await;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn welcome(&self, token: String) -> ToPage {
+        let conversation = self
+            .conversation
+            .as_ref()
+            .and_then(|id| self.state.desk.conversation(id).ok().flatten());
+        let (status, queue, history) = match conversation {
+            Some(c) => {
+                let queue = c
+                    .queue
+                    .clone()
+                    .filter(|_| c.status == Status::Queued)
+                    .map(|name| {
+                        let position = self
+                            .state
+                            .desk
+                            .queues()
+                            .ok()
+                            .and_then(|qs| {
+                                qs.into_iter()
+                                    .find(|q| q.name == name)
+                                    .and_then(|q| {
+                                        q.entries.into_iter().find(|e| e.conversation_id == c.id)
+                                    })
+                                    .map(|e| e.position)
+                            })
+                            .unwrap_or(0);
+                        QueueSlot { name, position }
+                    });
+                let history = c
+                    .messages
+                    .iter()
+                    .map(|m| match &m.from {
+                        Speaker::Customer => HistoryItem {
+                            from: "customer",
+                            agent: None,
+                            text: m.text.clone(),
+                            time: m.time,
+                        },
+                        Speaker::Bot => HistoryItem {
+                            from: "bot",
+                            agent: None,
+                            text: m.text.clone(),
+                            time: m.time,
+                        },
+                        Speaker::Agent(name) => HistoryItem {
+                            from: "agent",
+                            agent: Some(
+                                self.state
+                                    .desk
+                                    .agent(name)
+                                    .map(|a| a.display().to_string())
+                                    .unwrap_or_else(|| name.clone()),
+                            ),
+                            text: m.text.clone(),
+                            time: m.time,
+                        },
+                    })
+                    .collect();
+                (Some(c.status), queue, history)
+            }
+            None => (None, None, Vec::new()),
+        };
+        ToPage::Welcome {
+            token,
+            user: self.user.clone(),
+            conversation_id: self.conversation.clone(),
+            status,
+            queue,
+            history,
+        }
+    }
+
+    async fn on_frame(&mut self, text: &str, watch: &mut super::hub::Watch) -> SocketResult {
+        let (id, text) = match serde_json::from_str::<FromPage>(text) {
+            Ok(FromPage::Message { id, text }) => (id, text),
+            Ok(FromPage::Hello { .. }) => return Ok(()),
+            Err(e) => {
+                let message = format!(
+                    "could not read the frame: {e}; send {{\"type\":\"message\",\"text\":\"...\"}}"
+                );
+                return self.send(&ToPage::Error { id: None, message }).await;
+            }
+        };
+        if let Err(e) = check_text(&text, self.state.config.server.max_text_len) {
+            return self
+                .send(&ToPage::Error {
+                    id,
+                    message: e.to_string(),
+                })
+                .await;
+        }
+        let mut msg = Inbound::new(ChannelKind::Web, self.user.clone(), text);
+        msg.profile = self.profile.clone();
+        match deliver(&self.state, msg).await {
+            Ok(turn) => {
+                watch.follow(&turn.conversation_id);
+                self.conversation = Some(turn.conversation_id.clone());
+                let now = Instant::now();
+                self.echoes
+                    .retain(|(_, at)| now.duration_since(*at) < Duration::from_secs(10));
+                self.echoes
+                    .extend(turn.replies.iter().map(|r| (r.text.clone(), now)));
+                self.send(&ToPage::Turn {
+                    id,
+                    conversation_id: turn.conversation_id,
+                    status: turn.status,
+                    replies: turn.replies,
+                    queue: turn.queue,
+                })
+                .await
+            }
+            Err(e) => {
+                self.send(&ToPage::Error {
+                    id,
+                    message: e.to_string(),
+                })
+                .await
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: DeskEvent) -> SocketResult {
+        let frame = match event.kind {
+            DeskEventKind::BotReply { text } => {
+                if let Some(i) = self.echoes.iter().position(|(t, _)| *t == text) {
+                    self.echoes.remove(i);
+                    return Ok(());
+                }
+                ToPage::Bot { text }
+            }
+            DeskEventKind::AgentReply {
+                display_name, text, ..
+            } => ToPage::Agent {
+                agent: display_name,
+                text,
+            },
+            DeskEventKind::QueuePosition { queue, position } => ToPage::Queue { queue, position },
+            DeskEventKind::StatusChanged { status } => ToPage::Status { status },
+            DeskEventKind::Queued { .. } | DeskEventKind::CustomerMessage { .. } => return Ok(()),
+        };
+        self.send(&frame).await
+    }
+}
