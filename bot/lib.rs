@@ -1,4 +1,5 @@
 //! frontdesk: a self-hosted customer-support chatbot with local NLU.
+pub mod channels;
 pub mod commerce;
 pub mod config;
 pub mod desk;
