@@ -1,0 +1,234 @@
+//! The shop behind the bot: the demo shop's refunds and cancellations, and the webhook
+//! backend against a fake shop service on 127.0.0.1 (answers, unknown orders, a shop that
+//! is down or too slow).
+
+mod conversation_setup;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use conversation_setup::*;
+use frontdesk::commerce::{
+    Commerce, CommerceError, DemoShop, OrderState, RequestOutcome, WebhookShop,
+};
+use frontdesk::config::EngineConfig;
+use frontdesk::desk::{Desk, DeskParts};
+use frontdesk::dialogue::Dialogue;
+use frontdesk::message::Status;
+use frontdesk::store::SledStore;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn demo() -> DemoShop {
+    DemoShop::load(&repo("data/demo_shop.json")).unwrap()
+}
+
+#[tokio::test]
+async fn demo_shop_has_orders_in_every_state() {
+    let shop = demo();
+    let mut seen = std::collections::HashSet::new();
+    for n in 10001..=10060 {
+        let order = shop
+            .order(&n.to_string())
+            .await
+            .unwrap()
+            .expect("orders 10001..10060 exist");
+        seen.insert(format!("{:?}", order.state));
+        if matches!(order.state, OrderState::Shipped | OrderState::Delayed) {
+            let s = order
+                .shipment
+                .as_ref()
+                .expect("shipped orders have a shipment");
+            assert!(
+                !s.tracking_number.is_empty() && s.eta.is_some(),
+                "{order:?}"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    assert!(shop.order("10061").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn refund_request_starts_a_refund_once() {
+    let shop = demo();
+    // 10005 is delivered.
+    match shop.request_refund("10005").await.unwrap().unwrap() {
+        RequestOutcome::Accepted { order } => assert_eq!(order.state, OrderState::RefundPending),
+        other => panic!("{other:?}"),
+    }
+    match shop.request_refund("10005").await.unwrap().unwrap() {
+        RequestOutcome::Refused { why } => assert!(why.contains("already in progress"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn shipped_order_cannot_be_cancelled_but_a_paid_one_can() {
+    let shop = demo();
+    assert!(matches!(
+        shop.cancel_order("10001").await.unwrap(),
+        Some(RequestOutcome::Refused { .. })
+    ));
+    // 10009 is paid, not shipped.
+    match shop.cancel_order("10009").await.unwrap().unwrap() {
+        RequestOutcome::Accepted { order } => assert_eq!(order.state, OrderState::Cancelled),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A shop service speaking the webhook protocol from the demo data; `delay` makes it slow,
+/// `broken` makes it answer 500.
+#[derive(Clone)]
+struct FakeShop {
+    data: Arc<Value>,
+    delay: Duration,
+    broken: bool,
+}
+
+async fn fake_shop(
+    State(shop): State<FakeShop>,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    tokio::time::sleep(shop.delay).await;
+    if shop.broken {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": "database down"})),
+        );
+    }
+    let find = |list: &str, key: &str, want: &Value| {
+        shop.data[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| &o[key] == want)
+            .cloned()
+    };
+    match body["action"].as_str() {
+        Some("get_order") => match find("orders", "number", &body["order_number"]) {
+            Some(o) => (StatusCode::OK, Json(json!({ "order": o }))),
+            None => (StatusCode::NOT_FOUND, Json(json!({}))),
+        },
+        Some("get_customer") => (
+            StatusCode::OK,
+            Json(json!({ "customer": find("customers", "id", &body["customer_id"]) })),
+        ),
+        Some("cancel_order") | Some("request_refund") => (
+            StatusCode::OK,
+            Json(json!({"outcome": "refused", "why": "Please call us for this one."})),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "unknown action"})),
+        ),
+    }
+}
+
+async fn start_fake(delay: Duration, broken: bool) -> String {
+    let data: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("data/demo_shop.json")).unwrap())
+            .unwrap();
+    let app = Router::new()
+        .route("/frontdesk", post(fake_shop))
+        .with_state(FakeShop {
+            data: Arc::new(data),
+            delay,
+            broken,
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/frontdesk")
+}
+
+#[tokio::test]
+async fn webhook_shop_answers_orders_customers_and_refusals() {
+    let url = start_fake(Duration::ZERO, false).await;
+    let shop = WebhookShop::new(&url, Duration::from_secs(2)).unwrap();
+    let order = shop.order("10007").await.unwrap().unwrap();
+    assert_eq!(order.state, OrderState::Delayed);
+    assert!(
+        shop.order("424242").await.unwrap().is_none(),
+        "404 is an unknown order"
+    );
+    let c = shop.customer("C1004").await.unwrap().unwrap();
+    assert_eq!(c.tier, "vip");
+    assert!(shop.customer("nobody").await.unwrap().is_none());
+    assert!(matches!(
+        shop.request_refund("10001").await.unwrap(),
+        Some(RequestOutcome::Refused { .. })
+    ));
+}
+
+#[tokio::test]
+async fn slow_shop_times_out_and_broken_shop_is_an_error() {
+    let slow = WebhookShop::new(
+        &start_fake(Duration::from_secs(3), false).await,
+        Duration::from_millis(200),
+    )
+    .unwrap();
+    assert!(matches!(
+        slow.order("10001").await,
+        Err(CommerceError::Timeout(200))
+    ));
+    let broken = WebhookShop::new(
+        &start_fake(Duration::ZERO, true).await,
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let e = broken.order("10001").await.unwrap_err();
+    assert!(e.to_string().contains("500"), "{e}");
+}
+
+fn webhook_desk(dir: &std::path::Path, shop: WebhookShop) -> Desk {
+    Desk::open_with(DeskParts {
+        store: Arc::new(SledStore::open(dir).unwrap()),
+        nlu: Arc::new(ScriptedNlu),
+        dialogue: Dialogue::load(&repo("intents"), Arc::new(shop)).unwrap(),
+        rules: default_rules(),
+        agents: agents(),
+        engine: EngineConfig::default(),
+    })
+}
+
+#[tokio::test]
+async fn bot_answers_from_the_shops_own_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_fake(Duration::ZERO, false).await;
+    let desk = webhook_desk(
+        dir.path(),
+        WebhookShop::new(&url, Duration::from_secs(2)).unwrap(),
+    );
+    let turn = say(&desk, "w", "where is order 10008").await;
+    assert!(
+        reply(&turn).contains("Order 10008 is delayed"),
+        "{}",
+        reply(&turn)
+    );
+}
+
+#[tokio::test]
+async fn shop_outage_is_told_honestly_with_the_offer_of_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_fake(Duration::ZERO, true).await;
+    let desk = webhook_desk(
+        dir.path(),
+        WebhookShop::new(&url, Duration::from_secs(2)).unwrap(),
+    );
+    let turn = say(&desk, "w", "where is order 10008").await;
+    assert_eq!(turn.status, Status::Bot);
+    assert!(
+        reply(&turn).contains("can't reach our order system"),
+        "{}",
+        reply(&turn)
+    );
+    let turn = say(&desk, "w", "yes").await;
+    assert_eq!(
+        turn.status,
+        Status::Queued,
+        "a yes to the offer reaches a person"
+    );
+}
