@@ -1,0 +1,153 @@
+//! `frontdesk replay`: a support lead replays recorded conversations through the real NLU
+//! and the full policy, and sees what a rules change would do before deploying it.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn replay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .arg("replay")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("frontdesk runs")
+}
+
+fn outcomes(out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn find<'a>(all: &'a [Value], conversation: &str) -> &'a Value {
+    all.iter()
+        .find(|o| o["conversation"] == conversation)
+        .unwrap_or_else(|| panic!("{conversation} missing"))
+}
+
+fn fired(o: &Value) -> Vec<String> {
+    o["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn example_replay_answers_routine_questions_and_escalates_the_rest() {
+    let out = replay(&["data/replay_example.jsonl"]);
+    let all = outcomes(&out);
+    let names: Vec<&str> = all
+        .iter()
+        .map(|o| o["conversation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        (1..=12).map(|i| format!("c{i:02}")).collect::<Vec<_>>()
+    );
+    for o in &all {
+        for key in ["conversation", "status", "queue", "reasons", "replies"] {
+            assert!(o.get(key).is_some(), "{key} missing in {o}");
+        }
+    }
+
+    let tracked = find(&all, "c01");
+    assert_eq!(tracked["status"], "bot");
+    assert!(
+        tracked["replies"][0].as_str().unwrap().contains("10001"),
+        "{tracked}"
+    );
+
+    let slot = find(&all, "c02");
+    assert_eq!(slot["status"], "bot");
+    assert!(
+        slot["replies"][1].as_str().unwrap().contains("delayed"),
+        "{slot}"
+    );
+
+    let lawyer = find(&all, "c04");
+    assert_eq!(lawyer["status"], "queued");
+    assert_eq!(lawyer["queue"], "priority");
+    assert!(fired(lawyer).contains(&"legal or chargeback threat".to_string()));
+
+    let angry = find(&all, "c03");
+    assert_eq!(angry["queue"], "angry", "{angry}");
+
+    let vip = find(&all, "c05");
+    assert_eq!(vip["status"], "queued", "{vip}");
+    assert!(fired(vip).contains(&"vip customer".to_string()), "{vip}");
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in 12 conversations"), "{stderr}");
+    assert!(stderr.contains("legal or chargeback threat"), "{stderr}");
+}
+
+#[test]
+fn alternative_rules_show_what_a_change_would_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("no-keywords.toml");
+    std::fs::write(
+        &rules,
+        "[queues.general]\nsla_secs = 300\n\n[[rules]]\nname = \"asked for a person\"\n\
+         when = \"human_request\"\nqueue = \"general\"\npriority = 30\n",
+    )
+    .unwrap();
+    let all = outcomes(&replay(&[
+        "data/replay_example.jsonl",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]));
+    let lawyer = find(&all, "c04");
+    assert_ne!(
+        lawyer["queue"], "priority",
+        "without the keyword rule: {lawyer}"
+    );
+    assert!(!fired(lawyer).contains(&"legal or chargeback threat".to_string()));
+    assert_eq!(
+        find(&all, "c03")["queue"],
+        Value::Null,
+        "no anger rule any more"
+    );
+}
+
+#[test]
+fn bad_line_and_bad_rules_are_reported_with_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &file,
+        "{\"conversation\": \"a\", \"user_id\": \"u\", \"text\": \"hi\"}\n{\"conversation\": \"b\"}\n",
+    )
+    .unwrap();
+    let out = replay(&[file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.jsonl:2"), "{stderr}");
+
+    let rules = dir.path().join("bad-rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"x\"\nwhen = \"anger\"\nat_least = 0.8\nqueue = \"nowhere\"\npriority = 1\n",
+    )
+    .unwrap();
+    let out = replay(&[
+        "data/replay_example.jsonl",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rules[0].queue"), "{stderr}");
+}
