@@ -2,12 +2,9 @@
 //! when the config names none, and the NLU.
 
 use crate::config::{AgentConfig, Config};
-use crate::desk::Understand;
-use crate::nlu::analysis::Analysis;
 use crate::nlu::service::{NluService, ServiceOptions};
-use crate::nlu::{Nlu, NluError, NluOptions};
+use crate::nlu::{Nlu, NluOptions};
 use anyhow::Context as _;
-use futures::future::BoxFuture;
 use std::path::Path;
 
 pub const SECRET_FILE: &str = "secret";
@@ -74,20 +71,9 @@ fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// The NLU as the desk sees it.
-#[derive(Clone)]
-pub struct ServerNlu(pub NluService);
-
-impl Understand for ServerNlu {
-    fn analyze(&self, text: String) -> BoxFuture<'static, Result<Analysis, NluError>> {
-        let service = self.0.clone();
-        Box::pin(async move { service.analyze(text).await })
-    }
-}
-
 /// Loads the encoder and heads (intents from `engine.intents_dir`) and starts the batching
 /// worker.
-pub async fn load_nlu(config: &Config) -> anyhow::Result<ServerNlu> {
+pub async fn load_nlu(config: &Config) -> anyhow::Result<NluService> {
     let opts = NluOptions {
         intents_dir: config.engine.intents_dir.clone(),
         ..NluOptions::default()
@@ -97,5 +83,5 @@ pub async fn load_nlu(config: &Config) -> anyhow::Result<ServerNlu> {
         .await
         .context("loading the NLU panicked")??;
     tracing::info!(took_ms = started.elapsed().as_millis() as u64, "NLU loaded");
-    Ok(ServerNlu(NluService::start(nlu, ServiceOptions::default())))
+    Ok(NluService::start(nlu, ServiceOptions::default()))
 }

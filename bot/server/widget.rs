@@ -84,7 +84,10 @@ async fn demo_page(
             )
         }
         None => (
-            "You are browsing as a guest. Demo: <a href=\"/?customer=C1001\">sign in as a shop customer</a>".to_string(),
+            "You are browsing as a guest. Demo sign-in (what your shop's login would do): \
+             <a href=\"/?customer=C1001\">Emma, standard customer</a> · \
+             <a href=\"/?customer=C1004\">Noah, VIP customer</a>"
+                .to_string(),
             String::new(),
         ),
     };

@@ -1,0 +1,284 @@
+//! Shared setup for the server tests: a real `frontdesk` server on 127.0.0.1:0 with a
+//! temporary data dir, the real NLU (loaded once per test binary) and the repository's rules,
+//! intents and demo shop; plus small HTTP and WebSocket clients that speak to it.
+#![allow(dead_code)]
+
+use frontdesk::config::Config;
+use frontdesk::nlu::service::{NluService, ServiceOptions};
+use frontdesk::nlu::{Nlu, NluOptions};
+use frontdesk::server::auth::CustomerClaims;
+use frontdesk::server::{start, RunningServer};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Agents of `frontdesk.example.toml` and their documented demo passwords.
+pub const ANA: (&str, &str) = ("ana", "ana-demo-password");
+pub const BEN: (&str, &str) = ("ben", "ben-demo-password");
+
+/// The NLU, loaded once per test binary; its worker thread serves every test's server.
+pub fn nlu() -> NluService {
+    static NLU: OnceLock<NluService> = OnceLock::new();
+    NLU.get_or_init(|| {
+        let nlu = Nlu::load(&NluOptions::default())
+            .expect("load the NLU (model in the cache, heads in models/)");
+        NluService::start(nlu, ServiceOptions::default())
+    })
+    .clone()
+}
+
+/// The example configuration (agents ana and ben) on a data dir and a free port.
+pub fn config(data_dir: &Path) -> Config {
+    let mut config = Config::from_toml(include_str!("../../frontdesk.example.toml"))
+        .expect("frontdesk.example.toml is valid");
+    config.server.bind = "127.0.0.1:0".into();
+    config.server.data_dir = data_dir.to_path_buf();
+    config
+}
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+/// A server on `data_dir` (a fresh temp dir, or the same one again to test a restart).
+pub async fn serve(data_dir: &Path) -> TestServer {
+    serve_with(config(data_dir)).await
+}
+
+pub async fn serve_with(config: Config) -> TestServer {
+    let server = start(config, nlu()).await.expect("server starts");
+    let url = server.url();
+    TestServer {
+        server,
+        url,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl TestServer {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// POST /api/v1/messages; returns (status, body).
+    pub async fn post_message(&self, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(self.at("/api/v1/messages"))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A customer's message on the REST channel, which must succeed.
+    pub async fn say(&self, user: &str, text: &str) -> Value {
+        let (status, body) = self
+            .post_message(json!({"user_id": user, "text": text}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Same, as a customer the shop vouches for (a signed token with the profile).
+    pub async fn say_as(&self, user: &str, claims: &CustomerClaims, text: &str) -> Value {
+        let token = self.server.signer.sign(claims);
+        let (status, body) = self
+            .post_message(json!({"user_id": user, "text": text, "customer_token": token}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Logs an agent in; returns the session token (sent as `Authorization: Bearer`).
+    pub async fn login(&self, (name, password): (&str, &str)) -> Agent<'_> {
+        let res = self
+            .http
+            .post(self.at("/console/api/login"))
+            .json(&json!({"name": name, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "login {name}");
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        let body: Value = res.json().await.unwrap();
+        Agent {
+            server: self,
+            token: body["token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    pub async fn shutdown(self) {
+        self.server.shutdown().await.expect("clean shutdown");
+    }
+}
+
+/// A logged-in agent using the console API.
+pub struct Agent<'a> {
+    pub server: &'a TestServer,
+    pub token: String,
+}
+
+impl Agent<'_> {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .server
+            .http
+            .get(self.server.at(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn post(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .server
+            .http
+            .post(self.server.at(path))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// POST /console/api/conversations/{id}/{action}, which must succeed; returns the
+    /// conversation after it.
+    pub async fn act(&self, id: &str, action: &str, body: Option<Value>) -> Value {
+        let (status, body) = self
+            .post(&format!("/console/api/conversations/{id}/{action}"), body)
+            .await;
+        assert_eq!(status, 200, "{action}: {body}");
+        body
+    }
+
+    pub async fn queue(&self, name: &str) -> Value {
+        let (status, queues) = self.get("/api/v1/queues").await;
+        assert_eq!(status, 200, "{queues}");
+        queues
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no queue {name} in {queues}"))
+    }
+}
+
+/// The text of all replies of a turn, joined.
+pub fn replies(turn: &Value) -> String {
+    turn["replies"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x["text"].as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .unwrap_or_default()
+}
+
+pub fn customer(id: &str, tier: Option<&str>, lifetime_value: Option<f64>) -> CustomerClaims {
+    CustomerClaims {
+        customer_id: id.into(),
+        tier: tier.map(String::from),
+        lifetime_value,
+        name: None,
+        email: None,
+        exp: None,
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The widget's socket, as a browser page would drive it.
+pub struct Widget {
+    ws: Ws,
+    pub welcome: Value,
+}
+
+impl Widget {
+    /// Connects and says hello with a stored visitor token (or none) and a shop token.
+    pub async fn connect(
+        server: &TestServer,
+        token: Option<&str>,
+        customer_token: Option<&str>,
+    ) -> Widget {
+        let url = format!("ws://{}/ws", server.server.addr);
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
+        let hello = json!({"type": "hello", "token": token, "customer_token": customer_token});
+        ws.send(tokio_tungstenite::tungstenite::Message::Text(
+            hello.to_string().into(),
+        ))
+        .await
+        .unwrap();
+        let mut widget = Widget {
+            ws,
+            welcome: Value::Null,
+        };
+        widget.welcome = widget.next_of("welcome").await;
+        widget
+    }
+
+    pub fn token(&self) -> String {
+        self.welcome["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn send(&mut self, text: &str) {
+        let frame = json!({"type": "message", "id": 1, "text": text});
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                frame.to_string().into(),
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// The next frame; a test that waits for something that never comes fails after a
+    /// generous limit instead of hanging (a guard, not a timing assertion).
+    pub async fn next(&mut self) -> Value {
+        let frame = tokio::time::timeout(Duration::from_secs(60), self.ws.next())
+            .await
+            .expect("a frame from the server")
+            .expect("socket open")
+            .expect("frame");
+        match frame {
+            tokio_tungstenite::tungstenite::Message::Text(t) => serde_json::from_str(&t).unwrap(),
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+
+    /// Skips frames until one of `kind` arrives.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+}
