@@ -1,0 +1,99 @@
+// A visitor chats in the widget on the demo shop page; an agent logs into the console,
+// claims the conversation and answers; the visitor sees the answer live, and again after a
+// reload. Usage: node chat.mjs http://127.0.0.1:PORT SCREENSHOT_DIR
+import { chromium } from "playwright-core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const [url, out] = process.argv.slice(2);
+if (!url || !out) {
+  console.error("usage: node chat.mjs SERVER_URL SCREENSHOT_DIR");
+  process.exit(2);
+}
+const WAIT = { timeout: 60_000 };
+
+function launch() {
+  const profile = mkdtempSync(join(tmpdir(), "frontdesk-chromium-"));
+  return chromium
+    .launchPersistentContext(profile, {
+      executablePath: "/usr/bin/chromium",
+      headless: true,
+      viewport: { width: 1280, height: 800 },
+      args: [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      ],
+    })
+    .then((context) => ({ context, profile }));
+}
+
+async function main() {
+  const visitor = await launch();
+  const agent = await launch();
+  try {
+    // The visitor opens the shop and the chat bubble.
+    const shop = visitor.context.pages()[0] || (await visitor.context.newPage());
+    await shop.goto(url + "/");
+    await shop.locator("#frontdesk-widget .bubble").click();
+    const panel = shop.locator("#frontdesk-widget .panel");
+    await panel.locator(".conn", { hasText: "online" }).waitFor(WAIT);
+
+    // A routine question, answered by the bot.
+    const input = panel.locator("input[name=text]");
+    await input.fill("where is my order 10001");
+    await input.press("Enter");
+    await panel.locator(".msg.bot", { hasText: "10001" }).waitFor(WAIT);
+
+    // Then the visitor asks for a person and is told their place in the queue.
+    await input.fill("I want to talk to a human agent");
+    await input.press("Enter");
+    await panel.locator(".status", { hasText: "number 1 in line" }).waitFor(WAIT);
+
+    // The agent logs in, sees the waiting customer and claims the conversation.
+    const console_ = agent.context.pages()[0] || (await agent.context.newPage());
+    await console_.goto(url + "/console");
+    await console_.waitForURL("**/console/login");
+    await console_.fill("input[name=name]", "ana");
+    await console_.fill("input[name=password]", "ana-demo-password");
+    await console_.click("button[type=submit]");
+    await console_.waitForURL(/\/console$/);
+    const entry = console_.locator('#queues .queue[data-queue="general"] .entry').first();
+    await entry.waitFor(WAIT);
+    await entry.click();
+    await console_.locator("#transcript .m.customer", { hasText: "human agent" }).waitFor(WAIT);
+    await console_.locator("#claim").click();
+    await console_.locator("#chat-status", { hasText: "with agent" }).waitFor(WAIT);
+
+    // The visitor is told a person joined.
+    await panel.locator(".status", { hasText: "chatting with a person" }).waitFor(WAIT);
+
+    // The agent answers; the visitor sees it live.
+    const answer = "Hi, this is Ana. Your order 10001 is on its way; I will keep an eye on it.";
+    await console_.fill("#reply-text", answer);
+    await console_.press("#reply-text", "Enter");
+    await console_.locator("#transcript .m.agent", { hasText: "keep an eye on it" }).waitFor(WAIT);
+    await panel.locator(".msg.agent", { hasText: "keep an eye on it" }).waitFor(WAIT);
+    await shop.screenshot({ path: join(out, "widget.png") });
+    await console_.screenshot({ path: join(out, "console.png") });
+
+    // A reload resumes the same conversation with its history.
+    await shop.reload();
+    await shop.locator("#frontdesk-widget .bubble").click();
+    await panel.locator(".msg.agent", { hasText: "keep an eye on it" }).waitFor(WAIT);
+    await panel.locator(".msg.customer", { hasText: "where is my order 10001" }).waitFor(WAIT);
+    await shop.screenshot({ path: join(out, "widget-after-reload.png") });
+
+    console.log("browser test passed; screenshots in " + out);
+  } finally {
+    for (const b of [visitor, agent]) {
+      await b.context.close().catch(() => {});
+      rmSync(b.profile, { recursive: true, force: true });
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error("browser test failed:", e);
+  process.exit(1);
+});

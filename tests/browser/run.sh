@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Browser test: a visitor chats in the widget on the demo shop page and an agent answers
+# from the console, in Debian's headless Chromium driven by playwright-core.
+# Screenshots go to tests/browser/screenshots/ (or $SCREENSHOT_DIR).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frontdesk-target}"
+
+# Debian's Chromium only; never a browser downloaded from elsewhere.
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+command -v node >/dev/null || { echo "node is needed (apt-get install nodejs npm)" >&2; exit 1; }
+if [ ! -d "$here/node_modules/playwright-core" ]; then
+  (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent playwright-core)
+fi
+
+bin="$CARGO_TARGET_DIR/release/frontdesk"
+[ -x "$bin" ] || (cd "$root" && cargo build --release --bin frontdesk)
+
+data="$(mktemp -d)"
+log="$data/server.log"
+cleanup() {
+  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$data"
+}
+trap cleanup EXIT
+(cd "$root" && exec "$bin" serve --bind 127.0.0.1:0 --data "$data/store" --config frontdesk.example.toml) 2>"$log" &
+server_pid=$!
+
+url=""
+for _ in $(seq 1 600); do
+  url="$(grep -o 'listening on http://[0-9.:]*' "$log" | head -1 | sed 's/listening on //')" || true
+  [ -n "$url" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; echo "the server exited" >&2; exit 1; }
+  sleep 0.5
+done
+[ -n "$url" ] || { cat "$log" >&2; echo "the server did not start" >&2; exit 1; }
+echo "server at $url"
+
+out="${SCREENSHOT_DIR:-$here/screenshots}"
+mkdir -p "$out"
+node "$here/chat.mjs" "$url" "$out"
