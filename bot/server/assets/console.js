@@ -83,7 +83,7 @@
     mine.innerHTML = "";
     if (!me || !me.conversations.length) mine.appendChild(el("div", "none", "None yet"));
     (me ? me.conversations : []).forEach(function (id) {
-      var row = el("div", "entry" + (selected === id ? " sel" : ""), id.slice(0, 8));
+      var row = el("div", "entry" + (selected === id ? " sel" : ""), "Conversation " + id.slice(0, 8));
       row.dataset.conversation = id;
       row.addEventListener("click", function () { open(id); });
       mine.appendChild(row);
@@ -115,7 +115,7 @@
     $("empty").hidden = true;
     $("chat").hidden = false;
     $("chat-error").textContent = "";
-    var who = c.customer + (c.tier ? " · " + c.tier : "") +
+    var who = c.channel_user + (c.tier ? " · " + c.tier : "") +
       (c.lifetime_value != null ? " · LTV " + c.lifetime_value : "");
     $("chat-customer").textContent = who;
     $("chat-status").textContent = c.status.replace("_", " ");
@@ -175,10 +175,18 @@
   function live() {
     socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/console/ws");
     socket.onopen = function () { $("live").textContent = "live"; $("live").className = "pill on"; refresh(); };
+    // Bursts of events cost one refresh.
+    var pending = null, transcriptToo = false;
     socket.onmessage = function (ev) {
       var e = JSON.parse(ev.data);
-      refresh();
-      if (e.type === "resync" || e.conversation_id === selected) loadTranscript();
+      transcriptToo = transcriptToo || e.type === "resync" || e.conversation_id === selected;
+      if (pending) return;
+      pending = setTimeout(function () {
+        pending = null;
+        refresh();
+        if (transcriptToo) loadTranscript();
+        transcriptToo = false;
+      }, 150);
     };
     socket.onclose = function () {
       $("live").textContent = "offline"; $("live").className = "pill off";

@@ -30,7 +30,7 @@
     ':host{all:initial}' +
     '.fd{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330}' +
     '.bubble{position:fixed;right:24px;bottom:24px;width:60px;height:60px;border-radius:50%;border:0;' +
-    'background:#2f5bea;color:#fff;font-size:28px;cursor:pointer;box-shadow:0 6px 20px rgba(0,0,0,.25);z-index:2147483000}' +
+    'background:#2f5bea;color:#fff;cursor:pointer;display:flex;align-items:center;justify-content:center;box-shadow:0 6px 20px rgba(0,0,0,.25);z-index:2147483000}' +
     '.bubble .dot{position:absolute;top:6px;right:6px;width:14px;height:14px;border-radius:50%;background:#ff4d4f;display:none}' +
     '.bubble.unread .dot{display:block}' +
     '.panel{position:fixed;right:24px;bottom:96px;width:360px;max-width:calc(100vw - 32px);height:500px;max-height:calc(100vh - 120px);' +
@@ -54,7 +54,7 @@
     'form button:disabled{background:#9aaae0}' +
     '</style>' +
     '<div class="fd">' +
-    '<button class="bubble" aria-label="Open chat">&#128172;<span class="dot"></span></button>' +
+    '<button class="bubble" aria-label="Open chat"><svg width="28" height="28" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg><span class="dot"></span></button>' +
     '<div class="panel" role="dialog" aria-label="Chat">' +
     '<div class="head"><div><b class="title"></b><small class="conn">connecting…</small></div>' +
     '<button class="close" aria-label="Close chat">&times;</button></div>' +
@@ -74,7 +74,7 @@
 
   function open(show) {
     panel.classList.toggle("open", show);
-    if (show) { bubble.classList.remove("unread"); input.focus(); }
+    if (show) { bubble.classList.remove("unread"); log.scrollTop = log.scrollHeight; input.focus(); }
   }
   bubble.addEventListener("click", function () { open(!panel.classList.contains("open")); });
   $(".close").addEventListener("click", function () { open(false); });
