@@ -9,7 +9,7 @@ use std::path::Path;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
-use super::kernels::{self, Epilogue, PackedLinear};
+use super::kernels::{self, Epilogue, PackedLinear, WeightFormat};
 use super::NluError;
 
 /// The fields of a Hugging Face BERT `config.json` that the forward pass needs.
@@ -77,7 +77,7 @@ impl LayerNorm {
 fn load_linear(w: &Weights, prefix: &str, n: usize, k: usize) -> Result<PackedLinear, NluError> {
     let weight = w.get(&format!("{prefix}.weight"), &[n, k])?;
     let bias = w.get(&format!("{prefix}.bias"), &[n])?;
-    Ok(PackedLinear::new(&weight, &bias, n, k))
+    Ok(PackedLinear::new(&weight, &bias, n, k, w.format))
 }
 
 struct Embeddings {
@@ -154,7 +154,7 @@ impl Layer {
         }
         let eps = cfg.layer_norm_eps;
         Ok(Self {
-            qkv: PackedLinear::new(&qkv_w, &qkv_b, 3 * d, d),
+            qkv: PackedLinear::new(&qkv_w, &qkv_b, 3 * d, d, w.format),
             attention_out: load_linear(w, &format!("{p}.attention.output.dense"), d, d)?,
             attention_norm: LayerNorm::load(w, &format!("{p}.attention.output.LayerNorm"), d, eps)?,
             intermediate: load_linear(
@@ -187,8 +187,14 @@ pub struct Bert {
 }
 
 impl Bert {
-    /// Load `config.json` and `model.safetensors` (names with or without a `bert.` prefix).
+    /// Load `config.json` and `model.safetensors` (names with or without a `bert.` prefix),
+    /// packing the layer weights as [`WeightFormat::from_env`] says.
     pub fn load(config: &Path, weights: &Path) -> Result<Self, NluError> {
+        Self::load_as(config, weights, WeightFormat::from_env())
+    }
+
+    /// [`load`](Self::load) with an explicit storage format for the layer weights.
+    pub fn load_as(config: &Path, weights: &Path, format: WeightFormat) -> Result<Self, NluError> {
         let text = std::fs::read_to_string(config)
             .map_err(|e| NluError::Model(format!("{}: {e}", config.display())))?;
         let cfg: BertConfig = serde_json::from_str(&text)
@@ -212,7 +218,7 @@ impl Bert {
                 cfg.num_attention_heads
             )));
         }
-        let w = Weights::open(weights)?;
+        let w = Weights::open(weights, format)?;
         let embeddings = Embeddings::load(&w, &cfg)?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| Layer::load(&w, &cfg, i))
@@ -369,12 +375,13 @@ fn max_rows(rows: &[f32], d: usize, out: &mut [f32]) {
 /// The tensors of a safetensors file, read as f32 whatever their stored type.
 struct Weights {
     vb: VarBuilder<'static>,
+    format: WeightFormat,
     prefix: &'static str,
     path: String,
 }
 
 impl Weights {
-    fn open(path: &Path) -> Result<Self, NluError> {
+    fn open(path: &Path, format: WeightFormat) -> Result<Self, NluError> {
         // SAFETY: the file is memory-mapped read-only for the duration of loading; the model
         // files are not modified while frontdesk runs.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, &Device::Cpu) }
@@ -386,6 +393,7 @@ impl Weights {
         };
         Ok(Self {
             vb,
+            format,
             prefix,
             path: path.display().to_string(),
         })

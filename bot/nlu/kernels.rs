@@ -8,15 +8,42 @@
 
 use std::sync::OnceLock;
 
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
 /// Columns per packed panel.
 pub const NR: usize = 32;
+
+/// How packed weights are stored. Arithmetic is f32 either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightFormat {
+    F32,
+    /// IEEE half precision, widened on load: half the memory traffic, about 3 decimal digits
+    /// per weight (embeddings stay at cosine > 0.99999 to f32 for MiniLM).
+    F16,
+}
+
+impl WeightFormat {
+    /// f16 unless `FRONTDESK_WEIGHTS=f32`.
+    pub fn from_env() -> Self {
+        match std::env::var("FRONTDESK_WEIGHTS").as_deref() {
+            Ok("f32") => Self::F32,
+            _ => Self::F16,
+        }
+    }
+}
+
+pub(crate) enum Panels {
+    F32(Vec<f32>),
+    F16(Vec<u16>),
+}
 
 /// A `[n, k]` weight matrix (PyTorch Linear layout: out x in) with its bias, stored as
 /// `ceil(n / 32)` panels of `k x 32`, zero-padded, so the kernel reads it front to back.
 pub struct PackedLinear {
     pub n: usize,
     pub k: usize,
-    panels: Vec<f32>,
+    panels: Panels,
     bias: Vec<f32>,
 }
 
@@ -33,7 +60,7 @@ pub enum Epilogue<'a> {
 
 impl PackedLinear {
     /// `w` is `[n, k]` row-major, `bias` is `[n]`.
-    pub fn new(w: &[f32], bias: &[f32], n: usize, k: usize) -> Self {
+    pub fn new(w: &[f32], bias: &[f32], n: usize, k: usize, format: WeightFormat) -> Self {
         assert_eq!(w.len(), n * k, "weight shape");
         assert_eq!(bias.len(), n, "bias shape");
         let np = n.div_ceil(NR);
@@ -47,6 +74,10 @@ impl PackedLinear {
         }
         let mut b = bias.to_vec();
         b.resize(np * NR, 0.0);
+        let panels = match format {
+            WeightFormat::F32 => Panels::F32(panels),
+            WeightFormat::F16 => Panels::F16(panels.iter().map(|&v| f32_to_f16(v)).collect()),
+        };
         Self {
             n,
             k,
@@ -113,7 +144,9 @@ fn detect(forced: Option<&str>) -> Isa {
     }
     #[cfg(target_arch = "x86_64")]
     {
-        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        let avx2 = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c");
         if forced != Some("avx2") && is_x86_feature_detected!("avx512f") && avx2 {
             return Isa::Avx512;
         }
@@ -134,8 +167,18 @@ fn linear_portable(
     p1: usize,
 ) {
     let (k, n) = (w.k, w.n);
+    let mut wide = vec![0f32; k * NR];
     for p in p0..p1 {
-        let panel = &w.panels[p * k * NR..(p + 1) * k * NR];
+        let range = p * k * NR..(p + 1) * k * NR;
+        let panel: &[f32] = match &w.panels {
+            Panels::F32(v) => &v[range],
+            Panels::F16(v) => {
+                for (o, &h) in wide.iter_mut().zip(&v[range]) {
+                    *o = f16_to_f32(h);
+                }
+                &wide
+            }
+        };
         let cols = NR.min(n - p * NR);
         for r in 0..m {
             let mut acc = [0f32; NR];
@@ -154,9 +197,60 @@ fn linear_portable(
     }
 }
 
+/// Round an f32 to the nearest IEEE half (ties to even), as bits.
+pub fn f32_to_f16(x: f32) -> u16 {
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xff) as i32;
+    let man = b & 0x7f_ffff;
+    if exp == 0xff {
+        return sign | 0x7c00 | if man != 0 { 0x200 } else { 0 };
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        if e < -10 {
+            return sign;
+        }
+        let m = man | 0x80_0000;
+        let shift = (14 - e) as u32;
+        let mut r = m >> shift;
+        let rem = m & ((1 << shift) - 1);
+        let half = 1 << (shift - 1);
+        if rem > half || (rem == half && r & 1 == 1) {
+            r += 1;
+        }
+        return sign | r as u16;
+    }
+    let mut r = ((e as u32) << 10) | (man >> 13);
+    let rem = man & 0x1fff;
+    if rem > 0x1000 || (rem == 0x1000 && r & 1 == 1) {
+        r += 1; // a carry into the exponent is still the right rounding
+    }
+    sign | r as u16
+}
+
+/// Widen IEEE half bits to f32 (exact).
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h & 0x8000) as u32) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    let v = match exp {
+        0 => {
+            let magnitude = man as f32 * (1.0 / 16_777_216.0);
+            return if sign != 0 { -magnitude } else { magnitude };
+        }
+        0x1f => sign | 0x7f80_0000 | (man << 13),
+        _ => sign | ((exp + 112) << 23) | (man << 13),
+    };
+    f32::from_bits(v)
+}
+
 /// Apply the epilogue's non-linear part to stored values `o` that start at `offset` in `y`.
 #[inline(always)]
-fn finish(o: &mut [f32], epi: Epilogue, offset: usize) {
+pub(crate) fn finish(o: &mut [f32], epi: Epilogue, offset: usize) {
     match epi {
         Epilogue::Bias => {}
         Epilogue::BiasGelu => gelu_inplace(o),
@@ -240,180 +334,6 @@ pub fn layer_norm_rows(x: &mut [f32], dim: usize, gamma: &[f32], beta: &[f32], e
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::{finish, Epilogue, PackedLinear, NR};
-    use std::arch::x86_64::*;
-
-    /// Rows per AVX-512 tile: 12 rows x 2 registers = 24 accumulators of 32 available.
-    const MR512: usize = 12;
-
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn linear_avx512(
-        w: &PackedLinear,
-        x: &[f32],
-        m: usize,
-        out: &mut [f32],
-        epi: Epilogue,
-        p0: usize,
-        p1: usize,
-    ) {
-        let (k, n) = (w.k, w.n);
-        for p in p0..p1 {
-            let panel = w.panels.as_ptr().add(p * k * NR);
-            let bias = w.bias.as_ptr().add(p * NR);
-            let cols = NR.min(n - p * NR);
-            let mut r0 = 0;
-            while r0 < m {
-                let rows = MR512.min(m - r0);
-                let xp = x.as_ptr().add(r0 * k);
-                let op = out.as_mut_ptr().add(r0 * n + p * NR);
-                match rows {
-                    12 => tile512::<12>(xp, k, panel, bias, op, n, cols),
-                    11 => tile512::<11>(xp, k, panel, bias, op, n, cols),
-                    10 => tile512::<10>(xp, k, panel, bias, op, n, cols),
-                    9 => tile512::<9>(xp, k, panel, bias, op, n, cols),
-                    8 => tile512::<8>(xp, k, panel, bias, op, n, cols),
-                    7 => tile512::<7>(xp, k, panel, bias, op, n, cols),
-                    6 => tile512::<6>(xp, k, panel, bias, op, n, cols),
-                    5 => tile512::<5>(xp, k, panel, bias, op, n, cols),
-                    4 => tile512::<4>(xp, k, panel, bias, op, n, cols),
-                    3 => tile512::<3>(xp, k, panel, bias, op, n, cols),
-                    2 => tile512::<2>(xp, k, panel, bias, op, n, cols),
-                    _ => tile512::<1>(xp, k, panel, bias, op, n, cols),
-                }
-                for r in r0..r0 + rows {
-                    let off = r * n + p * NR;
-                    finish(&mut out[off..off + cols], epi, off);
-                }
-                r0 += rows;
-            }
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn tile512<const R: usize>(
-        x: *const f32,
-        k: usize,
-        panel: *const f32,
-        bias: *const f32,
-        out: *mut f32,
-        ldo: usize,
-        cols: usize,
-    ) {
-        let b0 = _mm512_loadu_ps(bias);
-        let b1 = _mm512_loadu_ps(bias.add(16));
-        let mut acc = [[b0, b1]; R];
-        for kk in 0..k {
-            let w0 = _mm512_loadu_ps(panel.add(kk * NR));
-            let w1 = _mm512_loadu_ps(panel.add(kk * NR + 16));
-            for (r, a) in acc.iter_mut().enumerate() {
-                let xv = _mm512_set1_ps(*x.add(r * k + kk));
-                a[0] = _mm512_fmadd_ps(xv, w0, a[0]);
-                a[1] = _mm512_fmadd_ps(xv, w1, a[1]);
-            }
-        }
-        let (m0, m1) = masks(cols);
-        for (r, a) in acc.iter().enumerate() {
-            let o = out.add(r * ldo);
-            _mm512_mask_storeu_ps(o, m0, a[0]);
-            _mm512_mask_storeu_ps(o.add(16), m1, a[1]);
-        }
-    }
-
-    #[inline(always)]
-    fn masks(cols: usize) -> (u16, u16) {
-        let lo = if cols >= 16 {
-            0xffff
-        } else {
-            ((1u32 << cols) - 1) as u16
-        };
-        let hi = if cols >= 32 {
-            0xffff
-        } else if cols > 16 {
-            ((1u32 << (cols - 16)) - 1) as u16
-        } else {
-            0
-        };
-        (lo, hi)
-    }
-
-    /// Rows per AVX2 tile: 3 rows x 4 registers = 12 accumulators of 16.
-    const MR256: usize = 3;
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn linear_avx2(
-        w: &PackedLinear,
-        x: &[f32],
-        m: usize,
-        out: &mut [f32],
-        epi: Epilogue,
-        p0: usize,
-        p1: usize,
-    ) {
-        let (k, n) = (w.k, w.n);
-        let mut tmp = [0f32; MR256 * NR];
-        for p in p0..p1 {
-            let panel = w.panels.as_ptr().add(p * k * NR);
-            let bias = w.bias.as_ptr().add(p * NR);
-            let cols = NR.min(n - p * NR);
-            let mut r0 = 0;
-            while r0 < m {
-                let rows = MR256.min(m - r0);
-                let xp = x.as_ptr().add(r0 * k);
-                match rows {
-                    3 => tile256::<3>(xp, k, panel, bias, tmp.as_mut_ptr()),
-                    2 => tile256::<2>(xp, k, panel, bias, tmp.as_mut_ptr()),
-                    _ => tile256::<1>(xp, k, panel, bias, tmp.as_mut_ptr()),
-                }
-                for i in 0..rows {
-                    let off = (r0 + i) * n + p * NR;
-                    out[off..off + cols].copy_from_slice(&tmp[i * NR..i * NR + cols]);
-                    finish(&mut out[off..off + cols], epi, off);
-                }
-                r0 += rows;
-            }
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn tile256<const R: usize>(
-        x: *const f32,
-        k: usize,
-        panel: *const f32,
-        bias: *const f32,
-        out: *mut f32,
-    ) {
-        let b = [
-            _mm256_loadu_ps(bias),
-            _mm256_loadu_ps(bias.add(8)),
-            _mm256_loadu_ps(bias.add(16)),
-            _mm256_loadu_ps(bias.add(24)),
-        ];
-        let mut acc = [b; R];
-        for kk in 0..k {
-            let wp = panel.add(kk * NR);
-            let w = [
-                _mm256_loadu_ps(wp),
-                _mm256_loadu_ps(wp.add(8)),
-                _mm256_loadu_ps(wp.add(16)),
-                _mm256_loadu_ps(wp.add(24)),
-            ];
-            for (r, a) in acc.iter_mut().enumerate() {
-                let xv = _mm256_set1_ps(*x.add(r * k + kk));
-                for j in 0..4 {
-                    a[j] = _mm256_fmadd_ps(xv, w[j], a[j]);
-                }
-            }
-        }
-        for (r, a) in acc.iter().enumerate() {
-            for (j, v) in a.iter().enumerate() {
-                _mm256_storeu_ps(out.add(r * NR + j * 8), *v);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,17 +369,23 @@ mod tests {
             let w = pseudo(n * k, 2);
             let b = pseudo(n, 3);
             let want = naive(&x, &w, &b, m, n, k);
-            let lin = PackedLinear::new(&w, &b, n, k);
-            let mut got = vec![0f32; m * n];
-            lin.forward(&x, m, &mut got, Epilogue::Bias);
-            let mut port = vec![0f32; m * n];
-            linear_portable(&lin, &x, m, &mut port, Epilogue::Bias, 0, lin.panel_count());
-            for i in 0..m * n {
-                assert!((got[i] - want[i]).abs() < 1e-4, "{m}x{n}x{k} at {i}");
-                assert!(
-                    (port[i] - want[i]).abs() < 1e-4,
-                    "portable {m}x{n}x{k} at {i}"
-                );
+            for (format, tol) in [(WeightFormat::F32, 1e-4), (WeightFormat::F16, 2e-2)] {
+                let lin = PackedLinear::new(&w, &b, n, k, format);
+                let mut got = vec![0f32; m * n];
+                lin.forward(&x, m, &mut got, Epilogue::Bias);
+                let mut port = vec![0f32; m * n];
+                linear_portable(&lin, &x, m, &mut port, Epilogue::Bias, 0, lin.panel_count());
+                for i in 0..m * n {
+                    assert!(
+                        (got[i] - want[i]).abs() < tol,
+                        "{format:?} {m}x{n}x{k} at {i}"
+                    );
+                    // The vector paths and the fallback see the same rounded weights.
+                    assert!(
+                        (port[i] - got[i]).abs() < 1e-4,
+                        "portable {m}x{n}x{k} at {i}"
+                    );
+                }
             }
         }
     }
@@ -480,6 +406,30 @@ mod tests {
                 "gelu({x}) {} vs {want}",
                 g[0]
             );
+        }
+    }
+
+    #[test]
+    fn half_precision_round_trips() {
+        for &(x, bits) in &[
+            (0.0f32, 0u16),
+            (1.0, 0x3c00),
+            (-2.0, 0xc000),
+            (65504.0, 0x7bff),
+            (1e6, 0x7c00),
+            (5.960_464_5e-8, 0x0001),
+            (0.333_333_34, 0x3555),
+        ] {
+            assert_eq!(f32_to_f16(x), bits, "{x}");
+            if bits != 0x7c00 {
+                assert!((f16_to_f32(bits) - x).abs() <= x.abs() * 1e-3, "{x}");
+            }
+        }
+        for i in 0..=0xffffu16 {
+            let v = f16_to_f32(i);
+            if v.is_finite() {
+                assert_eq!(f32_to_f16(v), i, "{i:#x}");
+            }
         }
     }
 
