@@ -126,9 +126,11 @@ impl TextTask {
 
     /// The head settings chosen on validation data (see the report in `cmd.rs --help`).
     pub fn default_recipe(self) -> (FeatureSpec, TrainOptions) {
-        let spec = "embedding+lexicon".parse().expect("valid spec");
+        let spec = "embedding+layer4+layer5+max_pool+lexicon"
+            .parse()
+            .expect("valid spec");
         let opts = TrainOptions {
-            l2: 1e-2,
+            l2: 1e-1,
             epochs: 300,
             learning_rate: 0.01,
             class_weights: ClassWeights::Balanced,
