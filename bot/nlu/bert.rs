@@ -70,7 +70,7 @@ impl LayerNorm {
     }
 
     fn forward(&self, x: &mut [f32]) {
-        kernels::layer_norm_rows(x, self.gamma.len(), &self.gamma, &self.beta, self.eps);
+        kernels::layer_norm(x, self.gamma.len(), &self.gamma, &self.beta, self.eps);
     }
 }
 
@@ -175,7 +175,8 @@ struct Scratch {
     context: Vec<f32>,
     attended: Vec<f32>,
     intermediate: Vec<f32>,
-    scores: Vec<f32>,
+    /// Tokens per message.
+    lens: Vec<usize>,
 }
 
 /// A BERT encoder ready to run: config plus packed weights.
@@ -250,14 +251,13 @@ impl Bert {
     pub fn forward(&self, messages: &[&[u32]]) -> Result<Vec<MessageStates>, NluError> {
         let d = self.cfg.hidden_size;
         let rows: usize = messages.iter().map(|m| m.len()).sum();
-        let longest = messages.iter().map(|m| m.len()).max().unwrap_or(0);
         let mut x = vec![0f32; rows * d];
         let mut s = Scratch {
             qkv: vec![0f32; rows * 3 * d],
             context: vec![0f32; rows * d],
             attended: vec![0f32; rows * d],
             intermediate: vec![0f32; rows * self.cfg.intermediate_size],
-            scores: vec![0f32; longest],
+            lens: messages.iter().map(|m| m.len()).collect(),
         };
         let mut states: Vec<MessageStates> = messages
             .iter()
@@ -268,7 +268,7 @@ impl Bert {
             .collect();
         self.embeddings.forward(messages, &mut x)?;
         for (li, layer) in self.layers.iter().enumerate() {
-            self.layer_forward(layer, messages, &mut x, &mut s);
+            self.layer_forward(layer, &mut x, &mut s);
             let mut row = 0;
             for (m, st) in messages.iter().zip(states.iter_mut()) {
                 let toks = &x[row * d..(row + m.len()) * d];
@@ -284,11 +284,17 @@ impl Bert {
         Ok(states)
     }
 
-    fn layer_forward(&self, l: &Layer, messages: &[&[u32]], x: &mut [f32], s: &mut Scratch) {
+    fn layer_forward(&self, l: &Layer, x: &mut [f32], s: &mut Scratch) {
         let d = self.cfg.hidden_size;
         let rows = x.len() / d;
         l.qkv.forward(x, rows, &mut s.qkv, Epilogue::Bias);
-        self.attention(messages, s);
+        kernels::attention(
+            &s.qkv,
+            &s.lens,
+            self.cfg.num_attention_heads,
+            d,
+            &mut s.context,
+        );
         l.attention_out
             .forward(&s.context, rows, &mut s.attended, Epilogue::BiasResidual(x));
         l.attention_norm.forward(&mut s.attended);
@@ -308,40 +314,6 @@ impl Bert {
             Epilogue::BiasResidual(&s.attended),
         );
         l.output_norm.forward(x);
-    }
-
-    /// Scaled dot-product attention within each message, head by head: reads `s.qkv`
-    /// (`[rows, 3 * dim]`: query | key | value), writes `s.context` (`[rows, dim]`).
-    fn attention(&self, messages: &[&[u32]], s: &mut Scratch) {
-        let d = self.cfg.hidden_size;
-        let heads = self.cfg.num_attention_heads;
-        let dh = d / heads;
-        let scale = 1.0 / (dh as f32).sqrt();
-        let ld = 3 * d;
-        let mut start = 0;
-        for m in messages {
-            let len = m.len();
-            for h in 0..heads {
-                for i in 0..len {
-                    let q = &s.qkv[(start + i) * ld + h * dh..][..dh];
-                    let scores = &mut s.scores[..len];
-                    for (j, sc) in scores.iter_mut().enumerate() {
-                        let k = &s.qkv[(start + j) * ld + d + h * dh..][..dh];
-                        *sc = q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale;
-                    }
-                    kernels::softmax_inplace(scores);
-                    let ctx = &mut s.context[(start + i) * d + h * dh..][..dh];
-                    ctx.fill(0.0);
-                    for (j, &p) in scores.iter().enumerate() {
-                        let v = &s.qkv[(start + j) * ld + 2 * d + h * dh..][..dh];
-                        for (c, vv) in ctx.iter_mut().zip(v) {
-                            *c += p * vv;
-                        }
-                    }
-                }
-            }
-            start += len;
-        }
     }
 }
 

@@ -1,25 +1,38 @@
 //! CPU kernels for the encoder: a matrix multiply against weights packed once at load time,
-//! and the element-wise steps of a BERT layer (GELU, softmax, layer norm).
+//! self-attention, and the element-wise steps of a BERT layer.
 //!
 //! At batch 1 a message is 10-20 tokens, so every product is a thin matrix (M small) against
-//! a fixed weight matrix. Packing the weights into 32-column panels once means each call only
-//! streams the panels through registers; the x86 paths use AVX-512 or AVX2+FMA chosen at run
-//! time, with a portable fallback that gives the same numbers up to rounding.
+//! a fixed weight matrix, and its cost is streaming the weights. They are packed once into
+//! 32-column panels (f16 by default: half the bytes) so each call reads them front to back;
+//! the x86 paths use AVX-512 or AVX2+FMA+F16C chosen at run time, with a portable fallback
+//! that gives the same numbers up to rounding. Products and attention are split into chunks
+//! shared with helper threads ([`team`]).
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
+mod attention;
+pub mod math;
+pub mod team;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+pub use attention::attention;
+pub use math::{f16_to_f32, f32_to_f16, layer_norm};
+
 /// Columns per packed panel.
 pub const NR: usize = 32;
+/// Rows per chunk of a product: a block of activations that stays in L2 while panels pass.
+const ROW_BLOCK: usize = 96;
+/// Products smaller than this many multiply-adds run on the calling thread alone.
+const PARALLEL_MIN_MACS: usize = 200_000;
 
 /// How packed weights are stored. Arithmetic is f32 either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeightFormat {
     F32,
     /// IEEE half precision, widened on load: half the memory traffic, about 3 decimal digits
-    /// per weight (embeddings stay at cosine > 0.99999 to f32 for MiniLM).
+    /// per weight (MiniLM embeddings stay at cosine > 0.99999 to f32).
     F16,
 }
 
@@ -33,7 +46,7 @@ impl WeightFormat {
     }
 }
 
-pub(crate) enum Panels {
+enum Panels {
     F32(Vec<f32>),
     F16(Vec<u16>),
 }
@@ -90,33 +103,92 @@ impl PackedLinear {
         self.n.div_ceil(NR)
     }
 
-    /// `out[m, n] = epilogue(x[m, k] W^T + b)` for all panels.
+    /// `out[m, n] = epilogue(x[m, k] W^T + b)`, shared between the caller and the helper
+    /// threads when the product is big enough to be worth it.
     pub fn forward(&self, x: &[f32], m: usize, out: &mut [f32], epi: Epilogue) {
-        self.forward_panels(x, m, out, epi, 0, self.panel_count());
-    }
-
-    /// Same as [`forward`](Self::forward) for the column panels `p0..p1` only: disjoint
-    /// panel ranges write disjoint columns, which lets two threads share one product.
-    pub fn forward_panels(
-        &self,
-        x: &[f32],
-        m: usize,
-        out: &mut [f32],
-        epi: Epilogue,
-        p0: usize,
-        p1: usize,
-    ) {
         assert!(x.len() >= m * self.k && out.len() >= m * self.n);
         if let Epilogue::BiasResidual(r) = epi {
             assert!(r.len() >= m * self.n);
         }
+        let np = self.panel_count();
+        let out = SharedOut::new(out);
+        let threads = team::threads();
+        if threads == 1 || m * self.k * self.n < PARALLEL_MIN_MACS {
+            self.block(x, 0..m, &out, epi, 0..np);
+            return;
+        }
+        // About six chunks per thread: small enough to even out, big enough to stream.
+        let row_blocks = m.div_ceil(ROW_BLOCK);
+        let groups_wanted = (6 * threads).div_ceil(row_blocks).max(1);
+        let per_group = np.div_ceil(groups_wanted);
+        let groups = np.div_ceil(per_group);
+        team::for_each_chunk(row_blocks * groups, &|c| {
+            let (rb, g) = (c / groups, c % groups);
+            let rows = rb * ROW_BLOCK..((rb + 1) * ROW_BLOCK).min(m);
+            let panels = g * per_group..((g + 1) * per_group).min(np);
+            self.block(x, rows, &out, epi, panels);
+        });
+    }
+
+    /// Rows `rows` times panels `panels`: writes only those rows and those panels' columns.
+    fn block(
+        &self,
+        x: &[f32],
+        rows: Range<usize>,
+        out: &SharedOut,
+        epi: Epilogue,
+        panels: Range<usize>,
+    ) {
         match isa() {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86::linear_avx512(self, x, m, out, epi, p0, p1) },
+            // SAFETY: `isa` checked the CPU features; bounds were checked by `forward`.
+            Isa::Avx512 => unsafe { x86::linear_avx512(self, x, rows, out, epi, panels) },
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86::linear_avx2(self, x, m, out, epi, p0, p1) },
-            Isa::Portable => linear_portable(self, x, m, out, epi, p0, p1),
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { x86::linear_avx2(self, x, rows, out, epi, panels) },
+            _ => linear_portable(self, x, rows, out, epi, panels),
         }
+    }
+}
+
+/// An output matrix that several threads write disjoint parts of.
+pub struct SharedOut {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: callers of `write`/`slice` guarantee disjoint regions per thread.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    pub fn new(out: &mut [f32]) -> Self {
+        Self {
+            ptr: out.as_mut_ptr(),
+            len: out.len(),
+        }
+    }
+
+    /// # Safety
+    /// No other thread may touch `offset..offset + len` while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice(&self, offset: usize, len: usize) -> &mut [f32] {
+        assert!(offset + len <= self.len, "write outside the output");
+        std::slice::from_raw_parts_mut(self.ptr.add(offset), len)
+    }
+
+    /// Raw pointer to `offset`, for a write pattern spanning `extent` values whose untouched
+    /// gaps belong to other threads (a tile of rows within a column range).
+    pub fn ptr(&self, offset: usize, extent: usize) -> *mut f32 {
+        assert!(offset + extent <= self.len, "write outside the output");
+        // SAFETY: in bounds, checked above.
+        unsafe { self.ptr.add(offset) }
+    }
+
+    /// # Safety
+    /// As [`slice`](Self::slice).
+    pub unsafe fn write(&self, offset: usize, values: &[f32]) {
+        self.slice(offset, values.len()).copy_from_slice(values);
     }
 }
 
@@ -160,15 +232,14 @@ fn detect(forced: Option<&str>) -> Isa {
 fn linear_portable(
     w: &PackedLinear,
     x: &[f32],
-    m: usize,
-    out: &mut [f32],
+    rows: Range<usize>,
+    out: &SharedOut,
     epi: Epilogue,
-    p0: usize,
-    p1: usize,
+    panels: Range<usize>,
 ) {
     let (k, n) = (w.k, w.n);
     let mut wide = vec![0f32; k * NR];
-    for p in p0..p1 {
+    for p in panels {
         let range = p * k * NR..(p + 1) * k * NR;
         let panel: &[f32] = match &w.panels {
             Panels::F32(v) => &v[range],
@@ -180,7 +251,7 @@ fn linear_portable(
             }
         };
         let cols = NR.min(n - p * NR);
-        for r in 0..m {
+        for r in rows.clone() {
             let mut acc = [0f32; NR];
             acc.copy_from_slice(&w.bias[p * NR..(p + 1) * NR]);
             let xr = &x[r * k..(r + 1) * k];
@@ -190,146 +261,26 @@ fn linear_portable(
                     acc[j] += xv * wr[j];
                 }
             }
-            let o = &mut out[r * n + p * NR..r * n + p * NR + cols];
+            let off = r * n + p * NR;
+            // SAFETY: this call alone owns rows `rows` x panels `panels`.
+            let o = unsafe { out.slice(off, cols) };
             o.copy_from_slice(&acc[..cols]);
-            finish(o, epi, r * n + p * NR);
+            finish(o, epi, off);
         }
     }
-}
-
-/// Round an f32 to the nearest IEEE half (ties to even), as bits.
-pub fn f32_to_f16(x: f32) -> u16 {
-    let b = x.to_bits();
-    let sign = ((b >> 16) & 0x8000) as u16;
-    let exp = ((b >> 23) & 0xff) as i32;
-    let man = b & 0x7f_ffff;
-    if exp == 0xff {
-        return sign | 0x7c00 | if man != 0 { 0x200 } else { 0 };
-    }
-    let e = exp - 127 + 15;
-    if e >= 0x1f {
-        return sign | 0x7c00;
-    }
-    if e <= 0 {
-        if e < -10 {
-            return sign;
-        }
-        let m = man | 0x80_0000;
-        let shift = (14 - e) as u32;
-        let mut r = m >> shift;
-        let rem = m & ((1 << shift) - 1);
-        let half = 1 << (shift - 1);
-        if rem > half || (rem == half && r & 1 == 1) {
-            r += 1;
-        }
-        return sign | r as u16;
-    }
-    let mut r = ((e as u32) << 10) | (man >> 13);
-    let rem = man & 0x1fff;
-    if rem > 0x1000 || (rem == 0x1000 && r & 1 == 1) {
-        r += 1; // a carry into the exponent is still the right rounding
-    }
-    sign | r as u16
-}
-
-/// Widen IEEE half bits to f32 (exact).
-pub fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h & 0x8000) as u32) << 16;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let man = (h & 0x3ff) as u32;
-    let v = match exp {
-        0 => {
-            let magnitude = man as f32 * (1.0 / 16_777_216.0);
-            return if sign != 0 { -magnitude } else { magnitude };
-        }
-        0x1f => sign | 0x7f80_0000 | (man << 13),
-        _ => sign | ((exp + 112) << 23) | (man << 13),
-    };
-    f32::from_bits(v)
 }
 
 /// Apply the epilogue's non-linear part to stored values `o` that start at `offset` in `y`.
 #[inline(always)]
-pub(crate) fn finish(o: &mut [f32], epi: Epilogue, offset: usize) {
+fn finish(o: &mut [f32], epi: Epilogue, offset: usize) {
     match epi {
         Epilogue::Bias => {}
-        Epilogue::BiasGelu => gelu_inplace(o),
+        Epilogue::BiasGelu => math::gelu_inplace(o),
         Epilogue::BiasResidual(r) => {
             let len = o.len();
             for (v, rv) in o.iter_mut().zip(&r[offset..offset + len]) {
                 *v += rv;
             }
-        }
-    }
-}
-
-/// `e^x` for f32 to about 2 ulp, written branch-free so it vectorises.
-#[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + MAGIC) - MAGIC;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    p * scale
-}
-
-/// erf(x), absolute error below 2e-7 (Abramowitz & Stegun 7.1.26 refined with 7.1.28 style
-/// coefficients is not needed at f32: 7.1.26 is 1.5e-7).
-#[inline(always)]
-pub fn erf_f32(x: f32) -> f32 {
-    const P: f32 = 0.327_591_1;
-    const A1: f32 = 0.254_829_6;
-    const A2: f32 = -0.284_496_74;
-    const A3: f32 = 1.421_413_7;
-    const A4: f32 = -1.453_152_1;
-    const A5: f32 = 1.061_405_4;
-    let a = x.abs();
-    let t = 1.0 / (1.0 + P * a);
-    let y = 1.0 - (((((A5 * t + A4) * t) + A3) * t + A2) * t + A1) * t * exp_f32(-a * a);
-    y.copysign(x)
-}
-
-/// BERT's exact GELU: `x/2 (1 + erf(x/sqrt 2))`.
-#[inline(always)]
-pub fn gelu_inplace(v: &mut [f32]) {
-    for x in v.iter_mut() {
-        *x = 0.5 * *x * (1.0 + erf_f32(*x * std::f32::consts::FRAC_1_SQRT_2));
-    }
-}
-
-/// In-place softmax of one row.
-#[inline(always)]
-pub fn softmax_inplace(v: &mut [f32]) {
-    let max = v.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let mut sum = 0f32;
-    for x in v.iter_mut() {
-        *x = exp_f32(*x - max);
-        sum += *x;
-    }
-    let inv = 1.0 / sum;
-    for x in v.iter_mut() {
-        *x *= inv;
-    }
-}
-
-/// In-place layer norm of each `dim`-wide row of `x`.
-#[inline(always)]
-pub fn layer_norm_rows(x: &mut [f32], dim: usize, gamma: &[f32], beta: &[f32], eps: f32) {
-    for row in x.chunks_exact_mut(dim) {
-        let mean = row.iter().sum::<f32>() / dim as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / dim as f32;
-        let inv = 1.0 / (var + eps).sqrt();
-        for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
-            *v = (*v - mean) * inv * g + b;
         }
     }
 }
@@ -363,6 +314,28 @@ mod tests {
     }
 
     #[test]
+    fn gelu_and_residual_epilogues_apply_per_element() {
+        let (m, n, k) = (30, 100, 64);
+        let x = pseudo(m * k, 4);
+        let w = pseudo(n * k, 5);
+        let b = pseudo(n, 6);
+        let r = pseudo(m * n, 7);
+        let lin = PackedLinear::new(&w, &b, n, k, WeightFormat::F32);
+        let mut plain = vec![0f32; m * n];
+        lin.forward(&x, m, &mut plain, Epilogue::Bias);
+        let mut gelu = vec![0f32; m * n];
+        lin.forward(&x, m, &mut gelu, Epilogue::BiasGelu);
+        let mut res = vec![0f32; m * n];
+        lin.forward(&x, m, &mut res, Epilogue::BiasResidual(&r));
+        for i in 0..m * n {
+            let mut g = [plain[i]];
+            math::gelu_inplace(&mut g);
+            assert!((gelu[i] - g[0]).abs() < 1e-6);
+            assert!((res[i] - plain[i] - r[i]).abs() < 1e-6);
+        }
+    }
+
+    #[test]
     fn packed_product_matches_naive_for_odd_shapes() {
         for &(m, n, k) in &[(1, 384, 384), (13, 50, 7), (25, 1536, 384), (3, 17, 1536)] {
             let x = pseudo(m * k, 1);
@@ -374,7 +347,8 @@ mod tests {
                 let mut got = vec![0f32; m * n];
                 lin.forward(&x, m, &mut got, Epilogue::Bias);
                 let mut port = vec![0f32; m * n];
-                linear_portable(&lin, &x, m, &mut port, Epilogue::Bias, 0, lin.panel_count());
+                let out = SharedOut::new(&mut port);
+                linear_portable(&lin, &x, 0..m, &out, Epilogue::Bias, 0..lin.panel_count());
                 for i in 0..m * n {
                     assert!(
                         (got[i] - want[i]).abs() < tol,
@@ -388,56 +362,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn gelu_and_exp_match_libm() {
-        for i in -4000..4000 {
-            let x = i as f32 / 500.0;
-            let e = exp_f32(x);
-            assert!((e - x.exp()).abs() <= 3e-7 * x.exp(), "exp({x})");
-            let mut g = [x];
-            gelu_inplace(&mut g);
-            let want = 0.5
-                * x as f64
-                * (1.0 + candle_core::cpu::erf::erf_f64(x as f64 / std::f64::consts::SQRT_2));
-            assert!(
-                (g[0] as f64 - want).abs() < 1e-6,
-                "gelu({x}) {} vs {want}",
-                g[0]
-            );
-        }
-    }
-
-    #[test]
-    fn half_precision_round_trips() {
-        for &(x, bits) in &[
-            (0.0f32, 0u16),
-            (1.0, 0x3c00),
-            (-2.0, 0xc000),
-            (65504.0, 0x7bff),
-            (1e6, 0x7c00),
-            (5.960_464_5e-8, 0x0001),
-            (0.333_333_34, 0x3555),
-        ] {
-            assert_eq!(f32_to_f16(x), bits, "{x}");
-            if bits != 0x7c00 {
-                assert!((f16_to_f32(bits) - x).abs() <= x.abs() * 1e-3, "{x}");
-            }
-        }
-        for i in 0..=0xffffu16 {
-            let v = f16_to_f32(i);
-            if v.is_finite() {
-                assert_eq!(f32_to_f16(v), i, "{i:#x}");
-            }
-        }
-    }
-
-    #[test]
-    fn softmax_sums_to_one_and_keeps_order() {
-        let mut v = [1.0f32, 2.0, 3.0, -50.0];
-        softmax_inplace(&mut v);
-        assert!((v.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        assert!(v[2] > v[1] && v[1] > v[0] && v[3] < 1e-20);
     }
 }

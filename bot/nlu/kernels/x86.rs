@@ -5,7 +5,9 @@
 
 use std::arch::x86_64::*;
 
-use super::{finish, Epilogue, PackedLinear, Panels, NR};
+use std::ops::Range;
+
+use super::{finish, Epilogue, PackedLinear, Panels, SharedOut, NR};
 
 /// Rows per AVX-512 tile: 12 rows x 2 registers = 24 accumulators of 32.
 const MR512: usize = 12;
@@ -40,15 +42,14 @@ impl PanelRow512 for u16 {
 pub unsafe fn linear_avx512(
     w: &PackedLinear,
     x: &[f32],
-    m: usize,
-    out: &mut [f32],
+    rows: Range<usize>,
+    out: &SharedOut,
     epi: Epilogue,
-    p0: usize,
-    p1: usize,
+    panels: Range<usize>,
 ) {
     match &w.panels {
-        Panels::F32(p) => panels512(w, p.as_ptr(), x, m, out, epi, p0, p1),
-        Panels::F16(p) => panels512(w, p.as_ptr(), x, m, out, epi, p0, p1),
+        Panels::F32(p) => panels512(w, p.as_ptr(), x, rows, out, epi, panels),
+        Panels::F16(p) => panels512(w, p.as_ptr(), x, rows, out, epi, panels),
     }
 }
 
@@ -58,22 +59,22 @@ unsafe fn panels512<T: PanelRow512>(
     w: &PackedLinear,
     panels: *const T,
     x: &[f32],
-    m: usize,
-    out: &mut [f32],
+    rows: Range<usize>,
+    out: &SharedOut,
     epi: Epilogue,
-    p0: usize,
-    p1: usize,
+    panels_range: Range<usize>,
 ) {
     let (k, n) = (w.k, w.n);
-    for p in p0..p1 {
+    let m = rows.end;
+    for p in panels_range.clone() {
         let panel = panels.add(p * k * NR);
         let bias = w.bias.as_ptr().add(p * NR);
         let cols = NR.min(n - p * NR);
-        let mut r0 = 0;
+        let mut r0 = rows.start;
         while r0 < m {
             let rows = MR512.min(m - r0);
             let xp = x.as_ptr().add(r0 * k);
-            let op = out.as_mut_ptr().add(r0 * n + p * NR);
+            let op = out.ptr(r0 * n + p * NR, (rows - 1) * n + cols);
             match rows {
                 12 => tile512::<T, 12>(xp, k, panel, bias, op, n, cols),
                 11 => tile512::<T, 11>(xp, k, panel, bias, op, n, cols),
@@ -90,7 +91,7 @@ unsafe fn panels512<T: PanelRow512>(
             }
             for r in r0..r0 + rows {
                 let off = r * n + p * NR;
-                finish(&mut out[off..off + cols], epi, off);
+                finish(out.slice(off, cols), epi, off);
             }
             r0 += rows;
         }
@@ -177,15 +178,14 @@ impl PanelRow256 for u16 {
 pub unsafe fn linear_avx2(
     w: &PackedLinear,
     x: &[f32],
-    m: usize,
-    out: &mut [f32],
+    rows: Range<usize>,
+    out: &SharedOut,
     epi: Epilogue,
-    p0: usize,
-    p1: usize,
+    panels: Range<usize>,
 ) {
     match &w.panels {
-        Panels::F32(p) => panels256(w, p.as_ptr(), x, m, out, epi, p0, p1),
-        Panels::F16(p) => panels256(w, p.as_ptr(), x, m, out, epi, p0, p1),
+        Panels::F32(p) => panels256(w, p.as_ptr(), x, rows, out, epi, panels),
+        Panels::F16(p) => panels256(w, p.as_ptr(), x, rows, out, epi, panels),
     }
 }
 
@@ -195,19 +195,19 @@ unsafe fn panels256<T: PanelRow256>(
     w: &PackedLinear,
     panels: *const T,
     x: &[f32],
-    m: usize,
-    out: &mut [f32],
+    rows: Range<usize>,
+    out: &SharedOut,
     epi: Epilogue,
-    p0: usize,
-    p1: usize,
+    panels_range: Range<usize>,
 ) {
     let (k, n) = (w.k, w.n);
+    let m = rows.end;
     let mut tmp = [0f32; MR256 * NR];
-    for p in p0..p1 {
+    for p in panels_range.clone() {
         let panel = panels.add(p * k * NR);
         let bias = w.bias.as_ptr().add(p * NR);
         let cols = NR.min(n - p * NR);
-        let mut r0 = 0;
+        let mut r0 = rows.start;
         while r0 < m {
             let rows = MR256.min(m - r0);
             let xp = x.as_ptr().add(r0 * k);
@@ -218,8 +218,9 @@ unsafe fn panels256<T: PanelRow256>(
             }
             for i in 0..rows {
                 let off = (r0 + i) * n + p * NR;
-                out[off..off + cols].copy_from_slice(&tmp[i * NR..i * NR + cols]);
-                finish(&mut out[off..off + cols], epi, off);
+                let o = out.slice(off, cols);
+                o.copy_from_slice(&tmp[i * NR..i * NR + cols]);
+                finish(o, epi, off);
             }
             r0 += rows;
         }
