@@ -448,3 +448,55 @@ pub fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
     bar.set_message(what.to_string());
     bar
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy_head() -> Head {
+        let xs = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![-1.0, -1.0]];
+        let labels = vec!["track_order".into(), "greet".into(), OUT_OF_SCOPE.into()];
+        Head::fit(&xs, &[0, 1, 2], &labels, "toy", &TrainOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn confident_intent_passes_the_threshold() {
+        let mut head = toy_head();
+        head.threshold = Some(0.5);
+        assert_eq!(decide_intent(&head, &[0.8, 0.1, 0.1]), ("track_order", 0.8));
+    }
+
+    #[test]
+    fn unsure_intent_becomes_out_of_scope() {
+        let mut head = toy_head();
+        head.threshold = Some(0.5);
+        assert_eq!(decide_intent(&head, &[0.45, 0.35, 0.2]).0, OUT_OF_SCOPE);
+        head.threshold = Some(0.4);
+        assert_eq!(decide_intent(&head, &[0.45, 0.35, 0.2]).0, "track_order");
+    }
+
+    #[test]
+    fn out_of_scope_class_wins_whatever_the_threshold() {
+        let mut head = toy_head();
+        head.threshold = None;
+        assert_eq!(decide_intent(&head, &[0.1, 0.1, 0.8]), (OUT_OF_SCOPE, 0.8));
+    }
+
+    #[test]
+    fn tsv_needs_a_tab() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.tsv");
+        std::fs::write(&p, "label\ttext\npositive\tgreat\nno tab here\n").unwrap();
+        let e = read_tsv(&p).unwrap_err().to_string();
+        assert!(e.contains("t.tsv:3"), "{e}");
+        std::fs::write(&p, "label\ttext\npositive\tgreat\n").unwrap();
+        assert_eq!(read_tsv(&p).unwrap()[0].label, "positive");
+    }
+
+    #[test]
+    fn anger_is_one_emotion_against_the_rest() {
+        assert_eq!(TextTask::Anger.index("anger").unwrap(), 1);
+        assert_eq!(TextTask::Anger.index("joy").unwrap(), 0);
+        assert!(TextTask::Sentiment.index("happy").is_err());
+    }
+}
