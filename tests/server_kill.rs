@@ -16,7 +16,14 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 fn spawn_server(data: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
         .current_dir(ROOT)
-        .args(["serve", "--bind", "127.0.0.1:0", "--config", "frontdesk.example.toml", "--data"])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--config",
+            "frontdesk.example.toml",
+            "--data",
+        ])
         .arg(data)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -93,7 +100,9 @@ async fn kill_during_load_loses_no_acknowledged_message() {
                 if !res.status().is_success() {
                     break;
                 }
-                let Ok(body) = res.json::<Value>().await else { break };
+                let Ok(body) = res.json::<Value>().await else {
+                    break;
+                };
                 acked.lock().unwrap().push(Acked {
                     user,
                     text,
@@ -149,7 +158,11 @@ async fn kill_during_load_loses_no_acknowledged_message() {
             missing.push(format!("{} {:?}", a.user, a.text));
         }
     }
-    assert!(missing.is_empty(), "{} acknowledged messages lost: {missing:?}", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged messages lost: {missing:?}",
+        missing.len()
+    );
 
     // The last acknowledged state of each waiting conversation is still in its queue.
     let queues = get("/api/v1/queues".into()).await;
@@ -159,7 +172,10 @@ async fn kill_during_load_loses_no_acknowledged_message() {
         .iter()
         .flat_map(|q| {
             q["entries"].as_array().unwrap().iter().map(move |e| {
-                (q["name"].as_str().unwrap().to_string(), e["conversation_id"].as_str().unwrap().to_string())
+                (
+                    q["name"].as_str().unwrap().to_string(),
+                    e["conversation_id"].as_str().unwrap().to_string(),
+                )
             })
         })
         .collect();
@@ -169,7 +185,10 @@ async fn kill_during_load_loses_no_acknowledged_message() {
     }
     for a in last.values().filter(|a| a.status == "queued") {
         let queue = a.queue.clone().unwrap();
-        assert!(waiting.contains(&(queue.clone(), a.conversation.clone())), "{a:?} left {queue}");
+        assert!(
+            waiting.contains(&(queue.clone(), a.conversation.clone())),
+            "{a:?} left {queue}"
+        );
     }
     child.kill().unwrap();
     child.wait().unwrap();
