@@ -1,0 +1,390 @@
+//! Durable delivery to chat platforms. Every message for a Telegram or Discord customer is
+//! written to sled (and flushed) before anyone tries to send it, and leaves the outbox only
+//! once the platform accepted every piece of it, or refused it for good.
+//!
+//! One courier task per platform sends that platform's messages in the order they were
+//! queued, so a customer never reads a later answer before an earlier one. Network errors and
+//! 5xx answers are retried with exponential backoff, 429 answers after the platform's
+//! `retry_after`; a restart picks up whatever was pending. A permanent refusal (the customer
+//! blocked the bot, the chat is gone) moves the message to a `failed` tree and is reported to
+//! the failure hook, which records it on the conversation for the agent.
+//!
+//! Delivery is at least once: a crash between the platform's success answer and the outbox
+//! write re-sends that one piece after restart. Long messages are split per platform and the
+//! pieces already accepted are remembered, so a retry never repeats them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backoff::backoff::Backoff;
+use backoff::ExponentialBackoff;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::format::Dialect;
+use super::health::ChannelHealth;
+use crate::message::{ChannelKind, ConversationId, Outbound};
+
+/// Why a platform did not take a message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Network trouble, a 5xx, a bad token: worth trying again later.
+    #[error("{0}")]
+    Retryable(String),
+    /// The platform asked us to slow down; `retry_after` when it said how long.
+    #[error("rate limited: {detail}")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        detail: String,
+    },
+    /// It will never work for this recipient (bot blocked, chat not found).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// One platform's way of putting text in front of a customer. Adapters implement it; the
+/// outbox decides when and how often to call it.
+pub trait Courier: Send + Sync + 'static {
+    fn kind(&self) -> ChannelKind;
+    fn dialect(&self) -> Dialect;
+    /// Sends one already formatted piece (within the dialect's limit) to `recipient`, the
+    /// `channel_user` of the conversation.
+    fn send<'a>(
+        &'a self,
+        recipient: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+}
+
+/// A message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parcel {
+    pub message: Outbound,
+    /// Rendered pieces the platform already accepted.
+    pub pieces_sent: usize,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub queued_at: DateTime<Utc>,
+}
+
+/// A message the platform refused for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedDelivery {
+    pub message: Outbound,
+    pub error: String,
+    pub time: DateTime<Utc>,
+}
+
+/// Called once for every permanent failure, after it is stored.
+pub type FailureHook = Arc<dyn Fn(FailedDelivery) -> BoxFuture<'static, ()> + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("outbox storage: {0}")]
+    Storage(#[from] sled::Error),
+    #[error("outbox record is unreadable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("{0} has no outbox courier: only Telegram and Discord messages go through it")]
+    NotAPlatform(ChannelKind),
+}
+
+/// Backoff between attempts of the same message.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first: Duration::from_millis(500),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self) -> ExponentialBackoff {
+        ExponentialBackoff {
+            initial_interval: self.first,
+            current_interval: self.first,
+            max_interval: self.max,
+            multiplier: 2.0,
+            randomization_factor: 0.2,
+            // Never give up on a retryable error: losing a customer's answer is worse.
+            max_elapsed_time: None,
+            ..ExponentialBackoff::default()
+        }
+    }
+}
+
+/// Handle to the outbox; cheap to clone.
+#[derive(Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    pending: sled::Tree,
+    failed: sled::Tree,
+    wake: [Notify; 2],
+    health: ChannelHealth,
+    policy: RetryPolicy,
+}
+
+/// Key prefix per platform, so each courier scans only its own messages in queue order.
+fn lane(kind: ChannelKind) -> Result<u8, OutboxError> {
+    match kind {
+        ChannelKind::Telegram => Ok(0),
+        ChannelKind::Discord => Ok(1),
+        other => Err(OutboxError::NotAPlatform(other)),
+    }
+}
+
+impl Outbox {
+    /// Opens the outbox trees (`outbox`, `outbox_failed`) in `db`.
+    pub fn open(db: &sled::Db, health: ChannelHealth) -> Result<Outbox, OutboxError> {
+        Self::with_policy(db, health, RetryPolicy::default())
+    }
+
+    pub fn with_policy(
+        db: &sled::Db,
+        health: ChannelHealth,
+        policy: RetryPolicy,
+    ) -> Result<Outbox, OutboxError> {
+        let outbox = Outbox {
+            inner: Arc::new(Inner {
+                db: db.clone(),
+                pending: db.open_tree("outbox")?,
+                failed: db.open_tree("outbox_failed")?,
+                wake: [Notify::new(), Notify::new()],
+                health,
+                policy,
+            }),
+        };
+        for kind in [ChannelKind::Telegram, ChannelKind::Discord] {
+            let n = outbox.pending(kind)?.len();
+            if n > 0 {
+                tracing::info!(channel = %kind, pending = n, "outbox holds messages from before the restart");
+            }
+        }
+        Ok(outbox)
+    }
+
+    /// Queues `message` and returns once it is on disk.
+    pub async fn enqueue(&self, message: Outbound) -> Result<(), OutboxError> {
+        let lane = lane(message.channel)?;
+        let mut key = vec![lane];
+        key.extend_from_slice(&self.inner.db.generate_id()?.to_be_bytes());
+        let kind = message.channel;
+        let parcel = Parcel {
+            message,
+            pieces_sent: 0,
+            attempts: 0,
+            last_error: None,
+            queued_at: Utc::now(),
+        };
+        self.inner
+            .pending
+            .insert(key, serde_json::to_vec(&parcel)?)?;
+        self.inner.pending.flush_async().await?;
+        self.refresh_pending(kind);
+        self.inner.wake[lane as usize].notify_one();
+        Ok(())
+    }
+
+    /// Messages still to deliver on one platform, oldest first.
+    pub fn pending(&self, kind: ChannelKind) -> Result<Vec<Parcel>, OutboxError> {
+        let lane = lane(kind)?;
+        self.inner
+            .pending
+            .scan_prefix([lane])
+            .values()
+            .map(|v| Ok(serde_json::from_slice(&v?)?))
+            .collect()
+    }
+
+    /// Permanent failures recorded for one conversation.
+    pub fn failures(
+        &self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<FailedDelivery>, OutboxError> {
+        let mut out = Vec::new();
+        for value in self.inner.failed.iter().values() {
+            let failed: FailedDelivery = serde_json::from_slice(&value?)?;
+            if &failed.message.conversation_id == conversation {
+                out.push(failed);
+            }
+        }
+        Ok(out)
+    }
+
+    fn refresh_pending(&self, kind: ChannelKind) {
+        if let Ok(lane) = lane(kind) {
+            let n = self.inner.pending.scan_prefix([lane]).count();
+            self.inner.health.outbox_pending(kind, n);
+        }
+    }
+
+    /// Starts the task that delivers `courier`'s platform messages until aborted.
+    pub fn spawn_courier(
+        &self,
+        courier: Arc<dyn Courier>,
+        on_failure: Option<FailureHook>,
+    ) -> Result<JoinHandle<()>, OutboxError> {
+        let lane = lane(courier.kind())?;
+        let outbox = self.clone();
+        self.refresh_pending(courier.kind());
+        Ok(tokio::spawn(async move {
+            outbox.run_courier(lane, courier, on_failure).await
+        }))
+    }
+
+    async fn run_courier(
+        &self,
+        lane: u8,
+        courier: Arc<dyn Courier>,
+        on_failure: Option<FailureHook>,
+    ) {
+        let kind = courier.kind();
+        let mut backoff = self.inner.policy.backoff();
+        loop {
+            let wake = self.inner.wake[lane as usize].notified();
+            let head = match self.inner.pending.scan_prefix([lane]).next() {
+                None => {
+                    wake.await;
+                    continue;
+                }
+                Some(Ok((key, value))) => (key, value),
+                Some(Err(e)) => {
+                    tracing::error!(channel = %kind, error = %e, "outbox unreadable; retrying in 5 s");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
+            let (key, value) = head;
+            let mut parcel: Parcel = match serde_json::from_slice(&value) {
+                Ok(p) => p,
+                Err(e) => {
+                    // Cannot happen with records this code wrote; keep the bytes for a human
+                    // rather than block the platform forever.
+                    tracing::error!(channel = %kind, error = %e, "unreadable outbox record moved aside");
+                    let _ = self.inner.failed.insert(key.clone(), value);
+                    let _ = self.inner.pending.remove(key);
+                    continue;
+                }
+            };
+            match self.deliver(&*courier, &key, &mut parcel).await {
+                Ok(()) => {
+                    backoff.reset();
+                    self.inner.health.delivery_error(kind, None);
+                }
+                Err(DeliveryError::Permanent(error)) => {
+                    backoff.reset();
+                    tracing::warn!(channel = %kind, conversation = %parcel.message.conversation_id,
+                        recipient = %parcel.message.channel_user, %error,
+                        "message refused for good; recorded on the conversation");
+                    let failed = FailedDelivery {
+                        message: parcel.message.clone(),
+                        error,
+                        time: Utc::now(),
+                    };
+                    if let Err(e) = self.give_up(&key, &failed).await {
+                        tracing::error!(channel = %kind, error = %e, "could not record a failed delivery");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    self.inner.health.delivery_failed(kind);
+                    if let Some(hook) = &on_failure {
+                        hook(failed).await;
+                    }
+                }
+                Err(error) => {
+                    let wait = match &error {
+                        DeliveryError::RateLimited {
+                            retry_after: Some(after),
+                            ..
+                        } => *after,
+                        // Without a figure, slow down at least a second.
+                        DeliveryError::RateLimited { .. } => backoff
+                            .next_backoff()
+                            .unwrap_or(self.inner.policy.max)
+                            .max(Duration::from_secs(1)),
+                        _ => backoff.next_backoff().unwrap_or(self.inner.policy.max),
+                    };
+                    parcel.attempts += 1;
+                    parcel.last_error = Some(error.to_string());
+                    tracing::warn!(channel = %kind, conversation = %parcel.message.conversation_id,
+                        attempt = parcel.attempts, retry_in_ms = wait.as_millis() as u64, %error,
+                        "delivery failed; will retry");
+                    self.inner
+                        .health
+                        .delivery_error(kind, Some(error.to_string()));
+                    if let Ok(bytes) = serde_json::to_vec(&parcel) {
+                        let _ = self.inner.pending.insert(key.clone(), bytes);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            self.refresh_pending(kind);
+        }
+    }
+
+    /// Sends the pieces of `parcel` not yet accepted; removes it once all are.
+    async fn deliver(
+        &self,
+        courier: &dyn Courier,
+        key: &sled::IVec,
+        parcel: &mut Parcel,
+    ) -> Result<(), DeliveryError> {
+        let pieces = courier.dialect().render(&parcel.message);
+        while parcel.pieces_sent < pieces.len() {
+            courier
+                .send(&parcel.message.channel_user, &pieces[parcel.pieces_sent])
+                .await?;
+            parcel.pieces_sent += 1;
+            if parcel.pieces_sent < pieces.len() {
+                // Remember progress so a crash or retry does not repeat this piece.
+                let bytes = serde_json::to_vec(&*parcel)
+                    .map_err(|e| DeliveryError::Retryable(e.to_string()))?;
+                self.inner
+                    .pending
+                    .insert(key.clone(), bytes)
+                    .map_err(|e| DeliveryError::Retryable(format!("outbox storage: {e}")))?;
+            }
+        }
+        self.inner
+            .pending
+            .remove(key)
+            .map_err(|e| DeliveryError::Retryable(format!("outbox storage: {e}")))?;
+        Ok(())
+    }
+
+    async fn give_up(&self, key: &sled::IVec, failed: &FailedDelivery) -> Result<(), OutboxError> {
+        let bytes = serde_json::to_vec(failed)?;
+        (&self.inner.pending, &self.inner.failed)
+            .transaction(|(pending, failed_tree)| {
+                pending.remove(key)?;
+                failed_tree.insert(key, bytes.clone())?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => OutboxError::Storage(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    OutboxError::Storage(sled::Error::ReportableBug("aborted".into()))
+                }
+            })?;
+        self.inner.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod tests;

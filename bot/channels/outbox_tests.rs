@@ -1,0 +1,222 @@
+//! The outbox against a scripted courier: order, retries, permanent failures, restarts.
+
+use super::*;
+use crate::message::Speaker;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+/// A courier that answers from a script, then succeeds; records what it accepted.
+struct Scripted {
+    script: Mutex<VecDeque<Result<(), DeliveryError>>>,
+    accepted: Mutex<Vec<(String, String)>>,
+    attempts: Mutex<usize>,
+    changed: Notify,
+}
+
+impl Scripted {
+    fn new(script: Vec<Result<(), DeliveryError>>) -> Arc<Self> {
+        Arc::new(Scripted {
+            script: Mutex::new(script.into()),
+            accepted: Mutex::new(Vec::new()),
+            attempts: Mutex::new(0),
+            changed: Notify::new(),
+        })
+    }
+
+    fn accepted(&self) -> Vec<(String, String)> {
+        self.accepted.lock().unwrap().clone()
+    }
+
+    async fn wait_accepted(&self, n: usize) -> Vec<(String, String)> {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let wait = self.changed.notified();
+                let got = self.accepted();
+                if got.len() >= n {
+                    return got;
+                }
+                wait.await;
+            }
+        })
+        .await
+        .expect("courier never accepted the expected messages")
+    }
+}
+
+impl Courier for Scripted {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Telegram
+    }
+    fn dialect(&self) -> Dialect {
+        Dialect::TelegramMarkdownV2
+    }
+    fn send<'a>(
+        &'a self,
+        recipient: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            *self.attempts.lock().unwrap() += 1;
+            let next = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
+            if next.is_ok() {
+                self.accepted
+                    .lock()
+                    .unwrap()
+                    .push((recipient.to_string(), text.to_string()));
+            }
+            self.changed.notify_waiters();
+            next
+        })
+    }
+}
+
+fn message(user: &str, text: &str) -> Outbound {
+    Outbound {
+        conversation_id: ConversationId::from(format!("conv-{user}").as_str()),
+        channel: ChannelKind::Telegram,
+        channel_user: user.to_string(),
+        text: text.to_string(),
+        from: Speaker::Bot,
+        time: Utc::now(),
+    }
+}
+
+fn fast() -> RetryPolicy {
+    RetryPolicy {
+        first: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+    }
+}
+
+fn open(db: &sled::Db) -> Outbox {
+    Outbox::with_policy(db, ChannelHealth::new(), fast()).unwrap()
+}
+
+#[tokio::test]
+async fn messages_arrive_in_the_order_they_were_queued() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let outbox = open(&db);
+    for i in 0..5 {
+        outbox
+            .enqueue(message("7", &format!("answer {i}")))
+            .await
+            .unwrap();
+    }
+    let courier = Scripted::new(vec![]);
+    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let got = courier.wait_accepted(5).await;
+    let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["answer 0", "answer 1", "answer 2", "answer 3", "answer 4"]
+    );
+    task.abort();
+    assert!(outbox.pending(ChannelKind::Telegram).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn server_errors_and_rate_limits_are_retried_without_loss() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let outbox = open(&db);
+    let courier = Scripted::new(vec![
+        Err(DeliveryError::Retryable("500 Internal Server Error".into())),
+        Err(DeliveryError::RateLimited {
+            retry_after: Some(Duration::from_millis(20)),
+            detail: "429".into(),
+        }),
+        Err(DeliveryError::Retryable("connection refused".into())),
+    ]);
+    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    outbox.enqueue(message("7", "first")).await.unwrap();
+    outbox.enqueue(message("7", "second")).await.unwrap();
+    let got = courier.wait_accepted(2).await;
+    assert_eq!(got[0].1, "first");
+    assert_eq!(got[1].1, "second");
+    assert_eq!(*courier.attempts.lock().unwrap(), 5);
+    task.abort();
+}
+
+#[tokio::test]
+async fn permanent_refusal_is_recorded_and_does_not_block_others() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let outbox = open(&db);
+    let courier = Scripted::new(vec![Err(DeliveryError::Permanent(
+        "Forbidden: bot was blocked by the user".into(),
+    ))]);
+    let reported = Arc::new(Mutex::new(Vec::new()));
+    let sink = reported.clone();
+    let hook: FailureHook = Arc::new(move |f: FailedDelivery| {
+        sink.lock().unwrap().push(f);
+        Box::pin(async {})
+    });
+    outbox.enqueue(message("blocked", "hello?")).await.unwrap();
+    outbox.enqueue(message("8", "still here")).await.unwrap();
+    let task = outbox.spawn_courier(courier.clone(), Some(hook)).unwrap();
+    let got = courier.wait_accepted(1).await;
+    assert_eq!(got, vec![("8".to_string(), "still here".to_string())]);
+    let failures = outbox
+        .failures(&ConversationId::from("conv-blocked"))
+        .unwrap();
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0].error.contains("blocked"));
+    assert_eq!(reported.lock().unwrap().len(), 1);
+    task.abort();
+}
+
+#[tokio::test]
+async fn pending_messages_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let outbox = open(&db);
+        outbox
+            .enqueue(message("7", "queued before the crash"))
+            .await
+            .unwrap();
+        // No courier ran: the process dies here.
+    }
+    let db = sled::open(dir.path()).unwrap();
+    let outbox = open(&db);
+    assert_eq!(outbox.pending(ChannelKind::Telegram).unwrap().len(), 1);
+    let courier = Scripted::new(vec![]);
+    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let got = courier.wait_accepted(1).await;
+    assert_eq!(got[0].1, "queued before the crash");
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_retry_does_not_repeat_pieces_already_sent() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let outbox = open(&db);
+    let long = "Refunds reach your card within five working days. ".repeat(200);
+    let pieces = Dialect::TelegramMarkdownV2
+        .render(&message("7", &long))
+        .len();
+    assert!(pieces >= 3);
+    // The second piece fails once; the first must not be sent twice.
+    let courier = Scripted::new(vec![
+        Ok(()),
+        Err(DeliveryError::Retryable("502 Bad Gateway".into())),
+    ]);
+    outbox.enqueue(message("7", &long)).await.unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let got = courier.wait_accepted(pieces).await;
+    assert_eq!(got.len(), pieces);
+    let rendered = Dialect::TelegramMarkdownV2.render(&message("7", &long));
+    let texts: Vec<String> = got.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts, rendered);
+    task.abort();
+}
+
+#[tokio::test]
+async fn web_messages_are_not_accepted() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let outbox = open(&db);
+    let mut m = message("7", "hi");
+    m.channel = ChannelKind::Web;
+    assert!(matches!(
+        outbox.enqueue(m).await,
+        Err(OutboxError::NotAPlatform(ChannelKind::Web))
+    ));
+}

@@ -1,0 +1,153 @@
+//! Starts the chat platforms that are configured (Telegram, Discord) beside the desk: the
+//! outbox and one courier per platform, the relay from the desk's events, and each
+//! platform's receiving side. Each platform runs in its own tasks, so one that fails (bad
+//! token, network down) is retried on its own while the others keep working.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::discord::{Discord, DiscordConfig, DiscordConfigError};
+use super::health::ChannelHealth;
+use super::outbox::{FailedDelivery, FailureHook, Outbox, OutboxError};
+use super::relay;
+use super::telegram::{Telegram, TelegramConfig, TelegramConfigError};
+use crate::desk::Desk;
+use crate::message::ChannelKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error(transparent)]
+    Telegram(#[from] TelegramConfigError),
+    #[error(transparent)]
+    Discord(#[from] DiscordConfigError),
+    #[error("cannot open the channel outbox in {path}: {source}")]
+    Open { path: String, source: sled::Error },
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
+/// Which platforms to run.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformsConfig {
+    pub telegram: Option<TelegramConfig>,
+    pub discord: Option<DiscordConfig>,
+}
+
+impl PlatformsConfig {
+    /// From the `FRONTDESK_TELEGRAM_*` and `FRONTDESK_DISCORD_*` variables; a platform
+    /// whose token is unset stays off.
+    pub fn from_env() -> Result<PlatformsConfig, PlatformError> {
+        Ok(PlatformsConfig {
+            telegram: TelegramConfig::from_env()?,
+            discord: DiscordConfig::from_env()?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.telegram.is_none() && self.discord.is_none()
+    }
+}
+
+/// The running platforms. Dropping it stops their tasks; [`Platforms::shutdown`] also
+/// waits for them.
+pub struct Platforms {
+    outbox: Outbox,
+    health: ChannelHealth,
+    telegram: Option<Telegram>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Platforms {
+    /// Opens the outbox in `data_dir/channels` and starts every configured platform.
+    pub async fn start(
+        desk: &Desk,
+        data_dir: &Path,
+        config: PlatformsConfig,
+        health: ChannelHealth,
+    ) -> Result<Platforms, PlatformError> {
+        let path = data_dir.join("channels");
+        let db = sled::open(&path).map_err(|source| PlatformError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let outbox = Outbox::open(&db, health.clone())?;
+        let on_failure: FailureHook = {
+            let health = health.clone();
+            Arc::new(move |failed: FailedDelivery| {
+                let _ = &health;
+                tracing::warn!(conversation = %failed.message.conversation_id,
+                    channel = %failed.message.channel, error = %failed.error,
+                    "customer can no longer be reached on this channel");
+                Box::pin(async {})
+            })
+        };
+        let mut tasks = Vec::new();
+        let mut kinds = Vec::new();
+        let mut telegram_handle = None;
+        if let Some(tg) = config.telegram {
+            let telegram = Telegram::new(tg, desk.clone(), health.clone());
+            tasks.push(outbox.spawn_courier(telegram.courier(), Some(on_failure.clone()))?);
+            tasks.push(tokio::spawn(telegram.clone().run()));
+            kinds.push(ChannelKind::Telegram);
+            telegram_handle = Some(telegram);
+        }
+        if let Some(dc) = config.discord {
+            let discord = Discord::new(dc, desk.clone(), health.clone(), &db)
+                .map_err(|e| PlatformError::Outbox(OutboxError::Storage(e)))?;
+            tasks.push(outbox.spawn_courier(discord.courier(), Some(on_failure.clone()))?);
+            tasks.push(tokio::spawn(discord.run()));
+            kinds.push(ChannelKind::Discord);
+        }
+        if !kinds.is_empty() {
+            tasks.push(relay::spawn(desk.clone(), outbox.clone(), kinds));
+        }
+        Ok(Platforms {
+            outbox,
+            health,
+            telegram: telegram_handle,
+            tasks,
+        })
+    }
+
+    /// Routes the server must serve: the Telegram webhook in webhook mode, nothing else.
+    pub fn router(&self) -> axum::Router {
+        match &self.telegram {
+            Some(t) if t.webhook_mode() => t.webhook_router(),
+            _ => axum::Router::new(),
+        }
+    }
+
+    pub fn health(&self) -> &ChannelHealth {
+        &self.health
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Stops every platform task and waits until they are gone (the outbox keeps what was
+    /// not delivered for the next start).
+    pub async fn shutdown(mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        for kind in [ChannelKind::Telegram, ChannelKind::Discord] {
+            if self.health.get(kind).is_some() {
+                self.health.stopped(kind);
+            }
+        }
+    }
+}
+
+impl Drop for Platforms {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! From the desk's live events to the outbox: every bot answer, agent reply and queue update
+//! of a conversation that started on a chat platform becomes an outbound message on that
+//! platform. The adapters never send answers themselves, so an answer to the customer's own
+//! message and an agent's reply an hour later take the same durable path.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+use super::outbox::Outbox;
+use crate::desk::{Desk, DeskEvent, DeskEventKind};
+use crate::message::{ChannelKind, ConversationId, Outbound, Speaker};
+
+/// What a queued customer reads when their place in the queue changes.
+pub fn queue_position_text(position: usize) -> String {
+    if position <= 1 {
+        "You are next in the queue; a person from our team will be with you shortly.".to_string()
+    } else {
+        format!("You are now number {position} in the queue.")
+    }
+}
+
+/// The text and speaker an event puts in front of the customer, if any.
+pub fn customer_visible(kind: &DeskEventKind) -> Option<(String, Speaker)> {
+    match kind {
+        DeskEventKind::BotReply { text } => Some((text.clone(), Speaker::Bot)),
+        DeskEventKind::AgentReply {
+            display_name, text, ..
+        } => Some((text.clone(), Speaker::Agent(display_name.clone()))),
+        DeskEventKind::QueuePosition { position, .. } => {
+            Some((queue_position_text(*position), Speaker::Bot))
+        }
+        _ => None,
+    }
+}
+
+/// Starts relaying `desk`'s events for `platforms` into `outbox`. Subscribes before it
+/// returns, so no event emitted after this call is missed.
+pub fn spawn(desk: Desk, outbox: Outbox, platforms: Vec<ChannelKind>) -> JoinHandle<()> {
+    let events = desk.subscribe();
+    tokio::spawn(run(desk, outbox, platforms, events))
+}
+
+async fn run(
+    desk: Desk,
+    outbox: Outbox,
+    platforms: Vec<ChannelKind>,
+    mut events: tokio::sync::broadcast::Receiver<DeskEvent>,
+) {
+    // conversation -> (platform, user) or None for conversations on other channels.
+    // A conversation never changes channel, so entries never go stale.
+    let mut routes: HashMap<ConversationId, Option<(ChannelKind, String)>> = HashMap::new();
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(RecvError::Lagged(missed)) => {
+                tracing::error!(
+                    missed,
+                    "channel relay fell behind the desk; {missed} events were not relayed"
+                );
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let Some((text, from)) = customer_visible(&event.kind) else {
+            continue;
+        };
+        if routes.len() > 100_000 {
+            routes.clear();
+        }
+        let route = match routes.get(&event.conversation_id) {
+            Some(route) => route.clone(),
+            None => {
+                let route = match desk.conversation(&event.conversation_id) {
+                    Ok(Some(c)) if platforms.contains(&c.channel) => {
+                        Some((c.channel, c.channel_user))
+                    }
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::error!(conversation = %event.conversation_id, error = %e,
+                            "cannot look up a conversation to relay its message");
+                        continue;
+                    }
+                };
+                routes.insert(event.conversation_id.clone(), route.clone());
+                route
+            }
+        };
+        let Some((channel, channel_user)) = route else {
+            continue;
+        };
+        let message = Outbound {
+            conversation_id: event.conversation_id,
+            channel,
+            channel_user,
+            text,
+            from,
+            time: Utc::now(),
+        };
+        if let Err(e) = outbox.enqueue(message).await {
+            tracing::error!(channel = %channel, error = %e, "could not queue an outbound message");
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Telegram through teloxide: private-chat text messages and `/start` in, MarkdownV2 messages
+//! out. Long polling by default; webhook mode when `FRONTDESK_TELEGRAM_WEBHOOK_URL` is set,
+//! served by [`Telegram::webhook_router`] on the frontdesk server and guarded by Telegram's
+//! secret-token header.
+//!
+//! The adapter is thin: an update becomes an [`Inbound`] for the desk; answers come back
+//! through the relay and the outbox, which call [`Telegram::courier`].
+//!
+//! An update counts as handled only once the desk stored it: polling consumes the update
+//! stream one update at a time, so the offset that confirms an update to Telegram is sent
+//! only after the desk has it; a webhook call is answered 200 only then (Telegram retries
+//! otherwise).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use backoff::backoff::Backoff;
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use teloxide::payloads::{SendMessageSetters, SetWebhookSetters};
+use teloxide::requests::Requester;
+use teloxide::types::{ChatId, ParseMode, Update, UpdateKind};
+use teloxide::update_listeners::{AsUpdateStream, Polling};
+use teloxide::{ApiError, Bot, RequestError};
+
+use super::format::Dialect;
+use super::health::ChannelHealth;
+use super::outbox::{Courier, DeliveryError};
+use crate::desk::{Desk, DeskError};
+use crate::message::{ChannelKind, Inbound};
+
+/// Path of the webhook route on the frontdesk server.
+pub const WEBHOOK_PATH: &str = "/channels/telegram/webhook";
+const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// Below teloxide's 17 s HTTP timeout, so a quiet long poll is not mistaken for a failure.
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramConfigError {
+    #[error(
+        "FRONTDESK_TELEGRAM_API_URL is not a URL ({0}): give a base such as http://127.0.0.1:8081"
+    )]
+    ApiUrl(String),
+    #[error("FRONTDESK_TELEGRAM_WEBHOOK_URL is not a URL ({0}): give the public https address of {WEBHOOK_PATH}")]
+    WebhookUrl(String),
+    #[error(
+        "FRONTDESK_TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+    )]
+    Secret,
+}
+
+/// Webhook mode: where Telegram should POST updates, and the secret it must present.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub public_url: reqwest::Url,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    pub token: String,
+    /// Bot API base URL (a self-hosted Bot API server, or a fake in tests).
+    pub api_url: Option<reqwest::Url>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl TelegramConfig {
+    /// Reads `FRONTDESK_TELEGRAM_TOKEN` (Telegram is off without it),
+    /// `FRONTDESK_TELEGRAM_API_URL`, `FRONTDESK_TELEGRAM_WEBHOOK_URL` and
+    /// `FRONTDESK_TELEGRAM_WEBHOOK_SECRET` (generated when unset).
+    pub fn from_env() -> Result<Option<TelegramConfig>, TelegramConfigError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let Some(token) = var("FRONTDESK_TELEGRAM_TOKEN") else {
+            return Ok(None);
+        };
+        let api_url = var("FRONTDESK_TELEGRAM_API_URL")
+            .map(|u| {
+                reqwest::Url::parse(u.trim_end_matches('/'))
+                    .map_err(|e| TelegramConfigError::ApiUrl(e.to_string()))
+            })
+            .transpose()?;
+        let webhook = match var("FRONTDESK_TELEGRAM_WEBHOOK_URL") {
+            None => None,
+            Some(url) => {
+                let public_url = reqwest::Url::parse(&url)
+                    .map_err(|e| TelegramConfigError::WebhookUrl(e.to_string()))?;
+                let secret = var("FRONTDESK_TELEGRAM_WEBHOOK_SECRET")
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+                let valid = (1..=256).contains(&secret.len())
+                    && secret
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if !valid {
+                    return Err(TelegramConfigError::Secret);
+                }
+                Some(WebhookConfig { public_url, secret })
+            }
+        };
+        Ok(Some(TelegramConfig {
+            token: token.trim().to_string(),
+            api_url,
+            webhook,
+        }))
+    }
+}
+
+/// The Telegram adapter; cheap to clone.
+#[derive(Clone)]
+pub struct Telegram {
+    bot: Bot,
+    desk: Desk,
+    health: ChannelHealth,
+    config: Arc<TelegramConfig>,
+}
+
+impl Telegram {
+    pub fn new(config: TelegramConfig, desk: Desk, health: ChannelHealth) -> Telegram {
+        let mut bot = Bot::new(&config.token);
+        if let Some(url) = &config.api_url {
+            bot = bot.set_api_url(url.clone());
+        }
+        health.starting(ChannelKind::Telegram);
+        Telegram {
+            bot,
+            desk,
+            health,
+            config: Arc::new(config),
+        }
+    }
+
+    /// What the outbox uses to send on Telegram.
+    pub fn courier(&self) -> Arc<dyn Courier> {
+        Arc::new(TelegramCourier {
+            bot: self.bot.clone(),
+        })
+    }
+
+    pub fn webhook_mode(&self) -> bool {
+        self.config.webhook.is_some()
+    }
+
+    /// Connects and receives updates until the task is aborted: registers the webhook in
+    /// webhook mode, long-polls otherwise. Failures are logged, shown in health and retried
+    /// with backoff; this never returns an error.
+    pub async fn run(self) {
+        self.connect().await;
+        if let Some(webhook) = self.config.webhook.clone() {
+            self.register_webhook(&webhook).await;
+            // Updates now arrive through the webhook route.
+            std::future::pending::<()>().await;
+        }
+        let mut polling = Polling::builder(self.bot.clone())
+            .timeout(POLL_TIMEOUT)
+            .delete_webhook()
+            .await
+            .build();
+        let stream = polling.as_stream();
+        futures::pin_mut!(stream);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(update) => {
+                    self.health.connected(ChannelKind::Telegram);
+                    self.handle_until_stored(update).await;
+                }
+                Err(e) => {
+                    // The stream waits (backoff, or Telegram's retry_after) before the next call.
+                    let why = describe(&e);
+                    tracing::error!(error = %why, "Telegram polling failed; retrying");
+                    self.health.failing(ChannelKind::Telegram, why);
+                }
+            }
+        }
+    }
+
+    /// Waits until Telegram accepts the token (`getMe`), retrying with backoff.
+    async fn connect(&self) {
+        let mut backoff = retry_backoff();
+        loop {
+            match self.bot.get_me().await {
+                Ok(me) => {
+                    tracing::info!(bot = %me.user.username.as_deref().unwrap_or("?"), "Telegram connected");
+                    self.health.connected(ChannelKind::Telegram);
+                    return;
+                }
+                Err(e) => {
+                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(60));
+                    let why = describe(&e);
+                    tracing::error!(error = %why, retry_in_s = wait.as_secs_f32(), "Telegram unavailable");
+                    self.health.failing(ChannelKind::Telegram, why);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn register_webhook(&self, webhook: &WebhookConfig) {
+        let mut backoff = retry_backoff();
+        loop {
+            let request = self
+                .bot
+                .set_webhook(webhook.public_url.clone())
+                .secret_token(webhook.secret.clone());
+            match request.await {
+                Ok(_) => {
+                    tracing::info!(url = %webhook.public_url, "Telegram webhook registered");
+                    self.health.connected(ChannelKind::Telegram);
+                    return;
+                }
+                Err(e) => {
+                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(60));
+                    let why = format!("cannot register the webhook: {}", describe(&e));
+                    tracing::error!(error = %why, "Telegram webhook not registered; retrying");
+                    self.health.failing(ChannelKind::Telegram, why);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Hands one update to the desk, retrying while the desk is busy or briefly unavailable,
+    /// so that polling confirms it to Telegram only once it is stored.
+    async fn handle_until_stored(&self, update: Update) {
+        let mut backoff = retry_backoff();
+        loop {
+            match self.handle(update.clone()).await {
+                Ok(()) => return,
+                Err(e @ (DeskError::Busy | DeskError::Unavailable(_) | DeskError::Storage(_))) => {
+                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(60));
+                    tracing::warn!(error = %e, "desk could not take a Telegram message yet; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, update = update.id.0, "Telegram message refused by the desk");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Turns an update into an [`Inbound`] and gives it to the desk. Updates that are not
+    /// private text messages are ignored.
+    pub async fn handle(&self, update: Update) -> Result<(), DeskError> {
+        let Some(inbound) = inbound_of(&update) else {
+            return Ok(());
+        };
+        self.desk.receive(inbound).await.map(|_| ())
+    }
+
+    /// The webhook route (`POST /channels/telegram/webhook`) for the server to merge. Calls
+    /// without the right `X-Telegram-Bot-Api-Secret-Token` get 401; an update is answered
+    /// 200 once the desk stored it, 503 when it could not (Telegram retries).
+    pub fn webhook_router(&self) -> axum::Router {
+        axum::Router::new()
+            .route(WEBHOOK_PATH, post(webhook))
+            .with_state(self.clone())
+    }
+}
+
+/// Compares digests, not the strings, so timing says nothing about the secret.
+fn secret_matches(given: Option<&str>, expected: &str) -> bool {
+    given.is_some_and(|g| Sha256::digest(g.as_bytes()) == Sha256::digest(expected.as_bytes()))
+}
+
+async fn webhook(State(telegram): State<Telegram>, headers: HeaderMap, body: String) -> StatusCode {
+    let Some(config) = &telegram.config.webhook else {
+        return StatusCode::NOT_FOUND;
+    };
+    let given = headers.get(SECRET_HEADER).and_then(|v| v.to_str().ok());
+    if !secret_matches(given, &config.secret) {
+        tracing::warn!("Telegram webhook call without the right secret token refused");
+        return StatusCode::UNAUTHORIZED;
+    }
+    let update: Update = match serde_json::from_str(&body) {
+        Ok(u) => u,
+        Err(e) => {
+            // Telegram would resend it forever; nothing we can do with it.
+            tracing::warn!(error = %e, "unreadable Telegram update ignored");
+            return StatusCode::OK;
+        }
+    };
+    match telegram.handle(update).await {
+        Ok(()) => StatusCode::OK,
+        Err(e @ (DeskError::Busy | DeskError::Unavailable(_) | DeskError::Storage(_))) => {
+            tracing::warn!(error = %e, "Telegram update not stored; Telegram will resend it");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Telegram message refused by the desk");
+            StatusCode::OK
+        }
+    }
+}
+
+/// A private-chat text message as the desk sees it. `/start` (with or without a deep-link
+/// payload) greets.
+pub fn inbound_of(update: &Update) -> Option<Inbound> {
+    let UpdateKind::Message(message) = &update.kind else {
+        return None;
+    };
+    if !message.chat.is_private() {
+        return None;
+    }
+    let text = message.text()?.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("telegram_update_id".into(), update.id.0.into());
+    metadata.insert("telegram_message_id".into(), message.id.0.into());
+    if let Some(username) = message.chat.username() {
+        metadata.insert("telegram_username".into(), username.into());
+    }
+    let text = match text.split_whitespace().next() {
+        Some(cmd) if cmd == "/start" || cmd.starts_with("/start@") => {
+            metadata.insert("command".into(), "start".into());
+            "Hello".to_string()
+        }
+        _ => text.to_string(),
+    };
+    Some(Inbound {
+        channel: ChannelKind::Telegram,
+        channel_user: message.chat.id.0.to_string(),
+        text,
+        time: message.date,
+        metadata,
+        profile: None,
+    })
+}
+
+fn retry_backoff() -> backoff::ExponentialBackoff {
+    backoff::ExponentialBackoff {
+        initial_interval: Duration::from_millis(500),
+        max_interval: Duration::from_secs(60),
+        max_elapsed_time: None,
+        ..Default::default()
+    }
+}
+
+/// An operator-facing sentence for a Bot API failure.
+fn describe(e: &RequestError) -> String {
+    match e {
+        RequestError::Api(ApiError::InvalidToken) => {
+            "Telegram refused the bot token (401 Unauthorized): check FRONTDESK_TELEGRAM_TOKEN"
+                .into()
+        }
+        RequestError::Network(e) => format!("cannot reach the Telegram Bot API: {e}"),
+        RequestError::RetryAfter(s) => format!("Telegram rate limit: retry after {}s", s.seconds()),
+        other => format!("Telegram Bot API error: {other}"),
+    }
+}
+
+struct TelegramCourier {
+    bot: Bot,
+}
+
+/// Sorts a Bot API failure into retry-later or give-up.
+pub fn classify(e: RequestError) -> DeliveryError {
+    match e {
+        RequestError::RetryAfter(s) => DeliveryError::RateLimited {
+            retry_after: Some(s.duration()),
+            detail: format!("Telegram asked to retry after {}s", s.seconds()),
+        },
+        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => {
+            DeliveryError::Retryable(describe(&e))
+        }
+        RequestError::Api(ApiError::InvalidToken) => DeliveryError::Retryable(describe(&e)),
+        RequestError::Api(ApiError::Unknown(text))
+            if !(text.starts_with("Bad Request")
+                || text.starts_with("Forbidden")
+                || text.starts_with("Unauthorized")) =>
+        {
+            // "Internal Server Error", "Bad Gateway"...: Telegram's side, try again.
+            DeliveryError::Retryable(format!("Telegram: {text}"))
+        }
+        RequestError::Api(api) => DeliveryError::Permanent(format!("Telegram: {api}")),
+        RequestError::MigrateToChatId(to) => {
+            DeliveryError::Permanent(format!("Telegram: the chat moved to {}", to.0))
+        }
+    }
+}
+
+impl Courier for TelegramCourier {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Telegram
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::TelegramMarkdownV2
+    }
+
+    fn send<'a>(
+        &'a self,
+        recipient: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            let chat: i64 = recipient.parse().map_err(|_| {
+                DeliveryError::Permanent(format!("{recipient:?} is not a Telegram chat id"))
+            })?;
+            self.bot
+                .send_message(ChatId(chat), text)
+                .parse_mode(ParseMode::MarkdownV2)
+                .await
+                .map(|_| ())
+                .map_err(classify)
+        })
+    }
+}

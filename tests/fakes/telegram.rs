@@ -1,0 +1,452 @@
+//! A fake Telegram Bot API: `POST /bot{token}/{method}` with JSON parameters, answering
+//! `{"ok": true, "result": ...}` or `{"ok": false, "error_code", "description", "parameters"}`
+//! like the real one. It keeps a queue of updates for `getUpdates` (long polling with
+//! `offset` and `timeout`) and records every `sendMessage`.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::{serve, Changes, Failure};
+
+/// The bot's own account on the fake.
+pub const BOT_ID: i64 = 777_000_111;
+
+/// A message the bot sent through `sendMessage`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub chat_id: i64,
+    pub text: String,
+    pub parse_mode: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_update_id: i64,
+    next_message_id: i64,
+    /// Updates not yet confirmed by an `offset` past them.
+    updates: VecDeque<Value>,
+    sent: Vec<Sent>,
+    send_failures: VecDeque<Failure>,
+    /// `sendMessage` attempts, failed ones included.
+    send_attempts: usize,
+    blocked: HashSet<i64>,
+    webhook: Option<(String, Option<String>)>,
+    /// Every method called with the right token, in order.
+    calls: Vec<String>,
+    /// Calls refused for a wrong token.
+    rejected: usize,
+}
+
+struct Shared {
+    token: String,
+    inner: Mutex<Inner>,
+    changes: Changes,
+}
+
+/// A running fake Bot API. Dropping it stops the server.
+pub struct FakeTelegram {
+    /// Base URL to give the bot (`FRONTDESK_TELEGRAM_API_URL`).
+    pub url: String,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeTelegram {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeTelegram {
+    /// Starts a fake that accepts only `token`.
+    pub async fn start(token: &str) -> FakeTelegram {
+        let shared = Arc::new(Shared {
+            token: token.to_string(),
+            inner: Mutex::new(Inner {
+                next_update_id: 1000,
+                next_message_id: 1,
+                ..Inner::default()
+            }),
+            changes: Changes::default(),
+        });
+        let router = Router::new()
+            .route("/{bot}/{method}", post(call))
+            .with_state(shared.clone());
+        let (addr, task) = serve(router, 0).await;
+        FakeTelegram {
+            url: format!("http://{addr}"),
+            shared,
+            task,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let out = f(&mut self.shared.inner.lock().unwrap());
+        self.shared.changes.bump();
+        out
+    }
+
+    /// The customer in private chat `chat_id` writes `text`; returns the update id.
+    pub fn customer_says(&self, chat_id: i64, text: &str) -> i64 {
+        let update = self.with(|inner| {
+            let update_id = inner.next_update_id;
+            inner.next_update_id += 1;
+            let message_id = inner.next_message_id;
+            inner.next_message_id += 1;
+            let update = text_update(update_id, message_id, chat_id, text);
+            inner.updates.push_back(update.clone());
+            update
+        });
+        update["update_id"].as_i64().unwrap()
+    }
+
+    /// An update as Telegram would POST it to a webhook (not queued for `getUpdates`).
+    pub fn webhook_update(&self, chat_id: i64, text: &str) -> Value {
+        self.with(|inner| {
+            let update_id = inner.next_update_id;
+            inner.next_update_id += 1;
+            let message_id = inner.next_message_id;
+            inner.next_message_id += 1;
+            text_update(update_id, message_id, chat_id, text)
+        })
+    }
+
+    /// The next `sendMessage` calls answer these errors, one call each.
+    pub fn fail_sends(&self, failures: &[Failure]) {
+        self.with(|inner| inner.send_failures.extend(failures.iter().copied()));
+    }
+
+    /// The customer blocks the bot: sending to them answers 403 from now on.
+    pub fn block(&self, chat_id: i64) {
+        self.with(|inner| {
+            inner.blocked.insert(chat_id);
+        });
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        self.shared.inner.lock().unwrap().sent.clone()
+    }
+
+    pub fn sent_to(&self, chat_id: i64) -> Vec<Sent> {
+        self.sent()
+            .into_iter()
+            .filter(|s| s.chat_id == chat_id)
+            .collect()
+    }
+
+    pub fn send_attempts(&self) -> usize {
+        self.shared.inner.lock().unwrap().send_attempts
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.shared.inner.lock().unwrap().calls.clone()
+    }
+
+    /// The webhook URL and secret token the bot registered, if any.
+    pub fn webhook(&self) -> Option<(String, Option<String>)> {
+        self.shared.inner.lock().unwrap().webhook.clone()
+    }
+
+    /// Updates not yet confirmed by the bot.
+    pub fn pending_updates(&self) -> usize {
+        self.shared.inner.lock().unwrap().updates.len()
+    }
+
+    /// Waits until chat `chat_id` has received `n` messages and returns them all.
+    pub async fn wait_for_messages(&self, chat_id: i64, n: usize) -> Vec<Sent> {
+        let what = format!("{n} message(s) to Telegram chat {chat_id}");
+        self.shared
+            .changes
+            .until(&what, || {
+                let sent = self.sent_to(chat_id);
+                (sent.len() >= n).then_some(sent)
+            })
+            .await
+    }
+
+    /// Waits until a message to `chat_id` satisfies `pred` and returns it.
+    pub async fn wait_for_message(&self, chat_id: i64, pred: impl Fn(&str) -> bool) -> Sent {
+        let what = format!("a matching message to Telegram chat {chat_id}");
+        self.shared
+            .changes
+            .until(&what, || {
+                self.sent_to(chat_id)
+                    .into_iter()
+                    .find(|s| pred(&unescape(&s.text)))
+            })
+            .await
+    }
+
+    /// Waits until `n` calls were refused for a wrong token.
+    pub async fn wait_for_rejected(&self, n: usize) {
+        self.shared
+            .changes
+            .until("calls with a wrong token", || {
+                (self.shared.inner.lock().unwrap().rejected >= n).then_some(())
+            })
+            .await
+    }
+
+    /// Waits until `method` has been called at least `n` times.
+    pub async fn wait_for_calls(&self, method: &str, n: usize) {
+        let what = format!("{n} call(s) of {method}");
+        self.shared
+            .changes
+            .until(&what, || {
+                (self.calls().iter().filter(|m| *m == method).count() >= n).then_some(())
+            })
+            .await
+    }
+}
+
+/// Removes MarkdownV2 escapes, for matching on what the customer reads.
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn user_json(chat_id: i64) -> Value {
+    json!({"id": chat_id, "is_bot": false, "first_name": "Ada", "last_name": "Lovelace",
+           "username": format!("customer{chat_id}"), "language_code": "en"})
+}
+
+fn text_update(update_id: i64, message_id: i64, chat_id: i64, text: &str) -> Value {
+    let mut message = json!({
+        "message_id": message_id,
+        "date": chrono::Utc::now().timestamp(),
+        "chat": {"id": chat_id, "type": "private", "first_name": "Ada", "last_name": "Lovelace",
+                 "username": format!("customer{chat_id}")},
+        "from": user_json(chat_id),
+        "text": text,
+    });
+    if text.starts_with('/') {
+        let len = text
+            .split_whitespace()
+            .next()
+            .unwrap_or(text)
+            .encode_utf16()
+            .count();
+        message["entities"] = json!([{"offset": 0, "length": len, "type": "bot_command"}]);
+    }
+    json!({"update_id": update_id, "message": message})
+}
+
+/// Request parameters: JSON, or multipart/form-data (teloxide sends `setWebhook` that way,
+/// since it may carry a certificate file). Both are accepted by the real Bot API.
+fn params_of(headers: &HeaderMap, body: &[u8]) -> Value {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(boundary) = content_type.split("boundary=").nth(1) else {
+        return serde_json::from_slice(body).unwrap_or(Value::Null);
+    };
+    let boundary = format!("--{}", boundary.trim_matches('"'));
+    let text = String::from_utf8_lossy(body);
+    let mut params = serde_json::Map::new();
+    for part in text.split(boundary.as_str()) {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let Some(name) = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        let parsed = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+        params.insert(name.to_string(), parsed);
+    }
+    Value::Object(params)
+}
+
+fn ok(result: Value) -> Response {
+    Json(json!({"ok": true, "result": result})).into_response()
+}
+
+fn error(status: StatusCode, description: &str, retry_after: Option<u32>) -> Response {
+    let mut body = json!({"ok": false, "error_code": status.as_u16(), "description": description});
+    if let Some(secs) = retry_after {
+        body["parameters"] = json!({"retry_after": secs});
+    }
+    (status, Json(body)).into_response()
+}
+
+async fn call(
+    State(shared): State<Arc<Shared>>,
+    Path((bot, method)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let params = params_of(&headers, &body);
+    if bot.strip_prefix("bot") != Some(shared.token.as_str()) {
+        shared.inner.lock().unwrap().rejected += 1;
+        shared.changes.bump();
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
+    }
+    // The Bot API ignores the case of method names (teloxide sends `GetMe`).
+    let method = canonical(&method);
+    shared.inner.lock().unwrap().calls.push(method.to_string());
+    shared.changes.bump();
+    match method {
+        "getMe" => ok(json!({
+            "id": BOT_ID, "is_bot": true, "first_name": "Frontdesk", "username": "frontdesk_test_bot",
+            "can_join_groups": true, "can_read_all_group_messages": false,
+            "supports_inline_queries": false, "can_connect_to_business": false,
+            "has_main_web_app": false
+        })),
+        "getUpdates" => get_updates(&shared, &params).await,
+        "sendMessage" => send_message(&shared, &params),
+        "getWebhookInfo" => {
+            let url = shared
+                .inner
+                .lock()
+                .unwrap()
+                .webhook
+                .as_ref()
+                .map(|w| w.0.clone());
+            ok(
+                json!({"url": url.unwrap_or_default(), "has_custom_certificate": false,
+                      "pending_update_count": 0}),
+            )
+        }
+        "deleteWebhook" => {
+            shared.inner.lock().unwrap().webhook = None;
+            shared.changes.bump();
+            ok(json!(true))
+        }
+        "setWebhook" => {
+            let url = params["url"].as_str().unwrap_or_default().to_string();
+            let secret = params["secret_token"].as_str().map(str::to_string);
+            shared.inner.lock().unwrap().webhook = Some((url, secret));
+            shared.changes.bump();
+            ok(json!(true))
+        }
+        _ => error(StatusCode::NOT_FOUND, "Not Found: method not found", None),
+    }
+}
+
+const METHODS: [&str; 6] = [
+    "getMe",
+    "getUpdates",
+    "sendMessage",
+    "getWebhookInfo",
+    "deleteWebhook",
+    "setWebhook",
+];
+
+fn canonical(method: &str) -> &str {
+    METHODS
+        .iter()
+        .find(|m| m.eq_ignore_ascii_case(method))
+        .copied()
+        .unwrap_or(method)
+}
+
+async fn get_updates(shared: &Shared, params: &Value) -> Response {
+    let offset = params["offset"].as_i64().unwrap_or(0);
+    let timeout = params["timeout"].as_u64().unwrap_or(0);
+    let limit = params["limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    loop {
+        let mut rx = shared.changes.watch();
+        let (ready, confirmed): (Vec<Value>, bool) = {
+            let mut inner = shared.inner.lock().unwrap();
+            // An offset confirms every update before it: Telegram forgets them.
+            let before = inner.updates.len();
+            while inner
+                .updates
+                .front()
+                .is_some_and(|u| u["update_id"].as_i64().unwrap() < offset)
+            {
+                inner.updates.pop_front();
+            }
+            let confirmed = inner.updates.len() != before;
+            (
+                inner.updates.iter().take(limit).cloned().collect(),
+                confirmed,
+            )
+        };
+        if confirmed {
+            shared.changes.bump();
+        }
+        let now = tokio::time::Instant::now();
+        if !ready.is_empty() || now >= deadline {
+            return ok(Value::Array(ready));
+        }
+        let _ = tokio::time::timeout(deadline - now, rx.changed()).await;
+    }
+}
+
+fn send_message(shared: &Shared, params: &Value) -> Response {
+    let chat_id = params["chat_id"].as_i64().unwrap_or_default();
+    let text = params["text"].as_str().unwrap_or_default().to_string();
+    let parse_mode = params["parse_mode"].as_str().map(str::to_string);
+    let mut inner = shared.inner.lock().unwrap();
+    inner.send_attempts += 1;
+    let response = if let Some(failure) = inner.send_failures.pop_front() {
+        match failure {
+            Failure::RetryAfter(secs) => error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too Many Requests: retry after {secs}"),
+                Some(secs),
+            ),
+            Failure::ServerError => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                None,
+            ),
+        }
+    } else if inner.blocked.contains(&chat_id) {
+        error(
+            StatusCode::FORBIDDEN,
+            "Forbidden: bot was blocked by the user",
+            None,
+        )
+    } else if text.is_empty() || text.encode_utf16().count() > 4096 {
+        error(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: message text is empty or too long",
+            None,
+        )
+    } else {
+        let message_id = inner.next_message_id;
+        inner.next_message_id += 1;
+        inner.sent.push(Sent {
+            chat_id,
+            text: text.clone(),
+            parse_mode,
+        });
+        ok(json!({
+            "message_id": message_id,
+            "date": chrono::Utc::now().timestamp(),
+            "chat": {"id": chat_id, "type": "private", "first_name": "Ada"},
+            "from": {"id": BOT_ID, "is_bot": true, "first_name": "Frontdesk",
+                     "username": "frontdesk_test_bot"},
+            "text": text,
+        }))
+    };
+    drop(inner);
+    shared.changes.bump();
+    response
+}
