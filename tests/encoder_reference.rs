@@ -77,3 +77,69 @@ fn one_pass_yields_embedding_layer_means_and_max_pool() {
         assert!(cosine(&f.layer_means[..d], last) < 0.999);
     }
 }
+
+/// Tweets of every length, from the shared sentiment validation set.
+fn tweets(n: usize) -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/tweeteval/sentiment/val.tsv"
+    );
+    std::fs::read_to_string(path)
+        .expect("../shared/data/tweeteval/sentiment/val.tsv is readable")
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once('\t').map(|(_, t)| t.to_string()))
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn half_precision_weights_keep_every_embedding() {
+    use frontdesk::nlu::encoder::WeightFormat;
+    let files = ModelFiles::resolve(None).expect("model resolves (fetched into the cache once)");
+    let half = Encoder::load_as(&files, WeightFormat::F16).unwrap();
+    let full = Encoder::load_as(&files, WeightFormat::F32).unwrap();
+    let texts = tweets(400);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let a = half.encode_features(&refs).unwrap();
+    let b = full.encode_features(&refs).unwrap();
+    let mut worst = 1f32;
+    for ((x, y), t) in a.iter().zip(&b).zip(&texts) {
+        let c = cosine(&x.embedding, &y.embedding);
+        assert!(c >= 0.9999, "f16 vs f32 cosine {c} for {t:?}");
+        assert!(
+            cosine(&x.max_pool, &y.max_pool) >= 0.9999,
+            "max pool of {t:?}"
+        );
+        worst = worst.min(c);
+    }
+    eprintln!(
+        "lowest f16/f32 cosine over {} tweets: {worst:.7}",
+        texts.len()
+    );
+}
+
+#[test]
+fn concurrent_callers_get_the_same_embeddings() {
+    let files = ModelFiles::resolve(None).expect("model resolves (fetched into the cache once)");
+    let enc = Encoder::load(&files).unwrap();
+    let texts = tweets(40);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let alone = enc.encode(&refs).unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    refs.iter()
+                        .map(|t| enc.encode(&[t]).unwrap().remove(0))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (got, want) in h.join().unwrap().iter().zip(&alone) {
+                assert!(cosine(got, want) > 0.99999);
+            }
+        }
+    });
+}

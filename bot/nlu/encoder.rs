@@ -6,6 +6,7 @@ use candle_core::Tensor;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use super::bert::{Bert, MessageStates};
+pub use super::kernels::WeightFormat;
 use super::model::ModelFiles;
 use super::NluError;
 
@@ -35,8 +36,14 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// Load the model, its layer weights packed as `FRONTDESK_WEIGHTS` says (default f16).
     pub fn load(files: &ModelFiles) -> Result<Self, NluError> {
-        let model = Bert::load(&files.config(), &files.weights())?;
+        Self::load_as(files, WeightFormat::from_env())
+    }
+
+    /// [`load`](Self::load) with an explicit storage format for the layer weights.
+    pub fn load_as(files: &ModelFiles, format: WeightFormat) -> Result<Self, NluError> {
+        let model = Bert::load_as(&files.config(), &files.weights(), format)?;
         let mut tokenizer = Tokenizer::from_file(files.tokenizer())
             .map_err(|e| NluError::Model(format!("{}: {e}", files.tokenizer().display())))?;
         // The packaged tokenizer.json pads and truncates at 128; sentence-transformers does
