@@ -14,6 +14,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use super::encoder::{Encoder, MAX_TOKENS};
 use super::model::ModelFiles;
+use super::{Nlu, NluOptions};
 
 /// Short messages are what a support chat mostly sees: 10-20 word pieces.
 const SHORT: std::ops::RangeInclusive<usize> = 10..=20;
@@ -37,6 +38,13 @@ pub struct BenchNluArgs {
     /// Skip the stock candle BERT reference measurement.
     #[arg(long)]
     pub no_reference: bool,
+    /// Time the encoder alone (`Encoder::encode_features`) instead of the whole NLU
+    /// pipeline (encoder, intent, sentiment and anger heads, entities).
+    #[arg(long)]
+    pub encoder_only: bool,
+    /// Trained heads for the NLU pipeline.
+    #[arg(long, default_value = "models")]
+    pub models_dir: PathBuf,
     /// Model directory (default: all-MiniLM-L6-v2 in the cache, fetched when missing).
     #[arg(long, env = "FRONTDESK_MODEL_DIR")]
     pub model_dir: Option<PathBuf>,
@@ -61,7 +69,7 @@ struct Report {
     rss_mb: f64,
     best_batch: usize,
     throughput_by_batch: Vec<(usize, f64)>,
-    pipeline: &'static str,
+    pipeline: String,
     kernels: String,
     messages_timed: usize,
     distinct_texts: usize,
@@ -74,7 +82,7 @@ struct Report {
 
 pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
     let files = ModelFiles::resolve(a.model_dir.as_deref())?;
-    let encoder = Encoder::load(&files)?;
+    let tokenizer = bench_tokenizer(&files)?;
     let all = match &a.texts {
         Some(p) => texts_from_file(p)?,
         None => texts_from_intents(&a.intents)?,
@@ -82,12 +90,16 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
     let mut texts = Vec::new();
     let mut tokens = 0usize;
     for t in all {
-        let n = encoder.token_count(&t)?;
+        let n = tokenizer
+            .encode(t.as_str(), true)
+            .map_err(anyhow::Error::msg)?
+            .len();
         if SHORT.contains(&n) {
             tokens += n;
             texts.push(t);
         }
     }
+    drop(tokenizer);
     if texts.is_empty() {
         bail!(
             "no message of 10-20 word pieces to time: give --texts FILE with one short message \
@@ -103,14 +115,43 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
         "timing {messages} batch-1 calls"
     );
 
-    let ours = measure("frontdesk encoder", &refs, messages, |batch| {
-        encoder
-            .encode_features(batch)
-            .map(|_| ())
-            .map_err(Into::into)
-    })?;
+    let nlu = if a.encoder_only {
+        None
+    } else {
+        let opts = NluOptions {
+            model_dir: a.model_dir.clone(),
+            intents_dir: a.intents.clone(),
+            models_dir: a.models_dir.clone(),
+            ..NluOptions::default()
+        };
+        match Nlu::load(&opts) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!("timing the encoder alone: the NLU pipeline did not load: {e}");
+                None
+            }
+        }
+    };
+    let (pipeline, ours) = match nlu {
+        Some(nlu) => {
+            let f = measure("frontdesk nlu", &refs, messages, |batch| {
+                nlu.analyze(batch).map(|_| ()).map_err(Into::into)
+            })?;
+            ("nlu (Nlu::analyze)", f)
+        }
+        None => {
+            let encoder = Encoder::load(&files)?;
+            let f = measure("frontdesk encoder", &refs, messages, |batch| {
+                encoder
+                    .encode_features(batch)
+                    .map(|_| ())
+                    .map_err(Into::into)
+            })?;
+            ("encoder (encode_features)", f)
+        }
+    };
+    // Peak so far: one model loaded. The reference below loads a second one.
     let rss_mb = peak_rss_mb();
-    drop(encoder);
 
     let reference = if a.no_reference {
         None
@@ -128,7 +169,7 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
         rss_mb,
         best_batch: ours.best_batch,
         throughput_by_batch: ours.throughput_by_batch.clone(),
-        pipeline: "encoder (encode_features)",
+        pipeline: pipeline.to_string(),
         kernels: format!("{:?}", super::kernels::isa()),
         messages_timed: messages,
         distinct_texts: refs.len(),
@@ -163,7 +204,7 @@ fn print_table(r: &Report) {
         );
     };
     row(
-        r.pipeline,
+        &r.pipeline,
         &Figures {
             p50_ms: r.p50_ms,
             p99_ms: r.p99_ms,
@@ -317,16 +358,23 @@ struct StockBert {
     model: BertModel,
 }
 
+/// The model's tokenizer set up as sentence-transformers uses it: no padding, truncation at
+/// 256 word pieces.
+fn bench_tokenizer(files: &ModelFiles) -> anyhow::Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::from_file(files.tokenizer()).map_err(anyhow::Error::msg)?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: MAX_TOKENS,
+            ..Default::default()
+        }))
+        .map_err(anyhow::Error::msg)?;
+    Ok(tokenizer)
+}
+
 impl StockBert {
     fn load(files: &ModelFiles) -> anyhow::Result<Self> {
-        let mut tokenizer = Tokenizer::from_file(files.tokenizer()).map_err(anyhow::Error::msg)?;
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
-                ..Default::default()
-            }))
-            .map_err(anyhow::Error::msg)?;
+        let tokenizer = bench_tokenizer(files)?;
         let config: Config = serde_json::from_str(&std::fs::read_to_string(files.config())?)?;
         // SAFETY: read-only map of the model file, which nothing modifies while we run.
         let vb = unsafe {
