@@ -21,6 +21,7 @@ use serenity::all::{
     ShardStageUpdateEvent, UserId,
 };
 use serenity::http::HttpError;
+use tokio::sync::watch;
 
 use super::format::Dialect;
 use super::health::ChannelHealth;
@@ -135,14 +136,21 @@ impl Discord {
         })
     }
 
-    /// Runs the gateway until the task is aborted. A refused token or a lost connection is
-    /// logged, shown in health and retried with backoff; this never returns an error.
-    pub async fn run(self) {
+    /// Runs the gateway until `stop` turns true (then closes the session and returns) or the
+    /// task is aborted. A refused token or a lost connection is logged, shown in health and
+    /// retried with backoff; this never returns an error.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut backoff = backoff::ExponentialBackoff {
             initial_interval: Duration::from_millis(500),
             max_interval: Duration::from_secs(60),
             max_elapsed_time: None,
             ..Default::default()
+        };
+        let stopped = |stop: &mut watch::Receiver<bool>| {
+            let mut stop = stop.clone();
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }
         };
         loop {
             let handler = Gateway {
@@ -153,8 +161,19 @@ impl Discord {
                 .await;
             let outcome = match built {
                 Ok(mut client) => {
-                    let _stop = StopShards(client.shard_manager.clone());
-                    client.start().await
+                    let manager = client.shard_manager.clone();
+                    let _on_abort = StopShards(manager.clone());
+                    let ended = tokio::select! {
+                        result = client.start() => Some(result),
+                        _ = stopped(&mut stop) => None,
+                    };
+                    match ended {
+                        Some(result) => result,
+                        None => {
+                            manager.shutdown_all().await;
+                            return;
+                        }
+                    }
                 }
                 Err(e) => Err(e),
             };
@@ -170,7 +189,10 @@ impl Discord {
             let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(60));
             tracing::error!(error = %why, retry_in_s = wait.as_secs_f32(), "Discord unavailable");
             self.health.failing(ChannelKind::Discord, why);
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped(&mut stop) => return,
+            }
         }
     }
 

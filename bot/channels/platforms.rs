@@ -6,6 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::discord::{Discord, DiscordConfig, DiscordConfigError};
@@ -57,6 +60,9 @@ pub struct Platforms {
     health: ChannelHealth,
     telegram: Option<Telegram>,
     tasks: Vec<JoinHandle<()>>,
+    /// Tasks that close their platform session when `stop` turns true.
+    graceful: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
 }
 
 impl Platforms {
@@ -84,6 +90,8 @@ impl Platforms {
             })
         };
         let mut tasks = Vec::new();
+        let mut graceful = Vec::new();
+        let (stop, stopping) = watch::channel(false);
         let mut kinds = Vec::new();
         let mut telegram_handle = None;
         if let Some(tg) = config.telegram {
@@ -97,7 +105,7 @@ impl Platforms {
             let discord = Discord::new(dc, desk.clone(), health.clone(), &db)
                 .map_err(|e| PlatformError::Outbox(OutboxError::Storage(e)))?;
             tasks.push(outbox.spawn_courier(discord.courier(), Some(on_failure.clone()))?);
-            tasks.push(tokio::spawn(discord.run()));
+            graceful.push(tokio::spawn(discord.run(stopping.clone())));
             kinds.push(ChannelKind::Discord);
         }
         if !kinds.is_empty() {
@@ -108,6 +116,8 @@ impl Platforms {
             health,
             telegram: telegram_handle,
             tasks,
+            graceful,
+            stop,
         })
     }
 
@@ -130,6 +140,15 @@ impl Platforms {
     /// Stops every platform task and waits until they are gone (the outbox keeps what was
     /// not delivered for the next start).
     pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.graceful.drain(..) {
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a chat platform did not close its session within 10 s");
+            }
+        }
         for task in &self.tasks {
             task.abort();
         }
@@ -146,7 +165,7 @@ impl Platforms {
 
 impl Drop for Platforms {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(&self.graceful) {
             task.abort();
         }
     }

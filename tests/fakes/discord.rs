@@ -162,6 +162,11 @@ impl FakeDiscord {
         self.with(|inner| inner.send_failures.extend(failures.iter().copied()));
     }
 
+    /// Discord recovers: pending scripted failures are dropped.
+    pub fn clear_failures(&self) {
+        self.with(|inner| inner.send_failures.clear());
+    }
+
     /// `user` stops accepting DMs from the bot.
     pub fn close_dms(&self, user: u64) {
         self.with(|inner| {
