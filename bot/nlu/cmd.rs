@@ -96,6 +96,9 @@ pub struct TrainArgs {
     /// Class weights: `balanced` or `uniform`.
     #[arg(long)]
     pub class_weights: Option<String>,
+    /// Skip the prior correction (per-class logit offsets chosen on val for macro-recall).
+    #[arg(long)]
+    pub no_prior_correction: bool,
     /// Report validation scores without saving the head.
     #[arg(long)]
     pub dry_run: bool,
@@ -173,7 +176,14 @@ fn train_text(
         .with_context(|| format!("training data in {}", dir.display()))?;
     let val_set = Dataset::load(encoder, &files.dir, task, &dir.join("val.tsv"))?;
     let started = std::time::Instant::now();
-    let (head, report) = train::train_text_head(task, &train_set, &val_set, &spec, &opts)?;
+    let (head, report) = train::train_text_head(
+        task,
+        &train_set,
+        &val_set,
+        &spec,
+        &opts,
+        !a.no_prior_correction,
+    )?;
     let secs = started.elapsed().as_secs_f64();
     if a.json {
         let anger_f1 = report.score("anger").map(|s| s.f1);
@@ -182,7 +192,8 @@ fn train_text(
             serde_json::json!({"task": task.name(), "features": spec.to_string(),
                 "options": opts, "accuracy": report.accuracy, "macro_recall": report.macro_recall,
                 "macro_f1": report.macro_f1, "anger_f1": anger_f1,
-                "temperature": head.temperature, "train_seconds": secs})
+                "temperature": head.temperature, "train_seconds": secs,
+                "half_split_macro_recall": head.notes.get("val_macro_recall_half_split")})
         );
     } else {
         super::eval::print_report(&report, 0);

@@ -290,6 +290,16 @@ impl Head {
         argmax(&self.probabilities(x))
     }
 
+    /// Add `delta` to the logits of every prediction from now on (a prior correction: the
+    /// class mix at serve time differs from training). Folded into the last layer's bias.
+    pub fn shift_logits(&mut self, delta: &[f32]) {
+        if let Some(last) = self.layers.last_mut() {
+            for (b, d) in last.b.iter_mut().zip(delta) {
+                *b += d;
+            }
+        }
+    }
+
     /// Choose the temperature that minimises the negative log-likelihood of held-out rows.
     /// Returns the chosen temperature.
     pub fn calibrate(&mut self, xs: &[Vec<f32>], ys: &[usize]) -> f32 {

@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod bench;
 pub mod bert;
+pub mod calibration;
 pub mod cmd;
 pub mod encoder;
 pub mod entities;
