@@ -12,8 +12,25 @@ use std::time::Duration;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+/// The server process; killed when dropped, so a failing assertion leaves nothing behind.
+struct Server(Child);
+
+impl Server {
+    /// `kill -9` (SIGKILL on unix) and reap.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Starts `frontdesk serve` on a free port; returns the child and its base URL.
-fn spawn_server(data: &Path) -> (Child, String) {
+fn spawn_server(data: &Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
         .current_dir(ROOT)
         .args([
@@ -47,7 +64,7 @@ fn spawn_server(data: &Path) -> (Child, String) {
     let url = rx
         .recv_timeout(Duration::from_secs(300))
         .expect("the server logs its address once it listens");
-    (child, url)
+    (Server(child), url)
 }
 
 async fn wait_healthy(client: &reqwest::Client, url: &str) {
@@ -74,7 +91,10 @@ struct Acked {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_during_load_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
     let (mut child, url) = spawn_server(dir.path());
     wait_healthy(&client, &url).await;
 
@@ -113,19 +133,26 @@ async fn kill_during_load_loses_no_acknowledged_message() {
             }
         }));
     }
-    // Kill once enough messages were acknowledged, while the clients keep sending.
+    // Kill once enough messages were acknowledged, while the clients keep sending. (The
+    // limit only turns a server that stopped answering into a failure instead of a hang.)
+    let guard = std::time::Instant::now();
     while acked.lock().unwrap().len() < kill_after {
+        assert!(
+            guard.elapsed() < Duration::from_secs(300),
+            "the server stopped acknowledging messages ({} so far)",
+            acked.lock().unwrap().len()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    child.kill().expect("kill -9"); // SIGKILL on unix
-    child.wait().unwrap();
+    child.kill();
     for c in clients {
         c.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= kill_after);
+    eprintln!("{} messages acknowledged before the kill", acked.len());
 
-    let (mut child, url) = spawn_server(dir.path());
+    let (child, url) = spawn_server(dir.path());
     wait_healthy(&client, &url).await;
     let login: Value = client
         .post(format!("{url}/console/api/login"))
@@ -190,6 +217,5 @@ async fn kill_during_load_loses_no_acknowledged_message() {
             "{a:?} left {queue}"
         );
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 }
