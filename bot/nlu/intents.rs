@@ -356,6 +356,12 @@ fn check_examples(
             ),
         ));
     }
+    if let Some(line) = comment_in_plain_item(source) {
+        return Err(invalid(
+            Some(line),
+            "` #` starts a YAML comment, so the rest of this example would be lost: put the example in quotes".into(),
+        ));
+    }
     let mut seen = HashSet::new();
     let mut cleaned = Vec::with_capacity(examples.len());
     for example in examples {
@@ -448,6 +454,21 @@ fn is_snake_case(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// 1-based line of the first unquoted list item that has ` #` in it (`- invoice #123`):
+/// YAML reads the rest as a comment, which silently cuts the example short.
+fn comment_in_plain_item(source: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|line| {
+            let item = line.trim_start();
+            item.strip_prefix("- ").is_some_and(|value| {
+                let value = value.trim_start();
+                !value.starts_with(['"', '\'', '#']) && value.contains(" #")
+            })
+        })
+        .map(|index| index + 1)
 }
 
 /// 1-based number of the first line containing `needle`.

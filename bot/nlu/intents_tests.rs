@@ -221,3 +221,11 @@ fn hash_changes_when_an_example_or_response_changes() {
     assert_ne!(base, load(&[("thanks.yaml", &response)]).unwrap().hash());
     assert_ne!(base, with_oos);
 }
+
+#[test]
+fn unquoted_hash_that_would_cut_an_example_short_is_an_error() {
+    let bad = TRACK.replace("  - \"status of #55120\"", "  - status of #55120");
+    let (_, line, message) = error_of(&[("track_order.yaml", &bad)]);
+    assert_eq!(line, Some(6));
+    assert!(message.contains("put the example in quotes"), "{message}");
+}
