@@ -62,6 +62,7 @@ async function main() {
     await entry.waitFor(WAIT);
     await entry.click();
     await console_.locator("#transcript .m.customer", { hasText: "human agent" }).waitFor(WAIT);
+    await console_.screenshot({ path: join(out, "console-queue.png") });
     await console_.locator("#claim").click();
     await console_.locator("#chat-status", { hasText: "with agent" }).waitFor(WAIT);
 
