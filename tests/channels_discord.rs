@@ -285,3 +285,74 @@ async fn bad_discord_token_is_retried_while_telegram_keeps_working() {
     );
     platforms.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_links_telegram_and_discord_with_a_one_time_code() {
+    let discord_fake = FakeDiscord::start(TOKEN).await;
+    let telegram_fake = FakeTelegram::start("1:tg").await;
+    let dir = tempfile::tempdir().unwrap();
+    let desk = desk::open(dir.path());
+    let config = PlatformsConfig {
+        telegram: Some(TelegramConfig {
+            token: "1:tg".into(),
+            api_url: Some(telegram_fake.url.parse().unwrap()),
+            webhook: None,
+        }),
+        discord: discord(&discord_fake, TOKEN, &[]),
+    };
+    let platforms = start(&desk, dir.path(), config).await;
+
+    // Started on Telegram...
+    telegram_fake.customer_says(77, "hello");
+    telegram_fake.wait_for_messages(77, 1).await;
+    telegram_fake.customer_says(77, "/link");
+    let code_message = telegram_fake
+        .wait_for_message(77, |t| t.contains("link code"))
+        .await;
+    let text = fakes::telegram::unescape(&code_message.text);
+    let code: String = text
+        .split_whitespace()
+        .find(|w| {
+            w.trim_end_matches('.').len() == 6 && w.chars().take(6).all(|c| c.is_ascii_digit())
+        })
+        .expect("a six-digit code")
+        .chars()
+        .take(6)
+        .collect();
+
+    // ...a wrong code from Discord is refused...
+    let dm = discord_fake.dm_from(USER, "/link 000000x");
+    discord_fake
+        .wait_for_message(dm, |t| t.contains("could not link"))
+        .await;
+    // ...the right one links, once.
+    discord_fake.dm_from(USER, &format!("/link {code}"));
+    discord_fake
+        .wait_for_message(dm, |t| t.contains("Done"))
+        .await;
+    discord_fake.dm_from(USER, "where is my order?");
+    discord_fake
+        .wait_for_message(dm, |t| t.contains("order number"))
+        .await;
+
+    let on_telegram = desk
+        .conversation(
+            &desk
+                .conversation_of(ChannelKind::Telegram, "77")
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+    let on_discord = desk
+        .conversation(&conversation_of(&desk, USER).await)
+        .unwrap()
+        .unwrap();
+    assert_eq!(on_discord.customer, on_telegram.customer, "one customer");
+    // Link commands never reach the conversation itself.
+    assert!(on_discord
+        .messages
+        .iter()
+        .all(|m| !m.text.contains("/link")));
+    platforms.shutdown().await;
+}

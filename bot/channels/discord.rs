@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use super::format::Dialect;
 use super::health::ChannelHealth;
+use super::identity::Linker;
 use super::outbox::{Courier, DeliveryError};
 use crate::desk::{Desk, DeskError};
 use crate::message::{ChannelKind, Inbound};
@@ -105,6 +106,7 @@ pub enum Route {
 pub struct Discord {
     http: Arc<Http>,
     desk: Desk,
+    linker: Linker,
     health: ChannelHealth,
     config: Arc<DiscordConfig>,
     /// "user:{id}" -> Route; "thread:{id}" -> user id
@@ -115,6 +117,7 @@ impl Discord {
     pub fn new(
         config: DiscordConfig,
         desk: Desk,
+        linker: Linker,
         health: ChannelHealth,
         db: &sled::Db,
     ) -> Result<Discord, sled::Error> {
@@ -122,6 +125,7 @@ impl Discord {
         Ok(Discord {
             http: Arc::new(config.http()),
             desk,
+            linker,
             health,
             routes: db.open_tree("discord_routes")?,
             config: Arc::new(config),
@@ -276,6 +280,11 @@ impl Discord {
             metadata,
             profile: None,
         };
+        match self.linker.intercept(&inbound).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot answer a link command"),
+        }
         // The gateway does not resend events: wait for the desk rather than drop a message.
         let mut wait = Duration::from_millis(200);
         loop {

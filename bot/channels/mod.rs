@@ -11,6 +11,7 @@
 pub mod discord;
 pub mod format;
 pub mod health;
+pub mod identity;
 pub mod outbox;
 pub mod platforms;
 pub mod relay;

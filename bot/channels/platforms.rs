@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::discord::{Discord, DiscordConfig, DiscordConfigError};
 use super::health::ChannelHealth;
+use super::identity::Linker;
 use super::outbox::{FailedDelivery, FailureHook, Outbox, OutboxError};
 use super::relay;
 use super::telegram::{Telegram, TelegramConfig, TelegramConfigError};
@@ -58,6 +59,7 @@ impl PlatformsConfig {
 pub struct Platforms {
     outbox: Outbox,
     health: ChannelHealth,
+    linker: Linker,
     telegram: Option<Telegram>,
     tasks: Vec<JoinHandle<()>>,
     /// Tasks that close their platform session when `stop` turns true.
@@ -79,6 +81,8 @@ impl Platforms {
             source,
         })?;
         let outbox = Outbox::open(&db, health.clone())?;
+        let linker = Linker::open(&db, desk.clone(), outbox.clone())
+            .map_err(|e| PlatformError::Outbox(OutboxError::Storage(e)))?;
         let on_failure: FailureHook = {
             let health = health.clone();
             Arc::new(move |failed: FailedDelivery| {
@@ -95,14 +99,14 @@ impl Platforms {
         let mut kinds = Vec::new();
         let mut telegram_handle = None;
         if let Some(tg) = config.telegram {
-            let telegram = Telegram::new(tg, desk.clone(), health.clone());
+            let telegram = Telegram::new(tg, desk.clone(), linker.clone(), health.clone());
             tasks.push(outbox.spawn_courier(telegram.courier(), Some(on_failure.clone()))?);
             tasks.push(tokio::spawn(telegram.clone().run()));
             kinds.push(ChannelKind::Telegram);
             telegram_handle = Some(telegram);
         }
         if let Some(dc) = config.discord {
-            let discord = Discord::new(dc, desk.clone(), health.clone(), &db)
+            let discord = Discord::new(dc, desk.clone(), linker.clone(), health.clone(), &db)
                 .map_err(|e| PlatformError::Outbox(OutboxError::Storage(e)))?;
             tasks.push(outbox.spawn_courier(discord.courier(), Some(on_failure.clone()))?);
             graceful.push(tokio::spawn(discord.run(stopping.clone())));
@@ -114,6 +118,7 @@ impl Platforms {
         Ok(Platforms {
             outbox,
             health,
+            linker,
             telegram: telegram_handle,
             tasks,
             graceful,
@@ -135,6 +140,11 @@ impl Platforms {
 
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
+    }
+
+    /// Link codes, for channels outside this module (the web widget) to answer `/link`.
+    pub fn linker(&self) -> &Linker {
+        &self.linker
     }
 
     /// Stops every platform task and waits until they are gone (the outbox keeps what was

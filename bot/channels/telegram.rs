@@ -29,6 +29,7 @@ use teloxide::{ApiError, Bot, RequestError};
 
 use super::format::Dialect;
 use super::health::ChannelHealth;
+use super::identity::Linker;
 use super::outbox::{Courier, DeliveryError};
 use crate::desk::{Desk, DeskError};
 use crate::message::{ChannelKind, Inbound};
@@ -113,12 +114,18 @@ impl TelegramConfig {
 pub struct Telegram {
     bot: Bot,
     desk: Desk,
+    linker: Linker,
     health: ChannelHealth,
     config: Arc<TelegramConfig>,
 }
 
 impl Telegram {
-    pub fn new(config: TelegramConfig, desk: Desk, health: ChannelHealth) -> Telegram {
+    pub fn new(
+        config: TelegramConfig,
+        desk: Desk,
+        linker: Linker,
+        health: ChannelHealth,
+    ) -> Telegram {
         let mut bot = Bot::new(&config.token);
         if let Some(url) = &config.api_url {
             bot = bot.set_api_url(url.clone());
@@ -127,6 +134,7 @@ impl Telegram {
         Telegram {
             bot,
             desk,
+            linker,
             health,
             config: Arc::new(config),
         }
@@ -247,6 +255,10 @@ impl Telegram {
         let Some(inbound) = inbound_of(&update) else {
             return Ok(());
         };
+        let linked = self.linker.intercept(&inbound).await;
+        if linked.map_err(|e| DeskError::Storage(e.to_string()))? {
+            return Ok(());
+        }
         self.desk.receive(inbound).await.map(|_| ())
     }
 
