@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod bench;
 pub mod console;
+pub mod durable;
 pub mod error;
 pub mod hub;
 pub mod metrics;
@@ -113,7 +114,7 @@ pub async fn start<U: Understand>(mut config: Config, nlu: U) -> anyhow::Result<
         .await
         .map_err(|e| anyhow::anyhow!("the NLU failed its first message: {e}"))?;
     let nlu_first_ms = warm.elapsed().as_millis() as u64;
-    let desk = Desk::open(&config, nlu)
+    let desk = durable::open_desk(&config, nlu)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
