@@ -11,6 +11,7 @@ pub mod entities;
 pub mod eval;
 pub mod features;
 pub mod heads;
+pub mod intent_head;
 pub mod intents;
 pub mod kernels;
 pub mod metrics;
