@@ -320,19 +320,12 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
         .is_some_and(|v| v == expected)
 }
 
-/// Records the call and checks the token; `Err` is the 401 to answer.
-fn enter(shared: &Shared, headers: &HeaderMap, call: String) -> Result<(), Response> {
+/// Records the call and checks the token; `Some` is the 401 to answer.
+fn enter(shared: &Shared, headers: &HeaderMap, call: String) -> Option<Response> {
     shared.inner.lock().unwrap().calls.push(call);
     shared.changes.bump();
-    if authorized(shared, headers) {
-        Ok(())
-    } else {
-        Err(discord_error(
-            StatusCode::UNAUTHORIZED,
-            0,
-            "401: Unauthorized",
-        ))
-    }
+    (!authorized(shared, headers))
+        .then(|| discord_error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized"))
 }
 
 async fn gateway(State(shared): State<Arc<Shared>>) -> Response {
@@ -348,7 +341,7 @@ async fn gateway(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn gateway_bot(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(e) = enter(&shared, &headers, "GET /gateway/bot".into()) {
+    if let Some(e) = enter(&shared, &headers, "GET /gateway/bot".into()) {
         return e;
     }
     let url = shared.gateway_url.lock().unwrap().clone();
@@ -358,7 +351,7 @@ async fn gateway_bot(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> R
 }
 
 async fn current_user(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(e) = enter(&shared, &headers, "GET /users/@me".into()) {
+    if let Some(e) = enter(&shared, &headers, "GET /users/@me".into()) {
         return e;
     }
     Json(bot_user_json()).into_response()
@@ -369,7 +362,7 @@ async fn open_dm(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(e) = enter(&shared, &headers, "POST /users/@me/channels".into()) {
+    if let Some(e) = enter(&shared, &headers, "POST /users/@me/channels".into()) {
         return e;
     }
     let Some(user) = body["recipient_id"]
@@ -397,7 +390,7 @@ async fn create_message(
     Path(channel): Path<u64>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(e) = enter(
+    if let Some(e) = enter(
         &shared,
         &headers,
         format!("POST /channels/{channel}/messages"),
@@ -463,7 +456,7 @@ async fn thread_from_message(
     Json(body): Json<Value>,
 ) -> Response {
     let call = format!("POST /channels/{channel}/messages/{message}/threads");
-    if let Err(e) = enter(&shared, &headers, call) {
+    if let Some(e) = enter(&shared, &headers, call) {
         return e;
     }
     let name = body["name"].as_str().unwrap_or("support").to_string();
