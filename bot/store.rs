@@ -14,6 +14,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::Transactional;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A person, whatever channels they write from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +116,8 @@ pub struct Change {
 pub enum StoreError {
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
+    #[error("flushing to disk failed: {0}")]
+    Flush(String),
     #[error("stored record is unreadable ({what}): {message}")]
     Corrupt { what: String, message: String },
 }
@@ -155,9 +158,17 @@ const QUEUE: usize = 5;
 const ASSIGNMENTS: usize = 6;
 
 /// The sled engine: one database folder, the trees above.
+///
+/// Flushes go one at a time (concurrent `flush_async` calls can deadlock in sled 0.34,
+/// spacejam/sled#1308) and each covers every change applied before it began, so callers
+/// whose change is already covered by a finished flush return at once (group commit).
 pub struct SledStore {
     db: sled::Db,
     trees: Vec<sled::Tree>,
+    /// Changes applied so far.
+    applied: AtomicU64,
+    /// How many of them are known to be on disk; the lock also serialises flushes.
+    flushed: tokio::sync::Mutex<u64>,
 }
 
 fn pair_key(a: &str, b: &str) -> Vec<u8> {
@@ -202,21 +213,26 @@ impl SledStore {
             .path(dir)
             .cache_capacity(64 * 1024 * 1024)
             .open()?;
+        SledStore::with_trees(db)
+    }
+
+    fn with_trees(db: sled::Db) -> Result<SledStore, StoreError> {
         let trees = TREES
             .iter()
             .map(|name| db.open_tree(name))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(SledStore { db, trees })
+        Ok(SledStore {
+            db,
+            trees,
+            applied: AtomicU64::new(0),
+            flushed: tokio::sync::Mutex::new(0),
+        })
     }
 
     /// A store that lives only as long as the process (replay, tests).
     pub fn temporary() -> Result<SledStore, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        let trees = TREES
-            .iter()
-            .map(|name| db.open_tree(name))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SledStore { db, trees })
+        SledStore::with_trees(db)
     }
 
     fn get<T: DeserializeOwned>(&self, tree: usize, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -377,7 +393,10 @@ impl Store for SledStore {
                 Ok(())
             });
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.applied.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
             Err(sled::transaction::TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
             Err(sled::transaction::TransactionError::Abort(())) => {
                 unreachable!("the transaction never aborts")
@@ -387,7 +406,17 @@ impl Store for SledStore {
 
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            self.db.flush_async().await?;
+            let mine = self.applied.load(Ordering::SeqCst);
+            let mut flushed = self.flushed.lock().await;
+            if *flushed >= mine {
+                return Ok(());
+            }
+            let covered = self.applied.load(Ordering::SeqCst);
+            let db = self.db.clone();
+            tokio::task::spawn_blocking(move || db.flush())
+                .await
+                .map_err(|e| StoreError::Flush(e.to_string()))??;
+            *flushed = covered;
             Ok(())
         })
     }

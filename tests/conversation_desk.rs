@@ -329,3 +329,31 @@ async fn restart_keeps_conversations_queues_and_agents() {
         1
     );
 }
+
+#[tokio::test]
+async fn customer_who_gets_angry_while_waiting_moves_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = scripted_desk(dir.path());
+    let first = say(&desk, "calm", "agent please").await;
+    let second = say(&desk, "soon-angry", "agent please").await;
+    assert_eq!(second.queue.as_ref().unwrap().position, 2);
+    let waiting = say(&desk, "soon-angry", "this is ridiculous!!! still nobody").await;
+    assert_eq!(waiting.status, Status::Queued);
+    assert_eq!(
+        waiting.queue.as_ref().unwrap().position,
+        1,
+        "{}",
+        reply(&waiting)
+    );
+    let general = desk
+        .queues()
+        .unwrap()
+        .into_iter()
+        .find(|q| q.name == "general")
+        .unwrap();
+    assert_eq!(general.entries[1].conversation_id, first.conversation_id);
+    assert!(general.entries[0]
+        .reasons
+        .iter()
+        .any(|r| r.rule == "angry message"));
+}

@@ -158,8 +158,40 @@ pub(super) async fn handle(inner: &Inner, msg: Inbound) -> Result<Turn, DeskErro
             }
         }
         Status::Queued => {
-            let entries = store.queue_entries()?;
+            // A customer who gets angrier while waiting moves up: the rules are asked
+            // again, and a higher priority replaces the old one (same queue, same wait).
+            let order_value = order_value(inner, &record).await;
+            let escalation = policy::decide(
+                &inner.rules,
+                &Situation {
+                    analysis: &analysis,
+                    intent: &analysis.intent,
+                    negative_history: &record.sentiment_trajectory,
+                    tier: customer.tier.as_deref(),
+                    lifetime_value: customer.lifetime_value,
+                    order_value,
+                    unresolved_turns: record.unresolved_turns,
+                },
+            );
+            queue_guard = Some(inner.queue_lock.lock().await);
+            let mut entries = store.queue_entries()?;
             let name = record.queue.clone().unwrap_or_default();
+            if let Some(raised) = escalation.filter(|e| e.priority > record.priority) {
+                if let Some(entry) = entries
+                    .iter_mut()
+                    .find(|e| e.queue == name && e.conversation_id == record.id)
+                {
+                    entry.priority = raised.priority;
+                    entry.reasons.extend(raised.reasons.iter().cloned());
+                    change.enqueue.push(entry.clone());
+                    record.priority = raised.priority;
+                    record.escalation.extend(raised.reasons);
+                    others = queue::positions(&entries, &name)
+                        .into_iter()
+                        .filter(|(c, _)| c != &record.id)
+                        .collect();
+                }
+            }
             let position = queue::position(&entries, &name, &record.id);
             let reply = queue::still_waiting_text(position);
             push_message(&mut record, &mut change, Speaker::Bot, &reply, now, None);
