@@ -6,11 +6,11 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
-
-use super::kernels::{self, Epilogue, PackedLinear, WeightFormat};
+use super::kernels::{self, f16_to_f32, f32_to_f16, Epilogue, PackedLinear, WeightFormat};
 use super::NluError;
+
+mod weights;
+use weights::Weights;
 
 /// The fields of a Hugging Face BERT `config.json` that the forward pass needs.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -80,8 +80,37 @@ fn load_linear(w: &Weights, prefix: &str, n: usize, k: usize) -> Result<PackedLi
     Ok(PackedLinear::new(&weight, &bias, n, k, w.format))
 }
 
+/// The word-piece table, in the layers' storage format (rows are gathered, never multiplied).
+enum WordTable {
+    F32(Vec<f32>),
+    F16(Vec<u16>),
+}
+
+impl WordTable {
+    fn len(&self) -> usize {
+        match self {
+            Self::F32(v) => v.len(),
+            Self::F16(v) => v.len(),
+        }
+    }
+
+    fn add_row(&self, id: usize, out: &mut [f32]) {
+        let d = out.len();
+        match self {
+            Self::F32(v) => out
+                .iter_mut()
+                .zip(&v[id * d..(id + 1) * d])
+                .for_each(|(o, w)| *o += w),
+            Self::F16(v) => out
+                .iter_mut()
+                .zip(&v[id * d..(id + 1) * d])
+                .for_each(|(o, &w)| *o += f16_to_f32(w)),
+        }
+    }
+}
+
 struct Embeddings {
-    word: Vec<f32>,
+    word: WordTable,
     position: Vec<f32>,
     /// Row 0 of the token-type table: every message is a single segment.
     token_type: Vec<f32>,
@@ -96,7 +125,15 @@ impl Embeddings {
             &[cfg.type_vocab_size, d],
         )?;
         Ok(Self {
-            word: w.get("embeddings.word_embeddings.weight", &[cfg.vocab_size, d])?,
+            word: {
+                let table = w.get("embeddings.word_embeddings.weight", &[cfg.vocab_size, d])?;
+                match w.format {
+                    WeightFormat::F32 => WordTable::F32(table),
+                    WeightFormat::F16 => {
+                        WordTable::F16(table.iter().map(|&v| f32_to_f16(v)).collect())
+                    }
+                }
+            },
             position: w.get(
                 "embeddings.position_embeddings.weight",
                 &[cfg.max_position_embeddings, d],
@@ -119,11 +156,11 @@ impl Embeddings {
                     )));
                 }
                 let out = &mut x[row * d..(row + 1) * d];
-                let word = &self.word[id * d..(id + 1) * d];
                 let position = &self.position[pos * d..(pos + 1) * d];
                 for i in 0..d {
-                    out[i] = word[i] + position[i] + self.token_type[i];
+                    out[i] = position[i] + self.token_type[i];
                 }
+                self.word.add_row(id, out);
                 row += 1;
             }
         }
@@ -211,7 +248,7 @@ impl Bert {
                 )))
             }
         };
-        if cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
             return Err(NluError::Model(format!(
                 "{}: hidden_size {} is not a multiple of num_attention_heads {}",
                 config.display(),
@@ -341,48 +378,5 @@ fn max_rows(rows: &[f32], d: usize, out: &mut [f32]) {
         for (o, v) in out.iter_mut().zip(r) {
             *o = o.max(*v);
         }
-    }
-}
-
-/// The tensors of a safetensors file, read as f32 whatever their stored type.
-struct Weights {
-    vb: VarBuilder<'static>,
-    format: WeightFormat,
-    prefix: &'static str,
-    path: String,
-}
-
-impl Weights {
-    fn open(path: &Path, format: WeightFormat) -> Result<Self, NluError> {
-        // SAFETY: the file is memory-mapped read-only for the duration of loading; the model
-        // files are not modified while frontdesk runs.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, &Device::Cpu) }
-            .map_err(|e| NluError::Model(format!("{}: {e}", path.display())))?;
-        let prefix = if vb.contains_tensor("embeddings.word_embeddings.weight") {
-            ""
-        } else {
-            "bert."
-        };
-        Ok(Self {
-            vb,
-            format,
-            prefix,
-            path: path.display().to_string(),
-        })
-    }
-
-    fn err(&self, name: &str, e: impl std::fmt::Display) -> NluError {
-        NluError::Model(format!(
-            "{}: tensor {}{name}: {e} (is this a BERT sentence-transformers model?)",
-            self.path, self.prefix
-        ))
-    }
-
-    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, NluError> {
-        let full = format!("{}{name}", self.prefix);
-        self.vb
-            .get(shape, &full)
-            .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
-            .map_err(|e| self.err(name, e))
     }
 }

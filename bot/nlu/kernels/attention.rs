@@ -10,7 +10,7 @@ use super::{isa, Isa, SharedOut};
 pub fn attention(qkv: &[f32], lens: &[usize], heads: usize, dim: usize, context: &mut [f32]) {
     let rows: usize = lens.iter().sum();
     assert!(qkv.len() >= rows * 3 * dim && context.len() >= rows * dim);
-    assert!(dim % heads == 0);
+    assert!(dim.is_multiple_of(heads));
     let starts: Vec<usize> = lens
         .iter()
         .scan(0, |acc, &l| {

@@ -154,7 +154,7 @@ fn helper_loop(slot: &Mutex<Option<Arc<Job>>>, epoch: &AtomicUsize, sleeping: &A
         while epoch.load(Ordering::Acquire) == seen {
             std::hint::spin_loop();
             spins += 1;
-            if spins % 64 == 0 && idle_since.elapsed() > SPIN {
+            if spins.is_multiple_of(64) && idle_since.elapsed() > SPIN {
                 sleeping.store(true, Ordering::SeqCst);
                 // The poster bumps the epoch before it looks at `sleeping`, so either it
                 // sees us asleep and unparks, or we see its epoch here.
