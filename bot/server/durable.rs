@@ -98,3 +98,119 @@ pub async fn open_desk(config: &Config, nlu: impl Understand) -> Result<Desk, De
         engine: config.engine.clone(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts flushes; each takes a while, like an fsync. Only `flush` is ever called here.
+    struct SlowDisk {
+        flushes: Arc<AtomicUsize>,
+        release: Arc<tokio::sync::Semaphore>,
+    }
+
+    impl Store for SlowDisk {
+        fn customer(&self, _: &str) -> Result<Option<Customer>, StoreError> {
+            unreachable!()
+        }
+        fn customer_of(&self, _: &Identity) -> Result<Option<String>, StoreError> {
+            unreachable!()
+        }
+        fn open_conversation(&self, _: &Identity) -> Result<Option<ConversationId>, StoreError> {
+            unreachable!()
+        }
+        fn conversation(
+            &self,
+            _: &ConversationId,
+        ) -> Result<Option<ConversationRecord>, StoreError> {
+            unreachable!()
+        }
+        fn messages(&self, _: &ConversationId) -> Result<Vec<StoredMessage>, StoreError> {
+            unreachable!()
+        }
+        fn queue_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
+            unreachable!()
+        }
+        fn assignments(&self) -> Result<Vec<(String, ConversationId)>, StoreError> {
+            unreachable!()
+        }
+        fn conversation_count(&self) -> Result<usize, StoreError> {
+            unreachable!()
+        }
+        fn apply(&self, _: Change) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+            Box::pin(async move {
+                self.release.acquire().await.expect("open").forget();
+                self.flushes.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        }
+    }
+
+    fn disk() -> (
+        Arc<GroupCommit<SlowDisk>>,
+        Arc<AtomicUsize>,
+        Arc<tokio::sync::Semaphore>,
+    ) {
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        let store = GroupCommit::new(SlowDisk {
+            flushes: flushes.clone(),
+            release: release.clone(),
+        });
+        (Arc::new(store), flushes, release)
+    }
+
+    #[tokio::test]
+    async fn waiting_callers_share_one_flush() {
+        let (store, flushes, release) = disk();
+        let first = tokio::spawn({
+            let s = store.clone();
+            async move { s.flush().await }
+        });
+        tokio::task::yield_now().await;
+        // 50 more arrive while the first flush is on disk.
+        let rest: Vec<_> = (0..50)
+            .map(|_| {
+                let s = store.clone();
+                tokio::spawn(async move { s.flush().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        release.add_permits(100);
+        first.await.unwrap().unwrap();
+        for r in rest {
+            r.await.unwrap().unwrap();
+        }
+        // The first flush, then one for everybody who waited behind it.
+        assert_eq!(flushes.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_after_a_flush_began_is_not_acknowledged_by_it() {
+        let (store, flushes, release) = disk();
+        let first = tokio::spawn({
+            let s = store.clone();
+            async move { s.flush().await }
+        });
+        tokio::task::yield_now().await;
+        let second = tokio::spawn({
+            let s = store.clone();
+            async move { s.flush().await }
+        });
+        tokio::task::yield_now().await;
+        release.add_permits(1);
+        first.await.unwrap().unwrap();
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
+        assert!(
+            !second.is_finished(),
+            "the second caller waits for a flush of its own"
+        );
+        release.add_permits(1);
+        second.await.unwrap().unwrap();
+        assert_eq!(flushes.load(Ordering::SeqCst), 2);
+    }
+}
