@@ -290,3 +290,27 @@ async fn restart_keeps_queues_transcripts_sessions_and_visitors() {
     assert!(history.len() >= 2, "{history:?}");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn waiting_visitor_sees_their_queue_position_move_up_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path()).await;
+    let first = s.say("ahead-1", "I want to talk to a human agent").await;
+    let mut widget = Widget::connect(&s, None, None).await;
+    widget.send("I want to talk to a human agent").await;
+    let turn = widget.next_of("turn").await;
+    assert_eq!(
+        turn["queue"],
+        json!({"name": "general", "position": 2}),
+        "{turn}"
+    );
+
+    // The customer ahead is taken by an agent: the visitor moves to the front.
+    let ana = s.login(ANA).await;
+    ana.act(first["conversation_id"].as_str().unwrap(), "claim", None)
+        .await;
+    let update = widget.next_of("queue").await;
+    assert_eq!(update["queue"], "general");
+    assert_eq!(update["position"], 1);
+    s.shutdown().await;
+}
