@@ -263,7 +263,20 @@ async fn blocked_bot_is_recorded_as_a_failed_delivery() {
     let fake = FakeTelegram::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let desk = desk::open(dir.path());
-    let platforms = start(&desk, dir.path(), polling(&fake, TOKEN)).await;
+    let (tx, mut reported) = tokio::sync::mpsc::unbounded_channel();
+    let hook: frontdesk::channels::outbox::FailureHook = std::sync::Arc::new(move |failed| {
+        let _ = tx.send(failed);
+        Box::pin(async {})
+    });
+    let platforms = Platforms::start_with_failure_hook(
+        &desk,
+        dir.path(),
+        polling(&fake, TOKEN),
+        ChannelHealth::new(),
+        Some(hook),
+    )
+    .await
+    .unwrap();
     fake.block(CHAT);
     fake.customer_says(CHAT, "hello");
     let id = conversation_of(&desk, CHAT).await;
@@ -277,6 +290,8 @@ async fn blocked_bot_is_recorded_as_a_failed_delivery() {
         "{}",
         failures[0].error
     );
+    let hooked = reported.recv().await.unwrap();
+    assert_eq!(hooked.message.conversation_id, id);
     let health = platforms.health().get(ChannelKind::Telegram).unwrap();
     assert_eq!(health.failed_deliveries, 1);
     assert!(platforms

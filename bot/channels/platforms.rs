@@ -69,11 +69,25 @@ pub struct Platforms {
 
 impl Platforms {
     /// Opens the outbox in `data_dir/channels` and starts every configured platform.
+    /// Messages a platform refuses for good are logged and kept in the outbox's `failed`
+    /// tree ([`Outbox::failures`]).
     pub async fn start(
         desk: &Desk,
         data_dir: &Path,
         config: PlatformsConfig,
         health: ChannelHealth,
+    ) -> Result<Platforms, PlatformError> {
+        Self::start_with_failure_hook(desk, data_dir, config, health, None).await
+    }
+
+    /// Like [`Platforms::start`], and calls `hook` for every message a platform refuses for
+    /// good (to record it on the conversation for the agent).
+    pub async fn start_with_failure_hook(
+        desk: &Desk,
+        data_dir: &Path,
+        config: PlatformsConfig,
+        health: ChannelHealth,
+        hook: Option<FailureHook>,
     ) -> Result<Platforms, PlatformError> {
         let path = data_dir.join("channels");
         let db = sled::open(&path).map_err(|source| PlatformError::Open {
@@ -83,16 +97,15 @@ impl Platforms {
         let outbox = Outbox::open(&db, health.clone())?;
         let linker = Linker::open(&db, desk.clone(), outbox.clone())
             .map_err(|e| PlatformError::Outbox(OutboxError::Storage(e)))?;
-        let on_failure: FailureHook = {
-            let health = health.clone();
-            Arc::new(move |failed: FailedDelivery| {
-                let _ = &health;
-                tracing::warn!(conversation = %failed.message.conversation_id,
-                    channel = %failed.message.channel, error = %failed.error,
-                    "customer can no longer be reached on this channel");
-                Box::pin(async {})
-            })
-        };
+        let on_failure: FailureHook = Arc::new(move |failed: FailedDelivery| {
+            tracing::warn!(conversation = %failed.message.conversation_id,
+                channel = %failed.message.channel, error = %failed.error,
+                "customer can no longer be reached on this channel");
+            match &hook {
+                Some(hook) => hook(failed),
+                None => Box::pin(async {}),
+            }
+        });
         let mut tasks = Vec::new();
         let mut graceful = Vec::new();
         let (stop, stopping) = watch::channel(false);
