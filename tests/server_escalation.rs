@@ -112,3 +112,36 @@ async fn a_tier_typed_by_the_visitor_is_not_trusted() {
     assert_eq!(status, 401, "{body}");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn shop_signed_widget_visitor_is_served_as_their_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path()).await;
+    s.say("std-w", "I want to talk to a human agent").await;
+
+    // The shop's page carries data-customer-token, signed on the shop's server.
+    let token = s
+        .server
+        .signer
+        .sign(&customer("C1004", Some("vip"), Some(20209.49)));
+    let mut widget = Widget::connect(&s, None, Some(&token)).await;
+    assert_eq!(widget.welcome["user"], "shop-C1004");
+    widget.send("I want to talk to a human agent").await;
+    let turn = widget.next_of("turn").await;
+    assert_eq!(turn["queue"]["position"], 1, "{turn}");
+
+    let agent = s.login(ANA).await;
+    let (_, conversation) = agent
+        .get(&format!(
+            "/api/v1/conversations/{}",
+            turn["conversation_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(conversation["tier"], "vip", "{conversation}");
+
+    // A token the visitor edited is refused with an error frame, and no tier is taken from it.
+    let edited = format!("{}A", token);
+    let stranger = Widget::connect(&s, None, Some(&edited)).await;
+    assert_ne!(stranger.welcome["user"], "shop-C1004");
+    s.shutdown().await;
+}
