@@ -30,9 +30,12 @@ pub enum Condition {
         window: usize,
         at_least: f32,
     },
-    /// Anger probability of this message >= at_least.
+    /// Anger probability of this message >= at_least (and, when given, its negative
+    /// probability >= negative_at_least: the anger head was trained without a neutral
+    /// class, so plain requests can score high on anger alone).
     Anger {
         at_least: f32,
+        negative_at_least: Option<f32>,
     },
     /// The customer's tier is one of these.
     Tier {
@@ -181,6 +184,7 @@ struct RawRule {
     intents: Option<Vec<String>>,
     count: Option<u32>,
     words: Option<Vec<String>>,
+    negative_at_least: Option<f64>,
 }
 
 impl Rules {
@@ -274,13 +278,15 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         ("intents", r.intents.is_some()),
         ("count", r.count.is_some()),
         ("words", r.words.is_some()),
+        ("negative_at_least", r.negative_at_least.is_some()),
     ]
     .into_iter()
     .filter(|(_, p)| *p)
     .map(|(n, _)| n)
     .collect();
     let (allowed, required): (&[&str], &[&str]) = match r.when.as_str() {
-        "negative_message" | "anger" => (&["at_least"], &["at_least"]),
+        "negative_message" => (&["at_least"], &["at_least"]),
+        "anger" => (&["at_least", "negative_at_least"], &["at_least"]),
         "negative_trend" => (&["at_least", "window"], &["at_least", "window"]),
         "lifetime_value" | "order_value" => (&["at_least"], &["at_least"]),
         "tier" => (&["tiers"], &["tiers"]),
@@ -307,16 +313,17 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
             return Err((key(q), format!("is required for when = \"{}\"", r.when)));
         }
     }
-    let probability = |v: f64| {
+    let probability_of = |field: &str, v: f64| {
         if (0.0..=1.0).contains(&v) {
             Ok(v as f32)
         } else {
             Err((
-                key("at_least"),
+                key(field),
                 format!("must be a probability between 0 and 1, not {v}"),
             ))
         }
     };
+    let probability = |v: f64| probability_of("at_least", v);
     let non_negative = |v: f64| {
         if v >= 0.0 && v.is_finite() {
             Ok(v)
@@ -343,6 +350,10 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         },
         "anger" => Condition::Anger {
             at_least: probability(r.at_least.unwrap())?,
+            negative_at_least: match r.negative_at_least {
+                Some(v) => Some(probability_of("negative_at_least", v)?),
+                None => None,
+            },
         },
         "negative_trend" => {
             let window = r.window.unwrap();
@@ -433,8 +444,14 @@ fn fires(condition: &Condition, s: &Situation) -> Option<(Value, Value)> {
                 )
             })
         }
-        Condition::Anger { at_least } => {
+        Condition::Anger {
+            at_least,
+            negative_at_least,
+        } => {
             let v = s.analysis.anger;
+            if negative_at_least.is_some_and(|n| s.analysis.sentiment_scores.negative < n) {
+                return None;
+            }
             (v >= *at_least).then(|| (json!(round3(v as f64)), json!(round3(*at_least as f64))))
         }
         Condition::Tier { tiers } => {

@@ -67,7 +67,7 @@ fn angry_message_goes_to_the_angry_queue_with_its_value() {
     let anger = e
         .reasons
         .iter()
-        .find(|r| r.rule == "angry message")
+        .find(|r| r.rule == "angry and negative message")
         .unwrap();
     assert_eq!(anger.value.as_f64(), Some(0.86));
     assert_eq!(anger.threshold.as_f64(), Some(0.8));
@@ -212,4 +212,16 @@ fn shipped_rules_file_is_valid() {
     let rules = shipped_rules();
     assert!(rules.queues.contains_key("angry"));
     assert!(rules.rules.len() >= 8);
+}
+
+#[test]
+fn high_anger_score_on_a_calm_request_stays_with_the_bot() {
+    // The anger head has no neutral class: a plain cancellation can score 0.9 on anger.
+    let a = analysis("I want to cancel order 10009", "cancel_order", 0.3, 0.9);
+    assert_eq!(decide(&shipped_rules(), &situation(&a, &[0.3])), None);
+    let e = parse(&format!(
+        "{QUEUES}[[rules]]\nname = \"x\"\nwhen = \"anger\"\nat_least = 0.8\nnegative_at_least = 2\nqueue = \"angry\"\npriority = 1\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("rules[0].negative_at_least"), "{e}");
 }

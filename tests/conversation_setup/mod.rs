@@ -98,7 +98,7 @@ pub fn scripted_analysis(text: &str) -> Analysis {
             scores.label()
         },
         sentiment_scores: scores,
-        anger: if angry { 0.93 } else { 0.03 },
+        anger: if angry { 0.97 } else { 0.03 },
         entities,
     }
 }
