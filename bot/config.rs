@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Everything `frontdesk serve` and `frontdesk replay` need to start.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -117,17 +117,6 @@ fn default_capacity() -> usize {
 impl AgentConfig {
     pub fn display(&self) -> &str {
         self.display_name.as_deref().unwrap_or(&self.name)
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            engine: EngineConfig::default(),
-            commerce: CommerceConfig::default(),
-            agents: Vec::new(),
-        }
     }
 }
 

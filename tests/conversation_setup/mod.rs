@@ -42,11 +42,6 @@ pub fn scripted_analysis(text: &str) -> Analysis {
         "delivery_period"
     } else if has("hello") || has("hi ") {
         "greet"
-    } else if lower
-        .chars()
-        .all(|c| c.is_ascii_digit() || c.is_whitespace() || c == '#')
-    {
-        "out_of_scope"
     } else {
         "out_of_scope"
     };
