@@ -6,7 +6,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,7 +35,7 @@ pub struct Thread {
 }
 
 #[derive(Default)]
-struct Inner {
+pub(super) struct Inner {
     next_id: u64,
     sent: Vec<Sent>,
     send_attempts: usize,
@@ -47,11 +46,11 @@ struct Inner {
     closed_dms: HashSet<u64>,
     threads: Vec<Thread>,
     /// Gateway dispatches waiting for a connected session: (event name, data).
-    events: VecDeque<(String, Value)>,
+    pub(super) events: VecDeque<(String, Value)>,
     /// Intents of each successful IDENTIFY.
-    identified: Vec<u64>,
+    pub(super) identified: Vec<u64>,
     /// IDENTIFY attempts with a wrong token.
-    refused_identifies: usize,
+    pub(super) refused_identifies: usize,
     /// Every REST call as `METHOD path`.
     calls: Vec<String>,
 }
@@ -72,11 +71,11 @@ impl Inner {
     }
 }
 
-struct Shared {
-    token: String,
-    inner: Mutex<Inner>,
-    changes: Changes,
-    gateway_url: Mutex<String>,
+pub(super) struct Shared {
+    pub(super) token: String,
+    pub(super) inner: Mutex<Inner>,
+    pub(super) changes: Changes,
+    pub(super) gateway_url: Mutex<String>,
 }
 
 /// A running fake Discord. Dropping it stops the server.
@@ -117,7 +116,7 @@ impl FakeDiscord {
             .fallback(any(unknown_route));
         let router = Router::new()
             .nest("/api/v10", api)
-            .route("/ws", get(socket))
+            .route("/ws", get(super::discord_gateway::socket))
             .with_state(shared.clone());
         let (addr, task) = serve(router, 0).await;
         *shared.gateway_url.lock().unwrap() = format!("ws://{addr}/ws");
@@ -277,7 +276,7 @@ fn customer_json(user: u64) -> Value {
            "global_name": "Grace", "avatar": null, "bot": false})
 }
 
-fn bot_user_json() -> Value {
+pub(super) fn bot_user_json() -> Value {
     json!({"id": BOT_USER_ID.to_string(), "username": "frontdesk", "discriminator": "0",
            "global_name": "Frontdesk", "avatar": null, "bot": true, "verified": true,
            "mfa_enabled": false, "flags": 0})
@@ -490,88 +489,4 @@ async fn unknown_route(State(shared): State<Arc<Shared>>, uri: axum::http::Uri) 
         .calls
         .push(format!("unknown {uri}"));
     discord_error(StatusCode::NOT_FOUND, 0, "404: Not Found")
-}
-
-async fn socket(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(move |ws| session(shared, ws))
-}
-
-fn frame(payload: Value) -> WsMessage {
-    WsMessage::Text(payload.to_string().into())
-}
-
-/// One gateway session: HELLO, wait for IDENTIFY, READY, then heartbeats and dispatches.
-async fn session(shared: Arc<Shared>, mut ws: WebSocket) {
-    let hello = json!({"op": 10, "d": {"heartbeat_interval": 41250}, "s": null, "t": null});
-    if ws.send(frame(hello)).await.is_err() {
-        return;
-    }
-    let mut seq: u64 = 0;
-    let mut ready = false;
-    loop {
-        let mut changes = shared.changes.watch();
-        if ready {
-            let pending: Vec<(String, Value)> =
-                shared.inner.lock().unwrap().events.drain(..).collect();
-            for (event, data) in pending {
-                seq += 1;
-                let payload = json!({"op": 0, "t": event, "s": seq, "d": data});
-                if ws.send(frame(payload)).await.is_err() {
-                    return;
-                }
-            }
-        }
-        let incoming = tokio::select! {
-            msg = ws.recv() => msg,
-            _ = changes.changed() => continue,
-        };
-        let Some(Ok(msg)) = incoming else { return };
-        let payload: Value = match msg {
-            WsMessage::Text(text) => serde_json::from_str(text.as_str()).unwrap_or(Value::Null),
-            WsMessage::Close(_) => return,
-            _ => continue,
-        };
-        match payload["op"].as_u64() {
-            Some(1) => {
-                let ack = json!({"op": 11, "d": null, "s": null, "t": null});
-                if ws.send(frame(ack)).await.is_err() {
-                    return;
-                }
-            }
-            Some(2) => {
-                let token = payload["d"]["token"].as_str().unwrap_or_default();
-                if token.trim_start_matches("Bot ") != shared.token {
-                    shared.inner.lock().unwrap().refused_identifies += 1;
-                    shared.changes.bump();
-                    let close = CloseFrame {
-                        code: 4004,
-                        reason: "Authentication failed.".into(),
-                    };
-                    let _ = ws.send(WsMessage::Close(Some(close))).await;
-                    return;
-                }
-                let intents = payload["d"]["intents"].as_u64().unwrap_or(0);
-                seq += 1;
-                let ready_payload = json!({"op": 0, "t": "READY", "s": seq, "d": {
-                    "v": 10, "user": bot_user_json(), "guilds": [], "session_id": "fake-session",
-                    "resume_gateway_url": shared.gateway_url.lock().unwrap().clone(),
-                    "shard": [0, 1], "application": {"id": BOT_USER_ID.to_string(), "flags": 0}
-                }});
-                if ws.send(frame(ready_payload)).await.is_err() {
-                    return;
-                }
-                ready = true;
-                shared.inner.lock().unwrap().identified.push(intents);
-                shared.changes.bump();
-            }
-            Some(6) => {
-                // No session survives in the fake: ask the client to identify again.
-                let invalid = json!({"op": 9, "d": false, "s": null, "t": null});
-                if ws.send(frame(invalid)).await.is_err() {
-                    return;
-                }
-            }
-            _ => {}
-        }
-    }
 }

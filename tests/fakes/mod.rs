@@ -7,6 +7,7 @@
 
 pub mod desk;
 pub mod discord;
+mod discord_gateway;
 pub mod telegram;
 
 use std::future::Future;
