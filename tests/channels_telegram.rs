@@ -325,3 +325,36 @@ async fn bad_token_is_reported_and_retried() {
     );
     platforms.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_bot_api_is_reported_as_a_network_failure() {
+    // A port nobody listens on: connection refused, as when the network is down.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let desk = desk::open(dir.path());
+    let config = PlatformsConfig {
+        telegram: Some(TelegramConfig {
+            token: TOKEN.into(),
+            api_url: Some(format!("http://127.0.0.1:{port}").parse().unwrap()),
+            webhook: None,
+        }),
+        discord: None,
+    };
+    let platforms = start(&desk, dir.path(), config).await;
+    let status = eventually("Telegram to be reported failing", || async {
+        platforms
+            .health()
+            .get(ChannelKind::Telegram)
+            .filter(|s| s.state == ChannelState::Failing)
+    })
+    .await;
+    let error = status.error.unwrap();
+    assert!(
+        error.contains("cannot reach the Telegram Bot API"),
+        "{error}"
+    );
+    platforms.shutdown().await;
+}
