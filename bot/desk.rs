@@ -12,7 +12,14 @@
 //! - `QueueEntryView.sentiment` is the mean negative probability of the last 3 customer
 //!   messages (0..1, higher is unhappier); `QueueView` has `description`.
 //! - `AgentView` is `{name, display_name, capacity, active, conversations}`.
-//! - `DeskError::Unavailable(String)` when the NLU fails; `Nlu` is kept for bad models.
+//! - `DeskError::Unavailable(String)` when the NLU fails or the desk stops (HTTP 503, like
+//!   `Busy`); `Setup(String)` when `open` cannot start; `Nlu` is kept for bad models.
+//! - Also: `Desk::agent(name)` (config with password hash, for login), `flush()`,
+//!   `rules()`, `reassign_idle(idle, now)` (the background watcher calls it too).
+//!   `Conversation` also has `tier`, `lifetime_value`, `priority`, `created`, `updated`.
+//! - `close` also works on a conversation still waiting in a queue (any agent).
+//! - `SledStore::flush` is a serialised group commit itself (sled 0.34 deadlocks on
+//!   concurrent `flush_async`), so a wrapper is not needed for correctness.
 
 pub(crate) mod turn;
 
