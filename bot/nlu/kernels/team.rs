@@ -4,16 +4,33 @@
 //! general thread pool's hand-off. Here the caller posts a job and starts on it at once; the
 //! helpers, spinning briefly between jobs, claim chunks from a shared counter. A helper that
 //! is asleep or descheduled (the machine may be busy) costs nothing: the caller simply takes
-//! more chunks itself, and only waits for chunks a helper has already claimed.
+//! more chunks itself, and only waits for chunks a helper has already claimed. When such a
+//! wait is long (a helper lost its core mid-chunk to another program), callers work alone
+//! for a while, since a single thread beats two on a saturated machine.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-/// How long an idle helper spins before it sleeps: long enough to bridge the gaps between
-/// the products of one pass and between back-to-back messages.
-const SPIN: Duration = Duration::from_micros(300);
+/// How long an idle helper spins before it sleeps (`FRONTDESK_SPIN_US`, default 50 us):
+/// long enough to bridge the gaps between the products of one pass, short enough not to
+/// take a busy machine's CPU from the caller between messages.
+fn spin_limit() -> Duration {
+    static SPIN: OnceLock<Duration> = OnceLock::new();
+    *SPIN.get_or_init(|| {
+        let us = std::env::var("FRONTDESK_SPIN_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50);
+        Duration::from_micros(us)
+    })
+}
+
+/// A wait for helpers longer than this (plus three chunks' time) counts as a stall.
+const STALL_GRACE: Duration = Duration::from_micros(100);
+/// How long callers work alone after a stall before they try the helpers again.
+const BACK_OFF: Duration = Duration::from_millis(50);
 
 /// Run `work(i)` for every `i` in `0..chunks`, on the caller and any free helper threads.
 /// Returns when all chunks are done. Chunks must write disjoint data.
@@ -23,11 +40,15 @@ pub fn for_each_chunk(chunks: usize, work: &(dyn Fn(usize) + Sync)) {
         (0..chunks).for_each(work);
         return;
     }
-    // One job at a time: a second concurrent caller runs on its own thread.
-    let Ok(_busy) = team.busy.try_lock() else {
+    // One job at a time: a second concurrent caller runs on its own thread; so does every
+    // caller while the team backs off after a stall.
+    let backing_off =
+        (team.clock.elapsed().as_micros() as u64) < team.alone_until_us.load(Ordering::Relaxed);
+    let busy = team.busy.try_lock();
+    if backing_off || busy.is_err() {
         (0..chunks).for_each(work);
         return;
-    };
+    }
     // SAFETY: helpers call `work` only for a chunk they claimed below `chunks`, and this
     // function does not return before every claimed chunk is finished, so the borrow
     // outlives every use. The lifetime is erased only to pass it through the shared slot.
@@ -46,13 +67,24 @@ pub fn for_each_chunk(chunks: usize, work: &(dyn Fn(usize) + Sync)) {
             h.thread.unpark();
         }
     }
-    job.run();
+    let started = Instant::now();
+    let mine = job.run();
+    let worked = started.elapsed();
     // Helpers may still hold chunks that borrow the caller's data: wait for them even when
     // a chunk panicked, and only then report it.
     while job.done.load(Ordering::Acquire) < chunks {
         std::hint::spin_loop();
     }
+    let waited = started.elapsed() - worked;
     *team.slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    // Waiting much longer than a chunk takes means a helper lost its core mid-chunk (other
+    // programs are using the CPU): work alone for a while rather than stall on it again.
+    let per_chunk = worked / mine.max(1) as u32;
+    if waited > STALL_GRACE + per_chunk * 3 {
+        let until = team.clock.elapsed() + BACK_OFF;
+        team.alone_until_us
+            .store(until.as_micros() as u64, Ordering::Relaxed);
+    }
     if job.panicked.load(Ordering::Acquire) {
         panic!("a chunk of an encoder kernel panicked");
     }
@@ -72,12 +104,15 @@ struct Job {
 }
 
 impl Job {
-    fn run(&self) {
+    /// Claim and run chunks until none is left; returns how many this thread ran.
+    fn run(&self) -> usize {
+        let mut ran = 0;
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.chunks {
-                return;
+                return ran;
             }
+            ran += 1;
             let work = self.work;
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(i))).is_err() {
                 self.panicked.store(true, Ordering::Release);
@@ -97,6 +132,9 @@ struct Team {
     slot: Arc<Mutex<Option<Arc<Job>>>>,
     epoch: Arc<AtomicUsize>,
     busy: Mutex<()>,
+    clock: Instant,
+    /// Microseconds on `clock` before which callers work alone.
+    alone_until_us: AtomicU64,
 }
 
 /// The process-wide team: `FRONTDESK_THREADS` threads in all (default: the CPU count, at
@@ -124,6 +162,8 @@ fn team() -> &'static Team {
             slot,
             epoch,
             busy: Mutex::new(()),
+            clock: Instant::now(),
+            alone_until_us: AtomicU64::new(0),
         }
     })
 }
@@ -147,6 +187,7 @@ fn spawn_helper(
 }
 
 fn helper_loop(slot: &Mutex<Option<Arc<Job>>>, epoch: &AtomicUsize, sleeping: &AtomicBool) {
+    let spin = spin_limit();
     let mut seen = epoch.load(Ordering::SeqCst);
     loop {
         let idle_since = Instant::now();
@@ -154,7 +195,7 @@ fn helper_loop(slot: &Mutex<Option<Arc<Job>>>, epoch: &AtomicUsize, sleeping: &A
         while epoch.load(Ordering::Acquire) == seen {
             std::hint::spin_loop();
             spins += 1;
-            if spins.is_multiple_of(64) && idle_since.elapsed() > SPIN {
+            if spins.is_multiple_of(64) && idle_since.elapsed() > spin {
                 sleeping.store(true, Ordering::SeqCst);
                 // The poster bumps the epoch before it looks at `sleeping`, so either it
                 // sees us asleep and unparks, or we see its epoch here.
