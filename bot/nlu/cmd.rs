@@ -96,6 +96,10 @@ pub struct TrainArgs {
     /// Class weights: `balanced` or `uniform`.
     #[arg(long)]
     pub class_weights: Option<String>,
+    /// Anger only: do not add the neutral tweets of the sentiment training set as non-anger
+    /// examples.
+    #[arg(long)]
+    pub no_neutral_negatives: bool,
     /// Skip the prior correction (per-class logit offsets chosen on val for macro-recall).
     #[arg(long)]
     pub no_prior_correction: bool,
@@ -172,8 +176,16 @@ fn train_text(
         spec = f.parse()?;
     }
     apply_overrides(a, &mut opts)?;
-    let train_set = Dataset::load(encoder, &files.dir, task, &dir.join("train.tsv"))
+    let mut train_set = Dataset::load(encoder, &files.dir, task, &dir.join("train.tsv"))
         .with_context(|| format!("training data in {}", dir.display()))?;
+    if task == TextTask::Anger && !a.no_neutral_negatives {
+        // TweetEval emotion has no neutral class: without neutral tweets as negatives the
+        // head calls every plain request angry.
+        let neutral_file = TextTask::Sentiment.default_data_dir().join("train.tsv");
+        let sentiment = Dataset::load(encoder, &files.dir, TextTask::Sentiment, &neutral_file)
+            .with_context(|| format!("neutral negatives from {}", neutral_file.display()))?;
+        train_set.add_negatives(&sentiment, 1);
+    }
     let val_set = Dataset::load(encoder, &files.dir, task, &dir.join("val.tsv"))?;
     let started = std::time::Instant::now();
     let (head, report) = train::train_text_head(

@@ -138,7 +138,7 @@ impl TextTask {
             // chosen on val among 1e-2..3 (see `frontdesk train --help`)
             l2: match self {
                 TextTask::Sentiment => 0.5,
-                TextTask::Anger => 0.3,
+                TextTask::Anger => 0.1,
             },
             epochs: 300,
             learning_rate: 0.01,
@@ -179,6 +179,17 @@ impl Dataset {
             labels,
             pooled,
         })
+    }
+
+    /// Append the rows of `other` whose label is `label` as examples of class 0.
+    pub fn add_negatives(&mut self, other: &Dataset, label: usize) {
+        for ((t, &l), p) in other.texts.iter().zip(&other.labels).zip(&other.pooled) {
+            if l == label {
+                self.texts.push(t.clone());
+                self.labels.push(0);
+                self.pooled.push(p.clone());
+            }
+        }
     }
 
     pub fn rows(&self, spec: &FeatureSpec) -> Result<Vec<Vec<f32>>, NluError> {
