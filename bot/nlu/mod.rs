@@ -105,7 +105,6 @@ impl Nlu {
         let files = model::ModelFiles::resolve(opts.model_dir.as_deref())?;
         let encoder = Encoder::load(&files)?;
         let intents = IntentSet::load_dir(&opts.intents_dir)?;
-        let intent_head = Self::intent_head(&encoder, &intents, opts)?;
         let text_head = |task: TextTask| -> Result<Reader, NluError> {
             let path = task.head_file(&opts.models_dir);
             if !path.is_file() {
@@ -132,6 +131,8 @@ impl Nlu {
         };
         let sentiment = text_head(TextTask::Sentiment)?;
         let anger = text_head(TextTask::Anger)?;
+        // after the committed heads are found, so a wrong --models-dir fails before training
+        let intent_head = Self::intent_head(&encoder, &intents, opts)?;
         let intent = Reader {
             head: intent_head,
             spec: FeatureSpec::embedding(),
