@@ -31,6 +31,8 @@ enum Command {
     Bench(BenchArgs),
     /// Run recorded conversations through the full policy against a temporary store.
     Replay(frontdesk::replay::ReplayArgs),
+    /// Print an argon2 hash of a password (read from stdin) for an agent's `password_hash`.
+    HashPassword,
 }
 
 #[derive(clap::Args)]
@@ -62,5 +64,18 @@ fn main() -> anyhow::Result<()> {
             what: BenchWhat::Serve(a),
         }) => frontdesk::server::bench::run(a),
         Command::Replay(a) => frontdesk::replay::run(a),
+        Command::HashPassword => hash_password(),
     }
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password on stdin: run `echo 'the password' | frontdesk hash-password`"
+    );
+    println!("{}", frontdesk::server::auth::hash_password(password)?);
+    Ok(())
 }
