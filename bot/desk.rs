@@ -21,6 +21,7 @@
 //! - `SledStore::flush` is a serialised group commit itself (sled 0.34 deadlocks on
 //!   concurrent `flush_async`), so a wrapper is not needed for correctness.
 
+mod delivery;
 pub(crate) mod turn;
 
 use crate::commerce;
@@ -135,6 +136,11 @@ pub enum DeskEventKind {
         priority: i64,
         reasons: Vec<EscalationReason>,
     },
+    /// A reply could not be delivered on the customer's chat platform, for good.
+    DeliveryFailed {
+        channel: ChannelKind,
+        error: String,
+    },
 }
 
 /// One waiting conversation as the console lists it.
@@ -188,6 +194,8 @@ pub struct Conversation {
     pub escalation: Vec<EscalationReason>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
+    /// Replies the customer's platform refused for good (shown to the agent).
+    pub delivery_failures: Vec<crate::store::DeliveryFailure>,
 }
 
 /// Everything a desk is made of, for callers that build the parts themselves.
@@ -422,6 +430,7 @@ pub(crate) fn conversation_view(
         escalation: r.escalation,
         created: r.created,
         updated: r.updated,
+        delivery_failures: r.delivery_failures,
     }
 }
 

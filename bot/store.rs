@@ -76,6 +76,20 @@ pub struct ConversationRecord {
     /// When the customer last wrote, and when an agent last acted (claim or reply).
     pub last_customer_at: DateTime<Utc>,
     pub last_agent_at: Option<DateTime<Utc>>,
+    /// Replies a chat platform refused for good (bot blocked, chat gone), oldest first.
+    #[serde(default)]
+    pub delivery_failures: Vec<DeliveryFailure>,
+}
+
+/// A reply that never reached the customer: the platform refused it for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryFailure {
+    pub channel: ChannelKind,
+    /// The platform's refusal, as it gave it.
+    pub error: String,
+    /// The text that was not delivered.
+    pub text: String,
+    pub time: DateTime<Utc>,
 }
 
 impl ConversationRecord {

@@ -292,6 +292,7 @@ fn new_conversation(
         updated: now,
         last_customer_at: now,
         last_agent_at: None,
+        delivery_failures: Vec::new(),
     }
 }
 

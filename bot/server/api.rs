@@ -5,8 +5,8 @@
 use super::console::AgentSession;
 use super::error::{ApiJson, AppError};
 use super::{metrics, AppState};
-use crate::desk::{Conversation, QueueView, Turn};
-use crate::message::{ChannelKind, ConversationId, Inbound, Profile};
+use crate::desk::{Conversation, QueueView, Reply, Turn};
+use crate::message::{ChannelKind, ConversationId, Inbound, Profile, Status};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::Router;
@@ -68,7 +68,11 @@ pub fn profile_from_token(state: &AppState, token: &str) -> Result<Profile, AppE
 }
 
 /// Hands one message to the desk, counting it and its latency.
+/// A `/link` command is answered here and never reaches the NLU.
 pub async fn deliver(state: &AppState, msg: Inbound) -> Result<Turn, AppError> {
+    if let Some(text) = state.linker.answer(&msg).await {
+        return Ok(link_turn(state, &msg, text));
+    }
     let channel = msg.channel.as_str();
     let started = Instant::now();
     match state.desk.receive(msg).await {
@@ -83,6 +87,29 @@ pub async fn deliver(state: &AppState, msg: Inbound) -> Result<Turn, AppError> {
             });
             Err(e.into())
         }
+    }
+}
+
+/// The answer to a link command, shaped like any other turn.
+fn link_turn(state: &AppState, msg: &Inbound, text: String) -> Turn {
+    let open = state
+        .desk
+        .conversation_of(msg.channel, &msg.channel_user)
+        .ok()
+        .flatten()
+        .and_then(|id| state.desk.conversation(&id).ok().flatten());
+    let (conversation_id, status) = match open {
+        Some(c) => (c.id, c.status),
+        None => (
+            ConversationId(format!("link:{}", msg.identity())),
+            Status::Bot,
+        ),
+    };
+    Turn {
+        conversation_id,
+        status,
+        replies: vec![Reply { text }],
+        queue: None,
     }
 }
 

@@ -15,6 +15,10 @@ pub mod metrics;
 pub mod setup;
 pub mod widget;
 
+use crate::channels::health::ChannelHealth;
+use crate::channels::identity::Linker;
+use crate::channels::outbox::{FailedDelivery, FailureHook};
+use crate::channels::platforms::{Platforms, PlatformsConfig};
 use crate::config::Config;
 use crate::desk::{Desk, Understand};
 use anyhow::Context as _;
@@ -56,10 +60,19 @@ pub struct AppState {
     pub started: Instant,
     /// How long the NLU took for its first message at start.
     pub nlu_first_ms: u64,
+    /// The state of each chat platform (Telegram, Discord), for `/health`.
+    pub channels: ChannelHealth,
+    /// Link codes: `/link` works from the widget and the REST channel too.
+    pub linker: Linker,
 }
 
 /// The whole router, built from its state so tests can drive it.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// [`app`] plus stateless routes of its own (the chat platforms' webhooks).
+pub fn app_with(state: AppState, extra: Router) -> Router {
     let body_limit = state.config.server.max_text_len * 4 + 16 * 1024;
     Router::new()
         .route("/health", get(health))
@@ -67,9 +80,10 @@ pub fn app(state: AppState) -> Router {
         .merge(api::routes())
         .merge(widget::routes())
         .merge(console::routes())
+        .with_state(state)
+        .merge(extra)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// A server running in this process.
@@ -80,6 +94,9 @@ pub struct RunningServer {
     pub demo_agent: Option<(String, String)>,
     /// The server secret, so an embedding shop (or a test) can sign customer tokens.
     pub signer: Arc<auth::Signer>,
+    /// The state of each chat platform, as `/health` shows it.
+    pub channels: ChannelHealth,
+    platforms: Platforms,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -98,14 +115,26 @@ impl RunningServer {
             .await
             .context("server task panicked")?
             .context("server failed")?;
+        self.platforms.shutdown().await;
         self.desk.flush().await.context("flushing the store")?;
         Ok(())
     }
 }
 
 /// Opens the desk on `config` (store under `server.data_dir`) with `nlu`, binds
-/// `server.bind` and serves until [`RunningServer::shutdown`].
-pub async fn start<U: Understand>(mut config: Config, nlu: U) -> anyhow::Result<RunningServer> {
+/// `server.bind` and serves until [`RunningServer::shutdown`]. Chat platforms come from the
+/// `FRONTDESK_TELEGRAM_*` and `FRONTDESK_DISCORD_*` variables.
+pub async fn start<U: Understand>(config: Config, nlu: U) -> anyhow::Result<RunningServer> {
+    let platforms = PlatformsConfig::from_env()?;
+    start_with_platforms(config, nlu, platforms).await
+}
+
+/// [`start`] with the chat platforms given here rather than read from the environment.
+pub async fn start_with_platforms<U: Understand>(
+    mut config: Config,
+    nlu: U,
+    platforms: PlatformsConfig,
+) -> anyhow::Result<RunningServer> {
     let prepared = setup::prepare(&mut config)?;
     // One message through the NLU before anything listens: /health only ever reports a
     // server whose NLU has answered.
@@ -126,6 +155,17 @@ pub async fn start<U: Understand>(mut config: Config, nlu: U) -> anyhow::Result<
     let metrics = metrics::handle();
     metrics::spawn_upkeep(metrics.clone(), stopping.clone());
     console::spawn_event_metrics(desk.clone(), stopping.clone());
+    let channels = ChannelHealth::new();
+    let platforms = Platforms::start_with_failure_hook(
+        &desk,
+        &config.server.data_dir,
+        platforms,
+        channels.clone(),
+        Some(record_failures(desk.clone())),
+    )
+    .await
+    .context("starting the chat platforms")?;
+    let extra = platforms.router();
     let state = AppState {
         desk: desk.clone(),
         signer: signer.clone(),
@@ -135,10 +175,12 @@ pub async fn start<U: Understand>(mut config: Config, nlu: U) -> anyhow::Result<
         hub: hub::Hub::start(&desk, stopping.clone()),
         started: Instant::now(),
         nlu_first_ms,
+        channels: channels.clone(),
+        linker: platforms.linker().clone(),
     };
     let mut until = stopping.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app(state))
+        axum::serve(listener, app_with(state, extra))
             .with_graceful_shutdown(async move {
                 let _ = until.wait_for(|s| *s).await;
             })
@@ -149,8 +191,27 @@ pub async fn start<U: Understand>(mut config: Config, nlu: U) -> anyhow::Result<
         desk,
         demo_agent: prepared.demo_agent,
         signer,
+        channels,
+        platforms,
         stop,
         task,
+    })
+}
+
+/// Puts every reply a platform refuses for good on its conversation, for the agent.
+fn record_failures(desk: Desk) -> FailureHook {
+    Arc::new(move |failed: FailedDelivery| {
+        let desk = desk.clone();
+        Box::pin(async move {
+            let m = &failed.message;
+            if let Err(e) = desk
+                .record_delivery_failure(&m.conversation_id, m.channel, &m.text, &failed.error)
+                .await
+            {
+                tracing::warn!(conversation = %m.conversation_id, error = %e,
+                    "could not record a failed delivery on its conversation");
+            }
+        })
     })
 }
 
@@ -230,6 +291,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
             "nlu": format!("ok (first message in {} ms)", state.nlu_first_ms),
             "queues": store.as_ref().map(|qs| qs.len()).unwrap_or(0),
             "agents": state.desk.agents().len(),
+            "channels": state.channels.snapshot(),
         },
         "waiting": waiting,
         "uptime_secs": state.started.elapsed().as_secs(),

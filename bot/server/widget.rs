@@ -414,7 +414,9 @@ impl Session {
             },
             DeskEventKind::QueuePosition { queue, position } => ToPage::Queue { queue, position },
             DeskEventKind::StatusChanged { status } => ToPage::Status { status },
-            DeskEventKind::Queued { .. } | DeskEventKind::CustomerMessage { .. } => return Ok(()),
+            DeskEventKind::Queued { .. }
+            | DeskEventKind::CustomerMessage { .. }
+            | DeskEventKind::DeliveryFailed { .. } => return Ok(()),
         };
         self.send(&frame).await
     }
