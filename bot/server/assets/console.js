@@ -144,7 +144,22 @@
       }
       div.appendChild(head);
       div.appendChild(document.createTextNode(m.text));
+      div.dataset.time = m.time;
       t.appendChild(div);
+    });
+    // Replies the customer's platform refused for good, in their place in the timeline.
+    (c.delivery_failures || []).forEach(function (f) {
+      var note = el("div", "m failed");
+      note.dataset.time = f.time;
+      var head = el("div", "who");
+      head.appendChild(el("b", null, "Not delivered on " + f.channel));
+      head.appendChild(el("span", null, new Date(f.time).toLocaleTimeString()));
+      note.appendChild(head);
+      note.appendChild(el("div", null, "The customer did not get this reply: " + f.error +
+        ". Reach them another way; later replies on " + f.channel + " will fail too."));
+      note.appendChild(el("div", "undelivered", f.text));
+      var after = Array.prototype.find.call(t.children, function (n) { return new Date(n.dataset.time) > new Date(f.time); });
+      t.insertBefore(note, after || null);
     });
     t.scrollTop = t.scrollHeight;
   }
