@@ -31,9 +31,10 @@ async fn angry_message_lands_in_the_angry_queue_with_its_reasons() {
         .filter_map(|r| r["rule"].as_str())
         .collect();
     assert!(
-        reasons
-            .iter()
-            .any(|r| *r == "angry message" || *r == "very negative message"),
+        reasons.iter().any(|r| matches!(
+            *r,
+            "angry message" | "angry and negative message" | "very negative message"
+        )),
         "{reasons:?}"
     );
     assert!(entry["sentiment"].as_f64().unwrap() > 0.5, "{entry}");
