@@ -22,6 +22,7 @@
 //!   concurrent `flush_async`), so a wrapper is not needed for correctness.
 
 mod delivery;
+mod identity;
 pub(crate) mod turn;
 
 use crate::commerce;

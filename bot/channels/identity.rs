@@ -7,8 +7,7 @@
 //! does not lose them). Any channel calls [`Linker::intercept`] before `Desk::receive`;
 //! link commands never reach the NLU.
 //!
-//! The change goes through the desk's store as one transaction; it should become a
-//! `Desk::link_identity` of the engine (see the channels report).
+//! The change itself is the engine's `Desk::link_identity` (one store transaction).
 
 use std::time::Duration;
 
@@ -19,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use super::outbox::{Outbox, OutboxError};
 use crate::desk::{Desk, DeskError};
 use crate::message::{ConversationId, Identity, Inbound, Outbound, Speaker};
-use crate::store::Change;
 
 /// How long a code may be used.
 pub const CODE_TTL: Duration = Duration::from_secs(600);
@@ -136,51 +134,10 @@ impl Linker {
         if owner == other {
             return Err(LinkError::SameIdentity);
         }
-        let inner = self.desk.inner();
-        let store = &inner.store;
-        // Hold both identities' turn locks (in key order, so two links cannot deadlock).
-        let (a, b) = if owner.key() <= other.key() {
-            (owner, other)
-        } else {
-            (other, owner)
-        };
-        let _a = inner.stripe(&a.key()).lock().await;
-        let _b = if std::ptr::eq(inner.stripe(&a.key()), inner.stripe(&b.key())) {
-            None
-        } else {
-            Some(inner.stripe(&b.key()).lock().await)
-        };
-        let owner_customer = store.customer_of(owner).map_err(DeskError::from)?;
-        let other_customer = store.customer_of(other).map_err(DeskError::from)?;
-        let (target_id, moving, previous) = match (owner_customer, other_customer) {
-            (Some(t), previous) => (t, other, previous),
-            (None, Some(t)) => (t, owner, None),
-            (None, None) => return Err(LinkError::NoCustomer),
-        };
-        let mut change = Change::default();
-        let mut target = store
-            .customer(&target_id)
-            .map_err(DeskError::from)?
-            .ok_or(LinkError::NoCustomer)?;
-        if let Some(prev_id) = previous.filter(|p| p != &target_id) {
-            if let Some(mut prev) = store.customer(&prev_id).map_err(DeskError::from)? {
-                prev.identities.retain(|i| i != moving);
-                // Keep what the shop told us about them.
-                target.tier = target.tier.or(prev.tier.clone());
-                target.lifetime_value = target.lifetime_value.or(prev.lifetime_value);
-                target.shop_customer_id = target.shop_customer_id.or(prev.shop_customer_id.clone());
-                change.customers.push(prev);
-            }
-        }
-        if !target.identities.contains(moving) {
-            target.identities.push(moving.clone());
-        }
-        change.identities.push((moving.clone(), target_id.clone()));
-        change.customers.push(target);
-        store.apply(change).map_err(DeskError::from)?;
-        store.flush().await.map_err(DeskError::from)?;
-        tracing::info!(customer = %target_id, identity = %moving, "identities linked");
-        Ok(target_id)
+        self.desk
+            .link_identity(owner, other)
+            .await?
+            .ok_or(LinkError::NoCustomer)
     }
 
     /// The answer to a link command in `msg`, or `None` when it is not one. For channels
