@@ -101,7 +101,8 @@
     } else if (status === "with_agent") {
       statusBar.textContent = "You are chatting with a person from our team.";
       statusBar.classList.add("show");
-    } else {
+    } else if (status !== "queued") {
+      // A "queued" frame without a position keeps the last position shown.
       statusBar.classList.remove("show");
     }
   }
