@@ -8,7 +8,6 @@ pub mod api;
 pub mod auth;
 pub mod bench;
 pub mod console;
-pub mod durable;
 pub mod error;
 pub mod hub;
 pub mod metrics;
@@ -143,7 +142,7 @@ pub async fn start_with_platforms<U: Understand>(
         .await
         .map_err(|e| anyhow::anyhow!("the NLU failed its first message: {e}"))?;
     let nlu_first_ms = warm.elapsed().as_millis() as u64;
-    let desk = durable::open_desk(&config, nlu)
+    let desk = Desk::open(&config, nlu)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
