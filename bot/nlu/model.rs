@@ -173,3 +173,28 @@ fn tempdir_in(root: &Path) -> Result<PathBuf, NluError> {
         .map_err(|e| NluError::Model(format!("cannot create {}: {e}", p.display())))?;
     Ok(p)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_directory_without_weights_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tokenizer.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        let err = ModelFiles::from_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("no model.safetensors"), "{err}");
+        assert!(err.contains("FRONTDESK_MODEL_DIR"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_weights_are_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let weights = dir.path().join("model.safetensors");
+        std::fs::write(&weights, b"not the model").unwrap();
+        let err = verify_checksum(&weights).unwrap_err().to_string();
+        assert!(err.contains("is corrupt"), "{err}");
+        assert!(err.contains("delete"), "{err}");
+    }
+}
