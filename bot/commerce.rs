@@ -136,14 +136,18 @@ pub trait Commerce: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<RequestOutcome>, CommerceError>>;
 }
 
-/// Builds the backend the config names.
-pub fn from_config(config: &CommerceConfig) -> Result<Arc<dyn Commerce>, CommerceError> {
+/// Builds the backend the config names; `demo_file` is the demo shop's data (the
+/// configured file, or the built-in one).
+pub fn from_config(
+    config: &CommerceConfig,
+    demo_file: &std::path::Path,
+) -> Result<Arc<dyn Commerce>, CommerceError> {
     match config.backend.as_str() {
         "webhook" => Ok(Arc::new(WebhookShop::new(
             config.webhook_url.as_deref().unwrap_or_default(),
             std::time::Duration::from_millis(config.timeout_ms),
         )?)),
-        _ => Ok(Arc::new(DemoShop::load(&config.demo_file)?)),
+        _ => Ok(Arc::new(DemoShop::load(demo_file)?)),
     }
 }
 

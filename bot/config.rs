@@ -1,10 +1,16 @@
-//! One `Config`, loaded and validated once from a TOML file (documented with every default
-//! in `frontdesk.example.toml`) plus a few environment overrides.
+//! One `Config` for the whole product, read from a TOML file (every key documented with its
+//! default in `frontdesk.example.toml`), then overridden by `FRONTDESK_*` environment
+//! variables, then validated once. This is the only file that reads the environment: every
+//! component receives its options from here.
+//!
+//! Paths given in a file are relative to that file's folder; paths from the environment or
+//! the command line are relative to the working directory. A path left unset means the
+//! built-in default (the intents, rules, heads and demo shop shipped inside the binary).
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Everything `frontdesk serve` and `frontdesk replay` need to start.
+/// Everything frontdesk needs to start: server, engine, shop, agents, NLU and chat platforms.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -14,6 +20,10 @@ pub struct Config {
     pub engine: EngineConfig,
     #[serde(default)]
     pub commerce: CommerceConfig,
+    #[serde(default)]
+    pub nlu: NluConfig,
+    #[serde(default)]
+    pub channels: ChannelsConfig,
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
 }
@@ -46,9 +56,10 @@ impl Default for ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
     /// Folder of intent definitions; their `response` sections are the bot's answers.
-    pub intents_dir: PathBuf,
-    /// Escalation rules and queues (see `rules.toml`).
-    pub rules: PathBuf,
+    /// Unset: the built-in intents.
+    pub intents_dir: Option<PathBuf>,
+    /// Escalation rules and queues (see `rules.toml`). Unset: the built-in rules.
+    pub rules: Option<PathBuf>,
     /// Conversation workers: messages of one conversation always go to the same worker.
     pub workers: usize,
     /// Messages waiting per worker before new ones are held back.
@@ -63,8 +74,8 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            intents_dir: PathBuf::from("intents"),
-            rules: PathBuf::from("rules.toml"),
+            intents_dir: None,
+            rules: None,
             workers: 16,
             worker_queue: 64,
             busy_wait_ms: 2000,
@@ -79,7 +90,8 @@ impl Default for EngineConfig {
 pub struct CommerceConfig {
     /// `demo` (the shop in `demo_file`) or `webhook` (the shop's own service at `webhook_url`).
     pub backend: String,
-    pub demo_file: PathBuf,
+    /// The demo shop's data. Unset: the built-in demo shop.
+    pub demo_file: Option<PathBuf>,
     pub webhook_url: Option<String>,
     /// Timeout of one webhook call.
     pub timeout_ms: u64,
@@ -89,11 +101,94 @@ impl Default for CommerceConfig {
     fn default() -> Self {
         CommerceConfig {
             backend: "demo".into(),
-            demo_file: PathBuf::from("data/demo_shop.json"),
+            demo_file: None,
             webhook_url: None,
             timeout_ms: 3000,
         }
     }
+}
+
+/// The local language model and its heads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NluConfig {
+    /// A sentence-transformers BERT model folder (`model.safetensors`, `tokenizer.json`,
+    /// `config.json`). Unset: all-MiniLM-L6-v2, fetched into `cache_dir` on first use.
+    pub model_dir: Option<PathBuf>,
+    /// Where the model, feature caches and the built-in defaults are kept.
+    /// Unset: `~/.cache/frontdesk`.
+    pub cache_dir: Option<PathBuf>,
+    /// Trained heads (`sentiment.safetensors`, `anger.safetensors`, the intent head).
+    /// Unset: the built-in heads (an intent head for other intents is trained and kept in
+    /// the cache).
+    pub models_dir: Option<PathBuf>,
+    /// Encoder weights in memory: `f16` (half the memory, cosine >= 0.99999 to f32) or `f32`.
+    pub weights: String,
+    /// Matrix kernels: `auto` (the widest this CPU offers), `avx512`, `avx2` or `portable`.
+    pub isa: String,
+    /// Threads for one encoder pass. Unset: the CPU count, at most 4.
+    pub threads: Option<usize>,
+    /// How long an idle encoder thread spins before it sleeps, in microseconds.
+    pub spin_us: u64,
+}
+
+impl Default for NluConfig {
+    fn default() -> Self {
+        NluConfig {
+            model_dir: None,
+            cache_dir: None,
+            models_dir: None,
+            weights: "f16".into(),
+            isa: "auto".into(),
+            threads: None,
+            spin_us: 50,
+        }
+    }
+}
+
+impl NluConfig {
+    /// The cache folder: `cache_dir`, else `~/.cache/frontdesk`.
+    pub fn cache(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| {
+            dirs::cache_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("frontdesk")
+        })
+    }
+}
+
+/// Chat platforms. A platform is on when its token is set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelsConfig {
+    pub telegram: TelegramSettings,
+    pub discord: DiscordSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramSettings {
+    /// Bot token from @BotFather; Telegram is off without it.
+    pub token: Option<String>,
+    /// Bot API base URL (a self-hosted Bot API server; tests).
+    pub api_url: Option<String>,
+    /// Public https address of `/channels/telegram/webhook`; when set, Telegram pushes
+    /// updates instead of being polled.
+    pub webhook_url: Option<String>,
+    /// Secret Telegram presents on each webhook call (1-256 of A-Z a-z 0-9 _ -).
+    /// Generated at start when unset.
+    pub webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordSettings {
+    /// Bot token; Discord is off without it. The bot answers direct messages.
+    pub token: Option<String>,
+    /// Base URL replacing `https://discord.com` (tests).
+    pub api_url: Option<String>,
+    /// Channel ids where the bot also answers, one thread per customer.
+    pub support_channels: Vec<u64>,
 }
 
 /// A human agent who can log into the console.
@@ -127,16 +222,55 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("environment variable {var} (overrides `{key}`): {message}")]
+    Env {
+        var: &'static str,
+        key: &'static str,
+        message: String,
+    },
     #[error("config key `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
 
+/// Every environment variable frontdesk reads, with the config key it overrides.
+pub const ENV_OVERRIDES: [(&str, &str); 17] = [
+    ("FRONTDESK_BIND", "server.bind"),
+    ("FRONTDESK_DATA", "server.data_dir"),
+    ("FRONTDESK_SECRET", "server.secret"),
+    ("FRONTDESK_MODEL_DIR", "nlu.model_dir"),
+    ("FRONTDESK_CACHE", "nlu.cache_dir"),
+    ("FRONTDESK_MODELS", "nlu.models_dir"),
+    ("FRONTDESK_WEIGHTS", "nlu.weights"),
+    ("FRONTDESK_ISA", "nlu.isa"),
+    ("FRONTDESK_THREADS", "nlu.threads"),
+    ("FRONTDESK_SPIN_US", "nlu.spin_us"),
+    ("FRONTDESK_TELEGRAM_TOKEN", "channels.telegram.token"),
+    ("FRONTDESK_TELEGRAM_API_URL", "channels.telegram.api_url"),
+    ("FRONTDESK_TELEGRAM_WEBHOOK_URL", "channels.telegram.webhook_url"),
+    ("FRONTDESK_TELEGRAM_WEBHOOK_SECRET", "channels.telegram.webhook_secret"),
+    ("FRONTDESK_DISCORD_TOKEN", "channels.discord.token"),
+    ("FRONTDESK_DISCORD_API_URL", "channels.discord.api_url"),
+    ("FRONTDESK_DISCORD_SUPPORT_CHANNELS", "channels.discord.support_channels"),
+];
+
 impl Config {
     /// Reads `path` (or `frontdesk.toml` in the working directory when it exists, or the
-    /// defaults), applies `FRONTDESK_BIND` and `FRONTDESK_DATA`, and validates.
+    /// defaults), applies the `FRONTDESK_*` overrides ([`ENV_OVERRIDES`]) and validates.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, |name| std::env::var(name).ok())
+    }
+
+    /// [`Config::load`] with the environment given as a function (tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let path = match path {
             Some(p) => Some(p.to_path_buf()),
             None => Some(PathBuf::from("frontdesk.toml")).filter(|p| p.exists()),
@@ -147,31 +281,110 @@ impl Config {
                     path: path.clone(),
                     source,
                 })?;
-                Config::from_toml(&text).map_err(|e| match e {
-                    ConfigError::Parse { message, .. } => ConfigError::Parse { path, message },
-                    other => other,
-                })?
+                let mut config = Config::parse(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?;
+                let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+                config.resolve_paths(&base);
+                config
             }
             None => Config::default(),
         };
-        if let Ok(bind) = std::env::var("FRONTDESK_BIND") {
-            config.server.bind = bind;
-        }
-        if let Ok(dir) = std::env::var("FRONTDESK_DATA") {
-            config.server.data_dir = PathBuf::from(dir);
-        }
+        config.apply_env(env)?;
         config.validate()?;
         Ok(config)
     }
 
-    /// Parses and validates a TOML document.
+    /// Parses and validates a TOML document (paths stay as written).
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let config = Config::parse(text).map_err(|source| ConfigError::Parse {
             path: PathBuf::from("<text>"),
-            message: e.to_string(),
+            source: Box::new(source),
         })?;
         config.validate()?;
         Ok(config)
+    }
+
+    fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Makes the relative paths of a config file relative to the file's folder.
+    fn resolve_paths(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        join(&mut self.server.data_dir);
+        for p in [
+            &mut self.engine.intents_dir,
+            &mut self.engine.rules,
+            &mut self.commerce.demo_file,
+            &mut self.nlu.model_dir,
+            &mut self.nlu.cache_dir,
+            &mut self.nlu.models_dir,
+        ] {
+            if let Some(p) = p.as_mut() {
+                join(p);
+            }
+        }
+    }
+
+    /// Applies every `FRONTDESK_*` variable that is set and not blank.
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for (var, key) in ENV_OVERRIDES {
+            let Some(value) = env(var).filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            let value = value.trim().to_string();
+            let bad = |message: &str| ConfigError::Env {
+                var,
+                key,
+                message: message.to_string(),
+            };
+            let path = || Some(PathBuf::from(&value));
+            match key {
+                "server.bind" => self.server.bind = value.clone(),
+                "server.data_dir" => self.server.data_dir = PathBuf::from(&value),
+                "server.secret" => self.server.secret = Some(value.clone()),
+                "nlu.model_dir" => self.nlu.model_dir = path(),
+                "nlu.cache_dir" => self.nlu.cache_dir = path(),
+                "nlu.models_dir" => self.nlu.models_dir = path(),
+                "nlu.weights" => self.nlu.weights = value.clone(),
+                "nlu.isa" => self.nlu.isa = value.clone(),
+                "nlu.threads" => {
+                    self.nlu.threads = Some(value.parse().map_err(|_| bad("must be a number"))?)
+                }
+                "nlu.spin_us" => {
+                    self.nlu.spin_us = value
+                        .parse()
+                        .map_err(|_| bad("must be a number of microseconds"))?
+                }
+                "channels.telegram.token" => self.channels.telegram.token = Some(value.clone()),
+                "channels.telegram.api_url" => {
+                    self.channels.telegram.api_url = Some(value.clone())
+                }
+                "channels.telegram.webhook_url" => {
+                    self.channels.telegram.webhook_url = Some(value.clone())
+                }
+                "channels.telegram.webhook_secret" => {
+                    self.channels.telegram.webhook_secret = Some(value.clone())
+                }
+                "channels.discord.token" => self.channels.discord.token = Some(value.clone()),
+                "channels.discord.api_url" => self.channels.discord.api_url = Some(value.clone()),
+                "channels.discord.support_channels" => {
+                    self.channels.discord.support_channels = value
+                        .split(',')
+                        .map(|s| s.trim().parse::<u64>())
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| bad("must be channel ids separated by commas"))?
+                }
+                other => unreachable!("override for {other} is listed but not applied"),
+            }
+        }
+        Ok(())
     }
 
     /// Checks the values that serde cannot; each error names its key.
@@ -197,6 +410,54 @@ impl Config {
         }
         if self.engine.agent_idle_secs == 0 {
             return Err(invalid("engine.agent_idle_secs", "must be at least 1"));
+        }
+        match self.nlu.weights.as_str() {
+            "f16" | "f32" => {}
+            _ => return Err(invalid("nlu.weights", "must be \"f16\" or \"f32\"")),
+        }
+        match self.nlu.isa.as_str() {
+            "auto" | "avx512" | "avx2" | "portable" => {}
+            _ => {
+                return Err(invalid(
+                    "nlu.isa",
+                    "must be \"auto\", \"avx512\", \"avx2\" or \"portable\"",
+                ))
+            }
+        }
+        if self.nlu.threads == Some(0) {
+            return Err(invalid("nlu.threads", "must be at least 1"));
+        }
+        let tg = &self.channels.telegram;
+        let url = |key: &str, value: &Option<String>| -> Result<(), ConfigError> {
+            match value {
+                Some(u) if reqwest::Url::parse(u).is_err() => Err(invalid(
+                    key,
+                    "is not a URL: give a base such as http://127.0.0.1:8081",
+                )),
+                _ => Ok(()),
+            }
+        };
+        url("channels.telegram.api_url", &tg.api_url)?;
+        url("channels.discord.api_url", &self.channels.discord.api_url)?;
+        if let Some(u) = &tg.webhook_url {
+            if !u.starts_with("https://") && !u.starts_with("http://") || reqwest::Url::parse(u).is_err() {
+                return Err(invalid(
+                    "channels.telegram.webhook_url",
+                    "must be the public https address of /channels/telegram/webhook",
+                ));
+            }
+        }
+        if let Some(secret) = &tg.webhook_secret {
+            let valid = (1..=256).contains(&secret.len())
+                && secret
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                return Err(invalid(
+                    "channels.telegram.webhook_secret",
+                    "must be 1-256 characters of A-Z, a-z, 0-9, _ and -",
+                ));
+            }
         }
         match self.commerce.backend.as_str() {
             "demo" => {}
@@ -275,5 +536,82 @@ mod tests {
         let e = Config::from_toml("[[agents]]\nname = \"ana\"\npassword_hash = \"secret\"")
             .unwrap_err();
         assert!(e.to_string().contains("agents[0].password_hash"), "{e}");
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn every_override_is_applied_to_its_key() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("FRONTDESK_BIND", "127.0.0.1:9999"),
+                ("FRONTDESK_DATA", "/tmp/fd-data"),
+                ("FRONTDESK_MODEL_DIR", "/m"),
+                ("FRONTDESK_CACHE", "/c"),
+                ("FRONTDESK_WEIGHTS", "f32"),
+                ("FRONTDESK_ISA", "portable"),
+                ("FRONTDESK_THREADS", "1"),
+                ("FRONTDESK_SPIN_US", "300"),
+                ("FRONTDESK_TELEGRAM_TOKEN", "123:abc"),
+                ("FRONTDESK_TELEGRAM_API_URL", "http://127.0.0.1:8081"),
+                ("FRONTDESK_DISCORD_TOKEN", "d"),
+                ("FRONTDESK_DISCORD_SUPPORT_CHANNELS", "1, 2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:9999");
+        assert_eq!(c.server.data_dir, PathBuf::from("/tmp/fd-data"));
+        assert_eq!(c.nlu.model_dir, Some(PathBuf::from("/m")));
+        assert_eq!(c.nlu.cache(), PathBuf::from("/c"));
+        assert_eq!((c.nlu.weights.as_str(), c.nlu.isa.as_str()), ("f32", "portable"));
+        assert_eq!((c.nlu.threads, c.nlu.spin_us), (Some(1), 300));
+        assert_eq!(c.channels.telegram.token.as_deref(), Some("123:abc"));
+        assert_eq!(c.channels.discord.support_channels, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_bad_override_names_the_variable_and_the_key() {
+        let e = Config::load_with_env(None, env(&[("FRONTDESK_THREADS", "two")])).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("FRONTDESK_THREADS") && text.contains("nlu.threads"), "{text}");
+        let e = Config::load_with_env(None, env(&[("FRONTDESK_ISA", "sse")])).unwrap_err();
+        assert!(e.to_string().contains("nlu.isa"), "{e}");
+        let e = Config::load_with_env(
+            None,
+            env(&[("FRONTDESK_TELEGRAM_WEBHOOK_SECRET", "no spaces allowed")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("channels.telegram.webhook_secret"), "{e}");
+    }
+
+    #[test]
+    fn paths_in_a_file_are_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("frontdesk.toml");
+        std::fs::write(
+            &file,
+            "[server]\ndata_dir = \"data\"\n[engine]\nintents_dir = \"my-intents\"\n",
+        )
+        .unwrap();
+        let c = Config::load_with_env(Some(&file), |_| None).unwrap();
+        assert_eq!(c.server.data_dir, dir.path().join("data"));
+        assert_eq!(c.engine.intents_dir, Some(dir.path().join("my-intents")));
+        // Unset paths stay unset: the built-in defaults fill them.
+        assert_eq!(c.engine.rules, None);
+    }
+
+    #[test]
+    fn the_example_lists_every_variable() {
+        let text = include_str!("../frontdesk.example.toml");
+        for (var, _) in ENV_OVERRIDES {
+            assert!(text.contains(var), "{var} is not documented in frontdesk.example.toml");
+        }
     }
 }

@@ -1,15 +1,46 @@
-//! frontdesk: a self-hosted customer-support chatbot with local NLU.
+//! frontdesk: a self-hosted customer-support chatbot with local NLU, in one binary.
+//!
+//! ## How a message flows
+//! ```text
+//! channel ──> intake ──> desk ──(nlu, policy, queue)──> store ──> outbox ──> channel
+//! widget/REST  one door   the conversation engine       sled      platforms' replies
+//! Telegram     /link,     turn, answer or escalate,     one DB,   durable, retried,
+//! Discord      metrics    agents, idle watch            one table in order per chat
+//! ```
+//! Data flows one way along that line; nothing calls back up it.
+//!
+//! ## Where things are
+//! - `app`: the composition root (config → NLU → store → desk → intake → platforms → HTTP),
+//!   used by `serve`, `replay`, `bench serve` and the tests.
+//! - `config`: the one `Config` (file + `FRONTDESK_*` overrides, validated once).
+//! - `defaults`: the shipped intents, rules, heads and demo shop, built into the binary.
+//! - `intake`: the one door every channel hands its customers' messages to.
+//! - `desk/`: the conversation engine: turns, queues, agents, idle watch, per-conversation
+//!   ordering, linking, every sentence the bot says on its own.
+//! - `policy`: escalation rules, pure (a situation in, a decision out).
+//! - `nlu` (the `frontdesk-nlu` crate in `bot/nlu/`): encoder, heads, training; text in,
+//!   `Analysis` out.
+//! - `store`: the `Store` trait and sled; every tree and key layout in one table.
+//! - `channels/`: Telegram and Discord adapters, the outbox, formatting, health.
+//! - `server/`: axum: widget, REST, agent console, auth, errors, `/health`, `/metrics`.
+//! - `commerce`: the shop backend (demo shop or the shop's webhook).
+//! - `message`: the types every part speaks (`Inbound`, `Outbound`, identities).
+//! - `metrics`, `telemetry`: Prometheus metrics and logs.
+//! - `replay`: recorded conversations through the full desk, for tuning rules.
+//!
+//! The command line (`bot/main.rs`, `bot/cli/`) is the only layer that prints.
+pub mod app;
 pub mod channels;
 pub mod commerce;
 pub mod config;
+pub mod defaults;
 pub mod desk;
-pub mod dialogue;
+pub mod intake;
 pub mod message;
-pub mod nlu;
+pub mod metrics;
+pub use frontdesk_nlu as nlu;
 pub mod policy;
-pub mod queue;
 pub mod replay;
-pub mod router;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -1,4 +1,6 @@
-//! frontdesk command line: parse, build config, call into the library. Nothing else.
+//! frontdesk command line: parse the arguments, call the command in `cli/`. Nothing else.
+
+mod cli;
 
 use clap::{Parser, Subcommand};
 
@@ -10,7 +12,9 @@ use clap::{Parser, Subcommand};
     long_about = "frontdesk answers customers on the web widget, REST, Telegram and Discord, \
                   understands every message locally on the CPU (intent, sentiment, anger, \
                   entities) and hands angry or high-value customers to human agents.\n\n\
-                  Start it with `frontdesk serve`; the model is fetched into the cache on first use."
+                  Start it with `frontdesk serve` in any directory; the model is fetched into \
+                  the cache on first use, and the shipped intents, rules and heads are built in. \
+                  `frontdesk init DIR` writes editable copies of them."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -20,17 +24,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: widget, REST API, agent console, channels.
-    Serve(frontdesk::server::ServeArgs),
+    Serve(cli::serve::ServeArgs),
+    /// Write an editable copy of the shipped intents, rules, heads and a config into a folder.
+    Init(cli::init::InitArgs),
     /// Read one message per line on stdin, write one JSON analysis per line on stdout.
-    Nlu(frontdesk::nlu::cmd::NluArgs),
-    /// Train the intent head from intents/ (or the sentiment / anger heads).
-    Train(frontdesk::nlu::cmd::TrainArgs),
+    Nlu(cli::nlu::NluArgs),
+    /// Train the intent head from the intents (or the sentiment / anger heads).
+    Train(cli::train::TrainArgs),
     /// Measure intent, sentiment or anger quality on a labelled test set.
-    Eval(frontdesk::nlu::cmd::EvalArgs),
+    Eval(cli::eval::EvalArgs),
     /// Measure speed and memory (NLU or the whole server under load).
     Bench(BenchArgs),
     /// Run recorded conversations through the full policy against a temporary store.
-    Replay(frontdesk::replay::ReplayArgs),
+    Replay(cli::replay::ReplayArgs),
     /// Print an argon2 hash of a password (read from stdin) for an agent's `password_hash`.
     HashPassword,
 }
@@ -44,38 +50,26 @@ struct BenchArgs {
 #[derive(Subcommand)]
 enum BenchWhat {
     /// Batch-1 latency p50/p99, best-batch throughput and peak RSS of the NLU pipeline.
-    Nlu(frontdesk::nlu::bench::BenchNluArgs),
+    Nlu(cli::bench_nlu::BenchNluArgs),
     /// Messages per second and reply latency of a real server over loopback.
-    Serve(frontdesk::server::bench::BenchServeArgs),
+    Serve(cli::bench_serve::BenchServeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     frontdesk::telemetry::init();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(a) => frontdesk::server::serve(a),
-        Command::Nlu(a) => frontdesk::nlu::cmd::nlu(a),
-        Command::Train(a) => frontdesk::nlu::cmd::train(a),
-        Command::Eval(a) => frontdesk::nlu::cmd::eval(a),
+    match Cli::parse().command {
+        Command::Serve(a) => cli::serve::run(a),
+        Command::Init(a) => cli::init::run(a),
+        Command::Nlu(a) => cli::nlu::run(a),
+        Command::Train(a) => cli::train::run(a),
+        Command::Eval(a) => cli::eval::run(a),
         Command::Bench(BenchArgs {
             what: BenchWhat::Nlu(a),
-        }) => frontdesk::nlu::bench::run(a),
+        }) => cli::bench_nlu::run(a),
         Command::Bench(BenchArgs {
             what: BenchWhat::Serve(a),
-        }) => frontdesk::server::bench::run(a),
-        Command::Replay(a) => frontdesk::replay::run(a),
-        Command::HashPassword => hash_password(),
+        }) => cli::bench_serve::run(a),
+        Command::Replay(a) => cli::replay::run(a),
+        Command::HashPassword => cli::hash_password::run(),
     }
-}
-
-fn hash_password() -> anyhow::Result<()> {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\r', '\n']);
-    anyhow::ensure!(
-        !password.is_empty(),
-        "no password on stdin: run `echo 'the password' | frontdesk hash-password`"
-    );
-    println!("{}", frontdesk::server::auth::hash_password(password)?);
-    Ok(())
 }

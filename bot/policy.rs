@@ -2,7 +2,7 @@
 //! turns one customer turn (analysis, history, profile) into "the bot answers" or "this
 //! conversation goes to that queue with that priority, because these rules fired".
 
-use crate::nlu::analysis::Analysis;
+use crate::nlu::Analysis;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -1,39 +1,50 @@
-//! `frontdesk replay FILE.jsonl`: recorded customer messages through the full desk (NLU,
-//! policy, routine answers, queues) on a temporary store, so a support lead sees what a rule
-//! change does before deploying it.
+//! Replaying recorded customer messages through the full desk (NLU, policy, routine
+//! answers, queues) on a temporary store, so a support lead sees what a rule change does
+//! before deploying it. The command around it is `frontdesk replay` (`cli/replay.rs`).
 //!
 //! Input, one object per line: `{"conversation", "user_id", "text"}` and optionally
-//! `"profile": {"tier", "lifetime_value"}`. Output, one line per conversation in order of
-//! first appearance: `{"conversation", "status", "queue", "reasons", "replies"}`; a summary
-//! (answered, escalated by reason) goes to stderr.
+//! `"profile": {"tier", "lifetime_value"}`. Output, one [`Outcome`] per conversation in order
+//! of first appearance, and a [`Summary`].
 
-use crate::commerce;
+use crate::app::{self, AppError};
 use crate::config::{Config, EngineConfig};
-use crate::desk::{Desk, DeskParts, Understand};
-use crate::dialogue::Dialogue;
+use crate::desk::{Desk, DeskError, Understand};
 use crate::message::{ChannelKind, Inbound, Profile, Status};
-use crate::nlu::service::{NluService, ServiceOptions};
-use crate::nlu::{Nlu, NluOptions};
 use crate::policy::{EscalationReason, Rules};
-use crate::store::SledStore;
-use anyhow::Context;
+use crate::store::{SledStore, StoreError};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-#[derive(clap::Args)]
-pub struct ReplayArgs {
-    /// Recorded messages, one JSON object per line.
-    pub file: PathBuf,
-    /// Rules to try instead of the configured ones (engine.rules, default rules.toml).
-    #[arg(long)]
-    pub rules: Option<PathBuf>,
-    /// Configuration file (intents folder, shop, default rules).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot read replay file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: expected {{\"conversation\", \"user_id\", \"text\"}} (and optional \"profile\"): {source}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("conversation {conversation}, message {text:?}: {source}")]
+    Turn {
+        conversation: String,
+        text: String,
+        #[source]
+        source: DeskError,
+    },
+    #[error("a temporary store for the replay: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    App(#[from] AppError),
 }
 
 /// One recorded customer message.
@@ -112,21 +123,22 @@ impl Summary {
 }
 
 /// Reads a replay file; a bad line is an error naming its line number.
-pub fn read_records(path: &Path) -> anyhow::Result<Vec<Recorded>> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot open replay file {}", path.display()))?;
+pub fn read_records(path: &Path) -> Result<Vec<Recorded>, ReplayError> {
+    let read = |source| ReplayError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read)?;
     let mut records = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
+        let line = line.map_err(read)?;
         if line.trim().is_empty() {
             continue;
         }
-        let r: Recorded = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}:{}: expected {{\"conversation\", \"user_id\", \"text\"}} (and optional \"profile\")",
-                path.display(),
-                i + 1
-            )
+        let r: Recorded = serde_json::from_str(&line).map_err(|source| ReplayError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            source,
         })?;
         records.push(r);
     }
@@ -139,7 +151,7 @@ pub async fn replay(
     desk: &Desk,
     records: Vec<Recorded>,
     progress: &(dyn Fn() + Sync),
-) -> anyhow::Result<Vec<Outcome>> {
+) -> Result<Vec<Outcome>, ReplayError> {
     let mut order: Vec<String> = Vec::new();
     let mut by_conversation: BTreeMap<String, Vec<Recorded>> = BTreeMap::new();
     for r in records {
@@ -167,19 +179,24 @@ pub async fn replay(
                         ..Default::default()
                     });
                 }
-                let turn = desk
-                    .receive(msg)
-                    .await
-                    .with_context(|| format!("conversation {name}: {:?}", m.text))?;
+                let turn = desk.receive(msg).await.map_err(|source| ReplayError::Turn {
+                    conversation: name.clone(),
+                    text: m.text.clone(),
+                    source,
+                })?;
                 replies.extend(turn.replies.into_iter().map(|r| r.text));
                 last = Some(turn.conversation_id);
                 progress();
             }
             let record = match &last {
-                Some(id) => desk.conversation(id)?,
+                Some(id) => desk.conversation(id).map_err(|source| ReplayError::Turn {
+                    conversation: name.clone(),
+                    text: String::new(),
+                    source,
+                })?,
                 None => None,
             };
-            Ok::<_, anyhow::Error>(Outcome {
+            Ok::<_, ReplayError>(Outcome {
                 conversation: name,
                 status: record.as_ref().map_or(Status::Bot, |c| c.status),
                 queue: record
@@ -205,65 +222,25 @@ pub fn temporary_desk(
     config: &Config,
     rules: Rules,
     nlu: Arc<dyn Understand>,
-) -> anyhow::Result<Desk> {
-    let shop = commerce::from_config(&config.commerce)?;
-    let dialogue = Dialogue::load(&config.engine.intents_dir, shop)?;
-    Ok(Desk::open_with(DeskParts {
-        store: Arc::new(SledStore::temporary()?),
-        nlu,
-        dialogue,
-        rules,
+) -> Result<Desk, ReplayError> {
+    let config = Config {
         agents: Vec::new(),
         engine: EngineConfig {
+            // A replay waits for the NLU rather than answering "busy".
             busy_wait_ms: 600_000,
             ..config.engine.clone()
         },
-    }))
-}
-
-/// The real NLU, with the intents of `engine.intents_dir`.
-pub async fn load_nlu(config: &Config) -> anyhow::Result<NluService> {
-    let opts = NluOptions {
-        intents_dir: config.engine.intents_dir.clone(),
-        ..NluOptions::default()
+        ..config.clone()
     };
-    let nlu = tokio::task::spawn_blocking(move || Nlu::load(&opts))
-        .await
-        .context("loading the NLU panicked")?
-        .context("loading the NLU for replay")?;
-    Ok(NluService::start(nlu, ServiceOptions::default()))
+    let store = Arc::new(SledStore::temporary()?);
+    Ok(app::open_desk(&config, store, nlu, Some(rules))?)
 }
 
-pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref())?;
-    let rules_path = args
-        .rules
-        .clone()
-        .unwrap_or_else(|| config.engine.rules.clone());
-    let rules = Rules::load(&rules_path)?;
-    let records = read_records(&args.file)?;
-    let total = records.len();
-    let runtime = tokio::runtime::Runtime::new()?;
-    let outcomes = runtime.block_on(async {
-        let nlu = load_nlu(&config).await?;
-        let desk = temporary_desk(&config, rules, Arc::new(nlu))?;
-        let bar = indicatif::ProgressBar::new(total as u64).with_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} messages {per_sec} eta {eta}",
-            )
-            .expect("valid progress template"),
-        );
-        let outcomes = replay(&desk, records, &|| bar.inc(1)).await;
-        bar.finish_and_clear();
-        outcomes
-    })?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for o in &outcomes {
-        serde_json::to_writer(&mut out, o)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    eprint!("{}", Summary::of(&outcomes, total).render());
-    Ok(())
+/// The rules to replay with: `path`, else the configured (or built-in) ones.
+pub fn rules(config: &Config, path: Option<&Path>) -> Result<Rules, ReplayError> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => app::Paths::resolve(config)?.rules,
+    };
+    Ok(Rules::load(&path).map_err(AppError::from)?)
 }

@@ -6,7 +6,7 @@
 //! transaction across all trees. `flush` makes it durable; the desk acknowledges only after.
 
 use crate::message::{ChannelKind, ConversationId, Identity, Speaker, Status};
-use crate::nlu::analysis::Analysis;
+use crate::nlu::Analysis;
 use crate::policy::EscalationReason;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -92,6 +92,13 @@ pub struct DeliveryFailure {
     pub time: DateTime<Utc>,
 }
 
+/// A one-time `/link` code: who asked for it and until when it may be used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkCode {
+    pub identity: Identity,
+    pub expires: DateTime<Utc>,
+}
+
 impl ConversationRecord {
     pub fn identity(&self) -> Identity {
         Identity::new(self.channel, &self.channel_user)
@@ -147,21 +154,29 @@ pub trait Store: Send + Sync + 'static {
     /// (agent, conversation) for every conversation an agent owns.
     fn assignments(&self) -> Result<Vec<(String, ConversationId)>, StoreError>;
     fn conversation_count(&self) -> Result<usize, StoreError>;
+    /// Keeps `code` for `link` unless the code is taken; returns whether it was free.
+    fn insert_link_code(&self, code: &str, link: &LinkCode) -> Result<bool, StoreError>;
+    /// Removes `code` and returns what it was issued for (a code is used once).
+    fn take_link_code(&self, code: &str) -> Result<Option<LinkCode>, StoreError>;
     /// Writes the whole change or nothing.
     fn apply(&self, change: Change) -> Result<(), StoreError>;
     /// Returns once everything applied so far is on disk.
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
-/// Tree names: the complete on-disk layout.
-const TREES: [&str; 7] = [
-    "customers",     // customer id -> Customer
-    "identities",    // "channel:user" -> customer id
-    "conversations", // conversation id -> ConversationRecord
-    "messages",      // conversation id \0 u64 BE sequence -> StoredMessage
-    "open",          // "channel:user" -> conversation id
-    "queue",         // queue name \0 conversation id -> QueueEntry
-    "assignments",   // agent name \0 conversation id -> ""
+/// Tree names: the complete on-disk layout of the one database (`DATA/store`).
+const TREES: [&str; 11] = [
+    "customers",      // customer id -> Customer
+    "identities",     // "channel:user" -> customer id
+    "conversations",  // conversation id -> ConversationRecord
+    "messages",       // conversation id \0 u64 BE sequence -> StoredMessage
+    "open",           // "channel:user" -> conversation id
+    "queue",          // queue name \0 conversation id -> QueueEntry
+    "assignments",    // agent name \0 conversation id -> ""
+    "link_codes",     // six-digit code -> LinkCode
+    "outbox",         // u64 BE sequence -> channels::outbox entry (replies not yet delivered)
+    "outbox_failed",  // u64 BE sequence -> channels::outbox failed delivery
+    "discord_routes", // Discord user id (u64 BE) -> channels::discord route
 ];
 const CUSTOMERS: usize = 0;
 const IDENTITIES: usize = 1;
@@ -170,6 +185,17 @@ const MESSAGES: usize = 3;
 const OPEN: usize = 4;
 const QUEUE: usize = 5;
 const ASSIGNMENTS: usize = 6;
+const LINK_CODES: usize = 7;
+
+/// The chat platforms' own trees. They live in the store's database (not one of their
+/// own) so that a reply and its outbox entry can be written in one transaction, and so
+/// that every flush goes through the store's serialised group commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelTree {
+    Outbox = 8,
+    OutboxFailed = 9,
+    DiscordRoutes = 10,
+}
 
 /// The sled engine: one database folder, the trees above.
 ///
@@ -241,6 +267,17 @@ impl SledStore {
             applied: AtomicU64::new(0),
             flushed: tokio::sync::Mutex::new(0),
         })
+    }
+
+    /// One of the chat platforms' trees (see [`ChannelTree`]).
+    pub fn channel_tree(&self, tree: ChannelTree) -> sled::Tree {
+        self.trees[tree as usize].clone()
+    }
+
+    /// Counts a write made directly to a [`ChannelTree`], so the next [`Store::flush`]
+    /// covers it.
+    pub fn note_write(&self) {
+        self.applied.fetch_add(1, Ordering::SeqCst);
     }
 
     /// A store that lives only as long as the process (replay, tests).
@@ -317,6 +354,28 @@ impl Store for SledStore {
 
     fn conversation_count(&self) -> Result<usize, StoreError> {
         Ok(self.trees[CONVERSATIONS].len())
+    }
+
+    fn insert_link_code(&self, code: &str, link: &LinkCode) -> Result<bool, StoreError> {
+        let swapped = self.trees[LINK_CODES].compare_and_swap(
+            code.as_bytes(),
+            None as Option<&[u8]>,
+            Some(encode(link)),
+        )?;
+        if swapped.is_ok() {
+            self.applied.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(swapped.is_ok())
+    }
+
+    fn take_link_code(&self, code: &str) -> Result<Option<LinkCode>, StoreError> {
+        match self.trees[LINK_CODES].remove(code.as_bytes())? {
+            Some(v) => {
+                self.applied.fetch_add(1, Ordering::SeqCst);
+                Ok(Some(decode("link_codes", &v)?))
+            }
+            None => Ok(None),
+        }
     }
 
     fn apply(&self, change: Change) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 
 mod fakes;
 
-use std::path::Path;
+use std::sync::Arc;
 
 use fakes::discord::{unescape, FakeDiscord};
 use fakes::telegram::FakeTelegram;
@@ -13,6 +13,8 @@ use frontdesk::channels::health::{ChannelHealth, ChannelState};
 use frontdesk::channels::platforms::{Platforms, PlatformsConfig};
 use frontdesk::channels::telegram::TelegramConfig;
 use frontdesk::desk::Desk;
+use frontdesk::intake::Intake;
+use frontdesk::store::SledStore;
 use frontdesk::message::{ChannelKind, ConversationId, Speaker, Status};
 
 const TOKEN: &str = "discord-test-token";
@@ -29,18 +31,30 @@ fn discord(fake: &FakeDiscord, token: &str, support: &[u64]) -> Option<DiscordCo
     })
 }
 
-async fn start(desk: &Desk, dir: &Path, config: PlatformsConfig) -> Platforms {
-    Platforms::start(desk, dir, config, ChannelHealth::new())
+/// The platforms on the desk's own store, messages through the intake.
+async fn start(desk: &Desk, store: &Arc<SledStore>, config: PlatformsConfig) -> Platforms {
+    Platforms::start(
+        Intake::new(desk.clone()),
+        store.clone(),
+        config,
+        ChannelHealth::new(),
+        None,
+    )
         .await
         .expect("start the channels")
 }
 
-async fn start_discord(desk: &Desk, dir: &Path, fake: &FakeDiscord, support: &[u64]) -> Platforms {
+async fn start_discord(
+    desk: &Desk,
+    store: &Arc<SledStore>,
+    fake: &FakeDiscord,
+    support: &[u64],
+) -> Platforms {
     let config = PlatformsConfig {
         telegram: None,
         discord: discord(fake, TOKEN, support),
     };
-    start(desk, dir, config).await
+    start(desk, store, config).await
 }
 
 async fn conversation_of(desk: &Desk, user: u64) -> ConversationId {
@@ -66,8 +80,8 @@ fn bot_messages(desk: &Desk, id: &ConversationId) -> Vec<String> {
 async fn direct_message_gets_the_bots_answer() {
     let fake = FakeDiscord::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
-    let platforms = start_discord(&desk, dir.path(), &fake, &[]).await;
+    let (desk, store) = desk::open(dir.path());
+    let platforms = start_discord(&desk, &store, &fake, &[]).await;
 
     let intents = fake.wait_for_identify().await;
     assert_ne!(
@@ -101,8 +115,8 @@ async fn direct_message_gets_the_bots_answer() {
 async fn support_channel_customer_gets_their_own_thread() {
     let fake = FakeDiscord::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
-    let platforms = start_discord(&desk, dir.path(), &fake, &[SUPPORT]).await;
+    let (desk, store) = desk::open(dir.path());
+    let platforms = start_discord(&desk, &store, &fake, &[SUPPORT]).await;
     let intents = fake.wait_for_identify().await;
     assert_ne!(
         intents & MESSAGE_CONTENT,
@@ -145,8 +159,8 @@ async fn support_channel_customer_gets_their_own_thread() {
 async fn angry_customer_is_escalated_and_the_agents_reply_arrives_on_discord() {
     let fake = FakeDiscord::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
-    let platforms = start_discord(&desk, dir.path(), &fake, &[]).await;
+    let (desk, store) = desk::open(dir.path());
+    let platforms = start_discord(&desk, &store, &fake, &[]).await;
 
     let dm = fake.dm_from(USER, "I am furious: third broken parcel in a row");
     fake.wait_for_message(dm, |t| t.contains("number 1 in the queue"))
@@ -179,13 +193,13 @@ async fn angry_customer_is_escalated_and_the_agents_reply_arrives_on_discord() {
 async fn rate_limits_and_server_errors_are_retried_and_nothing_is_lost() {
     let fake = FakeDiscord::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
+    let (desk, store) = desk::open(dir.path());
     fake.fail_sends(&[
         Failure::RetryAfter(1),
         Failure::ServerError,
         Failure::ServerError,
     ]);
-    let platforms = start_discord(&desk, dir.path(), &fake, &[]).await;
+    let platforms = start_discord(&desk, &store, &fake, &[]).await;
 
     let dm = fake.dm_from(USER, "hello");
     fake.dm_from(USER, "where is my order?");
@@ -205,9 +219,9 @@ async fn rate_limits_and_server_errors_are_retried_and_nothing_is_lost() {
 async fn pending_outbox_is_delivered_after_a_restart() {
     let fake = FakeDiscord::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
+    let (desk, store) = desk::open(dir.path());
     fake.fail_sends(&[Failure::ServerError; 200]);
-    let platforms = start_discord(&desk, dir.path(), &fake, &[]).await;
+    let platforms = start_discord(&desk, &store, &fake, &[]).await;
     let dm = fake.dm_from(USER, "hello");
     eventually("the answer to wait in the outbox", || async {
         (fake.send_attempts() >= 2
@@ -224,7 +238,7 @@ async fn pending_outbox_is_delivered_after_a_restart() {
     assert!(fake.sent_in(dm).is_empty());
 
     fake.clear_failures();
-    let platforms = start_discord(&desk, dir.path(), &fake, &[]).await;
+    let platforms = start_discord(&desk, &store, &fake, &[]).await;
     let delivered = fake.wait_for_messages(dm, 1).await;
     let id = conversation_of(&desk, USER).await;
     assert_eq!(unescape(&delivered[0].content), bot_messages(&desk, &id)[0]);
@@ -235,8 +249,8 @@ async fn pending_outbox_is_delivered_after_a_restart() {
 async fn customer_who_closed_their_dms_is_recorded_as_a_failed_delivery() {
     let fake = FakeDiscord::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
-    let platforms = start_discord(&desk, dir.path(), &fake, &[]).await;
+    let (desk, store) = desk::open(dir.path());
+    let platforms = start_discord(&desk, &store, &fake, &[]).await;
     fake.close_dms(USER);
     fake.dm_from(USER, "hello");
     let id = conversation_of(&desk, USER).await;
@@ -254,7 +268,7 @@ async fn bad_discord_token_is_retried_while_telegram_keeps_working() {
     let discord_fake = FakeDiscord::start(TOKEN).await;
     let telegram_fake = FakeTelegram::start("1:tg").await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
+    let (desk, store) = desk::open(dir.path());
     let config = PlatformsConfig {
         telegram: Some(TelegramConfig {
             token: "1:tg".into(),
@@ -263,7 +277,7 @@ async fn bad_discord_token_is_retried_while_telegram_keeps_working() {
         }),
         discord: discord(&discord_fake, "wrong-token", &[]),
     };
-    let platforms = start(&desk, dir.path(), config).await;
+    let platforms = start(&desk, &store, config).await;
 
     discord_fake.wait_for_refused_identifies(2).await;
     let status = platforms.health().get(ChannelKind::Discord).unwrap();
@@ -291,7 +305,7 @@ async fn customer_links_telegram_and_discord_with_a_one_time_code() {
     let discord_fake = FakeDiscord::start(TOKEN).await;
     let telegram_fake = FakeTelegram::start("1:tg").await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
+    let (desk, store) = desk::open(dir.path());
     let config = PlatformsConfig {
         telegram: Some(TelegramConfig {
             token: "1:tg".into(),
@@ -300,7 +314,7 @@ async fn customer_links_telegram_and_discord_with_a_one_time_code() {
         }),
         discord: discord(&discord_fake, TOKEN, &[]),
     };
-    let platforms = start(&desk, dir.path(), config).await;
+    let platforms = start(&desk, &store, config).await;
 
     // Started on Telegram...
     telegram_fake.customer_says(77, "hello");

@@ -3,7 +3,7 @@
 
 mod fakes;
 
-use std::path::Path;
+use std::sync::Arc;
 
 use fakes::telegram::{unescape, FakeTelegram};
 use fakes::{desk, eventually, Failure};
@@ -11,6 +11,8 @@ use frontdesk::channels::health::{ChannelHealth, ChannelState};
 use frontdesk::channels::platforms::{Platforms, PlatformsConfig};
 use frontdesk::channels::telegram::{TelegramConfig, WebhookConfig, WEBHOOK_PATH};
 use frontdesk::desk::Desk;
+use frontdesk::intake::Intake;
+use frontdesk::store::SledStore;
 use frontdesk::message::{ChannelKind, ConversationId, Speaker, Status};
 
 const TOKEN: &str = "123456:test-token";
@@ -27,8 +29,15 @@ fn polling(fake: &FakeTelegram, token: &str) -> PlatformsConfig {
     }
 }
 
-async fn start(desk: &Desk, dir: &Path, config: PlatformsConfig) -> Platforms {
-    Platforms::start(desk, dir, config, ChannelHealth::new())
+/// The platforms on the desk's own store, messages through the intake.
+async fn start(desk: &Desk, store: &Arc<SledStore>, config: PlatformsConfig) -> Platforms {
+    Platforms::start(
+        Intake::new(desk.clone()),
+        store.clone(),
+        config,
+        ChannelHealth::new(),
+        None,
+    )
         .await
         .expect("start the Telegram channel")
 }
@@ -57,8 +66,8 @@ fn bot_messages(desk: &Desk, id: &ConversationId) -> Vec<String> {
 async fn customer_message_gets_the_bots_answer_over_long_polling() {
     let fake = FakeTelegram::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
-    let platforms = start(&desk, dir.path(), polling(&fake, TOKEN)).await;
+    let (desk, store) = desk::open(dir.path());
+    let platforms = start(&desk, &store, polling(&fake, TOKEN)).await;
 
     fake.customer_says(CHAT, "/start");
     let greeting = fake.wait_for_messages(CHAT, 1).await.remove(0);
@@ -89,8 +98,8 @@ async fn customer_message_gets_the_bots_answer_over_long_polling() {
 async fn angry_customer_is_escalated_and_the_agents_reply_arrives_on_telegram() {
     let fake = FakeTelegram::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
-    let platforms = start(&desk, dir.path(), polling(&fake, TOKEN)).await;
+    let (desk, store) = desk::open(dir.path());
+    let platforms = start(&desk, &store, polling(&fake, TOKEN)).await;
 
     fake.customer_says(CHAT, "I am furious, the parcel arrived broken *again*!");
     let queued = fake
@@ -127,13 +136,13 @@ async fn angry_customer_is_escalated_and_the_agents_reply_arrives_on_telegram() 
 async fn rate_limits_and_server_errors_are_retried_and_nothing_is_lost() {
     let fake = FakeTelegram::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
+    let (desk, store) = desk::open(dir.path());
     fake.fail_sends(&[
         Failure::RetryAfter(1),
         Failure::ServerError,
         Failure::RetryAfter(1),
     ]);
-    let platforms = start(&desk, dir.path(), polling(&fake, TOKEN)).await;
+    let platforms = start(&desk, &store, polling(&fake, TOKEN)).await;
 
     fake.customer_says(CHAT, "hello");
     fake.customer_says(CHAT, "where is my order?");
@@ -159,10 +168,10 @@ async fn rate_limits_and_server_errors_are_retried_and_nothing_is_lost() {
 async fn pending_outbox_is_delivered_after_a_restart() {
     let fake = FakeTelegram::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
+    let (desk, store) = desk::open(dir.path());
     // Telegram is down for longer than this run lasts.
     fake.fail_sends(&[Failure::ServerError; 50]);
-    let platforms = start(&desk, dir.path(), polling(&fake, TOKEN)).await;
+    let platforms = start(&desk, &store, polling(&fake, TOKEN)).await;
     fake.customer_says(CHAT, "hello");
     eventually("the answer to wait in the outbox", || async {
         (fake.send_attempts() >= 1
@@ -180,7 +189,7 @@ async fn pending_outbox_is_delivered_after_a_restart() {
 
     // Telegram is back; frontdesk restarts with the same data folder.
     let fake_back = FakeTelegram::start(TOKEN).await;
-    let platforms = start(&desk, dir.path(), polling(&fake_back, TOKEN)).await;
+    let platforms = start(&desk, &store, polling(&fake_back, TOKEN)).await;
     let delivered = fake_back.wait_for_messages(CHAT, 1).await;
     let id = conversation_of(&desk, CHAT).await;
     assert_eq!(unescape(&delivered[0].text), bot_messages(&desk, &id)[0]);
@@ -191,7 +200,7 @@ async fn pending_outbox_is_delivered_after_a_restart() {
 async fn webhook_calls_without_the_right_secret_are_refused() {
     let fake = FakeTelegram::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
+    let (desk, store) = desk::open(dir.path());
     let secret = "s3cret-token_for_tests";
     let config = PlatformsConfig {
         telegram: Some(TelegramConfig {
@@ -206,7 +215,7 @@ async fn webhook_calls_without_the_right_secret_are_refused() {
         }),
         discord: None,
     };
-    let platforms = start(&desk, dir.path(), config).await;
+    let platforms = start(&desk, &store, config).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     eprintln!(
         "calls {:?} health {:?}",
@@ -262,15 +271,15 @@ async fn webhook_calls_without_the_right_secret_are_refused() {
 async fn blocked_bot_is_recorded_as_a_failed_delivery() {
     let fake = FakeTelegram::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
+    let (desk, store) = desk::open(dir.path());
     let (tx, mut reported) = tokio::sync::mpsc::unbounded_channel();
-    let hook: frontdesk::channels::outbox::FailureHook = std::sync::Arc::new(move |failed| {
+    let hook: frontdesk::channels::outbox::FailureHook = Arc::new(move |failed| {
         let _ = tx.send(failed);
         Box::pin(async {})
     });
-    let platforms = Platforms::start_with_failure_hook(
-        &desk,
-        dir.path(),
+    let platforms = Platforms::start(
+        Intake::new(desk.clone()),
+        store.clone(),
         polling(&fake, TOKEN),
         ChannelHealth::new(),
         Some(hook),
@@ -306,8 +315,8 @@ async fn blocked_bot_is_recorded_as_a_failed_delivery() {
 async fn bad_token_is_reported_and_retried() {
     let fake = FakeTelegram::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
-    let platforms = start(&desk, dir.path(), polling(&fake, "999:wrong")).await;
+    let (desk, store) = desk::open(dir.path());
+    let platforms = start(&desk, &store, polling(&fake, "999:wrong")).await;
     let status = eventually("Telegram to be reported failing", || async {
         platforms
             .health()
@@ -334,7 +343,7 @@ async fn unreachable_bot_api_is_reported_as_a_network_failure() {
         l.local_addr().unwrap().port()
     };
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk::open(dir.path());
+    let (desk, store) = desk::open(dir.path());
     let config = PlatformsConfig {
         telegram: Some(TelegramConfig {
             token: TOKEN.into(),
@@ -343,7 +352,7 @@ async fn unreachable_bot_api_is_reported_as_a_network_failure() {
         }),
         discord: None,
     };
-    let platforms = start(&desk, dir.path(), config).await;
+    let platforms = start(&desk, &store, config).await;
     let status = eventually("Telegram to be reported failing", || async {
         platforms
             .health()

@@ -5,7 +5,7 @@ mod conversation_setup;
 
 use conversation_setup::*;
 use frontdesk::message::Status;
-use frontdesk::nlu::service::{NluService, ServiceOptions};
+use frontdesk::nlu::{NluService, ServiceOptions};
 use frontdesk::nlu::{Nlu, NluOptions};
 use std::sync::Arc;
 

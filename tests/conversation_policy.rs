@@ -1,7 +1,7 @@
 //! Escalation rules as a support lead writes them: which turns go to which queue, with
 //! which priority and recorded reasons, and which rule files are refused and why.
 
-use frontdesk::nlu::analysis::{Analysis, Sentiment, SentimentScores};
+use frontdesk::nlu::{Analysis, Sentiment, SentimentScores};
 use frontdesk::policy::{decide, Effect, Rules, Situation};
 use std::path::Path;
 

@@ -13,8 +13,7 @@ use frontdesk::commerce::{
     Commerce, CommerceError, DemoShop, OrderState, RequestOutcome, WebhookShop,
 };
 use frontdesk::config::EngineConfig;
-use frontdesk::desk::{Desk, DeskParts};
-use frontdesk::dialogue::Dialogue;
+use frontdesk::desk::{Desk, DeskParts, Dialogue};
 use frontdesk::message::Status;
 use frontdesk::store::SledStore;
 use serde_json::{json, Value};

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use frontdesk::nlu::analysis::EntityKind;
-use frontdesk::nlu::intents::{IntentSet, RECOMMENDED_EXAMPLES};
+use frontdesk::nlu::EntityKind;
+use frontdesk::nlu::{IntentSet, RECOMMENDED_EXAMPLES};
 
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/intents");
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use frontdesk::nlu::service::{NluService, ServiceOptions};
+use frontdesk::nlu::{NluService, ServiceOptions};
 use frontdesk::nlu::{Nlu, NluOptions};
 
 fn repo(path: &str) -> PathBuf {

@@ -10,7 +10,8 @@ use common::{nlu, TestServer, ANA};
 use fakes::eventually;
 use fakes::telegram::{unescape, FakeTelegram};
 use frontdesk::channels::platforms::PlatformsConfig;
-use frontdesk::channels::telegram::{TelegramConfig, WebhookConfig, WEBHOOK_PATH};
+use frontdesk::channels::telegram::WEBHOOK_PATH;
+use frontdesk::config::{ChannelsConfig, TelegramSettings};
 use frontdesk::message::{ChannelKind, ConversationId};
 use frontdesk::server::start_with_platforms;
 use serde_json::Value;
@@ -19,18 +20,21 @@ use std::path::Path;
 const TOKEN: &str = "777000:server-test-token";
 const CHAT: i64 = 5151;
 
-fn telegram(fake: &FakeTelegram, webhook: Option<WebhookConfig>) -> PlatformsConfig {
-    PlatformsConfig {
-        telegram: Some(TelegramConfig {
-            token: TOKEN.into(),
-            api_url: Some(fake.url.parse().unwrap()),
-            webhook,
-        }),
-        discord: None,
+/// `[channels.telegram]` for the fake Bot API; `webhook` is (public URL, secret).
+fn telegram(fake: &FakeTelegram, webhook: Option<(&str, &str)>) -> ChannelsConfig {
+    ChannelsConfig {
+        telegram: TelegramSettings {
+            token: Some(TOKEN.into()),
+            api_url: Some(fake.url.clone()),
+            webhook_url: webhook.map(|(url, _)| url.to_string()),
+            webhook_secret: webhook.map(|(_, secret)| secret.to_string()),
+        },
+        ..ChannelsConfig::default()
     }
 }
 
-async fn serve(dir: &Path, platforms: PlatformsConfig) -> TestServer {
+async fn serve(dir: &Path, channels: ChannelsConfig) -> TestServer {
+    let platforms = PlatformsConfig::from_config(&channels).expect("valid channel settings");
     let server = start_with_platforms(common::config(dir), nlu(), platforms)
         .await
         .expect("server starts with the Telegram channel");
@@ -172,7 +176,7 @@ async fn a_blocked_bot_shows_on_the_conversation_in_the_console() {
     server.shutdown().await;
 
     // The record outlives a restart.
-    let server = serve(dir.path(), PlatformsConfig::default()).await;
+    let server = serve(dir.path(), ChannelsConfig::default()).await;
     let stored = server.server.desk.conversation(&id).unwrap().unwrap();
     assert_eq!(stored.delivery_failures.len(), 1);
     server.shutdown().await;
@@ -183,12 +187,7 @@ async fn the_server_serves_the_telegram_webhook_and_checks_its_secret() {
     let fake = FakeTelegram::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let secret = "server-webhook-secret";
-    let webhook = WebhookConfig {
-        public_url: "https://frontdesk.test/channels/telegram/webhook"
-            .parse()
-            .unwrap(),
-        secret: secret.into(),
-    };
+    let webhook = ("https://frontdesk.test/channels/telegram/webhook", secret);
     let server = serve(dir.path(), telegram(&fake, Some(webhook))).await;
     eventually("the webhook to be registered", || async { fake.webhook() }).await;
 

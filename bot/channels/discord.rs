@@ -2,10 +2,10 @@
 //! channels are configured, messages posted there, opening one thread per customer.
 //!
 //! A Discord user is one desk identity (`channel_user` = user id). Where their answers go
-//! (their DM channel, or their thread) is remembered in sled per user, so the outbox can
-//! deliver after a restart.
+//! (their DM channel, or their thread) is remembered per user in the store's
+//! `discord_routes` tree, so the outbox can deliver after a restart.
 //!
-//! `FRONTDESK_DISCORD_API_URL` points REST (and, through `GET /gateway`, the gateway) at
+//! `channels.discord.api_url` points REST (and, through `GET /gateway`, the gateway) at
 //! another server: serenity applies that only with its rate limiter off, so in that mode a
 //! 429 reaches the outbox without a `retry_after` and the outbox backs off on its own.
 
@@ -25,18 +25,12 @@ use tokio::sync::watch;
 
 use super::format::Dialect;
 use super::health::ChannelHealth;
-use super::identity::Linker;
-use super::outbox::{Courier, DeliveryError};
-use crate::desk::{Desk, DeskError};
+use super::outbox::{Courier, DeliveryError, Outbox};
+use super::InboundError;
+use crate::config::DiscordSettings;
+use crate::intake::Intake;
 use crate::message::{ChannelKind, Inbound};
-
-#[derive(Debug, thiserror::Error)]
-pub enum DiscordConfigError {
-    #[error(
-        "FRONTDESK_DISCORD_SUPPORT_CHANNELS must be channel ids separated by commas (got {0:?})"
-    )]
-    Channels(String),
-}
+use crate::store::{ChannelTree, SledStore};
 
 #[derive(Debug, Clone)]
 pub struct DiscordConfig {
@@ -48,26 +42,19 @@ pub struct DiscordConfig {
 }
 
 impl DiscordConfig {
-    /// Reads `FRONTDESK_DISCORD_TOKEN` (Discord is off without it),
-    /// `FRONTDESK_DISCORD_API_URL` and `FRONTDESK_DISCORD_SUPPORT_CHANNELS`.
-    pub fn from_env() -> Result<Option<DiscordConfig>, DiscordConfigError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let Some(token) = var("FRONTDESK_DISCORD_TOKEN") else {
-            return Ok(None);
+    /// From `[channels.discord]`: off (`None`) unless the token is set and not blank.
+    pub fn from_settings(settings: &DiscordSettings) -> Option<DiscordConfig> {
+        let set = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
         };
-        let support_channels = match var("FRONTDESK_DISCORD_SUPPORT_CHANNELS") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(|s| s.trim().parse::<u64>())
-                .collect::<Result<_, _>>()
-                .map_err(|_| DiscordConfigError::Channels(list.clone()))?,
-        };
-        Ok(Some(DiscordConfig {
-            token: token.trim().to_string(),
-            api_url: var("FRONTDESK_DISCORD_API_URL"),
-            support_channels,
-        }))
+        Some(DiscordConfig {
+            token: set(&settings.token)?,
+            api_url: set(&settings.api_url),
+            support_channels: settings.support_channels.clone(),
+        })
     }
 
     fn http(&self) -> Http {
@@ -105,8 +92,9 @@ pub enum Route {
 #[derive(Clone)]
 pub struct Discord {
     http: Arc<Http>,
-    desk: Desk,
-    linker: Linker,
+    intake: Intake,
+    outbox: Outbox,
+    store: Arc<SledStore>,
     health: ChannelHealth,
     config: Arc<DiscordConfig>,
     /// "user:{id}" -> Route; "thread:{id}" -> user id
@@ -114,22 +102,24 @@ pub struct Discord {
 }
 
 impl Discord {
+    /// The adapter; routes are kept in `store`'s `discord_routes` tree.
     pub fn new(
         config: DiscordConfig,
-        desk: Desk,
-        linker: Linker,
+        intake: Intake,
+        outbox: Outbox,
         health: ChannelHealth,
-        db: &sled::Db,
-    ) -> Result<Discord, sled::Error> {
+        store: Arc<SledStore>,
+    ) -> Discord {
         health.starting(ChannelKind::Discord);
-        Ok(Discord {
+        Discord {
             http: Arc::new(config.http()),
-            desk,
-            linker,
+            intake,
+            outbox,
             health,
-            routes: db.open_tree("discord_routes")?,
+            routes: store.channel_tree(ChannelTree::DiscordRoutes),
+            store,
             config: Arc::new(config),
-        })
+        }
     }
 
     /// What the outbox uses to send on Discord.
@@ -212,6 +202,8 @@ impl Discord {
                 .routes
                 .insert(format!("thread:{thread}"), user.to_string().as_bytes());
         }
+        // Made durable by the store's next flush (the message's own, at the latest).
+        self.store.note_write();
     }
 
     fn thread_owner(&self, channel: u64) -> Option<u64> {
@@ -280,17 +272,17 @@ impl Discord {
             metadata,
             profile: None,
         };
-        match self.linker.intercept(&inbound).await {
-            Ok(true) => return,
-            Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, "cannot answer a link command"),
-        }
         // The gateway does not resend events: wait for the desk rather than drop a message.
         let mut wait = Duration::from_millis(200);
         loop {
-            match self.desk.receive(inbound.clone()).await {
+            match super::receive(&self.intake, &self.outbox, inbound.clone()).await {
                 Ok(_) => return,
-                Err(e @ (DeskError::Busy | DeskError::Unavailable(_) | DeskError::Storage(_))) => {
+                Err(e @ InboundError::Outbox(_)) => {
+                    // The command itself was handled; only its answer is lost.
+                    tracing::error!(error = %e, "cannot answer a link command");
+                    return;
+                }
+                Err(e) if e.is_transient() => {
                     tracing::warn!(error = %e, "desk could not take a Discord message yet; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(30));
@@ -354,13 +346,13 @@ fn describe(e: &serenity::Error) -> String {
     use serenity::gateway::GatewayError;
     match e {
         serenity::Error::Gateway(GatewayError::InvalidAuthentication) => {
-            "Discord refused the bot token (gateway authentication failed): check FRONTDESK_DISCORD_TOKEN".into()
+            "Discord refused the bot token (gateway authentication failed): check channels.discord.token (FRONTDESK_DISCORD_TOKEN)".into()
         }
         serenity::Error::Gateway(GatewayError::DisallowedGatewayIntents) => {
-            "Discord refused the MESSAGE_CONTENT intent: enable it for the bot in the developer portal, or unset FRONTDESK_DISCORD_SUPPORT_CHANNELS".into()
+            "Discord refused the MESSAGE_CONTENT intent: enable it for the bot in the developer portal, or empty channels.discord.support_channels".into()
         }
         serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) if r.status_code.as_u16() == 401 => {
-            "Discord refused the bot token (401 Unauthorized): check FRONTDESK_DISCORD_TOKEN".into()
+            "Discord refused the bot token (401 Unauthorized): check channels.discord.token (FRONTDESK_DISCORD_TOKEN)".into()
         }
         serenity::Error::Http(HttpError::Request(e)) => format!("cannot reach Discord: {e}"),
         other => format!("Discord error: {other}"),

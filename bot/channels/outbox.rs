@@ -1,5 +1,6 @@
 //! Durable delivery to chat platforms. Every message for a Telegram or Discord customer is
-//! written to sled (and flushed) before anyone tries to send it, and leaves the outbox only
+//! written to the store's `outbox` tree (and flushed through the store's group commit) before
+//! anyone tries to send it, and leaves the outbox only
 //! once the platform accepted every piece of it, or refused it for good.
 //!
 //! One courier task per platform sends that platform's messages in the order they were
@@ -13,6 +14,7 @@
 //! write re-sends that one piece after restart. Long messages are split per platform and the
 //! pieces already accepted are remembered, so a retry never repeats them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use tokio::task::JoinHandle;
 use super::format::Dialect;
 use super::health::ChannelHealth;
 use crate::message::{ChannelKind, ConversationId, Outbound};
+use crate::store::{ChannelTree, SledStore, Store, StoreError};
 
 /// Why a platform did not take a message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -86,6 +89,8 @@ pub type FailureHook = Arc<dyn Fn(FailedDelivery) -> BoxFuture<'static, ()> + Se
 pub enum OutboxError {
     #[error("outbox storage: {0}")]
     Storage(#[from] sled::Error),
+    #[error("outbox not written to disk: {0}")]
+    Flush(#[from] StoreError),
     #[error("outbox record is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("{0} has no outbox courier: only Telegram and Discord messages go through it")]
@@ -130,9 +135,12 @@ pub struct Outbox {
 }
 
 struct Inner {
-    db: sled::Db,
+    /// The store whose trees these are; every flush goes through it.
+    store: Arc<SledStore>,
     pending: sled::Tree,
     failed: sled::Tree,
+    /// The next sequence number (see [`Outbox::next_key`]).
+    next: AtomicU64,
     wake: [Notify; 2],
     health: ChannelHealth,
     policy: RetryPolicy,
@@ -147,22 +155,49 @@ fn lane(kind: ChannelKind) -> Result<u8, OutboxError> {
     }
 }
 
+/// The sequence number in an outbox key (`[lane, u64 BE]`), if it is one.
+pub(super) fn sequence_of(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(1..9)?.try_into().ok()?;
+    (key.len() == 9).then(|| u64::from_be_bytes(bytes))
+}
+
+/// One past the highest sequence number in either tree, so that a new message sorts after
+/// every message already queued (also those carried over from an older database) and never
+/// takes the key of a recorded failure.
+pub(super) fn first_free_sequence(trees: [&sled::Tree; 2]) -> Result<u64, sled::Error> {
+    let mut next = 0;
+    for tree in trees {
+        for lane in [0u8, 1] {
+            if let Some(key) = tree.scan_prefix([lane]).keys().next_back() {
+                if let Some(seq) = sequence_of(&key?) {
+                    next = next.max(seq.saturating_add(1));
+                }
+            }
+        }
+    }
+    Ok(next)
+}
+
 impl Outbox {
-    /// Opens the outbox trees (`outbox`, `outbox_failed`) in `db`.
-    pub fn open(db: &sled::Db, health: ChannelHealth) -> Result<Outbox, OutboxError> {
-        Self::with_policy(db, health, RetryPolicy::default())
+    /// The outbox in `store`'s `outbox` and `outbox_failed` trees.
+    pub fn open(store: Arc<SledStore>, health: ChannelHealth) -> Result<Outbox, OutboxError> {
+        Self::with_policy(store, health, RetryPolicy::default())
     }
 
     pub fn with_policy(
-        db: &sled::Db,
+        store: Arc<SledStore>,
         health: ChannelHealth,
         policy: RetryPolicy,
     ) -> Result<Outbox, OutboxError> {
+        let pending = store.channel_tree(ChannelTree::Outbox);
+        let failed = store.channel_tree(ChannelTree::OutboxFailed);
+        let next = first_free_sequence([&pending, &failed])?;
         let outbox = Outbox {
             inner: Arc::new(Inner {
-                db: db.clone(),
-                pending: db.open_tree("outbox")?,
-                failed: db.open_tree("outbox_failed")?,
+                store,
+                pending,
+                failed,
+                next: AtomicU64::new(next),
                 wake: [Notify::new(), Notify::new()],
                 health,
                 policy,
@@ -180,8 +215,6 @@ impl Outbox {
     /// Queues `message` and returns once it is on disk.
     pub async fn enqueue(&self, message: Outbound) -> Result<(), OutboxError> {
         let lane = lane(message.channel)?;
-        let mut key = vec![lane];
-        key.extend_from_slice(&self.inner.db.generate_id()?.to_be_bytes());
         let kind = message.channel;
         let parcel = Parcel {
             message,
@@ -190,13 +223,39 @@ impl Outbox {
             last_error: None,
             queued_at: Utc::now(),
         };
-        self.inner
-            .pending
-            .insert(key, serde_json::to_vec(&parcel)?)?;
-        self.inner.pending.flush_async().await?;
+        let bytes = serde_json::to_vec(&parcel)?;
+        loop {
+            let key = self.next_key(lane);
+            // Insert only into a free key, so nothing queued is ever overwritten.
+            let swapped = self.inner.pending.compare_and_swap(
+                key,
+                None as Option<&[u8]>,
+                Some(bytes.as_slice()),
+            )?;
+            if swapped.is_ok() {
+                break;
+            }
+        }
+        self.written();
+        self.inner.store.flush().await?;
         self.refresh_pending(kind);
         self.inner.wake[lane as usize].notify_one();
         Ok(())
+    }
+
+    /// A fresh key in `lane`: the lane byte, then a sequence number (big-endian, so keys
+    /// sort in queue order).
+    fn next_key(&self, lane: u8) -> [u8; 9] {
+        let seq = self.inner.next.fetch_add(1, Ordering::SeqCst);
+        let mut key = [0u8; 9];
+        key[0] = lane;
+        key[1..].copy_from_slice(&seq.to_be_bytes());
+        key
+    }
+
+    /// Counts a write to the outbox trees, so the store's next flush covers it.
+    fn written(&self) {
+        self.inner.store.note_write();
     }
 
     /// Messages still to deliver on one platform, oldest first.
@@ -277,6 +336,7 @@ impl Outbox {
                     tracing::error!(channel = %kind, error = %e, "unreadable outbox record moved aside");
                     let _ = self.inner.failed.insert(key.clone(), value);
                     let _ = self.inner.pending.remove(key);
+                    self.written();
                     continue;
                 }
             };
@@ -328,6 +388,7 @@ impl Outbox {
                         .delivery_error(kind, Some(error.to_string()));
                     if let Ok(bytes) = serde_json::to_vec(&parcel) {
                         let _ = self.inner.pending.insert(key.clone(), bytes);
+                        self.written();
                     }
                     tokio::time::sleep(wait).await;
                 }
@@ -357,12 +418,14 @@ impl Outbox {
                     .pending
                     .insert(key.clone(), bytes)
                     .map_err(|e| DeliveryError::Retryable(format!("outbox storage: {e}")))?;
+                self.written();
             }
         }
         self.inner
             .pending
             .remove(key)
             .map_err(|e| DeliveryError::Retryable(format!("outbox storage: {e}")))?;
+        self.written();
         Ok(())
     }
 
@@ -380,7 +443,8 @@ impl Outbox {
                     OutboxError::Storage(sled::Error::ReportableBug("aborted".into()))
                 }
             })?;
-        self.inner.db.flush_async().await?;
+        self.written();
+        self.inner.store.flush().await?;
         Ok(())
     }
 }

@@ -88,14 +88,18 @@ fn fast() -> RetryPolicy {
     }
 }
 
-fn open(db: &sled::Db) -> Outbox {
-    Outbox::with_policy(db, ChannelHealth::new(), fast()).unwrap()
+fn open(store: &Arc<SledStore>) -> Outbox {
+    Outbox::with_policy(store.clone(), ChannelHealth::new(), fast()).unwrap()
+}
+
+fn temporary() -> Arc<SledStore> {
+    Arc::new(SledStore::temporary().unwrap())
 }
 
 #[tokio::test]
 async fn messages_arrive_in_the_order_they_were_queued() {
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    let outbox = open(&db);
+    let store = temporary();
+    let outbox = open(&store);
     for i in 0..5 {
         outbox
             .enqueue(message("7", &format!("answer {i}")))
@@ -116,8 +120,8 @@ async fn messages_arrive_in_the_order_they_were_queued() {
 
 #[tokio::test]
 async fn server_errors_and_rate_limits_are_retried_without_loss() {
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    let outbox = open(&db);
+    let store = temporary();
+    let outbox = open(&store);
     let courier = Scripted::new(vec![
         Err(DeliveryError::Retryable("500 Internal Server Error".into())),
         Err(DeliveryError::RateLimited {
@@ -138,8 +142,8 @@ async fn server_errors_and_rate_limits_are_retried_without_loss() {
 
 #[tokio::test]
 async fn permanent_refusal_is_recorded_and_does_not_block_others() {
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    let outbox = open(&db);
+    let store = temporary();
+    let outbox = open(&store);
     let courier = Scripted::new(vec![Err(DeliveryError::Permanent(
         "Forbidden: bot was blocked by the user".into(),
     ))]);
@@ -167,16 +171,16 @@ async fn permanent_refusal_is_recorded_and_does_not_block_others() {
 async fn pending_messages_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
-        let outbox = open(&db);
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        let outbox = open(&store);
         outbox
             .enqueue(message("7", "queued before the crash"))
             .await
             .unwrap();
         // No courier ran: the process dies here.
     }
-    let db = sled::open(dir.path()).unwrap();
-    let outbox = open(&db);
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let outbox = open(&store);
     assert_eq!(outbox.pending(ChannelKind::Telegram).unwrap().len(), 1);
     let courier = Scripted::new(vec![]);
     let task = outbox.spawn_courier(courier.clone(), None).unwrap();
@@ -187,8 +191,8 @@ async fn pending_messages_survive_a_restart() {
 
 #[tokio::test]
 async fn a_retry_does_not_repeat_pieces_already_sent() {
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    let outbox = open(&db);
+    let store = temporary();
+    let outbox = open(&store);
     let long = "Refunds reach your card within five working days. ".repeat(200);
     let pieces = Dialect::TelegramMarkdownV2
         .render(&message("7", &long))
@@ -211,12 +215,43 @@ async fn a_retry_does_not_repeat_pieces_already_sent() {
 
 #[tokio::test]
 async fn web_messages_are_not_accepted() {
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    let outbox = open(&db);
+    let store = temporary();
+    let outbox = open(&store);
     let mut m = message("7", "hi");
     m.channel = ChannelKind::Web;
     assert!(matches!(
         outbox.enqueue(m).await,
         Err(OutboxError::NotAPlatform(ChannelKind::Web))
     ));
+}
+
+#[tokio::test]
+async fn failures_keep_their_keys_across_a_restart() {
+    // Sequence numbers continue after the highest key in either tree, so a message queued
+    // after a restart never overwrites a recorded failure.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        let outbox = open(&store);
+        let courier = Scripted::new(vec![Err(DeliveryError::Permanent("Forbidden".into()))]);
+        outbox.enqueue(message("blocked", "lost")).await.unwrap();
+        let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+        outbox.enqueue(message("8", "delivered")).await.unwrap();
+        courier.wait_accepted(1).await;
+        task.abort();
+        let _ = task.await;
+    }
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let outbox = open(&store);
+    let courier = Scripted::new(vec![Err(DeliveryError::Permanent("Forbidden".into()))]);
+    outbox.enqueue(message("blocked", "lost again")).await.unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    outbox.enqueue(message("8", "delivered")).await.unwrap();
+    courier.wait_accepted(1).await;
+    task.abort();
+    let failures = outbox
+        .failures(&ConversationId::from("conv-blocked"))
+        .unwrap();
+    let texts: Vec<&str> = failures.iter().map(|f| f.message.text.as_str()).collect();
+    assert_eq!(texts, ["lost", "lost again"]);
 }

@@ -3,31 +3,26 @@
 //! platform's receiving side. Each platform runs in its own tasks, so one that fails (bad
 //! token, network down) is retried on its own while the others keep working.
 
-use std::path::Path;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::discord::{Discord, DiscordConfig, DiscordConfigError};
+use super::discord::{Discord, DiscordConfig};
 use super::health::ChannelHealth;
-use super::identity::Linker;
 use super::outbox::{FailedDelivery, FailureHook, Outbox, OutboxError};
 use super::relay;
 use super::telegram::{Telegram, TelegramConfig, TelegramConfigError};
-use crate::desk::Desk;
+use crate::config::ChannelsConfig;
+use crate::intake::Intake;
 use crate::message::ChannelKind;
+use crate::store::SledStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     #[error(transparent)]
     Telegram(#[from] TelegramConfigError),
-    #[error(transparent)]
-    Discord(#[from] DiscordConfigError),
-    #[error("cannot open the channel outbox in {path}: {source}")]
-    Open { path: String, source: sled::Error },
     #[error(transparent)]
     Outbox(#[from] OutboxError),
 }
@@ -40,12 +35,12 @@ pub struct PlatformsConfig {
 }
 
 impl PlatformsConfig {
-    /// From the `FRONTDESK_TELEGRAM_*` and `FRONTDESK_DISCORD_*` variables; a platform
-    /// whose token is unset stays off.
-    pub fn from_env() -> Result<PlatformsConfig, PlatformError> {
+    /// From `[channels]` (file and `FRONTDESK_*` overrides, read by `crate::config`): a
+    /// platform whose token is unset or blank stays off.
+    pub fn from_config(channels: &ChannelsConfig) -> Result<PlatformsConfig, PlatformError> {
         Ok(PlatformsConfig {
-            telegram: TelegramConfig::from_env()?,
-            discord: DiscordConfig::from_env()?,
+            telegram: TelegramConfig::from_settings(&channels.telegram)?,
+            discord: DiscordConfig::from_settings(&channels.discord),
         })
     }
 
@@ -59,7 +54,6 @@ impl PlatformsConfig {
 pub struct Platforms {
     outbox: Outbox,
     health: ChannelHealth,
-    linker: Linker,
     telegram: Option<Telegram>,
     tasks: Vec<JoinHandle<()>>,
     /// Tasks that close their platform session when `stop` turns true.
@@ -68,35 +62,22 @@ pub struct Platforms {
 }
 
 impl Platforms {
-    /// Opens the outbox in `data_dir/channels` and starts every configured platform.
-    /// Messages a platform refuses for good are logged and kept in the outbox's `failed`
-    /// tree ([`Outbox::failures`]).
+    /// Opens the outbox in `store` (the desk's store) and starts every configured platform,
+    /// handing their customers' messages to `intake`. Messages a platform refuses for good
+    /// are logged, kept in the `outbox_failed` tree ([`Outbox::failures`]) and given to
+    /// `on_failure` (to record them on the conversation for the agent).
+    ///
+    /// Run [`super::migrate::import_legacy`] before this, so that what an older version
+    /// left in `DATA/channels` is queued first.
     pub async fn start(
-        desk: &Desk,
-        data_dir: &Path,
+        intake: Intake,
+        store: Arc<SledStore>,
         config: PlatformsConfig,
         health: ChannelHealth,
+        on_failure: Option<FailureHook>,
     ) -> Result<Platforms, PlatformError> {
-        Self::start_with_failure_hook(desk, data_dir, config, health, None).await
-    }
-
-    /// Like [`Platforms::start`], and calls `hook` for every message a platform refuses for
-    /// good (to record it on the conversation for the agent).
-    pub async fn start_with_failure_hook(
-        desk: &Desk,
-        data_dir: &Path,
-        config: PlatformsConfig,
-        health: ChannelHealth,
-        hook: Option<FailureHook>,
-    ) -> Result<Platforms, PlatformError> {
-        let path = data_dir.join("channels");
-        let db = sled::open(&path).map_err(|source| PlatformError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let outbox = Outbox::open(&db, health.clone())?;
-        let linker = Linker::open(&db, desk.clone(), outbox.clone())
-            .map_err(|e| PlatformError::Outbox(OutboxError::Storage(e)))?;
+        let outbox = Outbox::open(store.clone(), health.clone())?;
+        let hook = on_failure;
         let on_failure: FailureHook = Arc::new(move |failed: FailedDelivery| {
             tracing::warn!(conversation = %failed.message.conversation_id,
                 channel = %failed.message.channel, error = %failed.error,
@@ -112,26 +93,30 @@ impl Platforms {
         let mut kinds = Vec::new();
         let mut telegram_handle = None;
         if let Some(tg) = config.telegram {
-            let telegram = Telegram::new(tg, desk.clone(), linker.clone(), health.clone());
+            let telegram = Telegram::new(tg, intake.clone(), outbox.clone(), health.clone());
             tasks.push(outbox.spawn_courier(telegram.courier(), Some(on_failure.clone()))?);
             tasks.push(tokio::spawn(telegram.clone().run()));
             kinds.push(ChannelKind::Telegram);
             telegram_handle = Some(telegram);
         }
         if let Some(dc) = config.discord {
-            let discord = Discord::new(dc, desk.clone(), linker.clone(), health.clone(), &db)
-                .map_err(|e| PlatformError::Outbox(OutboxError::Storage(e)))?;
+            let discord = Discord::new(
+                dc,
+                intake.clone(),
+                outbox.clone(),
+                health.clone(),
+                store.clone(),
+            );
             tasks.push(outbox.spawn_courier(discord.courier(), Some(on_failure.clone()))?);
             graceful.push(tokio::spawn(discord.run(stopping.clone())));
             kinds.push(ChannelKind::Discord);
         }
         if !kinds.is_empty() {
-            tasks.push(relay::spawn(desk.clone(), outbox.clone(), kinds));
+            tasks.push(relay::spawn(intake.desk().clone(), outbox.clone(), kinds));
         }
         Ok(Platforms {
             outbox,
             health,
-            linker,
             telegram: telegram_handle,
             tasks,
             graceful,
@@ -153,11 +138,6 @@ impl Platforms {
 
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
-    }
-
-    /// Link codes, for channels outside this module (the web widget) to answer `/link`.
-    pub fn linker(&self) -> &Linker {
-        &self.linker
     }
 
     /// Stops every platform task and waits until they are gone (the outbox keeps what was
@@ -191,5 +171,88 @@ impl Drop for Platforms {
         for task in self.tasks.iter().chain(&self.graceful) {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DiscordSettings, TelegramSettings};
+
+    #[test]
+    fn a_platform_is_on_only_with_a_token() {
+        let off = PlatformsConfig::from_config(&ChannelsConfig::default()).unwrap();
+        assert!(off.is_empty());
+        let blank = ChannelsConfig {
+            telegram: TelegramSettings {
+                token: Some("  ".into()),
+                ..TelegramSettings::default()
+            },
+            discord: DiscordSettings {
+                token: Some("".into()),
+                support_channels: vec![7],
+                ..DiscordSettings::default()
+            },
+        };
+        assert!(PlatformsConfig::from_config(&blank).unwrap().is_empty());
+
+        let on = ChannelsConfig {
+            telegram: TelegramSettings {
+                token: Some(" 123:abc ".into()),
+                api_url: Some("http://127.0.0.1:8081/".into()),
+                ..TelegramSettings::default()
+            },
+            discord: DiscordSettings {
+                token: Some("discord-token".into()),
+                api_url: Some("http://127.0.0.1:9000".into()),
+                support_channels: vec![7, 8],
+            },
+        };
+        let config = PlatformsConfig::from_config(&on).unwrap();
+        let tg = config.telegram.unwrap();
+        assert_eq!(tg.token, "123:abc");
+        assert_eq!(tg.api_url.unwrap().as_str(), "http://127.0.0.1:8081/");
+        assert!(tg.webhook.is_none(), "long polling without a webhook URL");
+        let dc = config.discord.unwrap();
+        assert_eq!(dc.token, "discord-token");
+        assert_eq!(dc.api_url.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(dc.support_channels, [7, 8]);
+    }
+
+    #[test]
+    fn the_webhook_secret_is_kept_or_generated_and_checked() {
+        let mut channels = ChannelsConfig {
+            telegram: TelegramSettings {
+                token: Some("123:abc".into()),
+                webhook_url: Some("https://bot.example.com/channels/telegram/webhook".into()),
+                webhook_secret: Some("given_secret-1".into()),
+                ..TelegramSettings::default()
+            },
+            ..ChannelsConfig::default()
+        };
+        let webhook = |c: &ChannelsConfig| {
+            PlatformsConfig::from_config(c)
+                .unwrap()
+                .telegram
+                .unwrap()
+                .webhook
+                .unwrap()
+        };
+        assert_eq!(webhook(&channels).secret, "given_secret-1");
+
+        channels.telegram.webhook_secret = None;
+        let generated = webhook(&channels).secret;
+        assert!(generated.len() >= 16 && generated.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(generated, webhook(&channels).secret, "a fresh secret each start");
+
+        channels.telegram.webhook_secret = Some("no spaces allowed".into());
+        let err = PlatformsConfig::from_config(&channels).unwrap_err();
+        assert!(err.to_string().contains("channels.telegram.webhook_secret"), "{err}");
+
+        channels.telegram.webhook_secret = None;
+        channels.telegram.webhook_url = Some("not a url".into());
+        let err = PlatformsConfig::from_config(&channels).unwrap_err();
+        assert!(err.to_string().contains("channels.telegram.webhook_url"), "{err}");
+        assert!(std::error::Error::source(&err).is_some(), "keeps the parse error");
     }
 }

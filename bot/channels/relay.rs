@@ -10,17 +10,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use super::outbox::Outbox;
-use crate::desk::{Desk, DeskEvent, DeskEventKind};
+use crate::desk::{copy, Desk, DeskEvent, DeskEventKind};
 use crate::message::{ChannelKind, ConversationId, Outbound, Speaker};
-
-/// What a queued customer reads when their place in the queue changes.
-pub fn queue_position_text(position: usize) -> String {
-    if position <= 1 {
-        "You are next in the queue; a person from our team will be with you shortly.".to_string()
-    } else {
-        format!("You are now number {position} in the queue.")
-    }
-}
 
 /// The text and speaker an event puts in front of the customer, if any.
 pub fn customer_visible(kind: &DeskEventKind) -> Option<(String, Speaker)> {
@@ -30,7 +21,7 @@ pub fn customer_visible(kind: &DeskEventKind) -> Option<(String, Speaker)> {
             display_name, text, ..
         } => Some((text.clone(), Speaker::Agent(display_name.clone()))),
         DeskEventKind::QueuePosition { position, .. } => {
-            Some((queue_position_text(*position), Speaker::Bot))
+            Some((copy::queue_position(*position), Speaker::Bot))
         }
         _ => None,
     }

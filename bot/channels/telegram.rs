@@ -1,10 +1,11 @@
 //! Telegram through teloxide: private-chat text messages and `/start` in, MarkdownV2 messages
-//! out. Long polling by default; webhook mode when `FRONTDESK_TELEGRAM_WEBHOOK_URL` is set,
+//! out. Long polling by default; webhook mode when `channels.telegram.webhook_url` is set,
 //! served by [`Telegram::webhook_router`] on the frontdesk server and guarded by Telegram's
 //! secret-token header.
 //!
-//! The adapter is thin: an update becomes an [`Inbound`] for the desk; answers come back
-//! through the relay and the outbox, which call [`Telegram::courier`].
+//! The adapter is thin: an update becomes an [`Inbound`] for the intake; answers come back
+//! through the relay and the outbox, which call [`Telegram::courier`] (a link command's
+//! answer is queued in the outbox by [`super::receive`]).
 //!
 //! An update counts as handled only once the desk stored it: polling consumes the update
 //! stream one update at a time, so the offset that confirms an update to Telegram is sent
@@ -29,9 +30,10 @@ use teloxide::{ApiError, Bot, RequestError};
 
 use super::format::Dialect;
 use super::health::ChannelHealth;
-use super::identity::Linker;
-use super::outbox::{Courier, DeliveryError};
-use crate::desk::{Desk, DeskError};
+use super::outbox::{Courier, DeliveryError, Outbox};
+use super::InboundError;
+use crate::config::TelegramSettings;
+use crate::intake::Intake;
 use crate::message::{ChannelKind, Inbound};
 
 /// Path of the webhook route on the frontdesk server.
@@ -40,17 +42,20 @@ const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// Below teloxide's 17 s HTTP timeout, so a quiet long poll is not mistaken for a failure.
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A Telegram setting that cannot be used; each names its key.
 #[derive(Debug, thiserror::Error)]
 pub enum TelegramConfigError {
-    #[error(
-        "FRONTDESK_TELEGRAM_API_URL is not a URL ({0}): give a base such as http://127.0.0.1:8081"
-    )]
-    ApiUrl(String),
-    #[error("FRONTDESK_TELEGRAM_WEBHOOK_URL is not a URL ({0}): give the public https address of {WEBHOOK_PATH}")]
-    WebhookUrl(String),
-    #[error(
-        "FRONTDESK_TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
-    )]
+    #[error("channels.telegram.api_url is not a URL ({source}): give a base such as http://127.0.0.1:8081")]
+    ApiUrl {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("channels.telegram.webhook_url is not a URL ({source}): give the public https address of {WEBHOOK_PATH}")]
+    WebhookUrl {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("channels.telegram.webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -")]
     Secret,
 }
 
@@ -70,26 +75,32 @@ pub struct TelegramConfig {
 }
 
 impl TelegramConfig {
-    /// Reads `FRONTDESK_TELEGRAM_TOKEN` (Telegram is off without it),
-    /// `FRONTDESK_TELEGRAM_API_URL`, `FRONTDESK_TELEGRAM_WEBHOOK_URL` and
-    /// `FRONTDESK_TELEGRAM_WEBHOOK_SECRET` (generated when unset).
-    pub fn from_env() -> Result<Option<TelegramConfig>, TelegramConfigError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let Some(token) = var("FRONTDESK_TELEGRAM_TOKEN") else {
+    /// From `[channels.telegram]`: off (`None`) unless the token is set and not blank;
+    /// webhook mode when `webhook_url` is set, with `webhook_secret` or a generated secret.
+    pub fn from_settings(
+        settings: &TelegramSettings,
+    ) -> Result<Option<TelegramConfig>, TelegramConfigError> {
+        let set = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let Some(token) = set(&settings.token) else {
             return Ok(None);
         };
-        let api_url = var("FRONTDESK_TELEGRAM_API_URL")
+        let api_url = set(&settings.api_url)
             .map(|u| {
                 reqwest::Url::parse(u.trim_end_matches('/'))
-                    .map_err(|e| TelegramConfigError::ApiUrl(e.to_string()))
+                    .map_err(|e| TelegramConfigError::ApiUrl { source: e.into() })
             })
             .transpose()?;
-        let webhook = match var("FRONTDESK_TELEGRAM_WEBHOOK_URL") {
+        let webhook = match set(&settings.webhook_url) {
             None => None,
             Some(url) => {
                 let public_url = reqwest::Url::parse(&url)
-                    .map_err(|e| TelegramConfigError::WebhookUrl(e.to_string()))?;
-                let secret = var("FRONTDESK_TELEGRAM_WEBHOOK_SECRET")
+                    .map_err(|e| TelegramConfigError::WebhookUrl { source: e.into() })?;
+                let secret = set(&settings.webhook_secret)
                     .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
                 let valid = (1..=256).contains(&secret.len())
                     && secret
@@ -102,7 +113,7 @@ impl TelegramConfig {
             }
         };
         Ok(Some(TelegramConfig {
-            token: token.trim().to_string(),
+            token,
             api_url,
             webhook,
         }))
@@ -113,8 +124,8 @@ impl TelegramConfig {
 #[derive(Clone)]
 pub struct Telegram {
     bot: Bot,
-    desk: Desk,
-    linker: Linker,
+    intake: Intake,
+    outbox: Outbox,
     health: ChannelHealth,
     config: Arc<TelegramConfig>,
 }
@@ -122,8 +133,8 @@ pub struct Telegram {
 impl Telegram {
     pub fn new(
         config: TelegramConfig,
-        desk: Desk,
-        linker: Linker,
+        intake: Intake,
+        outbox: Outbox,
         health: ChannelHealth,
     ) -> Telegram {
         let mut bot = Bot::new(&config.token);
@@ -133,8 +144,8 @@ impl Telegram {
         health.starting(ChannelKind::Telegram);
         Telegram {
             bot,
-            desk,
-            linker,
+            intake,
+            outbox,
             health,
             config: Arc::new(config),
         }
@@ -236,7 +247,7 @@ impl Telegram {
         loop {
             match self.handle(update.clone()).await {
                 Ok(()) => return,
-                Err(e @ (DeskError::Busy | DeskError::Unavailable(_) | DeskError::Storage(_))) => {
+                Err(e) if e.is_transient() => {
                     let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(60));
                     tracing::warn!(error = %e, "desk could not take a Telegram message yet; retrying");
                     tokio::time::sleep(wait).await;
@@ -249,17 +260,15 @@ impl Telegram {
         }
     }
 
-    /// Turns an update into an [`Inbound`] and gives it to the desk. Updates that are not
+    /// Turns an update into an [`Inbound`] and gives it to the intake. Updates that are not
     /// private text messages are ignored.
-    pub async fn handle(&self, update: Update) -> Result<(), DeskError> {
+    pub async fn handle(&self, update: Update) -> Result<(), InboundError> {
         let Some(inbound) = inbound_of(&update) else {
             return Ok(());
         };
-        let linked = self.linker.intercept(&inbound).await;
-        if linked.map_err(|e| DeskError::Storage(e.to_string()))? {
-            return Ok(());
-        }
-        self.desk.receive(inbound).await.map(|_| ())
+        super::receive(&self.intake, &self.outbox, inbound)
+            .await
+            .map(|_| ())
     }
 
     /// The webhook route (`POST /channels/telegram/webhook`) for the server to merge. Calls
@@ -296,7 +305,7 @@ async fn webhook(State(telegram): State<Telegram>, headers: HeaderMap, body: Str
     };
     match telegram.handle(update).await {
         Ok(()) => StatusCode::OK,
-        Err(e @ (DeskError::Busy | DeskError::Unavailable(_) | DeskError::Storage(_))) => {
+        Err(e) if e.is_transient() => {
             tracing::warn!(error = %e, "Telegram update not stored; Telegram will resend it");
             StatusCode::SERVICE_UNAVAILABLE
         }
@@ -356,7 +365,8 @@ fn retry_backoff() -> backoff::ExponentialBackoff {
 fn describe(e: &RequestError) -> String {
     match e {
         RequestError::Api(ApiError::InvalidToken) => {
-            "Telegram refused the bot token (401 Unauthorized): check FRONTDESK_TELEGRAM_TOKEN"
+            "Telegram refused the bot token (401 Unauthorized): check channels.telegram.token \
+             (FRONTDESK_TELEGRAM_TOKEN)"
                 .into()
         }
         RequestError::Network(e) => format!("cannot reach the Telegram Bot API: {e}"),

@@ -28,7 +28,7 @@ impl DemoShop {
         };
         let text = std::fs::read_to_string(path).map_err(|e| {
             data_error(format!(
-                "{e} (set commerce.demo_file, or run from the repository root)"
+                "{e} (check commerce.demo_file, or remove it to use the built-in demo shop)"
             ))
         })?;
         DemoShop::from_json(&text).map_err(|e| match e {

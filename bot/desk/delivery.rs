@@ -2,49 +2,48 @@
 //! the bot, the chat is gone): the failure goes on the conversation, where the agent sees
 //! it, and a `DeliveryFailed` event tells open consoles at once.
 
-use super::{Desk, DeskError, DeskEventKind};
+use super::error::DeskError;
+use super::inner::Inner;
+use super::types::DeskEventKind;
 use crate::message::{ChannelKind, ConversationId};
 use crate::store::{Change, DeliveryFailure};
 use chrono::Utc;
 
-impl Desk {
-    /// Records on conversation `id` that `text` could not be delivered on `channel`
-    /// because of `error`, and tells the live views.
-    pub async fn record_delivery_failure(
-        &self,
-        id: &ConversationId,
-        channel: ChannelKind,
-        text: &str,
-        error: &str,
-    ) -> Result<(), DeskError> {
-        let inner = self.inner();
-        let Some(first) = inner.store.conversation(id)? else {
-            return Err(DeskError::NotFound);
-        };
-        // The same lock as the customer's turns: the record is read and written whole.
-        let _guard = inner.stripe(&first.identity().key()).lock().await;
-        let Some(mut record) = inner.store.conversation(id)? else {
-            return Err(DeskError::NotFound);
-        };
-        let now = Utc::now();
-        record.delivery_failures.push(DeliveryFailure {
+/// Records on conversation `id` that `text` could not be delivered on `channel` because of
+/// `error`, and tells the live views.
+pub(super) async fn record_failure(
+    inner: &Inner,
+    id: &ConversationId,
+    channel: ChannelKind,
+    text: &str,
+    error: &str,
+) -> Result<(), DeskError> {
+    let Some(first) = inner.store.conversation(id)? else {
+        return Err(DeskError::NotFound);
+    };
+    // The same lock as the customer's turns: the record is read and written whole.
+    let _guard = inner.stripe(&first.identity().key()).lock().await;
+    let Some(mut record) = inner.store.conversation(id)? else {
+        return Err(DeskError::NotFound);
+    };
+    let now = Utc::now();
+    record.delivery_failures.push(DeliveryFailure {
+        channel,
+        error: error.to_string(),
+        text: text.to_string(),
+        time: now,
+    });
+    record.updated = now;
+    inner.store.apply(Change {
+        conversations: vec![record],
+        ..Change::default()
+    })?;
+    inner.emit(
+        id,
+        DeskEventKind::DeliveryFailed {
             channel,
             error: error.to_string(),
-            text: text.to_string(),
-            time: now,
-        });
-        record.updated = now;
-        inner.store.apply(Change {
-            conversations: vec![record],
-            ..Change::default()
-        })?;
-        inner.emit(
-            id,
-            DeskEventKind::DeliveryFailed {
-                channel,
-                error: error.to_string(),
-            },
-        );
-        Ok(())
-    }
+        },
+    );
+    Ok(())
 }

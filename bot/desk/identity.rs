@@ -1,67 +1,194 @@
-//! One customer across channels: filing a second channel identity under an existing
-//! customer (the channels' `/link` codes end here).
+//! One customer across channels. A customer sends `/link` on one channel and gets a one-time
+//! code; sending `/link CODE` from another channel files that second identity under the same
+//! customer, so an agent sees one customer and their history whatever app they write from.
+//!
+//! Codes are six digits, single use, valid ten minutes, kept in the store (a restart in
+//! between does not lose them). Link commands are answered by `Desk::link_command` before
+//! a message reaches the NLU; the change itself is one store transaction.
 
-use super::{Desk, DeskError};
-use crate::message::Identity;
-use crate::store::Change;
+use std::time::Duration;
 
-impl Desk {
-    /// Files `other` under the customer of `owner` (or, if `owner` never wrote, `owner`
-    /// under the customer of `other`), durably. Returns the customer id, or `None` when
-    /// neither identity has written yet. Linking an identity with itself is `Invalid`.
-    pub async fn link_identity(
-        &self,
-        owner: &Identity,
-        other: &Identity,
-    ) -> Result<Option<String>, DeskError> {
-        if owner == other {
-            return Err(DeskError::Invalid(
-                "an identity cannot be linked with itself".into(),
-            ));
+use chrono::Utc;
+use rand::Rng;
+
+use super::copy;
+use super::error::DeskError;
+use super::inner::Inner;
+use crate::message::{Identity, Inbound};
+use crate::store::{Change, LinkCode};
+
+/// How long a code may be used.
+pub const CODE_TTL: Duration = Duration::from_secs(600);
+
+/// Why a link code could not be used; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("that code is unknown or already used: send /link on your other app for a new one")]
+    Unknown,
+    #[error("that code has expired: send /link on your other app for a new one")]
+    Expired,
+    #[error("that code was made on this same account; use it from your other app")]
+    SameIdentity,
+    #[error("write us a message first, then link")]
+    NoCustomer,
+    #[error(transparent)]
+    Desk(#[from] DeskError),
+}
+
+/// A link command in a customer's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkCommand {
+    /// `/link`: give me a code.
+    Start,
+    /// `/link 123456`: here is the code from my other app.
+    Redeem(String),
+}
+
+/// Recognises `/link` and `/link CODE` (also `/link@botname CODE` as Telegram groups write it).
+pub fn parse_link_command(text: &str) -> Option<LinkCommand> {
+    let mut words = text.split_whitespace();
+    let first = words.next()?;
+    if !(first == "/link" || first.starts_with("/link@")) {
+        return None;
+    }
+    match words.next() {
+        None => Some(LinkCommand::Start),
+        Some(code) => Some(LinkCommand::Redeem(code.to_string())),
+    }
+}
+
+/// The answer to a link command in `msg`, or `None` when the message is not one.
+pub(super) async fn link_command(inner: &Inner, msg: &Inbound) -> Option<String> {
+    let identity = msg.identity();
+    Some(match parse_link_command(&msg.text)? {
+        LinkCommand::Start => match issue_link_code(inner, &identity).await {
+            Ok(code) => copy::link_code_issued(&code),
+            Err(e) => copy::link_code_unavailable(&e.to_string()),
+        },
+        LinkCommand::Redeem(code) => match redeem_link_code(inner, &code, &identity).await {
+            Ok(owner) => copy::linked_with(owner.channel.as_str()),
+            Err(e) => copy::link_failed(&e.to_string()),
+        },
+    })
+}
+
+/// A fresh code for `identity`, durable before it is returned.
+pub(super) async fn issue_link_code(
+    inner: &Inner,
+    identity: &Identity,
+) -> Result<String, DeskError> {
+    let link = LinkCode {
+        identity: identity.clone(),
+        expires: Utc::now() + chrono::Duration::from_std(CODE_TTL).unwrap_or_default(),
+    };
+    let store = &inner.store;
+    loop {
+        let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
+        // Only taken when free, so two customers never share one.
+        if store.insert_link_code(&code, &link)? {
+            store.flush().await?;
+            return Ok(code);
         }
-        let inner = self.inner();
-        let store = &inner.store;
-        // Hold both identities' turn locks (in key order, so two links cannot deadlock).
-        let (a, b) = if owner.key() <= other.key() {
-            (owner, other)
-        } else {
-            (other, owner)
-        };
-        let _a = inner.stripe(&a.key()).lock().await;
-        let _b = if std::ptr::eq(inner.stripe(&a.key()), inner.stripe(&b.key())) {
-            None
-        } else {
-            Some(inner.stripe(&b.key()).lock().await)
-        };
-        let owner_customer = store.customer_of(owner)?;
-        let other_customer = store.customer_of(other)?;
-        let (target_id, moving, previous) = match (owner_customer, other_customer) {
-            (Some(t), previous) => (t, other, previous),
-            (None, Some(t)) => (t, owner, None),
-            (None, None) => return Ok(None),
-        };
-        let mut change = Change::default();
-        let Some(mut target) = store.customer(&target_id)? else {
-            return Ok(None);
-        };
-        if let Some(prev_id) = previous.filter(|p| p != &target_id) {
-            if let Some(mut prev) = store.customer(&prev_id)? {
-                prev.identities.retain(|i| i != moving);
-                // Keep what the shop told us about them.
-                target.tier = target.tier.or(prev.tier.clone());
-                target.lifetime_value = target.lifetime_value.or(prev.lifetime_value);
-                target.shop_customer_id = target.shop_customer_id.or(prev.shop_customer_id.clone());
-                change.customers.push(prev);
-            }
+    }
+}
+
+/// Uses up `code` and files `identity` under the customer who asked for it. Returns the
+/// identity that asked for the code.
+pub(super) async fn redeem_link_code(
+    inner: &Inner,
+    code: &str,
+    identity: &Identity,
+) -> Result<Identity, LinkError> {
+    let store = &inner.store;
+    let Some(link) = store.take_link_code(code.trim()).map_err(DeskError::from)? else {
+        return Err(LinkError::Unknown);
+    };
+    if link.expires < Utc::now() {
+        return Err(LinkError::Expired);
+    }
+    if &link.identity == identity {
+        return Err(LinkError::SameIdentity);
+    }
+    link_identity(inner, &link.identity, identity)
+        .await?
+        .ok_or(LinkError::NoCustomer)?;
+    Ok(link.identity)
+}
+
+/// Files `other` under the customer of `owner` (or, if `owner` never wrote, `owner`
+/// under the customer of `other`), durably. Returns the customer id, or `None` when
+/// neither identity has written yet. Linking an identity with itself is `Invalid`.
+pub(super) async fn link_identity(
+    inner: &Inner,
+    owner: &Identity,
+    other: &Identity,
+) -> Result<Option<String>, DeskError> {
+    if owner == other {
+        return Err(DeskError::Invalid(
+            "an identity cannot be linked with itself".into(),
+        ));
+    }
+    let store = &inner.store;
+    // Hold both identities' turn locks (in key order, so two links cannot deadlock).
+    let (a, b) = if owner.key() <= other.key() {
+        (owner, other)
+    } else {
+        (other, owner)
+    };
+    let _a = inner.stripe(&a.key()).lock().await;
+    let _b = if std::ptr::eq(inner.stripe(&a.key()), inner.stripe(&b.key())) {
+        None
+    } else {
+        Some(inner.stripe(&b.key()).lock().await)
+    };
+    let owner_customer = store.customer_of(owner)?;
+    let other_customer = store.customer_of(other)?;
+    let (target_id, moving, previous) = match (owner_customer, other_customer) {
+        (Some(t), previous) => (t, other, previous),
+        (None, Some(t)) => (t, owner, None),
+        (None, None) => return Ok(None),
+    };
+    let mut change = Change::default();
+    let Some(mut target) = store.customer(&target_id)? else {
+        return Ok(None);
+    };
+    if let Some(prev_id) = previous.filter(|p| p != &target_id) {
+        if let Some(mut prev) = store.customer(&prev_id)? {
+            prev.identities.retain(|i| i != moving);
+            // Keep what the shop told us about them.
+            target.tier = target.tier.or(prev.tier.clone());
+            target.lifetime_value = target.lifetime_value.or(prev.lifetime_value);
+            target.shop_customer_id = target.shop_customer_id.or(prev.shop_customer_id.clone());
+            change.customers.push(prev);
         }
-        if !target.identities.contains(moving) {
-            target.identities.push(moving.clone());
-        }
-        change.identities.push((moving.clone(), target_id.clone()));
-        change.customers.push(target);
-        store.apply(change)?;
-        store.flush().await?;
-        tracing::info!(customer = %target_id, identity = %moving, "identities linked");
-        Ok(Some(target_id))
+    }
+    if !target.identities.contains(moving) {
+        target.identities.push(moving.clone());
+    }
+    change.identities.push((moving.clone(), target_id.clone()));
+    change.customers.push(target);
+    store.apply(change)?;
+    store.flush().await?;
+    tracing::info!(customer = %target_id, identity = %moving, "identities linked");
+    Ok(Some(target_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_commands_are_recognised() {
+        assert_eq!(parse_link_command("/link"), Some(LinkCommand::Start));
+        assert_eq!(
+            parse_link_command("  /link   042917 "),
+            Some(LinkCommand::Redeem("042917".into()))
+        );
+        assert_eq!(
+            parse_link_command("/link@frontdesk_bot 1"),
+            Some(LinkCommand::Redeem("1".into()))
+        );
+        assert_eq!(parse_link_command("please link my accounts"), None);
+        assert_eq!(parse_link_command("/linking"), None);
     }
 }

@@ -1,227 +1,341 @@
-//! One customer turn, from inbound text to a stored, acknowledged answer:
-//! customer -> conversation -> NLU -> (bot: policy -> answer | queue) -> one store change ->
-//! flush -> events.
+//! One customer turn, from inbound text to a stored, acknowledged answer. [`handle`] reads
+//! as the list of its steps; each step is a small function below it.
 
-use super::{DeskError, DeskEventKind, Inner, QueueSlot, Reply, Turn};
-use crate::dialogue::slot_value;
-use crate::message::{ConversationId, Identity, Inbound, Speaker, Status};
-use crate::nlu::analysis::{Analysis, OUT_OF_SCOPE};
-use crate::policy::{self, Condition, Situation};
-use crate::queue;
-use crate::store::{Change, ConversationRecord, Customer, QueueEntry, StoredMessage};
 use chrono::{DateTime, Utc};
+use tokio::sync::MutexGuard;
+
+use super::copy;
+use super::dialogue::slot_value;
+use super::error::{DeskError, Unavailable};
+use super::inner::Inner;
+use super::queue;
+use super::record::{new_conversation, push_message};
+use super::types::{DeskEventKind, QueueSlot, Reply, Turn};
+use crate::message::{ConversationId, Identity, Inbound, Speaker, Status};
+use crate::nlu::{Analysis, OUT_OF_SCOPE};
+use crate::policy::{self, Condition, Escalation, Situation};
+use crate::store::{Change, ConversationRecord, Customer, QueueEntry};
 
 /// Handles one message; the caller (a router worker) guarantees per-customer order.
 pub(super) async fn handle(inner: &Inner, msg: Inbound) -> Result<Turn, DeskError> {
-    let text = msg.text.trim().to_string();
+    let text = validate(&msg)?;
+    let identity = msg.identity();
+    let _conversation_guard = inner.stripe(&identity.key()).lock().await;
+    let now = Utc::now();
+    let mut out = Outcome::default();
+    let customer = customer_for(inner, &msg, &identity, &mut out.change, now).await?;
+    let mut record = open_conversation(inner, &customer, &identity, &mut out.change, now)?;
+    let analysis = understand(inner, &text).await?;
+    record_customer_message(&mut record, &mut out, &text, msg.time, &analysis, now);
+    match record.status {
+        Status::Bot => bot_turn(inner, &mut record, &customer, &analysis, &mut out, now).await?,
+        Status::Queued => {
+            still_waiting(inner, &mut record, &customer, &analysis, &mut out, now).await?
+        }
+        // An agent owns it: the bot stays silent, the agent sees the message live.
+        Status::WithAgent | Status::Closed => {}
+    }
+    commit(inner, record, out).await
+}
+
+/// What one turn changes and says, gathered before anything is stored.
+#[derive(Default)]
+struct Outcome<'a> {
+    change: Change,
+    events: Vec<DeskEventKind>,
+    replies: Vec<String>,
+    queue: Option<QueueSlot>,
+    /// Other waiting customers whose position this turn changed.
+    moved: Vec<(ConversationId, usize)>,
+    /// Held from the queue decision until the change is applied, so positions stay true.
+    queue_guard: Option<MutexGuard<'a, ()>>,
+}
+
+impl Outcome<'_> {
+    /// The bot says `text` in the conversation.
+    fn say(&mut self, record: &mut ConversationRecord, text: String, now: DateTime<Utc>) {
+        push_message(record, &mut self.change, Speaker::Bot, &text, now, None);
+        self.events
+            .push(DeskEventKind::BotReply { text: text.clone() });
+        self.replies.push(text);
+    }
+}
+
+/// The message's text, trimmed; an empty message is refused.
+fn validate(msg: &Inbound) -> Result<String, DeskError> {
+    let text = msg.text.trim();
     if text.is_empty() {
         return Err(DeskError::Invalid(
             "the message is empty: write some text".into(),
         ));
     }
-    let identity = msg.identity();
-    let _conversation_guard = inner.stripe(&identity.key()).lock().await;
-    let now = Utc::now();
-    let store = &inner.store;
-    let mut change = Change::default();
+    Ok(text.to_string())
+}
 
-    let customer = customer_for(inner, &msg, &identity, &mut change, now).await?;
-    let open = match store.open_conversation(&identity)? {
+/// The conversation this identity writes into: the open one, or a new one.
+fn open_conversation(
+    inner: &Inner,
+    customer: &Customer,
+    identity: &Identity,
+    change: &mut Change,
+    now: DateTime<Utc>,
+) -> Result<ConversationRecord, DeskError> {
+    let store = &inner.store;
+    let open = match store.open_conversation(identity)? {
         Some(id) => store.conversation(&id)?,
         None => None,
     };
-    let mut record = match open {
+    Ok(match open {
         Some(r) if r.status != Status::Closed => r,
         _ => {
-            let r = new_conversation(&customer, &identity, now);
+            let r = new_conversation(&customer.id, identity, now);
             change.open.push((identity.clone(), Some(r.id.clone())));
             r
         }
-    };
+    })
+}
 
-    let analysis = inner
+/// The NLU's reading of the message; a failing model makes the desk unavailable.
+async fn understand(inner: &Inner, text: &str) -> Result<Analysis, DeskError> {
+    Ok(inner
         .nlu
-        .analyze(text.clone())
+        .analyze(text.to_string())
         .await
-        .map_err(|e| DeskError::Unavailable(format!("the language model failed: {e}")))?;
+        .map_err(Unavailable::Nlu)?)
+}
+
+/// The customer's message joins the transcript, with its analysis and sentiment.
+fn record_customer_message(
+    record: &mut ConversationRecord,
+    out: &mut Outcome,
+    text: &str,
+    sent: DateTime<Utc>,
+    analysis: &Analysis,
+    now: DateTime<Utc>,
+) {
     record
         .sentiment_trajectory
         .push(analysis.sentiment_scores.negative);
     record.last_customer_at = now;
     record.updated = now;
+    let customer = Speaker::Customer;
     push_message(
-        &mut record,
-        &mut change,
-        Speaker::Customer,
-        &text,
-        msg.time,
+        record,
+        &mut out.change,
+        customer,
+        text,
+        sent,
         Some(analysis.clone()),
     );
+    out.events.push(DeskEventKind::CustomerMessage {
+        text: text.to_string(),
+    });
+}
 
-    let mut events = vec![DeskEventKind::CustomerMessage { text: text.clone() }];
-    let mut replies = Vec::new();
-    let mut queue_slot = None;
-    // Held from the queue decision until the change is applied, so positions stay true.
-    let mut queue_guard = None;
-    let mut others = Vec::new();
-
-    match record.status {
-        Status::Bot => {
-            let intent = inner.dialogue.effective_intent(
-                &analysis,
-                record.pending.as_ref(),
-                record.offered_human,
-            );
-            if let Some(n) = slot_value(&analysis, "order_number") {
-                record.slots.insert("order_number".into(), n);
-            }
-            let unresolved = record.unresolved_turns + u32::from(intent == OUT_OF_SCOPE);
-            let order_value = order_value(inner, &record).await;
-            let situation = Situation {
-                analysis: &analysis,
-                intent: &intent,
-                negative_history: &record.sentiment_trajectory,
-                tier: customer.tier.as_deref(),
-                lifetime_value: customer.lifetime_value,
-                order_value,
-                unresolved_turns: unresolved,
-            };
-            match policy::decide(&inner.rules, &situation) {
-                Some(escalation) => {
-                    queue_guard = Some(inner.queue_lock.lock().await);
-                    record.unresolved_turns = unresolved;
-                    record.status = Status::Queued;
-                    record.queue = Some(escalation.queue.clone());
-                    record.priority = escalation.priority;
-                    record.escalation.extend(escalation.reasons.iter().cloned());
-                    record.queued_since = Some(now);
-                    record.pending = None;
-                    record.offered_human = false;
-                    let entry = QueueEntry {
-                        queue: escalation.queue.clone(),
-                        conversation_id: record.id.clone(),
-                        customer: record.customer.clone(),
-                        channel: record.channel,
-                        priority: escalation.priority,
-                        enqueued_at: now,
-                        reasons: escalation.reasons.clone(),
-                    };
-                    let mut entries = store.queue_entries()?;
-                    entries.push(entry.clone());
-                    change.enqueue.push(entry);
-                    let position = queue::position(&entries, &escalation.queue, &record.id);
-                    let reply = queue::queued_text(position);
-                    push_message(&mut record, &mut change, Speaker::Bot, &reply, now, None);
-                    replies.push(reply.clone());
-                    events.push(DeskEventKind::BotReply { text: reply });
-                    events.push(DeskEventKind::Queued {
-                        queue: escalation.queue.clone(),
-                        priority: escalation.priority,
-                        reasons: escalation.reasons,
-                    });
-                    events.push(DeskEventKind::StatusChanged {
-                        status: Status::Queued,
-                    });
-                    queue_slot = Some(QueueSlot {
-                        name: escalation.queue.clone(),
-                        position,
-                    });
-                    // Everyone behind moves down one place.
-                    others = queue::positions(&entries, &escalation.queue)
-                        .into_iter()
-                        .filter(|(c, _)| c != &record.id)
-                        .collect();
-                }
-                None => {
-                    let answer = inner
-                        .dialogue
-                        .answer(&intent, &analysis, &mut record.slots)
-                        .await;
-                    record.pending = answer.pending;
-                    record.offered_human = answer.offered_human;
-                    if !answer.resolved {
-                        record.unresolved_turns += 1;
-                    }
-                    push_message(
-                        &mut record,
-                        &mut change,
-                        Speaker::Bot,
-                        &answer.text,
-                        now,
-                        None,
-                    );
-                    events.push(DeskEventKind::BotReply {
-                        text: answer.text.clone(),
-                    });
-                    replies.push(answer.text);
-                }
-            }
-        }
-        Status::Queued => {
-            // A customer who gets angrier while waiting moves up: the rules are asked
-            // again, and a higher priority replaces the old one (same queue, same wait).
-            let order_value = order_value(inner, &record).await;
-            let escalation = policy::decide(
-                &inner.rules,
-                &Situation {
-                    analysis: &analysis,
-                    intent: &analysis.intent,
-                    negative_history: &record.sentiment_trajectory,
-                    tier: customer.tier.as_deref(),
-                    lifetime_value: customer.lifetime_value,
-                    order_value,
-                    unresolved_turns: record.unresolved_turns,
-                },
-            );
-            queue_guard = Some(inner.queue_lock.lock().await);
-            let mut entries = store.queue_entries()?;
-            let name = record.queue.clone().unwrap_or_default();
-            if let Some(raised) = escalation.filter(|e| e.priority > record.priority) {
-                if let Some(entry) = entries
-                    .iter_mut()
-                    .find(|e| e.queue == name && e.conversation_id == record.id)
-                {
-                    entry.priority = raised.priority;
-                    entry.reasons.extend(raised.reasons.iter().cloned());
-                    change.enqueue.push(entry.clone());
-                    record.priority = raised.priority;
-                    record.escalation.extend(raised.reasons);
-                    others = queue::positions(&entries, &name)
-                        .into_iter()
-                        .filter(|(c, _)| c != &record.id)
-                        .collect();
-                }
-            }
-            let position = queue::position(&entries, &name, &record.id);
-            let reply = queue::still_waiting_text(position);
-            push_message(&mut record, &mut change, Speaker::Bot, &reply, now, None);
-            events.push(DeskEventKind::BotReply {
-                text: reply.clone(),
-            });
-            replies.push(reply);
-            queue_slot = Some(QueueSlot { name, position });
-        }
-        // An agent owns it: the bot stays silent, the agent sees the message live.
-        Status::WithAgent | Status::Closed => {}
+/// The bot has the conversation: the rules decide between answering and a queue.
+async fn bot_turn<'a>(
+    inner: &'a Inner,
+    record: &mut ConversationRecord,
+    customer: &Customer,
+    analysis: &Analysis,
+    out: &mut Outcome<'a>,
+    now: DateTime<Utc>,
+) -> Result<(), DeskError> {
+    let intent =
+        inner
+            .dialogue
+            .effective_intent(analysis, record.pending.as_ref(), record.offered_human);
+    if let Some(n) = slot_value(analysis, "order_number") {
+        record.slots.insert("order_number".into(), n);
     }
+    let unresolved = record.unresolved_turns + u32::from(intent == OUT_OF_SCOPE);
+    match ask_rules(inner, record, customer, analysis, &intent, unresolved).await {
+        Some(escalation) => {
+            record.unresolved_turns = unresolved;
+            escalate(inner, record, escalation, out, now).await
+        }
+        None => {
+            answer(inner, record, &intent, analysis, out, now).await;
+            Ok(())
+        }
+    }
+}
 
+/// What the escalation rules make of this turn (`None`: the bot answers).
+async fn ask_rules(
+    inner: &Inner,
+    record: &ConversationRecord,
+    customer: &Customer,
+    analysis: &Analysis,
+    intent: &str,
+    unresolved_turns: u32,
+) -> Option<Escalation> {
+    let order_value = order_value(inner, record).await;
+    let situation = Situation {
+        analysis,
+        intent,
+        negative_history: &record.sentiment_trajectory,
+        tier: customer.tier.as_deref(),
+        lifetime_value: customer.lifetime_value,
+        order_value,
+        unresolved_turns,
+    };
+    policy::decide(&inner.rules, &situation)
+}
+
+/// The conversation goes to the escalation's queue; the customer is told their place and
+/// everyone behind moves down one.
+async fn escalate<'a>(
+    inner: &'a Inner,
+    record: &mut ConversationRecord,
+    escalation: Escalation,
+    out: &mut Outcome<'a>,
+    now: DateTime<Utc>,
+) -> Result<(), DeskError> {
+    out.queue_guard = Some(inner.queue_lock.lock().await);
+    let name = escalation.queue;
+    record.status = Status::Queued;
+    record.queue = Some(name.clone());
+    record.priority = escalation.priority;
+    record.escalation.extend(escalation.reasons.iter().cloned());
+    record.queued_since = Some(now);
+    record.pending = None;
+    record.offered_human = false;
+    let entry = QueueEntry {
+        queue: name.clone(),
+        conversation_id: record.id.clone(),
+        customer: record.customer.clone(),
+        channel: record.channel,
+        priority: escalation.priority,
+        enqueued_at: now,
+        reasons: escalation.reasons.clone(),
+    };
+    let mut entries = inner.store.queue_entries()?;
+    entries.push(entry.clone());
+    out.change.enqueue.push(entry);
+    let position = queue::position(&entries, &name, &record.id);
+    out.say(record, copy::queued(position), now);
+    out.events.push(DeskEventKind::Queued {
+        queue: name.clone(),
+        priority: escalation.priority,
+        reasons: escalation.reasons,
+    });
+    out.events.push(DeskEventKind::StatusChanged {
+        status: Status::Queued,
+    });
+    out.moved = others(&entries, &name, &record.id);
+    out.queue = Some(QueueSlot { name, position });
+    Ok(())
+}
+
+/// The bot answers from the intents (filling and remembering slots).
+async fn answer(
+    inner: &Inner,
+    record: &mut ConversationRecord,
+    intent: &str,
+    analysis: &Analysis,
+    out: &mut Outcome<'_>,
+    now: DateTime<Utc>,
+) {
+    let answer = inner
+        .dialogue
+        .answer(intent, analysis, &mut record.slots)
+        .await;
+    record.pending = answer.pending;
+    record.offered_human = answer.offered_human;
+    if !answer.resolved {
+        record.unresolved_turns += 1;
+    }
+    out.say(record, answer.text, now);
+}
+
+/// The customer writes while waiting: they are told their place. One who gets angrier
+/// moves up: the rules are asked again, and a higher priority replaces the old one (same
+/// queue, same wait).
+async fn still_waiting<'a>(
+    inner: &'a Inner,
+    record: &mut ConversationRecord,
+    customer: &Customer,
+    analysis: &Analysis,
+    out: &mut Outcome<'a>,
+    now: DateTime<Utc>,
+) -> Result<(), DeskError> {
+    let unresolved = record.unresolved_turns;
+    let escalation = ask_rules(
+        inner,
+        record,
+        customer,
+        analysis,
+        &analysis.intent,
+        unresolved,
+    )
+    .await;
+    out.queue_guard = Some(inner.queue_lock.lock().await);
+    let mut entries = inner.store.queue_entries()?;
+    let name = record.queue.clone().unwrap_or_default();
+    if let Some(raised) = escalation.filter(|e| e.priority > record.priority) {
+        if let Some(entry) = entries
+            .iter_mut()
+            .find(|e| e.queue == name && e.conversation_id == record.id)
+        {
+            entry.priority = raised.priority;
+            entry.reasons.extend(raised.reasons.iter().cloned());
+            out.change.enqueue.push(entry.clone());
+            record.priority = raised.priority;
+            record.escalation.extend(raised.reasons);
+            out.moved = others(&entries, &name, &record.id);
+        }
+    }
+    let position = queue::position(&entries, &name, &record.id);
+    out.say(record, copy::still_waiting(position), now);
+    out.queue = Some(QueueSlot { name, position });
+    Ok(())
+}
+
+/// Positions in `queue` of everyone but `id`.
+fn others(
+    entries: &[QueueEntry],
+    queue: &str,
+    id: &ConversationId,
+) -> Vec<(ConversationId, usize)> {
+    queue::positions(entries, queue)
+        .into_iter()
+        .filter(|(c, _)| c != id)
+        .collect()
+}
+
+/// Stores the turn as one change, makes it durable, then tells the live views and the
+/// customers whose position moved.
+async fn commit(
+    inner: &Inner,
+    record: ConversationRecord,
+    out: Outcome<'_>,
+) -> Result<Turn, DeskError> {
+    let Outcome {
+        mut change,
+        events,
+        replies,
+        queue,
+        moved,
+        queue_guard,
+    } = out;
     let status = record.status;
     let id = record.id.clone();
     change.conversations.push(record);
-    store.apply(change)?;
+    inner.store.apply(change)?;
     drop(queue_guard);
-    store.flush().await?;
+    inner.store.flush().await?;
     for kind in events {
         inner.emit(&id, kind);
     }
-    if let Some(slot) = &queue_slot {
-        queue::announce(inner, &slot.name, others);
+    if let Some(slot) = &queue {
+        inner.announce(&slot.name, moved);
     }
     Ok(Turn {
         conversation_id: id,
         status,
         replies: replies.into_iter().map(|text| Reply { text }).collect(),
-        queue: queue_slot,
+        queue,
     })
 }
 
@@ -242,57 +356,6 @@ async fn order_value(inner: &Inner, record: &ConversationRecord) -> Option<f64> 
             tracing::warn!(error = %e, "order look-up for the order-value rule failed");
             None
         }
-    }
-}
-
-pub(crate) fn push_message(
-    record: &mut ConversationRecord,
-    change: &mut Change,
-    from: Speaker,
-    text: &str,
-    time: DateTime<Utc>,
-    analysis: Option<Analysis>,
-) {
-    change.messages.push((
-        record.id.clone(),
-        record.message_count,
-        StoredMessage {
-            from,
-            text: text.to_string(),
-            time,
-            analysis,
-        },
-    ));
-    record.message_count += 1;
-}
-
-fn new_conversation(
-    customer: &Customer,
-    identity: &Identity,
-    now: DateTime<Utc>,
-) -> ConversationRecord {
-    ConversationRecord {
-        id: ConversationId::fresh(),
-        customer: customer.id.clone(),
-        channel: identity.channel,
-        channel_user: identity.user.clone(),
-        status: Status::Bot,
-        assigned_agent: None,
-        queue: None,
-        priority: 0,
-        message_count: 0,
-        sentiment_trajectory: Vec::new(),
-        slots: Default::default(),
-        pending: None,
-        offered_human: false,
-        unresolved_turns: 0,
-        escalation: Vec::new(),
-        queued_since: None,
-        created: now,
-        updated: now,
-        last_customer_at: now,
-        last_agent_at: None,
-        delivery_failures: Vec::new(),
     }
 }
 

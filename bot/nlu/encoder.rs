@@ -1,23 +1,33 @@
-//! Sentence encoder: BERT forward pass, mean pooling over the attention mask, L2 normalisation,
-//! exactly as sentence-transformers does for all-MiniLM-L6-v2. The pass itself is
-//! [`super::bert::Bert`]; this file turns text into word pieces and pooled features.
+//! Text to sentence features: the sentence encoder (tokeniser, BERT forward pass, mean
+//! pooling over the tokens, L2 normalisation, exactly as sentence-transformers does for
+//! all-MiniLM-L6-v2), where its files come from, and the CPU kernels of the pass.
+//!
+//! - `model_files.rs`: finding, fetching and verifying the model files.
+//! - `bert.rs`: our BERT forward pass (`bert/weights.rs` reads the safetensors file).
+//! - `kernels.rs`: packed matrix products, attention, element-wise maths, helper threads.
+//!
+//! This file turns text into word pieces and the pass's states into pooled [`Features`].
 
-use candle_core::Tensor;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
-use super::bert::{Bert, MessageStates};
-pub use super::kernels::WeightFormat;
-use super::model::ModelFiles;
-use super::NluError;
+mod bert;
+pub(crate) mod kernels;
+mod model_files;
+
+use crate::{EncoderOptions, NluError};
+use bert::{Bert, MessageStates};
+pub use kernels::{IsaChoice, WeightFormat};
+pub use model_files::ModelFiles;
 
 /// sentence-transformers truncates all-MiniLM-L6-v2 inputs at 256 word pieces.
-pub const MAX_TOKENS: usize = 256;
+pub(crate) const MAX_TOKENS: usize = 256;
 
 /// Word pieces run through the model in one pass at most; a larger batch is split so working
 /// memory stays small (about 2 MB per 100 tokens).
 const TOKENS_PER_PASS: usize = 2048;
 
-/// Everything one encoder pass yields for one text.
+/// Everything one encoder pass yields for one text. The hidden-state pools are empty when
+/// they were not asked for ([`Encoder::encode_pooled`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features {
     /// L2-normalised mean pool of the last layer over the tokens: the sentence embedding.
@@ -36,16 +46,23 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Load the model, its layer weights packed as `FRONTDESK_WEIGHTS` says (default f16).
-    pub fn load(files: &ModelFiles) -> Result<Self, NluError> {
-        Self::load_as(files, WeightFormat::from_env())
-    }
-
-    /// [`load`](Self::load) with an explicit storage format for the layer weights.
-    pub fn load_as(files: &ModelFiles, format: WeightFormat) -> Result<Self, NluError> {
-        let model = Bert::load_as(&files.config(), &files.weights(), format)?;
-        let mut tokenizer = Tokenizer::from_file(files.tokenizer())
-            .map_err(|e| NluError::Model(format!("{}: {e}", files.tokenizer().display())))?;
+    /// Load the model, its layer weights packed as `opts.weights` says.
+    ///
+    /// The first encoder loaded in a process also sets up the process-wide kernels from
+    /// `opts` (instruction set, helper threads, spin); later loads reuse them.
+    pub fn load(files: &ModelFiles, opts: &EncoderOptions) -> Result<Self, NluError> {
+        kernels::configure(opts);
+        let model = Bert::load(&files.config(), &files.weights(), opts.weights)?;
+        let mut tokenizer = Tokenizer::from_file(files.tokenizer()).map_err(|e| {
+            NluError::model_from(
+                format!(
+                    "{} is not a tokenizer file: delete the model folder to fetch it again, or \
+                     point nlu.model_dir at a sentence-transformers model",
+                    files.tokenizer().display()
+                ),
+                e,
+            )
+        })?;
         // The packaged tokenizer.json pads and truncates at 128; sentence-transformers does
         // neither for one text and truncates at 256.
         tokenizer.with_padding(None);
@@ -54,7 +71,7 @@ impl Encoder {
                 max_length: MAX_TOKENS.min(model.max_tokens()),
                 ..Default::default()
             }))
-            .map_err(|e| NluError::Model(e.to_string()))?;
+            .map_err(|e| NluError::model_from("cannot set the tokenizer's truncation", e))?;
         Ok(Self {
             tokenizer,
             dim: model.hidden_size(),
@@ -107,6 +124,19 @@ impl Encoder {
         Ok(out)
     }
 
+    /// [`encode_features`](Self::encode_features), keeping the hidden-state pools only when
+    /// `hidden` (callers that need only the embedding do not carry 3 KB more per message).
+    pub fn encode_pooled(&self, texts: &[&str], hidden: bool) -> Result<Vec<Features>, NluError> {
+        let mut out = self.encode_features(texts)?;
+        if !hidden {
+            for f in &mut out {
+                f.layer_means = Vec::new();
+                f.max_pool = Vec::new();
+            }
+        }
+        Ok(out)
+    }
+
     fn features(&self, s: MessageStates) -> Features {
         let d = self.dim;
         let last = &s.layer_means[s.layer_means.len() - d..];
@@ -125,44 +155,6 @@ impl Encoder {
         } else {
             self.tokenizer.encode_batch(texts.to_vec(), true)
         };
-        result.map_err(|e| NluError::Encode(e.to_string()))
-    }
-}
-
-/// Mean over the tokens whose mask is 1. hidden: (n, len, dim), mask: (n, len) -> (n, dim).
-pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-    let m = mask.unsqueeze(2)?; // (n, len, 1)
-    let summed = hidden.broadcast_mul(&m)?.sum(1)?;
-    let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?; // (n, 1)
-    summed.broadcast_div(&counts)
-}
-
-/// Row-wise L2 normalisation, as sentence-transformers' Normalize module (eps 1e-12).
-pub fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
-    let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-    x.broadcast_div(&norm)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::Device;
-
-    #[test]
-    fn mean_pool_ignores_padding() {
-        let d = Device::Cpu;
-        let hidden = Tensor::new(&[[[1f32, 2.], [3., 4.], [100., 100.]]], &d).unwrap();
-        let mask = Tensor::new(&[[1f32, 1., 0.]], &d).unwrap();
-        let p = mean_pool(&hidden, &mask).unwrap().to_vec2::<f32>().unwrap();
-        assert_eq!(p, vec![vec![2.0, 3.0]]);
-    }
-
-    #[test]
-    fn l2_normalize_gives_unit_rows() {
-        let d = Device::Cpu;
-        let x = Tensor::new(&[[3f32, 4.], [0., 0.]], &d).unwrap();
-        let n = l2_normalize(&x).unwrap().to_vec2::<f32>().unwrap();
-        assert!((n[0][0] - 0.6).abs() < 1e-6 && (n[0][1] - 0.8).abs() < 1e-6);
-        assert_eq!(n[1], vec![0.0, 0.0]);
+        result.map_err(|e| NluError::encode_from("the tokenizer refused a text", e))
     }
 }

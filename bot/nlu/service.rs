@@ -10,8 +10,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::analysis::Analysis;
-use super::{Nlu, NluError};
+use crate::{Analysis, Nlu, NluError};
 
 /// Batching and queue limits.
 #[derive(Debug, Clone, Copy)]
@@ -66,18 +65,14 @@ impl NluService {
             enqueued: Instant::now(),
             reply,
         };
-        self.jobs.send(job).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.jobs.send(job).await.map_err(|_| NluError::Stopped)?;
+        answer.await.map_err(|_| NluError::Stopped)?
     }
 
     /// The engine behind the worker (intent definitions and responses, for example).
     pub fn nlu(&self) -> &Nlu {
         &self.nlu
     }
-}
-
-fn stopped() -> NluError {
-    NluError::Other("the NLU worker stopped; restart frontdesk".into())
 }
 
 fn run_worker(nlu: &Nlu, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
@@ -114,10 +109,10 @@ fn run_worker(nlu: &Nlu, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 }
             }
             Err(e) => {
-                tracing::warn!("nlu pass failed: {e}");
-                let msg = e.to_string();
+                tracing::warn!("nlu pass failed: {}", crate::error::chain(&e));
+                let e = Arc::new(e);
                 for job in batch {
-                    let _ = job.reply.send(Err(NluError::Encode(msg.clone())));
+                    let _ = job.reply.send(Err(NluError::Batch(Arc::clone(&e))));
                 }
             }
         }

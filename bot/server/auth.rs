@@ -15,6 +15,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use super::error::AppError;
+use super::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Why a token or password was not accepted.
@@ -216,6 +222,46 @@ pub fn random_token(len: usize) -> String {
     (0..len)
         .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
         .collect()
+}
+
+/// A logged-in agent: from the `frontdesk_session` cookie or `Authorization: Bearer`.
+/// Rejects with 401 and a JSON error when there is none or it is not valid.
+pub struct AgentSession(pub String);
+
+pub(super) fn session_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(token) = auth.strip_prefix("Bearer ") {
+            return Some(token.trim().to_string());
+        }
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+pub(super) fn agent_of(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let token = session_token(headers)?;
+    let agent = state.signer.verify_session(&token).ok()?;
+    // An agent removed from the config loses access even with a valid cookie.
+    state.desk.agent(&agent).map(|_| agent)
+}
+
+impl FromRequestParts<AppState> for AgentSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        agent_of(state, &parts.headers)
+            .map(AgentSession)
+            .ok_or_else(AppError::login_required)
+    }
 }
 
 #[cfg(test)]

@@ -2,14 +2,14 @@
 //! back, close) and a live event socket. Everything but the login page and the login call
 //! needs a session: pages redirect to the login, API calls answer 401.
 
-use super::auth::{verify_password, SESSION_COOKIE, SESSION_SECS};
+use super::auth::{agent_of, verify_password, AgentSession, SESSION_COOKIE, SESSION_SECS};
 use super::error::{ApiJson, AppError};
-use super::{metrics, AppState};
+use super::AppState;
+use crate::metrics;
 use crate::desk::{AgentView, Conversation, Desk, DeskEventKind, QueueView};
 use crate::message::ConversationId;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -33,53 +33,15 @@ pub fn routes() -> Router<AppState> {
         .route("/console/api/logout", post(logout))
         .route("/console/api/me", get(me))
         .route("/console/api/queues", get(queues))
+        .route("/api/v1/queues", get(queues))
         .route("/console/api/agents", get(agents))
         .route("/console/api/conversations/{id}", get(conversation))
+        .route("/api/v1/conversations/{id}", get(conversation))
         .route("/console/api/conversations/{id}/claim", post(claim))
         .route("/console/api/conversations/{id}/reply", post(reply))
         .route("/console/api/conversations/{id}/hand_back", post(hand_back))
         .route("/console/api/conversations/{id}/close", post(close))
         .route("/console/ws", get(live))
-}
-
-/// A logged-in agent: from the `frontdesk_session` cookie or `Authorization: Bearer`.
-/// Rejects with 401 and a JSON error when there is none or it is not valid.
-pub struct AgentSession(pub String);
-
-fn session_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(auth) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some(token) = auth.strip_prefix("Bearer ") {
-            return Some(token.trim().to_string());
-        }
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string())
-}
-
-fn agent_of(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let token = session_token(headers)?;
-    let agent = state.signer.verify_session(&token).ok()?;
-    // An agent removed from the config loses access even with a valid cookie.
-    state.desk.agent(&agent).map(|_| agent)
-}
-
-impl FromRequestParts<AppState> for AgentSession {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        agent_of(state, &parts.headers)
-            .map(AgentSession)
-            .ok_or_else(AppError::login_required)
-    }
 }
 
 async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -249,7 +211,7 @@ async fn reply(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AgentText>,
 ) -> Result<ApiJson<Conversation>, AppError> {
-    super::api::check_text(&body.text, state.config.server.max_text_len)?;
+    super::validate::check_text(&body.text, state.config.server.max_text_len)?;
     let id = ConversationId(id);
     state.desk.agent_reply(&agent, &id, &body.text).await?;
     Ok(ApiJson(load(&state.desk, id.as_str())?))

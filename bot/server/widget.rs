@@ -8,9 +8,11 @@
 //! (the bot's replies, status, queue) and, at any time, `bot`, `agent`, `queue` and `status`
 //! frames for what happens in the conversation (agent replies, queue moves).
 
-use super::api::{check_text, deliver, profile_from_token};
+use super::error::AppError;
+use super::validate::{check_text, profile_from_token};
 use super::auth::VisitorClaims;
-use super::{metrics, AppState};
+use super::AppState;
+use crate::metrics;
 use crate::desk::{DeskEvent, DeskEventKind, QueueSlot};
 use crate::message::{ChannelKind, ConversationId, Inbound, Profile, Speaker, Status};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -369,8 +371,9 @@ impl Session {
         }
         let mut msg = Inbound::new(ChannelKind::Web, self.user.clone(), text);
         msg.profile = self.profile.clone();
-        match deliver(&self.state, msg).await {
-            Ok(turn) => {
+        match self.state.intake.receive(msg).await.map_err(AppError::from) {
+            Ok(received) => {
+                let turn = received.turn;
                 watch.follow(&turn.conversation_id);
                 self.conversation = Some(turn.conversation_id.clone());
                 let now = Instant::now();

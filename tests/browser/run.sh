@@ -5,7 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frontdesk-target}"
+target="${CARGO_TARGET_DIR:-$root/target}"
 
 # Debian's Chromium only; never a browser downloaded from elsewhere.
 if [ ! -x /usr/bin/chromium ]; then
@@ -18,7 +18,7 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
   (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent playwright-core)
 fi
 
-bin="$CARGO_TARGET_DIR/release/frontdesk"
+bin="$target/release/frontdesk"
 [ -x "$bin" ] || (cd "$root" && cargo build --release --bin frontdesk)
 
 data="$(mktemp -d)"
@@ -28,7 +28,8 @@ cleanup() {
   rm -rf "$data"
 }
 trap cleanup EXIT
-(cd "$root" && exec "$bin" serve --bind 127.0.0.1:0 --data "$data/store" --config frontdesk.example.toml) 2>"$log" &
+# From an empty folder: the installed binary needs nothing from the repository but a config.
+(cd "$data" && exec "$bin" serve --bind 127.0.0.1:0 --data "$data/store" --config "$root/frontdesk.example.toml") 2>"$log" &
 server_pid=$!
 
 url=""

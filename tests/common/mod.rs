@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use frontdesk::config::Config;
-use frontdesk::nlu::service::{NluService, ServiceOptions};
+use frontdesk::nlu::{NluService, ServiceOptions};
 use frontdesk::nlu::{Nlu, NluOptions};
 use frontdesk::server::auth::CustomerClaims;
 use frontdesk::server::{start, RunningServer};

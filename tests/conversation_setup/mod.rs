@@ -5,10 +5,9 @@
 
 use frontdesk::commerce::DemoShop;
 use frontdesk::config::{AgentConfig, EngineConfig};
-use frontdesk::desk::{Desk, DeskParts, Turn, Understand};
-use frontdesk::dialogue::Dialogue;
+use frontdesk::desk::{Desk, DeskParts, Dialogue, Turn, Understand};
 use frontdesk::message::{ChannelKind, Inbound, Profile};
-use frontdesk::nlu::analysis::{Analysis, Entity, EntityKind, Sentiment, SentimentScores};
+use frontdesk::nlu::{Analysis, Entity, EntityKind, Sentiment, SentimentScores};
 use frontdesk::nlu::NluError;
 use frontdesk::policy::Rules;
 use frontdesk::store::SledStore;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use frontdesk::config::{AgentConfig, CommerceConfig, EngineConfig};
 use frontdesk::desk::{Desk, DeskParts, Understand};
-use frontdesk::dialogue::Dialogue;
-use frontdesk::nlu::analysis::{Analysis, SentimentScores, OUT_OF_SCOPE};
+use frontdesk::desk::Dialogue;
+use frontdesk::nlu::{Analysis, SentimentScores, OUT_OF_SCOPE};
 use frontdesk::nlu::NluError;
 use frontdesk::policy::Rules;
 use frontdesk::store::SledStore;
@@ -58,24 +58,30 @@ impl Understand for KeywordNlu {
     }
 }
 
-/// A desk whose store lives in `dir` (reopen the same dir to simulate a restart).
-pub fn open(dir: &Path) -> Desk {
-    let store = SledStore::open(&dir.join("store")).expect("open the test store");
-    let shop = frontdesk::commerce::from_config(&CommerceConfig {
-        demo_file: root("data/demo_shop.json"),
-        ..CommerceConfig::default()
-    })
+/// A desk whose store lives in `dir`, and that store, for the chat platforms to share (the
+/// outbox and Discord routes are trees of the same database). Reopening the same dir
+/// simulates a restart once the previous store is dropped.
+pub fn open(dir: &Path) -> (Desk, Arc<SledStore>) {
+    let store = Arc::new(SledStore::open(&dir.join("store")).expect("open the test store"));
+    let demo_file = root("data/demo_shop.json");
+    let shop = frontdesk::commerce::from_config(
+        &CommerceConfig {
+            demo_file: Some(demo_file.clone()),
+            ..CommerceConfig::default()
+        },
+        &demo_file,
+    )
     .expect("demo shop");
     let engine = EngineConfig {
-        intents_dir: root("intents"),
-        rules: root("rules.toml"),
+        intents_dir: Some(root("intents")),
+        rules: Some(root("rules.toml")),
         workers: 4,
         ..EngineConfig::default()
     };
-    let dialogue = Dialogue::load(&engine.intents_dir, shop).expect("intents");
-    let rules = Rules::load(&engine.rules).expect("rules.toml");
-    Desk::open_with(DeskParts {
-        store: Arc::new(store),
+    let dialogue = Dialogue::load(&root("intents"), shop).expect("intents");
+    let rules = Rules::load(&root("rules.toml")).expect("rules.toml");
+    let desk = Desk::open_with(DeskParts {
+        store: store.clone(),
         nlu: Arc::new(KeywordNlu),
         dialogue,
         rules,
@@ -88,5 +94,6 @@ pub fn open(dir: &Path) -> Desk {
             capacity: 5,
         }],
         engine,
-    })
+    });
+    (desk, store)
 }

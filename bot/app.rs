@@ -1,0 +1,382 @@
+//! The composition root: the one place that builds the running application, in the order a
+//! message flows through it — config → NLU → store → desk → intake → chat platforms → HTTP.
+//! `frontdesk serve`, `replay`, `bench serve` and the tests all start from here, so a part
+//! is wired the same way wherever it runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::channels::health::ChannelHealth;
+use crate::channels::outbox::{FailedDelivery, FailureHook};
+use crate::channels::platforms::{PlatformError, Platforms, PlatformsConfig};
+use crate::commerce::{self, CommerceError};
+use crate::config::{AgentConfig, Config};
+use crate::defaults::{self, DefaultPaths, DefaultsError};
+use crate::desk::{Desk, DeskParts, Dialogue, Understand};
+use crate::intake::Intake;
+use crate::metrics;
+use crate::nlu::{
+    EncoderOptions, IntentError, Nlu, NluError, NluOptions, NluService, ServiceOptions,
+};
+use crate::policy::{Rules, RulesError};
+use crate::server::{self, auth, AppState};
+use crate::store::{SledStore, Store, StoreError};
+
+/// Why the application could not start or stop; each names the part and what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Defaults(#[from] DefaultsError),
+    #[error("the language model could not be loaded: {0}")]
+    Nlu(#[source] NluError),
+    #[error("the language model failed its first message: {0}")]
+    NluWarmUp(#[source] NluError),
+    #[error("`nlu.{key}`: {message}")]
+    NluOption { key: &'static str, message: String },
+    #[error("cannot create the data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the store in {path}: {source}")]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error("flushing the store: {0}")]
+    Flush(#[source] StoreError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error("the shop backend: {0}")]
+    Commerce(#[from] CommerceError),
+    #[error("intents: {0}")]
+    Intents(#[from] IntentError),
+    #[error("the chat platforms: {0}")]
+    Platforms(#[from] PlatformError),
+    #[error("cannot keep {path}: {source}")]
+    Secret {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot hash the demo agent's password: {0}")]
+    Password(#[source] auth::AuthError),
+    #[error("cannot listen on {addr}: {source} (is another frontdesk running there? change server.bind or --bind)")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("a background task panicked: {0}")]
+    Panicked(#[source] tokio::task::JoinError),
+}
+
+/// The files every part reads, after the built-in defaults filled what the config leaves
+/// unset.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub intents_dir: PathBuf,
+    pub rules: PathBuf,
+    pub demo_file: PathBuf,
+    pub models_dir: PathBuf,
+    pub validation_dir: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+impl Paths {
+    /// Fills what the config leaves unset with the built-in defaults (written once into
+    /// the cache, see [`defaults::materialize`]).
+    pub fn resolve(config: &Config) -> Result<Paths, AppError> {
+        let cache_dir = config.nlu.cache();
+        let built_in: DefaultPaths = defaults::materialize(&cache_dir)?;
+        let or = |set: &Option<PathBuf>, default: &PathBuf| set.clone().unwrap_or(default.clone());
+        Ok(Paths {
+            intents_dir: or(&config.engine.intents_dir, &built_in.intents_dir),
+            rules: or(&config.engine.rules, &built_in.rules),
+            demo_file: or(&config.commerce.demo_file, &built_in.demo_shop),
+            models_dir: or(&config.nlu.models_dir, &built_in.models_dir),
+            // The shipped validation sets only match the shipped intents; with other
+            // intents the trainer notices and keeps its default threshold.
+            validation_dir: built_in.validation_dir,
+            cache_dir,
+        })
+    }
+}
+
+/// The NLU's options from `[nlu]` and the resolved paths.
+pub fn nlu_options(config: &Config) -> Result<NluOptions, AppError> {
+    let paths = Paths::resolve(config)?;
+    nlu_options_at(config, &paths)
+}
+
+fn nlu_options_at(config: &Config, paths: &Paths) -> Result<NluOptions, AppError> {
+    let n = &config.nlu;
+    let bad = |key: &'static str, message: String| AppError::NluOption { key, message };
+    let encoder = EncoderOptions {
+        weights: n.weights.parse().map_err(|e| bad("weights", format!("{e}")))?,
+        isa: n.isa.parse().map_err(|e| bad("isa", format!("{e}")))?,
+        threads: n.threads,
+        spin_us: n.spin_us,
+    };
+    Ok(NluOptions {
+        model_dir: n.model_dir.clone(),
+        cache_dir: paths.cache_dir.clone(),
+        intents_dir: paths.intents_dir.clone(),
+        models_dir: paths.models_dir.clone(),
+        validation_dir: Some(paths.validation_dir.clone()),
+        encoder,
+    })
+}
+
+/// Loads the encoder and heads (retraining the intent head when the intents changed) and
+/// starts the batching worker.
+pub async fn load_nlu(config: &Config) -> Result<NluService, AppError> {
+    let opts = nlu_options(config)?;
+    let started = Instant::now();
+    let nlu = tokio::task::spawn_blocking(move || Nlu::load(&opts))
+        .await
+        .map_err(AppError::Panicked)?
+        .map_err(AppError::Nlu)?;
+    tracing::info!(took_ms = started.elapsed().as_millis() as u64, "NLU loaded");
+    Ok(NluService::start(nlu, ServiceOptions::default()))
+}
+
+/// A desk on `store` with the configured intents' answers, shop, rules (or `rules`, when
+/// given) and agents; starts its workers and idle-agent watcher.
+pub fn open_desk(
+    config: &Config,
+    store: Arc<dyn Store>,
+    nlu: Arc<dyn Understand>,
+    rules: Option<Rules>,
+) -> Result<Desk, AppError> {
+    let paths = Paths::resolve(config)?;
+    let rules = match rules {
+        Some(r) => r,
+        None => Rules::load(&paths.rules)?,
+    };
+    let shop = commerce::from_config(&config.commerce, &paths.demo_file)?;
+    let dialogue = Dialogue::load(&paths.intents_dir, shop)?;
+    Ok(Desk::open_with(DeskParts {
+        store,
+        nlu,
+        dialogue,
+        rules,
+        agents: config.agents.clone(),
+        engine: config.engine.clone(),
+    }))
+}
+
+/// Opens (or creates) the store under `server.data_dir`.
+pub fn open_store(config: &Config) -> Result<Arc<SledStore>, AppError> {
+    let dir = &config.server.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| AppError::DataDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let path = dir.join("store");
+    let store = SledStore::open(&path).map_err(|source| AppError::Store { path, source })?;
+    Ok(Arc::new(store))
+}
+
+pub const SECRET_FILE: &str = "secret";
+pub const DEMO_AGENT_FILE: &str = "demo-agent-password";
+pub const DEMO_AGENT: &str = "demo";
+
+/// A running frontdesk: HTTP server, desk, chat platforms.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub desk: Desk,
+    pub intake: Intake,
+    /// The generated demo agent (name, password) when the config names no agents.
+    pub demo_agent: Option<(String, String)>,
+    /// The server secret, so an embedding shop (or a test) can sign customer tokens.
+    pub signer: Arc<auth::Signer>,
+    /// The state of each chat platform, as `/health` shows it.
+    pub channels: ChannelHealth,
+    platforms: Platforms,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// `http://ADDR`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, closes open sockets, waits for requests in flight, stops the
+    /// platforms and flushes the store.
+    pub async fn shutdown(self) -> Result<(), AppError> {
+        let _ = self.stop.send(true);
+        self.task
+            .await
+            .map_err(AppError::Panicked)?
+            .map_err(AppError::Serve)?;
+        self.platforms.shutdown().await;
+        self.desk.flush().await.map_err(|e| match e {
+            crate::desk::DeskError::Storage(s) => AppError::Flush(s),
+            other => AppError::Flush(StoreError::Flush(other.to_string())),
+        })?;
+        Ok(())
+    }
+}
+
+/// Starts the whole application on `config` with `nlu`: the store under
+/// `server.data_dir`, the desk, the chat platforms of `[channels]`, and the HTTP server on
+/// `server.bind`. Serves until [`RunningServer::shutdown`].
+pub async fn start<U: Understand>(config: Config, nlu: U) -> Result<RunningServer, AppError> {
+    let platforms = PlatformsConfig::from_config(&config.channels)?;
+    start_with_platforms(config, nlu, platforms).await
+}
+
+/// [`start`] with the chat platforms given here (tests point them at local fakes).
+pub async fn start_with_platforms<U: Understand>(
+    mut config: Config,
+    nlu: U,
+    platforms: PlatformsConfig,
+) -> Result<RunningServer, AppError> {
+    let store = open_store(&config)?;
+    let (secret, demo_agent) = prepare_secrets(&mut config)?;
+    // One message through the NLU before anything listens: /health only ever reports a
+    // server whose NLU has answered.
+    let warm = Instant::now();
+    nlu.analyze("hello, is anyone there?".into())
+        .await
+        .map_err(AppError::NluWarmUp)?;
+    let nlu_first_ms = warm.elapsed().as_millis() as u64;
+    let desk = open_desk(&config, store.clone(), Arc::new(nlu), None)?;
+    let intake = Intake::new(desk.clone());
+    let listener = tokio::net::TcpListener::bind(&config.server.bind)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: config.server.bind.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(AppError::Serve)?;
+    let (stop, stopping) = watch::channel(false);
+    let signer = Arc::new(auth::Signer::new(&secret));
+    let metrics_handle = metrics::handle();
+    metrics::spawn_upkeep(metrics_handle.clone(), stopping.clone());
+    server::console::spawn_event_metrics(desk.clone(), stopping.clone());
+    let channels = ChannelHealth::new();
+    let platforms = Platforms::start(
+        intake.clone(),
+        store.clone(),
+        platforms,
+        channels.clone(),
+        Some(record_failures(desk.clone())),
+    )
+    .await?;
+    let webhooks = platforms.router();
+    let state = AppState {
+        desk: desk.clone(),
+        intake: intake.clone(),
+        signer: signer.clone(),
+        config: Arc::new(config),
+        metrics: metrics_handle,
+        stopping: stopping.clone(),
+        hub: server::hub::Hub::start(&desk, stopping.clone()),
+        started: Instant::now(),
+        nlu_first_ms,
+        channels: channels.clone(),
+    };
+    let mut until = stopping.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, server::router_with(state, webhooks))
+            .with_graceful_shutdown(async move {
+                let _ = until.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        desk,
+        intake,
+        demo_agent,
+        signer,
+        channels,
+        platforms,
+        stop,
+        task,
+    })
+}
+
+/// Puts every reply a platform refuses for good on its conversation, for the agent.
+fn record_failures(desk: Desk) -> FailureHook {
+    Arc::new(move |failed: FailedDelivery| {
+        let desk = desk.clone();
+        Box::pin(async move {
+            let m = &failed.message;
+            if let Err(e) = desk
+                .record_delivery_failure(&m.conversation_id, m.channel, &m.text, &failed.error)
+                .await
+            {
+                tracing::warn!(conversation = %m.conversation_id, error = %e,
+                    "could not record a failed delivery on its conversation");
+            }
+        })
+    })
+}
+
+/// Settles the secret (`server.secret`, else the one kept in `DATA/secret`, else a new one
+/// written there) and, when no agent is configured, adds the demo agent whose password is
+/// kept in `DATA/demo-agent-password`.
+fn prepare_secrets(config: &mut Config) -> Result<(String, Option<(String, String)>), AppError> {
+    let dir = config.server.data_dir.clone();
+    let secret = match config.server.secret.clone().filter(|s| !s.is_empty()) {
+        Some(s) => s,
+        None => read_or_create(&dir.join(SECRET_FILE), 48)?,
+    };
+    let demo_agent = if config.agents.is_empty() {
+        let password = read_or_create(&dir.join(DEMO_AGENT_FILE), 20)?;
+        let hash = auth::hash_password(&password).map_err(AppError::Password)?;
+        config.agents.push(AgentConfig {
+            name: DEMO_AGENT.into(),
+            display_name: Some("Demo agent".into()),
+            password_hash: hash,
+            capacity: 5,
+        });
+        Some((DEMO_AGENT.to_string(), password))
+    } else {
+        None
+    };
+    Ok((secret, demo_agent))
+}
+
+/// The file's first line, or a new random value written to it (readable by the owner only).
+fn read_or_create(path: &Path, len: usize) -> Result<String, AppError> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let value = text.lines().next().unwrap_or("").trim().to_string();
+        if !value.is_empty() {
+            return Ok(value);
+        }
+    }
+    let value = auth::random_token(len);
+    write_private(path, &value).map_err(|source| AppError::Secret {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(value)
+}
+
+fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    writeln!(file, "{value}")?;
+    file.sync_all()
+}

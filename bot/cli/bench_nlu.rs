@@ -1,0 +1,417 @@
+//! `frontdesk bench nlu`: latency, throughput and memory of the NLU pipeline, with stock
+//! candle-transformers BERT measured on the same texts in the same run as a yardstick
+//! (machines differ from one session to the next; the ratio is what carries over).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use super::encoder::{Encoder, MAX_TOKENS};
+use super::model::ModelFiles;
+use super::{Nlu, NluOptions};
+
+/// Short messages are what a support chat mostly sees: 10-20 word pieces.
+const SHORT: std::ops::RangeInclusive<usize> = 10..=20;
+const BATCH_SIZES: [usize; 5] = [1, 8, 16, 32, 64];
+
+#[derive(clap::Args)]
+pub struct BenchNluArgs {
+    /// Print one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Messages to time, one per line (default: the `examples` of the YAML files in
+    /// `intents/`); only those of 10-20 word pieces are used.
+    #[arg(long)]
+    pub texts: Option<PathBuf>,
+    /// Folder of intent definitions that supplies the default messages.
+    #[arg(long, default_value = "intents")]
+    pub intents: PathBuf,
+    /// Batch-1 calls timed after warm-up (texts are cycled when there are fewer).
+    #[arg(long, default_value_t = 2000)]
+    pub messages: usize,
+    /// Skip the stock candle BERT reference measurement.
+    #[arg(long)]
+    pub no_reference: bool,
+    /// Time the encoder alone (`Encoder::encode_features`) instead of the whole NLU
+    /// pipeline (encoder, intent, sentiment and anger heads, entities).
+    #[arg(long)]
+    pub encoder_only: bool,
+    /// Trained heads for the NLU pipeline.
+    #[arg(long, default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Model directory (default: all-MiniLM-L6-v2 in the cache, fetched when missing).
+    #[arg(long, env = "FRONTDESK_MODEL_DIR")]
+    pub model_dir: Option<PathBuf>,
+}
+
+/// Figures of one implementation on the bench texts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Figures {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub throughput_per_s: f64,
+    pub best_batch: usize,
+    /// Messages per second at each batch size tried.
+    pub throughput_by_batch: Vec<(usize, f64)>,
+}
+
+#[derive(serde::Serialize)]
+struct Report {
+    p50_ms: f64,
+    p99_ms: f64,
+    throughput_per_s: f64,
+    rss_mb: f64,
+    best_batch: usize,
+    throughput_by_batch: Vec<(usize, f64)>,
+    pipeline: String,
+    kernels: String,
+    messages_timed: usize,
+    distinct_texts: usize,
+    mean_tokens: f64,
+    reference: Option<Figures>,
+    /// Reference p50 divided by ours: how many times faster at batch 1.
+    p50_speedup: Option<f64>,
+    throughput_speedup: Option<f64>,
+}
+
+pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
+    let files = ModelFiles::resolve(a.model_dir.as_deref())?;
+    let tokenizer = bench_tokenizer(&files)?;
+    let all = match &a.texts {
+        Some(p) => texts_from_file(p)?,
+        None => texts_from_intents(&a.intents)?,
+    };
+    let mut texts = Vec::new();
+    let mut tokens = 0usize;
+    for t in all {
+        let n = tokenizer
+            .encode(t.as_str(), true)
+            .map_err(anyhow::Error::msg)?
+            .len();
+        if SHORT.contains(&n) {
+            tokens += n;
+            texts.push(t);
+        }
+    }
+    drop(tokenizer);
+    if texts.is_empty() {
+        bail!(
+            "no message of 10-20 word pieces to time: give --texts FILE with one short message \
+             per line"
+        );
+    }
+    let mean_tokens = tokens as f64 / texts.len() as f64;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let messages = a.messages.max(1000);
+    tracing::info!(
+        texts = refs.len(),
+        mean_tokens,
+        "timing {messages} batch-1 calls"
+    );
+
+    let nlu = if a.encoder_only {
+        None
+    } else {
+        let opts = NluOptions {
+            model_dir: a.model_dir.clone(),
+            intents_dir: a.intents.clone(),
+            models_dir: a.models_dir.clone(),
+            ..NluOptions::default()
+        };
+        match Nlu::load(&opts) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!("timing the encoder alone: the NLU pipeline did not load: {e}");
+                None
+            }
+        }
+    };
+    let (pipeline, ours) = match nlu {
+        Some(nlu) => {
+            let f = measure("frontdesk nlu", &refs, messages, |batch| {
+                nlu.analyze(batch).map(|_| ()).map_err(Into::into)
+            })?;
+            ("nlu (Nlu::analyze)", f)
+        }
+        None => {
+            let encoder = Encoder::load(&files)?;
+            let f = measure("frontdesk encoder", &refs, messages, |batch| {
+                encoder
+                    .encode_features(batch)
+                    .map(|_| ())
+                    .map_err(Into::into)
+            })?;
+            ("encoder (encode_features)", f)
+        }
+    };
+    // Peak so far: one model loaded. The reference below loads a second one.
+    let rss_mb = peak_rss_mb();
+
+    let reference = if a.no_reference {
+        None
+    } else {
+        let stock = StockBert::load(&files)?;
+        // Fewer calls: the reference is slower and only serves as a yardstick.
+        Some(measure("stock candle BERT", &refs, 1000, |batch| {
+            stock.encode(batch)
+        })?)
+    };
+    let report = Report {
+        p50_ms: ours.p50_ms,
+        p99_ms: ours.p99_ms,
+        throughput_per_s: ours.throughput_per_s,
+        rss_mb,
+        best_batch: ours.best_batch,
+        throughput_by_batch: ours.throughput_by_batch.clone(),
+        pipeline: pipeline.to_string(),
+        kernels: format!("{:?}", super::kernels::isa()),
+        messages_timed: messages,
+        distinct_texts: refs.len(),
+        mean_tokens,
+        p50_speedup: reference.as_ref().map(|r| r.p50_ms / ours.p50_ms),
+        throughput_speedup: reference
+            .as_ref()
+            .map(|r| ours.throughput_per_s / r.throughput_per_s),
+        reference,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+fn print_table(r: &Report) {
+    println!(
+        "{} texts of 10-20 word pieces (mean {:.1}), {} batch-1 calls, kernels {}",
+        r.distinct_texts, r.mean_tokens, r.messages_timed, r.kernels
+    );
+    println!(
+        "{:<28} {:>9} {:>9} {:>14}",
+        "", "p50 ms", "p99 ms", "msg/s (batch)"
+    );
+    let row = |name: &str, f: &Figures| {
+        println!(
+            "{:<28} {:>9.3} {:>9.3} {:>9.1} ({})",
+            name, f.p50_ms, f.p99_ms, f.throughput_per_s, f.best_batch
+        );
+    };
+    row(
+        &r.pipeline,
+        &Figures {
+            p50_ms: r.p50_ms,
+            p99_ms: r.p99_ms,
+            throughput_per_s: r.throughput_per_s,
+            best_batch: r.best_batch,
+            throughput_by_batch: Vec::new(),
+        },
+    );
+    if let Some(reference) = &r.reference {
+        row("stock candle BERT", reference);
+        println!(
+            "speed-up over stock: p50 {:.2}x, throughput {:.2}x",
+            r.p50_speedup.unwrap_or(0.0),
+            r.throughput_speedup.unwrap_or(0.0)
+        );
+    }
+    let by: Vec<String> = r
+        .throughput_by_batch
+        .iter()
+        .map(|(b, t)| format!("{b}: {t:.0}/s"))
+        .collect();
+    println!("throughput by batch size: {}", by.join(", "));
+    println!(
+        "peak RSS {:.1} MB (before the reference is loaded)",
+        r.rss_mb
+    );
+}
+
+/// Batch-1 latency over `calls` calls after warm-up, then throughput at each batch size.
+fn measure(
+    name: &str,
+    texts: &[&str],
+    calls: usize,
+    run: impl Fn(&[&str]) -> anyhow::Result<()>,
+) -> anyhow::Result<Figures> {
+    let warmup = 100;
+    // Throughput: at least one pass over the texts and about 1000 messages per batch size.
+    let per_batch = texts.len().max(1000);
+    let total = warmup + calls + BATCH_SIZES.len() * per_batch;
+    let bar = progress(name, total as u64);
+    for t in texts.iter().cycle().take(warmup) {
+        run(&[t])?;
+        bar.inc(1);
+    }
+    let mut lat = Vec::with_capacity(calls);
+    for t in texts.iter().cycle().take(calls) {
+        let t0 = Instant::now();
+        run(&[t])?;
+        lat.push(t0.elapsed());
+        bar.inc(1);
+    }
+    lat.sort();
+    let mut by_batch = Vec::new();
+    for b in BATCH_SIZES {
+        let msgs: Vec<&str> = texts.iter().cycle().take(per_batch).copied().collect();
+        let t0 = Instant::now();
+        for chunk in msgs.chunks(b) {
+            run(chunk)?;
+            bar.inc(chunk.len() as u64);
+        }
+        by_batch.push((b, msgs.len() as f64 / t0.elapsed().as_secs_f64()));
+    }
+    bar.finish_and_clear();
+    let (best_batch, best) = by_batch
+        .iter()
+        .copied()
+        .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+    Ok(Figures {
+        p50_ms: ms(percentile(&lat, 0.50)),
+        p99_ms: ms(percentile(&lat, 0.99)),
+        throughput_per_s: best,
+        best_batch,
+        throughput_by_batch: by_batch,
+    })
+}
+
+fn progress(name: &str, len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>20} [{bar:40}] {pos}/{len} {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(name.to_string());
+    bar
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Peak resident memory of this process (VmHWM), in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn texts_from_file(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --texts {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+/// The `examples` of every YAML file in the intents folder, read as plain YAML.
+fn texts_from_intents(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let rd = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "cannot read intents folder {} (run from the repository root, or give --intents \
+             DIR or --texts FILE)",
+            dir.display()
+        )
+    })?;
+    let mut paths: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(&p)?;
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&text).with_context(|| format!("{}", p.display()))?;
+        if let Some(examples) = doc.get("examples").and_then(|e| e.as_sequence()) {
+            out.extend(examples.iter().filter_map(|e| e.as_str().map(String::from)));
+        }
+    }
+    Ok(out)
+}
+
+/// candle-transformers' own BERT as shipped, with sentence-transformers pooling: the
+/// yardstick for the tuned encoder.
+struct StockBert {
+    tokenizer: Tokenizer,
+    model: BertModel,
+}
+
+/// The model's tokenizer set up as sentence-transformers uses it: no padding, truncation at
+/// 256 word pieces.
+fn bench_tokenizer(files: &ModelFiles) -> anyhow::Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::from_file(files.tokenizer()).map_err(anyhow::Error::msg)?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: MAX_TOKENS,
+            ..Default::default()
+        }))
+        .map_err(anyhow::Error::msg)?;
+    Ok(tokenizer)
+}
+
+impl StockBert {
+    fn load(files: &ModelFiles) -> anyhow::Result<Self> {
+        let tokenizer = bench_tokenizer(files)?;
+        let config: Config = serde_json::from_str(&std::fs::read_to_string(files.config())?)?;
+        // SAFETY: read-only map of the model file, which nothing modifies while we run.
+        let vb = unsafe {
+            VarBuilder::from_mmaped_safetensors(&[files.weights()], DType::F32, &Device::Cpu)?
+        };
+        Ok(Self {
+            tokenizer,
+            model: BertModel::load(vb, &config)?,
+        })
+    }
+
+    /// Embeddings of a batch padded to its longest text (callers pass similar lengths).
+    fn encode(&self, texts: &[&str]) -> anyhow::Result<()> {
+        let enc = if texts.len() == 1 {
+            vec![self
+                .tokenizer
+                .encode(texts[0], true)
+                .map_err(anyhow::Error::msg)?]
+        } else {
+            self.tokenizer
+                .encode_batch(texts.to_vec(), true)
+                .map_err(anyhow::Error::msg)?
+        };
+        let n = enc.len();
+        let len = enc.iter().map(|e| e.len()).max().unwrap_or(1).max(1);
+        let mut ids = vec![0u32; n * len];
+        let mut mask = vec![0f32; n * len];
+        for (r, e) in enc.iter().enumerate() {
+            ids[r * len..r * len + e.len()].copy_from_slice(e.get_ids());
+            mask[r * len..r * len + e.len()].fill(1.0);
+        }
+        let d = Device::Cpu;
+        let ids = Tensor::from_vec(ids, (n, len), &d)?;
+        let mask = Tensor::from_vec(mask, (n, len), &d)?;
+        let hidden = self.model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
+        let pooled = super::encoder::mean_pool(&hidden, &mask)?;
+        let _ = super::encoder::l2_normalize(&pooled)?.to_vec2::<f32>()?;
+        Ok(())
+    }
+}

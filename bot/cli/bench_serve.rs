@@ -1,0 +1,337 @@
+//! `frontdesk bench serve`: the whole application (`frontdesk::app::start`) on loopback (real NLU, sled in a temporary data
+//! dir) driven over real HTTP connections on the REST channel.
+//!
+//! Three phases, each bounded in count and time:
+//! 1. sustained throughput: `--messages` messages from `--concurrency` keep-alive clients;
+//! 2. latency at a fixed rate: `--rate` messages/s for `--rate-secs`, sent on schedule
+//!    (open loop: latency counts from the planned send time, so a slow server cannot hide
+//!    its queueing);
+//! 3. memory: `--conversations` customers each open a conversation, then the process's RSS
+//!    (server and load generator together) is read.
+
+use super::support::{peak_rss_mb, progress_bar, rss_mb};
+use anyhow::Context as _;
+use frontdesk::config::Config;
+use serde::Serialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchServeArgs {
+    /// Messages in the throughput phase.
+    #[arg(long, default_value_t = 3000)]
+    pub messages: usize,
+    /// Concurrent clients in the throughput phase.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Messages per second in the latency phase.
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+    /// Length of the latency phase in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub rate_secs: u32,
+    /// Open conversations for the memory phase.
+    #[arg(long, default_value_t = 10_000)]
+    pub conversations: usize,
+    /// Stop any phase after this many seconds (what was measured until then is reported).
+    #[arg(long, default_value_t = 300)]
+    pub phase_limit_secs: u64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Routine questions (answered by the bot, no human queue), varied so the NLU sees a mix.
+const ROUTINE: &[&str] = &[
+    "where is my order 10001",
+    "can you track order 10002 for me",
+    "what payment methods do you accept",
+    "how do I return an item",
+    "I need an invoice for order 10005",
+    "what is your refund policy",
+    "how long does delivery take",
+    "has order 10007 shipped yet",
+    "can I change my shipping address",
+    "I forgot my password",
+    "do you ship internationally",
+    "what is the status of order 10003",
+];
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub count: usize,
+    pub errors: usize,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub cores: usize,
+    pub throughput_messages: usize,
+    pub throughput_concurrency: usize,
+    pub messages_per_sec: f64,
+    pub throughput_latency: Latency,
+    pub fixed_rate_per_sec: u32,
+    pub fixed_rate_achieved_per_sec: f64,
+    pub fixed_rate_latency: Latency,
+    pub open_conversations: usize,
+    pub conversations_per_sec: f64,
+    pub rss_before_mb: f64,
+    pub rss_after_conversations_mb: f64,
+    pub peak_rss_mb: f64,
+}
+
+pub fn run(args: BenchServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(bench(&args))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+async fn bench(args: &BenchServeArgs) -> anyhow::Result<BenchReport> {
+    let data =
+        std::env::temp_dir().join(format!("frontdesk-bench-{}", uuid::Uuid::new_v4().simple()));
+    let result = bench_in(args, &data).await;
+    let _ = std::fs::remove_dir_all(&data);
+    result
+}
+
+async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Result<BenchReport> {
+    let mut config = Config::load(None)?;
+    config.server.bind = "127.0.0.1:0".into();
+    config.server.data_dir = data.to_path_buf();
+    let nlu = frontdesk::app::load_nlu(&config).await?;
+    let server = frontdesk::app::start(config, nlu).await?;
+    let url = format!("{}/api/v1/messages", server.url());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency.max(64))
+        .build()?;
+    let limit = Duration::from_secs(args.phase_limit_secs);
+    tracing::info!(server = %server.url(), "bench server up");
+
+    // Warm-up: first requests pay for connection set-up and lazy initialisation.
+    closed_loop(&client, &url, 100, 8, "warm", limit, &bar("warm-up", 100)).await;
+    let rss_before = rss_mb();
+
+    let pb = bar("throughput", args.messages);
+    let started = Instant::now();
+    let throughput = closed_loop(
+        &client,
+        &url,
+        args.messages,
+        args.concurrency,
+        "t",
+        limit,
+        &pb,
+    )
+    .await;
+    let took = started.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let ok = throughput.count - throughput.errors;
+
+    let total = (args.rate * args.rate_secs) as usize;
+    let pb = bar("fixed rate", total);
+    let (fixed, achieved) = open_loop(&client, &url, args.rate, total, limit, &pb).await;
+    pb.finish_and_clear();
+
+    let pb = bar("conversations", args.conversations);
+    let started = Instant::now();
+    let convs = closed_loop(
+        &client,
+        &url,
+        args.conversations,
+        args.concurrency,
+        "c",
+        limit,
+        &pb,
+    )
+    .await;
+    let conv_secs = started.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let rss_after = rss_mb();
+    let peak = peak_rss_mb();
+
+    server.shutdown().await?;
+    Ok(BenchReport {
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        throughput_messages: throughput.count,
+        throughput_concurrency: args.concurrency,
+        messages_per_sec: ok as f64 / took,
+        throughput_latency: throughput,
+        fixed_rate_per_sec: args.rate,
+        fixed_rate_achieved_per_sec: achieved,
+        fixed_rate_latency: fixed,
+        open_conversations: convs.count - convs.errors,
+        conversations_per_sec: (convs.count - convs.errors) as f64 / conv_secs,
+        rss_before_mb: rss_before,
+        rss_after_conversations_mb: rss_after,
+        peak_rss_mb: peak,
+    })
+}
+
+fn bar(name: &str, len: usize) -> indicatif::ProgressBar {
+    progress_bar(name, len as u64)
+}
+
+/// One message; Ok(latency) when the server answered 200.
+async fn send(client: &reqwest::Client, url: &str, user: &str, text: &str) -> Result<Duration, ()> {
+    let started = Instant::now();
+    let res = client
+        .post(url)
+        .json(&serde_json::json!({"user_id": user, "text": text}))
+        .send()
+        .await
+        .map_err(|_| ())?;
+    let ok = res.status().is_success();
+    let _ = res.bytes().await;
+    if ok {
+        Ok(started.elapsed())
+    } else {
+        Err(())
+    }
+}
+
+/// `n` messages from `concurrency` clients as fast as the server answers. Each message
+/// comes from its own user in the conversations phase (prefix "c"), otherwise from one of
+/// a few hundred users, so conversations grow as they do in real use.
+async fn closed_loop(
+    client: &reqwest::Client,
+    url: &str,
+    n: usize,
+    concurrency: usize,
+    prefix: &'static str,
+    limit: Duration,
+    pb: &indicatif::ProgressBar,
+) -> Latency {
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + limit;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, url, next, pb) = (client.clone(), url.to_string(), next.clone(), pb.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n || Instant::now() > deadline {
+                    break;
+                }
+                let user = if prefix == "c" {
+                    format!("bench-c-{i}")
+                } else {
+                    format!("bench-{prefix}-{}", i % 500)
+                };
+                results.push(send(&client, &url, &user, ROUTINE[i % ROUTINE.len()]).await);
+                pb.inc(1);
+            }
+            results
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_default());
+    }
+    summarize(all)
+}
+
+/// `total` messages at `rate` per second, each sent at its planned time whatever happened to
+/// the previous ones; latency counts from the planned time.
+async fn open_loop(
+    client: &reqwest::Client,
+    url: &str,
+    rate: u32,
+    total: usize,
+    limit: Duration,
+    pb: &indicatif::ProgressBar,
+) -> (Latency, f64) {
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        let planned = start + interval * i as u32;
+        if planned.duration_since(start) > limit {
+            break;
+        }
+        tokio::time::sleep_until(planned).await;
+        let (client, url, pb) = (client.clone(), url.to_string(), pb.clone());
+        tasks.push(tokio::spawn(async move {
+            let user = format!("bench-r-{}", i % 500);
+            let r = send(&client, &url, &user, ROUTINE[i % ROUTINE.len()]).await;
+            pb.inc(1);
+            r.map(|_| planned.elapsed())
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.push(t.await.unwrap_or(Err(())));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let sent = all.len();
+    (summarize(all), sent as f64 / secs)
+}
+
+fn summarize(results: Vec<Result<Duration, ()>>) -> Latency {
+    let count = results.len();
+    let mut ms: Vec<f64> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    let errors = count - ms.len();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| -> f64 {
+        if ms.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1;
+        ms[i]
+    };
+    Latency {
+        count,
+        errors,
+        p50_ms: q(0.50),
+        p90_ms: q(0.90),
+        p99_ms: q(0.99),
+        max_ms: ms.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+fn print_table(r: &BenchReport) {
+    let lat = |l: &Latency| {
+        format!(
+            "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} sent, {} errors)",
+            l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.count, l.errors
+        )
+    };
+    println!(
+        "frontdesk bench serve (real server on loopback, NLU + sled, {} cores)",
+        r.cores
+    );
+    println!(
+        "  sustained:      {:.0} messages/s ({} clients)  target >= 300",
+        r.messages_per_sec, r.throughput_concurrency
+    );
+    println!("                  {}", lat(&r.throughput_latency));
+    println!(
+        "  at {}/s:        {}  target p99 <= 100 ms (achieved {:.1}/s)",
+        r.fixed_rate_per_sec,
+        lat(&r.fixed_rate_latency),
+        r.fixed_rate_achieved_per_sec
+    );
+    println!(
+        "  memory:         RSS {:.0} MB with {} open conversations (before: {:.0} MB, peak {:.0} MB)  target < 400 MB",
+        r.rss_after_conversations_mb, r.open_conversations, r.rss_before_mb, r.peak_rss_mb
+    );
+}

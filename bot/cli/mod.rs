@@ -1,0 +1,14 @@
+//! The command line: one file per command. This is the only layer with clap, anyhow,
+//! printing and progress bars; everything it runs is in the library, which returns typed
+//! results for these files to print.
+
+pub mod bench_nlu;
+pub mod bench_serve;
+pub mod eval;
+pub mod hash_password;
+pub mod init;
+pub mod nlu;
+pub mod replay;
+pub mod serve;
+pub mod support;
+pub mod train;

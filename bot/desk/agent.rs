@@ -1,0 +1,234 @@
+//! What agents do to a conversation: claim a waiting one within their capacity, reply,
+//! hand it back to the bot, close it. Every action runs through [`agent_action`], which
+//! locks the conversation and the queues, applies one store change and tells the views.
+
+use chrono::Utc;
+
+use super::copy;
+use super::error::DeskError;
+use super::inner::Inner;
+use super::queue::positions;
+use super::record::push_message;
+use super::types::{Conversation, DeskEventKind};
+use super::views;
+use crate::message::{ConversationId, Speaker, Status};
+use crate::store::{Change, ConversationRecord, QueueEntry};
+
+/// What an action may change: the conversation, the store change that goes with it, the
+/// events to tell once it is stored; it sees the queues as they were before.
+pub(super) struct Action<'a> {
+    pub(super) record: &'a mut ConversationRecord,
+    pub(super) change: &'a mut Change,
+    pub(super) events: &'a mut Vec<DeskEventKind>,
+    pub(super) entries: &'a [QueueEntry],
+}
+
+/// Loads conversation `id` and locks it (and the queues) for `agent`'s action `act`, then
+/// stores and flushes the change, tells the live views, and gives the queue `act` touched
+/// (if any) its new positions. Returns the conversation as stored.
+pub(super) async fn agent_action<F>(
+    inner: &Inner,
+    agent: &str,
+    id: &ConversationId,
+    act: F,
+) -> Result<ConversationRecord, DeskError>
+where
+    F: FnOnce(&Inner, Action<'_>) -> Result<Option<String>, DeskError>,
+{
+    if !inner.agents.contains_key(agent) {
+        return Err(DeskError::Forbidden(format!(
+            "{agent} is not an agent of this desk"
+        )));
+    }
+    let first = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
+    let _conversation_guard = inner.stripe(&first.identity().key()).lock().await;
+    let _queue_guard = inner.queue_lock.lock().await;
+    let mut record = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
+    let entries = inner.store.queue_entries()?;
+    let mut change = Change::default();
+    let mut events = Vec::new();
+    let touched_queue = act(
+        inner,
+        Action {
+            record: &mut record,
+            change: &mut change,
+            events: &mut events,
+            entries: &entries,
+        },
+    )?;
+    record.updated = Utc::now();
+    change.conversations.push(record.clone());
+    // Positions after the change, for the customers still waiting.
+    let mut after = entries;
+    after.retain(|e| {
+        !change
+            .dequeue
+            .iter()
+            .any(|(q, c)| &e.queue == q && &e.conversation_id == c)
+    });
+    after.extend(change.enqueue.iter().cloned());
+    inner.store.apply(change)?;
+    inner.store.flush().await?;
+    for kind in events {
+        inner.emit(id, kind);
+    }
+    if let Some(q) = touched_queue {
+        inner.announce(&q, positions(&after, &q));
+    }
+    Ok(record)
+}
+
+/// An agent takes a waiting conversation, if they have room for one more.
+pub(super) async fn claim(
+    inner: &Inner,
+    agent: &str,
+    id: &ConversationId,
+) -> Result<Conversation, DeskError> {
+    agent_action(inner, agent, id, |inner, a| {
+        let r = a.record;
+        if r.status != Status::Queued {
+            return Err(DeskError::Conflict(match &r.assigned_agent {
+                Some(owner) => format!("the conversation is already with {owner}"),
+                None => format!("the conversation is not waiting (it is {})", r.status),
+            }));
+        }
+        let config = &inner.agents[agent];
+        let active = inner
+            .store
+            .assignments()?
+            .iter()
+            .filter(|(name, _)| name == agent)
+            .count();
+        if active >= config.capacity {
+            return Err(DeskError::Conflict(format!(
+                "{agent} already has {active} conversations (capacity {})",
+                config.capacity
+            )));
+        }
+        let queue = r.queue.clone().unwrap_or_default();
+        a.change.dequeue.push((queue.clone(), r.id.clone()));
+        a.change.assign.push((agent.to_string(), r.id.clone()));
+        r.status = Status::WithAgent;
+        r.assigned_agent = Some(agent.to_string());
+        r.last_agent_at = Some(Utc::now());
+        let hello = copy::agent_joined(config.display());
+        push_message(r, a.change, Speaker::Bot, &hello, Utc::now(), None);
+        a.events.push(DeskEventKind::StatusChanged {
+            status: Status::WithAgent,
+        });
+        a.events.push(DeskEventKind::BotReply { text: hello });
+        Ok(Some(queue))
+    })
+    .await?;
+    views::conversation(inner, id)?.ok_or(DeskError::NotFound)
+}
+
+/// The owning agent writes to the customer.
+pub(super) async fn agent_reply(
+    inner: &Inner,
+    agent: &str,
+    id: &ConversationId,
+    text: &str,
+) -> Result<(), DeskError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(DeskError::Invalid("the reply is empty".into()));
+    }
+    agent_action(inner, agent, id, |inner, a| {
+        let r = a.record;
+        require_owner(r, agent)?;
+        r.last_agent_at = Some(Utc::now());
+        let from = Speaker::Agent(agent.to_string());
+        push_message(r, a.change, from, text, Utc::now(), None);
+        a.events.push(DeskEventKind::AgentReply {
+            agent: agent.to_string(),
+            display_name: inner.agents[agent].display().to_string(),
+            text: text.to_string(),
+        });
+        Ok(None)
+    })
+    .await
+    .map(|_| ())
+}
+
+/// The owning agent gives the conversation back to the bot.
+pub(super) async fn hand_back(
+    inner: &Inner,
+    agent: &str,
+    id: &ConversationId,
+) -> Result<(), DeskError> {
+    agent_action(inner, agent, id, |inner, a| {
+        let r = a.record;
+        require_owner(r, agent)?;
+        a.change.unassign.push((agent.to_string(), r.id.clone()));
+        r.status = Status::Bot;
+        r.assigned_agent = None;
+        r.queued_since = None;
+        r.pending = None;
+        r.offered_human = false;
+        r.unresolved_turns = 0;
+        let text = copy::handed_back(inner.agents[agent].display());
+        push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);
+        a.events.push(DeskEventKind::StatusChanged {
+            status: Status::Bot,
+        });
+        a.events.push(DeskEventKind::BotReply { text });
+        Ok(None)
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Ends the conversation (one the agent owns, or one still waiting in a queue). The
+/// customer's next message starts a new conversation.
+pub(super) async fn close(
+    inner: &Inner,
+    agent: &str,
+    id: &ConversationId,
+) -> Result<(), DeskError> {
+    agent_action(inner, agent, id, |_, a| {
+        let r = a.record;
+        let mut touched = None;
+        match r.status {
+            Status::WithAgent => {
+                require_owner(r, agent)?;
+                a.change.unassign.push((agent.to_string(), r.id.clone()));
+            }
+            Status::Queued => {
+                let q = r.queue.clone().unwrap_or_default();
+                a.change.dequeue.push((q.clone(), r.id.clone()));
+                touched = Some(q);
+            }
+            Status::Bot => {}
+            Status::Closed => {
+                return Err(DeskError::Conflict(
+                    "the conversation is already closed".into(),
+                ))
+            }
+        }
+        r.status = Status::Closed;
+        r.assigned_agent = None;
+        a.change.open.push((r.identity(), None));
+        let text = copy::closed();
+        push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);
+        a.events.push(DeskEventKind::BotReply { text });
+        a.events.push(DeskEventKind::StatusChanged {
+            status: Status::Closed,
+        });
+        Ok(touched)
+    })
+    .await
+    .map(|_| ())
+}
+
+fn require_owner(r: &ConversationRecord, agent: &str) -> Result<(), DeskError> {
+    match (&r.status, &r.assigned_agent) {
+        (Status::WithAgent, Some(a)) if a == agent => Ok(()),
+        (Status::WithAgent, Some(a)) => Err(DeskError::Forbidden(format!(
+            "the conversation belongs to {a}"
+        ))),
+        (status, _) => Err(DeskError::Conflict(format!(
+            "the conversation is {status}, not with an agent"
+        ))),
+    }
+}

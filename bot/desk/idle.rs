@@ -1,0 +1,104 @@
+//! Agents who stay silent: when the customer wrote after the agent's last action and that
+//! action is older than the limit, the conversation goes back to its queue (at its old
+//! place) for another agent. A background task checks a few times per limit.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::agent::{agent_action, Action};
+use super::copy;
+use super::error::DeskError;
+use super::inner::Inner;
+use super::queue::position;
+use super::record::push_message;
+use super::types::DeskEventKind;
+use crate::message::{ConversationId, Speaker, Status};
+use crate::store::{ConversationRecord, QueueEntry};
+
+/// Puts back in their queue the conversations whose agent has not acted for `idle` while
+/// the customer waits for an answer. Returns the conversations moved.
+pub(super) async fn reassign_idle(
+    inner: &Inner,
+    idle: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<ConversationId>, DeskError> {
+    let limit = chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX);
+    let mut moved = Vec::new();
+    for (agent, id) in inner.store.assignments()? {
+        let Some(r) = inner.store.conversation(&id)? else {
+            continue;
+        };
+        if !is_idle(&r, limit, now) {
+            continue;
+        }
+        let result =
+            agent_action(inner, &agent, &id, |_, a| requeue(a, &agent, limit, now)).await?;
+        if result.status == Status::Queued {
+            tracing::info!(agent, conversation = %id, "idle agent: conversation back in its queue");
+            moved.push(id);
+        }
+    }
+    Ok(moved)
+}
+
+/// Takes the conversation from `agent` back to its queue, if it is still theirs and idle.
+fn requeue(
+    a: Action<'_>,
+    agent: &str,
+    limit: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, DeskError> {
+    let r = a.record;
+    // Checked again under the locks: the agent may have just answered.
+    if r.assigned_agent.as_deref() != Some(agent) || !is_idle(r, limit, now) {
+        return Ok(None);
+    }
+    let queue = r.queue.clone().unwrap_or_else(|| "general".into());
+    a.change.unassign.push((agent.to_string(), r.id.clone()));
+    let entry = QueueEntry {
+        queue: queue.clone(),
+        conversation_id: r.id.clone(),
+        customer: r.customer.clone(),
+        channel: r.channel,
+        priority: r.priority,
+        enqueued_at: r.queued_since.unwrap_or(now),
+        reasons: r.escalation.clone(),
+    };
+    let mut after = a.entries.to_vec();
+    after.push(entry.clone());
+    a.change.enqueue.push(entry);
+    r.status = Status::Queued;
+    r.assigned_agent = None;
+    let text = copy::agent_idle_requeued(position(&after, &queue, &r.id));
+    push_message(r, a.change, Speaker::Bot, &text, now, None);
+    a.events.push(DeskEventKind::StatusChanged {
+        status: Status::Queued,
+    });
+    a.events.push(DeskEventKind::BotReply { text });
+    Ok(Some(queue))
+}
+
+/// The customer wrote after the agent's last action, and that action is older than `limit`.
+fn is_idle(r: &ConversationRecord, limit: chrono::Duration, now: DateTime<Utc>) -> bool {
+    let Some(last_agent) = r.last_agent_at else {
+        return false;
+    };
+    r.status == Status::WithAgent && r.last_customer_at > last_agent && now - last_agent >= limit
+}
+
+/// Background task: checks for idle agents a few times per limit, until the desk is dropped.
+pub(super) fn spawn_watch(desk: Weak<Inner>, idle_secs: u64) {
+    let idle = Duration::from_secs(idle_secs);
+    let every = Duration::from_secs((idle_secs / 4).clamp(1, 30));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(inner) = desk.upgrade() else { break };
+            if let Err(e) = reassign_idle(&inner, idle, Utc::now()).await {
+                tracing::warn!(error = %e, "idle-agent check failed");
+            }
+        }
+    });
+}

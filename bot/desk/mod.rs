@@ -1,0 +1,251 @@
+//! The desk: the conversation engine, and the one handle ([`Desk`]) that the server and
+//! the channels use to run conversations.
+//!
+//! Files:
+//! - `mod.rs`: the [`Desk`] handle: start, receive, subscribe, queries, and the agents'
+//!   actions (each a call into the file that does it).
+//! - `types.rs`: what the desk hands out and takes in ([`Turn`], [`DeskEvent`], views,
+//!   [`Conversation`], [`DeskParts`], [`Understand`]); `error.rs`: [`DeskError`].
+//! - `inner.rs`: the shared state, private to this folder, with its locks (a stripe per
+//!   customer, then one lock for the queues: always in that order).
+//! - `router.rs`: per-customer ordered workers with bounded inboxes (backpressure).
+//! - `turn.rs`: one customer turn. `dialogue.rs`: the intents' answers and slot filling.
+//!   The escalation rules are `crate::policy`.
+//! - `queue.rs`: pure queue order and positions. `views.rs`: what the console reads.
+//! - `agent.rs`: claim, reply, hand back, close. `idle.rs`: silent agents lose the
+//!   conversation back to its queue. `delivery.rs`: replies a platform refused for good.
+//!   `identity.rs`: one customer across channels (`/link`).
+//! - `copy.rs`: every sentence the bot says on its own. `record.rs`: transcript helpers.
+//!
+//! One turn ([`Desk::receive`]): the router hands the message to the customer's worker, so
+//! one customer's messages are handled in order. `turn::handle` then validates the text,
+//! locks the customer, loads the customer and their open conversation (or starts one), asks
+//! the NLU, records the message, and decides: the bot answers, the conversation goes to a
+//! queue, a waiting customer is told their place, or (an agent owns it) the bot stays
+//! silent. Everything the turn changed is stored as one change and flushed before the
+//! caller gets the [`Turn`]; then the live views get the events ([`Desk::subscribe`]) and
+//! the other waiting customers their new positions.
+
+mod agent;
+pub mod copy;
+mod delivery;
+mod dialogue;
+mod error;
+mod identity;
+mod idle;
+mod inner;
+mod queue;
+mod record;
+mod router;
+mod turn;
+mod types;
+mod views;
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, oneshot};
+
+use crate::config::{AgentConfig, EngineConfig};
+use crate::message::{ChannelKind, ConversationId, Identity, Inbound};
+use crate::policy::Rules;
+use inner::{Inner, Job};
+use router::{RouteError, Router};
+
+pub use dialogue::{slot_value, Dialogue};
+pub use error::{DeskError, Unavailable};
+pub use identity::{parse_link_command, LinkCommand, LinkError, CODE_TTL};
+pub use types::{
+    AgentView, Conversation, DeskEvent, DeskEventKind, DeskParts, QueueEntryView, QueueSlot,
+    QueueView, Reply, Turn, Understand,
+};
+
+/// The engine handle: cheap to clone, shared by every channel and the console.
+#[derive(Clone)]
+pub struct Desk {
+    inner: Arc<Inner>,
+}
+
+impl Desk {
+    /// Starts a desk on its parts (`crate::app::open_desk` loads them from the config):
+    /// the conversation workers and the idle-agent watcher. Needs a tokio runtime.
+    pub fn open_with(parts: DeskParts) -> Desk {
+        let engine = parts.engine.clone();
+        let inner = Arc::new_cyclic(|desk: &Weak<Inner>| {
+            Inner::new(parts, start_workers(desk.clone(), &engine))
+        });
+        idle::spawn_watch(Arc::downgrade(&inner), engine.agent_idle_secs);
+        Desk { inner }
+    }
+
+    /// Handles one customer message. Returns once it is durably stored and handled (the
+    /// bot's answer or the queue placement); messages of one customer are handled in order.
+    pub async fn receive(&self, msg: Inbound) -> Result<Turn, DeskError> {
+        let (tx, rx) = oneshot::channel();
+        let key = msg.identity().key();
+        self.inner
+            .router
+            .dispatch(&key, (msg, tx))
+            .await
+            .map_err(|e| match e {
+                RouteError::Busy => DeskError::Busy,
+                RouteError::Stopped => Unavailable::Stopped.into(),
+            })?;
+        rx.await.map_err(|_| Unavailable::Dropped)?
+    }
+
+    /// Live events of every conversation.
+    pub fn subscribe(&self) -> broadcast::Receiver<DeskEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn queues(&self) -> Result<Vec<QueueView>, DeskError> {
+        views::queues(&self.inner, Utc::now())
+    }
+
+    pub fn conversation(&self, id: &ConversationId) -> Result<Option<Conversation>, DeskError> {
+        views::conversation(&self.inner, id)
+    }
+
+    /// The conversation this channel user writes into now (none once it is closed).
+    pub fn conversation_of(
+        &self,
+        channel: ChannelKind,
+        channel_user: &str,
+    ) -> Result<Option<ConversationId>, DeskError> {
+        let identity = Identity::new(channel, channel_user);
+        Ok(self.inner.store.open_conversation(&identity)?)
+    }
+
+    pub fn agents(&self) -> Vec<AgentView> {
+        views::agents(&self.inner)
+    }
+
+    /// The agent's configuration (password hash included), for the console's login.
+    pub fn agent(&self, name: &str) -> Option<&AgentConfig> {
+        self.inner.agents.get(name)
+    }
+
+    /// Makes everything stored so far durable.
+    pub async fn flush(&self) -> Result<(), DeskError> {
+        Ok(self.inner.store.flush().await?)
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.inner.rules
+    }
+
+    /// An agent takes a waiting conversation, if they have room for one more.
+    pub async fn claim(&self, agent: &str, id: &ConversationId) -> Result<Conversation, DeskError> {
+        agent::claim(&self.inner, agent, id).await
+    }
+
+    /// The owning agent writes to the customer.
+    pub async fn agent_reply(
+        &self,
+        agent: &str,
+        id: &ConversationId,
+        text: &str,
+    ) -> Result<(), DeskError> {
+        agent::agent_reply(&self.inner, agent, id, text).await
+    }
+
+    /// The owning agent gives the conversation back to the bot.
+    pub async fn hand_back(&self, agent: &str, id: &ConversationId) -> Result<(), DeskError> {
+        agent::hand_back(&self.inner, agent, id).await
+    }
+
+    /// Ends the conversation (one the agent owns, or one still waiting in a queue). The
+    /// customer's next message starts a new conversation.
+    pub async fn close(&self, agent: &str, id: &ConversationId) -> Result<(), DeskError> {
+        agent::close(&self.inner, agent, id).await
+    }
+
+    /// Puts back in their queue the conversations whose agent has not acted for `idle`
+    /// while the customer waits for an answer. Returns the conversations moved. (A
+    /// background watcher calls it too.)
+    pub async fn reassign_idle(
+        &self,
+        idle: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ConversationId>, DeskError> {
+        idle::reassign_idle(&self.inner, idle, now).await
+    }
+
+    /// Records on conversation `id` that `text` could not be delivered on `channel`
+    /// because of `error`, and tells the live views.
+    pub async fn record_delivery_failure(
+        &self,
+        id: &ConversationId,
+        channel: ChannelKind,
+        text: &str,
+        error: &str,
+    ) -> Result<(), DeskError> {
+        delivery::record_failure(&self.inner, id, channel, text, error).await
+    }
+
+    /// The answer to a link command in `msg`, or `None` when the message is not one.
+    pub async fn link_command(&self, msg: &Inbound) -> Option<String> {
+        identity::link_command(&self.inner, msg).await
+    }
+
+    /// A fresh link code for `identity`, durable before it is returned.
+    pub async fn issue_link_code(&self, identity: &Identity) -> Result<String, DeskError> {
+        identity::issue_link_code(&self.inner, identity).await
+    }
+
+    /// Uses up `code` and files `identity` under the customer who asked for it. Returns
+    /// the identity that asked for the code.
+    pub async fn redeem_link_code(
+        &self,
+        code: &str,
+        identity: &Identity,
+    ) -> Result<Identity, LinkError> {
+        identity::redeem_link_code(&self.inner, code, identity).await
+    }
+
+    /// Files `other` under the customer of `owner` (or, if `owner` never wrote, `owner`
+    /// under the customer of `other`), durably. Returns the customer id, or `None` when
+    /// neither identity has written yet. Linking an identity with itself is `Invalid`.
+    pub async fn link_identity(
+        &self,
+        owner: &Identity,
+        other: &Identity,
+    ) -> Result<Option<String>, DeskError> {
+        identity::link_identity(&self.inner, owner, other).await
+    }
+}
+
+/// The conversation workers: each runs its customers' turns one at a time. They hold the
+/// desk weakly, so dropping the last `Desk` stops them.
+fn start_workers(desk: Weak<Inner>, engine: &EngineConfig) -> Router<Job> {
+    Router::start(
+        engine.workers,
+        engine.worker_queue,
+        Duration::from_millis(engine.busy_wait_ms),
+        move |(msg, reply): Job| {
+            let desk = desk.clone();
+            async move {
+                let result = match desk.upgrade() {
+                    Some(inner) => turn::handle(&inner, msg).await,
+                    None => Err(Unavailable::ShuttingDown.into()),
+                };
+                let _ = reply.send(result);
+            }
+        },
+    )
+}
+
+/// The desk is shared by every connection task: it and its futures must cross threads.
+#[allow(dead_code)]
+fn desk_is_shareable(desk: Desk, id: ConversationId) {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    send_sync(&desk);
+    send(desk.receive(Inbound::new(ChannelKind::Web, "u", "hi")));
+    send(desk.claim("a", &id));
+    send(desk.agent_reply("a", &id, "x"));
+    send(desk.hand_back("a", &id));
+    send(desk.close("a", &id));
+}

@@ -1,0 +1,61 @@
+//! Small changes to a stored conversation that turns, agent actions and the idle watcher
+//! share: a new conversation, and one more message in its transcript.
+
+use chrono::{DateTime, Utc};
+
+use crate::message::{ConversationId, Identity, Speaker, Status};
+use crate::nlu::Analysis;
+use crate::store::{Change, ConversationRecord, StoredMessage};
+
+/// Appends a message to the conversation's transcript, as part of `change`.
+pub(super) fn push_message(
+    record: &mut ConversationRecord,
+    change: &mut Change,
+    from: Speaker,
+    text: &str,
+    time: DateTime<Utc>,
+    analysis: Option<Analysis>,
+) {
+    change.messages.push((
+        record.id.clone(),
+        record.message_count,
+        StoredMessage {
+            from,
+            text: text.to_string(),
+            time,
+            analysis,
+        },
+    ));
+    record.message_count += 1;
+}
+
+/// A fresh conversation of `customer`, written from `identity`, with the bot.
+pub(super) fn new_conversation(
+    customer: &str,
+    identity: &Identity,
+    now: DateTime<Utc>,
+) -> ConversationRecord {
+    ConversationRecord {
+        id: ConversationId::fresh(),
+        customer: customer.to_string(),
+        channel: identity.channel,
+        channel_user: identity.user.clone(),
+        status: Status::Bot,
+        assigned_agent: None,
+        queue: None,
+        priority: 0,
+        message_count: 0,
+        sentiment_trajectory: Vec::new(),
+        slots: Default::default(),
+        pending: None,
+        offered_human: false,
+        unresolved_turns: 0,
+        escalation: Vec::new(),
+        queued_since: None,
+        created: now,
+        updated: now,
+        last_customer_at: now,
+        last_agent_at: None,
+        delivery_failures: Vec::new(),
+    }
+}

@@ -1,0 +1,183 @@
+//! What the desk hands out and takes in: a turn's outcome, live events, the console's views
+//! of queues, agents and conversations, and the parts a desk is built from.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::Dialogue;
+use crate::config::{AgentConfig, EngineConfig};
+use crate::message::{ChannelKind, ConversationId, Status};
+use crate::nlu::{Analysis, NluError};
+use crate::policy::{EscalationReason, Rules};
+use crate::store::{ConversationRecord, Customer, DeliveryFailure, Store, StoredMessage};
+
+/// Anything that turns a message into an `Analysis` (the NLU service; a script in tests).
+pub trait Understand: Send + Sync + 'static {
+    fn analyze(&self, text: String) -> BoxFuture<'static, Result<Analysis, NluError>>;
+}
+
+impl Understand for crate::nlu::NluService {
+    fn analyze(&self, text: String) -> BoxFuture<'static, Result<Analysis, NluError>> {
+        let service = self.clone();
+        Box::pin(async move { service.analyze(text).await })
+    }
+}
+
+/// Everything a desk is made of, for callers that build the parts themselves.
+pub struct DeskParts {
+    pub store: Arc<dyn Store>,
+    pub nlu: Arc<dyn Understand>,
+    pub dialogue: Dialogue,
+    pub rules: Rules,
+    pub agents: Vec<AgentConfig>,
+    pub engine: EngineConfig,
+}
+
+/// What `receive` answers: where the conversation stands after this message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub conversation_id: ConversationId,
+    pub status: Status,
+    pub replies: Vec<Reply>,
+    pub queue: Option<QueueSlot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueSlot {
+    pub name: String,
+    /// 1-based.
+    pub position: usize,
+}
+
+/// Something that happened to a conversation, for live views (widget, console, channels).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeskEvent {
+    pub conversation_id: ConversationId,
+    pub kind: DeskEventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DeskEventKind {
+    CustomerMessage {
+        text: String,
+    },
+    BotReply {
+        text: String,
+    },
+    AgentReply {
+        agent: String,
+        display_name: String,
+        text: String,
+    },
+    QueuePosition {
+        queue: String,
+        position: usize,
+    },
+    StatusChanged {
+        status: Status,
+    },
+    Queued {
+        queue: String,
+        priority: i64,
+        reasons: Vec<EscalationReason>,
+    },
+    /// A reply could not be delivered on the customer's chat platform, for good.
+    DeliveryFailed {
+        channel: ChannelKind,
+        error: String,
+    },
+}
+
+/// One waiting conversation as the console lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueEntryView {
+    pub conversation_id: ConversationId,
+    pub customer: String,
+    pub channel: ChannelKind,
+    pub priority: i64,
+    pub reasons: Vec<EscalationReason>,
+    /// Mean negative-sentiment probability of the last 3 customer messages.
+    pub sentiment: f32,
+    pub waiting_secs: u64,
+    pub position: usize,
+    pub sla_breached: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueView {
+    pub name: String,
+    pub description: Option<String>,
+    pub sla_secs: u64,
+    pub entries: Vec<QueueEntryView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub name: String,
+    pub display_name: String,
+    pub capacity: usize,
+    pub active: usize,
+    pub conversations: Vec<ConversationId>,
+}
+
+/// A conversation with its full transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub customer: String,
+    pub tier: Option<String>,
+    pub lifetime_value: Option<f64>,
+    pub channel: ChannelKind,
+    pub channel_user: String,
+    pub status: Status,
+    pub assigned_agent: Option<String>,
+    pub queue: Option<String>,
+    pub priority: i64,
+    pub messages: Vec<StoredMessage>,
+    pub sentiment_trajectory: Vec<f32>,
+    pub slots: BTreeMap<String, String>,
+    pub escalation: Vec<EscalationReason>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    /// Replies the customer's platform refused for good (shown to the agent).
+    pub delivery_failures: Vec<DeliveryFailure>,
+}
+
+impl Conversation {
+    /// The view of a stored conversation, its transcript and its customer.
+    pub(super) fn from_record(
+        r: ConversationRecord,
+        messages: Vec<StoredMessage>,
+        customer: Option<&Customer>,
+    ) -> Conversation {
+        Conversation {
+            id: r.id,
+            customer: r.customer,
+            tier: customer.and_then(|c| c.tier.clone()),
+            lifetime_value: customer.and_then(|c| c.lifetime_value),
+            channel: r.channel,
+            channel_user: r.channel_user,
+            status: r.status,
+            assigned_agent: r.assigned_agent,
+            queue: r.queue,
+            priority: r.priority,
+            messages,
+            sentiment_trajectory: r.sentiment_trajectory,
+            slots: r.slots,
+            escalation: r.escalation,
+            created: r.created,
+            updated: r.updated,
+            delivery_failures: r.delivery_failures,
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! What the console reads: the queues with waiting times against each SLA, the agents with
+//! the conversations they hold, and one conversation with its transcript.
+
+use chrono::{DateTime, Utc};
+
+use super::error::DeskError;
+use super::inner::Inner;
+use super::queue::ordered;
+use super::types::{AgentView, Conversation, QueueEntryView, QueueView};
+use crate::message::ConversationId;
+use crate::store::ConversationRecord;
+
+/// Every queue of the rules (and any other that has entries), in service order.
+pub(super) fn queues(inner: &Inner, now: DateTime<Utc>) -> Result<Vec<QueueView>, DeskError> {
+    let entries = inner.store.queue_entries()?;
+    let mut names: Vec<String> = inner.rules.queues.keys().cloned().collect();
+    for e in &entries {
+        if !names.contains(&e.queue) {
+            names.push(e.queue.clone());
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let spec = inner.rules.queues.get(&name);
+            let sla_secs = spec.map_or(0, |s| s.sla_secs);
+            let list = ordered(&entries, &name)
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let record = inner.store.conversation(&e.conversation_id)?;
+                    let sentiment = record.as_ref().map_or(0.0, recent_negativity);
+                    let waiting_secs = (now - e.enqueued_at).num_seconds().max(0) as u64;
+                    Ok(QueueEntryView {
+                        conversation_id: e.conversation_id.clone(),
+                        customer: e.customer.clone(),
+                        channel: e.channel,
+                        priority: e.priority,
+                        reasons: e.reasons.clone(),
+                        sentiment,
+                        waiting_secs,
+                        position: i + 1,
+                        sla_breached: sla_secs > 0 && waiting_secs > sla_secs,
+                    })
+                })
+                .collect::<Result<Vec<_>, DeskError>>()?;
+            Ok(QueueView {
+                name,
+                description: spec.and_then(|s| s.description.clone()),
+                sla_secs,
+                entries: list,
+            })
+        })
+        .collect()
+}
+
+/// Mean negative probability of the last three customer messages.
+fn recent_negativity(r: &ConversationRecord) -> f32 {
+    let t = &r.sentiment_trajectory;
+    let last = &t[t.len().saturating_sub(3)..];
+    if last.is_empty() {
+        0.0
+    } else {
+        last.iter().sum::<f32>() / last.len() as f32
+    }
+}
+
+/// Every agent with the conversations they hold now.
+pub(super) fn agents(inner: &Inner) -> Vec<AgentView> {
+    let assignments = inner.store.assignments().unwrap_or_default();
+    inner
+        .agents
+        .values()
+        .map(|a| {
+            let conversations: Vec<_> = assignments
+                .iter()
+                .filter(|(agent, _)| agent == &a.name)
+                .map(|(_, c)| c.clone())
+                .collect();
+            AgentView {
+                name: a.name.clone(),
+                display_name: a.display().to_string(),
+                capacity: a.capacity,
+                active: conversations.len(),
+                conversations,
+            }
+        })
+        .collect()
+}
+
+/// Conversation `id` with its transcript and what we know of its customer.
+pub(super) fn conversation(
+    inner: &Inner,
+    id: &ConversationId,
+) -> Result<Option<Conversation>, DeskError> {
+    let store = &inner.store;
+    let Some(record) = store.conversation(id)? else {
+        return Ok(None);
+    };
+    let messages = store.messages(id)?;
+    let customer = store.customer(&record.customer)?;
+    Ok(Some(Conversation::from_record(
+        record,
+        messages,
+        customer.as_ref(),
+    )))
+}

@@ -1,0 +1,435 @@
+//! CPU kernels for the encoder: a matrix multiply against weights packed once at load time,
+//! self-attention, and the element-wise steps of a BERT layer.
+//!
+//! At batch 1 a message is 10-20 tokens, so every product is a thin matrix (M small) against
+//! a fixed weight matrix, and its cost is streaming the weights. They are packed once into
+//! 32-column panels (f16 by default: half the bytes) so each call reads them front to back;
+//! the x86 paths use AVX-512 or AVX2+FMA+F16C chosen at run time, with a portable fallback
+//! that gives the same numbers up to rounding. Products and attention are split into chunks
+//! shared with helper threads ([`team`]).
+
+use std::ops::Range;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+mod attention;
+pub(crate) mod math;
+pub(crate) mod team;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub(crate) use attention::attention;
+pub(crate) use math::{f16_to_f32, f32_to_f16, layer_norm};
+
+use crate::EncoderOptions;
+
+/// Columns per packed panel.
+pub(crate) const NR: usize = 32;
+/// Rows per chunk of a product: a block of activations that stays in L2 while panels pass.
+const ROW_BLOCK: usize = 96;
+/// Products smaller than this many multiply-adds run on the calling thread alone.
+const PARALLEL_MIN_MACS: usize = 200_000;
+
+/// How packed weights are stored. Arithmetic is f32 either way. Parsed from `f16` / `f32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightFormat {
+    F32,
+    /// IEEE half precision, widened on load: half the memory traffic, about 3 decimal digits
+    /// per weight (MiniLM embeddings stay at cosine > 0.99999 to f32).
+    F16,
+}
+
+impl FromStr for WeightFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f16" => Ok(Self::F16),
+            "f32" => Ok(Self::F32),
+            other => Err(format!("weights `{other}`: use `f16` or `f32`")),
+        }
+    }
+}
+
+/// Which matrix kernels to use. Parsed from `auto` / `avx512` / `avx2` / `portable`.
+///
+/// A choice narrows, never widens: asking for AVX-512 on a CPU without it gets the widest
+/// set the CPU does have, so the vector code only ever runs where its features exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IsaChoice {
+    /// The widest this CPU offers.
+    #[default]
+    Auto,
+    Avx512,
+    Avx2,
+    /// Plain Rust, no vector intrinsics (for testing the fallback).
+    Portable,
+}
+
+impl FromStr for IsaChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "avx512" => Ok(Self::Avx512),
+            "avx2" => Ok(Self::Avx2),
+            "portable" => Ok(Self::Portable),
+            other => Err(format!(
+                "isa `{other}`: use `auto`, `avx512`, `avx2` or `portable`"
+            )),
+        }
+    }
+}
+
+/// Set up the process-wide kernels from `opts`: the instruction set and the helper team.
+/// The first call (or the first kernel run, which takes the defaults) wins; later calls with
+/// other settings change nothing, since threads already started and products already
+/// dispatched must agree.
+pub(crate) fn configure(opts: &EncoderOptions) {
+    ISA.get_or_init(|| detect(opts.isa));
+    team::configure(opts.threads, Duration::from_micros(opts.spin_us));
+}
+
+enum Panels {
+    F32(Vec<f32>),
+    F16(Vec<u16>),
+}
+
+/// A `[n, k]` weight matrix (PyTorch Linear layout: out x in) with its bias, stored as
+/// `ceil(n / 32)` panels of `k x 32`, zero-padded, so the kernel reads it front to back.
+pub(crate) struct PackedLinear {
+    pub n: usize,
+    pub k: usize,
+    panels: Panels,
+    bias: Vec<f32>,
+}
+
+/// What happens to a tile of `x W^T + b` before it is stored.
+#[derive(Clone, Copy)]
+pub(crate) enum Epilogue<'a> {
+    /// `y = x W^T + b`
+    Bias,
+    /// `y = gelu(x W^T + b)` (exact, erf-based)
+    BiasGelu,
+    /// `y = x W^T + b + r`, `r` shaped like `y`
+    BiasResidual(&'a [f32]),
+}
+
+impl PackedLinear {
+    /// `w` is `[n, k]` row-major, `bias` is `[n]`.
+    pub fn new(w: &[f32], bias: &[f32], n: usize, k: usize, format: WeightFormat) -> Self {
+        assert_eq!(w.len(), n * k, "weight shape");
+        assert_eq!(bias.len(), n, "bias shape");
+        let np = n.div_ceil(NR);
+        let mut panels = vec![0f32; np * k * NR];
+        for col in 0..n {
+            let (p, j) = (col / NR, col % NR);
+            let base = p * k * NR;
+            for kk in 0..k {
+                panels[base + kk * NR + j] = w[col * k + kk];
+            }
+        }
+        let mut b = bias.to_vec();
+        b.resize(np * NR, 0.0);
+        let panels = match format {
+            WeightFormat::F32 => Panels::F32(panels),
+            WeightFormat::F16 => Panels::F16(panels.iter().map(|&v| f32_to_f16(v)).collect()),
+        };
+        Self {
+            n,
+            k,
+            panels,
+            bias: b,
+        }
+    }
+
+    pub fn panel_count(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+
+    /// `out[m, n] = epilogue(x[m, k] W^T + b)`, shared between the caller and the helper
+    /// threads when the product is big enough to be worth it.
+    pub fn forward(&self, x: &[f32], m: usize, out: &mut [f32], epi: Epilogue) {
+        assert!(x.len() >= m * self.k && out.len() >= m * self.n);
+        if let Epilogue::BiasResidual(r) = epi {
+            assert!(r.len() >= m * self.n);
+        }
+        let np = self.panel_count();
+        let out = SharedOut::new(out);
+        let threads = team::threads();
+        if threads == 1 || m * self.k * self.n < PARALLEL_MIN_MACS {
+            self.block(x, 0..m, &out, epi, 0..np);
+            return;
+        }
+        // About six chunks per thread: small enough to even out, big enough to stream.
+        let row_blocks = m.div_ceil(ROW_BLOCK);
+        let groups_wanted = (6 * threads).div_ceil(row_blocks).max(1);
+        let per_group = np.div_ceil(groups_wanted);
+        let groups = np.div_ceil(per_group);
+        team::for_each_chunk(row_blocks * groups, &|c| {
+            let (rb, g) = (c / groups, c % groups);
+            let rows = rb * ROW_BLOCK..((rb + 1) * ROW_BLOCK).min(m);
+            let panels = g * per_group..((g + 1) * per_group).min(np);
+            self.block(x, rows, &out, epi, panels);
+        });
+    }
+
+    /// Rows `rows` times panels `panels`: writes only those rows and those panels' columns.
+    fn block(
+        &self,
+        x: &[f32],
+        rows: Range<usize>,
+        out: &SharedOut,
+        epi: Epilogue,
+        panels: Range<usize>,
+    ) {
+        match isa() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa` returns Avx512 only after detecting avx512f, avx2, fma and f16c at
+            // run time. `forward` asserted `x` holds `m * k` values and `out` `m * n`, and
+            // hands each call its own rows x panels, so no two calls write the same values.
+            Isa::Avx512 => unsafe { x86::linear_avx512(self, x, rows, out, epi, panels) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Avx2 only after detecting avx2, fma and f16c; bounds and disjoint
+            // writes as for Avx512 above.
+            Isa::Avx2 => unsafe { x86::linear_avx2(self, x, rows, out, epi, panels) },
+            _ => linear_portable(self, x, rows, out, epi, panels),
+        }
+    }
+}
+
+/// An output matrix that several threads write disjoint parts of. It borrows the slice it
+/// was made from for as long as it is used: `for_each_chunk` returns only after every chunk
+/// that writes through it has finished.
+pub(crate) struct SharedOut {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: a SharedOut is only a pointer and a length into a `&mut [f32]` the creating thread
+// gave up for the duration; the only ways to write through it (`slice`, `write`, `ptr`) are
+// unsafe or raw and require each thread to write a region no other thread touches, so
+// sending or sharing the handle itself cannot create a data race.
+unsafe impl Send for SharedOut {}
+// SAFETY: as for Send: shared access only hands out disjoint regions, per the callers' contract.
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    pub fn new(out: &mut [f32]) -> Self {
+        Self {
+            ptr: out.as_mut_ptr(),
+            len: out.len(),
+        }
+    }
+
+    /// # Safety
+    /// No other thread may touch `offset..offset + len` while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice(&self, offset: usize, len: usize) -> &mut [f32] {
+        assert!(offset + len <= self.len, "write outside the output");
+        // SAFETY: in bounds (asserted above) of the live slice this was made from; the
+        // caller guarantees no other thread uses the range while the slice lives.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(offset), len) }
+    }
+
+    /// Raw pointer to `offset`, for a write pattern spanning `extent` values whose untouched
+    /// gaps belong to other threads (a tile of rows within a column range).
+    pub fn ptr(&self, offset: usize, extent: usize) -> *mut f32 {
+        assert!(offset + extent <= self.len, "write outside the output");
+        // SAFETY: in bounds, checked above.
+        unsafe { self.ptr.add(offset) }
+    }
+
+    /// # Safety
+    /// As [`slice`](Self::slice).
+    pub unsafe fn write(&self, offset: usize, values: &[f32]) {
+        // SAFETY: the caller's guarantee is exactly `slice`'s.
+        unsafe { self.slice(offset, values.len()) }.copy_from_slice(values);
+    }
+}
+
+/// The instruction set the kernels run with: one the CPU was checked to have.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Isa {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+static ISA: OnceLock<Isa> = OnceLock::new();
+
+/// The kernels' instruction set, fixed once per process: as [`configure`] chose it, else
+/// the widest this CPU offers.
+pub(crate) fn isa() -> Isa {
+    *ISA.get_or_init(|| detect(IsaChoice::Auto))
+}
+
+/// The widest set the CPU has, no wider than `choice`. Every vector path is reached only
+/// through this check, which is what makes calling the `#[target_feature]` kernels sound.
+#[allow(unused_variables)]
+fn detect(choice: IsaChoice) -> Isa {
+    if choice == IsaChoice::Portable {
+        return Isa::Portable;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c");
+        if choice != IsaChoice::Avx2 && is_x86_feature_detected!("avx512f") && avx2 {
+            return Isa::Avx512;
+        }
+        if avx2 {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Portable
+}
+
+fn linear_portable(
+    w: &PackedLinear,
+    x: &[f32],
+    rows: Range<usize>,
+    out: &SharedOut,
+    epi: Epilogue,
+    panels: Range<usize>,
+) {
+    let (k, n) = (w.k, w.n);
+    let mut wide = vec![0f32; k * NR];
+    for p in panels {
+        let range = p * k * NR..(p + 1) * k * NR;
+        let panel: &[f32] = match &w.panels {
+            Panels::F32(v) => &v[range],
+            Panels::F16(v) => {
+                for (o, &h) in wide.iter_mut().zip(&v[range]) {
+                    *o = f16_to_f32(h);
+                }
+                &wide
+            }
+        };
+        let cols = NR.min(n - p * NR);
+        for r in rows.clone() {
+            let mut acc = [0f32; NR];
+            acc.copy_from_slice(&w.bias[p * NR..(p + 1) * NR]);
+            let xr = &x[r * k..(r + 1) * k];
+            for (kk, &xv) in xr.iter().enumerate() {
+                let wr = &panel[kk * NR..(kk + 1) * NR];
+                for j in 0..NR {
+                    acc[j] += xv * wr[j];
+                }
+            }
+            let off = r * n + p * NR;
+            // SAFETY: this call alone writes rows `rows` x the columns of panels `panels`
+            // (`forward` gives every chunk its own), and `slice` checks the bounds.
+            let o = unsafe { out.slice(off, cols) };
+            o.copy_from_slice(&acc[..cols]);
+            finish(o, epi, off);
+        }
+    }
+}
+
+/// Apply the epilogue's non-linear part to stored values `o` that start at `offset` in `y`.
+#[inline(always)]
+fn finish(o: &mut [f32], epi: Epilogue, offset: usize) {
+    match epi {
+        Epilogue::Bias => {}
+        Epilogue::BiasGelu => math::gelu_inplace(o),
+        Epilogue::BiasResidual(r) => {
+            let len = o.len();
+            for (v, rv) in o.iter_mut().zip(&r[offset..offset + len]) {
+                *v += rv;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(x: &[f32], w: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+        let mut y = vec![0f32; m * n];
+        for r in 0..m {
+            for c in 0..n {
+                let mut s = b[c] as f64;
+                for kk in 0..k {
+                    s += x[r * k + kk] as f64 * w[c * k + kk] as f64;
+                }
+                y[r * n + c] = s as f32;
+            }
+        }
+        y
+    }
+
+    fn pseudo(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gelu_and_residual_epilogues_apply_per_element() {
+        let (m, n, k) = (30, 100, 64);
+        let x = pseudo(m * k, 4);
+        let w = pseudo(n * k, 5);
+        let b = pseudo(n, 6);
+        let r = pseudo(m * n, 7);
+        let lin = PackedLinear::new(&w, &b, n, k, WeightFormat::F32);
+        let mut plain = vec![0f32; m * n];
+        lin.forward(&x, m, &mut plain, Epilogue::Bias);
+        let mut gelu = vec![0f32; m * n];
+        lin.forward(&x, m, &mut gelu, Epilogue::BiasGelu);
+        let mut res = vec![0f32; m * n];
+        lin.forward(&x, m, &mut res, Epilogue::BiasResidual(&r));
+        for i in 0..m * n {
+            let mut g = [plain[i]];
+            math::gelu_inplace(&mut g);
+            assert!((gelu[i] - g[0]).abs() < 1e-6);
+            assert!((res[i] - plain[i] - r[i]).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn choices_parse_from_config_words() {
+        assert_eq!("f32".parse::<WeightFormat>(), Ok(WeightFormat::F32));
+        assert_eq!("F16".parse::<WeightFormat>(), Ok(WeightFormat::F16));
+        assert!("f8".parse::<WeightFormat>().unwrap_err().contains("f16"));
+        assert_eq!("avx2".parse::<IsaChoice>(), Ok(IsaChoice::Avx2));
+        assert_eq!("portable".parse::<IsaChoice>(), Ok(IsaChoice::Portable));
+        assert!("sse".parse::<IsaChoice>().is_err());
+        assert_eq!(detect(IsaChoice::Portable), Isa::Portable);
+    }
+
+    #[test]
+    fn packed_product_matches_naive_for_odd_shapes() {
+        for &(m, n, k) in &[(1, 384, 384), (13, 50, 7), (25, 1536, 384), (3, 17, 1536)] {
+            let x = pseudo(m * k, 1);
+            let w = pseudo(n * k, 2);
+            let b = pseudo(n, 3);
+            let want = naive(&x, &w, &b, m, n, k);
+            for (format, tol) in [(WeightFormat::F32, 1e-4), (WeightFormat::F16, 2e-2)] {
+                let lin = PackedLinear::new(&w, &b, n, k, format);
+                let mut got = vec![0f32; m * n];
+                lin.forward(&x, m, &mut got, Epilogue::Bias);
+                let mut port = vec![0f32; m * n];
+                let out = SharedOut::new(&mut port);
+                linear_portable(&lin, &x, 0..m, &out, Epilogue::Bias, 0..lin.panel_count());
+                for i in 0..m * n {
+                    assert!(
+                        (got[i] - want[i]).abs() < tol,
+                        "{format:?} {m}x{n}x{k} at {i}"
+                    );
+                    // The vector paths and the fallback see the same rounded weights.
+                    assert!(
+                        (port[i] - got[i]).abs() < 1e-4,
+                        "portable {m}x{n}x{k} at {i}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The tweet-level heads (sentiment, anger): their names, labels and files. How they are
+//! trained (data, recipe) is `training/text_head.rs`.
+
+use std::path::{Path, PathBuf};
+
+/// The tweet-level heads trained from TweetEval files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextTask {
+    Sentiment,
+    Anger,
+}
+
+impl TextTask {
+    pub fn name(self) -> &'static str {
+        match self {
+            TextTask::Sentiment => "sentiment",
+            TextTask::Anger => "anger",
+        }
+    }
+
+    /// Labels of the head, in output order.
+    pub fn labels(self) -> Vec<String> {
+        let l: &[&str] = match self {
+            TextTask::Sentiment => &["negative", "neutral", "positive"],
+            TextTask::Anger => &["other", "anger"],
+        };
+        l.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The committed head's file.
+    pub fn head_file(self, models_dir: &Path) -> PathBuf {
+        models_dir.join(format!("{}.safetensors", self.name()))
+    }
+}

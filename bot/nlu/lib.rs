@@ -1,0 +1,184 @@
+//! frontdesk's local natural-language understanding: one encoder pass per message feeds the
+//! intent, sentiment and anger heads; entities come from rules.
+//!
+//! Map of the crate, by lifecycle:
+//! - [`Nlu`] (here): load the encoder and heads, understand a batch of messages.
+//! - `options.rs`: [`NluOptions`] / [`EncoderOptions`], every setting the crate reads (it
+//!   reads no environment variables; the application's config layer fills these in).
+//! - `analysis.rs`, `entities.rs`, `intents.rs`: what a message is understood as, the
+//!   rule-based entities and the intent definitions of `intents/`.
+//! - `service.rs`: [`NluService`], the batching worker many async callers share.
+//! - `json_lines.rs`: [`Nlu::analyze_lines`], the `frontdesk nlu` line protocol.
+//! - `encoder/`: text to sentence features: model files, tokeniser, our BERT forward pass
+//!   and its CPU kernels.
+//! - `heads/`: the small classifiers on those features, their file format and the feature
+//!   rows they read.
+//! - [`training`]: fitting and evaluating heads (the `train` and `eval` commands' logic).
+//! - [`bench`]: measuring helpers for `bench nlu` (the stock candle BERT yardstick).
+
+mod analysis;
+pub mod bench;
+pub mod encoder;
+mod entities;
+mod error;
+mod heads;
+mod intents;
+mod json_lines;
+mod options;
+mod service;
+pub mod training;
+
+pub use analysis::{Analysis, Entity, EntityKind, Sentiment, SentimentScores, OUT_OF_SCOPE};
+pub use encoder::{IsaChoice, WeightFormat};
+pub use error::NluError;
+pub use intents::{
+    Intent, IntentError, IntentSet, OutOfScope, Response, Slot, MIN_EXAMPLES, RECOMMENDED_EXAMPLES,
+};
+pub use options::{EncoderOptions, NluOptions};
+pub use service::{NluService, ServiceOptions};
+
+use encoder::{Encoder, Features, ModelFiles};
+use heads::{FeatureSpec, Head, TextTask};
+
+/// A head and the feature row it reads.
+struct Reader {
+    head: Head,
+    spec: FeatureSpec,
+}
+
+impl Reader {
+    fn probabilities(&self, pooled: &Features, text: &str) -> Result<Vec<f32>, NluError> {
+        Ok(self.head.probabilities(&self.spec.row(pooled, text)?))
+    }
+}
+
+/// The NLU engine: text in, [`Analysis`] out. One encoder pass per message feeds the intent,
+/// sentiment and anger heads; entities come from rules. Shareable across threads.
+pub struct Nlu {
+    encoder: Encoder,
+    intents: IntentSet,
+    intent: Reader,
+    sentiment: Reader,
+    anger: Reader,
+    /// Whether any head reads more than the sentence embedding.
+    hidden: bool,
+}
+
+impl Nlu {
+    /// Load the encoder and the heads; retrain the intent head first when the definitions in
+    /// `intents_dir` changed since it was stored.
+    ///
+    /// The kernel settings of `opts.encoder` (instruction set, threads, spin) are
+    /// process-wide: the first encoder loaded in a process sets them, later ones reuse them.
+    pub fn load(opts: &NluOptions) -> Result<Nlu, NluError> {
+        let files = ModelFiles::resolve(opts.model_dir.as_deref(), &opts.cache_dir)?;
+        let encoder = Encoder::load(&files, &opts.encoder)?;
+        let intents = IntentSet::load_dir(&opts.intents_dir)?;
+        let text_head = |task: TextTask| -> Result<Reader, NluError> {
+            let path = task.head_file(&opts.models_dir);
+            if !path.is_file() {
+                return Err(NluError::head(format!(
+                    "{} head missing at {}: run `frontdesk train {}` (or point --models-dir at \
+                     the repository's models/)",
+                    task.name(),
+                    path.display(),
+                    task.name()
+                )));
+            }
+            let head = Head::load(&path)?;
+            let spec: FeatureSpec = head.feature_spec.parse()?;
+            if head.labels() != task.labels().as_slice() {
+                return Err(NluError::head(format!(
+                    "{} has labels {:?}, expected {:?}: run `frontdesk train {}`",
+                    path.display(),
+                    head.labels(),
+                    task.labels(),
+                    task.name()
+                )));
+            }
+            Ok(Reader { head, spec })
+        };
+        let sentiment = text_head(TextTask::Sentiment)?;
+        let anger = text_head(TextTask::Anger)?;
+        // after the committed heads are found, so a wrong --models-dir fails before training
+        let intent_head = training::intent_head_for(&encoder, &intents, opts)?;
+        let intent = Reader {
+            head: intent_head,
+            spec: FeatureSpec::embedding(),
+        };
+        let hidden = [&intent, &sentiment, &anger]
+            .iter()
+            .any(|r| r.spec.needs_hidden_states());
+        let nlu = Nlu {
+            encoder,
+            intents,
+            intent,
+            sentiment,
+            anger,
+            hidden,
+        };
+        nlu.check_widths()?;
+        Ok(nlu)
+    }
+
+    /// A head fed rows of another width would answer nonsense: refuse at load.
+    fn check_widths(&self) -> Result<(), NluError> {
+        let pooled = self.encoder.encode_pooled(&["hello"], self.hidden)?;
+        for r in [&self.intent, &self.sentiment, &self.anger] {
+            let width = r.spec.row(&pooled[0], "hello")?.len();
+            if width != r.head.input_dim() {
+                return Err(NluError::head(format!(
+                    "a head reads {} values but `{}` gives {width} with this model: retrain it \
+                     with `frontdesk train`",
+                    r.head.input_dim(),
+                    r.spec
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The intent definitions the head was trained on.
+    pub fn intents(&self) -> &IntentSet {
+        &self.intents
+    }
+
+    /// Understand a batch of messages with one encoder pass; results in input order.
+    pub fn analyze(&self, texts: &[&str]) -> Result<Vec<Analysis>, NluError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pooled = self.encoder.encode_pooled(texts, self.hidden)?;
+        texts
+            .iter()
+            .zip(&pooled)
+            .map(|(&text, p)| {
+                let ip = self.intent.probabilities(p, text)?;
+                let (intent, intent_confidence) = heads::decide_intent(&self.intent.head, &ip);
+                let sp = self.sentiment.probabilities(p, text)?;
+                let sentiment_scores = SentimentScores {
+                    negative: sp[0],
+                    neutral: sp[1],
+                    positive: sp[2],
+                };
+                let anger = self.anger.probabilities(p, text)?[1];
+                Ok(Analysis {
+                    text: text.to_string(),
+                    intent: intent.to_string(),
+                    intent_confidence,
+                    sentiment: sentiment_scores.label(),
+                    sentiment_scores,
+                    anger,
+                    entities: entities::extract(text),
+                })
+            })
+            .collect()
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Nlu>();
+    is::<NluError>();
+}

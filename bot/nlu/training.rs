@@ -1,0 +1,44 @@
+//! Fitting and evaluating heads: the logic of `frontdesk train` and `frontdesk eval`, with
+//! typed results the commands print.
+//!
+//! - `intent_head.rs`: the intent head and its out-of-scope threshold ([`train_intents`];
+//!   also used by [`Nlu::load`](crate::Nlu::load) when intents changed).
+//! - `text_head.rs`: the sentiment and anger heads ([`TextTrainPlan`]).
+//! - `evaluation.rs`: quality on labelled test files ([`eval_intents`], [`eval_text`]).
+//! - `fit.rs`: fitting a head in candle; `calibration.rs`: temperature and prior correction.
+//! - `scoring.rs`: F1 / confusion [`Report`]s; `datasets.rs` and `feature_cache.rs`: labelled
+//!   files and their cached encoder outputs.
+
+mod calibration;
+mod datasets;
+mod evaluation;
+mod feature_cache;
+mod fit;
+mod intent_head;
+mod scoring;
+mod text_head;
+
+pub use crate::heads::TextTask;
+pub use evaluation::{eval_intents, eval_text};
+pub use fit::{ClassWeights, TrainOptions};
+pub(crate) use intent_head::intent_head_for;
+pub use intent_head::{train_intents, IntentTraining, ScopeChoice};
+pub use scoring::{Confusion, LabelScore, Report};
+pub use text_head::{TextTrainPlan, TextTraining};
+
+/// Progress of long work (encoding thousands of texts), for a progress bar. One task at a
+/// time: `start`, any number of `inc`, then `finish`.
+pub trait Progress {
+    fn start(&self, what: &str, len: u64);
+    fn inc(&self, n: u64);
+    fn finish(&self);
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _what: &str, _len: u64) {}
+    fn inc(&self, _n: u64) {}
+    fn finish(&self) {}
+}

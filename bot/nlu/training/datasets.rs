@@ -1,0 +1,145 @@
+//! Labelled data files: `label<TAB>text` tweet files, `text,intent` CSV files, and a tweet
+//! file read and encoded into feature rows (through the feature cache).
+
+use std::path::Path;
+
+use super::feature_cache::cached_encode;
+use super::Progress;
+use crate::encoder::{Encoder, Features, ModelFiles};
+use crate::heads::{FeatureSpec, TextTask};
+use crate::NluError;
+
+/// A labelled text read from a data file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Labelled {
+    pub(crate) text: String,
+    pub(crate) label: String,
+}
+
+/// Read `label<TAB>text` lines after a header line.
+pub(crate) fn read_tsv(path: &Path) -> Result<Vec<Labelled>, NluError> {
+    let src = std::fs::read_to_string(path)
+        .map_err(|e| NluError::data_from(format!("cannot read {}", path.display()), e))?;
+    let mut out = Vec::new();
+    for (i, line) in src.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (label, text) = line.split_once('\t').ok_or_else(|| {
+            NluError::data(format!(
+                "{}:{}: expected `label<TAB>text`",
+                path.display(),
+                i + 1
+            ))
+        })?;
+        out.push(Labelled {
+            text: text.to_string(),
+            label: label.trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Read a CSV with a header holding `text` and `intent` columns (other columns ignored).
+pub(crate) fn read_intent_csv(path: &Path) -> Result<Vec<Labelled>, NluError> {
+    let bad = |what: String, e: csv::Error| {
+        NluError::data_from(format!("{}: {what}", path.display()), e)
+    };
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| bad("cannot read".into(), e))?;
+    let headers = rdr
+        .headers()
+        .map_err(|e| bad("cannot read the header".into(), e))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| {
+                NluError::data(format!(
+                    "{}: header has no `{name}` column (expected `text,intent`)",
+                    path.display()
+                ))
+            })
+    };
+    let (ti, li) = (col("text")?, col("intent")?);
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| bad(format!("row {}", i + 2), e))?;
+        out.push(Labelled {
+            text: rec.get(ti).unwrap_or("").to_string(),
+            label: rec.get(li).unwrap_or("").trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Encoded labelled rows of one data file.
+pub(crate) struct Dataset {
+    pub(crate) texts: Vec<String>,
+    pub(crate) labels: Vec<usize>,
+    pub(crate) pooled: Vec<Features>,
+}
+
+impl Dataset {
+    /// Read and encode a TweetEval file (cached on disk by content under `cache_dir`).
+    pub(crate) fn load(
+        encoder: &Encoder,
+        files: &ModelFiles,
+        cache_dir: &Path,
+        task: TextTask,
+        path: &Path,
+        progress: &dyn Progress,
+    ) -> Result<Dataset, NluError> {
+        let rows = read_tsv(path)?;
+        let labels = rows
+            .iter()
+            .map(|r| task.index(&r.label))
+            .collect::<Result<Vec<_>, _>>()?;
+        let texts: Vec<String> = rows.into_iter().map(|r| r.text).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        progress.start(&format!("encoding {}", path.display()), texts.len() as u64);
+        let pooled = cached_encode(encoder, &files.dir, cache_dir, path, &refs, progress);
+        progress.finish();
+        let pooled = pooled?;
+        Ok(Dataset {
+            texts,
+            labels,
+            pooled,
+        })
+    }
+
+    /// Append the rows of `other` whose label is `label` as examples of class 0.
+    pub(crate) fn add_negatives(&mut self, other: &Dataset, label: usize) {
+        for ((t, &l), p) in other.texts.iter().zip(&other.labels).zip(&other.pooled) {
+            if l == label {
+                self.texts.push(t.clone());
+                self.labels.push(0);
+                self.pooled.push(p.clone());
+            }
+        }
+    }
+
+    pub(crate) fn rows(&self, spec: &FeatureSpec) -> Result<Vec<Vec<f32>>, NluError> {
+        self.pooled
+            .iter()
+            .zip(&self.texts)
+            .map(|(p, t)| spec.row(p, t))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsv_needs_a_tab() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.tsv");
+        std::fs::write(&p, "label\ttext\npositive\tgreat\nno tab here\n").unwrap();
+        let e = read_tsv(&p).unwrap_err().to_string();
+        assert!(e.contains("t.tsv:3"), "{e}");
+        std::fs::write(&p, "label\ttext\npositive\tgreat\n").unwrap();
+        assert_eq!(read_tsv(&p).unwrap()[0].label, "positive");
+    }
+}
