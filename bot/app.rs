@@ -50,7 +50,7 @@ pub enum AppError {
         source: StoreError,
     },
     #[error("flushing the store: {0}")]
-    Flush(#[source] StoreError),
+    Flush(#[source] crate::desk::DeskError),
     #[error(transparent)]
     Rules(#[from] RulesError),
     #[error("the shop backend: {0}")]
@@ -221,10 +221,7 @@ impl RunningServer {
             .map_err(AppError::Panicked)?
             .map_err(AppError::Serve)?;
         self.platforms.shutdown().await;
-        self.desk.flush().await.map_err(|e| match e {
-            crate::desk::DeskError::Storage(s) => AppError::Flush(s),
-            other => AppError::Flush(StoreError::Flush(other.to_string())),
-        })?;
+        self.desk.flush().await.map_err(AppError::Flush)?;
         Ok(())
     }
 }

@@ -110,12 +110,33 @@ pub enum RequestOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommerceError {
+    #[error("cannot read the shop data file {path}: {source} (check commerce.demo_file, or remove it to use the built-in demo shop)")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("shop data file {path}: {source}")]
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("shop data file {path}: {message}")]
     Data { path: String, message: String },
     #[error("shop service did not answer within {0} ms")]
     Timeout(u64),
-    #[error("shop service failed: {0}")]
-    Service(String),
+    #[error("shop service failed ({action}): {source}")]
+    Service {
+        action: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("shop service refused {action}: HTTP {status}")]
+    Status {
+        action: String,
+        status: reqwest::StatusCode,
+    },
 }
 
 /// Order, refund and account look-ups.

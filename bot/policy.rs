@@ -150,8 +150,12 @@ pub enum RulesError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("rules file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("rules file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
     #[error("rules file {path}: `{key}` {message}")]
     Invalid {
         path: PathBuf,
@@ -200,7 +204,7 @@ impl Rules {
     pub fn parse(text: &str, path: &Path) -> Result<Rules, RulesError> {
         let raw: RawFile = toml::from_str(text).map_err(|e| RulesError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
         let invalid = |key: String, message: String| RulesError::Invalid {
             path: path.to_path_buf(),

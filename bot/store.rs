@@ -137,10 +137,14 @@ pub struct Change {
 pub enum StoreError {
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
-    #[error("flushing to disk failed: {0}")]
-    Flush(String),
-    #[error("stored record is unreadable ({what}): {message}")]
-    Corrupt { what: String, message: String },
+    #[error("the flush to disk stopped: {0}")]
+    Flush(#[source] tokio::task::JoinError),
+    #[error("stored record is unreadable ({what}): {source}")]
+    Corrupt {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// The storage engine behind the desk.
@@ -240,9 +244,9 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
         what: what.to_string(),
-        message: e.to_string(),
+        source,
     })
 }
 
@@ -488,7 +492,7 @@ impl Store for SledStore {
             let db = self.db.clone();
             tokio::task::spawn_blocking(move || db.flush())
                 .await
-                .map_err(|e| StoreError::Flush(e.to_string()))??;
+                .map_err(StoreError::Flush)??;
             *flushed = covered;
             Ok(())
         })

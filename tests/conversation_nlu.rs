@@ -13,7 +13,7 @@ async fn real_nlu() -> NluService {
     let opts = NluOptions {
         intents_dir: repo("intents"),
         models_dir: repo("models"),
-        validation_dir: repo("tests/data"),
+        validation_dir: Some(repo("tests/data")),
         ..NluOptions::default()
     };
     let nlu = tokio::task::spawn_blocking(move || Nlu::load(&opts))

@@ -1,5 +1,20 @@
 //! The encoder reproduces sentence-transformers' all-MiniLM-L6-v2 embeddings.
-use frontdesk::nlu::{encoder::Encoder, model::ModelFiles};
+use frontdesk::nlu::encoder::{Encoder, ModelFiles};
+use frontdesk::nlu::{EncoderOptions, NluOptions, WeightFormat};
+
+/// The default model in the default cache (fetched there once).
+fn model() -> ModelFiles {
+    ModelFiles::resolve(None, &NluOptions::default().cache_dir)
+        .expect("model resolves (fetched into the cache once)")
+}
+
+fn encoder(weights: WeightFormat) -> Encoder {
+    let opts = EncoderOptions {
+        weights,
+        ..EncoderOptions::default()
+    };
+    Encoder::load(&model(), &opts).unwrap()
+}
 
 #[derive(serde::Deserialize)]
 struct Reference {
@@ -27,8 +42,7 @@ fn encoder_matches_sentence_transformers_reference() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(refs.len() >= 10);
-    let files = ModelFiles::resolve(None).expect("model resolves (fetched into the cache once)");
-    let enc = Encoder::load(&files).unwrap();
+    let enc = encoder(WeightFormat::F16);
     let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
     // Batched and one at a time must both match.
     let batched = enc.encode(&texts).unwrap();
@@ -52,8 +66,7 @@ fn encoder_matches_sentence_transformers_reference() {
 
 #[test]
 fn one_pass_yields_embedding_layer_means_and_max_pool() {
-    let files = ModelFiles::resolve(None).expect("model resolves (fetched into the cache once)");
-    let enc = Encoder::load(&files).unwrap();
+    let enc = encoder(WeightFormat::F16);
     let texts = [
         "Where is my parcel? Order #4411 never arrived!!",
         "",
@@ -95,10 +108,8 @@ fn tweets(n: usize) -> Vec<String> {
 
 #[test]
 fn half_precision_weights_keep_every_embedding() {
-    use frontdesk::nlu::encoder::WeightFormat;
-    let files = ModelFiles::resolve(None).expect("model resolves (fetched into the cache once)");
-    let half = Encoder::load_as(&files, WeightFormat::F16).unwrap();
-    let full = Encoder::load_as(&files, WeightFormat::F32).unwrap();
+    let half = encoder(WeightFormat::F16);
+    let full = encoder(WeightFormat::F32);
     let texts = tweets(400);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let a = half.encode_features(&refs).unwrap();
@@ -121,8 +132,7 @@ fn half_precision_weights_keep_every_embedding() {
 
 #[test]
 fn concurrent_callers_get_the_same_embeddings() {
-    let files = ModelFiles::resolve(None).expect("model resolves (fetched into the cache once)");
-    let enc = Encoder::load(&files).unwrap();
+    let enc = encoder(WeightFormat::F16);
     let texts = tweets(40);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let alone = enc.encode(&refs).unwrap();

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use frontdesk::nlu::{NluService, ServiceOptions};
 use frontdesk::nlu::{Nlu, NluOptions};
+use frontdesk::nlu::{NluService, ServiceOptions};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -80,7 +80,7 @@ fn small_shop() -> (tempfile::TempDir, NluOptions) {
     let opts = NluOptions {
         intents_dir: intents,
         models_dir: models,
-        validation_dir: tmp.path().join("no-validation-here"),
+        validation_dir: Some(tmp.path().join("no-validation-here")),
         ..Default::default()
     };
     (tmp, opts)
@@ -163,7 +163,7 @@ fn nlu_command_prints_one_documented_object_per_line_in_order() {
     let nlu = Nlu::load(&opts).unwrap();
     let input = "hello\nwhere is my order 12345?\n\nI want my money back!!\n";
     let mut out = Vec::new();
-    let n = frontdesk::nlu::stream::analyze_lines(&nlu, input.as_bytes(), &mut out, 2).unwrap();
+    let n = nlu.analyze_lines(input.as_bytes(), &mut out, 2).unwrap();
     assert_eq!(n, 4);
     let lines: Vec<serde_json::Value> = String::from_utf8(out)
         .unwrap()

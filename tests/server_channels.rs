@@ -13,7 +13,7 @@ use frontdesk::channels::platforms::PlatformsConfig;
 use frontdesk::channels::telegram::WEBHOOK_PATH;
 use frontdesk::config::{ChannelsConfig, TelegramSettings};
 use frontdesk::message::{ChannelKind, ConversationId};
-use frontdesk::server::start_with_platforms;
+use frontdesk::app::start_with_platforms;
 use serde_json::Value;
 use std::path::Path;
 

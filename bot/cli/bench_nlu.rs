@@ -6,15 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use indicatif::{ProgressBar, ProgressStyle};
-use tokenizers::{Tokenizer, TruncationParams};
+use frontdesk::config::Config;
+use frontdesk::nlu::bench::{self, StockBert, TokenCounter};
+use frontdesk::nlu::encoder::{Encoder, ModelFiles};
+use frontdesk::nlu::Nlu;
 
-use super::encoder::{Encoder, MAX_TOKENS};
-use super::model::ModelFiles;
-use super::{Nlu, NluOptions};
+use super::support::{peak_rss_mb, progress_bar};
 
 /// Short messages are what a support chat mostly sees: 10-20 word pieces.
 const SHORT: std::ops::RangeInclusive<usize> = 10..=20;
@@ -29,9 +26,10 @@ pub struct BenchNluArgs {
     /// `intents/`); only those of 10-20 word pieces are used.
     #[arg(long)]
     pub texts: Option<PathBuf>,
-    /// Folder of intent definitions that supplies the default messages.
-    #[arg(long, default_value = "intents")]
-    pub intents: PathBuf,
+    /// Folder of intent definitions that supplies the default messages (default:
+    /// engine.intents_dir, else the shipped intents).
+    #[arg(long)]
+    pub intents: Option<PathBuf>,
     /// Batch-1 calls timed after warm-up (texts are cycled when there are fewer).
     #[arg(long, default_value_t = 2000)]
     pub messages: usize,
@@ -42,12 +40,16 @@ pub struct BenchNluArgs {
     /// pipeline (encoder, intent, sentiment and anger heads, entities).
     #[arg(long)]
     pub encoder_only: bool,
-    /// Trained heads for the NLU pipeline.
-    #[arg(long, default_value = "models")]
-    pub models_dir: PathBuf,
-    /// Model directory (default: all-MiniLM-L6-v2 in the cache, fetched when missing).
-    #[arg(long, env = "FRONTDESK_MODEL_DIR")]
+    /// Trained heads for the NLU pipeline (default: nlu.models_dir, else the shipped heads).
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
+    /// Model directory (default: nlu.model_dir, else all-MiniLM-L6-v2 in the cache, fetched
+    /// when missing).
+    #[arg(long)]
     pub model_dir: Option<PathBuf>,
+    /// Configuration file (default: ./frontdesk.toml when it exists, else built-in defaults).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Figures of one implementation on the bench texts.
@@ -81,19 +83,27 @@ struct Report {
 }
 
 pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
-    let files = ModelFiles::resolve(a.model_dir.as_deref())?;
-    let tokenizer = bench_tokenizer(&files)?;
+    let config = Config::load(a.config.as_deref())?;
+    let mut opts = frontdesk::app::nlu_options(&config)?;
+    if let Some(dir) = &a.model_dir {
+        opts.model_dir = Some(dir.clone());
+    }
+    if let Some(dir) = &a.intents {
+        opts.intents_dir = dir.clone();
+    }
+    if let Some(dir) = &a.models_dir {
+        opts.models_dir = dir.clone();
+    }
+    let files = ModelFiles::resolve(opts.model_dir.as_deref(), &opts.cache_dir)?;
+    let tokenizer = TokenCounter::load(&files)?;
     let all = match &a.texts {
         Some(p) => texts_from_file(p)?,
-        None => texts_from_intents(&a.intents)?,
+        None => bench::intent_examples(&opts.intents_dir)?,
     };
     let mut texts = Vec::new();
     let mut tokens = 0usize;
     for t in all {
-        let n = tokenizer
-            .encode(t.as_str(), true)
-            .map_err(anyhow::Error::msg)?
-            .len();
+        let n = tokenizer.count(&t)?;
         if SHORT.contains(&n) {
             tokens += n;
             texts.push(t);
@@ -118,12 +128,6 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
     let nlu = if a.encoder_only {
         None
     } else {
-        let opts = NluOptions {
-            model_dir: a.model_dir.clone(),
-            intents_dir: a.intents.clone(),
-            models_dir: a.models_dir.clone(),
-            ..NluOptions::default()
-        };
         match Nlu::load(&opts) {
             Ok(n) => Some(n),
             Err(e) => {
@@ -140,7 +144,7 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
             ("nlu (Nlu::analyze)", f)
         }
         None => {
-            let encoder = Encoder::load(&files)?;
+            let encoder = Encoder::load(&files, &opts.encoder)?;
             let f = measure("frontdesk encoder", &refs, messages, |batch| {
                 encoder
                     .encode_features(batch)
@@ -159,7 +163,7 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
         let stock = StockBert::load(&files)?;
         // Fewer calls: the reference is slower and only serves as a yardstick.
         Some(measure("stock candle BERT", &refs, 1000, |batch| {
-            stock.encode(batch)
+            stock.encode(batch).map_err(Into::into)
         })?)
     };
     let report = Report {
@@ -170,7 +174,7 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
         best_batch: ours.best_batch,
         throughput_by_batch: ours.throughput_by_batch.clone(),
         pipeline: pipeline.to_string(),
-        kernels: format!("{:?}", super::kernels::isa()),
+        kernels: bench::kernels(),
         messages_timed: messages,
         distinct_texts: refs.len(),
         mean_tokens,
@@ -244,7 +248,7 @@ fn measure(
     // Throughput: at least one pass over the texts and about 1000 messages per batch size.
     let per_batch = texts.len().max(1000);
     let total = warmup + calls + BATCH_SIZES.len() * per_batch;
-    let bar = progress(name, total as u64);
+    let bar = progress_bar(name, total as u64);
     for t in texts.iter().cycle().take(warmup) {
         run(&[t])?;
         bar.inc(1);
@@ -281,17 +285,6 @@ fn measure(
     })
 }
 
-fn progress(name: &str, len: u64) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>20} [{bar:40}] {pos}/{len} {per_sec}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(name.to_string());
-    bar
-}
-
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -299,19 +292,6 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-/// Peak resident memory of this process (VmHWM), in MB.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
 }
 
 fn texts_from_file(path: &Path) -> anyhow::Result<Vec<String>> {
@@ -323,95 +303,4 @@ fn texts_from_file(path: &Path) -> anyhow::Result<Vec<String>> {
         .filter(|l| !l.is_empty())
         .map(String::from)
         .collect())
-}
-
-/// The `examples` of every YAML file in the intents folder, read as plain YAML.
-fn texts_from_intents(dir: &Path) -> anyhow::Result<Vec<String>> {
-    let rd = std::fs::read_dir(dir).with_context(|| {
-        format!(
-            "cannot read intents folder {} (run from the repository root, or give --intents \
-             DIR or --texts FILE)",
-            dir.display()
-        )
-    })?;
-    let mut paths: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for p in paths {
-        let text = std::fs::read_to_string(&p)?;
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(&text).with_context(|| format!("{}", p.display()))?;
-        if let Some(examples) = doc.get("examples").and_then(|e| e.as_sequence()) {
-            out.extend(examples.iter().filter_map(|e| e.as_str().map(String::from)));
-        }
-    }
-    Ok(out)
-}
-
-/// candle-transformers' own BERT as shipped, with sentence-transformers pooling: the
-/// yardstick for the tuned encoder.
-struct StockBert {
-    tokenizer: Tokenizer,
-    model: BertModel,
-}
-
-/// The model's tokenizer set up as sentence-transformers uses it: no padding, truncation at
-/// 256 word pieces.
-fn bench_tokenizer(files: &ModelFiles) -> anyhow::Result<Tokenizer> {
-    let mut tokenizer = Tokenizer::from_file(files.tokenizer()).map_err(anyhow::Error::msg)?;
-    tokenizer.with_padding(None);
-    tokenizer
-        .with_truncation(Some(TruncationParams {
-            max_length: MAX_TOKENS,
-            ..Default::default()
-        }))
-        .map_err(anyhow::Error::msg)?;
-    Ok(tokenizer)
-}
-
-impl StockBert {
-    fn load(files: &ModelFiles) -> anyhow::Result<Self> {
-        let tokenizer = bench_tokenizer(files)?;
-        let config: Config = serde_json::from_str(&std::fs::read_to_string(files.config())?)?;
-        // SAFETY: read-only map of the model file, which nothing modifies while we run.
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[files.weights()], DType::F32, &Device::Cpu)?
-        };
-        Ok(Self {
-            tokenizer,
-            model: BertModel::load(vb, &config)?,
-        })
-    }
-
-    /// Embeddings of a batch padded to its longest text (callers pass similar lengths).
-    fn encode(&self, texts: &[&str]) -> anyhow::Result<()> {
-        let enc = if texts.len() == 1 {
-            vec![self
-                .tokenizer
-                .encode(texts[0], true)
-                .map_err(anyhow::Error::msg)?]
-        } else {
-            self.tokenizer
-                .encode_batch(texts.to_vec(), true)
-                .map_err(anyhow::Error::msg)?
-        };
-        let n = enc.len();
-        let len = enc.iter().map(|e| e.len()).max().unwrap_or(1).max(1);
-        let mut ids = vec![0u32; n * len];
-        let mut mask = vec![0f32; n * len];
-        for (r, e) in enc.iter().enumerate() {
-            ids[r * len..r * len + e.len()].copy_from_slice(e.get_ids());
-            mask[r * len..r * len + e.len()].fill(1.0);
-        }
-        let d = Device::Cpu;
-        let ids = Tensor::from_vec(ids, (n, len), &d)?;
-        let mask = Tensor::from_vec(mask, (n, len), &d)?;
-        let hidden = self.model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
-        let pooled = super::encoder::mean_pool(&hidden, &mask)?;
-        let _ = super::encoder::l2_normalize(&pooled)?.to_vec2::<f32>()?;
-        Ok(())
-    }
 }

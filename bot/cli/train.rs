@@ -1,76 +1,34 @@
-//! The NLU commands: `frontdesk nlu`, `frontdesk train`, `frontdesk eval`.
+//! `frontdesk train`: the intent head (from the intents), or the sentiment / anger heads
+//! (from TweetEval files).
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use frontdesk::nlu::training::{self, ClassWeights, TextTask, TextTrainPlan, TrainOptions};
 
-use super::encoder::Encoder;
-use super::heads::{ClassWeights, TrainOptions};
-use super::intents::IntentSet;
-use super::model::ModelFiles;
-use super::train::{self, Dataset, ScopeValidation, TextTask};
-
-/// Where the model, intents and heads live (shared by all NLU commands).
-#[derive(clap::Args, Debug, Clone)]
-pub struct Places {
-    /// A sentence-transformers BERT model directory (default: all-MiniLM-L6-v2 in the cache,
-    /// fetched on first use).
-    #[arg(long, env = "FRONTDESK_MODEL_DIR")]
-    pub model_dir: Option<PathBuf>,
-    /// Folder of intent definitions.
-    #[arg(long, default_value = "intents")]
-    pub intents_dir: PathBuf,
-    /// Folder of trained heads.
-    #[arg(long, default_value = "models")]
-    pub models_dir: PathBuf,
-}
-
-impl Places {
-    pub fn options(&self) -> super::NluOptions {
-        super::NluOptions {
-            model_dir: self.model_dir.clone(),
-            intents_dir: self.intents_dir.clone(),
-            models_dir: self.models_dir.clone(),
-            ..Default::default()
-        }
-    }
-}
+use super::eval::print_report;
+use super::nlu::Places;
+use super::support::Bars;
 
 #[derive(clap::Args)]
 #[command(
-    long_about = "Reads one message per line on stdin and writes one JSON object per line on \
-                  stdout, in order:\n\n  {\"text\", \"intent\", \"intent_confidence\", \"sentiment\", \
-                  \"sentiment_scores\": {\"negative\", \"neutral\", \"positive\"}, \"anger\", \
-                  \"entities\": [...]}\n\n`intent` is `out_of_scope` when no intent fits; `anger` \
-                  is a probability. Lines are read and answered in batches, so any number of \
-                  lines runs in bounded memory. The intent head is retrained first when \
-                  intents/ changed."
-)]
-pub struct NluArgs {
-    #[command(flatten)]
-    pub places: Places,
-    /// Messages per encoder pass.
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
-}
-
-#[derive(clap::Args)]
-#[command(long_about = "Trains a head and stores it under models/.\n\n\
-    intents (default): from intents/, in seconds; stored as models/intents-<hash12>.safetensors \
-    (older ones removed). The out-of-scope threshold is chosen on tests/data/out_of_scope_val.txt \
-    and tests/data/in_scope_val.csv when they fit the intents.\n\n\
+    long_about = "Trains a head and stores it under the models folder.\n\n\
+    intents (default): from the intents, in seconds; stored as models/intents-<hash12>.safetensors \
+    (older ones removed). The out-of-scope threshold is chosen on out_of_scope_val.txt and \
+    in_scope_val.csv of the validation folder when they fit the intents.\n\n\
     sentiment / anger: from TweetEval (train.tsv, choosing on val.tsv), minutes on 2 cores; \
     stored as models/sentiment.safetensors / models/anger.safetensors. Encoder outputs are \
-    cached under ~/.cache/frontdesk/features, so a second run takes seconds.")]
+    cached under the cache folder (features/), so a second run takes seconds."
+)]
 pub struct TrainArgs {
     /// What to train.
     #[arg(value_enum, default_value_t = TrainWhat::Intents)]
     pub what: TrainWhat,
     #[command(flatten)]
     pub places: Places,
-    /// Validation data for the out-of-scope threshold (intents only).
-    #[arg(long, default_value = "tests/data")]
-    pub validation_dir: PathBuf,
+    /// Validation data for the out-of-scope threshold (intents only; default: the shipped
+    /// validation sets, which fit the shipped intents).
+    #[arg(long)]
+    pub validation_dir: Option<PathBuf>,
     /// Data folder with train.tsv and val.tsv (sentiment: ../shared/data/tweeteval/sentiment,
     /// anger: ../shared/data/tweeteval/emotion).
     #[arg(long)]
@@ -118,31 +76,21 @@ pub enum TrainWhat {
     Anger,
 }
 
-pub fn nlu(a: NluArgs) -> anyhow::Result<()> {
-    let nlu = super::Nlu::load(&a.places.options())?;
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    super::stream::analyze_lines(&nlu, stdin.lock(), stdout.lock(), a.batch.max(1))?;
-    Ok(())
-}
-
-pub fn train(a: TrainArgs) -> anyhow::Result<()> {
-    let files = ModelFiles::resolve(a.places.model_dir.as_deref())?;
-    let encoder = Encoder::load(&files)?;
+pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let mut opts = a.places.options()?;
     match a.what {
         TrainWhat::Intents => {
-            let set = IntentSet::load_dir(&a.places.intents_dir)?;
-            let validation = ScopeValidation::load(&a.validation_dir)?;
-            let started = std::time::Instant::now();
-            let (head, choice) = train::train_intents(&encoder, &set, validation.as_ref())?;
-            let path = train::store_intent_head(&a.places.models_dir, &head, &set.hash())?;
+            if let Some(dir) = &a.validation_dir {
+                opts.validation_dir = Some(dir.clone());
+            }
+            let t = training::train_intents(&opts)?;
             eprintln!(
                 "trained {} intents in {:.1}s -> {}",
-                set.intents.len(),
-                started.elapsed().as_secs_f64(),
-                path.display()
+                t.intents,
+                t.train_seconds,
+                t.path.display()
             );
-            match choice {
+            match t.choice {
                 Some(c) => eprintln!(
                     "out-of-scope threshold {:.2}: {:.1}% of out-of-scope messages caught, \
                      in-scope accuracy {:.1}% (without out-of-scope handling {:.1}%)",
@@ -153,72 +101,60 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
                 ),
                 None => eprintln!(
                     "no validation data fits these intents in {}: threshold {:.2} (default)",
-                    a.validation_dir.display(),
-                    train::DEFAULT_INTENT_THRESHOLD
+                    opts.validation_dir
+                        .as_deref()
+                        .map_or_else(|| "(none given)".into(), |d| d.display().to_string()),
+                    t.threshold
                 ),
             }
             Ok(())
         }
-        TrainWhat::Sentiment => train_text(&a, &files, &encoder, TextTask::Sentiment),
-        TrainWhat::Anger => train_text(&a, &files, &encoder, TextTask::Anger),
+        TrainWhat::Sentiment => train_text(&a, &opts, TextTask::Sentiment),
+        TrainWhat::Anger => train_text(&a, &opts, TextTask::Anger),
     }
 }
 
 fn train_text(
     a: &TrainArgs,
-    files: &ModelFiles,
-    encoder: &Encoder,
+    opts: &frontdesk::nlu::NluOptions,
     task: TextTask,
 ) -> anyhow::Result<()> {
-    let dir = a.data.clone().unwrap_or_else(|| task.default_data_dir());
-    let (mut spec, mut opts) = task.default_recipe();
+    let mut plan = TextTrainPlan::new(task);
+    if let Some(dir) = &a.data {
+        plan.data_dir = dir.clone();
+    }
     if let Some(f) = &a.features {
-        spec = f.parse()?;
+        plan.features = f.clone();
     }
-    apply_overrides(a, &mut opts)?;
-    let mut train_set = Dataset::load(encoder, &files.dir, task, &dir.join("train.tsv"))
-        .with_context(|| format!("training data in {}", dir.display()))?;
-    if task == TextTask::Anger && !a.no_neutral_negatives {
-        // TweetEval emotion has no neutral class: without neutral tweets as negatives the
-        // head calls every plain request angry.
-        let neutral_file = TextTask::Sentiment.default_data_dir().join("train.tsv");
-        let sentiment = Dataset::load(encoder, &files.dir, TextTask::Sentiment, &neutral_file)
-            .with_context(|| format!("neutral negatives from {}", neutral_file.display()))?;
-        train_set.add_negatives(&sentiment, 1);
-    }
-    let val_set = Dataset::load(encoder, &files.dir, task, &dir.join("val.tsv"))?;
-    let started = std::time::Instant::now();
-    let (head, report) = train::train_text_head(
-        task,
-        &train_set,
-        &val_set,
-        &spec,
-        &opts,
-        !a.no_prior_correction,
-    )?;
-    let secs = started.elapsed().as_secs_f64();
+    apply_overrides(a, &mut plan.options)?;
+    plan.neutral_negatives = !a.no_neutral_negatives;
+    plan.prior_correction = !a.no_prior_correction;
+    let t = plan.run(opts, &Bars::default())?;
+    let report = &t.report;
     if a.json {
         let anger_f1 = report.score("anger").map(|s| s.f1);
         println!(
             "{}",
-            serde_json::json!({"task": task.name(), "features": spec.to_string(),
-                "options": opts, "accuracy": report.accuracy, "macro_recall": report.macro_recall,
-                "macro_f1": report.macro_f1, "anger_f1": anger_f1,
-                "temperature": head.temperature, "train_seconds": secs,
-                "half_split_macro_recall": head.notes.get("val_macro_recall_half_split")})
+            serde_json::json!({"task": task.name(), "features": t.features,
+                "options": t.options, "accuracy": report.accuracy,
+                "macro_recall": report.macro_recall, "macro_f1": report.macro_f1,
+                "anger_f1": anger_f1, "temperature": t.temperature,
+                "train_seconds": t.train_seconds,
+                "half_split_macro_recall": t.half_split_macro_recall})
         );
     } else {
-        super::eval::print_report(&report, 0);
+        print_report(report, 0);
         eprintln!(
-            "{} head ({spec}) trained in {secs:.1}s; validation macro-recall {:.4}, temperature {:.2}",
+            "{} head ({}) trained in {:.1}s; validation macro-recall {:.4}, temperature {:.2}",
             task.name(),
+            t.features,
+            t.train_seconds,
             report.macro_recall,
-            head.temperature
+            t.temperature
         );
     }
     if !a.dry_run {
-        let path = task.head_file(&a.places.models_dir);
-        head.save(&path)?;
+        let path = t.save(&opts.models_dir)?;
         eprintln!("saved {}", path.display());
     }
     Ok(())
@@ -252,5 +188,3 @@ fn apply_overrides(a: &TrainArgs, o: &mut TrainOptions) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-pub use super::eval::{eval, EvalArgs};

@@ -22,25 +22,22 @@ pub struct DemoShop {
 
 impl DemoShop {
     pub fn load(path: &Path) -> Result<DemoShop, CommerceError> {
-        let data_error = |message: String| CommerceError::Data {
-            path: path.display().to_string(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            data_error(format!(
-                "{e} (check commerce.demo_file, or remove it to use the built-in demo shop)"
-            ))
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| CommerceError::Read {
+            path: name.clone(),
+            source,
         })?;
         DemoShop::from_json(&text).map_err(|e| match e {
-            CommerceError::Data { message, .. } => data_error(message),
+            CommerceError::Json { source, .. } => CommerceError::Json { path: name.clone(), source },
+            CommerceError::Data { message, .. } => CommerceError::Data { path: name, message },
             other => other,
         })
     }
 
     pub fn from_json(text: &str) -> Result<DemoShop, CommerceError> {
-        let file: ShopFile = serde_json::from_str(text).map_err(|e| CommerceError::Data {
+        let file: ShopFile = serde_json::from_str(text).map_err(|source| CommerceError::Json {
             path: "<json>".into(),
-            message: e.to_string(),
+            source,
         })?;
         let customers: HashMap<_, _> = file
             .customers

@@ -39,7 +39,10 @@ impl WebhookShop {
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(|e| CommerceError::Service(e.to_string()))?;
+            .map_err(|source| CommerceError::Service {
+                action: "start".into(),
+                source,
+            })?;
         Ok(WebhookShop {
             url: url.to_string(),
             client,
@@ -60,7 +63,10 @@ impl WebhookShop {
                 if e.is_timeout() {
                     CommerceError::Timeout(self.timeout.as_millis() as u64)
                 } else {
-                    CommerceError::Service(format!("{action}: {e}"))
+                    CommerceError::Service {
+                        action: action.clone(),
+                        source: e,
+                    }
                 }
             })?;
         let status = response.status();
@@ -68,13 +74,16 @@ impl WebhookShop {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(CommerceError::Service(format!("{action}: HTTP {status}")));
+            return Err(CommerceError::Status { action, status });
         }
         let value = response.json::<T>().await.map_err(|e| {
             if e.is_timeout() {
                 CommerceError::Timeout(self.timeout.as_millis() as u64)
             } else {
-                CommerceError::Service(format!("{action}: unexpected answer: {e}"))
+                CommerceError::Service {
+                    action: format!("{action} (unexpected answer)"),
+                    source: e,
+                }
             }
         })?;
         Ok(Some(value))

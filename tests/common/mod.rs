@@ -7,7 +7,7 @@ use frontdesk::config::Config;
 use frontdesk::nlu::{NluService, ServiceOptions};
 use frontdesk::nlu::{Nlu, NluOptions};
 use frontdesk::server::auth::CustomerClaims;
-use frontdesk::server::{start, RunningServer};
+use frontdesk::app::{start, RunningServer};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -22,8 +22,14 @@ pub const BEN: (&str, &str) = ("ben", "ben-demo-password");
 pub fn nlu() -> NluService {
     static NLU: OnceLock<NluService> = OnceLock::new();
     NLU.get_or_init(|| {
-        let nlu = Nlu::load(&NluOptions::default())
-            .expect("load the NLU (model in the cache, heads in models/)");
+        let repo = |p: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join(p);
+        let opts = NluOptions {
+            intents_dir: repo("intents"),
+            models_dir: repo("models"),
+            validation_dir: Some(repo("tests/data")),
+            ..NluOptions::default()
+        };
+        let nlu = Nlu::load(&opts).expect("load the NLU (model in the cache, heads in models/)");
         NluService::start(nlu, ServiceOptions::default())
     })
     .clone()

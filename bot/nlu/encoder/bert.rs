@@ -231,10 +231,7 @@ impl Bert {
         let text = std::fs::read_to_string(config)
             .map_err(|e| NluError::model_from(format!("cannot read {}", config.display()), e))?;
         let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| {
-            NluError::model_from(
-                format!("{} is not a BERT config.json", config.display()),
-                e,
-            )
+            NluError::model_from(format!("{} is not a BERT config.json", config.display()), e)
         })?;
         let activation = match cfg.hidden_act.as_str() {
             "gelu" => Activation::Gelu,

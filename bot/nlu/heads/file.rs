@@ -67,8 +67,8 @@ impl Head {
         std::fs::rename(&tmp, path).map_err(|e| err(e.into()))
     }
 
-    /// Read a head saved by [`save`](Self::save).
 
+    /// Read a head saved by [`save`](Self::save).
     pub(crate) fn load(path: &Path) -> Result<Head, NluError> {
         let err = |e: Source| {
             NluError::head_from(
@@ -90,7 +90,9 @@ impl Head {
                 .ok_or_else(|| err(format!("metadata has no {k}").into()))
         };
         let tensor = |name: &str| -> Result<(Vec<f32>, Vec<usize>), NluError> {
-            let t = st.tensor(name).map_err(|e| err(format!("{name}: {e}").into()))?;
+            let t = st
+                .tensor(name)
+                .map_err(|e| err(format!("{name}: {e}").into()))?;
             if t.dtype() != safetensors::Dtype::F32 {
                 return Err(err(format!("{name} is not f32").into()));
             }

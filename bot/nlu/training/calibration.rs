@@ -34,7 +34,12 @@ impl Head {
 
 /// Search offsets for every class but the first (the first stays 0, offsets are relative) on
 /// a grid of `-range..=range`, coordinate by coordinate, and return the best offsets.
-pub(crate) fn choose_logit_shift(head: &Head, xs: &[Vec<f32>], ys: &[usize], range: f32) -> Vec<f32> {
+pub(crate) fn choose_logit_shift(
+    head: &Head,
+    xs: &[Vec<f32>],
+    ys: &[usize],
+    range: f32,
+) -> Vec<f32> {
     let logits: Vec<Vec<f32>> = xs.iter().map(|x| head.logits(x)).collect();
     let k = head.labels().len();
     let score = |delta: &[f32]| -> f64 {

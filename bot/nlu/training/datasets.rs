@@ -42,9 +42,8 @@ pub(crate) fn read_tsv(path: &Path) -> Result<Vec<Labelled>, NluError> {
 
 /// Read a CSV with a header holding `text` and `intent` columns (other columns ignored).
 pub(crate) fn read_intent_csv(path: &Path) -> Result<Vec<Labelled>, NluError> {
-    let bad = |what: String, e: csv::Error| {
-        NluError::data_from(format!("{}: {what}", path.display()), e)
-    };
+    let bad =
+        |what: String, e: csv::Error| NluError::data_from(format!("{}: {what}", path.display()), e);
     let mut rdr = csv::Reader::from_path(path).map_err(|e| bad("cannot read".into(), e))?;
     let headers = rdr
         .headers()

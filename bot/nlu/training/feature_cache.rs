@@ -71,8 +71,7 @@ fn write_cache(path: &Path, rows: &[Features]) -> Result<(), Source> {
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
                 .map(|v| (name.to_string(), v))
         })
-        .collect::<Result<Vec<_>, _>>()
-        ?;
+        .collect::<Result<Vec<_>, _>>()?;
     let tmp = path.with_extension("tmp");
     safetensors::serialize_to_file(views, None, &tmp)?;
     std::fs::rename(&tmp, path)?;

@@ -100,8 +100,7 @@ impl Head {
             );
         }
         let x_all = Tensor::from_vec(flat, (n, dim), &dev)?;
-        let y_all = Tensor::from_vec(ys.iter().map(|&y| y as u32).collect::<Vec<_>>(), n, &dev)
-            ?;
+        let y_all = Tensor::from_vec(ys.iter().map(|&y| y as u32).collect::<Vec<_>>(), n, &dev)?;
         let w_all = Tensor::from_vec(weights, n, &dev)?;
 
         let mut rng = StdRng::seed_from_u64(opts.seed);
@@ -127,8 +126,7 @@ impl Head {
                     }
                 })
                 .collect();
-            let w =
-                Var::from_tensor(&Tensor::from_vec(w, (i, o), &dev)?)?;
+            let w = Var::from_tensor(&Tensor::from_vec(w, (i, o), &dev)?)?;
             let b = Var::zeros(o, DType::F32, &dev)?;
             params.push((w, b));
         }
@@ -143,8 +141,7 @@ impl Head {
                 weight_decay: 0.0,
                 ..Default::default()
             },
-        )
-        ?;
+        )?;
         let batch = if opts.batch_size == 0 {
             n
         } else {
@@ -168,9 +165,7 @@ impl Head {
                 let loss = weighted_cross_entropy(&logits, &y, &w)?;
                 let mut penalty = Tensor::new(0f32, &dev)?;
                 for (wm, _) in &params {
-                    penalty = (penalty
-                        + wm.as_tensor().sqr()?.sum_all()?)
-                    ?;
+                    penalty = (penalty + wm.as_tensor().sqr()?.sum_all()?)?;
                 }
                 let total = (loss + (penalty * (opts.l2 / 2.0))?)?;
                 opt.backward_step(&total)?;
@@ -182,11 +177,7 @@ impl Head {
             // stored (out, in) so inference walks contiguous rows
             let wt = w.as_tensor().t()?.contiguous()?;
             layers.push(Dense {
-                w: wt
-                    .flatten_all()
-                    ?
-                    .to_vec1::<f32>()
-                    ?,
+                w: wt.flatten_all()?.to_vec1::<f32>()?,
                 b: b.as_tensor().to_vec1::<f32>()?,
                 inputs: i,
                 outputs: o,

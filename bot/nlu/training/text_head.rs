@@ -62,7 +62,11 @@ impl TextTrainPlan {
     }
 
     /// Load the model, encode the data files (cached under `opts.cache_dir`) and train.
-    pub fn run(&self, opts: &NluOptions, progress: &dyn Progress) -> Result<TextTraining, NluError> {
+    pub fn run(
+        &self,
+        opts: &NluOptions,
+        progress: &dyn Progress,
+    ) -> Result<TextTraining, NluError> {
         let files = ModelFiles::resolve(opts.model_dir.as_deref(), &opts.cache_dir)?;
         let encoder = Encoder::load(&files, &opts.encoder)?;
         let task = self.task;
@@ -71,9 +75,8 @@ impl TextTrainPlan {
         let load = |task: TextTask, path: &Path| {
             Dataset::load(&encoder, &files, &opts.cache_dir, task, path, progress)
         };
-        let mut train_set = load(task, &dir.join("train.tsv")).map_err(|e| {
-            NluError::data_from(format!("training data in {}", dir.display()), e)
-        })?;
+        let mut train_set = load(task, &dir.join("train.tsv"))
+            .map_err(|e| NluError::data_from(format!("training data in {}", dir.display()), e))?;
         if task == TextTask::Anger && self.neutral_negatives {
             // TweetEval emotion has no neutral class: without neutral tweets as negatives the
             // head calls every plain request angry.
@@ -164,7 +167,6 @@ impl TextTask {
         (spec, opts)
     }
 }
-
 
 /// Train a tweet head on `train`, calibrate its temperature on `val` and score it there.
 fn train_text_head(

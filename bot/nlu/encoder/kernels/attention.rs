@@ -7,7 +7,13 @@ use super::{isa, Isa, SharedOut};
 
 /// `qkv` is `[rows, 3 * dim]` (query | key | value per token, messages one after the other,
 /// `lens` tokens each); writes the attended values to `context`, `[rows, dim]`.
-pub(crate) fn attention(qkv: &[f32], lens: &[usize], heads: usize, dim: usize, context: &mut [f32]) {
+pub(crate) fn attention(
+    qkv: &[f32],
+    lens: &[usize],
+    heads: usize,
+    dim: usize,
+    context: &mut [f32],
+) {
     let rows: usize = lens.iter().sum();
     assert!(qkv.len() >= rows * 3 * dim && context.len() >= rows * dim);
     assert!(dim.is_multiple_of(heads));
