@@ -59,6 +59,8 @@ pub enum AppError {
     Intents(#[from] IntentError),
     #[error("the chat platforms: {0}")]
     Platforms(#[from] PlatformError),
+    #[error("moving the old channel database into the store: {0}")]
+    Migrate(#[from] crate::channels::migrate::MigrateError),
     #[error("cannot keep {path}: {source}")]
     Secret {
         path: PathBuf,
@@ -114,24 +116,20 @@ impl Paths {
 /// The NLU's options from `[nlu]` and the resolved paths.
 pub fn nlu_options(config: &Config) -> Result<NluOptions, AppError> {
     let paths = Paths::resolve(config)?;
-    nlu_options_at(config, &paths)
-}
-
-fn nlu_options_at(config: &Config, paths: &Paths) -> Result<NluOptions, AppError> {
     let n = &config.nlu;
     let bad = |key: &'static str, message: String| AppError::NluOption { key, message };
     let encoder = EncoderOptions {
-        weights: n.weights.parse().map_err(|e| bad("weights", format!("{e}")))?,
-        isa: n.isa.parse().map_err(|e| bad("isa", format!("{e}")))?,
+        weights: n.weights.parse().map_err(|e| bad("weights", e))?,
+        isa: n.isa.parse().map_err(|e| bad("isa", e))?,
         threads: n.threads,
         spin_us: n.spin_us,
     };
     Ok(NluOptions {
         model_dir: n.model_dir.clone(),
-        cache_dir: paths.cache_dir.clone(),
-        intents_dir: paths.intents_dir.clone(),
-        models_dir: paths.models_dir.clone(),
-        validation_dir: Some(paths.validation_dir.clone()),
+        cache_dir: paths.cache_dir,
+        intents_dir: paths.intents_dir,
+        models_dir: paths.models_dir,
+        validation_dir: Some(paths.validation_dir),
         encoder,
     })
 }
@@ -241,6 +239,8 @@ pub async fn start_with_platforms<U: Understand>(
     platforms: PlatformsConfig,
 ) -> Result<RunningServer, AppError> {
     let store = open_store(&config)?;
+    // Before the outbox opens, so it numbers new replies after the imported ones.
+    crate::channels::migrate::import_legacy(&config.server.data_dir, &store).await?;
     let (secret, demo_agent) = prepare_secrets(&mut config)?;
     // One message through the NLU before anything listens: /health only ever reports a
     // server whose NLU has answered.

@@ -178,9 +178,9 @@ const TREES: [&str; 11] = [
     "queue",          // queue name \0 conversation id -> QueueEntry
     "assignments",    // agent name \0 conversation id -> ""
     "link_codes",     // six-digit code -> LinkCode
-    "outbox",         // u64 BE sequence -> channels::outbox entry (replies not yet delivered)
-    "outbox_failed",  // u64 BE sequence -> channels::outbox failed delivery
-    "discord_routes", // Discord user id (u64 BE) -> channels::discord route
+    "outbox",         // lane byte (0 Telegram, 1 Discord) + u64 BE sequence -> reply to deliver
+    "outbox_failed",  // lane byte + u64 BE sequence -> a reply a platform refused for good
+    "discord_routes", // "user:{id}" -> route JSON; "thread:{id}" -> user id
 ];
 const CUSTOMERS: usize = 0;
 const IDENTITIES: usize = 1;

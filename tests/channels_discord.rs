@@ -14,8 +14,8 @@ use frontdesk::channels::platforms::{Platforms, PlatformsConfig};
 use frontdesk::channels::telegram::TelegramConfig;
 use frontdesk::desk::Desk;
 use frontdesk::intake::Intake;
-use frontdesk::store::SledStore;
 use frontdesk::message::{ChannelKind, ConversationId, Speaker, Status};
+use frontdesk::store::SledStore;
 
 const TOKEN: &str = "discord-test-token";
 const USER: u64 = 555_000_000_000_000_042;
@@ -40,8 +40,8 @@ async fn start(desk: &Desk, store: &Arc<SledStore>, config: PlatformsConfig) -> 
         ChannelHealth::new(),
         None,
     )
-        .await
-        .expect("start the channels")
+    .await
+    .expect("start the channels")
 }
 
 async fn start_discord(

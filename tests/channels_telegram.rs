@@ -12,8 +12,8 @@ use frontdesk::channels::platforms::{Platforms, PlatformsConfig};
 use frontdesk::channels::telegram::{TelegramConfig, WebhookConfig, WEBHOOK_PATH};
 use frontdesk::desk::Desk;
 use frontdesk::intake::Intake;
-use frontdesk::store::SledStore;
 use frontdesk::message::{ChannelKind, ConversationId, Speaker, Status};
+use frontdesk::store::SledStore;
 
 const TOKEN: &str = "123456:test-token";
 const CHAT: i64 = 4242;
@@ -38,8 +38,8 @@ async fn start(desk: &Desk, store: &Arc<SledStore>, config: PlatformsConfig) -> 
         ChannelHealth::new(),
         None,
     )
-        .await
-        .expect("start the Telegram channel")
+    .await
+    .expect("start the Telegram channel")
 }
 
 async fn conversation_of(desk: &Desk, chat: i64) -> ConversationId {

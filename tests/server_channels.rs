@@ -9,11 +9,11 @@ mod fakes;
 use common::{nlu, TestServer, ANA};
 use fakes::eventually;
 use fakes::telegram::{unescape, FakeTelegram};
+use frontdesk::app::start_with_platforms;
 use frontdesk::channels::platforms::PlatformsConfig;
 use frontdesk::channels::telegram::WEBHOOK_PATH;
 use frontdesk::config::{ChannelsConfig, TelegramSettings};
 use frontdesk::message::{ChannelKind, ConversationId};
-use frontdesk::app::start_with_platforms;
 use serde_json::Value;
 use std::path::Path;
 

@@ -120,8 +120,7 @@ fn copy_trees(old: &sled::Db, store: &SledStore) -> Result<(usize, usize, usize)
     let err = |tree: &'static str| move |source| MigrateError::Copy { tree, source };
     // A key the store already uses for something else (never in practice: the store starts
     // its outbox after every key here) gets a fresh key at the end of its lane.
-    let mut next =
-        first_free_sequence([&pending, &failed]).map_err(err("outbox"))?;
+    let mut next = first_free_sequence([&pending, &failed]).map_err(err("outbox"))?;
     let mut copy = |name: &'static str, into: &sled::Tree, rekey: bool| {
         let from = old.open_tree(name).map_err(err(name))?;
         let mut n = 0;
@@ -197,10 +196,16 @@ mod tests {
         let old = sled::open(data.join(LEGACY_DIR)).unwrap();
         let outbox = old.open_tree("outbox").unwrap();
         outbox
-            .insert(key(0, 7), parcel(ChannelKind::Telegram, "42", "telegram, first"))
+            .insert(
+                key(0, 7),
+                parcel(ChannelKind::Telegram, "42", "telegram, first"),
+            )
             .unwrap();
         outbox
-            .insert(key(0, 9), parcel(ChannelKind::Telegram, "42", "telegram, second"))
+            .insert(
+                key(0, 9),
+                parcel(ChannelKind::Telegram, "42", "telegram, second"),
+            )
             .unwrap();
         outbox
             .insert(key(1, 8), parcel(ChannelKind::Discord, "555", "discord"))
@@ -234,7 +239,11 @@ mod tests {
             let store = SledStore::open(&data.path().join("store")).unwrap();
             let imported = import_legacy(data.path(), &store).await.unwrap().unwrap();
             assert_eq!(
-                (imported.outbox, imported.outbox_failed, imported.discord_routes),
+                (
+                    imported.outbox,
+                    imported.outbox_failed,
+                    imported.discord_routes
+                ),
                 (3, 1, 2)
             );
             assert_eq!(imported.moved_to, data.path().join(MIGRATED_DIR));
@@ -251,7 +260,10 @@ mod tests {
             routes.get("user:555").unwrap().as_deref(),
             Some(&br#"{"kind":"thread","channel":900}"#[..])
         );
-        assert_eq!(routes.get("thread:900").unwrap().as_deref(), Some(&b"555"[..]));
+        assert_eq!(
+            routes.get("thread:900").unwrap().as_deref(),
+            Some(&b"555"[..])
+        );
         assert!(store
             .channel_tree(ChannelTree::Outbox)
             .get(key(1, 8))
@@ -277,7 +289,11 @@ mod tests {
             .enqueue(outbound(ChannelKind::Telegram, "42", "after the upgrade"))
             .await
             .unwrap();
-        let last = outbox.pending(ChannelKind::Telegram).unwrap().pop().unwrap();
+        let last = outbox
+            .pending(ChannelKind::Telegram)
+            .unwrap()
+            .pop()
+            .unwrap();
         assert_eq!(last.message.text, "after the upgrade");
     }
 

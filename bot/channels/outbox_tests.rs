@@ -244,7 +244,10 @@ async fn failures_keep_their_keys_across_a_restart() {
     let store = Arc::new(SledStore::open(dir.path()).unwrap());
     let outbox = open(&store);
     let courier = Scripted::new(vec![Err(DeliveryError::Permanent("Forbidden".into()))]);
-    outbox.enqueue(message("blocked", "lost again")).await.unwrap();
+    outbox
+        .enqueue(message("blocked", "lost again"))
+        .await
+        .unwrap();
     let task = outbox.spawn_courier(courier.clone(), None).unwrap();
     outbox.enqueue(message("8", "delivered")).await.unwrap();
     courier.wait_accepted(1).await;

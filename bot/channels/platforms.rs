@@ -243,16 +243,29 @@ mod tests {
         channels.telegram.webhook_secret = None;
         let generated = webhook(&channels).secret;
         assert!(generated.len() >= 16 && generated.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert_ne!(generated, webhook(&channels).secret, "a fresh secret each start");
+        assert_ne!(
+            generated,
+            webhook(&channels).secret,
+            "a fresh secret each start"
+        );
 
         channels.telegram.webhook_secret = Some("no spaces allowed".into());
         let err = PlatformsConfig::from_config(&channels).unwrap_err();
-        assert!(err.to_string().contains("channels.telegram.webhook_secret"), "{err}");
+        assert!(
+            err.to_string().contains("channels.telegram.webhook_secret"),
+            "{err}"
+        );
 
         channels.telegram.webhook_secret = None;
         channels.telegram.webhook_url = Some("not a url".into());
         let err = PlatformsConfig::from_config(&channels).unwrap_err();
-        assert!(err.to_string().contains("channels.telegram.webhook_url"), "{err}");
-        assert!(std::error::Error::source(&err).is_some(), "keeps the parse error");
+        assert!(
+            err.to_string().contains("channels.telegram.webhook_url"),
+            "{err}"
+        );
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "keeps the parse error"
+        );
     }
 }

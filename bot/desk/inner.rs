@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, oneshot, Mutex};
 
+use super::dialogue::Dialogue;
 use super::error::DeskError;
 use super::router::Router;
 use super::types::{DeskEvent, DeskEventKind, DeskParts, Turn, Understand};
-use super::Dialogue;
 use crate::config::AgentConfig;
 use crate::message::{ConversationId, Inbound};
 use crate::policy::Rules;

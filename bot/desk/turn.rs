@@ -107,7 +107,7 @@ async fn understand(inner: &Inner, text: &str) -> Result<Analysis, DeskError> {
 /// The customer's message joins the transcript, with its analysis and sentiment.
 fn record_customer_message(
     record: &mut ConversationRecord,
-    out: &mut Outcome,
+    out: &mut Outcome<'_>,
     text: &str,
     sent: DateTime<Utc>,
     analysis: &Analysis,
@@ -118,14 +118,14 @@ fn record_customer_message(
         .push(analysis.sentiment_scores.negative);
     record.last_customer_at = now;
     record.updated = now;
-    let customer = Speaker::Customer;
+    let analysis = Some(analysis.clone());
     push_message(
         record,
         &mut out.change,
-        customer,
+        Speaker::Customer,
         text,
         sent,
-        Some(analysis.clone()),
+        analysis,
     );
     out.events.push(DeskEventKind::CustomerMessage {
         text: text.to_string(),

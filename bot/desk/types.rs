@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::Dialogue;
+use super::dialogue::Dialogue;
 use crate::config::{AgentConfig, EngineConfig};
 use crate::message::{ChannelKind, ConversationId, Status};
 use crate::nlu::{Analysis, NluError};

@@ -28,6 +28,9 @@
 //!
 //! Every problem is reported with the file and, where it has one, the line, and says what
 //! to change. Unknown fields are errors so that a typo never silently drops data.
+//!
+//! (A little over 500 lines because of the format reference above, kept with the code that
+//! enforces it; the tests are in `intents_tests.rs`.)
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -3,11 +3,11 @@
 //! intents and demo shop; plus small HTTP and WebSocket clients that speak to it.
 #![allow(dead_code)]
 
-use frontdesk::config::Config;
-use frontdesk::nlu::{NluService, ServiceOptions};
-use frontdesk::nlu::{Nlu, NluOptions};
-use frontdesk::server::auth::CustomerClaims;
 use frontdesk::app::{start, RunningServer};
+use frontdesk::config::Config;
+use frontdesk::nlu::{Nlu, NluOptions};
+use frontdesk::nlu::{NluService, ServiceOptions};
+use frontdesk::server::auth::CustomerClaims;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::path::Path;

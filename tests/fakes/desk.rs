@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use frontdesk::config::{AgentConfig, CommerceConfig, EngineConfig};
-use frontdesk::desk::{Desk, DeskParts, Understand};
 use frontdesk::desk::Dialogue;
-use frontdesk::nlu::{Analysis, SentimentScores, OUT_OF_SCOPE};
+use frontdesk::desk::{Desk, DeskParts, Understand};
 use frontdesk::nlu::NluError;
+use frontdesk::nlu::{Analysis, SentimentScores, OUT_OF_SCOPE};
 use frontdesk::policy::Rules;
 use frontdesk::store::SledStore;
 use futures::future::BoxFuture;

@@ -67,7 +67,6 @@ impl Head {
         std::fs::rename(&tmp, path).map_err(|e| err(e.into()))
     }
 
-
     /// Read a head saved by [`save`](Self::save).
     pub(crate) fn load(path: &Path) -> Result<Head, NluError> {
         let err = |e: Source| {
