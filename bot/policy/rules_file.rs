@@ -1,0 +1,260 @@
+//! Reading `rules.toml`: the file's shape, and the checks that turn it into [`Rules`] with
+//! errors that name the file and the key.
+
+use super::*;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read rules file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("rules file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("rules file {path}: `{key}` {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    queues: BTreeMap<String, QueueSpec>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    when: String,
+    #[serde(default)]
+    effect: Option<Effect>,
+    queue: Option<String>,
+    priority: Option<i64>,
+    at_least: Option<f64>,
+    window: Option<usize>,
+    tiers: Option<Vec<String>>,
+    intents: Option<Vec<String>>,
+    count: Option<u32>,
+    words: Option<Vec<String>>,
+    negative_at_least: Option<f64>,
+}
+
+impl Rules {
+    pub fn load(path: &Path) -> Result<Rules, RulesError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Rules::parse(&text, path)
+    }
+
+    /// Parses and validates; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Rules, RulesError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| RulesError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })?;
+        let invalid = |key: String, message: String| RulesError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        for (name, q) in &raw.queues {
+            if q.sla_secs == 0 {
+                return Err(invalid(
+                    format!("queues.{name}.sla_secs"),
+                    "must be at least 1 second".into(),
+                ));
+            }
+        }
+        let mut rules = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in raw.rules.into_iter().enumerate() {
+            let key = |field: &str| format!("rules[{i}].{field}");
+            if r.name.trim().is_empty() {
+                return Err(invalid(key("name"), "must not be empty".into()));
+            }
+            if !names.insert(r.name.clone()) {
+                return Err(invalid(
+                    key("name"),
+                    format!("\"{}\" is used twice", r.name),
+                ));
+            }
+            let condition = raw_condition(&r, &key).map_err(|(k, m)| invalid(k, m))?;
+            let effect = r.effect.unwrap_or(Effect::Escalate);
+            if effect == Effect::Escalate {
+                match &r.queue {
+                    None => {
+                        return Err(invalid(
+                            key("queue"),
+                            "is required: name the queue this rule sends customers to".into(),
+                        ))
+                    }
+                    Some(q) if !raw.queues.contains_key(q) => {
+                        let known: Vec<_> = raw.queues.keys().cloned().collect();
+                        return Err(invalid(
+                            key("queue"),
+                            format!("\"{q}\" is not declared under [queues] (known: {known:?})"),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            let priority = r.priority.ok_or_else(|| {
+                invalid(
+                    key("priority"),
+                    "is required (a number, higher goes first)".into(),
+                )
+            })?;
+            rules.push(Rule {
+                name: r.name,
+                condition,
+                effect,
+                queue: r.queue,
+                priority,
+            });
+        }
+        Ok(Rules {
+            queues: raw.queues,
+            rules,
+        })
+    }
+}
+
+/// Checks that a raw rule has exactly the fields its `when` needs.
+fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition, (String, String)> {
+    let present: Vec<&str> = [
+        ("at_least", r.at_least.is_some()),
+        ("window", r.window.is_some()),
+        ("tiers", r.tiers.is_some()),
+        ("intents", r.intents.is_some()),
+        ("count", r.count.is_some()),
+        ("words", r.words.is_some()),
+        ("negative_at_least", r.negative_at_least.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, p)| *p)
+    .map(|(n, _)| n)
+    .collect();
+    let (allowed, required): (&[&str], &[&str]) = match r.when.as_str() {
+        "negative_message" => (&["at_least"], &["at_least"]),
+        "anger" => (&["at_least", "negative_at_least"], &["at_least"]),
+        "negative_trend" => (&["at_least", "window"], &["at_least", "window"]),
+        "lifetime_value" | "order_value" => (&["at_least"], &["at_least"]),
+        "tier" => (&["tiers"], &["tiers"]),
+        "human_request" => (&["intents"], &[]),
+        "repeated_failure" => (&["count"], &["count"]),
+        "keywords" => (&["words"], &["words"]),
+        other => {
+            return Err((
+                key("when"),
+                format!(
+                    "\"{other}\" is unknown; use one of negative_message, negative_trend, anger, \
+                     tier, lifetime_value, order_value, human_request, repeated_failure, keywords"
+                ),
+            ))
+        }
+    };
+    for p in &present {
+        if !allowed.contains(p) {
+            return Err((key(p), format!("does not apply to when = \"{}\"", r.when)));
+        }
+    }
+    for q in required {
+        if !present.contains(q) {
+            return Err((key(q), format!("is required for when = \"{}\"", r.when)));
+        }
+    }
+    let probability_of = |field: &str, v: f64| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v as f32)
+        } else {
+            Err((
+                key(field),
+                format!("must be a probability between 0 and 1, not {v}"),
+            ))
+        }
+    };
+    let probability = |v: f64| probability_of("at_least", v);
+    let non_negative = |v: f64| {
+        if v >= 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err((key("at_least"), format!("must be an amount >= 0, not {v}")))
+        }
+    };
+    let non_empty = |field: &str, list: &Vec<String>| {
+        if list.is_empty() || list.iter().any(|s| s.trim().is_empty()) {
+            Err((
+                key(field),
+                "must be a non-empty list of non-empty strings".to_string(),
+            ))
+        } else {
+            Ok(list
+                .iter()
+                .map(|s| s.trim().to_lowercase())
+                .collect::<Vec<_>>())
+        }
+    };
+    Ok(match r.when.as_str() {
+        "negative_message" => Condition::NegativeMessage {
+            at_least: probability(r.at_least.unwrap())?,
+        },
+        "anger" => Condition::Anger {
+            at_least: probability(r.at_least.unwrap())?,
+            negative_at_least: match r.negative_at_least {
+                Some(v) => Some(probability_of("negative_at_least", v)?),
+                None => None,
+            },
+        },
+        "negative_trend" => {
+            let window = r.window.unwrap();
+            if window < 2 {
+                return Err((key("window"), "must be at least 2 turns".into()));
+            }
+            Condition::NegativeTrend {
+                window,
+                at_least: probability(r.at_least.unwrap())?,
+            }
+        }
+        "lifetime_value" => Condition::LifetimeValue {
+            at_least: non_negative(r.at_least.unwrap())?,
+        },
+        "order_value" => Condition::OrderValue {
+            at_least: non_negative(r.at_least.unwrap())?,
+        },
+        "tier" => Condition::Tier {
+            tiers: non_empty("tiers", r.tiers.as_ref().unwrap())?,
+        },
+        "human_request" => Condition::HumanRequest {
+            intents: match &r.intents {
+                Some(list) => non_empty("intents", list)?,
+                None => vec!["contact_human_agent".into()],
+            },
+        },
+        "repeated_failure" => {
+            let count = r.count.unwrap();
+            if count == 0 {
+                return Err((key("count"), "must be at least 1".into()));
+            }
+            Condition::RepeatedFailure { count }
+        }
+        "keywords" => Condition::Keywords {
+            words: non_empty("words", r.words.as_ref().unwrap())?,
+        },
+        _ => unreachable!("checked above"),
+    })
+}
