@@ -24,7 +24,8 @@ fn main() {
         collect(&path, Path::new(to), &mut files);
     }
     files.sort();
-    let mut out = String::from("/// Every shipped default: (path in the defaults folder, contents).\n");
+    let mut out =
+        String::from("/// Every shipped default: (path in the defaults folder, contents).\n");
     out.push_str("pub static FILES: &[(&str, &[u8])] = &[\n");
     for (rel, abs) in &files {
         writeln!(out, "    ({rel:?}, include_bytes!({abs:?})),").unwrap();
@@ -56,6 +57,9 @@ fn collect(path: &Path, rel: &Path, files: &mut Vec<(String, String)>) {
             path.to_string_lossy().into_owned(),
         ));
     } else {
-        panic!("{} is missing: the shipped defaults are built into the binary", path.display());
+        panic!(
+            "{} is missing: the shipped defaults are built into the binary",
+            path.display()
+        );
     }
 }

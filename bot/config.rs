@@ -252,11 +252,20 @@ pub const ENV_OVERRIDES: [(&str, &str); 17] = [
     ("FRONTDESK_SPIN_US", "nlu.spin_us"),
     ("FRONTDESK_TELEGRAM_TOKEN", "channels.telegram.token"),
     ("FRONTDESK_TELEGRAM_API_URL", "channels.telegram.api_url"),
-    ("FRONTDESK_TELEGRAM_WEBHOOK_URL", "channels.telegram.webhook_url"),
-    ("FRONTDESK_TELEGRAM_WEBHOOK_SECRET", "channels.telegram.webhook_secret"),
+    (
+        "FRONTDESK_TELEGRAM_WEBHOOK_URL",
+        "channels.telegram.webhook_url",
+    ),
+    (
+        "FRONTDESK_TELEGRAM_WEBHOOK_SECRET",
+        "channels.telegram.webhook_secret",
+    ),
     ("FRONTDESK_DISCORD_TOKEN", "channels.discord.token"),
     ("FRONTDESK_DISCORD_API_URL", "channels.discord.api_url"),
-    ("FRONTDESK_DISCORD_SUPPORT_CHANNELS", "channels.discord.support_channels"),
+    (
+        "FRONTDESK_DISCORD_SUPPORT_CHANNELS",
+        "channels.discord.support_channels",
+    ),
 ];
 
 impl Config {
@@ -363,9 +372,7 @@ impl Config {
                         .map_err(|_| bad("must be a number of microseconds"))?
                 }
                 "channels.telegram.token" => self.channels.telegram.token = Some(value.clone()),
-                "channels.telegram.api_url" => {
-                    self.channels.telegram.api_url = Some(value.clone())
-                }
+                "channels.telegram.api_url" => self.channels.telegram.api_url = Some(value.clone()),
                 "channels.telegram.webhook_url" => {
                     self.channels.telegram.webhook_url = Some(value.clone())
                 }
@@ -440,7 +447,9 @@ impl Config {
         url("channels.telegram.api_url", &tg.api_url)?;
         url("channels.discord.api_url", &self.channels.discord.api_url)?;
         if let Some(u) = &tg.webhook_url {
-            if !u.starts_with("https://") && !u.starts_with("http://") || reqwest::Url::parse(u).is_err() {
+            if !u.starts_with("https://") && !u.starts_with("http://")
+                || reqwest::Url::parse(u).is_err()
+            {
                 return Err(invalid(
                     "channels.telegram.webhook_url",
                     "must be the public https address of /channels/telegram/webhook",

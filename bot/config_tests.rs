@@ -29,8 +29,8 @@ fn webhook_without_url_is_rejected_with_its_key() {
 
 #[test]
 fn agent_with_plain_password_is_rejected() {
-    let e = Config::from_toml("[[agents]]\nname = \"ana\"\npassword_hash = \"secret\"")
-        .unwrap_err();
+    let e =
+        Config::from_toml("[[agents]]\nname = \"ana\"\npassword_hash = \"secret\"").unwrap_err();
     assert!(e.to_string().contains("agents[0].password_hash"), "{e}");
 }
 
@@ -66,7 +66,10 @@ fn every_override_is_applied_to_its_key() {
     assert_eq!(c.server.data_dir, PathBuf::from("/tmp/fd-data"));
     assert_eq!(c.nlu.model_dir, Some(PathBuf::from("/m")));
     assert_eq!(c.nlu.cache(), PathBuf::from("/c"));
-    assert_eq!((c.nlu.weights.as_str(), c.nlu.isa.as_str()), ("f32", "portable"));
+    assert_eq!(
+        (c.nlu.weights.as_str(), c.nlu.isa.as_str()),
+        ("f32", "portable")
+    );
     assert_eq!((c.nlu.threads, c.nlu.spin_us), (Some(1), 300));
     assert_eq!(c.channels.telegram.token.as_deref(), Some("123:abc"));
     assert_eq!(c.channels.discord.support_channels, vec![1, 2]);
@@ -76,7 +79,10 @@ fn every_override_is_applied_to_its_key() {
 fn a_bad_override_names_the_variable_and_the_key() {
     let e = Config::load_with_env(None, env(&[("FRONTDESK_THREADS", "two")])).unwrap_err();
     let text = e.to_string();
-    assert!(text.contains("FRONTDESK_THREADS") && text.contains("nlu.threads"), "{text}");
+    assert!(
+        text.contains("FRONTDESK_THREADS") && text.contains("nlu.threads"),
+        "{text}"
+    );
     let e = Config::load_with_env(None, env(&[("FRONTDESK_ISA", "sse")])).unwrap_err();
     assert!(e.to_string().contains("nlu.isa"), "{e}");
     let e = Config::load_with_env(
@@ -84,7 +90,10 @@ fn a_bad_override_names_the_variable_and_the_key() {
         env(&[("FRONTDESK_TELEGRAM_WEBHOOK_SECRET", "no spaces allowed")]),
     )
     .unwrap_err();
-    assert!(e.to_string().contains("channels.telegram.webhook_secret"), "{e}");
+    assert!(
+        e.to_string().contains("channels.telegram.webhook_secret"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -107,6 +116,9 @@ fn paths_in_a_file_are_relative_to_the_file() {
 fn the_example_lists_every_variable() {
     let text = include_str!("../frontdesk.example.toml");
     for (var, _) in ENV_OVERRIDES {
-        assert!(text.contains(var), "{var} is not documented in frontdesk.example.toml");
+        assert!(
+            text.contains(var),
+            "{var} is not documented in frontdesk.example.toml"
+        );
     }
 }

@@ -43,7 +43,9 @@ pub enum DefaultsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} already exists: `frontdesk init` never overwrites; choose an empty or new folder")]
+    #[error(
+        "{path} already exists: `frontdesk init` never overwrites; choose an empty or new folder"
+    )]
     Exists { path: PathBuf },
 }
 
@@ -141,10 +143,16 @@ pub fn init(dir: &Path) -> Result<Initialised, DefaultsError> {
         move |source| DefaultsError::Write { path, source }
     };
     let config = dir.join("frontdesk.toml");
-    for existing in ["intents", "models", "rules.toml", "demo_shop.json", "validation"]
-        .iter()
-        .map(|p| dir.join(p))
-        .chain([config.clone()])
+    for existing in [
+        "intents",
+        "models",
+        "rules.toml",
+        "demo_shop.json",
+        "validation",
+    ]
+    .iter()
+    .map(|p| dir.join(p))
+    .chain([config.clone()])
     {
         if existing.exists() {
             return Err(DefaultsError::Exists { path: existing });

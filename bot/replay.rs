@@ -179,11 +179,14 @@ pub async fn replay(
                         ..Default::default()
                     });
                 }
-                let turn = desk.receive(msg).await.map_err(|source| ReplayError::Turn {
-                    conversation: name.clone(),
-                    text: m.text.clone(),
-                    source,
-                })?;
+                let turn = desk
+                    .receive(msg)
+                    .await
+                    .map_err(|source| ReplayError::Turn {
+                        conversation: name.clone(),
+                        text: m.text.clone(),
+                        source,
+                    })?;
                 replies.extend(turn.replies.into_iter().map(|r| r.text));
                 last = Some(turn.conversation_id);
                 progress();

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
-#[command(long_about = "Writes into DIR an editable copy of what is built into the binary: \
+#[command(
+    long_about = "Writes into DIR an editable copy of what is built into the binary: \
     intents/ (examples and answers), rules.toml (escalation rules and queues), models/ (the \
     trained heads), demo_shop.json, validation/ (out-of-scope validation sets), and a \
     frontdesk.toml that points at them. Then `cd DIR && frontdesk serve` uses your copies; \
     after editing intents/, restart serve (it retrains the intent head) or run `frontdesk \
-    train`. Nothing is overwritten.")]
+    train`. Nothing is overwritten."
+)]
 pub struct InitArgs {
     /// Folder to write into (created when missing).
     #[arg(value_name = "DIR", default_value = ".")]

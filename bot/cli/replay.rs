@@ -12,12 +12,14 @@ use frontdesk::replay::{self, Summary};
 use super::support;
 
 #[derive(clap::Args)]
-#[command(long_about = "Runs recorded customer messages through the real NLU and the full \
+#[command(
+    long_about = "Runs recorded customer messages through the real NLU and the full \
     policy (routine answers, escalation rules, queues) on a temporary store, so a support lead \
     sees what a rules change does before deploying it.\n\nInput, one JSON object per line: \
     {\"conversation\", \"user_id\", \"text\"} and optionally \"profile\": {\"tier\", \
     \"lifetime_value\"}. Output: one line per conversation, {\"conversation\", \"status\", \
-    \"queue\", \"reasons\", \"replies\"}; a summary (answered, escalated by rule) on stderr.")]
+    \"queue\", \"reasons\", \"replies\"}; a summary (answered, escalated by rule) on stderr."
+)]
 pub struct ReplayArgs {
     /// Recorded messages, one JSON object per line.
     pub file: PathBuf,

@@ -28,8 +28,14 @@ impl DemoShop {
             source,
         })?;
         DemoShop::from_json(&text).map_err(|e| match e {
-            CommerceError::Json { source, .. } => CommerceError::Json { path: name.clone(), source },
-            CommerceError::Data { message, .. } => CommerceError::Data { path: name, message },
+            CommerceError::Json { source, .. } => CommerceError::Json {
+                path: name.clone(),
+                source,
+            },
+            CommerceError::Data { message, .. } => CommerceError::Data {
+                path: name,
+                message,
+            },
             other => other,
         })
     }

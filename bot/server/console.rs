@@ -5,9 +5,9 @@
 use super::auth::{agent_of, verify_password, AgentSession, SESSION_COOKIE, SESSION_SECS};
 use super::error::{ApiJson, AppError};
 use super::AppState;
-use crate::metrics;
 use crate::desk::{AgentView, Conversation, Desk, DeskEventKind, QueueView};
 use crate::message::ConversationId;
+use crate::metrics;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};

@@ -56,4 +56,3 @@ pub fn profile_from_token(state: &AppState, token: &str) -> Result<Profile, AppE
         customer_id: Some(claims.customer_id),
     })
 }
-

@@ -8,13 +8,13 @@
 //! (the bot's replies, status, queue) and, at any time, `bot`, `agent`, `queue` and `status`
 //! frames for what happens in the conversation (agent replies, queue moves).
 
+use super::auth::VisitorClaims;
 use super::error::AppError;
 use super::validate::{check_text, profile_from_token};
-use super::auth::VisitorClaims;
 use super::AppState;
-use crate::metrics;
 use crate::desk::{DeskEvent, DeskEventKind, QueueSlot};
 use crate::message::{ChannelKind, ConversationId, Inbound, Profile, Speaker, Status};
+use crate::metrics;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
