@@ -1,9 +1,9 @@
 //! A fake Telegram Bot API: `POST /bot{token}/{method}` with JSON parameters, answering
 //! `{"ok": true, "result": ...}` or `{"ok": false, "error_code", "description", "parameters"}`
 //! like the real one. It keeps a queue of updates for `getUpdates` (long polling with
-//! `offset` and `timeout`) and records every `sendMessage`.
+//! `offset` and `timeout`); its [`Recorder`] keeps every call and `sendMessage`.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +14,11 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::{serve, Changes, Failure};
+use frontdesk::channels::platforms::PlatformsConfig;
+use frontdesk::channels::telegram::TelegramConfig;
+use frontdesk::message::ChannelKind;
+
+use super::{serve, ChatFake, Failure, Recorder};
 
 /// The bot's own account on the fake.
 pub const BOT_ID: i64 = 777_000_111;
@@ -33,22 +37,14 @@ struct Inner {
     next_message_id: i64,
     /// Updates not yet confirmed by an `offset` past them.
     updates: VecDeque<Value>,
-    sent: Vec<Sent>,
-    send_failures: VecDeque<Failure>,
-    /// `sendMessage` attempts, failed ones included.
-    send_attempts: usize,
-    blocked: HashSet<i64>,
     webhook: Option<(String, Option<String>)>,
-    /// Every method called with the right token, in order.
-    calls: Vec<String>,
-    /// Calls refused for a wrong token.
-    rejected: usize,
 }
 
 struct Shared {
     token: String,
     inner: Mutex<Inner>,
-    changes: Changes,
+    /// Calls by method name, `sendMessage` deliveries, failures to answer.
+    rec: Recorder<Sent>,
 }
 
 /// A running fake Bot API. Dropping it stops the server.
@@ -75,7 +71,7 @@ impl FakeTelegram {
                 next_message_id: 1,
                 ..Inner::default()
             }),
-            changes: Changes::default(),
+            rec: Recorder::default(),
         });
         let router = Router::new()
             .route("/{bot}/{method}", post(call))
@@ -90,7 +86,7 @@ impl FakeTelegram {
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         let out = f(&mut self.shared.inner.lock().unwrap());
-        self.shared.changes.bump();
+        self.shared.rec.bump();
         out
     }
 
@@ -119,20 +115,13 @@ impl FakeTelegram {
         })
     }
 
-    /// The next `sendMessage` calls answer these errors, one call each.
-    pub fn fail_sends(&self, failures: &[Failure]) {
-        self.with(|inner| inner.send_failures.extend(failures.iter().copied()));
-    }
-
-    /// The customer blocks the bot: sending to them answers 403 from now on.
-    pub fn block(&self, chat_id: i64) {
-        self.with(|inner| {
-            inner.blocked.insert(chat_id);
-        });
+    /// Calls, deliveries, failure injection.
+    pub fn recorder(&self) -> &Recorder<Sent> {
+        &self.shared.rec
     }
 
     pub fn sent(&self) -> Vec<Sent> {
-        self.shared.inner.lock().unwrap().sent.clone()
+        self.shared.rec.sent()
     }
 
     pub fn sent_to(&self, chat_id: i64) -> Vec<Sent> {
@@ -140,14 +129,6 @@ impl FakeTelegram {
             .into_iter()
             .filter(|s| s.chat_id == chat_id)
             .collect()
-    }
-
-    pub fn send_attempts(&self) -> usize {
-        self.shared.inner.lock().unwrap().send_attempts
-    }
-
-    pub fn calls(&self) -> Vec<String> {
-        self.shared.inner.lock().unwrap().calls.clone()
     }
 
     /// The webhook URL and secret token the bot registered, if any.
@@ -164,11 +145,8 @@ impl FakeTelegram {
     pub async fn wait_for_messages(&self, chat_id: i64, n: usize) -> Vec<Sent> {
         let what = format!("{n} message(s) to Telegram chat {chat_id}");
         self.shared
-            .changes
-            .until(&what, || {
-                let sent = self.sent_to(chat_id);
-                (sent.len() >= n).then_some(sent)
-            })
+            .rec
+            .wait_for_sent(&what, n, |s| s.chat_id == chat_id)
             .await
     }
 
@@ -176,52 +154,56 @@ impl FakeTelegram {
     pub async fn wait_for_message(&self, chat_id: i64, pred: impl Fn(&str) -> bool) -> Sent {
         let what = format!("a matching message to Telegram chat {chat_id}");
         self.shared
-            .changes
-            .until(&what, || {
-                self.sent_to(chat_id)
-                    .into_iter()
-                    .find(|s| pred(&unescape(&s.text)))
-            })
+            .rec
+            .wait_for_one(&what, |s| s.chat_id == chat_id && pred(&unescape(&s.text)))
             .await
     }
+}
 
-    /// Waits until `n` calls were refused for a wrong token.
-    pub async fn wait_for_rejected(&self, n: usize) {
-        self.shared
-            .changes
-            .until("calls with a wrong token", || {
-                (self.shared.inner.lock().unwrap().rejected >= n).then_some(())
-            })
-            .await
+impl ChatFake for FakeTelegram {
+    const KIND: ChannelKind = ChannelKind::Telegram;
+    const TOKEN: &'static str = "123456:test-token";
+    const TOKEN_SETTING: &'static str = "FRONTDESK_TELEGRAM_TOKEN";
+    const CUSTOMER: u64 = 4242;
+    type Sent = Sent;
+
+    async fn start() -> Self {
+        FakeTelegram::start(Self::TOKEN).await
     }
 
-    /// Waits until `method` has been called at least `n` times.
-    pub async fn wait_for_calls(&self, method: &str, n: usize) {
-        let what = format!("{n} call(s) of {method}");
-        self.shared
-            .changes
-            .until(&what, || {
-                (self.calls().iter().filter(|m| *m == method).count() >= n).then_some(())
-            })
-            .await
+    fn recorder(&self) -> &Recorder<Sent> {
+        &self.shared.rec
+    }
+
+    fn configure(&self, token: &str, platforms: &mut PlatformsConfig) {
+        platforms.telegram = Some(TelegramConfig {
+            token: token.into(),
+            api_url: Some(self.url.parse().unwrap()),
+            webhook: None,
+        });
+    }
+
+    fn says(&self, customer: u64, text: &str) {
+        self.customer_says(customer as i64, text);
+    }
+
+    /// A private chat's id is the customer's.
+    fn inbox(&self, customer: u64) -> u64 {
+        customer
+    }
+
+    fn delivery(sent: &Sent) -> (u64, &str) {
+        (sent.chat_id as u64, &sent.text)
+    }
+
+    /// Telegram is back: a new fake on another port (nothing of the old one is needed).
+    async fn come_back(self) -> Self {
+        FakeTelegram::start(Self::TOKEN).await
     }
 }
 
 /// Removes MarkdownV2 escapes, for matching on what the customer reads.
-pub fn unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(next) = chars.next() {
-                out.push(next);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use super::unescape;
 
 fn user_json(chat_id: i64) -> Value {
     json!({"id": chat_id, "is_bot": false, "first_name": "Ada", "last_name": "Lovelace",
@@ -300,14 +282,12 @@ async fn call(
 ) -> Response {
     let params = params_of(&headers, &body);
     if bot.strip_prefix("bot") != Some(shared.token.as_str()) {
-        shared.inner.lock().unwrap().rejected += 1;
-        shared.changes.bump();
+        shared.rec.reject();
         return error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
     }
     // The Bot API ignores the case of method names (teloxide sends `GetMe`).
     let method = canonical(&method);
-    shared.inner.lock().unwrap().calls.push(method.to_string());
-    shared.changes.bump();
+    shared.rec.call(method);
     match method {
         "getMe" => ok(json!({
             "id": BOT_ID, "is_bot": true, "first_name": "Frontdesk", "username": "frontdesk_test_bot",
@@ -332,14 +312,14 @@ async fn call(
         }
         "deleteWebhook" => {
             shared.inner.lock().unwrap().webhook = None;
-            shared.changes.bump();
+            shared.rec.bump();
             ok(json!(true))
         }
         "setWebhook" => {
             let url = params["url"].as_str().unwrap_or_default().to_string();
             let secret = params["secret_token"].as_str().map(str::to_string);
             shared.inner.lock().unwrap().webhook = Some((url, secret));
-            shared.changes.bump();
+            shared.rec.bump();
             ok(json!(true))
         }
         _ => error(StatusCode::NOT_FOUND, "Not Found: method not found", None),
@@ -369,7 +349,7 @@ async fn get_updates(shared: &Shared, params: &Value) -> Response {
     let limit = params["limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     loop {
-        let mut rx = shared.changes.watch();
+        let mut rx = shared.rec.watch();
         let (ready, confirmed): (Vec<Value>, bool) = {
             let mut inner = shared.inner.lock().unwrap();
             // An offset confirms every update before it: Telegram forgets them.
@@ -388,7 +368,7 @@ async fn get_updates(shared: &Shared, params: &Value) -> Response {
             )
         };
         if confirmed {
-            shared.changes.bump();
+            shared.rec.bump();
         }
         let now = tokio::time::Instant::now();
         if !ready.is_empty() || now >= deadline {
@@ -402,10 +382,8 @@ fn send_message(shared: &Shared, params: &Value) -> Response {
     let chat_id = params["chat_id"].as_i64().unwrap_or_default();
     let text = params["text"].as_str().unwrap_or_default().to_string();
     let parse_mode = params["parse_mode"].as_str().map(str::to_string);
-    let mut inner = shared.inner.lock().unwrap();
-    inner.send_attempts += 1;
-    let response = if let Some(failure) = inner.send_failures.pop_front() {
-        match failure {
+    if let Some(failure) = shared.rec.attempt(Some(chat_id as u64)) {
+        return match failure {
             Failure::RetryAfter(secs) => error(
                 StatusCode::TOO_MANY_REQUESTS,
                 &format!("Too Many Requests: retry after {secs}"),
@@ -416,37 +394,36 @@ fn send_message(shared: &Shared, params: &Value) -> Response {
                 "Internal Server Error",
                 None,
             ),
-        }
-    } else if inner.blocked.contains(&chat_id) {
-        error(
-            StatusCode::FORBIDDEN,
-            "Forbidden: bot was blocked by the user",
-            None,
-        )
-    } else if text.is_empty() || text.encode_utf16().count() > 4096 {
-        error(
+            Failure::Forbidden => error(
+                StatusCode::FORBIDDEN,
+                "Forbidden: bot was blocked by the user",
+                None,
+            ),
+        };
+    }
+    if text.is_empty() || text.encode_utf16().count() > 4096 {
+        return error(
             StatusCode::BAD_REQUEST,
             "Bad Request: message text is empty or too long",
             None,
-        )
-    } else {
-        let message_id = inner.next_message_id;
+        );
+    }
+    let message_id = {
+        let mut inner = shared.inner.lock().unwrap();
         inner.next_message_id += 1;
-        inner.sent.push(Sent {
-            chat_id,
-            text: text.clone(),
-            parse_mode,
-        });
-        ok(json!({
-            "message_id": message_id,
-            "date": chrono::Utc::now().timestamp(),
-            "chat": {"id": chat_id, "type": "private", "first_name": "Ada"},
-            "from": {"id": BOT_ID, "is_bot": true, "first_name": "Frontdesk",
-                     "username": "frontdesk_test_bot"},
-            "text": text,
-        }))
+        inner.next_message_id - 1
     };
-    drop(inner);
-    shared.changes.bump();
-    response
+    shared.rec.delivered(Sent {
+        chat_id,
+        text: text.clone(),
+        parse_mode,
+    });
+    ok(json!({
+        "message_id": message_id,
+        "date": chrono::Utc::now().timestamp(),
+        "chat": {"id": chat_id, "type": "private", "first_name": "Ada"},
+        "from": {"id": BOT_ID, "is_bot": true, "first_name": "Frontdesk",
+                 "username": "frontdesk_test_bot"},
+        "text": text,
+    }))
 }

@@ -2,88 +2,8 @@
 //! to the customer's channel, hand back, close; access without a session refused; a
 //! restart keeps queues, transcripts, sessions and visitor identities.
 
-mod common;
-
-use common::*;
+use crate::support::server::*;
 use serde_json::json;
-
-#[tokio::test]
-async fn unauthenticated_console_and_api_access_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = serve(dir.path()).await;
-    let id = s.say("u-auth", "I want to talk to a human agent").await["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let plain = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-
-    for path in [
-        "/api/v1/queues".to_string(),
-        format!("/api/v1/conversations/{id}"),
-        "/console/api/queues".into(),
-        "/console/api/me".into(),
-        format!("/console/api/conversations/{id}"),
-        "/console/assets/console.js".into(),
-        "/console/ws".into(),
-    ] {
-        let res = plain.get(s.at(&path)).send().await.unwrap();
-        assert_eq!(res.status().as_u16(), 401, "GET {path}");
-        let body: serde_json::Value = res.json().await.unwrap();
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("log in"),
-            "{body}"
-        );
-    }
-    for action in ["claim", "hand_back", "close"] {
-        let res = plain
-            .post(s.at(&format!("/console/api/conversations/{id}/{action}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 401, "{action}");
-    }
-    // The page itself sends the visitor to the login form.
-    let page = plain.get(s.at("/console")).send().await.unwrap();
-    assert_eq!(page.status().as_u16(), 303);
-    assert_eq!(page.headers()["location"], "/console/login");
-
-    // Wrong password, unknown agent, a forged cookie and a token of another server.
-    for (name, password) in [("ana", "wrong"), ("mallory", "ana-demo-password")] {
-        let res = plain
-            .post(s.at("/console/api/login"))
-            .json(&json!({"name": name, "password": password}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 401, "{name}");
-    }
-    let foreign = frontdesk::server::auth::Signer::new("another-secret").issue_session("ana");
-    for cookie in [
-        "frontdesk_session=garbage".to_string(),
-        format!("frontdesk_session={foreign}"),
-    ] {
-        let res = plain
-            .get(s.at("/api/v1/queues"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 401);
-    }
-    // The queue is untouched by all this.
-    let agent = s.login(ANA).await;
-    assert_eq!(
-        agent.queue("general").await["entries"][0]["conversation_id"],
-        id.as_str()
-    );
-    s.shutdown().await;
-}
 
 #[tokio::test]
 async fn agent_claims_replies_hands_back_and_closes() {

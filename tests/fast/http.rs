@@ -1,48 +1,15 @@
-//! A customer on the REST channel against a real server: routine answers, slot filling,
-//! and clear errors for bad input. Plus the pages and probes a deployment relies on.
+//! The HTTP surface without the model: a real server started with the keyword NLU, for
+//! what does not depend on understanding — bad input answered with errors that say what
+//! to fix, refused credentials and sessions, forged customer tokens, the pages and probes a
+//! deployment relies on.
 
-mod common;
-
-use common::*;
+use crate::support::server::*;
 use serde_json::json;
-
-#[tokio::test]
-async fn routine_question_is_answered() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = serve(dir.path()).await;
-    let turn = s.say("rest-1", "where is my order 10001").await;
-    assert_eq!(turn["status"], "bot", "{turn}");
-    assert!(turn["queue"].is_null(), "{turn}");
-    assert!(turn["conversation_id"]
-        .as_str()
-        .is_some_and(|id| !id.is_empty()));
-    let text = replies(&turn);
-    assert!(
-        text.contains("10001") && text.contains("on its way"),
-        "{text}"
-    );
-    s.shutdown().await;
-}
-
-#[tokio::test]
-async fn track_order_asks_for_the_number_then_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = serve(dir.path()).await;
-    let ask = s.say("rest-2", "where is my package").await;
-    assert!(replies(&ask).contains("order number"), "{ask}");
-    let answer = s.say("rest-2", "10007").await;
-    assert_eq!(answer["conversation_id"], ask["conversation_id"]);
-    assert!(
-        replies(&answer).contains("Order 10007 is delayed"),
-        "{answer}"
-    );
-    s.shutdown().await;
-}
 
 #[tokio::test]
 async fn bad_inputs_get_errors_that_say_what_to_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let s = serve(dir.path()).await;
+    let s = serve_keyword(dir.path()).await;
     let url = s.at("/api/v1/messages");
     let post_raw = |body: &'static str, content_type: &'static str| {
         let req = s
@@ -102,7 +69,7 @@ async fn bad_inputs_get_errors_that_say_what_to_fix() {
 #[tokio::test]
 async fn health_metrics_demo_page_and_widget_script_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let s = serve(dir.path()).await;
+    let s = serve_keyword(dir.path()).await;
     let health = s.http.get(s.at("/health")).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
     let health: serde_json::Value = health.json().await.unwrap();
@@ -151,5 +118,100 @@ async fn health_metrics_demo_page_and_widget_script_are_served() {
         .unwrap()
         .contains("javascript"));
     assert!(script.text().await.unwrap().contains("new WebSocket"));
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_console_and_api_access_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_keyword(dir.path()).await;
+    let id = s.say("u-auth", "I want to talk to a human agent").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    for path in [
+        "/api/v1/queues".to_string(),
+        format!("/api/v1/conversations/{id}"),
+        "/console/api/queues".into(),
+        "/console/api/me".into(),
+        format!("/console/api/conversations/{id}"),
+        "/console/assets/console.js".into(),
+        "/console/ws".into(),
+    ] {
+        let res = plain.get(s.at(&path)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 401, "GET {path}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("log in"),
+            "{body}"
+        );
+    }
+    for action in ["claim", "hand_back", "close"] {
+        let res = plain
+            .post(s.at(&format!("/console/api/conversations/{id}/{action}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 401, "{action}");
+    }
+    // The page itself sends the visitor to the login form.
+    let page = plain.get(s.at("/console")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 303);
+    assert_eq!(page.headers()["location"], "/console/login");
+
+    // Wrong password, unknown agent, a forged cookie and a token of another server.
+    for (name, password) in [("ana", "wrong"), ("mallory", "ana-demo-password")] {
+        let res = plain
+            .post(s.at("/console/api/login"))
+            .json(&json!({"name": name, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 401, "{name}");
+    }
+    let foreign = frontdesk::server::auth::Signer::new("another-secret").issue_session("ana");
+    for cookie in [
+        "frontdesk_session=garbage".to_string(),
+        format!("frontdesk_session={foreign}"),
+    ] {
+        let res = plain
+            .get(s.at("/api/v1/queues"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 401);
+    }
+    // The queue is untouched by all this.
+    let agent = s.login(ANA).await;
+    assert_eq!(
+        agent.queue("general").await["entries"][0]["conversation_id"],
+        id.as_str()
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tier_typed_by_the_visitor_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_keyword(dir.path()).await;
+    // A token the visitor signed with a guessed secret: refused outright.
+    let forged = frontdesk::server::auth::Signer::new("guess").sign(&customer(
+        "C1005",
+        Some("vip"),
+        Some(1e6),
+    ));
+    let (status, body) = s
+        .post_message(serde_json::json!({"user_id": "sneaky", "text": "agent please", "customer_token": forged}))
+        .await;
+    assert_eq!(status, 401, "{body}");
     s.shutdown().await;
 }

@@ -1,32 +1,17 @@
 //! The desk with the real NLU (encoder and trained heads from models/): the stories of
-//! conversation_desk.rs, this time with what the model actually understands.
+//! fast/conversation_desk.rs, this time with what the model actually understands.
 
-mod conversation_setup;
-
-use conversation_setup::*;
+use crate::support::desk::*;
+use crate::support::server::real_nlu;
 use frontdesk::message::Status;
-use frontdesk::nlu::{NluService, ServiceOptions};
-use frontdesk::nlu::{Nlu, NluOptions};
-use std::sync::Arc;
-
-async fn real_nlu() -> NluService {
-    let opts = NluOptions {
-        intents_dir: repo("intents"),
-        models_dir: repo("models"),
-        validation_dir: Some(repo("tests/data")),
-        ..NluOptions::default()
-    };
-    let nlu = tokio::task::spawn_blocking(move || Nlu::load(&opts))
-        .await
-        .unwrap()
-        .expect("the NLU loads (model in the cache, heads in models/)");
-    NluService::start(nlu, ServiceOptions::default())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customers_are_understood_answered_and_escalated() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = desk_in(dir.path(), default_rules(), Arc::new(real_nlu().await));
+    // The binary's one NLU, loaded off the runtime's threads (the model in the cache, the
+    // heads in models/).
+    let nlu = tokio::task::spawn_blocking(real_nlu).await.unwrap();
+    let desk = TestDesk::new().nlu(nlu).open(dir.path());
 
     // A routine question is answered with the order's real state.
     let turn = say(&desk, "anna", "hi, where is my order 10001?").await;

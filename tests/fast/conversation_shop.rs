@@ -2,26 +2,23 @@
 //! backend against a fake shop service on 127.0.0.1 (answers, unknown orders, a shop that
 //! is down or too slow).
 
-mod conversation_setup;
-
+use crate::support::desk::{demo_shop, reply, say, TestDesk};
+use crate::support::repo;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use conversation_setup::*;
 use frontdesk::commerce::{
     Commerce, CommerceError, DemoShop, OrderState, RequestOutcome, WebhookShop,
 };
-use frontdesk::config::EngineConfig;
-use frontdesk::desk::{Desk, DeskParts, Dialogue};
+use frontdesk::desk::Desk;
 use frontdesk::message::Status;
-use frontdesk::store::SledStore;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
 fn demo() -> DemoShop {
-    DemoShop::load(&repo("data/demo_shop.json")).unwrap()
+    demo_shop()
 }
 
 #[tokio::test]
@@ -183,14 +180,7 @@ async fn slow_shop_times_out_and_broken_shop_is_an_error() {
 }
 
 fn webhook_desk(dir: &std::path::Path, shop: WebhookShop) -> Desk {
-    Desk::open_with(DeskParts {
-        store: Arc::new(SledStore::open(dir).unwrap()),
-        nlu: Arc::new(ScriptedNlu),
-        dialogue: Dialogue::load(&repo("intents"), Arc::new(shop)).unwrap(),
-        rules: default_rules(),
-        agents: agents(),
-        engine: EngineConfig::default(),
-    })
+    TestDesk::new().shop(shop).open(dir)
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
 //! A fake Discord: the REST routes a support bot uses under `/api/v10`, and a gateway
 //! WebSocket (HELLO, IDENTIFY -> READY, heartbeats, MESSAGE_CREATE dispatches) as serenity
 //! expects them. Errors look like Discord's: `{"message", "code"}` bodies, 429 with
-//! `retry_after`, 403 50007 for a user who does not accept DMs.
+//! `retry_after`, 403 50007 for a user who does not accept DMs. Its [`Recorder`] keeps every
+//! REST call (as `METHOD path`) and posted message; refused IDENTIFYs count as rejected.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
@@ -13,7 +14,11 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::{serve, Changes, Failure};
+use frontdesk::channels::discord::DiscordConfig;
+use frontdesk::channels::platforms::PlatformsConfig;
+use frontdesk::message::ChannelKind;
+
+use super::{serve, ChatFake, Failure, Recorder};
 
 pub const BOT_USER_ID: u64 = 900_000_000_000_000_001;
 pub const GUILD_ID: u64 = 910_000_000_000_000_001;
@@ -37,22 +42,13 @@ pub struct Thread {
 #[derive(Default)]
 pub(super) struct Inner {
     next_id: u64,
-    sent: Vec<Sent>,
-    send_attempts: usize,
-    send_failures: VecDeque<Failure>,
     /// user id -> DM channel id
     dm_channels: HashMap<u64, u64>,
-    /// Users who do not accept DMs from the bot (403, code 50007).
-    closed_dms: HashSet<u64>,
     threads: Vec<Thread>,
     /// Gateway dispatches waiting for a connected session: (event name, data).
     pub(super) events: VecDeque<(String, Value)>,
     /// Intents of each successful IDENTIFY.
     pub(super) identified: Vec<u64>,
-    /// IDENTIFY attempts with a wrong token.
-    pub(super) refused_identifies: usize,
-    /// Every REST call as `METHOD path`.
-    calls: Vec<String>,
 }
 
 impl Inner {
@@ -74,7 +70,8 @@ impl Inner {
 pub(super) struct Shared {
     pub(super) token: String,
     pub(super) inner: Mutex<Inner>,
-    pub(super) changes: Changes,
+    /// REST calls, posted messages, failures to answer, refused IDENTIFYs.
+    pub(super) rec: Recorder<Sent>,
     pub(super) gateway_url: Mutex<String>,
 }
 
@@ -100,7 +97,7 @@ impl FakeDiscord {
                 next_id: 1_000_000_000_000_000_000,
                 ..Inner::default()
             }),
-            changes: Changes::default(),
+            rec: Recorder::default(),
             gateway_url: Mutex::new(String::new()),
         });
         let api = Router::new()
@@ -129,7 +126,7 @@ impl FakeDiscord {
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         let out = f(&mut self.shared.inner.lock().unwrap());
-        self.shared.changes.bump();
+        self.shared.rec.bump();
         out
     }
 
@@ -156,25 +153,13 @@ impl FakeDiscord {
         })
     }
 
-    /// The next message posts answer these errors, one post each.
-    pub fn fail_sends(&self, failures: &[Failure]) {
-        self.with(|inner| inner.send_failures.extend(failures.iter().copied()));
-    }
-
-    /// Discord recovers: pending scripted failures are dropped.
-    pub fn clear_failures(&self) {
-        self.with(|inner| inner.send_failures.clear());
-    }
-
-    /// `user` stops accepting DMs from the bot.
-    pub fn close_dms(&self, user: u64) {
-        self.with(|inner| {
-            inner.closed_dms.insert(user);
-        });
+    /// Calls, posted messages, failure injection.
+    pub fn recorder(&self) -> &Recorder<Sent> {
+        &self.shared.rec
     }
 
     pub fn sent(&self) -> Vec<Sent> {
-        self.shared.inner.lock().unwrap().sent.clone()
+        self.shared.rec.sent()
     }
 
     pub fn sent_in(&self, channel: u64) -> Vec<Sent> {
@@ -182,10 +167,6 @@ impl FakeDiscord {
             .into_iter()
             .filter(|s| s.channel_id == channel)
             .collect()
-    }
-
-    pub fn send_attempts(&self) -> usize {
-        self.shared.inner.lock().unwrap().send_attempts
     }
 
     pub fn threads(&self) -> Vec<Thread> {
@@ -196,18 +177,10 @@ impl FakeDiscord {
         self.with(|inner| inner.dm_channel(user))
     }
 
-    pub fn calls(&self) -> Vec<String> {
-        self.shared.inner.lock().unwrap().calls.clone()
-    }
-
-    pub fn refused_identifies(&self) -> usize {
-        self.shared.inner.lock().unwrap().refused_identifies
-    }
-
     /// Waits for a session to identify and returns its intents.
     pub async fn wait_for_identify(&self) -> u64 {
         self.shared
-            .changes
+            .rec
             .until("the bot to IDENTIFY on the gateway", || {
                 self.shared
                     .inner
@@ -220,25 +193,13 @@ impl FakeDiscord {
             .await
     }
 
-    /// Waits until `n` IDENTIFY attempts with a wrong token were refused.
-    pub async fn wait_for_refused_identifies(&self, n: usize) {
-        self.shared
-            .changes
-            .until("refused IDENTIFY attempts", || {
-                (self.refused_identifies() >= n).then_some(())
-            })
-            .await
-    }
-
     /// Waits until a message in `channel` satisfies `pred` and returns it.
     pub async fn wait_for_message(&self, channel: u64, pred: impl Fn(&str) -> bool) -> Sent {
         let what = format!("a matching message in Discord channel {channel}");
         self.shared
-            .changes
-            .until(&what, || {
-                self.sent_in(channel)
-                    .into_iter()
-                    .find(|s| pred(&unescape(&s.content)))
+            .rec
+            .wait_for_one(&what, |s| {
+                s.channel_id == channel && pred(&unescape(&s.content))
             })
             .await
     }
@@ -247,18 +208,15 @@ impl FakeDiscord {
     pub async fn wait_for_messages(&self, channel: u64, n: usize) -> Vec<Sent> {
         let what = format!("{n} message(s) in Discord channel {channel}");
         self.shared
-            .changes
-            .until(&what, || {
-                let sent = self.sent_in(channel);
-                (sent.len() >= n).then_some(sent)
-            })
+            .rec
+            .wait_for_sent(&what, n, |s| s.channel_id == channel)
             .await
     }
 
     /// Waits until the bot has opened a thread under `parent` and returns it.
     pub async fn wait_for_thread(&self, parent: u64) -> Thread {
         self.shared
-            .changes
+            .rec
             .until("a thread in the support channel", || {
                 self.threads().into_iter().find(|t| t.parent_id == parent)
             })
@@ -266,10 +224,53 @@ impl FakeDiscord {
     }
 }
 
-/// Removes Discord Markdown escapes, for matching on what the customer reads.
-pub fn unescape(text: &str) -> String {
-    super::telegram::unescape(text)
+impl ChatFake for FakeDiscord {
+    const KIND: ChannelKind = ChannelKind::Discord;
+    const TOKEN: &'static str = "discord-test-token";
+    const TOKEN_SETTING: &'static str = "FRONTDESK_DISCORD_TOKEN";
+    const CUSTOMER: u64 = 555_000_000_000_000_042;
+    type Sent = Sent;
+
+    async fn start() -> Self {
+        FakeDiscord::start(Self::TOKEN).await
+    }
+
+    fn recorder(&self) -> &Recorder<Sent> {
+        &self.shared.rec
+    }
+
+    fn configure(&self, token: &str, platforms: &mut PlatformsConfig) {
+        platforms.discord = Some(DiscordConfig {
+            token: token.into(),
+            api_url: Some(self.url.clone()),
+            support_channels: Vec::new(),
+        });
+    }
+
+    /// A direct message.
+    fn says(&self, customer: u64, text: &str) {
+        self.dm_from(customer, text);
+    }
+
+    /// The customer's DM channel.
+    fn inbox(&self, customer: u64) -> u64 {
+        self.dm_channel_of(customer)
+    }
+
+    fn delivery(sent: &Sent) -> (u64, &str) {
+        (sent.channel_id, &sent.content)
+    }
+
+    /// Discord recovers: the same fake (which knows the DM channels the bot stored), with
+    /// its pending failures dropped.
+    async fn come_back(self) -> Self {
+        self.recorder().clear_failures();
+        self
+    }
 }
+
+/// Removes Discord Markdown escapes, for matching on what the customer reads.
+pub use super::unescape;
 
 fn customer_json(user: u64) -> Value {
     json!({"id": user.to_string(), "username": format!("customer{user}"), "discriminator": "0",
@@ -321,20 +322,14 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
 
 /// Records the call and checks the token; `Some` is the 401 to answer.
 fn enter(shared: &Shared, headers: &HeaderMap, call: String) -> Option<Response> {
-    shared.inner.lock().unwrap().calls.push(call);
-    shared.changes.bump();
+    shared.rec.call(call);
     (!authorized(shared, headers))
         .then(|| discord_error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized"))
 }
 
 async fn gateway(State(shared): State<Arc<Shared>>) -> Response {
     // Like Discord, this route needs no token.
-    shared
-        .inner
-        .lock()
-        .unwrap()
-        .calls
-        .push("GET /gateway".into());
+    shared.rec.call("GET /gateway");
     let url = shared.gateway_url.lock().unwrap().clone();
     Json(json!({"url": url})).into_response()
 }
@@ -375,7 +370,7 @@ async fn open_dm(
         let mut inner = shared.inner.lock().unwrap();
         inner.dm_channel(user)
     };
-    shared.changes.bump();
+    shared.rec.bump();
     Json(
         json!({"id": channel.to_string(), "type": 1, "last_message_id": null,
                 "recipients": [customer_json(user)]}),
@@ -397,16 +392,18 @@ async fn create_message(
         return e;
     }
     let content = body["content"].as_str().unwrap_or_default().to_string();
-    let mut inner = shared.inner.lock().unwrap();
-    inner.send_attempts += 1;
-    let dm_user = inner
-        .dm_channels
-        .iter()
-        .find(|(_, c)| **c == channel)
-        .map(|(u, _)| *u);
-    let known = dm_user.is_some() || inner.threads.iter().any(|t| t.id == channel);
-    let response = if let Some(failure) = inner.send_failures.pop_front() {
-        match failure {
+    let (dm_user, known) = {
+        let inner = shared.inner.lock().unwrap();
+        let dm_user = inner
+            .dm_channels
+            .iter()
+            .find(|(_, c)| **c == channel)
+            .map(|(u, _)| *u);
+        let known = dm_user.is_some() || inner.threads.iter().any(|t| t.id == channel);
+        (dm_user, known)
+    };
+    if let Some(failure) = shared.rec.attempt(dm_user) {
+        return match failure {
             Failure::RetryAfter(secs) => {
                 let body = json!({"message": "You are being rate limited.",
                                   "retry_after": secs as f64, "global": false});
@@ -422,30 +419,27 @@ async fn create_message(
                 0,
                 "500: Internal Server Error",
             ),
-        }
-    } else if dm_user.is_some_and(|u| inner.closed_dms.contains(&u)) {
-        discord_error(
-            StatusCode::FORBIDDEN,
-            50007,
-            "Cannot send messages to this user",
-        )
-    } else if !known {
-        discord_error(StatusCode::NOT_FOUND, 10003, "Unknown Channel")
-    } else if content.is_empty() || content.chars().count() > 2000 {
-        discord_error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body")
-    } else {
-        let id = inner.id();
-        inner.sent.push(Sent {
-            channel_id: channel,
-            content: content.clone(),
-            allowed_mentions: body["allowed_mentions"].clone(),
-        });
-        let guild = (dm_user.is_none()).then_some(GUILD_ID);
-        Json(message_json(id, channel, guild, &bot_user_json(), &content)).into_response()
-    };
-    drop(inner);
-    shared.changes.bump();
-    response
+            Failure::Forbidden => discord_error(
+                StatusCode::FORBIDDEN,
+                50007,
+                "Cannot send messages to this user",
+            ),
+        };
+    }
+    if !known {
+        return discord_error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
+    }
+    if content.is_empty() || content.chars().count() > 2000 {
+        return discord_error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+    }
+    let id = shared.inner.lock().unwrap().id();
+    shared.rec.delivered(Sent {
+        channel_id: channel,
+        content: content.clone(),
+        allowed_mentions: body["allowed_mentions"].clone(),
+    });
+    let guild = (dm_user.is_none()).then_some(GUILD_ID);
+    Json(message_json(id, channel, guild, &bot_user_json(), &content)).into_response()
 }
 
 async fn thread_from_message(
@@ -469,7 +463,7 @@ async fn thread_from_message(
         });
         id
     };
-    shared.changes.bump();
+    shared.rec.bump();
     Json(json!({
         "id": id.to_string(), "type": 11, "guild_id": GUILD_ID.to_string(),
         "parent_id": channel.to_string(), "owner_id": BOT_USER_ID.to_string(), "name": name,
@@ -482,11 +476,6 @@ async fn thread_from_message(
 }
 
 async fn unknown_route(State(shared): State<Arc<Shared>>, uri: axum::http::Uri) -> Response {
-    shared
-        .inner
-        .lock()
-        .unwrap()
-        .calls
-        .push(format!("unknown {uri}"));
+    shared.rec.call(format!("unknown {uri}"));
     discord_error(StatusCode::NOT_FOUND, 0, "404: Not Found")
 }

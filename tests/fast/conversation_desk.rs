@@ -1,18 +1,15 @@
 //! The conversation engine end to end on a real sled store: what a customer and an agent
-//! notice. The NLU is scripted here (tests/conversation_setup) so each story controls what
-//! was "understood"; tests/conversation_nlu.rs runs the same desk on the real model.
+//! notice. The NLU reads keywords here (support::nlu) so each story controls what was
+//! "understood"; tests/model/conversation_nlu.rs runs the same desk on the real model.
 
-mod conversation_setup;
-
-use conversation_setup::*;
+use crate::support::desk::*;
 use frontdesk::desk::{DeskError, DeskEventKind};
 use frontdesk::message::{ChannelKind, Speaker, Status};
-use std::sync::Arc;
 
 #[tokio::test]
 async fn routine_question_is_answered_by_the_bot() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = scripted_desk(dir.path());
+    let desk = keyword_desk(dir.path());
     let turn = say(&desk, "u1", "where is my order 10001").await;
     assert_eq!(turn.status, Status::Bot);
     assert!(turn.queue.is_none());
@@ -30,7 +27,7 @@ async fn routine_question_is_answered_by_the_bot() {
 #[tokio::test]
 async fn track_order_asks_for_the_number_then_answers_with_the_real_state() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = scripted_desk(dir.path());
+    let desk = keyword_desk(dir.path());
     let ask = say(&desk, "u2", "where is my package").await;
     assert!(reply(&ask).contains("order number"), "{}", reply(&ask));
     let answer = say(&desk, "u2", "10007").await;
@@ -49,7 +46,7 @@ async fn track_order_asks_for_the_number_then_answers_with_the_real_state() {
 #[tokio::test]
 async fn unknown_order_number_is_said_and_asked_again() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = scripted_desk(dir.path());
+    let desk = keyword_desk(dir.path());
     let turn = say(&desk, "u3", "track order 99999").await;
     assert!(
         reply(&turn).contains("couldn't find an order"),
@@ -67,7 +64,7 @@ async fn unknown_order_number_is_said_and_asked_again() {
 #[tokio::test]
 async fn out_of_scope_gets_an_honest_answer_and_a_yes_reaches_a_person() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = scripted_desk(dir.path());
+    let desk = keyword_desk(dir.path());
     let turn = say(&desk, "u4", "what's the weather in Lisbon tomorrow").await;
     assert_eq!(turn.status, Status::Bot);
     assert!(
@@ -83,7 +80,7 @@ async fn out_of_scope_gets_an_honest_answer_and_a_yes_reaches_a_person() {
 #[tokio::test]
 async fn angry_customer_lands_in_the_angry_queue_with_reasons() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = scripted_desk(dir.path());
+    let desk = keyword_desk(dir.path());
     let mut events = desk.subscribe();
     let turn = say(&desk, "u5", "this is ridiculous!!! my stuff never arrived").await;
     assert_eq!(turn.status, Status::Queued);
@@ -121,7 +118,7 @@ async fn angry_customer_lands_in_the_angry_queue_with_reasons() {
 #[tokio::test]
 async fn vip_goes_ahead_of_customers_who_waited_longer() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = scripted_desk(dir.path());
+    let desk = keyword_desk(dir.path());
     let first = say_as(&desk, "standard-1", "worst shop ever!!!", "standard", 120.0).await;
     let second = say_as(
         &desk,
@@ -179,7 +176,7 @@ async fn vip_goes_ahead_of_customers_who_waited_longer() {
 #[tokio::test]
 async fn agent_claims_replies_hands_back_and_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = scripted_desk(dir.path());
+    let desk = keyword_desk(dir.path());
     let turn = say(&desk, "u6", "I want to talk to a human").await;
     let id = turn.conversation_id.clone();
     assert_eq!(turn.status, Status::Queued);
@@ -239,7 +236,7 @@ async fn agent_claims_replies_hands_back_and_closes() {
 #[tokio::test]
 async fn agent_capacity_is_respected() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = scripted_desk(dir.path());
+    let desk = keyword_desk(dir.path());
     let mut ids = Vec::new();
     for user in ["a", "b", "c"] {
         ids.push(say(&desk, user, "agent please").await.conversation_id);
@@ -256,7 +253,7 @@ async fn agent_capacity_is_respected() {
 #[tokio::test]
 async fn idle_agent_loses_the_conversation_back_to_its_queue() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = scripted_desk(dir.path());
+    let desk = keyword_desk(dir.path());
     let id = say(&desk, "u7", "human please").await.conversation_id;
     desk.claim("ana", &id).await.unwrap();
     say(&desk, "u7", "hello? anyone there?").await;
@@ -283,7 +280,7 @@ async fn idle_agent_loses_the_conversation_back_to_its_queue() {
 async fn restart_keeps_conversations_queues_and_agents() {
     let dir = tempfile::tempdir().unwrap();
     let (queued, owned) = {
-        let desk = scripted_desk(dir.path());
+        let desk = keyword_desk(dir.path());
         let queued = say(&desk, "w1", "this is ridiculous!!!")
             .await
             .conversation_id;
@@ -302,7 +299,7 @@ async fn restart_keeps_conversations_queues_and_agents() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let desk = desk_in(dir.path(), default_rules(), Arc::new(ScriptedNlu));
+    let desk = keyword_desk(dir.path());
     let q = desk.conversation(&queued).unwrap().unwrap();
     assert_eq!(q.status, Status::Queued);
     assert_eq!(q.messages.len(), 2);
@@ -333,7 +330,7 @@ async fn restart_keeps_conversations_queues_and_agents() {
 #[tokio::test]
 async fn customer_who_gets_angry_while_waiting_moves_up() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = scripted_desk(dir.path());
+    let desk = keyword_desk(dir.path());
     let first = say(&desk, "calm", "agent please").await;
     let second = say(&desk, "soon-angry", "agent please").await;
     assert_eq!(second.queue.as_ref().unwrap().position, 2);

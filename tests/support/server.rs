@@ -1,10 +1,12 @@
-//! Shared setup for the server tests: a real `frontdesk` server on 127.0.0.1:0 with a
-//! temporary data dir, the real NLU (loaded once per test binary) and the repository's rules,
-//! intents and demo shop; plus small HTTP and WebSocket clients that speak to it.
-#![allow(dead_code)]
+//! The one server starter of the tests: a real `frontdesk` server (the same `start` as
+//! `frontdesk serve`) on 127.0.0.1:0 with a temporary data dir and the example config, with
+//! either the real NLU (loaded once per test binary) or the keyword NLU (no model); plus
+//! small HTTP and WebSocket clients that speak to it.
 
-use frontdesk::app::{start, RunningServer};
+use frontdesk::app::{start, start_with_platforms, RunningServer};
+use frontdesk::channels::platforms::PlatformsConfig;
 use frontdesk::config::Config;
+use frontdesk::desk::Understand;
 use frontdesk::nlu::{Nlu, NluOptions};
 use frontdesk::nlu::{NluService, ServiceOptions};
 use frontdesk::server::auth::CustomerClaims;
@@ -14,15 +16,17 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use super::nlu::KeywordNlu;
+use super::repo;
+
 /// Agents of `frontdesk.example.toml` and their documented demo passwords.
 pub const ANA: (&str, &str) = ("ana", "ana-demo-password");
 pub const BEN: (&str, &str) = ("ben", "ben-demo-password");
 
-/// The NLU, loaded once per test binary; its worker thread serves every test's server.
-pub fn nlu() -> NluService {
+/// The real NLU, loaded once per test binary; its worker thread serves every test's server.
+pub fn real_nlu() -> NluService {
     static NLU: OnceLock<NluService> = OnceLock::new();
     NLU.get_or_init(|| {
-        let repo = |p: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join(p);
         let opts = NluOptions {
             intents_dir: repo("intents"),
             models_dir: repo("models"),
@@ -50,22 +54,46 @@ pub struct TestServer {
     pub http: reqwest::Client,
 }
 
-/// A server on `data_dir` (a fresh temp dir, or the same one again to test a restart).
+/// A server with the real NLU on `data_dir` (a fresh temp dir, or the same one again to
+/// test a restart).
 pub async fn serve(data_dir: &Path) -> TestServer {
-    serve_with(config(data_dir)).await
+    serve_with(config(data_dir), real_nlu()).await
 }
 
-pub async fn serve_with(config: Config) -> TestServer {
-    let server = start(config, nlu()).await.expect("server starts");
-    let url = server.url();
-    TestServer {
-        server,
-        url,
-        http: reqwest::Client::new(),
-    }
+/// A server with the keyword NLU: no model, for the fast tier.
+pub async fn serve_keyword(data_dir: &Path) -> TestServer {
+    serve_with(config(data_dir), KeywordNlu).await
+}
+
+/// A server on `config` with `nlu`; the chat platforms of its `[channels]`.
+pub async fn serve_with(config: Config, nlu: impl Understand) -> TestServer {
+    let server = start(config, nlu).await.expect("server starts");
+    TestServer::new(server)
+}
+
+/// A server on `config` with `nlu` and the chat platforms given (tests point them at the
+/// fakes; passed explicitly, so parallel tests never share a token through the environment).
+pub async fn serve_with_platforms(
+    config: Config,
+    nlu: impl Understand,
+    platforms: PlatformsConfig,
+) -> TestServer {
+    let server = start_with_platforms(config, nlu, platforms)
+        .await
+        .expect("server starts with the chat platforms");
+    TestServer::new(server)
 }
 
 impl TestServer {
+    pub fn new(server: RunningServer) -> TestServer {
+        let url = server.url();
+        TestServer {
+            server,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
     }
@@ -124,6 +152,13 @@ impl TestServer {
             server: self,
             token: body["token"].as_str().unwrap().to_string(),
         }
+    }
+
+    /// GET /health, which must answer 200.
+    pub async fn health(&self) -> Value {
+        let res = self.http.get(self.at("/health")).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        res.json().await.unwrap()
     }
 
     pub async fn shutdown(self) {

@@ -73,7 +73,13 @@ fn replay_and_eval_run_in_an_empty_directory() {
     let test = Path::new(ROOT).join("tests/data/in_scope_val.csv");
     let out = frontdesk(
         dir.path(),
-        &["eval", "intents", "--test", test.to_str().unwrap(), "--json"],
+        &[
+            "eval",
+            "intents",
+            "--test",
+            test.to_str().unwrap(),
+            "--json",
+        ],
         "",
     );
     let report: Value = serde_json::from_str(&ok(&out)).expect("a JSON report");
@@ -87,7 +93,11 @@ fn replay_and_eval_run_in_an_empty_directory() {
 async fn init_writes_editable_defaults_that_serve_uses() {
     let dir = tempfile::tempdir().unwrap();
     let lead = dir.path().join("shop-bot");
-    ok(&frontdesk(dir.path(), &["init", lead.to_str().unwrap()], ""));
+    ok(&frontdesk(
+        dir.path(),
+        &["init", lead.to_str().unwrap()],
+        "",
+    ));
     assert!(lead.join("intents/track_order.yaml").is_file());
     assert!(lead.join("rules.toml").is_file());
     assert!(lead.join("frontdesk.toml").is_file());

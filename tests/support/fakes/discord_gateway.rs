@@ -31,7 +31,7 @@ async fn session(shared: Arc<Shared>, mut ws: WebSocket) {
     let mut seq: u64 = 0;
     let mut ready = false;
     loop {
-        let mut changes = shared.changes.watch();
+        let mut changes = shared.rec.watch();
         if ready {
             let pending: Vec<(String, Value)> =
                 shared.inner.lock().unwrap().events.drain(..).collect();
@@ -63,8 +63,7 @@ async fn session(shared: Arc<Shared>, mut ws: WebSocket) {
             Some(2) => {
                 let token = payload["d"]["token"].as_str().unwrap_or_default();
                 if token.trim_start_matches("Bot ") != shared.token {
-                    shared.inner.lock().unwrap().refused_identifies += 1;
-                    shared.changes.bump();
+                    shared.rec.reject();
                     let close = CloseFrame {
                         code: 4004,
                         reason: "Authentication failed.".into(),
@@ -84,7 +83,7 @@ async fn session(shared: Arc<Shared>, mut ws: WebSocket) {
                 }
                 ready = true;
                 shared.inner.lock().unwrap().identified.push(intents);
-                shared.changes.bump();
+                shared.rec.bump();
             }
             Some(6) => {
                 // No session survives in the fake: ask the client to identify again.

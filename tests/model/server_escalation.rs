@@ -1,9 +1,7 @@
 //! Escalation seen from outside: angry customers and VIPs land in human queues, with the
 //! reasons an agent reads in the console.
 
-mod common;
-
-use common::*;
+use crate::support::server::*;
 
 #[tokio::test]
 async fn angry_message_lands_in_the_angry_queue_with_its_reasons() {
@@ -94,23 +92,6 @@ async fn vip_profile_goes_ahead_of_customers_who_waited_longer() {
     // The VIP's reasons show the boost.
     let vip_reasons = general["entries"][0]["reasons"].to_string();
     assert!(vip_reasons.contains("vip customer"), "{vip_reasons}");
-    s.shutdown().await;
-}
-
-#[tokio::test]
-async fn a_tier_typed_by_the_visitor_is_not_trusted() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = serve(dir.path()).await;
-    // A token the visitor signed with a guessed secret: refused outright.
-    let forged = frontdesk::server::auth::Signer::new("guess").sign(&customer(
-        "C1005",
-        Some("vip"),
-        Some(1e6),
-    ));
-    let (status, body) = s
-        .post_message(serde_json::json!({"user_id": "sneaky", "text": "agent please", "customer_token": forged}))
-        .await;
-    assert_eq!(status, 401, "{body}");
     s.shutdown().await;
 }
 

@@ -1,0 +1,15 @@
+//! The fast tier: every integration test that needs no model. Desks and servers run with
+//! the keyword NLU (`support::nlu`), the chat platforms against local fakes.
+//! `cargo test --test fast`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod channels_discord;
+mod channels_telegram;
+mod conversation_desk;
+mod conversation_policy;
+mod conversation_shop;
+mod http;
+mod intents_files;
+mod server_channels;

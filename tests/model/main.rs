@@ -1,0 +1,16 @@
+//! The model tier: the integration tests that load the real model (encoder from the cache,
+//! heads from models/), loaded once per binary where a test can share it; and the tests
+//! that run the built `frontdesk` binary. `cargo test --test model`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli_anywhere;
+mod conversation_nlu;
+mod encoder_reference;
+mod nlu_train_classify;
+mod replay;
+mod server_chat;
+mod server_console;
+mod server_escalation;
+mod server_kill;
