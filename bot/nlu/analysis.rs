@@ -16,7 +16,36 @@ pub struct Analysis {
     pub sentiment_scores: SentimentScores,
     /// Probability that the message is angry.
     pub anger: f32,
+    /// How frustrated the customer sounds in this message (support-domain head:
+    /// calm / frustrated / angry). Records stored before it existed read as all calm.
+    #[serde(default)]
+    pub frustration: FrustrationScores,
     pub entities: Vec<Entity>,
+}
+
+/// The support-domain frustration head's probabilities for one message.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FrustrationScores {
+    pub calm: f32,
+    pub frustrated: f32,
+    pub angry: f32,
+}
+
+impl Default for FrustrationScores {
+    fn default() -> Self {
+        FrustrationScores {
+            calm: 1.0,
+            frustrated: 0.0,
+            angry: 0.0,
+        }
+    }
+}
+
+impl FrustrationScores {
+    /// Probability that the customer is frustrated or angry (not calm).
+    pub fn upset(&self) -> f32 {
+        self.frustrated + self.angry
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

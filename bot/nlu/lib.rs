@@ -28,7 +28,9 @@ mod options;
 mod service;
 pub mod training;
 
-pub use analysis::{Analysis, Entity, EntityKind, Sentiment, SentimentScores, OUT_OF_SCOPE};
+pub use analysis::{
+    Analysis, Entity, EntityKind, FrustrationScores, Sentiment, SentimentScores, OUT_OF_SCOPE,
+};
 pub use encoder::{IsaChoice, WeightFormat};
 pub use error::NluError;
 pub use intents::{
@@ -169,6 +171,8 @@ impl Nlu {
                     sentiment: sentiment_scores.label(),
                     sentiment_scores,
                     anger,
+                    // Until the frustration head is trained, the message reads as calm.
+                    frustration: FrustrationScores::default(),
                     entities: entities::extract(text),
                 })
             })

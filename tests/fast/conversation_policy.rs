@@ -26,6 +26,7 @@ fn analysis(text: &str, intent: &str, negative: f32, anger: f32) -> Analysis {
         },
         sentiment_scores: scores,
         anger,
+        frustration: Default::default(),
         entities: vec![],
     }
 }

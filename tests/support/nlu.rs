@@ -89,6 +89,7 @@ pub fn keyword_analysis(text: &str) -> Analysis {
         },
         sentiment_scores: scores,
         anger: if angry { 0.97 } else { 0.03 },
+        frustration: Default::default(),
         entities: order_number(text).into_iter().collect(),
     }
 }
