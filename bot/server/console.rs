@@ -99,7 +99,7 @@ async fn login(
     let password = body.password;
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::Internal(format!("password check stopped: {e}")))?;
     let agent = match agent {
         Some(a) if ok => a,
         _ => {
