@@ -69,6 +69,12 @@ pub enum AppError {
     },
     #[error("cannot hash the demo agent's password: {0}")]
     Password(#[source] auth::AuthError),
+    #[error("the secret in {path} is shorter than 32 bytes: delete the file to have a long one generated, or set server.secret")]
+    ShortSecret { path: PathBuf },
+    #[error("the store: {0}")]
+    Storage(#[source] StoreError),
+    #[error("putting the conversations of removed agents back in their queue: {0}")]
+    Orphans(#[source] crate::desk::DeskError),
     #[error("cannot listen on {addr}: {source} (is another frontdesk running there? change server.bind or --bind)")]
     Bind {
         addr: String,
@@ -195,8 +201,12 @@ pub struct RunningServer {
     pub intake: Intake,
     /// The generated demo agent (name, password) when the config names no agents.
     pub demo_agent: Option<(String, String)>,
-    /// The server secret, so an embedding shop (or a test) can sign customer tokens.
-    pub signer: Arc<auth::Signer>,
+    /// Whether the demo agent's password was made by this start (it is shown once).
+    pub demo_agent_new: bool,
+    /// The keys of each purpose, so an embedding shop (or a test) can sign customer tokens.
+    pub keys: Arc<auth::Keys>,
+    /// The store, for API keys and the privacy commands of an embedding program (or a test).
+    pub store: Arc<SledStore>,
     /// The state of each chat platform, as `/health` shows it.
     pub channels: ChannelHealth,
     platforms: Platforms,
@@ -241,7 +251,7 @@ pub async fn start_with_platforms<U: Understand>(
     let store = open_store(&config)?;
     // Before the outbox opens, so it numbers new replies after the imported ones.
     crate::channels::migrate::import_legacy(&config.server.data_dir, &store).await?;
-    let (secret, demo_agent) = prepare_secrets(&mut config)?;
+    let (secret, (demo_agent, demo_agent_new)) = prepare_secrets(&mut config)?;
     // One message through the NLU before anything listens: /health only ever reports a
     // server whose NLU has answered.
     let warm = Instant::now();
@@ -250,6 +260,7 @@ pub async fn start_with_platforms<U: Understand>(
         .map_err(AppError::NluWarmUp)?;
     let nlu_first_ms = warm.elapsed().as_millis() as u64;
     let desk = open_desk(&config, store.clone(), Arc::new(nlu), None)?;
+    desk.requeue_orphans().await.map_err(AppError::Orphans)?;
     let intake = Intake::new(desk.clone());
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
@@ -259,7 +270,16 @@ pub async fn start_with_platforms<U: Understand>(
         })?;
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     let (stop, stopping) = watch::channel(false);
-    let signer = Arc::new(auth::Signer::new(&secret));
+    let keys = Arc::new(auth::Keys::derive(
+        &secret,
+        config.server.shop_secret.as_deref(),
+    ));
+    spawn_upkeep(
+        store.clone(),
+        config.engine.retention_days,
+        stopping.clone(),
+    )
+    .map_err(AppError::Storage)?;
     let metrics_handle = metrics::handle();
     metrics::spawn_upkeep(metrics_handle.clone(), stopping.clone());
     server::console::spawn_event_metrics(desk.clone(), stopping.clone());
@@ -276,7 +296,9 @@ pub async fn start_with_platforms<U: Understand>(
     let state = AppState {
         desk: desk.clone(),
         intake: intake.clone(),
-        signer: signer.clone(),
+        keys: keys.clone(),
+        store: store.clone(),
+        logins: Arc::new(server::throttle::LoginGuard::default()),
         config: Arc::new(config),
         metrics: metrics_handle,
         stopping: stopping.clone(),
@@ -287,7 +309,9 @@ pub async fn start_with_platforms<U: Understand>(
     };
     let mut until = stopping.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, server::router_with(state, webhooks))
+        let app = server::router_with(state, webhooks)
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = until.wait_for(|s| *s).await;
             })
@@ -298,7 +322,9 @@ pub async fn start_with_platforms<U: Understand>(
         desk,
         intake,
         demo_agent,
-        signer,
+        demo_agent_new,
+        keys,
+        store,
         channels,
         platforms,
         stop,
@@ -323,37 +349,88 @@ fn record_failures(desk: Desk) -> FailureHook {
     })
 }
 
-/// Settles the secret (`server.secret`, else the one kept in `DATA/secret`, else a new one
-/// written there) and, when no agent is configured, adds the demo agent whose password is
-/// kept in `DATA/demo-agent-password`.
-fn prepare_secrets(config: &mut Config) -> Result<(String, Option<(String, String)>), AppError> {
+/// Deletes what must not be kept: expired sessions and link codes, and (with
+/// `engine.retention_days`) closed conversations older than that; at start, then hourly.
+fn spawn_upkeep(
+    store: Arc<SledStore>,
+    retention_days: u64,
+    mut stopping: watch::Receiver<bool>,
+) -> Result<(), StoreError> {
+    let sweep = move |store: &SledStore| -> Result<(), StoreError> {
+        let now = chrono::Utc::now();
+        store.purge_sessions(now)?;
+        store.purge_link_codes(now)?;
+        if retention_days > 0 {
+            let before = now - chrono::Duration::days(retention_days as i64);
+            let purged = store.purge_closed(before)?;
+            if purged > 0 {
+                tracing::info!(
+                    purged,
+                    retention_days,
+                    "closed conversations past retention deleted"
+                );
+            }
+        }
+        Ok(())
+    };
+    sweep(&store)?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+                _ = server::until_stopped(&mut stopping) => break,
+            }
+            if let Err(e) = sweep(&store) {
+                tracing::warn!(error = %e, "the hourly clean-up of the store failed");
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The demo agent (name, password), and whether its password was made just now.
+type DemoAgent = (Option<(String, String)>, bool);
+
+/// Settles the master secret (`server.secret`, else the one kept in `DATA/secret`, else a
+/// new one written there) and, when no agent is configured, adds the demo agent whose
+/// password is kept in `DATA/demo-agent-password`.
+fn prepare_secrets(config: &mut Config) -> Result<(String, DemoAgent), AppError> {
     let dir = config.server.data_dir.clone();
     let secret = match config.server.secret.clone().filter(|s| !s.is_empty()) {
         Some(s) => s,
-        None => read_or_create(&dir.join(SECRET_FILE), 48)?,
+        None => {
+            let path = dir.join(SECRET_FILE);
+            let (secret, _) = read_or_create(&path, 48)?;
+            if secret.len() < crate::config::MIN_SECRET_LEN {
+                return Err(AppError::ShortSecret { path });
+            }
+            secret
+        }
     };
-    let demo_agent = if config.agents.is_empty() {
-        let password = read_or_create(&dir.join(DEMO_AGENT_FILE), 20)?;
+    let (demo_agent, demo_agent_new): DemoAgent = if config.agents.is_empty() {
+        let (password, created) = read_or_create(&dir.join(DEMO_AGENT_FILE), 20)?;
         let hash = auth::hash_password(&password).map_err(AppError::Password)?;
         config.agents.push(AgentConfig {
             name: DEMO_AGENT.into(),
             display_name: Some("Demo agent".into()),
             password_hash: hash,
             capacity: 5,
+            role: "admin".into(),
         });
-        Some((DEMO_AGENT.to_string(), password))
+        (Some((DEMO_AGENT.to_string(), password)), created)
     } else {
-        None
+        (None, false)
     };
-    Ok((secret, demo_agent))
+    Ok((secret, (demo_agent, demo_agent_new)))
 }
 
-/// The file's first line, or a new random value written to it (readable by the owner only).
-fn read_or_create(path: &Path, len: usize) -> Result<String, AppError> {
+/// The file's first line, or a new random value written to it (readable by the owner
+/// only); and whether it was made now.
+fn read_or_create(path: &Path, len: usize) -> Result<(String, bool), AppError> {
     if let Ok(text) = std::fs::read_to_string(path) {
         let value = text.lines().next().unwrap_or("").trim().to_string();
         if !value.is_empty() {
-            return Ok(value);
+            return Ok((value, false));
         }
     }
     let value = auth::random_token(len);
@@ -361,7 +438,26 @@ fn read_or_create(path: &Path, len: usize) -> Result<String, AppError> {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(value)
+    Ok((value, true))
+}
+
+/// The master secret a data dir holds (`server.secret` when set), creating it when
+/// missing: for commands that sign tokens the server accepts.
+pub fn master_secret(config: &Config) -> Result<String, AppError> {
+    if let Some(s) = config.server.secret.clone().filter(|s| !s.is_empty()) {
+        return Ok(s);
+    }
+    let dir = &config.server.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| AppError::DataDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let path = dir.join(SECRET_FILE);
+    let (secret, _) = read_or_create(&path, 48)?;
+    if secret.len() < crate::config::MIN_SECRET_LEN {
+        return Err(AppError::ShortSecret { path });
+    }
+    Ok(secret)
 }
 
 fn write_private(path: &Path, value: &str) -> std::io::Result<()> {

@@ -96,6 +96,43 @@ pub struct ShopCustomer {
     /// `standard`, `gold` or `vip`.
     pub tier: String,
     pub lifetime_value: f64,
+    /// The postcode of the customer's address; with the email, what only the buyer knows
+    /// when the bot checks an anonymous customer (`Commerce::verify_order`).
+    #[serde(default)]
+    pub postcode: Option<String>,
+}
+
+/// Who a shop call is made for: the conversation's verified shop customer (none when the
+/// customer is anonymous) and the orders a check by the bot covered. The shop answers about
+/// an order, or acts on it, only when the caller owns it (`Caller::owns`); for any other
+/// order it answers as for a missing one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub verified_orders: Vec<String>,
+}
+
+impl Caller {
+    /// Nobody verified: the shop tells them nothing about any order.
+    pub fn anonymous() -> Caller {
+        Caller::default()
+    }
+
+    /// A customer the shop vouched for (a signed token, a trusted integration).
+    pub fn customer(id: &str) -> Caller {
+        Caller {
+            customer_id: Some(id.to_string()),
+            verified_orders: Vec::new(),
+        }
+    }
+
+    /// Whether this caller may see and act on `order`.
+    pub fn owns(&self, order: &Order) -> bool {
+        self.customer_id.as_deref() == Some(order.customer_id.as_str())
+            || self.verified_orders.iter().any(|n| n == &order.number)
+    }
 }
 
 /// What happened to a refund or cancellation request.
@@ -139,21 +176,39 @@ pub enum CommerceError {
     },
 }
 
-/// Order, refund and account look-ups.
+/// Order, refund and account look-ups. Every order call names its [`Caller`]: an order the
+/// caller does not own is `None`, exactly like a missing one, so the answer never tells
+/// whether it exists. Actions carry an idempotency key: a repeated key returns the first
+/// outcome and does nothing again.
 pub trait Commerce: Send + Sync + 'static {
-    fn order<'a>(&'a self, number: &'a str) -> BoxFuture<'a, Result<Option<Order>, CommerceError>>;
+    fn order<'a>(
+        &'a self,
+        number: &'a str,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Option<Order>, CommerceError>>;
     fn customer<'a>(
         &'a self,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<ShopCustomer>, CommerceError>>;
+    /// Whether `answer` is the email address or the postcode of the customer who placed
+    /// order `number` (any case). False for a missing order too.
+    fn verify_order<'a>(
+        &'a self,
+        number: &'a str,
+        answer: &'a str,
+    ) -> BoxFuture<'a, Result<bool, CommerceError>>;
     /// Asks for a refund of the whole order.
     fn request_refund<'a>(
         &'a self,
         number: &'a str,
+        caller: &'a Caller,
+        idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RequestOutcome>, CommerceError>>;
     fn cancel_order<'a>(
         &'a self,
         number: &'a str,
+        caller: &'a Caller,
+        idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RequestOutcome>, CommerceError>>;
 }
 
@@ -176,7 +231,7 @@ fn day(d: NaiveDate) -> String {
     d.format("%A %-d %B").to_string()
 }
 
-fn money(amount: f64, currency: &str) -> String {
+pub(crate) fn money(amount: f64, currency: &str) -> String {
     format!("{amount:.2} {currency}")
 }
 

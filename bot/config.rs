@@ -25,7 +25,18 @@ pub struct Config {
     #[serde(default)]
     pub channels: ChannelsConfig,
     #[serde(default)]
+    pub demo: DemoConfig,
+    #[serde(default)]
     pub agents: Vec<AgentConfig>,
+}
+
+/// The demo shop's conveniences that must never run in front of real customers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// `/?customer=ID` signs a customer token for any id (only with `commerce.backend =
+    /// "demo"`). Off unless asked for.
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,8 +48,20 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Longest customer message accepted, in characters.
     pub max_text_len: usize,
-    /// HMAC secret for widget tokens; generated and kept in `data_dir` when unset.
+    /// Master secret (at least 32 bytes): the keys for widget tokens, customer tokens and
+    /// agent sessions are derived from it. Generated and kept in `data_dir` when unset.
     pub secret: Option<String>,
+    /// A secret of the shop's own (at least 32 bytes): when set, customer tokens are signed
+    /// with it (and it signs nothing else).
+    pub shop_secret: Option<String>,
+    /// Longest accepted lifetime of a customer token: tokens whose `exp` is further away
+    /// are refused.
+    pub customer_token_max_secs: u64,
+    /// The public address (`https://support.example.com`): the Origin the console must
+    /// come from, the widget's URL, and `Secure` cookies when it is https.
+    pub public_url: Option<String>,
+    /// Longest agent session, in seconds (sessions are kept on the server and revocable).
+    pub session_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +71,10 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("frontdesk-data"),
             max_text_len: 2000,
             secret: None,
+            shop_secret: None,
+            customer_token_max_secs: 86_400,
+            public_url: None,
+            session_secs: 12 * 3600,
         }
     }
 }
@@ -69,6 +96,8 @@ pub struct EngineConfig {
     /// An agent who owns a waiting customer and stays silent this long loses the
     /// conversation back to its queue.
     pub agent_idle_secs: u64,
+    /// Closed conversations older than this many days are deleted; 0 keeps them.
+    pub retention_days: u64,
 }
 
 impl Default for EngineConfig {
@@ -80,6 +109,7 @@ impl Default for EngineConfig {
             worker_queue: 64,
             busy_wait_ms: 2000,
             agent_idle_secs: 300,
+            retention_days: 0,
         }
     }
 }
@@ -118,7 +148,8 @@ pub struct NluConfig {
     /// Where the model, feature caches and the built-in defaults are kept.
     /// Unset: `~/.cache/frontdesk`.
     pub cache_dir: Option<PathBuf>,
-    /// Trained heads (`sentiment.safetensors`, `anger.safetensors`, the intent head).
+    /// Trained heads (`sentiment.safetensors`, `anger.safetensors`, `frustration.safetensors`,
+    /// the intent head).
     /// Unset: the built-in heads (an intent head for other intents is trained and kept in
     /// the cache).
     pub models_dir: Option<PathBuf>,
@@ -203,6 +234,13 @@ pub struct AgentConfig {
     /// Conversations the agent can own at once.
     #[serde(default = "default_capacity")]
     pub capacity: usize,
+    /// `agent` (default) or `admin` (may also export and erase customers' data).
+    #[serde(default = "default_role")]
+    pub role: String,
+}
+
+fn default_role() -> String {
+    "agent".into()
 }
 
 fn default_capacity() -> usize {
@@ -210,10 +248,17 @@ fn default_capacity() -> usize {
 }
 
 impl AgentConfig {
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+
     pub fn display(&self) -> &str {
         self.display_name.as_deref().unwrap_or(&self.name)
     }
 }
+
+/// Shortest accepted `server.secret` / `server.shop_secret`, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -239,10 +284,13 @@ pub enum ConfigError {
 }
 
 /// Every environment variable frontdesk reads, with the config key it overrides.
-pub const ENV_OVERRIDES: [(&str, &str); 17] = [
+pub const ENV_OVERRIDES: [(&str, &str); 20] = [
     ("FRONTDESK_BIND", "server.bind"),
     ("FRONTDESK_DATA", "server.data_dir"),
     ("FRONTDESK_SECRET", "server.secret"),
+    ("FRONTDESK_SHOP_SECRET", "server.shop_secret"),
+    ("FRONTDESK_PUBLIC_URL", "server.public_url"),
+    ("FRONTDESK_DEMO", "demo.enabled"),
     ("FRONTDESK_MODEL_DIR", "nlu.model_dir"),
     ("FRONTDESK_CACHE", "nlu.cache_dir"),
     ("FRONTDESK_MODELS", "nlu.models_dir"),
@@ -358,6 +406,11 @@ impl Config {
                 "server.bind" => self.server.bind = value.clone(),
                 "server.data_dir" => self.server.data_dir = PathBuf::from(&value),
                 "server.secret" => self.server.secret = Some(value.clone()),
+                "server.shop_secret" => self.server.shop_secret = Some(value.clone()),
+                "server.public_url" => self.server.public_url = Some(value.clone()),
+                "demo.enabled" => {
+                    self.demo.enabled = value.parse().map_err(|_| bad("must be true or false"))?
+                }
                 "nlu.model_dir" => self.nlu.model_dir = path(),
                 "nlu.cache_dir" => self.nlu.cache_dir = path(),
                 "nlu.models_dir" => self.nlu.models_dir = path(),
@@ -408,6 +461,40 @@ impl Config {
         }
         if self.server.max_text_len == 0 {
             return Err(invalid("server.max_text_len", "must be at least 1"));
+        }
+        for (key, secret) in [
+            ("server.secret", &self.server.secret),
+            ("server.shop_secret", &self.server.shop_secret),
+        ] {
+            if let Some(s) = secret.as_deref().filter(|s| !s.is_empty()) {
+                if s.len() < MIN_SECRET_LEN {
+                    return Err(invalid(
+                        key,
+                        "must be at least 32 bytes (leave server.secret unset and a long one is \
+                         generated into the data dir)",
+                    ));
+                }
+            }
+        }
+        if self.server.customer_token_max_secs < 60 {
+            return Err(invalid(
+                "server.customer_token_max_secs",
+                "must be at least 60",
+            ));
+        }
+        if self.server.session_secs < 60 {
+            return Err(invalid("server.session_secs", "must be at least 60"));
+        }
+        if let Some(u) = &self.server.public_url {
+            let ok = reqwest::Url::parse(u)
+                .map(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+                .unwrap_or(false);
+            if !ok {
+                return Err(invalid(
+                    "server.public_url",
+                    "must be an http:// or https:// address such as https://support.example.com",
+                ));
+            }
         }
         if self.engine.workers == 0 {
             return Err(invalid("engine.workers", "must be at least 1"));
@@ -503,6 +590,9 @@ impl Config {
             }
             if agent.capacity == 0 {
                 return Err(invalid(&key("capacity"), "must be at least 1"));
+            }
+            if !matches!(agent.role.as_str(), "agent" | "admin") {
+                return Err(invalid(&key("role"), "must be \"agent\" or \"admin\""));
             }
         }
         Ok(())

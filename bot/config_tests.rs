@@ -122,3 +122,23 @@ fn the_example_lists_every_variable() {
         );
     }
 }
+
+#[test]
+fn a_short_secret_is_refused_with_its_key() {
+    let e = Config::from_toml("[server]\nsecret = \"too-short\"").unwrap_err();
+    assert!(e.to_string().contains("server.secret"), "{e}");
+    let e = Config::from_toml("[server]\nshop_secret = \"short\"").unwrap_err();
+    assert!(e.to_string().contains("server.shop_secret"), "{e}");
+    let long = "x".repeat(32);
+    let c = Config::from_toml(&format!(
+        "[server]\nsecret = \"{long}\"\nshop_secret = \"{long}\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.server.customer_token_max_secs, 86_400);
+    assert!(
+        !c.demo.enabled,
+        "the demo's token minting is off by default"
+    );
+    let e = Config::from_toml("[server]\npublic_url = \"support.example.com\"").unwrap_err();
+    assert!(e.to_string().contains("server.public_url"), "{e}");
+}

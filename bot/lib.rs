@@ -26,7 +26,8 @@
 //! - `commerce`: the shop backend (demo shop or the shop's webhook).
 //! - `message`: the types every part speaks (`Inbound`, `Outbound`, identities).
 //! - `metrics`, `telemetry`: Prometheus metrics and logs.
-//! - `replay`: recorded conversations through the full desk, for tuning rules.
+//! - `replay`: recorded conversations through the full desk, for tuning rules;
+//!   `evaluation`: the same, scored against labels (`frontdesk eval escalation`).
 //!
 //! The command line (`bot/main.rs`, `bot/cli/`) is the only layer that prints.
 pub mod app;
@@ -35,6 +36,7 @@ pub mod commerce;
 pub mod config;
 pub mod defaults;
 pub mod desk;
+pub mod evaluation;
 pub mod intake;
 pub mod message;
 pub mod metrics;

@@ -39,6 +39,12 @@ enum Command {
     Replay(cli::replay::ReplayArgs),
     /// Print an argon2 hash of a password (read from stdin) for an agent's `password_hash`.
     HashPassword,
+    /// Create, list or revoke the REST API's keys.
+    ApiKey(cli::api_key::ApiKeyArgs),
+    /// Print a signed customer token (to test a shop's integration).
+    Token(cli::token::TokenArgs),
+    /// Export or erase everything stored about a customer.
+    Customer(cli::customer::CustomerArgs),
 }
 
 #[derive(clap::Args)]
@@ -71,5 +77,8 @@ fn main() -> anyhow::Result<()> {
         }) => cli::bench_serve::run(a),
         Command::Replay(a) => cli::replay::run(a),
         Command::HashPassword => cli::hash_password::run(),
+        Command::ApiKey(a) => cli::api_key::run(a),
+        Command::Token(a) => cli::token::run(a),
+        Command::Customer(a) => cli::customer::run(a),
     }
 }

@@ -126,6 +126,20 @@ impl Identity {
     pub fn key(&self) -> String {
         format!("{}:{}", self.channel.as_str(), self.user)
     }
+
+    /// The identity of a [`Identity::key`].
+    pub fn from_key(key: &str) -> Option<Identity> {
+        let (channel, user) = key.split_once(':')?;
+        let channel = [
+            ChannelKind::Web,
+            ChannelKind::Rest,
+            ChannelKind::Telegram,
+            ChannelKind::Discord,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == channel)?;
+        Some(Identity::new(channel, user))
+    }
 }
 
 impl fmt::Display for Identity {

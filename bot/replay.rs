@@ -3,7 +3,9 @@
 //! before deploying it. The command around it is `frontdesk replay` (`cli/replay.rs`).
 //!
 //! Input, one object per line: `{"conversation", "user_id", "text"}` and optionally
-//! `"profile": {"tier", "lifetime_value"}`. Output, one [`Outcome`] per conversation in order
+//! `"profile": {"tier", "lifetime_value", "customer_id"}` (the shop's customer id makes the
+//! conversation a verified one, who may hear about their own orders; labelled files for `eval escalation` add
+//! `"expected"` and `"why"`, which replay ignores). Output, one [`Outcome`] per conversation in order
 //! of first appearance, and a [`Summary`].
 
 use crate::app::{self, AppError};
@@ -56,6 +58,12 @@ pub struct Recorded {
     pub text: String,
     #[serde(default)]
     pub profile: Option<RecordedProfile>,
+    /// A label for `frontdesk eval escalation` (`"escalate"` or `"bot"`); replay ignores it.
+    #[serde(default)]
+    pub expected: Option<String>,
+    /// The label's category ("sarcasm", "vip routine"), for per-category recall.
+    #[serde(default)]
+    pub why: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +73,9 @@ pub struct RecordedProfile {
     pub tier: Option<String>,
     #[serde(default)]
     pub lifetime_value: Option<f64>,
+    /// The shop's customer id, as a shop-signed token would vouch for it.
+    #[serde(default)]
+    pub customer_id: Option<String>,
 }
 
 /// What became of one recorded conversation.
@@ -176,6 +187,7 @@ pub async fn replay(
                     msg.profile = Some(Profile {
                         tier: p.tier.clone(),
                         lifetime_value: p.lifetime_value,
+                        customer_id: p.customer_id.clone(),
                         ..Default::default()
                     });
                 }

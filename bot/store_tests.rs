@@ -14,6 +14,7 @@ fn customer(i: usize) -> Customer {
             user: format!("u{i}"),
         }],
         created: Utc::now(),
+        conversations: 0,
     }
 }
 
@@ -49,4 +50,103 @@ async fn concurrent_acknowledgements_all_complete_and_survive_reopen() {
             "c{i} lost"
         );
     }
+}
+
+fn conversation(id: &str, status: Status, updated: DateTime<Utc>) -> ConversationRecord {
+    ConversationRecord {
+        id: ConversationId(id.into()),
+        customer: "c1".into(),
+        channel: ChannelKind::Rest,
+        channel_user: "u1".into(),
+        status,
+        assigned_agent: None,
+        queue: None,
+        priority: 0,
+        message_count: 1,
+        sentiment_trajectory: vec![],
+        slots: Default::default(),
+        pending: None,
+        offered_human: false,
+        unresolved_turns: 0,
+        escalation: vec![],
+        queued_since: None,
+        created: updated,
+        updated,
+        last_customer_at: updated,
+        last_agent_at: None,
+        delivery_failures: vec![],
+        frustration: 0.0,
+        frustration_reasons: vec![],
+        access: Default::default(),
+    }
+}
+
+/// Retention deletes closed conversations past it (and their messages), nothing else.
+#[test]
+fn purge_closed_keeps_open_and_recent_conversations() {
+    let store = SledStore::temporary().unwrap();
+    let old = Utc::now() - chrono::Duration::days(40);
+    let mut change = Change::default();
+    for (id, status, when) in [
+        ("old-closed", Status::Closed, old),
+        ("old-open", Status::Bot, old),
+        ("new-closed", Status::Closed, Utc::now()),
+    ] {
+        change.conversations.push(conversation(id, status, when));
+        change.messages.push((
+            ConversationId(id.into()),
+            0,
+            StoredMessage {
+                from: Speaker::Customer,
+                text: "hi".into(),
+                time: when,
+                analysis: None,
+            },
+        ));
+    }
+    store.apply(change).unwrap();
+    let purged = store
+        .purge_closed(Utc::now() - chrono::Duration::days(30))
+        .unwrap();
+    assert_eq!(purged, 1);
+    let gone = ConversationId("old-closed".into());
+    assert!(store.conversation(&gone).unwrap().is_none());
+    assert!(store.messages(&gone).unwrap().is_empty());
+    for kept in ["old-open", "new-closed"] {
+        let id = ConversationId(kept.into());
+        assert!(store.conversation(&id).unwrap().is_some());
+        assert_eq!(store.messages(&id).unwrap().len(), 1);
+    }
+}
+
+/// Expired link codes are purged; wrong redemptions are counted per identity in a window.
+#[test]
+fn link_codes_expire_and_failures_are_counted() {
+    let store = SledStore::temporary().unwrap();
+    let who = Identity::new(ChannelKind::Web, "v1");
+    let expired = LinkCode {
+        identity: who.clone(),
+        expires: Utc::now() - chrono::Duration::minutes(1),
+    };
+    let valid = LinkCode {
+        identity: who.clone(),
+        expires: Utc::now() + chrono::Duration::minutes(10),
+    };
+    assert!(store.insert_link_code("111111", &expired).unwrap());
+    assert!(store.insert_link_code("222222", &valid).unwrap());
+    assert_eq!(store.purge_link_codes(Utc::now()).unwrap(), 1);
+    assert!(store.take_link_code("111111").unwrap().is_none());
+    assert!(store.take_link_code("222222").unwrap().is_some());
+
+    let now = Utc::now();
+    let hour_ago = now - chrono::Duration::hours(1);
+    store
+        .note_link_failure(
+            &who,
+            now - chrono::Duration::hours(2),
+            hour_ago - chrono::Duration::hours(2),
+        )
+        .unwrap();
+    assert_eq!(store.note_link_failure(&who, now, hour_ago).unwrap(), 1);
+    assert_eq!(store.link_failures(&who, hour_ago).unwrap(), 1);
 }

@@ -114,8 +114,20 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     let nlu = frontdesk::app::load_nlu(&config).await?;
     let server = frontdesk::app::start(config, nlu).await?;
     let url = format!("{}/api/v1/messages", server.url());
+    // The REST API needs a key: one of its own, sent with every request.
+    let key = frontdesk::server::auth::create_api_key(
+        &server.store,
+        "bench serve",
+        frontdesk::server::auth::Scope::Messages,
+    )?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", key.key).parse()?,
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency.max(64))
+        .default_headers(headers)
         .build()?;
     let limit = Duration::from_secs(args.phase_limit_secs);
     tracing::info!(server = %server.url(), "bench server up");

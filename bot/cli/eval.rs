@@ -1,9 +1,14 @@
-//! `frontdesk eval`: intent, sentiment and anger quality on labelled test files, printed as
-//! tables or one JSON object.
+//! `frontdesk eval`: intent, sentiment, anger and frustration quality on labelled test files,
+//! and the escalation rules on labelled conversations, printed as tables or one JSON object.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use frontdesk::nlu::training::{self, Report, TextTask};
+use anyhow::Context as _;
+use frontdesk::config::Config;
+use frontdesk::{evaluation, replay};
+
+use frontdesk::nlu::training::{self, FrustrationCheck, Report, TextTask};
 
 use super::nlu::Places;
 use super::support::Bars;
@@ -18,7 +23,19 @@ use super::support::Bars;
     sentiment --test T.tsv: `label<TAB>text` with a header (negative/neutral/positive); prints \
     accuracy, macro-recall, macro-F1 and the confusion matrix.\n\n\
     anger --test T.tsv: TweetEval emotion labels; anger against the rest, precision/recall/F1.\n\n\
-    --json prints one object (with at least `accuracy` and `macro_f1`).")]
+    frustration --test T.tsv [--bitext B.csv] [--thresholds 0.5,0.7]: calm/frustrated/angry; \
+    the report above, then per threshold t: on T, recall and precision of `upset >= t` \
+    (frustrated + angry) for frustrated-or-angry messages and of `angry >= t` for angry ones, and \
+    the share of calm messages flagged; with --bitext, the share of routine requests (every \
+    intent but complaint; all rows and the odd rows never trained on) flagged.\n\n\
+    escalation --test C.jsonl [--rules R.toml] [--labels L.jsonl]: replay lines \
+    ({\"conversation\", \"user_id\", \"text\", \"profile\"?}) with \"expected\": \"escalate\"|\"bot\" \
+    and optionally \"why\" (or those in --labels as {\"conversation\", \"expected\", \"why\"?} lines), \
+    run through the full desk (real NLU, temporary store) like `replay`; prints precision, recall, \
+    F1, false escalations of routine conversations, the rules that fired on right and wrong \
+    escalations, recall per `why`, and the misses with their texts.\n\n\
+    --json prints one object (with at least `accuracy` and `macro_f1`; escalation: `precision`, \
+    `recall`, `f1`, `rules`, `per_why`, `misses`).")]
 pub struct EvalArgs {
     #[arg(value_enum)]
     pub what: EvalWhat,
@@ -28,6 +45,20 @@ pub struct EvalArgs {
     /// Training file for a fresh intent head (intents only).
     #[arg(long)]
     pub train: Option<PathBuf>,
+    /// Frustration only: a Bitext CSV of routine requests to measure how many would be
+    /// flagged.
+    #[arg(long)]
+    pub bitext: Option<PathBuf>,
+    /// Frustration only: thresholds for the flagged shares.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.5, 0.6, 0.7, 0.8, 0.9])]
+    pub thresholds: Vec<f32>,
+    /// Escalation only: rules to try instead of the configured ones.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Escalation only: labels as `{"conversation", "expected", "why"?}` lines, when the
+    /// test file has none.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -40,6 +71,8 @@ pub enum EvalWhat {
     Intents,
     Sentiment,
     Anger,
+    Frustration,
+    Escalation,
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
@@ -53,6 +86,27 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         EvalWhat::Intents => training::eval_intents(&opts, &a.test, a.train.as_deref(), &bars)?,
         EvalWhat::Sentiment => text(TextTask::Sentiment)?,
         EvalWhat::Anger => text(TextTask::Anger)?,
+        EvalWhat::Frustration => text(TextTask::Frustration)?,
+        EvalWhat::Escalation => return escalation(&a),
+    };
+    anyhow::ensure!(
+        a.rules.is_none() && a.labels.is_none(),
+        "--rules and --labels are for `eval escalation` only"
+    );
+    anyhow::ensure!(
+        a.bitext.is_none() || a.what == EvalWhat::Frustration,
+        "--bitext is for `eval frustration` only"
+    );
+    let check = if a.what == EvalWhat::Frustration {
+        Some(training::frustration_check(
+            &opts,
+            &a.test,
+            a.bitext.as_deref(),
+            &a.thresholds,
+            &bars,
+        )?)
+    } else {
+        None
     };
     if a.json {
         let mut v = serde_json::to_value(&report)?;
@@ -62,6 +116,9 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             v["anger_precision"] = s.map(|s| s.precision).into();
             v["anger_recall"] = s.map(|s| s.recall).into();
             v["anger_f1"] = s.map(|s| s.f1).into();
+        }
+        if let Some(c) = &check {
+            v["thresholds"] = serde_json::to_value(c)?;
         }
         println!("{v}");
     } else {
@@ -75,6 +132,80 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                 );
             }
         }
+        if let Some(c) = &check {
+            print_check(c);
+        }
+    }
+    Ok(())
+}
+
+/// The frustration head at each threshold, one line per threshold.
+fn print_check(c: &FrustrationCheck) {
+    println!(
+        "thresholds ({} labelled messages, {} routine requests; upset = frustrated + angry)",
+        c.labelled, c.routine
+    );
+    println!(
+        "  t     upset: recall prec  calm-flagged | angry: recall prec  calm-flagged | \
+         routine upset  angry | held-out upset  angry"
+    );
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
+    for r in &c.rows {
+        println!(
+            "  {:.2}  {:.3}  {:.3}  {:.3}        | {:.3}  {:.3}  {:.3}        | {:>7} {:>7}  | \
+             {:>7} {:>7}",
+            r.threshold,
+            r.upset_recall,
+            r.upset_precision,
+            r.calm_upset_rate,
+            r.angry_recall,
+            r.angry_precision,
+            r.calm_angry_rate,
+            pct(r.routine_upset_share),
+            pct(r.routine_angry_share),
+            pct(r.routine_held_out_upset_share),
+            pct(r.routine_held_out_angry_share),
+        );
+    }
+}
+
+/// `eval escalation`: labelled conversations through the full desk, scored.
+fn escalation(a: &EvalArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.train.is_none() && a.bitext.is_none(),
+        "--train and --bitext are not for `eval escalation`"
+    );
+    let mut config = Config::load(a.places.config.as_deref())?;
+    if let Some(dir) = &a.places.model_dir {
+        config.nlu.model_dir = Some(dir.clone());
+    }
+    if let Some(dir) = &a.places.models_dir {
+        config.nlu.models_dir = Some(dir.clone());
+    }
+    if let Some(dir) = &a.places.intents_dir {
+        config.engine.intents_dir = Some(dir.clone());
+    }
+    let rules = replay::rules(&config, a.rules.as_deref())?;
+    let records = replay::read_records(&a.test)?;
+    let labels = match &a.labels {
+        Some(path) => evaluation::read_labels(path)?,
+        None => evaluation::labels_of(&records)?,
+    };
+    let total = records.len();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let outcomes = runtime.block_on(async {
+        let nlu = frontdesk::app::load_nlu(&config).await?;
+        let desk = replay::temporary_desk(&config, rules, Arc::new(nlu))?;
+        let bar = super::support::progress_bar("messages", total as u64);
+        let outcomes = replay::replay(&desk, records.clone(), &|| bar.inc(1)).await;
+        bar.finish_and_clear();
+        anyhow::Ok(outcomes?)
+    })?;
+    let report = evaluation::evaluate(&records, &outcomes, &labels)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.render());
     }
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! printing and progress bars; everything it runs is in the library, which returns typed
 //! results for these files to print.
 
+pub mod api_key;
 pub mod bench_nlu;
 pub mod bench_serve;
+pub mod customer;
 pub mod eval;
 pub mod hash_password;
 pub mod init;
@@ -11,4 +13,5 @@ pub mod nlu;
 pub mod replay;
 pub mod serve;
 pub mod support;
+pub mod token;
 pub mod train;

@@ -48,8 +48,10 @@ impl Places {
     long_about = "Reads one message per line on stdin and writes one JSON object per line on \
                   stdout, in order:\n\n  {\"text\", \"intent\", \"intent_confidence\", \"sentiment\", \
                   \"sentiment_scores\": {\"negative\", \"neutral\", \"positive\"}, \"anger\", \
-                  \"entities\": [...]}\n\n`intent` is `out_of_scope` when no intent fits; `anger` \
-                  is a probability. Lines are read and answered in batches, so any number of \
+                  \"frustration\": {\"calm\", \"frustrated\", \"angry\"}, \"entities\": \
+                  [...]}\n\n`intent` is `out_of_scope` when no intent fits; `anger` is a \
+                  probability (tweet-trained); `frustration` holds the support-domain head's \
+                  probabilities (they sum to 1). Lines are read and answered in batches, so any number of \
                   lines runs in bounded memory. The intent head is retrained first when \
                   intents/ changed."
 )]

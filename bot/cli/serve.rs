@@ -36,11 +36,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let nlu = frontdesk::app::load_nlu(&config).await?;
         let server = frontdesk::app::start(config, nlu).await?;
         if let Some((name, password)) = &server.demo_agent {
-            tracing::warn!(
-                "no agents configured: log into {}/console as `{name}` with password `{password}` \
-                 (kept in the data dir; add [[agents]] to the config for real use)",
-                server.url()
-            );
+            // The password is shown once, when it is made; later starts point to its file.
+            if server.demo_agent_new {
+                tracing::warn!(
+                    "no agents configured: log into {}/console as `{name}` with password \
+                     `{password}` (shown once; kept in the data dir's {}; add [[agents]] to the \
+                     config for real use)",
+                    server.url(),
+                    frontdesk::app::DEMO_AGENT_FILE
+                );
+            } else {
+                tracing::warn!(
+                    "no agents configured: log into {}/console as `{name}` with the password in \
+                     the data dir's {} (add [[agents]] to the config for real use)",
+                    server.url(),
+                    frontdesk::app::DEMO_AGENT_FILE
+                );
+            }
         }
         tracing::info!(
             "frontdesk listening on {url} (demo shop {url}/, console {url}/console)",

@@ -1,12 +1,16 @@
 //! The demo shop: customers and orders from a JSON file, kept in memory. Refunds and
-//! cancellations change the in-memory copy only, so a restart shows the file again.
+//! cancellations change the in-memory copy only, so a restart shows the file again. It
+//! enforces ownership like a real shop should: an order the caller does not own is
+//! answered as missing, and an action's idempotency key is remembered with its outcome.
 
-use super::{Commerce, CommerceError, Order, OrderState, Refund, RequestOutcome, ShopCustomer};
+use super::{
+    Caller, Commerce, CommerceError, Order, OrderState, Refund, RequestOutcome, ShopCustomer,
+};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +22,8 @@ struct ShopFile {
 pub struct DemoShop {
     customers: HashMap<String, ShopCustomer>,
     orders: RwLock<HashMap<String, Order>>,
+    /// Outcomes of the actions done so far, by idempotency key.
+    done: Mutex<HashMap<String, Option<RequestOutcome>>>,
 }
 
 impl DemoShop {
@@ -66,34 +72,77 @@ impl DemoShop {
         Ok(DemoShop {
             customers,
             orders: RwLock::new(orders),
+            done: Mutex::new(HashMap::new()),
         })
     }
 
+    /// Changes order `number` for `caller` once per idempotency `key` (a repeated key gets
+    /// the first outcome back); `None` when the caller does not own it or it is missing.
     fn change(
         &self,
         number: &str,
+        caller: &Caller,
+        key: &str,
         change: impl FnOnce(&mut Order) -> Result<(), String>,
     ) -> Option<RequestOutcome> {
+        let mut done = self.done.lock().expect("demo shop lock");
+        if let Some(outcome) = done.get(key) {
+            return outcome.clone();
+        }
         let mut orders = self.orders.write().expect("demo shop lock");
-        let order = orders.get_mut(number)?;
-        Some(match change(order) {
-            Ok(()) => RequestOutcome::Accepted {
-                order: order.clone(),
-            },
-            Err(why) => RequestOutcome::Refused { why },
-        })
+        let outcome = match orders.get_mut(number).filter(|o| caller.owns(o)) {
+            None => None,
+            Some(order) => Some(match change(order) {
+                Ok(()) => RequestOutcome::Accepted {
+                    order: order.clone(),
+                },
+                Err(why) => RequestOutcome::Refused { why },
+            }),
+        };
+        if !key.is_empty() {
+            done.insert(key.to_string(), outcome.clone());
+        }
+        outcome
     }
 }
 
 impl Commerce for DemoShop {
-    fn order<'a>(&'a self, number: &'a str) -> BoxFuture<'a, Result<Option<Order>, CommerceError>> {
+    fn order<'a>(
+        &'a self,
+        number: &'a str,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Option<Order>, CommerceError>> {
         let found = self
             .orders
             .read()
             .expect("demo shop lock")
             .get(number)
+            .filter(|o| caller.owns(o))
             .cloned();
         Box::pin(async move { Ok(found) })
+    }
+
+    fn verify_order<'a>(
+        &'a self,
+        number: &'a str,
+        answer: &'a str,
+    ) -> BoxFuture<'a, Result<bool, CommerceError>> {
+        let answer = answer.trim().to_lowercase();
+        let owner = self
+            .orders
+            .read()
+            .expect("demo shop lock")
+            .get(number)
+            .and_then(|o| self.customers.get(&o.customer_id).cloned());
+        let matches = !answer.is_empty()
+            && owner.is_some_and(|c| {
+                let squash = |s: &str| s.split_whitespace().collect::<String>().to_lowercase();
+                c.email.to_lowercase() == answer
+                    || c.postcode
+                        .as_deref()
+                        .is_some_and(|p| squash(p) == squash(&answer))
+            });
+        Box::pin(async move { Ok(matches) })
     }
 
     fn customer<'a>(
@@ -107,9 +156,11 @@ impl Commerce for DemoShop {
     fn request_refund<'a>(
         &'a self,
         number: &'a str,
+        caller: &'a Caller,
+        idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RequestOutcome>, CommerceError>> {
         let today = chrono::Utc::now().date_naive();
-        let outcome = self.change(number, |o| match o.state {
+        let outcome = self.change(number, caller, idempotency_key, |o| match o.state {
             OrderState::RefundPending => {
                 Err("A refund for this order is already in progress.".into())
             }
@@ -133,8 +184,10 @@ impl Commerce for DemoShop {
     fn cancel_order<'a>(
         &'a self,
         number: &'a str,
+        caller: &'a Caller,
+        idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RequestOutcome>, CommerceError>> {
-        let outcome = self.change(number, |o| match o.state {
+        let outcome = self.change(number, caller, idempotency_key, |o| match o.state {
             OrderState::Paid => {
                 o.state = OrderState::Cancelled;
                 Ok(())

@@ -3,15 +3,25 @@
 //!
 //! | request body                                        | answer (200)                       |
 //! |-----------------------------------------------------|------------------------------------|
-//! | `{"action":"get_order","order_number":"10001"}`      | `{"order": Order or null}`         |
+//! | `{"action":"get_order","order_number":"10001","caller":Caller}` | `{"order": Order or null}` |
 //! | `{"action":"get_customer","customer_id":"C001"}`     | `{"customer": ShopCustomer or null}` |
-//! | `{"action":"request_refund","order_number":"10001"}` | `{"outcome":"accepted","order":..}` or `{"outcome":"refused","why":".."}` |
-//! | `{"action":"cancel_order","order_number":"10001"}`   | same as request_refund             |
+//! | `{"action":"verify_order","order_number":"10001","answer":".."}` | `{"verified": true or false}` |
+//! | `{"action":"request_refund","order_number":"10001","caller":Caller,"idempotency_key":".."}` | `{"outcome":"accepted","order":..}` or `{"outcome":"refused","why":".."}` |
+//! | `{"action":"cancel_order","order_number":"10001","caller":Caller,"idempotency_key":".."}` | same as request_refund |
 //!
-//! A 404 means "no such order/customer". Anything else, a timeout or a body that does not
+//! `caller` is `{"customer_id": "C001" or null, "verified_orders": ["10001"]}`: the shop
+//! customer the conversation is verified as, and the orders the bot's check (email or
+//! postcode, `verify_order`) covered. The shop must answer about an order, or act on it,
+//! only when the caller owns it (its customer, or a verified order), and otherwise answer
+//! 404 exactly as for a missing order. `idempotency_key` is the same when the same
+//! confirmation is sent again: the shop must act once and answer the first outcome again.
+//! `verify_order` compares the answer, any case, with the order's customer email or
+//! postcode, and says false for a missing order.
+//!
+//! A 404 means "no such order/customer" (or "not yours"). Anything else, a timeout or a body that does not
 //! parse is an error the desk reports as "I can't reach the shop right now".
 
-use super::{Commerce, CommerceError, Order, RequestOutcome, ShopCustomer};
+use super::{Caller, Commerce, CommerceError, Order, RequestOutcome, ShopCustomer};
 use futures::future::BoxFuture;
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
@@ -26,6 +36,11 @@ pub struct WebhookShop {
 #[derive(Deserialize)]
 struct OrderAnswer {
     order: Option<Order>,
+}
+
+#[derive(Deserialize)]
+struct VerifyAnswer {
+    verified: bool,
 }
 
 #[derive(Deserialize)]
@@ -91,12 +106,30 @@ impl WebhookShop {
 }
 
 impl Commerce for WebhookShop {
-    fn order<'a>(&'a self, number: &'a str) -> BoxFuture<'a, Result<Option<Order>, CommerceError>> {
+    fn order<'a>(
+        &'a self,
+        number: &'a str,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Option<Order>, CommerceError>> {
         Box::pin(async move {
             let answer: Option<OrderAnswer> = self
-                .call(json!({"action": "get_order", "order_number": number}))
+                .call(json!({"action": "get_order", "order_number": number, "caller": caller}))
                 .await?;
-            Ok(answer.and_then(|a| a.order))
+            // The desk trusts no shop blindly: an order of someone else is not shown.
+            Ok(answer.and_then(|a| a.order).filter(|o| caller.owns(o)))
+        })
+    }
+
+    fn verify_order<'a>(
+        &'a self,
+        number: &'a str,
+        answer: &'a str,
+    ) -> BoxFuture<'a, Result<bool, CommerceError>> {
+        Box::pin(async move {
+            let verdict: Option<VerifyAnswer> = self
+                .call(json!({"action": "verify_order", "order_number": number, "answer": answer}))
+                .await?;
+            Ok(verdict.is_some_and(|v| v.verified))
         })
     }
 
@@ -115,20 +148,34 @@ impl Commerce for WebhookShop {
     fn request_refund<'a>(
         &'a self,
         number: &'a str,
+        caller: &'a Caller,
+        idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RequestOutcome>, CommerceError>> {
         Box::pin(async move {
-            self.call(json!({"action": "request_refund", "order_number": number}))
-                .await
+            self.call(json!({
+                "action": "request_refund",
+                "order_number": number,
+                "caller": caller,
+                "idempotency_key": idempotency_key,
+            }))
+            .await
         })
     }
 
     fn cancel_order<'a>(
         &'a self,
         number: &'a str,
+        caller: &'a Caller,
+        idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RequestOutcome>, CommerceError>> {
         Box::pin(async move {
-            self.call(json!({"action": "cancel_order", "order_number": number}))
-                .await
+            self.call(json!({
+                "action": "cancel_order",
+                "order_number": number,
+                "caller": caller,
+                "idempotency_key": idempotency_key,
+            }))
+            .await
         })
     }
 }

@@ -122,3 +122,116 @@ pub fn refund_covers(total: f64, currency: &str) -> String {
 pub fn order_cancelled() -> String {
     "I've cancelled it, and you won't be charged.".to_string()
 }
+
+/// An order the conversation may not see yet (or that does not exist: the words are the
+/// same, so they tell nothing): the bot asks what only the buyer knows.
+pub fn verify_order(number: &str) -> String {
+    format!(
+        "To keep your orders private, I first need to check that order {number} is yours. \
+         What is the email address or the postcode on that order?"
+    )
+}
+
+/// The answer to the check did not match (never which part, never whether the order exists).
+pub fn check_failed() -> String {
+    "Sorry, that doesn't match what we have for that order. Please try again with the email \
+     address or the postcode on the order."
+        .to_string()
+}
+
+/// The checks are used up: a person can help.
+pub fn check_failed_offer_person() -> String {
+    "Sorry, I can't confirm that order with you here. A person from our team can help you \
+     with it: would you like me to put you in touch?"
+        .to_string()
+}
+
+fn amount(total: f64, currency: &str) -> String {
+    match currency {
+        "EUR" => format!("€{total:.2}"),
+        "GBP" => format!("£{total:.2}"),
+        "USD" => format!("${total:.2}"),
+        other => format!("{total:.2} {other}"),
+    }
+}
+
+fn items(order: &crate::commerce::Order) -> String {
+    let n: u32 = order.items.iter().map(|i| i.quantity).sum();
+    if n == 1 {
+        "1 item".to_string()
+    } else {
+        format!("{n} items")
+    }
+}
+
+/// The action restated, waiting for a yes: "Cancel order 10009, 2 items, €958.00? Reply
+/// yes or no."
+pub fn confirm_action(action: &str, order: &crate::commerce::Order) -> String {
+    let what = match action {
+        "cancel_order" => "Cancel order",
+        _ => "Refund order",
+    };
+    format!(
+        "{what} {}, {}, {}? Reply yes or no.",
+        order.number,
+        items(order),
+        amount(order.total, &order.currency)
+    )
+}
+
+/// The answer to "can I still cancel / get a refund for ...?", before the action is offered.
+pub fn action_possible(action: &str, order: &crate::commerce::Order) -> String {
+    match action {
+        "cancel_order" => format!(
+            "Yes: order {} hasn't shipped yet, so it can still be cancelled.",
+            order.number
+        ),
+        _ => format!(
+            "Yes: order {} is {}, and I can ask for a refund of the full amount.",
+            order.number,
+            order.state.words()
+        ),
+    }
+}
+
+/// Why the action cannot be done on this order, when it clearly cannot.
+pub fn action_impossible(action: &str, order: &crate::commerce::Order) -> Option<String> {
+    use crate::commerce::OrderState::*;
+    let n = &order.number;
+    match (action, order.state) {
+        ("cancel_order", Paid) => None,
+        ("cancel_order", Shipped | Delayed) => Some(format!(
+            "Order {n} has already shipped, so it can't be cancelled any more; once it arrives \
+             you can send it back for free within 30 days."
+        )),
+        ("cancel_order", Cancelled) => Some(format!("Order {n} is already cancelled.")),
+        ("cancel_order", state) => Some(format!(
+            "Order {n} is {} already, so there is nothing left to cancel.",
+            state.words()
+        )),
+        (_, RefundPending) => Some(format!(
+            "Order {n}: a refund for this order is already in progress."
+        )),
+        (_, Refunded) => Some(format!("Order {n} has already been refunded.")),
+        (_, Cancelled) => Some(format!(
+            "Order {n} was cancelled before it shipped, so nothing was charged."
+        )),
+        _ => None,
+    }
+}
+
+/// Anything but a yes to a restated action: nothing was done.
+pub fn action_dropped(action: &str, number: &str) -> String {
+    match action {
+        "cancel_order" => format!("OK, I haven't cancelled order {number}."),
+        _ => format!("OK, I haven't asked for a refund of order {number}."),
+    }
+}
+
+/// The shop no longer lets the conversation act on the order it confirmed.
+pub fn order_gone(number: &str) -> String {
+    format!(
+        "Sorry, I can't do that for order {number} any more. Say \"agent\" and a person from \
+         our team will help."
+    )
+}

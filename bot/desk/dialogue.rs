@@ -2,17 +2,66 @@
 //! needs an order number asks for it, remembers it across turns, then looks the order up
 //! through `Commerce` and answers with its real state.
 
+//!
+//! Orders are private. The shop is asked as the conversation's [`Caller`]: its verified
+//! shop customer (a shop-signed token) and the orders the bot's own check covered. About
+//! any other order the bot says nothing, not even whether it exists: it asks for the email
+//! address or postcode on the order (checked by the shop, [`MAX_CHECKS`] tries per
+//! conversation, then a person), and asks the very same for a missing order. Cancelling or
+//! refunding is restated first and done only on a yes, with an idempotency key, so a
+//! question ("can I still cancel...?") or a repeated yes never acts (twice).
+
 use super::copy;
-use crate::commerce::{Commerce, CommerceError, Order, RequestOutcome};
+use crate::commerce::{Caller, Commerce, CommerceError, Order, RequestOutcome};
 use crate::nlu::{Analysis, EntityKind, OUT_OF_SCOPE};
 use crate::nlu::{IntentError, IntentSet, Response};
-use crate::store::PendingSlot;
+use crate::store::{
+    Access, ConversationRecord, IdentityLevel, PendingAction, PendingCheck, PendingSlot,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 /// The intent taken as "the customer asks for a person".
 pub const HUMAN_REQUEST: &str = "contact_human_agent";
+
+/// The pending "slot" while the bot waits for the email or postcode of an order.
+pub const CHECK_SLOT: &str = "order_check";
+/// The pending "slot" while the bot waits for a yes to an action it restated.
+pub const CONFIRM_SLOT: &str = "confirmation";
+/// Wrong answers to the bot's check allowed per conversation; then a person is offered.
+pub const MAX_CHECKS: u32 = 3;
+
+/// Actions that change an order: restated and done only on a yes.
+const CONFIRMED_ACTIONS: &[&str] = &["cancel_order", "refund_request"];
+/// Actions that read or change an order: only for the order's owner.
+const ORDER_ACTIONS: &[&str] = &[
+    "order_status",
+    "refund_status",
+    "cancel_order",
+    "refund_request",
+];
+
+/// The shop caller of a conversation: its verified customer and checked orders.
+pub fn caller(access: &Access) -> Caller {
+    Caller {
+        customer_id: access.shop_customer_id.clone(),
+        verified_orders: access.verified_orders.clone(),
+    }
+}
+
+/// A customer the shop vouches for (`Customer::shop_customer_id`, set only from a trusted
+/// profile) makes the conversation verified as that shop customer.
+pub fn trust(record: &mut ConversationRecord, shop_customer_id: Option<&str>) {
+    let Some(id) = shop_customer_id else { return };
+    let access = &mut record.access;
+    if access.shop_customer_id.as_deref() != Some(id) {
+        access.shop_customer_id = Some(id.to_string());
+        if access.level == IdentityLevel::Anonymous {
+            access.level = IdentityLevel::Verified;
+        }
+    }
+}
 
 /// What the bot says to one turn, and what it leaves behind for the next.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +110,14 @@ impl Dialogue {
             .response(&analysis.intent)
             .is_some_and(|r| !r.slots.is_empty());
         if let Some(p) = pending {
+            // While checking who they are, the message is the answer (unless they ask for
+            // a person); while waiting for a yes, a yes belongs to the action restated.
+            if p.slot == CHECK_SLOT && analysis.intent != HUMAN_REQUEST {
+                return p.intent.clone();
+            }
+            if p.slot == CONFIRM_SLOT && is_affirmative(&analysis.text) {
+                return p.intent.clone();
+            }
             if !own_slots && slot_value(analysis, &p.slot).is_some() {
                 return p.intent.clone();
             }
@@ -71,12 +128,136 @@ impl Dialogue {
         analysis.intent.clone()
     }
 
-    /// Answers `intent`, filling `slots` from this message first and remembering them.
+    /// Answers `intent` in the conversation `record`: a yes to a restated action does it,
+    /// an answer to the bot's check is checked, anything else is answered from the
+    /// intents, filling the slots from this message first and remembering them.
     pub async fn answer(
         &self,
         intent: &str,
         analysis: &Analysis,
-        slots: &mut BTreeMap<String, String>,
+        record: &mut ConversationRecord,
+    ) -> Answer {
+        let waiting = record.pending.as_ref().map(|p| p.slot.clone());
+        let waiting = waiting.as_deref();
+        let action = record.access.pending_action.take();
+        let check = record.access.checking.take();
+        if let Some(action) = action.filter(|_| waiting == Some(CONFIRM_SLOT)) {
+            if intent == action.intent && is_affirmative(&analysis.text) {
+                return self.perform(&action, record).await;
+            }
+            let dropped = copy::action_dropped(&action.action, &action.order);
+            // "no", "don't cancel it": nothing more. Another request (another order, or
+            // another question) is answered after saying so.
+            let other_order =
+                slot_value(analysis, "order_number").is_some_and(|n| n != action.order);
+            if intent == OUT_OF_SCOPE || (intent == action.intent && !other_order) {
+                return said(dropped, None);
+            }
+            let mut next = self.answer_intent(intent, analysis, record, true).await;
+            next.text = format!("{dropped} {}", next.text);
+            return next;
+        }
+        if let Some(check) = check.filter(|c| waiting == Some(CHECK_SLOT) && intent == c.intent) {
+            return self.check(check, analysis, record).await;
+        }
+        self.answer_intent(intent, analysis, record, true).await
+    }
+
+    /// The customer's answer to the check of `check.order`: right, the order is theirs to
+    /// ask about and the intent is answered; wrong, another try, or after [`MAX_CHECKS`] a
+    /// person. Never which part was wrong, never whether the order exists.
+    async fn check(
+        &self,
+        check: PendingCheck,
+        analysis: &Analysis,
+        record: &mut ConversationRecord,
+    ) -> Answer {
+        record
+            .slots
+            .insert("order_number".into(), check.order.clone());
+        match self
+            .commerce
+            .verify_order(&check.order, analysis.text.trim())
+            .await
+        {
+            Ok(true) => {
+                let access = &mut record.access;
+                if !access.verified_orders.contains(&check.order) {
+                    access.verified_orders.push(check.order.clone());
+                }
+                if access.level == IdentityLevel::Anonymous {
+                    access.level = IdentityLevel::Verified;
+                }
+                self.answer_intent(&check.intent, analysis, record, false)
+                    .await
+            }
+            Ok(false) => {
+                record.access.failed_checks += 1;
+                if record.access.failed_checks >= MAX_CHECKS {
+                    return offer_person(copy::check_failed_offer_person());
+                }
+                let intent = check.intent.clone();
+                record.access.checking = Some(check);
+                said(
+                    copy::check_failed(),
+                    Some(PendingSlot {
+                        intent,
+                        slot: CHECK_SLOT.into(),
+                    }),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "order check failed");
+                offer_person(copy::shop_unreachable())
+            }
+        }
+    }
+
+    /// Does the action the customer said yes to, once: the shop gets an idempotency key
+    /// made of the conversation, the action, the order and the question's message index.
+    async fn perform(&self, action: &PendingAction, record: &mut ConversationRecord) -> Answer {
+        let caller = caller(&record.access);
+        let key = format!(
+            "{}:{}:{}:{}",
+            record.id, action.action, action.order, action.asked_at
+        );
+        let number = &action.order;
+        let outcome = match action.action.as_str() {
+            "cancel_order" => self.commerce.cancel_order(number, &caller, &key).await,
+            _ => self.commerce.request_refund(number, &caller, &key).await,
+        };
+        let values = match outcome {
+            Ok(Some(RequestOutcome::Accepted { order })) => match action.action.as_str() {
+                "cancel_order" => values("cancelled".into(), copy::order_cancelled()),
+                _ => values(
+                    order.state.words().into(),
+                    copy::refund_covers(order.total, &order.currency),
+                ),
+            },
+            Ok(Some(RequestOutcome::Refused { why })) => {
+                return said(copy::shop_refused(number, &why), None)
+            }
+            Ok(None) => return said(copy::order_gone(number), None),
+            Err(e) => {
+                tracing::warn!(action = action.action, error = %e, "shop action failed");
+                return offer_person(copy::shop_unreachable());
+            }
+        };
+        record.slots.insert("order_number".into(), number.clone());
+        let template = self
+            .response(&action.intent)
+            .map(|r| r.text.clone())
+            .unwrap_or_default();
+        said(render(&template, &record.slots, &values), None)
+    }
+
+    /// Answers `intent` from the intents; `fill`: take slot values from this message.
+    async fn answer_intent(
+        &self,
+        intent: &str,
+        analysis: &Analysis,
+        record: &mut ConversationRecord,
+        fill: bool,
     ) -> Answer {
         if intent == OUT_OF_SCOPE {
             let text = self
@@ -101,12 +282,18 @@ impl Dialogue {
                 offered_human: false,
             };
         };
-        for slot in &response.slots {
-            if let Some(v) = slot_value(analysis, &slot.name) {
-                slots.insert(slot.name.clone(), v);
+        if fill {
+            for slot in &response.slots {
+                if let Some(v) = slot_value(analysis, &slot.name) {
+                    record.slots.insert(slot.name.clone(), v);
+                }
             }
         }
-        if let Some(missing) = response.slots.iter().find(|s| !slots.contains_key(&s.name)) {
+        if let Some(missing) = response
+            .slots
+            .iter()
+            .find(|s| !record.slots.contains_key(&s.name))
+        {
             return Answer {
                 text: missing.prompt.clone(),
                 resolved: true,
@@ -117,15 +304,29 @@ impl Dialogue {
                 offered_human: false,
             };
         }
-        match self.act(response, slots).await {
+        let action = response.action.as_deref().unwrap_or_default();
+        if ORDER_ACTIONS.contains(&action) {
+            let number = record
+                .slots
+                .get("order_number")
+                .cloned()
+                .unwrap_or_default();
+            let order = match self.owned_order(intent, &number, record).await {
+                Ok(Owned::Yes(order)) => order,
+                Ok(Owned::Ask(answer)) => return answer,
+                Err(e) => {
+                    tracing::warn!(intent, error = %e, "shop look-up failed");
+                    return offer_person(copy::shop_unreachable());
+                }
+            };
+            if CONFIRMED_ACTIONS.contains(&action) {
+                return self.confirm(intent, action, &order, analysis, record);
+            }
+        }
+        let slots = &mut record.slots;
+        match self.act(response, slots, &record.access).await {
             Ok(Acted::Fill(values)) => Answer {
                 text: render(&response.text, slots, &values),
-                resolved: true,
-                pending: None,
-                offered_human: false,
-            },
-            Ok(Acted::Say(text)) => Answer {
-                text,
                 resolved: true,
                 pending: None,
                 offered_human: false,
@@ -154,57 +355,122 @@ impl Dialogue {
         }
     }
 
-    /// The order the conversation is about, for the order-value rule.
-    pub async fn order(&self, number: &str) -> Result<Option<Order>, CommerceError> {
-        self.commerce.order(number).await
+    /// The order the conversation is about, for the order-value rule: only one the
+    /// conversation may see.
+    pub async fn order(
+        &self,
+        number: &str,
+        access: &Access,
+    ) -> Result<Option<Order>, CommerceError> {
+        let caller = caller(access);
+        if caller.customer_id.is_none() && !caller.verified_orders.iter().any(|n| n == number) {
+            return Ok(None);
+        }
+        self.commerce.order(number, &caller).await
+    }
+
+    /// Order `number` when the conversation may see it; otherwise the bot asks for the
+    /// email or postcode on it (the same words whether it exists or not), or, once the
+    /// checks are used up, offers a person.
+    async fn owned_order(
+        &self,
+        intent: &str,
+        number: &str,
+        record: &mut ConversationRecord,
+    ) -> Result<Owned, CommerceError> {
+        if let Some(order) = self.order(number, &record.access).await? {
+            return Ok(Owned::Yes(order));
+        }
+        let checked = record.access.verified_orders.iter().any(|n| n == number);
+        if checked || record.access.shop_customer_id.is_some() {
+            // Not among the signed-in customer's orders (someone else's, or none: the same
+            // words), or checked yet gone from the shop: the number is asked again.
+            record.slots.remove("order_number");
+            return Ok(Owned::Ask(Answer {
+                text: copy::unknown_order(number),
+                resolved: false,
+                pending: Some(PendingSlot {
+                    intent: intent.to_string(),
+                    slot: "order_number".into(),
+                }),
+                offered_human: false,
+            }));
+        }
+        if record.access.failed_checks >= MAX_CHECKS {
+            return Ok(Owned::Ask(offer_person(copy::check_failed_offer_person())));
+        }
+        record.access.checking = Some(PendingCheck {
+            intent: intent.to_string(),
+            order: number.to_string(),
+        });
+        Ok(Owned::Ask(said(
+            copy::verify_order(number),
+            Some(PendingSlot {
+                intent: intent.to_string(),
+                slot: CHECK_SLOT.into(),
+            }),
+        )))
+    }
+
+    /// Restates the action on `order` and waits for a yes; a question is answered first.
+    fn confirm(
+        &self,
+        intent: &str,
+        action: &str,
+        order: &Order,
+        analysis: &Analysis,
+        record: &mut ConversationRecord,
+    ) -> Answer {
+        if let Some(why) = copy::action_impossible(action, order) {
+            return said(why, None);
+        }
+        record.access.pending_action = Some(PendingAction {
+            action: action.to_string(),
+            intent: intent.to_string(),
+            order: order.number.clone(),
+            asked_at: record.message_count,
+        });
+        let restated = copy::confirm_action(action, order);
+        let text = if is_question(&analysis.text) {
+            format!("{} {restated}", copy::action_possible(action, order))
+        } else {
+            restated
+        };
+        said(
+            text,
+            Some(PendingSlot {
+                intent: intent.to_string(),
+                slot: CONFIRM_SLOT.into(),
+            }),
+        )
     }
 
     async fn act(
         &self,
         response: &Response,
         slots: &BTreeMap<String, String>,
+        access: &Access,
     ) -> Result<Acted, CommerceError> {
+        let caller = caller(access);
         let Some(action) = response.action.as_deref() else {
             return Ok(Acted::Fill(BTreeMap::new()));
         };
         let number = slots.get("order_number").cloned().unwrap_or_default();
-        let values = |status: String, detail: String| {
-            Acted::Fill(BTreeMap::from([
-                ("status".to_string(), status),
-                ("detail".to_string(), detail),
-            ]))
-        };
+        let fill = |status: String, detail: String| Acted::Fill(values(status, detail));
         Ok(match action {
-            "order_status" => match self.commerce.order(&number).await? {
-                Some(o) => values(o.state.words().into(), o.status_detail()),
+            "order_status" => match self.commerce.order(&number, &caller).await? {
+                Some(o) => fill(o.state.words().into(), o.status_detail()),
                 None => Acted::UnknownOrder(number),
             },
-            "refund_status" => match self.commerce.order(&number).await? {
+            "refund_status" => match self.commerce.order(&number, &caller).await? {
                 Some(o) => {
                     let (status, detail) = o.refund_detail();
-                    values(status, detail)
+                    fill(status, detail)
                 }
                 None => Acted::UnknownOrder(number),
             },
-            "refund_request" => match self.commerce.request_refund(&number).await? {
-                Some(RequestOutcome::Accepted { order }) => values(
-                    order.state.words().into(),
-                    copy::refund_covers(order.total, &order.currency),
-                ),
-                Some(RequestOutcome::Refused { why }) => {
-                    Acted::Say(copy::shop_refused(&number, &why))
-                }
-                None => Acted::UnknownOrder(number),
-            },
-            "cancel_order" => match self.commerce.cancel_order(&number).await? {
-                Some(RequestOutcome::Accepted { .. }) => {
-                    values("cancelled".into(), copy::order_cancelled())
-                }
-                Some(RequestOutcome::Refused { why }) => {
-                    Acted::Say(copy::shop_refused(&number, &why))
-                }
-                None => Acted::UnknownOrder(number),
-            },
+            // Done only on a yes (`perform`).
+            "refund_request" | "cancel_order" => Acted::Fill(BTreeMap::new()),
             other => {
                 tracing::debug!(action = other, "action needs no shop call");
                 Acted::Fill(BTreeMap::new())
@@ -213,11 +479,68 @@ impl Dialogue {
     }
 }
 
+/// Whether the conversation may see an order.
+enum Owned {
+    Yes(Order),
+    /// It may not (or the order does not exist): say this instead.
+    Ask(Answer),
+}
+
+fn values(status: String, detail: String) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("status".to_string(), status),
+        ("detail".to_string(), detail),
+    ])
+}
+
+/// A resolved answer.
+fn said(text: String, pending: Option<PendingSlot>) -> Answer {
+    Answer {
+        text,
+        resolved: true,
+        pending,
+        offered_human: false,
+    }
+}
+
+/// An answer that offers a person (a yes next turn takes it up).
+fn offer_person(text: String) -> Answer {
+    Answer {
+        text,
+        resolved: false,
+        pending: None,
+        offered_human: true,
+    }
+}
+
+/// "can I still cancel order 10009?", "is it possible to get a refund": the customer asks
+/// whether, rather than asks for. A question opening, or a question mark with a modal verb.
+pub fn is_question(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let joined = format!(" {} ", words.join(" "));
+    const OPENINGS: &[&str] = &[
+        " can i ",
+        " could i ",
+        " may i ",
+        " is it possible ",
+        " is it too late ",
+        " am i able ",
+        " would it be possible ",
+    ];
+    const MODALS: &[&str] = &[
+        "can", "could", "may", "might", "possible", "able", "still", "would", "should",
+    ];
+    OPENINGS.iter().any(|o| joined.contains(o))
+        || (lower.contains('?') && words.iter().any(|w| MODALS.contains(w)))
+}
+
 enum Acted {
     /// Fill the intent's text with these values (and the slots).
     Fill(BTreeMap<String, String>),
-    /// Say this instead of the intent's text (the shop refused).
-    Say(String),
     UnknownOrder(String),
 }
 
@@ -244,7 +567,8 @@ pub fn slot_value(analysis: &Analysis, slot: &str) -> Option<String> {
     None
 }
 
-/// "yes", "sure, please", "ok go ahead": a short agreement.
+/// "yes", "sure, please", "ok go ahead": a short agreement. An "ok" that closes the
+/// conversation ("ok thanks", "ok got it", "ok I'll wait") is no.
 pub fn is_affirmative(text: &str) -> bool {
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower
@@ -264,7 +588,73 @@ pub fn is_affirmative(text: &str) -> bool {
         "definitely",
         "absolutely",
     ];
-    !words.is_empty() && words.len() <= 6 && YES.contains(&words[0]) && !words.contains(&"not")
+    /// Words that, after a mere "ok", close the matter rather than take up the offer.
+    const CLOSING: &[&str] = &[
+        "thanks",
+        "thank",
+        "thx",
+        "ty",
+        "cheers",
+        "bye",
+        "anyway",
+        "nvm",
+        "got",
+        "fine",
+        "cool",
+        "wait",
+        "later",
+        "understood",
+        "sorted",
+        "nevermind",
+        "never",
+    ];
+    let weak = matches!(words.first(), Some(&"ok") | Some(&"okay"));
+    !words.is_empty()
+        && words.len() <= 6
+        && YES.contains(&words[0])
+        && !words.contains(&"not")
+        && !(weak && (text.contains('?') || words.iter().any(|w| CLOSING.contains(w))))
+}
+
+/// "ok thanks", "good to know", "fine, I'll wait till thursday then": the customer
+/// acknowledges an answer. Out of scope for the intents, but no question the bot failed.
+pub fn is_acknowledgement(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .collect();
+    const OPENERS: &[&str] = &[
+        "ok",
+        "okay",
+        "k",
+        "thanks",
+        "thank",
+        "thx",
+        "ty",
+        "cheers",
+        "great",
+        "cool",
+        "fine",
+        "perfect",
+        "lovely",
+        "alright",
+        "got",
+        "good",
+        "nice",
+        "brilliant",
+        "many",
+        "noted",
+        "understood",
+        "ah",
+        "oh",
+        "right",
+        "bye",
+        "wonderful",
+        "excellent",
+        "awesome",
+    ];
+    !lower.contains('?') && !words.is_empty() && words.len() <= 8 && OPENERS.contains(&words[0])
 }
 
 /// Replaces `{name}` with slot or action values; unknown placeholders are dropped.
@@ -333,6 +723,30 @@ mod tests {
         assert!(is_affirmative("yes please"));
         assert!(is_affirmative("Sure!"));
         assert!(!is_affirmative("no thanks"));
+        assert!(is_affirmative("ok go ahead"));
+        assert!(!is_affirmative("ok cool, thanks"));
+        assert!(!is_affirmative("ok got it"));
+        assert!(!is_affirmative("ok, I'll wait. Thanks."));
+        assert!(!is_affirmative("ok, and is the return free?"));
+    }
+
+    #[test]
+    fn questions_about_an_action_are_told_from_requests() {
+        assert!(is_question("can I still cancel order 10009?"));
+        assert!(is_question("Is it possible to get a refund for 10005"));
+        assert!(is_question("could you cancel 10009?"));
+        assert!(!is_question("please cancel order 10009"));
+        assert!(!is_question("I want a refund for 10005"));
+        assert!(!is_question("cancel 10009 now!"));
+    }
+
+    #[test]
+    fn acknowledgements_are_not_questions() {
+        assert!(is_acknowledgement("ok, good to know"));
+        assert!(is_acknowledgement("Many thanks, nothing else for now."));
+        assert!(is_acknowledgement("fine, I'll wait till thursday then"));
+        assert!(!is_acknowledgement("ok but where is my parcel?"));
+        assert!(!is_acknowledgement("the courier lost it"));
         assert!(!is_affirmative(
             "yes I do not want that at all, just tell me"
         ));

@@ -19,6 +19,9 @@ use crate::store::{Change, LinkCode};
 
 /// How long a code may be used.
 pub const CODE_TTL: Duration = Duration::from_secs(600);
+/// Wrong codes one identity may send in [`LINK_FAILURE_WINDOW`] before it is locked out.
+pub const LINK_FAILURES_ALLOWED: usize = 5;
+pub const LINK_FAILURE_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Why a link code could not be used; each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,11 @@ pub enum LinkError {
     SameIdentity,
     #[error("write us a message first, then link")]
     NoCustomer,
+    #[error(
+        "too many wrong codes: linking is locked for this account for an hour; then send \
+         /link on your other app for a new code"
+    )]
+    LockedOut,
     #[error(transparent)]
     Desk(#[from] DeskError),
 }
@@ -82,6 +90,8 @@ pub(super) async fn issue_link_code(
         expires: Utc::now() + chrono::Duration::from_std(CODE_TTL).unwrap_or_default(),
     };
     let store = &inner.store;
+    // Expired codes go as new ones come.
+    store.purge_link_codes(Utc::now())?;
     loop {
         let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
         // Only taken when free, so two customers never share one.
@@ -100,11 +110,28 @@ pub(super) async fn redeem_link_code(
     identity: &Identity,
 ) -> Result<Identity, LinkError> {
     let store = &inner.store;
-    let Some(link) = store.take_link_code(code.trim()).map_err(DeskError::from)? else {
-        return Err(LinkError::Unknown);
+    let now = Utc::now();
+    let since = now - chrono::Duration::from_std(LINK_FAILURE_WINDOW).unwrap_or_default();
+    // A guesser gets a few tries, then nothing: not even a right code is taken.
+    if store
+        .link_failures(identity, since)
+        .map_err(DeskError::from)?
+        >= LINK_FAILURES_ALLOWED
+    {
+        return Err(LinkError::LockedOut);
+    }
+    let failed = |e: LinkError| -> Result<Identity, LinkError> {
+        store
+            .note_link_failure(identity, now, since)
+            .map_err(DeskError::from)?;
+        tracing::info!(identity = %identity, "wrong /link code");
+        Err(e)
     };
-    if link.expires < Utc::now() {
-        return Err(LinkError::Expired);
+    let Some(link) = store.take_link_code(code.trim()).map_err(DeskError::from)? else {
+        return failed(LinkError::Unknown);
+    };
+    if link.expires < now {
+        return failed(LinkError::Expired);
     }
     if &link.identity == identity {
         return Err(LinkError::SameIdentity);

@@ -9,12 +9,16 @@
 //! - `inner.rs`: the shared state, private to this folder, with its locks (a stripe per
 //!   customer, then one lock for the queues: always in that order).
 //! - `router.rs`: per-customer ordered workers with bounded inboxes (backpressure).
-//! - `turn.rs`: one customer turn. `dialogue.rs`: the intents' answers and slot filling.
+//! - `turn.rs`: one customer turn. `dialogue.rs`: the intents' answers and slot filling,
+//!   order privacy (an order only for its verified owner, else the email/postcode check)
+//!   and the yes that cancellations and refunds need.
+//!   `frustration.rs`: the conversation's frustration score and its reasons (pure).
 //!   The escalation rules are `crate::policy`.
 //! - `queue.rs`: pure queue order and positions. `views.rs`: what the console reads.
 //! - `agent.rs`: claim, reply, hand back, close. `idle.rs`: silent agents lose the
 //!   conversation back to its queue. `delivery.rs`: replies a platform refused for good.
-//!   `identity.rs`: one customer across channels (`/link`).
+//!   `identity.rs`: one customer across channels (`/link`). `orphans.rs`: conversations of
+//!   agents removed from the config go back to their queue at start.
 //! - `copy.rs`: every sentence the bot says on its own. `record.rs`: transcript helpers.
 //!
 //! One turn ([`Desk::receive`]): the router hands the message to the customer's worker, so
@@ -31,9 +35,11 @@ pub mod copy;
 mod delivery;
 mod dialogue;
 mod error;
+pub mod frustration;
 mod identity;
 mod idle;
 mod inner;
+mod orphans;
 mod queue;
 mod record;
 mod router;
@@ -55,7 +61,10 @@ use router::{RouteError, Router};
 
 pub use dialogue::{slot_value, Dialogue};
 pub use error::{DeskError, Unavailable};
-pub use identity::{parse_link_command, LinkCommand, LinkError, CODE_TTL};
+pub use identity::{
+    parse_link_command, LinkCommand, LinkError, CODE_TTL, LINK_FAILURES_ALLOWED,
+    LINK_FAILURE_WINDOW,
+};
 pub use types::{
     AgentView, Conversation, DeskEvent, DeskEventKind, DeskParts, QueueEntryView, QueueSlot,
     QueueView, Reply, Turn, Understand,
@@ -171,6 +180,12 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> Result<Vec<ConversationId>, DeskError> {
         idle::reassign_idle(&self.inner, idle, now).await
+    }
+
+    /// Puts back in their queue the conversations of agents no longer in the config
+    /// (called at start). Returns the conversations moved.
+    pub async fn requeue_orphans(&self) -> Result<Vec<ConversationId>, DeskError> {
+        orphans::requeue_orphans(&self.inner).await
     }
 
     /// Records on conversation `id` that `text` could not be delivered on `channel`

@@ -57,5 +57,8 @@ pub(super) fn new_conversation(
         last_customer_at: now,
         last_agent_at: None,
         delivery_failures: Vec::new(),
+        frustration: 0.0,
+        frustration_reasons: Vec::new(),
+        access: Default::default(),
     }
 }

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::MutexGuard;
 
 use super::copy;
-use super::dialogue::slot_value;
+use super::dialogue::{self, is_acknowledgement, slot_value};
 use super::error::{DeskError, Unavailable};
+use super::frustration;
 use super::inner::Inner;
 use super::queue;
 use super::record::{new_conversation, push_message};
@@ -23,10 +24,12 @@ pub(super) async fn handle(inner: &Inner, msg: Inbound) -> Result<Turn, DeskErro
     let _conversation_guard = inner.stripe(&identity.key()).lock().await;
     let now = Utc::now();
     let mut out = Outcome::default();
-    let customer = customer_for(inner, &msg, &identity, &mut out.change, now).await?;
-    let mut record = open_conversation(inner, &customer, &identity, &mut out.change, now)?;
+    let mut customer = customer_for(inner, &msg, &identity, &mut out.change, now).await?;
+    let mut record = open_conversation(inner, &mut customer, &identity, &mut out.change, now)?;
+    dialogue::trust(&mut record, customer.shop_customer_id.as_deref());
     let analysis = understand(inner, &text).await?;
     record_customer_message(&mut record, &mut out, &text, msg.time, &analysis, now);
+    gauge_frustration(inner, &mut record, &customer, &analysis, now)?;
     match record.status {
         Status::Bot => bot_turn(inner, &mut record, &customer, &analysis, &mut out, now).await?,
         Status::Queued => {
@@ -72,10 +75,11 @@ fn validate(msg: &Inbound) -> Result<String, DeskError> {
     Ok(text.to_string())
 }
 
-/// The conversation this identity writes into: the open one, or a new one.
+/// The conversation this identity writes into: the open one, or a new one (counted on
+/// the customer).
 fn open_conversation(
     inner: &Inner,
-    customer: &Customer,
+    customer: &mut Customer,
     identity: &Identity,
     change: &mut Change,
     now: DateTime<Utc>,
@@ -90,6 +94,9 @@ fn open_conversation(
         _ => {
             let r = new_conversation(&customer.id, identity, now);
             change.open.push((identity.clone(), Some(r.id.clone())));
+            customer.conversations = customer.conversations.saturating_add(1);
+            change.customers.retain(|c| c.id != customer.id);
+            change.customers.push(customer.clone());
             r
         }
     })
@@ -132,6 +139,38 @@ fn record_customer_message(
     });
 }
 
+/// How frustrated the customer is with the conversation so far (`frustration.rs`): the
+/// score and its reasons are kept on the record, for the rules and the console.
+fn gauge_frustration(
+    inner: &Inner,
+    record: &mut ConversationRecord,
+    customer: &Customer,
+    analysis: &Analysis,
+    now: DateTime<Utc>,
+) -> Result<(), DeskError> {
+    let mut said: Vec<Analysis> = inner
+        .store
+        .messages(&record.id)?
+        .into_iter()
+        .filter(|m| m.from == Speaker::Customer)
+        .filter_map(|m| m.analysis)
+        .collect();
+    said.push(analysis.clone());
+    let waited_secs = match (record.status, record.queued_since) {
+        (Status::Queued, Some(since)) => (now - since).num_seconds().max(0) as u64,
+        _ => 0,
+    };
+    let f = frustration::assess(&frustration::Context {
+        messages: &said,
+        earlier_conversations: customer.conversations.saturating_sub(1),
+        waited_secs,
+        unresolved_turns: record.unresolved_turns,
+    });
+    record.frustration = f.score;
+    record.frustration_reasons = f.reasons;
+    Ok(())
+}
+
 /// The bot has the conversation: the rules decide between answering and a queue.
 async fn bot_turn<'a>(
     inner: &'a Inner,
@@ -148,7 +187,9 @@ async fn bot_turn<'a>(
     if let Some(n) = slot_value(analysis, "order_number") {
         record.slots.insert("order_number".into(), n);
     }
-    let unresolved = record.unresolved_turns + u32::from(intent == OUT_OF_SCOPE);
+    // "ok, good to know" is out of scope but no question the bot failed to answer.
+    let failed = intent == OUT_OF_SCOPE && !is_acknowledgement(&analysis.text);
+    let unresolved = record.unresolved_turns + u32::from(failed);
     match ask_rules(inner, record, customer, analysis, &intent, unresolved).await {
         Some(escalation) => {
             record.unresolved_turns = unresolved;
@@ -179,6 +220,8 @@ async fn ask_rules(
         lifetime_value: customer.lifetime_value,
         order_value,
         unresolved_turns,
+        frustration: record.frustration,
+        frustration_reasons: &record.frustration_reasons,
     };
     policy::decide(&inner.rules, &situation)
 }
@@ -237,13 +280,11 @@ async fn answer(
     out: &mut Outcome<'_>,
     now: DateTime<Utc>,
 ) {
-    let answer = inner
-        .dialogue
-        .answer(intent, analysis, &mut record.slots)
-        .await;
+    let answer = inner.dialogue.answer(intent, analysis, record).await;
     record.pending = answer.pending;
     record.offered_human = answer.offered_human;
-    if !answer.resolved {
+    let acknowledged = intent == OUT_OF_SCOPE && is_acknowledgement(&analysis.text);
+    if !answer.resolved && !acknowledged {
         record.unresolved_turns += 1;
     }
     out.say(record, answer.text, now);
@@ -350,7 +391,7 @@ async fn order_value(inner: &Inner, record: &ConversationRecord) -> Option<f64> 
     if !wanted {
         return None;
     }
-    match inner.dialogue.order(number).await {
+    match inner.dialogue.order(number, &record.access).await {
         Ok(order) => order.map(|o| o.total),
         Err(e) => {
             tracing::warn!(error = %e, "order look-up for the order-value rule failed");
@@ -386,6 +427,7 @@ async fn customer_for(
             shop_customer_id: None,
             identities: vec![identity.clone()],
             created: now,
+            conversations: 0,
         }
     });
     if let Some(p) = &msg.profile {

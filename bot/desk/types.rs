@@ -108,6 +108,9 @@ pub struct QueueEntryView {
     pub reasons: Vec<EscalationReason>,
     /// Mean negative-sentiment probability of the last 3 customer messages.
     pub sentiment: f32,
+    /// The conversation's frustration score (0..1) and its reasons ("third time asking").
+    pub frustration: f32,
+    pub frustration_reasons: Vec<String>,
     pub waiting_secs: u64,
     pub position: usize,
     pub sla_breached: bool,
@@ -147,6 +150,10 @@ pub struct Conversation {
     pub sentiment_trajectory: Vec<f32>,
     pub slots: BTreeMap<String, String>,
     pub escalation: Vec<EscalationReason>,
+    /// The conversation's frustration score (0..1) after the latest customer message, and
+    /// its reasons.
+    pub frustration: f32,
+    pub frustration_reasons: Vec<String>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     /// Replies the customer's platform refused for good (shown to the agent).
@@ -175,6 +182,8 @@ impl Conversation {
             sentiment_trajectory: r.sentiment_trajectory,
             slots: r.slots,
             escalation: r.escalation,
+            frustration: r.frustration,
+            frustration_reasons: r.frustration_reasons,
             created: r.created,
             updated: r.updated,
             delivery_failures: r.delivery_failures,

@@ -30,6 +30,10 @@ pub(super) fn queues(inner: &Inner, now: DateTime<Utc>) -> Result<Vec<QueueView>
                 .map(|(i, e)| {
                     let record = inner.store.conversation(&e.conversation_id)?;
                     let sentiment = record.as_ref().map_or(0.0, recent_negativity);
+                    let (frustration, frustration_reasons) = record
+                        .as_ref()
+                        .map(|r| (r.frustration, r.frustration_reasons.clone()))
+                        .unwrap_or_default();
                     let waiting_secs = (now - e.enqueued_at).num_seconds().max(0) as u64;
                     Ok(QueueEntryView {
                         conversation_id: e.conversation_id.clone(),
@@ -38,6 +42,8 @@ pub(super) fn queues(inner: &Inner, now: DateTime<Utc>) -> Result<Vec<QueueView>
                         priority: e.priority,
                         reasons: e.reasons.clone(),
                         sentiment,
+                        frustration,
+                        frustration_reasons,
                         waiting_secs,
                         position: i + 1,
                         sla_breached: sla_secs > 0 && waiting_secs > sla_secs,

@@ -1,5 +1,5 @@
 //! frontdesk's local natural-language understanding: one encoder pass per message feeds the
-//! intent, sentiment and anger heads; entities come from rules.
+//! intent, sentiment, anger and frustration heads; entities come from rules.
 //!
 //! Map of the crate, by lifecycle:
 //! - [`Nlu`] (here): load the encoder and heads, understand a batch of messages.
@@ -55,13 +55,14 @@ impl Reader {
 }
 
 /// The NLU engine: text in, [`Analysis`] out. One encoder pass per message feeds the intent,
-/// sentiment and anger heads; entities come from rules. Shareable across threads.
+/// sentiment, anger and frustration heads; entities come from rules. Shareable across threads.
 pub struct Nlu {
     encoder: Encoder,
     intents: IntentSet,
     intent: Reader,
     sentiment: Reader,
     anger: Reader,
+    frustration: Reader,
     /// Whether any head reads more than the sentence embedding.
     hidden: bool,
 }
@@ -102,13 +103,14 @@ impl Nlu {
         };
         let sentiment = text_head(TextTask::Sentiment)?;
         let anger = text_head(TextTask::Anger)?;
+        let frustration = text_head(TextTask::Frustration)?;
         // after the committed heads are found, so a wrong --models-dir fails before training
         let intent_head = training::intent_head_for(&encoder, &intents, opts)?;
         let intent = Reader {
             head: intent_head,
             spec: FeatureSpec::embedding(),
         };
-        let hidden = [&intent, &sentiment, &anger]
+        let hidden = [&intent, &sentiment, &anger, &frustration]
             .iter()
             .any(|r| r.spec.needs_hidden_states());
         let nlu = Nlu {
@@ -117,6 +119,7 @@ impl Nlu {
             intent,
             sentiment,
             anger,
+            frustration,
             hidden,
         };
         nlu.check_widths()?;
@@ -126,7 +129,12 @@ impl Nlu {
     /// A head fed rows of another width would answer nonsense: refuse at load.
     fn check_widths(&self) -> Result<(), NluError> {
         let pooled = self.encoder.encode_pooled(&["hello"], self.hidden)?;
-        for r in [&self.intent, &self.sentiment, &self.anger] {
+        for r in [
+            &self.intent,
+            &self.sentiment,
+            &self.anger,
+            &self.frustration,
+        ] {
             let width = r.spec.row(&pooled[0], "hello")?.len();
             if width != r.head.input_dim() {
                 return Err(NluError::head(format!(
@@ -164,6 +172,12 @@ impl Nlu {
                     positive: sp[2],
                 };
                 let anger = self.anger.probabilities(p, text)?[1];
+                let fp = self.frustration.probabilities(p, text)?;
+                let frustration = FrustrationScores {
+                    calm: fp[0],
+                    frustrated: fp[1],
+                    angry: fp[2],
+                };
                 Ok(Analysis {
                     text: text.to_string(),
                     intent: intent.to_string(),
@@ -171,8 +185,7 @@ impl Nlu {
                     sentiment: sentiment_scores.label(),
                     sentiment_scores,
                     anger,
-                    // Until the frustration head is trained, the message reads as calm.
-                    frustration: FrustrationScores::default(),
+                    frustration,
                     entities: entities::extract(text),
                 })
             })

@@ -15,8 +15,9 @@ pub struct NluOptions {
     pub cache_dir: PathBuf,
     /// Intent definitions (default `intents`).
     pub intents_dir: PathBuf,
-    /// Trained heads (default `models`): `sentiment.safetensors`, `anger.safetensors` and the
-    /// intent head `intents-<hash12>.safetensors`, retrained here when intents/ changed.
+    /// Trained heads (default `models`): `sentiment.safetensors`, `anger.safetensors`,
+    /// `frustration.safetensors` and the intent head `intents-<hash12>.safetensors`, retrained
+    /// here when intents/ changed.
     pub models_dir: PathBuf,
     /// Validation data for the out-of-scope threshold when the intent head is retrained
     /// (`out_of_scope_val.txt`, `in_scope_val.csv`); `None`, missing files or files that do not

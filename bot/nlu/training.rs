@@ -3,8 +3,10 @@
 //!
 //! - `intent_head.rs`: the intent head and its out-of-scope threshold ([`train_intents`];
 //!   also used by [`Nlu::load`](crate::Nlu::load) when intents changed).
-//! - `text_head.rs`: the sentiment and anger heads ([`TextTrainPlan`]).
-//! - `evaluation.rs`: quality on labelled test files ([`eval_intents`], [`eval_text`]).
+//! - `text_head.rs`: the sentiment, anger and frustration heads ([`TextTrainPlan`],
+//!   [`FrustrationMix`]).
+//! - `evaluation.rs`: quality on labelled test files ([`eval_intents`], [`eval_text`]) and
+//!   the frustration head at thresholds ([`frustration_check`]).
 //! - `fit.rs`: fitting a head in candle; `calibration.rs`: temperature and prior correction.
 //! - `scoring.rs`: F1 / confusion [`Report`]s; `datasets.rs` and `feature_cache.rs`: labelled
 //!   files and their cached encoder outputs.
@@ -19,12 +21,12 @@ mod scoring;
 mod text_head;
 
 pub use crate::heads::TextTask;
-pub use evaluation::{eval_intents, eval_text};
+pub use evaluation::{eval_intents, eval_text, frustration_check, FrustrationCheck, ThresholdRow};
 pub use fit::{ClassWeights, TrainOptions};
 pub(crate) use intent_head::intent_head_for;
 pub use intent_head::{train_intents, IntentTraining, ScopeChoice};
 pub use scoring::{Confusion, LabelScore, Report};
-pub use text_head::{TextTrainPlan, TextTraining};
+pub use text_head::{FrustrationMix, TextTrainPlan, TextTraining, BITEXT_NOT_ROUTINE};
 
 /// Progress of long work (encoding thousands of texts), for a progress bar. One task at a
 /// time: `start`, any number of `inc`, then `finish`.

@@ -62,6 +62,21 @@ pub enum Condition {
     Keywords {
         words: Vec<String>,
     },
+    /// The conversation's frustration score (`desk/frustration.rs`: this message, repeats,
+    /// sarcasm, shouting, contacts, waiting, failures) >= at_least.
+    Frustration {
+        at_least: f32,
+    },
+    /// This message's frustration head: `angry` >= angry_at_least, or `upset` (frustrated +
+    /// angry) >= upset_at_least; either one given is enough.
+    MessageFrustration {
+        angry_at_least: Option<f32>,
+        upset_at_least: Option<f32>,
+    },
+    /// The turn's intent is one of these (e.g. `complaint`, `threat_to_escalate`).
+    Intent {
+        intents: Vec<String>,
+    },
 }
 
 impl Condition {
@@ -76,6 +91,9 @@ impl Condition {
             Condition::HumanRequest { .. } => "human_request",
             Condition::RepeatedFailure { .. } => "repeated_failure",
             Condition::Keywords { .. } => "keywords",
+            Condition::Frustration { .. } => "frustration",
+            Condition::MessageFrustration { .. } => "message_frustration",
+            Condition::Intent { .. } => "intent",
         }
     }
 }
@@ -98,6 +116,35 @@ pub struct Rule {
     /// Required for `escalate` rules.
     pub queue: Option<String>,
     pub priority: i64,
+    /// When set, the rule applies only to these customers (`only_for` in the file).
+    pub only_for: Option<Audience>,
+}
+
+/// Which customers a rule applies to: a tier in `tiers`, or a lifetime value of at least
+/// `lifetime_value_at_least` (either is enough).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audience {
+    #[serde(default)]
+    pub tiers: Vec<String>,
+    #[serde(default)]
+    pub lifetime_value_at_least: Option<f64>,
+}
+
+impl Audience {
+    /// What made this customer one of the audience ("tier gold", "lifetime value 1450"),
+    /// or None.
+    pub fn admits(&self, tier: Option<&str>, lifetime_value: Option<f64>) -> Option<String> {
+        if let Some(t) = tier.map(str::to_lowercase) {
+            if self.tiers.contains(&t) {
+                return Some(format!("tier {t}"));
+            }
+        }
+        match (lifetime_value, self.lifetime_value_at_least) {
+            (Some(v), Some(min)) if v >= min => Some(format!("lifetime value {v}")),
+            _ => None,
+        }
+    }
 }
 
 /// The validated rules file.
@@ -119,6 +166,10 @@ pub struct EscalationReason {
     pub threshold: Value,
     pub effect: Effect,
     pub priority: i64,
+    /// More for the agent: the frustration score's reasons ("third time asking"), what made
+    /// the customer one of an `only_for` rule's audience ("tier gold").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
 }
 
 /// The outcome when at least one escalating rule fired.
@@ -143,6 +194,9 @@ pub struct Situation<'a> {
     pub order_value: Option<f64>,
     /// Unresolved turns so far, this one included.
     pub unresolved_turns: u32,
+    /// The conversation's frustration score (0..1) after this message, and its reasons.
+    pub frustration: f32,
+    pub frustration_reasons: &'a [String],
 }
 
 /// Whole-word, case-insensitive match of `phrase` (already lower-case) in `text`.
@@ -231,6 +285,34 @@ fn fires(condition: &Condition, s: &Situation) -> Option<(Value, Value)> {
                 .find(|w| contains_phrase(&lower, w))
                 .map(|w| (json!(w), json!(words)))
         }
+        Condition::Frustration { at_least } => (s.frustration >= *at_least).then(|| {
+            (
+                json!(round3(s.frustration as f64)),
+                json!(round3(*at_least as f64)),
+            )
+        }),
+        Condition::MessageFrustration {
+            angry_at_least,
+            upset_at_least,
+        } => {
+            let f = s.analysis.frustration;
+            if let Some(t) = angry_at_least.filter(|t| f.angry >= *t) {
+                return Some((
+                    json!({ "angry": round3(f.angry as f64) }),
+                    json!({ "angry_at_least": round3(t as f64) }),
+                ));
+            }
+            upset_at_least.filter(|t| f.upset() >= *t).map(|t| {
+                (
+                    json!({ "upset": round3(f.upset() as f64) }),
+                    json!({ "upset_at_least": round3(t as f64) }),
+                )
+            })
+        }
+        Condition::Intent { intents } => intents
+            .iter()
+            .any(|i| i == s.intent)
+            .then(|| (json!(s.intent), json!(intents))),
     }
 }
 
@@ -241,9 +323,21 @@ pub fn decide(rules: &Rules, s: &Situation) -> Option<Escalation> {
     let mut best: Option<(&Rule, i64)> = None;
     let mut boost = 0;
     for rule in &rules.rules {
+        let audience = match &rule.only_for {
+            Some(a) => match a.admits(s.tier, s.lifetime_value) {
+                Some(why) => Some(why),
+                None => continue,
+            },
+            None => None,
+        };
         let Some((value, threshold)) = fires(&rule.condition, s) else {
             continue;
         };
+        let mut details = Vec::new();
+        if matches!(rule.condition, Condition::Frustration { .. }) {
+            details.extend(s.frustration_reasons.iter().cloned());
+        }
+        details.extend(audience);
         reasons.push(EscalationReason {
             rule: rule.name.clone(),
             when: rule.condition.name().to_string(),
@@ -251,6 +345,7 @@ pub fn decide(rules: &Rules, s: &Situation) -> Option<Escalation> {
             threshold,
             effect: rule.effect,
             priority: rule.priority,
+            details,
         });
         match rule.effect {
             Effect::Boost => boost += rule.priority,

@@ -50,6 +50,9 @@ struct RawRule {
     count: Option<u32>,
     words: Option<Vec<String>>,
     negative_at_least: Option<f64>,
+    angry_at_least: Option<f64>,
+    upset_at_least: Option<f64>,
+    only_for: Option<Audience>,
 }
 
 impl Rules {
@@ -119,12 +122,17 @@ impl Rules {
                     "is required (a number, higher goes first)".into(),
                 )
             })?;
+            let only_for = match r.only_for {
+                None => None,
+                Some(a) => Some(audience(a).map_err(|m| invalid(key("only_for"), m))?),
+            };
             rules.push(Rule {
                 name: r.name,
                 condition,
                 effect,
                 queue: r.queue,
                 priority,
+                only_for,
             });
         }
         Ok(Rules {
@@ -132,6 +140,27 @@ impl Rules {
             rules,
         })
     }
+}
+
+/// Checks an `only_for` table: at least one of its two keys, tiers in lower case.
+fn audience(a: Audience) -> Result<Audience, String> {
+    if a.tiers.is_empty() && a.lifetime_value_at_least.is_none() {
+        return Err("needs `tiers = [...]`, `lifetime_value_at_least = AMOUNT`, or both".into());
+    }
+    if a.tiers.iter().any(|t| t.trim().is_empty()) {
+        return Err("`tiers` must not contain an empty name".into());
+    }
+    if let Some(v) = a.lifetime_value_at_least {
+        if !(v >= 0.0 && v.is_finite()) {
+            return Err(format!(
+                "`lifetime_value_at_least` must be an amount >= 0, not {v}"
+            ));
+        }
+    }
+    Ok(Audience {
+        tiers: a.tiers.iter().map(|t| t.trim().to_lowercase()).collect(),
+        lifetime_value_at_least: a.lifetime_value_at_least,
+    })
 }
 
 /// Checks that a raw rule has exactly the fields its `when` needs.
@@ -144,6 +173,8 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         ("count", r.count.is_some()),
         ("words", r.words.is_some()),
         ("negative_at_least", r.negative_at_least.is_some()),
+        ("angry_at_least", r.angry_at_least.is_some()),
+        ("upset_at_least", r.upset_at_least.is_some()),
     ]
     .into_iter()
     .filter(|(_, p)| *p)
@@ -158,16 +189,26 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         "human_request" => (&["intents"], &[]),
         "repeated_failure" => (&["count"], &["count"]),
         "keywords" => (&["words"], &["words"]),
+        "frustration" => (&["at_least"], &["at_least"]),
+        "message_frustration" => (&["angry_at_least", "upset_at_least"], &[]),
+        "intent" => (&["intents"], &["intents"]),
         other => {
             return Err((
                 key("when"),
                 format!(
                     "\"{other}\" is unknown; use one of negative_message, negative_trend, anger, \
-                     tier, lifetime_value, order_value, human_request, repeated_failure, keywords"
+                     tier, lifetime_value, order_value, human_request, repeated_failure, keywords, \
+                     frustration, message_frustration, intent"
                 ),
             ))
         }
     };
+    if r.when == "message_frustration" && r.angry_at_least.is_none() && r.upset_at_least.is_none() {
+        return Err((
+            key("angry_at_least"),
+            "or `upset_at_least` is required for when = \"message_frustration\"".into(),
+        ));
+    }
     for p in &present {
         if !allowed.contains(p) {
             return Err((key(p), format!("does not apply to when = \"{}\"", r.when)));
@@ -254,6 +295,22 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         }
         "keywords" => Condition::Keywords {
             words: non_empty("words", r.words.as_ref().unwrap())?,
+        },
+        "frustration" => Condition::Frustration {
+            at_least: probability(r.at_least.unwrap())?,
+        },
+        "message_frustration" => Condition::MessageFrustration {
+            angry_at_least: match r.angry_at_least {
+                Some(v) => Some(probability_of("angry_at_least", v)?),
+                None => None,
+            },
+            upset_at_least: match r.upset_at_least {
+                Some(v) => Some(probability_of("upset_at_least", v)?),
+                None => None,
+            },
+        },
+        "intent" => Condition::Intent {
+            intents: non_empty("intents", r.intents.as_ref().unwrap())?,
         },
         _ => unreachable!("checked above"),
     })

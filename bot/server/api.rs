@@ -1,20 +1,116 @@
-//! The REST channel (`POST /api/v1/messages`) for integrations and scripts. The agent API's
-//! read side (`GET /api/v1/queues`, `GET /api/v1/conversations/{id}`) is served by the
-//! console's handlers, behind an agent session.
+//! The REST channel and the agents' API.
+//!
+//! - `POST /api/v1/messages` (an API key with the `messages` scope): a customer's message.
+//!   The `user_id` is the integration's own: it is filed under the key's id, so two
+//!   integrations can never write into each other's customers.
+//! - `GET /api/v1/conversations/{id}`: for a `messages` key, only conversations written
+//!   with that key (messages with direction, text and time; status; queue); for an agent
+//!   session or an `agent`/`lead`/`admin` key, the full transcript.
+//! - `GET /api/v1/queues`: an agent session or an `agent`/`lead`/`admin` key.
+//! - `GET|DELETE /api/v1/customers/{id}` (export, erase) and `POST /api/v1/api-keys`: an
+//!   admin agent's session or an `admin` key (see `privacy.rs`).
 
+use super::auth::{api_key_of, check_origin, session_of, Scope, API_KEY_PREFIX};
 use super::error::{ApiJson, AppError};
 use super::validate::{check_text, check_user_id, profile_from_token};
 use super::AppState;
-use crate::desk::Turn;
-use crate::message::{ChannelKind, Inbound};
+use crate::desk::{QueueView, Turn};
+use crate::message::{ChannelKind, Inbound, Speaker, Status};
 use crate::metrics;
-use axum::extract::State;
-use axum::routing::post;
+use crate::store::ApiKeyRecord;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/messages", post(post_message))
+    Router::new()
+        .route("/api/v1/messages", post(post_message))
+        .route("/api/v1/queues", get(queues))
+        .route("/api/v1/conversations/{id}", get(conversation))
+        .route(
+            "/api/v1/customers/{id}",
+            get(super::privacy::export).delete(super::privacy::erase),
+        )
+        .route("/api/v1/api-keys", post(super::privacy::create_key))
+}
+
+/// Who calls the API: a logged-in agent or an integration's key.
+pub enum Caller {
+    Agent { name: String, admin: bool },
+    Key { record: ApiKeyRecord, scope: Scope },
+}
+
+impl Caller {
+    /// May read queues and every conversation.
+    pub fn is_agent(&self) -> bool {
+        match self {
+            Caller::Agent { .. } => true,
+            Caller::Key { scope, .. } => scope.allows(Scope::Agent),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Caller::Agent { admin, .. } => *admin,
+            Caller::Key { scope, .. } => scope.allows(Scope::Admin),
+        }
+    }
+
+    /// A name for the audit and logs (never a secret).
+    pub fn label(&self) -> String {
+        match self {
+            Caller::Agent { name, .. } => format!("agent:{name}"),
+            Caller::Key { record, .. } => format!("key:{}", record.id),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(session) = session_of(state, &parts.headers) {
+            // A browser's cookie on a state-changing call must come from this site.
+            if session.from_cookie && parts.method != axum::http::Method::GET {
+                check_origin(state, &parts.headers)?;
+            }
+            let admin = state
+                .desk
+                .agent(&session.agent)
+                .is_some_and(|a| a.is_admin());
+            return Ok(Caller::Agent {
+                name: session.agent,
+                admin,
+            });
+        }
+        if let Some((record, scope)) = api_key_of(state, &parts.headers) {
+            return Ok(Caller::Key { record, scope });
+        }
+        let sent_key = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start_matches("Bearer ").starts_with(API_KEY_PREFIX));
+        Err(if sent_key {
+            AppError::Unauthorized(
+                "this API key is unknown or revoked: create a new one with \
+                 `frontdesk api-key create NAME`"
+                    .into(),
+            )
+        } else if parts.uri.path() == "/api/v1/messages" {
+            AppError::api_key_required()
+        } else {
+            AppError::Unauthorized(
+                "log in first (POST /console/api/login with {\"name\", \"password\"}, then send \
+                 the frontdesk_session cookie or `Authorization: Bearer TOKEN`) or send an API \
+                 key with the agent scope (`frontdesk api-key create NAME --scope agent`)"
+                    .into(),
+            )
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -28,18 +124,132 @@ pub struct PostMessage {
     pub customer_token: Option<String>,
 }
 
+/// The REST channel's user for `user_id` sent with key `key_id`.
+pub fn channel_user(key_id: &str, user_id: &str) -> String {
+    format!("{key_id}:{user_id}")
+}
+
 async fn post_message(
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<ApiJson<Turn>, AppError> {
+    let key = match caller {
+        Caller::Key { record, scope } if scope.allows(Scope::Messages) => record,
+        Caller::Key { .. } => {
+            return Err(AppError::Forbidden(
+                "this API key cannot post messages: create one with --scope messages".into(),
+            ))
+        }
+        Caller::Agent { .. } => return Err(AppError::api_key_required()),
+    };
     let user = check_user_id(&body.user_id)?;
     if let Err(e) = check_text(&body.text, state.config.server.max_text_len) {
         metrics::message_rejected("invalid");
         return Err(e);
     }
-    let mut msg = Inbound::new(ChannelKind::Rest, user, body.text);
+    let mut msg = Inbound::new(ChannelKind::Rest, channel_user(&key.id, user), body.text);
     if let Some(token) = body.customer_token.as_deref() {
         msg.profile = Some(profile_from_token(&state, token)?);
     }
     Ok(ApiJson(state.intake.receive(msg).await?.turn))
+}
+
+async fn queues(caller: Caller, State(state): State<AppState>) -> Result<Response, AppError> {
+    if !caller.is_agent() {
+        return Err(AppError::Forbidden(
+            "this API key cannot read the queues: it needs the agent, lead or admin scope".into(),
+        ));
+    }
+    let queues: Vec<QueueView> = state.desk.queues()?;
+    Ok(ApiJson(queues).into_response())
+}
+
+/// A conversation as the integration that wrote it sees it.
+#[derive(Serialize)]
+struct IntegrationView {
+    conversation_id: String,
+    user_id: String,
+    status: Status,
+    queue: Option<crate::desk::QueueSlot>,
+    messages: Vec<IntegrationMessage>,
+}
+
+#[derive(Serialize)]
+struct IntegrationMessage {
+    /// `in` (the customer) or `out` (the bot or an agent).
+    direction: &'static str,
+    from: &'static str,
+    text: String,
+    time: chrono::DateTime<chrono::Utc>,
+}
+
+async fn conversation(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    if caller.is_agent() {
+        return super::console::transcript(&state, &id);
+    }
+    let Caller::Key { record, .. } = caller else {
+        unreachable!("agents are handled above")
+    };
+    let not_found = || AppError::NotFound(format!("no conversation {id} for this API key"));
+    let c = state
+        .desk
+        .conversation(&crate::message::ConversationId(id.clone()))?
+        .ok_or_else(not_found)?;
+    let prefix = channel_user(&record.id, "");
+    let Some(user_id) = (c.channel == ChannelKind::Rest)
+        .then(|| c.channel_user.strip_prefix(&prefix))
+        .flatten()
+    else {
+        return Err(not_found());
+    };
+    let queue = c
+        .queue
+        .clone()
+        .filter(|_| c.status == Status::Queued)
+        .map(|name| {
+            let position = state
+                .desk
+                .queues()
+                .ok()
+                .and_then(|qs| {
+                    qs.into_iter()
+                        .find(|q| q.name == name)?
+                        .entries
+                        .into_iter()
+                        .find(|e| e.conversation_id == c.id)
+                        .map(|e| e.position)
+                })
+                .unwrap_or(0);
+            crate::desk::QueueSlot { name, position }
+        });
+    let messages = c
+        .messages
+        .iter()
+        .map(|m| {
+            let (direction, from) = match m.from {
+                Speaker::Customer => ("in", "customer"),
+                Speaker::Bot => ("out", "bot"),
+                Speaker::Agent(_) => ("out", "agent"),
+            };
+            IntegrationMessage {
+                direction,
+                from,
+                text: m.text.clone(),
+                time: m.time,
+            }
+        })
+        .collect();
+    Ok(ApiJson(IntegrationView {
+        conversation_id: c.id.0.clone(),
+        user_id: user_id.to_string(),
+        status: c.status,
+        queue,
+        messages,
+    })
+    .into_response())
 }

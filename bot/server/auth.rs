@@ -1,22 +1,24 @@
 //! Who is talking to the server: signed tokens for widget visitors and shop customers,
-//! argon2 password hashes and signed session cookies for agents.
+//! argon2 password hashes and server-side sessions for agents, API keys for integrations.
 //!
-//! Every token has the same shape, `BASE64URL(json) "." BASE64URL(HMAC-SHA256(secret, BASE64URL(json)))`,
-//! with base64url without padding. The secret is the server secret (`server.secret` in the
-//! config, or the one generated into the data dir). A shop that wants its customers' tier and
-//! lifetime value to be trusted signs a [`CustomerClaims`] JSON the same way on its own server
-//! and puts the token in the widget's `data-customer-token` attribute; a visitor cannot change
-//! the tier without breaking the signature.
+//! Every token has the same shape, `BASE64URL(json) "." BASE64URL(HMAC-SHA256(key, BASE64URL(json)))`,
+//! with base64url without padding. Each purpose has its own key ([`Keys`]), derived with
+//! HKDF-SHA256 from the master secret (`server.secret`, or the one generated into the data
+//! dir): a token of one kind never verifies as another. Customer tokens are signed with
+//! `server.shop_secret` when it is set (so a shop holds a key that signs customers and
+//! nothing else), else with the key derived for them; they must carry `exp`, no further
+//! away than `server.customer_token_max_secs`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::error::AppError;
 use super::AppState;
+use crate::store::{ApiKeyRecord, SessionRecord, SledStore, StoreError};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -28,10 +30,16 @@ type HmacSha256 = Hmac<Sha256>;
 pub enum AuthError {
     #[error("the token is not of the form PAYLOAD.SIGNATURE (base64url, no padding)")]
     Malformed,
-    #[error("the token's signature does not match: it was not signed with this server's secret")]
+    #[error(
+        "the token's signature does not match: it was not signed with this server's key for it"
+    )]
     BadSignature,
     #[error("the token has expired")]
     Expired,
+    #[error("the token has no `exp` (expiry, Unix seconds); customer tokens must carry one")]
+    NoExpiry,
+    #[error("the token's `exp` is more than {0} seconds away (server.customer_token_max_secs)")]
+    TooLong(u64),
     #[error("the token's payload is not the expected JSON: {0}")]
     Json(#[source] serde_json::Error),
     #[error("the token's payload is not usable: {0}")]
@@ -42,7 +50,7 @@ pub enum AuthError {
     Hash(String),
 }
 
-/// The server secret, used for every HMAC signature.
+/// One HMAC key, used for one purpose.
 #[derive(Clone)]
 pub struct Signer {
     key: Vec<u8>,
@@ -89,6 +97,54 @@ impl Signer {
             .map_err(|_| AuthError::Malformed)?;
         serde_json::from_slice(&json).map_err(AuthError::Json)
     }
+
+    /// A MAC of `data` as base64url (the console's CSRF token of a session id).
+    fn tag(&self, data: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(data.as_bytes()).finalize().into_bytes())
+    }
+}
+
+/// The keys of each purpose, derived from the master secret.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// Anonymous widget visitors' tokens.
+    pub widget: Signer,
+    /// Shop customers' tokens: `server.shop_secret` itself when set.
+    pub customer: Signer,
+    /// Agent session tokens.
+    pub session: Signer,
+    /// CSRF tokens of the console (a MAC of the session id).
+    csrf: Signer,
+}
+
+/// HKDF-SHA256 of the master secret for one purpose.
+fn derive(master: &[u8], purpose: &str) -> Signer {
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(b"frontdesk key derivation v1"), master);
+    let mut okm = [0u8; 32];
+    hk.expand(purpose.as_bytes(), &mut okm)
+        .expect("32 bytes is a valid HKDF-SHA256 length");
+    Signer::new(okm)
+}
+
+impl Keys {
+    /// The keys of `master`; customer tokens are signed with `shop_secret` when given.
+    pub fn derive(master: impl AsRef<[u8]>, shop_secret: Option<&str>) -> Keys {
+        let master = master.as_ref();
+        Keys {
+            widget: derive(master, "widget-token"),
+            customer: match shop_secret.filter(|s| !s.is_empty()) {
+                Some(shop) => Signer::new(shop),
+                None => derive(master, "customer-token"),
+            },
+            session: derive(master, "agent-session"),
+            csrf: derive(master, "console-csrf"),
+        }
+    }
+
+    /// The CSRF token that goes with session `sid`.
+    pub fn csrf_of(&self, sid: &str) -> String {
+        self.csrf.tag(sid)
+    }
 }
 
 /// An anonymous widget visitor, issued by the server on first connect and kept by the
@@ -113,11 +169,11 @@ impl VisitorClaims {
     }
 }
 
-/// A customer the shop vouches for. The shop signs this JSON with the server secret:
+/// A customer the shop vouches for. The shop signs this JSON with `server.shop_secret`:
 ///
 /// ```text
-/// payload = base64url(json)            // e.g. {"customer_id":"C1001","tier":"gold","lifetime_value":4200}
-/// token   = payload + "." + base64url(HMAC_SHA256(secret, payload))
+/// payload = base64url(json)            // e.g. {"customer_id":"C1001","tier":"gold","exp":1767225600}
+/// token   = payload + "." + base64url(HMAC_SHA256(shop_secret, payload))
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerClaims {
@@ -130,19 +186,25 @@ pub struct CustomerClaims {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// Optional expiry, Unix seconds.
+    /// Expiry, Unix seconds: required, at most `server.customer_token_max_secs` away.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
 }
 
 impl Signer {
-    pub fn verify_customer(&self, token: &str) -> Result<CustomerClaims, AuthError> {
+    /// A customer token's claims: signed with this key, with an `exp` in the future and at
+    /// most `max_secs` away.
+    pub fn verify_customer(&self, token: &str, max_secs: u64) -> Result<CustomerClaims, AuthError> {
         let claims: CustomerClaims = self.verify(token)?;
         if claims.customer_id.trim().is_empty() {
             return Err(AuthError::Payload("customer_id is empty".into()));
         }
-        if matches!(claims.exp, Some(exp) if exp < chrono::Utc::now().timestamp()) {
-            return Err(AuthError::Expired);
+        let now = chrono::Utc::now().timestamp();
+        match claims.exp {
+            None => return Err(AuthError::NoExpiry),
+            Some(exp) if exp < now => return Err(AuthError::Expired),
+            Some(exp) if exp - now > max_secs as i64 => return Err(AuthError::TooLong(max_secs)),
+            Some(_) => {}
         }
         Ok(claims)
     }
@@ -156,44 +218,55 @@ impl Signer {
     }
 }
 
-/// An agent's console session: the value of the HttpOnly `frontdesk_session` cookie (also
-/// accepted as `Authorization: Bearer`).
+/// An agent's console session token: the value of the HttpOnly `frontdesk_session` cookie
+/// (also accepted as `Authorization: Bearer`). It names a session kept in the store's
+/// `sessions` tree; logout deletes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionClaims {
     /// Always "agent_session".
     pub kind: String,
+    /// The session id in the store.
+    pub sid: String,
     pub agent: String,
     /// Expiry, Unix seconds.
     pub exp: i64,
-    /// Random, so two logins in the same second give different tokens.
-    pub nonce: String,
 }
 
 pub const SESSION_COOKIE: &str = "frontdesk_session";
-/// Sessions last twelve hours, one shift.
-pub const SESSION_SECS: i64 = 12 * 3600;
+/// The header the console sends its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
-impl Signer {
-    pub fn issue_session(&self, agent: &str) -> String {
-        self.sign(&SessionClaims {
-            kind: "agent_session".into(),
+/// A fingerprint of a password hash: a session opened before the password changed ends.
+pub fn fingerprint(password_hash: &str) -> String {
+    hex::encode(&Sha256::digest(password_hash.as_bytes())[..12])
+}
+
+/// A new session for `agent` (whose password hash is `password_hash`) lasting `secs`:
+/// stored, then returned as (token, session id).
+pub fn open_session(
+    keys: &Keys,
+    store: &SledStore,
+    agent: &str,
+    password_hash: &str,
+    secs: u64,
+) -> Result<(String, String), StoreError> {
+    let sid = random_token(32);
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(secs as i64);
+    store.put_session(
+        &sid,
+        &SessionRecord {
             agent: agent.to_string(),
-            exp: chrono::Utc::now().timestamp() + SESSION_SECS,
-            nonce: uuid::Uuid::new_v4().simple().to_string(),
-        })
-    }
-
-    /// The agent name of a valid, unexpired session token.
-    pub fn verify_session(&self, token: &str) -> Result<String, AuthError> {
-        let claims: SessionClaims = self.verify(token)?;
-        if claims.kind != "agent_session" {
-            return Err(AuthError::Payload("not a session token".into()));
-        }
-        if claims.exp < chrono::Utc::now().timestamp() {
-            return Err(AuthError::Expired);
-        }
-        Ok(claims.agent)
-    }
+            expires,
+            fingerprint: fingerprint(password_hash),
+        },
+    )?;
+    let token = keys.session.sign(&SessionClaims {
+        kind: "agent_session".into(),
+        sid: sid.clone(),
+        agent: agent.to_string(),
+        exp: expires.timestamp(),
+    });
+    Ok((token, sid))
 }
 
 /// Hashes an agent password into the argon2 PHC string that goes into the config's
@@ -218,6 +291,30 @@ pub fn verify_password(password: &str, phc_hash: &str) -> bool {
     }
 }
 
+/// An argon2 hash of a random password with the same algorithm and parameters as `like`,
+/// so that checking a password against it costs what checking a real agent's does.
+pub fn dummy_hash_like(like: Option<&str>) -> String {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
+    let password = random_token(24);
+    let salt = SaltString::generate(&mut OsRng);
+    if let Some(parsed) = like.and_then(|h| PasswordHash::new(h).ok()) {
+        let params = argon2::Params::try_from(&parsed);
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm);
+        let version = parsed
+            .version
+            .and_then(|v| argon2::Version::try_from(v).ok())
+            .unwrap_or_default();
+        if let (Ok(params), Ok(algorithm)) = (params, algorithm) {
+            if let Ok(h) = argon2::Argon2::new(algorithm, version, params)
+                .hash_password(password.as_bytes(), &salt)
+            {
+                return h.to_string();
+            }
+        }
+    }
+    hash_password(&password).unwrap_or_default()
+}
+
 /// A random secret or password of `len` URL-safe characters.
 pub fn random_token(len: usize) -> String {
     use rand::Rng;
@@ -232,15 +329,24 @@ pub fn random_token(len: usize) -> String {
 /// Rejects with 401 and a JSON error when there is none or it is not valid.
 pub struct AgentSession(pub String);
 
-pub(super) fn session_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(auth) = headers
+/// A valid session: its agent, its id, and whether it came in a cookie (which a browser
+/// sends by itself, so state-changing calls also need the CSRF token).
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub agent: String,
+    pub sid: String,
+    pub from_cookie: bool,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    {
-        if let Some(token) = auth.strip_prefix("Bearer ") {
-            return Some(token.trim().to_string());
-        }
-    }
+        .and_then(|auth| auth.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -251,11 +357,36 @@ pub(super) fn session_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// The valid session of this request: signed with the session key, unexpired, still in
+/// the store, of an agent still in the config whose password has not changed since.
+pub fn session_of(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+    let (token, from_cookie) = match bearer(headers).filter(|t| !t.starts_with(API_KEY_PREFIX)) {
+        Some(t) => (t, false),
+        None => (session_cookie(headers)?, true),
+    };
+    let claims: SessionClaims = state.keys.session.verify(&token).ok()?;
+    let now = chrono::Utc::now();
+    if claims.kind != "agent_session" || claims.exp < now.timestamp() {
+        return None;
+    }
+    let record = state.store.session(&claims.sid).ok()??;
+    if record.expires < now || record.agent != claims.agent {
+        return None;
+    }
+    // An agent removed from the config, or whose password changed, loses access.
+    let agent = state.desk.agent(&record.agent)?;
+    if fingerprint(&agent.password_hash) != record.fingerprint {
+        return None;
+    }
+    Some(Session {
+        agent: record.agent,
+        sid: claims.sid,
+        from_cookie,
+    })
+}
+
 pub(super) fn agent_of(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let token = session_token(headers)?;
-    let agent = state.signer.verify_session(&token).ok()?;
-    // An agent removed from the config loses access even with a valid cookie.
-    state.desk.agent(&agent).map(|_| agent)
+    session_of(state, headers).map(|s| s.agent)
 }
 
 impl FromRequestParts<AppState> for AgentSession {
@@ -268,60 +399,260 @@ impl FromRequestParts<AppState> for AgentSession {
     }
 }
 
+/// The origin the console must be used from: `server.public_url`'s, else the request's
+/// own Host (compared without the scheme, which a proxy may have changed).
+pub fn origin_matches(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
+    let origin = origin.trim_end_matches('/');
+    if let Some(public) = &state.config.server.public_url {
+        if let Ok(url) = reqwest::Url::parse(public) {
+            return url.origin().ascii_serialization() == origin;
+        }
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let authority = origin.split_once("://").map(|(_, a)| a);
+    matches!((host, authority), (Some(h), Some(a)) if h.eq_ignore_ascii_case(a))
+}
+
+/// Refuses a request whose `Origin` header names another site.
+pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+    match headers
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or(""))
+    {
+        Some(origin) if !origin_matches(state, headers, origin) => Err(AppError::Forbidden(
+            "cross-site request refused: the Origin does not match this server (server.public_url)"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A logged-in agent's state-changing call: the Origin (when sent) is this server and the
+/// CSRF token of the session is in the `X-CSRF-Token` header.
+pub struct AgentAction(pub String);
+
+impl FromRequestParts<AppState> for AgentAction {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let session = session_of(state, &parts.headers).ok_or_else(AppError::login_required)?;
+        check_origin(state, &parts.headers)?;
+        check_csrf(state, &parts.headers, &session.sid)?;
+        Ok(AgentAction(session.agent))
+    }
+}
+
+pub fn check_csrf(state: &AppState, headers: &HeaderMap, sid: &str) -> Result<(), AppError> {
+    use subtle::ConstantTimeEq as _;
+    let sent = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let expected = state.keys.csrf_of(sid);
+    if sent.as_bytes().ct_eq(expected.as_bytes()).into() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "missing or wrong CSRF token: send the `csrf` value from the login in the \
+             X-CSRF-Token header"
+                .into(),
+        ))
+    }
+}
+
+/// API keys: `fd_ID_SECRET`; the store keeps the SHA-256 of SECRET under ID.
+pub const API_KEY_PREFIX: &str = "fd_";
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Post customers' messages and read the conversations written with this key.
+    Messages,
+    /// Read queues and conversations (the agents' API).
+    Agent,
+    /// Same as agent, for team leads' tools.
+    Lead,
+    /// Everything, customers' data export and erasure and new keys included.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Messages => "messages",
+            Scope::Agent => "agent",
+            Scope::Lead => "lead",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Whether a key of this scope may do what `needed` allows.
+    pub fn allows(self, needed: Scope) -> bool {
+        match needed {
+            Scope::Messages => matches!(self, Scope::Messages | Scope::Admin),
+            Scope::Agent => self >= Scope::Agent,
+            Scope::Lead => self >= Scope::Lead,
+            Scope::Admin => self == Scope::Admin,
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Scope, String> {
+        match s {
+            "messages" => Ok(Scope::Messages),
+            "agent" => Ok(Scope::Agent),
+            "lead" => Ok(Scope::Lead),
+            "admin" => Ok(Scope::Admin),
+            other => Err(format!(
+                "unknown scope {other:?}: use messages, agent, lead or admin"
+            )),
+        }
+    }
+}
+
+/// A key just made: `key` is shown once, only its hash is stored.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub key: String,
+    pub record: ApiKeyRecord,
+}
+
+fn key_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Makes and stores a key named `name` with `scope` (call the store's flush after).
+pub fn create_api_key(
+    store: &SledStore,
+    name: &str,
+    scope: Scope,
+) -> Result<NewApiKey, StoreError> {
+    let id = random_token(12);
+    let secret = random_token(40);
+    let record = ApiKeyRecord {
+        id: id.clone(),
+        name: name.to_string(),
+        scope: scope.as_str().to_string(),
+        hash: key_hash(&secret),
+        created: chrono::Utc::now(),
+    };
+    store.put_api_key(&record)?;
+    Ok(NewApiKey {
+        key: format!("{API_KEY_PREFIX}{id}_{secret}"),
+        record,
+    })
+}
+
+/// Revokes the keys whose id or name is `which`; returns the ids revoked.
+pub fn revoke_api_key(store: &SledStore, which: &str) -> Result<Vec<String>, StoreError> {
+    let mut revoked = Vec::new();
+    for key in store.api_keys()? {
+        if key.id == which || key.name == which {
+            store.remove_api_key(&key.id)?;
+            revoked.push(key.id);
+        }
+    }
+    Ok(revoked)
+}
+
+/// The stored key a presented `fd_ID_SECRET` is, if any.
+pub fn verify_api_key(store: &SledStore, presented: &str) -> Option<(ApiKeyRecord, Scope)> {
+    use subtle::ConstantTimeEq as _;
+    let rest = presented.trim().strip_prefix(API_KEY_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    let record = store.api_key(id).ok()??;
+    let ok: bool = key_hash(secret)
+        .as_bytes()
+        .ct_eq(record.hash.as_bytes())
+        .into();
+    let scope = record.scope.parse().ok()?;
+    ok.then_some((record, scope))
+}
+
+/// The API key in `Authorization: Bearer`, when there is one and it is valid.
+pub fn api_key_of(state: &AppState, headers: &HeaderMap) -> Option<(ApiKeyRecord, Scope)> {
+    let token = bearer(headers).filter(|t| t.starts_with(API_KEY_PREFIX))?;
+    verify_api_key(&state.store, &token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn customer_token_round_trips_and_rejects_a_forged_tier() {
-        let signer = Signer::new("shop-secret");
-        let claims = CustomerClaims {
+    fn claims(exp: Option<i64>) -> CustomerClaims {
+        CustomerClaims {
             customer_id: "C1".into(),
             tier: Some("gold".into()),
             lifetime_value: Some(5000.0),
             name: None,
             email: None,
-            exp: None,
-        };
+            exp,
+        }
+    }
+
+    #[test]
+    fn customer_token_round_trips_and_rejects_a_forged_tier() {
+        let signer = Signer::new("shop-secret");
+        let claims = claims(Some(chrono::Utc::now().timestamp() + 600));
         let token = signer.sign(&claims);
-        assert_eq!(signer.verify_customer(&token).unwrap(), claims);
+        assert_eq!(signer.verify_customer(&token, 3600).unwrap(), claims);
 
         // The visitor rewrites the payload to claim platinum: the signature no longer fits.
         let (_, sig) = token.split_once('.').unwrap();
         let forged = URL_SAFE_NO_PAD.encode(br#"{"customer_id":"C1","tier":"platinum"}"#);
         assert!(matches!(
-            signer.verify_customer(&format!("{forged}.{sig}")),
+            signer.verify_customer(&format!("{forged}.{sig}"), 3600),
             Err(AuthError::BadSignature)
         ));
         // Another server's secret does not verify either.
         assert!(matches!(
-            Signer::new("other").verify_customer(&token),
+            Signer::new("other").verify_customer(&token, 3600),
             Err(AuthError::BadSignature)
         ));
     }
 
     #[test]
-    fn a_visitor_token_is_not_a_session() {
-        let signer = Signer::new("s");
-        let visitor = signer.sign(&VisitorClaims::new_random());
-        assert!(signer.verify_session(&visitor).is_err());
-        let session = signer.issue_session("ana");
-        assert_eq!(signer.verify_session(&session).unwrap(), "ana");
-        assert!(signer.verify_visitor(&session).is_err());
+    fn each_purpose_has_its_own_key() {
+        let keys = Keys::derive("a master secret of at least thirty-two bytes", None);
+        let visitor = keys.widget.sign(&VisitorClaims::new_random());
+        assert!(keys.widget.verify_visitor(&visitor).is_ok());
+        assert!(keys.session.verify_visitor(&visitor).is_err());
+        let customer = keys
+            .widget
+            .sign(&claims(Some(chrono::Utc::now().timestamp() + 60)));
+        assert!(keys.customer.verify_customer(&customer, 3600).is_err());
+        // A shop secret signs customers, and only customers.
+        let shop = Keys::derive("a master secret of at least thirty-two bytes", Some("shop"));
+        let token = Signer::new("shop").sign(&claims(Some(chrono::Utc::now().timestamp() + 60)));
+        assert!(shop.customer.verify_customer(&token, 3600).is_ok());
+        assert!(shop.widget.verify::<serde_json::Value>(&token).is_err());
+        assert!(shop.session.verify::<serde_json::Value>(&token).is_err());
     }
 
     #[test]
-    fn expired_customer_token_is_refused() {
+    fn customer_tokens_need_a_near_expiry() {
         let signer = Signer::new("s");
-        let token = signer.sign(&CustomerClaims {
-            customer_id: "C1".into(),
-            tier: None,
-            lifetime_value: None,
-            name: None,
-            email: None,
-            exp: Some(1),
-        });
-        assert!(matches!(signer.verify_customer(&token), Err(AuthError::Expired)));
+        let now = chrono::Utc::now().timestamp();
+        let check = |exp| signer.verify_customer(&signer.sign(&claims(exp)), 3600);
+        assert!(matches!(check(Some(1)), Err(AuthError::Expired)));
+        assert!(matches!(check(None), Err(AuthError::NoExpiry)));
+        assert!(matches!(
+            check(Some(now + 7200)),
+            Err(AuthError::TooLong(3600))
+        ));
+        assert!(check(Some(now + 60)).is_ok());
+    }
+
+    #[test]
+    fn scopes_allow_what_they_name() {
+        assert!(Scope::Messages.allows(Scope::Messages));
+        assert!(!Scope::Messages.allows(Scope::Agent));
+        assert!(Scope::Lead.allows(Scope::Agent));
+        assert!(!Scope::Lead.allows(Scope::Messages));
+        assert!(!Scope::Lead.allows(Scope::Admin));
+        assert!(Scope::Admin.allows(Scope::Messages) && Scope::Admin.allows(Scope::Admin));
     }
 
     #[test]

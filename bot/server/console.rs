@@ -2,7 +2,10 @@
 //! back, close) and a live event socket. Everything but the login page and the login call
 //! needs a session: pages redirect to the login, API calls answer 401.
 
-use super::auth::{agent_of, verify_password, AgentSession, SESSION_COOKIE, SESSION_SECS};
+use super::auth::{
+    agent_of, check_origin, open_session, session_of, verify_password, AgentAction, AgentSession,
+    SESSION_COOKIE,
+};
 use super::error::{ApiJson, AppError};
 use super::AppState;
 use crate::desk::{AgentView, Conversation, Desk, DeskEventKind, QueueView};
@@ -32,11 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console/api/login", post(login))
         .route("/console/api/logout", post(logout))
         .route("/console/api/me", get(me))
+        .route("/console/api/csrf", get(csrf))
         .route("/console/api/queues", get(queues))
-        .route("/api/v1/queues", get(queues))
         .route("/console/api/agents", get(agents))
         .route("/console/api/conversations/{id}", get(conversation))
-        .route("/api/v1/conversations/{id}", get(conversation))
         .route("/console/api/conversations/{id}/claim", post(claim))
         .route("/console/api/conversations/{id}/reply", post(reply))
         .route("/console/api/conversations/{id}/hand_back", post(hand_back))
@@ -82,56 +84,156 @@ struct LoggedIn {
     /// The session token, also set as an HttpOnly cookie; scripts may send it as
     /// `Authorization: Bearer TOKEN`.
     token: String,
+    /// Sent back in the `X-CSRF-Token` header on every state-changing console call.
+    csrf: String,
+}
+
+/// The client's address, when the server was started with connection info.
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
 }
 
 async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, AppError> {
+    check_origin(&state, &headers)?;
     let refused = || AppError::Unauthorized("unknown agent or wrong password".into());
-    let agent = state.desk.agent(body.name.trim()).cloned();
-    // Verify against a throwaway hash for unknown names too, so timing does not tell
-    // which agent names exist.
-    let hash = agent
-        .as_ref()
-        .map(|a| a.password_hash.clone())
-        .unwrap_or_else(dummy_hash);
+    let name = body.name.trim().to_string();
+    let guard = state.logins.clone();
+    if let Err(why) = guard.check(&name, ip) {
+        tracing::warn!(name = %name, "console login throttled");
+        return Err(AppError::TooMany(format!(
+            "{why}: wait 15 minutes and try again (or ask an admin to check the password)"
+        )));
+    }
+    let agent = state.desk.agent(&name).cloned();
+    // Verify against an equally costly throwaway hash for unknown names too, so timing
+    // does not tell which agent names exist.
+    let hash = match &agent {
+        Some(a) => a.password_hash.clone(),
+        None => {
+            let like = state.config.agents.first().map(|a| a.password_hash.clone());
+            let guard = guard.clone();
+            tokio::task::spawn_blocking(move || {
+                guard
+                    .dummy
+                    .get_or_init(|| super::auth::dummy_hash_like(like.as_deref()))
+                    .clone()
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("password check stopped: {e}")))?
+        }
+    };
+    // At most a few password checks at once: a flood of logins cannot take every CPU.
+    let permit = tokio::time::timeout(super::throttle::HASHING_WAIT, guard.hashing.acquire())
+        .await
+        .map_err(|_| AppError::Busy("too many logins at once; try again in a moment".into()))?
+        .map_err(|_| AppError::Busy("the server is stopping".into()))?;
     let password = body.password;
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .map_err(|e| AppError::Internal(format!("password check stopped: {e}")))?;
+    drop(permit);
     let agent = match agent {
         Some(a) if ok => a,
         _ => {
-            tracing::info!(name = %body.name, "console login refused");
+            guard.failed(&name, ip);
+            tracing::info!(name = %name, "console login refused");
             return Err(refused());
         }
     };
-    let token = state.signer.issue_session(&agent.name);
+    guard.succeeded(&name);
+    let secs = state.config.server.session_secs;
+    let (token, sid) = open_session(
+        &state.keys,
+        &state.store,
+        &agent.name,
+        &agent.password_hash,
+        secs,
+    )
+    .map_err(|e| AppError::Internal(format!("could not keep the session: {e}")))?;
+    {
+        use crate::store::Store as _;
+        state
+            .store
+            .flush()
+            .await
+            .map_err(|e| AppError::Internal(format!("could not keep the session: {e}")))?;
+    }
     let cookie = format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_SECS}"
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={secs}{}",
+        secure_flag(&state)
     );
     tracing::info!(agent = %agent.name, "agent logged in");
     let body = LoggedIn {
         agent: agent.name.clone(),
         display_name: agent.display().to_string(),
+        csrf: state.keys.csrf_of(&sid),
         token,
     };
     Ok(([(header::SET_COOKIE, cookie)], ApiJson(body)).into_response())
 }
 
-/// An argon2 hash of a random password nobody knows.
-fn dummy_hash() -> String {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        super::auth::hash_password(&super::auth::random_token(24)).unwrap_or_default()
-    })
-    .clone()
+/// `; Secure` when the server is reached over https (`server.public_url`).
+fn secure_flag(state: &AppState) -> &'static str {
+    match &state.config.server.public_url {
+        Some(u) if u.starts_with("https://") => "; Secure",
+        _ => "",
+    }
 }
 
-async fn logout() -> impl IntoResponse {
-    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)])
+/// Ends the session on the server (the token stops working at once) and clears the cookie.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    if let Some(session) = session_of(&state, &headers) {
+        check_origin(&state, &headers)?;
+        super::auth::check_csrf(&state, &headers, &session.sid)?;
+        use crate::store::Store as _;
+        state
+            .store
+            .remove_session(&session.sid)
+            .and(Ok(()))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let _ = state.store.flush().await;
+        tracing::info!(agent = %session.agent, "agent logged out");
+    }
+    let cookie = format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        secure_flag(&state)
+    );
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+#[derive(Serialize)]
+struct Csrf {
+    csrf: String,
+}
+
+/// The CSRF token of the current session (for a console page opened after the login).
+async fn csrf(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<ApiJson<Csrf>, AppError> {
+    let session = session_of(&state, &headers).ok_or_else(AppError::login_required)?;
+    Ok(ApiJson(Csrf {
+        csrf: state.keys.csrf_of(&session.sid),
+    }))
 }
 
 async fn me(
@@ -171,7 +273,12 @@ async fn conversation(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let conversation = load(&state.desk, &id)?;
+    transcript(&state, &id)
+}
+
+/// Conversation `id` with its transcript and the agents' display names.
+pub(super) fn transcript(state: &AppState, id: &str) -> Result<Response, AppError> {
+    let conversation = load(&state.desk, id)?;
     let agent_names = state
         .desk
         .agents()
@@ -191,7 +298,7 @@ fn load(desk: &Desk, id: &str) -> Result<Conversation, AppError> {
 }
 
 async fn claim(
-    AgentSession(agent): AgentSession,
+    AgentAction(agent): AgentAction,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Conversation>, AppError> {
@@ -206,7 +313,7 @@ struct AgentText {
 }
 
 async fn reply(
-    AgentSession(agent): AgentSession,
+    AgentAction(agent): AgentAction,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AgentText>,
@@ -218,7 +325,7 @@ async fn reply(
 }
 
 async fn hand_back(
-    AgentSession(agent): AgentSession,
+    AgentAction(agent): AgentAction,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Conversation>, AppError> {
@@ -228,7 +335,7 @@ async fn hand_back(
 }
 
 async fn close(
-    AgentSession(agent): AgentSession,
+    AgentAction(agent): AgentAction,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Conversation>, AppError> {
@@ -242,9 +349,24 @@ async fn close(
 async fn live(
     _agent: AgentSession,
     State(state): State<AppState>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
-) -> Response {
-    ws.on_upgrade(move |socket| forward_events(socket, state))
+) -> Result<Response, AppError> {
+    let session = session_of(&state, &headers).ok_or_else(AppError::login_required)?;
+    // A page of another site may open a socket with the agent's cookie: browsers always
+    // send Origin, so a cookie session needs one that is this server.
+    let origin = headers.get(header::ORIGIN);
+    if origin.is_some() || session.from_cookie {
+        let ok = origin
+            .and_then(|o| o.to_str().ok())
+            .is_some_and(|o| super::auth::origin_matches(&state, &headers, o));
+        if !ok {
+            return Err(AppError::Forbidden(
+                "cross-site WebSocket refused: the Origin does not match this server".into(),
+            ));
+        }
+    }
+    Ok(ws.on_upgrade(move |socket| forward_events(socket, state)))
 }
 
 async fn forward_events(mut socket: WebSocket, state: AppState) {

@@ -25,6 +25,8 @@ pub enum AppError {
     #[error("{0}")]
     Busy(String),
     #[error("{0}")]
+    TooMany(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -39,6 +41,7 @@ impl AppError {
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -53,8 +56,17 @@ impl AppError {
             AppError::TooLarge(_) => "too_large",
             AppError::Unsupported(_) => "unsupported_media_type",
             AppError::Busy(_) => "busy",
+            AppError::TooMany(_) => "too_many_requests",
             AppError::Internal(_) => "internal",
         }
+    }
+
+    pub fn api_key_required() -> Self {
+        AppError::Unauthorized(
+            "an API key is needed: create one with `frontdesk api-key create NAME` (or ask an \
+             admin) and send it as `Authorization: Bearer KEY`"
+                .into(),
+        )
     }
 
     pub fn login_required() -> Self {

@@ -9,6 +9,8 @@ pub mod auth;
 pub mod console;
 pub mod error;
 pub mod hub;
+pub mod privacy;
+pub mod throttle;
 pub mod validate;
 pub mod widget;
 
@@ -32,7 +34,12 @@ pub struct AppState {
     pub desk: Desk,
     /// The one door for customers' messages (widget and REST here; the platforms too).
     pub intake: Intake,
-    pub signer: Arc<auth::Signer>,
+    /// The keys of each purpose (widget, customer, session, CSRF).
+    pub keys: Arc<auth::Keys>,
+    /// The store itself, for API keys, sessions and the privacy commands.
+    pub store: Arc<crate::store::SledStore>,
+    /// Login throttling and the bound on password checks.
+    pub logins: Arc<throttle::LoginGuard>,
     pub config: Arc<Config>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Flips to true when the server stops; open WebSockets close on it.

@@ -43,11 +43,17 @@ pub fn check_text(text: &str, max_chars: usize) -> Result<(), AppError> {
 
 /// A trusted profile from a shop-signed customer token.
 pub fn profile_from_token(state: &AppState, token: &str) -> Result<Profile, AppError> {
-    let claims = state.signer.verify_customer(token).map_err(|e| {
-        AppError::Unauthorized(format!(
-            "customer_token refused: {e}; sign it with the server secret (see the README)"
+    let max = state.config.server.customer_token_max_secs;
+    let claims = state
+        .keys
+        .customer
+        .verify_customer(token, max)
+        .map_err(|e| {
+            AppError::Unauthorized(format!(
+            "customer_token refused: {e}; sign it with server.shop_secret and give it an `exp` \
+             at most server.customer_token_max_secs away (see the README)"
         ))
-    })?;
+        })?;
     Ok(Profile {
         tier: claims.tier,
         lifetime_value: claims.lifetime_value,

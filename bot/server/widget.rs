@@ -48,54 +48,97 @@ async fn widget_js() -> impl IntoResponse {
 
 #[derive(Deserialize)]
 struct DemoQuery {
-    /// Pretend the shop has signed this customer in (a demo of `data-customer-token`).
+    /// Pretend the shop has signed this customer in (a demo of `data-customer-token`);
+    /// only with the demo shop and `[demo] enabled = true`.
     customer: Option<String>,
 }
 
-/// The demo shop. `/?customer=ID` plays the part of the shop's own server after its login:
-/// it signs a token for that customer id (tier and lifetime value then come from the shop
-/// data, never from the visitor).
+/// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Where pages load the widget from: `server.public_url`, else the request's own host with
+/// the request's scheme (a protocol-relative URL, so an https page loads it over https).
+fn widget_src(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(public) = &state.config.server.public_url {
+        return format!("{}/widget.js", public.trim_end_matches('/'));
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("127.0.0.1:8080");
+    format!("//{host}/widget.js")
+}
+
+/// The demo shop. With the demo shop backend and `[demo] enabled = true`, `/?customer=ID`
+/// plays the part of the shop's own server after its login: it signs a short-lived token
+/// for that customer id (tier and lifetime value then come from the shop data, never from
+/// the visitor). Otherwise the page is the guest view only.
 async fn demo_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<DemoQuery>,
 ) -> Html<String> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:8080");
+    let minting = state.config.demo.enabled && state.config.commerce.backend == "demo";
     let customer = q.customer.map(|c| c.trim().to_string()).filter(|c| {
-        !c.is_empty()
+        minting
+            && !c.is_empty()
             && c.len() <= 64
             && c.chars()
                 .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
     });
     let (who, attr) = match &customer {
         Some(id) => {
-            let token = state.signer.sign(&super::auth::CustomerClaims {
+            let ttl = state.config.server.customer_token_max_secs.min(3600) as i64;
+            let token = state.keys.customer.sign(&super::auth::CustomerClaims {
                 customer_id: id.clone(),
                 tier: None,
                 lifetime_value: None,
                 name: None,
                 email: None,
-                exp: None,
+                exp: Some(chrono::Utc::now().timestamp() + ttl),
             });
             (
-                format!("Signed in as customer <b>{id}</b> (demo). <a href=\"/\">Sign out</a>"),
-                format!(" data-customer-token=\"{token}\""),
+                format!(
+                    "Signed in as customer <b>{}</b> (demo). <a href=\"/\">Sign out</a>",
+                    escape_html(id)
+                ),
+                format!(" data-customer-token=\"{}\"", escape_html(&token)),
             )
         }
-        None => (
+        None if minting => (
             "You are browsing as a guest. Demo sign-in (what your shop's login would do): \
              <a href=\"/?customer=C1001\">Emma, standard customer</a> · \
              <a href=\"/?customer=C1004\">Noah, VIP customer</a>"
                 .to_string(),
             String::new(),
         ),
+        None => ("You are browsing as a guest.".to_string(), String::new()),
     };
     Html(
         DEMO_HTML
-            .replace("{{WIDGET_SRC}}", &format!("http://{host}/widget.js"))
+            .replace(
+                "{{WIDGET_SRC}}",
+                &escape_html(&widget_src(&state, &headers)),
+            )
             .replace("{{WHO}}", &who)
             .replace("{{CUSTOMER_ATTR}}", &attr),
     )
@@ -220,9 +263,9 @@ impl Session {
         };
         let visitor = token
             .as_deref()
-            .and_then(|t| state.signer.verify_visitor(t).ok())
+            .and_then(|t| state.keys.widget.verify_visitor(t).ok())
             .unwrap_or_else(VisitorClaims::new_random);
-        let token = state.signer.sign(&visitor);
+        let token = state.keys.widget.sign(&visitor);
         let mut session = Session {
             socket,
             state: state.clone(),

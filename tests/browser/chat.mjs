@@ -39,11 +39,15 @@ async function main() {
     const panel = shop.locator("#frontdesk-widget .panel");
     await panel.locator(".conn", { hasText: "online" }).waitFor(WAIT);
 
-    // A routine question, answered by the bot.
+    // A routine question, answered by the bot once the visitor shows the order is theirs
+    // (orders are private: the bot asks for the email or postcode on it first).
     const input = panel.locator("input[name=text]");
     await input.fill("where is my order 10001");
     await input.press("Enter");
-    await panel.locator(".msg.bot", { hasText: "10001" }).waitFor(WAIT);
+    await panel.locator(".msg.bot", { hasText: "postcode" }).waitFor(WAIT);
+    await input.fill("emma.becker@example.com");
+    await input.press("Enter");
+    await panel.locator(".msg.bot", { hasText: "on its way" }).waitFor(WAIT);
 
     // Then the visitor asks for a person and is told their place in the queue.
     await input.fill("I want to talk to a human agent");

@@ -10,7 +10,8 @@ use frontdesk::message::{ChannelKind, Speaker, Status};
 async fn routine_question_is_answered_by_the_bot() {
     let dir = tempfile::tempdir().unwrap();
     let desk = keyword_desk(dir.path());
-    let turn = say(&desk, "u1", "where is my order 10001").await;
+    // 10001 is C1001's, whom the shop vouches for (ownership: tests/fast/ownership.rs).
+    let turn = say_verified(&desk, "u1", "where is my order 10001", "C1001").await;
     assert_eq!(turn.status, Status::Bot);
     assert!(turn.queue.is_none());
     let text = reply(&turn);
@@ -28,13 +29,14 @@ async fn routine_question_is_answered_by_the_bot() {
 async fn track_order_asks_for_the_number_then_answers_with_the_real_state() {
     let dir = tempfile::tempdir().unwrap();
     let desk = keyword_desk(dir.path());
-    let ask = say(&desk, "u2", "where is my package").await;
+    // 10007 is C1039's.
+    let ask = say_verified(&desk, "u2", "where is my package", "C1039").await;
     assert!(reply(&ask).contains("order number"), "{}", reply(&ask));
-    let answer = say(&desk, "u2", "10007").await;
+    let answer = say_verified(&desk, "u2", "10007", "C1039").await;
     let text = reply(&answer);
     assert!(text.contains("Order 10007 is delayed"), "{text}");
     // The number is remembered: a later refund question needs no new prompt.
-    let refund = say(&desk, "u2", "what is the refund status").await;
+    let refund = say_verified(&desk, "u2", "what is the refund status", "C1039").await;
     assert!(reply(&refund).contains("10007"), "{}", reply(&refund));
     let conversation = desk.conversation(&answer.conversation_id).unwrap().unwrap();
     assert_eq!(
@@ -47,13 +49,14 @@ async fn track_order_asks_for_the_number_then_answers_with_the_real_state() {
 async fn unknown_order_number_is_said_and_asked_again() {
     let dir = tempfile::tempdir().unwrap();
     let desk = keyword_desk(dir.path());
-    let turn = say(&desk, "u3", "track order 99999").await;
+    // 10005 is C1013's.
+    let turn = say_verified(&desk, "u3", "track order 99999", "C1013").await;
     assert!(
         reply(&turn).contains("couldn't find an order"),
         "{}",
         reply(&turn)
     );
-    let turn = say(&desk, "u3", "sorry, it is 10005").await;
+    let turn = say_verified(&desk, "u3", "sorry, it is 10005", "C1013").await;
     assert!(
         reply(&turn).contains("Order 10005 is delivered"),
         "{}",
@@ -214,7 +217,7 @@ async fn agent_claims_replies_hands_back_and_closes() {
         .unwrap();
 
     desk.hand_back("ana", &id).await.unwrap();
-    let back = say(&desk, "u6", "where is my order 10001").await;
+    let back = say_verified(&desk, "u6", "where is my order 10001", "C1001").await;
     assert_eq!(back.status, Status::Bot);
     assert!(reply(&back).contains("on its way"));
 
@@ -353,4 +356,46 @@ async fn customer_who_gets_angry_while_waiting_moves_up() {
         .reasons
         .iter()
         .any(|r| r.rule == "angry message"));
+}
+
+#[tokio::test]
+async fn frustration_score_and_reasons_reach_the_queue_view_and_the_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = frontdesk::policy::Rules::parse(
+        "[queues.angry]\nsla_secs = 60\n\
+         [[rules]]\nname = \"souring conversation\"\nwhen = \"frustration\"\nat_least = 0.5\n\
+         queue = \"angry\"\npriority = 55\n",
+        std::path::Path::new("test-rules.toml"),
+    )
+    .unwrap();
+    let desk = TestDesk::new().rules(rules).open(dir.path());
+    let first = say(&desk, "u-f", "where is my order 10002").await;
+    assert_eq!(first.status, Status::Bot);
+    let c = desk.conversation(&first.conversation_id).unwrap().unwrap();
+    assert_eq!(c.frustration, 0.0, "{:?}", c.frustration_reasons);
+    let turn = say(
+        &desk,
+        "u-f",
+        "WHERE IS MY ORDER 10002, this is the third time I'm asking",
+    )
+    .await;
+    assert_eq!(turn.status, Status::Queued);
+    let queues = desk.queues().unwrap();
+    let entry = &queues.iter().find(|q| q.name == "angry").unwrap().entries[0];
+    assert!(entry.frustration >= 0.5, "{entry:?}");
+    for r in ["third time asking", "asked the same question twice"] {
+        assert!(
+            entry.frustration_reasons.iter().any(|x| x == r),
+            "{r}: {entry:?}"
+        );
+    }
+    let reason = entry
+        .reasons
+        .iter()
+        .find(|r| r.when == "frustration")
+        .unwrap();
+    assert!(reason.details.contains(&"third time asking".to_string()));
+    let c = desk.conversation(&turn.conversation_id).unwrap().unwrap();
+    assert_eq!(c.frustration, entry.frustration);
+    assert_eq!(c.frustration_reasons, entry.frustration_reasons);
 }

@@ -40,6 +40,8 @@ fn situation<'a>(a: &'a Analysis, history: &'a [f32]) -> Situation<'a> {
         lifetime_value: None,
         order_value: None,
         unresolved_turns: 0,
+        frustration: 0.0,
+        frustration_reasons: &[],
     }
 }
 
@@ -225,4 +227,159 @@ fn high_anger_score_on_a_calm_request_stays_with_the_bot() {
     ))
     .unwrap_err();
     assert!(e.contains("rules[0].negative_at_least"), "{e}");
+}
+
+fn with_frustration(a: &Analysis, calm: f32, frustrated: f32, angry: f32) -> Analysis {
+    let mut a = a.clone();
+    a.frustration = frontdesk::nlu::FrustrationScores {
+        calm,
+        frustrated,
+        angry,
+    };
+    a
+}
+
+#[test]
+fn souring_conversation_escalates_with_its_frustration_reasons() {
+    let a = analysis("where is it, third time asking", "track_order", 0.4, 0.1);
+    let reasons = vec!["third time asking".to_string(), "all caps".to_string()];
+    let mut s = situation(&a, &[0.4]);
+    s.frustration = 0.45;
+    s.frustration_reasons = &reasons;
+    assert_eq!(
+        decide(&shipped_rules(), &s),
+        None,
+        "a first sign stays with the bot"
+    );
+    s.frustration = 0.72;
+    let e = decide(&shipped_rules(), &s).expect("escalates");
+    assert_eq!(e.queue, "angry");
+    let r = e.reasons.iter().find(|r| r.when == "frustration").unwrap();
+    assert_eq!(r.value.as_f64(), Some(0.72));
+    assert_eq!(r.details, reasons, "agents see why");
+}
+
+#[test]
+fn message_frustration_reads_the_head_angry_or_upset() {
+    let rules = parse(&format!(
+        "{QUEUES}[[rules]]\nname = \"angry head\"\nwhen = \"message_frustration\"\n\
+         angry_at_least = 0.8\nqueue = \"angry\"\npriority = 60\n\
+         [[rules]]\nname = \"upset head\"\nwhen = \"message_frustration\"\n\
+         upset_at_least = 0.7\nqueue = \"general\"\npriority = 30\n"
+    ))
+    .unwrap();
+    let plain = analysis("where is my order", "track_order", 0.1, 0.0);
+    assert_eq!(
+        decide(&rules, &situation(&plain, &[0.1])),
+        None,
+        "calm by default"
+    );
+    let angry = with_frustration(&plain, 0.05, 0.1, 0.85);
+    let e = decide(&rules, &situation(&angry, &[0.1])).unwrap();
+    assert_eq!(e.queue, "angry");
+    assert_eq!(e.reasons[0].value, serde_json::json!({ "angry": 0.85 }));
+    let upset = with_frustration(&plain, 0.2, 0.6, 0.2);
+    let e = decide(&rules, &situation(&upset, &[0.1])).unwrap();
+    assert_eq!(e.queue, "general");
+    assert_eq!(e.reasons[0].rule, "upset head");
+}
+
+#[test]
+fn high_value_customers_go_to_a_person_on_the_first_negative_signal() {
+    let rules = shipped_rules();
+    let unhappy = analysis(
+        "the lamp arrived broken, a bit disappointing",
+        "complaint",
+        0.65,
+        0.2,
+    );
+    let mut standard = situation(&unhappy, &[0.65]);
+    standard.tier = Some("standard");
+    standard.lifetime_value = Some(200.0);
+    assert_eq!(decide(&rules, &standard), None, "not yet for everyone");
+    for (tier, value) in [("gold", 300.0), ("vip", 9000.0), ("standard", 1450.0)] {
+        let mut s = situation(&unhappy, &[0.65]);
+        s.tier = Some(tier);
+        s.lifetime_value = Some(value);
+        let e = decide(&rules, &s).unwrap_or_else(|| panic!("{tier} {value} escalates"));
+        assert_eq!(e.queue, "angry");
+        assert!(e.priority >= 70, "ahead of others: {e:?}");
+        let r = &e.reasons[0];
+        assert!(r.rule.starts_with("high-value customer"), "{r:?}");
+        assert!(
+            r.details
+                .iter()
+                .any(|d| d.starts_with("tier") || d.starts_with("lifetime value")),
+            "{r:?}"
+        );
+    }
+    // the first turn the bot cannot resolve
+    let lost = analysis("what's the weather on mars", "out_of_scope", 0.1, 0.0);
+    let mut s = situation(&lost, &[0.1]);
+    s.unresolved_turns = 1;
+    assert_eq!(decide(&rules, &s), None);
+    s.tier = Some("vip");
+    assert_eq!(decide(&rules, &s).unwrap().queue, "general");
+}
+
+#[test]
+fn calm_high_value_routine_request_stays_with_the_bot() {
+    let rules = shipped_rules();
+    let calm = analysis("where is order 10004?", "track_order", 0.05, 0.1);
+    let mut s = situation(&calm, &[0.05]);
+    s.tier = Some("vip");
+    s.lifetime_value = Some(20000.0);
+    s.order_value = Some(900.0);
+    assert_eq!(decide(&rules, &s), None);
+}
+
+#[test]
+fn threats_and_every_way_of_asking_for_a_person_escalate() {
+    let rules = shipped_rules();
+    for (text, intent, queue) in [
+        ("I'll do a chargeback", "payment_issue", "priority"),
+        ("opening a PayPal dispute", "payment_issue", "priority"),
+        ("one star on trustpilot for you", "review", "priority"),
+        ("I'll be telling everyone", "threat_to_escalate", "priority"),
+        ("get me your manager", "contact_human_agent", "general"),
+        ("I'm taking my business elsewhere", "complaint", "angry"),
+    ] {
+        let a = analysis(text, intent, 0.3, 0.1);
+        let e = decide(&rules, &situation(&a, &[0.3])).unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(e.queue, queue, "{text}: {e:?}");
+    }
+}
+
+#[test]
+fn only_for_and_the_new_conditions_are_checked() {
+    let only = |table: &str| {
+        parse(&format!(
+            "{QUEUES}[[rules]]\nname = \"x\"\nwhen = \"intent\"\nintents = [\"complaint\"]\n\
+             only_for = {table}\nqueue = \"angry\"\npriority = 1\n"
+        ))
+    };
+    let rules = only("{ tiers = [\"Gold\"] }").unwrap();
+    assert_eq!(
+        rules.rules[0].only_for.as_ref().unwrap().tiers,
+        vec!["gold".to_string()]
+    );
+    let e = only("{}").unwrap_err();
+    assert!(e.contains("rules[0].only_for"), "{e}");
+    let e = only("{ tier = [\"gold\"] }").unwrap_err();
+    assert!(e.contains("tier"), "{e}");
+    let e = parse(&format!(
+        "{QUEUES}[[rules]]\nname = \"x\"\nwhen = \"message_frustration\"\nqueue = \"angry\"\npriority = 1\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("angry_at_least"), "{e}");
+    let e = parse(&format!(
+        "{QUEUES}[[rules]]\nname = \"x\"\nwhen = \"frustration\"\nat_least = 1.5\nqueue = \"angry\"\npriority = 1\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("at_least"), "{e}");
+    let e = parse(&format!(
+        "{QUEUES}[[rules]]\nname = \"x\"\nwhen = \"intent\"\nqueue = \"angry\"\npriority = 1\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("intents"), "{e}");
 }

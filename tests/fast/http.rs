@@ -15,6 +15,7 @@ async fn bad_inputs_get_errors_that_say_what_to_fix() {
         let req = s
             .http
             .post(&url)
+            .bearer_auth(&s.key)
             .header("content-type", content_type)
             .body(body);
         async move {
@@ -106,10 +107,7 @@ async fn health_metrics_demo_page_and_widget_script_are_served() {
         .await
         .unwrap();
     assert!(
-        page.contains(&format!(
-            "<script src=\"http://{}/widget.js\"",
-            s.server.addr
-        )),
+        page.contains(&format!("<script src=\"//{}/widget.js\"", s.server.addr)),
         "{page}"
     );
     let script = s.http.get(s.at("/widget.js")).send().await.unwrap();
@@ -177,7 +175,14 @@ async fn unauthenticated_console_and_api_access_is_refused() {
             .unwrap();
         assert_eq!(res.status().as_u16(), 401, "{name}");
     }
-    let foreign = frontdesk::server::auth::Signer::new("another-secret").issue_session("ana");
+    let foreign = frontdesk::server::auth::Signer::new("another-secret").sign(
+        &frontdesk::server::auth::SessionClaims {
+            kind: "agent_session".into(),
+            sid: "s".into(),
+            agent: "ana".into(),
+            exp: chrono::Utc::now().timestamp() + 3600,
+        },
+    );
     for cookie in [
         "frontdesk_session=garbage".to_string(),
         format!("frontdesk_session={foreign}"),

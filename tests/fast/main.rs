@@ -12,4 +12,6 @@ mod conversation_policy;
 mod conversation_shop;
 mod http;
 mod intents_files;
+mod ownership;
 mod server_channels;
+mod trust;

@@ -56,6 +56,18 @@ fn nlu_runs_in_an_empty_directory() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["intent"], "track_order", "{}", lines[0]);
     assert_eq!(lines[1]["intent"], "contact_human_agent", "{}", lines[1]);
+    // The built-in frustration head answers on the same pass: three probabilities.
+    for v in &lines {
+        let f = &v["frustration"];
+        let sum: f64 = ["calm", "frustrated", "angry"]
+            .iter()
+            .map(|k| {
+                f[k].as_f64()
+                    .unwrap_or_else(|| panic!("frustration.{k} in {v}"))
+            })
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-3, "{v}");
+    }
     // Nothing was written next to the caller: the defaults live in the cache.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -118,6 +130,11 @@ async fn init_writes_editable_defaults_that_serve_uses() {
     );
     std::fs::write(&greet, edited).unwrap();
 
+    // The REST API needs a key: made in the lead's folder, found by the server there.
+    let key = ok(&frontdesk(&lead, &["api-key", "create", "shop"], ""))
+        .trim()
+        .to_string();
+    assert!(key.starts_with("fd_"), "{key}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
         .current_dir(&lead)
         .args(["serve", "--bind", "127.0.0.1:0"])
@@ -146,6 +163,7 @@ async fn init_writes_editable_defaults_that_serve_uses() {
     });
     let body: Value = match reqwest::Client::new()
         .post(format!("{url}/api/v1/messages"))
+        .bearer_auth(&key)
         .json(&serde_json::json!({"user_id": "u1", "text": "hello there"}))
         .send()
         .await

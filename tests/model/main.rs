@@ -8,6 +8,7 @@ mod support;
 mod cli_anywhere;
 mod conversation_nlu;
 mod encoder_reference;
+mod escalation;
 mod nlu_train_classify;
 mod replay;
 mod server_chat;

@@ -21,7 +21,7 @@ fn write_intent(dir: &Path, name: &str, examples: &[&str]) {
 }
 
 /// A small shop: three intents and some out-of-scope examples; heads folder with the
-/// committed sentiment and anger heads but no intent head yet.
+/// committed sentiment, anger and frustration heads but no intent head yet.
 fn small_shop() -> (tempfile::TempDir, NluOptions) {
     let tmp = tempfile::tempdir().unwrap();
     let intents = tmp.path().join("intents");
@@ -74,7 +74,11 @@ fn small_shop() -> (tempfile::TempDir, NluOptions) {
                mount everest\n  - book me a flight to Rome\nresponse:\n  text: \"Sorry, I can \
                only help with the shop.\"\n";
     std::fs::write(intents.join("_out_of_scope.yaml"), oos).unwrap();
-    for head in ["sentiment.safetensors", "anger.safetensors"] {
+    for head in [
+        "sentiment.safetensors",
+        "anger.safetensors",
+        "frustration.safetensors",
+    ] {
         std::fs::copy(repo("models").join(head), models.join(head)).unwrap();
     }
     let opts = NluOptions {
@@ -133,6 +137,50 @@ fn trains_from_a_new_intents_folder_and_classifies() {
 }
 
 #[test]
+fn frustration_head_reads_its_labels_and_tells_angry_from_calm() {
+    let (_tmp, opts) = small_shop();
+    let nlu = Nlu::load(&opts).unwrap();
+    let out = nlu
+        .analyze(&[
+            "can you update my phone number please, it's changed",
+            "where is order 12345? it was due yesterday",
+            "THIRD time asking. WHERE IS MY REFUND you useless scammers, I'm reporting you",
+            "hi, do you ship to Ireland?",
+        ])
+        .unwrap();
+    for a in &out {
+        let f = a.frustration;
+        assert!(
+            (f.calm + f.frustrated + f.angry - 1.0).abs() < 1e-4,
+            "{a:?}"
+        );
+    }
+    let (calm, furious, plain) = (out[0].frustration, out[2].frustration, out[3].frustration);
+    assert!(calm.calm > 0.5, "a plain request reads calm: {calm:?}");
+    assert!(plain.calm > 0.5, "a plain question reads calm: {plain:?}");
+    assert!(furious.angry > calm.angry + 0.3, "{furious:?} vs {calm:?}");
+    assert!(furious.upset() > 0.5, "{furious:?}");
+}
+
+#[test]
+fn a_frustration_head_with_other_labels_is_refused() {
+    // Loading the committed head (above) checks its labels are calm, frustrated, angry in
+    // that order; a head with other labels in its place is refused, naming the head.
+    let (_tmp, opts) = small_shop();
+    std::fs::copy(
+        opts.models_dir.join("anger.safetensors"),
+        opts.models_dir.join("frustration.safetensors"),
+    )
+    .unwrap();
+    let e = Nlu::load(&opts)
+        .err()
+        .expect("a head with wrong labels")
+        .to_string();
+    assert!(e.contains("frustration"), "{e}");
+    assert!(e.contains("calm"), "{e}");
+}
+
+#[test]
 fn changed_intents_are_retrained_and_the_stale_head_removed() {
     let (_tmp, opts) = small_shop();
     drop(Nlu::load(&opts).unwrap());
@@ -187,9 +235,13 @@ fn nlu_command_prints_one_documented_object_per_line_in_order() {
             "intent_confidence",
             "sentiment",
             "anger",
+            "frustration",
             "entities",
         ] {
             assert!(v.get(key).is_some(), "{key} missing in {v}");
+        }
+        for key in ["calm", "frustrated", "angry"] {
+            assert!(v["frustration"][key].is_f64(), "frustration.{key} in {v}");
         }
         for key in ["negative", "neutral", "positive"] {
             assert!(

@@ -77,6 +77,20 @@ fn example_replay_answers_routine_questions_and_escalates_the_rest() {
         "{slot}"
     );
 
+    // A refund is restated and done on the yes.
+    let refund = find(&all, "c08");
+    assert!(
+        refund["replies"][0].as_str().unwrap().contains("Reply yes or no"),
+        "{refund}"
+    );
+    assert!(
+        refund["replies"][1]
+            .as_str()
+            .unwrap()
+            .contains("opened a refund request for order 10005"),
+        "{refund}"
+    );
+
     let lawyer = find(&all, "c04");
     assert_eq!(lawyer["status"], "queued");
     assert_eq!(lawyer["queue"], "priority");

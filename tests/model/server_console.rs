@@ -181,10 +181,7 @@ async fn restart_keeps_queues_transcripts_sessions_and_visitors() {
 
     let s = serve(dir.path()).await;
     // The agent's session survives (the secret is kept in the data dir).
-    let ana = Agent {
-        server: &s,
-        token: agent_token,
-    };
+    let ana = Agent::resume(&s, agent_token).await;
     let general = ana.queue("general").await;
     assert_eq!(
         general["entries"][0]["conversation_id"],

@@ -104,7 +104,8 @@ async fn shop_signed_widget_visitor_is_served_as_their_tier() {
     // The shop's page carries data-customer-token, signed on the shop's server.
     let token = s
         .server
-        .signer
+        .keys
+        .customer
         .sign(&customer("C1004", Some("vip"), Some(20209.49)));
     let mut widget = Widget::connect(&s, None, Some(&token)).await;
     assert_eq!(widget.welcome["user"], "shop-C1004");

@@ -29,6 +29,29 @@ impl Drop for Server {
     }
 }
 
+/// `frontdesk api-key create` on the data dir (before the server starts); returns the key.
+fn create_key(data: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .current_dir(ROOT)
+        .args([
+            "api-key",
+            "create",
+            "kill-test",
+            "--config",
+            "frontdesk.example.toml",
+            "--data",
+        ])
+        .arg(data)
+        .output()
+        .expect("frontdesk api-key create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Starts `frontdesk serve` on a free port; returns the child and its base URL.
 fn spawn_server(data: &Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
@@ -91,6 +114,7 @@ struct Acked {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_during_load_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
@@ -103,6 +127,7 @@ async fn kill_during_load_loses_no_acknowledged_message() {
     let mut clients = Vec::new();
     for c in 0..12 {
         let (client, url, acked) = (client.clone(), url.clone(), acked.clone());
+        let key = key.clone();
         clients.push(tokio::spawn(async move {
             for i in 0.. {
                 let user = format!("kill-{c}-{}", i % 4);
@@ -113,6 +138,7 @@ async fn kill_during_load_loses_no_acknowledged_message() {
                 };
                 let res = client
                     .post(format!("{url}/api/v1/messages"))
+                    .bearer_auth(&key)
                     .json(&json!({"user_id": user, "text": text}))
                     .send()
                     .await;

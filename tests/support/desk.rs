@@ -28,6 +28,7 @@ pub fn agents() -> Vec<AgentConfig> {
             display_name: Some(format!("{}{}", n[..1].to_uppercase(), &n[1..])),
             password_hash: "$argon2id$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
             capacity: 2,
+            role: "agent".into(),
         })
         .collect()
 }
@@ -132,4 +133,16 @@ pub fn reply(turn: &Turn) -> String {
         .map(|r| r.text.as_str())
         .collect::<Vec<_>>()
         .join(" / ")
+}
+
+/// `user` writes as the shop's customer `shop_customer_id`, vouched for by a shop-signed
+/// token (the desk sees the trusted profile a channel sets).
+pub async fn say_verified(desk: &Desk, user: &str, text: &str, shop_customer_id: &str) -> Turn {
+    let msg = Inbound::new(ChannelKind::Rest, user, text).with_profile(Profile {
+        customer_id: Some(shop_customer_id.into()),
+        ..Default::default()
+    });
+    desk.receive(msg)
+        .await
+        .unwrap_or_else(|e| panic!("{user} says {text:?}: {e}"))
 }

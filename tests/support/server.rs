@@ -9,7 +9,7 @@ use frontdesk::config::Config;
 use frontdesk::desk::Understand;
 use frontdesk::nlu::{Nlu, NluOptions};
 use frontdesk::nlu::{NluService, ServiceOptions};
-use frontdesk::server::auth::CustomerClaims;
+use frontdesk::server::auth::{create_api_key, CustomerClaims, Scope};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -52,6 +52,8 @@ pub struct TestServer {
     pub server: RunningServer,
     pub url: String,
     pub http: reqwest::Client,
+    /// A `messages` API key that `post_message`, `say` and `say_as` send.
+    pub key: String,
 }
 
 /// A server with the real NLU on `data_dir` (a fresh temp dir, or the same one again to
@@ -87,28 +89,51 @@ pub async fn serve_with_platforms(
 impl TestServer {
     pub fn new(server: RunningServer) -> TestServer {
         let url = server.url();
+        let key = api_key(&server, "tests", Scope::Messages);
         TestServer {
             server,
             url,
             http: reqwest::Client::new(),
+            key,
         }
+    }
+
+    /// A new API key of `scope` on this server.
+    pub fn api_key(&self, scope: Scope) -> String {
+        api_key(&self.server, "tests", scope)
+    }
+
+    /// POST /api/v1/messages with `key` (or none); returns (status, body).
+    pub async fn post_message_with(&self, key: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(self.at("/api/v1/messages")).json(&body);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET `path` with `Authorization: Bearer KEY`; returns (status, body).
+    pub async fn get_with(&self, key: &str, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(self.at(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
     }
 
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
     }
 
-    /// POST /api/v1/messages; returns (status, body).
+    /// POST /api/v1/messages with the server's test key; returns (status, body).
     pub async fn post_message(&self, body: Value) -> (u16, Value) {
-        let res = self
-            .http
-            .post(self.at("/api/v1/messages"))
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        self.post_message_with(Some(&self.key), body).await
     }
 
     /// A customer's message on the REST channel, which must succeed.
@@ -122,7 +147,7 @@ impl TestServer {
 
     /// Same, as a customer the shop vouches for (a signed token with the profile).
     pub async fn say_as(&self, user: &str, claims: &CustomerClaims, text: &str) -> Value {
-        let token = self.server.signer.sign(claims);
+        let token = self.server.keys.customer.sign(claims);
         let (status, body) = self
             .post_message(json!({"user_id": user, "text": text, "customer_token": token}))
             .await;
@@ -130,7 +155,21 @@ impl TestServer {
         body
     }
 
-    /// Logs an agent in; returns the session token (sent as `Authorization: Bearer`).
+    /// POST /console/api/login; returns (status, body).
+    pub async fn try_login(&self, (name, password): (&str, &str)) -> (u16, Value) {
+        let res = self
+            .http
+            .post(self.at("/console/api/login"))
+            .json(&json!({"name": name, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Logs an agent in; returns the session token (sent as `Authorization: Bearer`) and
+    /// the CSRF token (sent as `X-CSRF-Token` on state-changing calls).
     pub async fn login(&self, (name, password): (&str, &str)) -> Agent<'_> {
         let res = self
             .http
@@ -151,6 +190,7 @@ impl TestServer {
         Agent {
             server: self,
             token: body["token"].as_str().unwrap().to_string(),
+            csrf: body["csrf"].as_str().unwrap().to_string(),
         }
     }
 
@@ -170,9 +210,28 @@ impl TestServer {
 pub struct Agent<'a> {
     pub server: &'a TestServer,
     pub token: String,
+    pub csrf: String,
 }
 
-impl Agent<'_> {
+impl<'a> Agent<'a> {
+    /// An agent with a session token from before (e.g. a restart): fetches its CSRF token.
+    pub async fn resume(server: &'a TestServer, token: String) -> Agent<'a> {
+        let res = server
+            .http
+            .get(server.at("/console/api/csrf"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "the session is still valid");
+        let body: Value = res.json().await.unwrap();
+        Agent {
+            server,
+            token,
+            csrf: body["csrf"].as_str().unwrap().to_string(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let res = self
             .server
@@ -193,7 +252,8 @@ impl Agent<'_> {
             .server
             .http
             .post(self.server.at(path))
-            .bearer_auth(&self.token);
+            .bearer_auth(&self.token)
+            .header("x-csrf-token", &self.csrf);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -240,6 +300,7 @@ pub fn replies(turn: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// Claims of a shop customer, valid for an hour.
 pub fn customer(id: &str, tier: Option<&str>, lifetime_value: Option<f64>) -> CustomerClaims {
     CustomerClaims {
         customer_id: id.into(),
@@ -247,8 +308,15 @@ pub fn customer(id: &str, tier: Option<&str>, lifetime_value: Option<f64>) -> Cu
         lifetime_value,
         name: None,
         email: None,
-        exp: None,
+        exp: Some(chrono::Utc::now().timestamp() + 3600),
     }
+}
+
+/// A new API key of `scope` on a running server.
+pub fn api_key(server: &RunningServer, name: &str, scope: Scope) -> String {
+    create_api_key(&server.store, name, scope)
+        .expect("store the key")
+        .key
 }
 
 type Ws =

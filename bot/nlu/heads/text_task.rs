@@ -1,13 +1,15 @@
-//! The tweet-level heads (sentiment, anger): their names, labels and files. How they are
-//! trained (data, recipe) is `training/text_head.rs`.
+//! The message-level heads (sentiment, anger, frustration): their names, labels and files.
+//! How they are trained (data, recipe) is `training/text_head.rs`.
 
 use std::path::{Path, PathBuf};
 
-/// The tweet-level heads trained from TweetEval files.
+/// The message-level heads: sentiment and anger (trained from TweetEval files) and
+/// frustration (support messages, with tweets and routine requests mixed in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextTask {
     Sentiment,
     Anger,
+    Frustration,
 }
 
 impl TextTask {
@@ -15,6 +17,7 @@ impl TextTask {
         match self {
             TextTask::Sentiment => "sentiment",
             TextTask::Anger => "anger",
+            TextTask::Frustration => "frustration",
         }
     }
 
@@ -23,6 +26,7 @@ impl TextTask {
         let l: &[&str] = match self {
             TextTask::Sentiment => &["negative", "neutral", "positive"],
             TextTask::Anger => &["other", "anger"],
+            TextTask::Frustration => &["calm", "frustrated", "angry"],
         };
         l.iter().map(|s| s.to_string()).collect()
     }

@@ -33,12 +33,14 @@ impl Head {
 }
 
 /// Search offsets for every class but the first (the first stays 0, offsets are relative) on
-/// a grid of `-range..=range`, coordinate by coordinate, and return the best offsets.
-pub(crate) fn choose_logit_shift(
+/// a grid of `-range..=range`, coordinate by coordinate, and return the offsets that maximise
+/// `objective` of the report (macro-recall, or one class's F1).
+pub(crate) fn choose_logit_shift_for(
     head: &Head,
     xs: &[Vec<f32>],
     ys: &[usize],
     range: f32,
+    objective: impl Fn(&Report) -> f64,
 ) -> Vec<f32> {
     let logits: Vec<Vec<f32>> = xs.iter().map(|x| head.logits(x)).collect();
     let k = head.labels().len();
@@ -50,7 +52,7 @@ pub(crate) fn choose_logit_shift(
                 argmax(&shifted).0
             })
             .collect();
-        Report::new(head.labels(), ys, &predicted).macro_recall
+        objective(&Report::new(head.labels(), ys, &predicted))
     };
     let mut delta = vec![0f32; k];
     let mut best = score(&delta);
@@ -102,7 +104,7 @@ mod tests {
             Report::new(&labels, &vy, &p).macro_recall
         };
         let before = recall(&head);
-        let delta = choose_logit_shift(&head, &vx, &vy, 3.0);
+        let delta = choose_logit_shift_for(&head, &vx, &vy, 3.0, |r| r.macro_recall);
         head.shift_logits(&delta);
         assert!(delta[1] > 0.0);
         assert!(recall(&head) > before);

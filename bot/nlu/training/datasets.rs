@@ -16,13 +16,13 @@ pub(crate) struct Labelled {
     pub(crate) label: String,
 }
 
-/// Read `label<TAB>text` lines after a header line.
+/// Read `label<TAB>text` lines; a first line `label<TAB>text` is a header and skipped.
 pub(crate) fn read_tsv(path: &Path) -> Result<Vec<Labelled>, NluError> {
     let src = std::fs::read_to_string(path)
         .map_err(|e| NluError::data_from(format!("cannot read {}", path.display()), e))?;
     let mut out = Vec::new();
-    for (i, line) in src.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
+    for (i, line) in src.lines().enumerate() {
+        if line.trim().is_empty() || (i == 0 && line.split('\t').next() == Some("label")) {
             continue;
         }
         let (label, text) = line.split_once('\t').ok_or_else(|| {
@@ -72,15 +72,56 @@ pub(crate) fn read_intent_csv(path: &Path) -> Result<Vec<Labelled>, NluError> {
     Ok(out)
 }
 
-/// Encoded labelled rows of one data file.
+/// Every row of one data file, encoded, with its label as written.
+pub(crate) struct RawSet {
+    pub(crate) texts: Vec<String>,
+    pub(crate) labels: Vec<String>,
+    pub(crate) pooled: Vec<Features>,
+}
+
+impl RawSet {
+    /// Read and encode a labelled file: `label<TAB>text` with a header, or (`.csv`) a CSV with
+    /// `text` and `intent` columns. Encoder outputs are cached on disk by the file's content
+    /// under `cache_dir`.
+    pub(crate) fn load(
+        encoder: &Encoder,
+        files: &ModelFiles,
+        cache_dir: &Path,
+        path: &Path,
+        progress: &dyn Progress,
+    ) -> Result<RawSet, NluError> {
+        let rows = if path.extension().is_some_and(|e| e == "csv") {
+            read_intent_csv(path)?
+        } else {
+            read_tsv(path)?
+        };
+        let (texts, labels): (Vec<String>, Vec<String>) =
+            rows.into_iter().map(|r| (r.text, r.label)).unzip();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        progress.start(&format!("encoding {}", path.display()), texts.len() as u64);
+        let pooled = cached_encode(encoder, &files.dir, cache_dir, path, &refs, progress);
+        progress.finish();
+        Ok(RawSet {
+            texts,
+            labels,
+            pooled: pooled?,
+        })
+    }
+}
+
+/// Encoded labelled rows of one data file (or several mixed), each with a loss weight.
+#[derive(Default)]
 pub(crate) struct Dataset {
     pub(crate) texts: Vec<String>,
     pub(crate) labels: Vec<usize>,
     pub(crate) pooled: Vec<Features>,
+    /// How much each example counts in training (1 unless mixed from weighted sources).
+    pub(crate) weights: Vec<f32>,
 }
 
 impl Dataset {
-    /// Read and encode a TweetEval file (cached on disk by content under `cache_dir`).
+    /// Read and encode a labelled file of `task` (cached on disk by content under
+    /// `cache_dir`).
     pub(crate) fn load(
         encoder: &Encoder,
         files: &ModelFiles,
@@ -89,22 +130,52 @@ impl Dataset {
         path: &Path,
         progress: &dyn Progress,
     ) -> Result<Dataset, NluError> {
-        let rows = read_tsv(path)?;
-        let labels = rows
+        let raw = RawSet::load(encoder, files, cache_dir, path, progress)?;
+        let labels = raw
+            .labels
             .iter()
-            .map(|r| task.index(&r.label))
+            .map(|l| task.index(l))
             .collect::<Result<Vec<_>, _>>()?;
-        let texts: Vec<String> = rows.into_iter().map(|r| r.text).collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        progress.start(&format!("encoding {}", path.display()), texts.len() as u64);
-        let pooled = cached_encode(encoder, &files.dir, cache_dir, path, &refs, progress);
-        progress.finish();
-        let pooled = pooled?;
+        let n = labels.len();
         Ok(Dataset {
-            texts,
+            texts: raw.texts,
             labels,
-            pooled,
+            pooled: raw.pooled,
+            weights: vec![1.0; n],
         })
+    }
+
+    /// The rows of `raw` that `map` (row index, label as written) gives a class, each with
+    /// loss weight `weight`.
+    pub(crate) fn select(
+        raw: &RawSet,
+        weight: f32,
+        map: impl Fn(usize, &str) -> Option<usize>,
+    ) -> Dataset {
+        let mut out = Dataset::default();
+        for (i, ((t, l), p)) in raw
+            .texts
+            .iter()
+            .zip(&raw.labels)
+            .zip(&raw.pooled)
+            .enumerate()
+        {
+            if let Some(y) = map(i, l) {
+                out.texts.push(t.clone());
+                out.labels.push(y);
+                out.pooled.push(p.clone());
+                out.weights.push(weight);
+            }
+        }
+        out
+    }
+
+    /// Append every row of `other`.
+    pub(crate) fn extend(&mut self, other: Dataset) {
+        self.texts.extend(other.texts);
+        self.labels.extend(other.labels);
+        self.pooled.extend(other.pooled);
+        self.weights.extend(other.weights);
     }
 
     /// Append the rows of `other` whose label is `label` as examples of class 0.
@@ -114,6 +185,7 @@ impl Dataset {
                 self.texts.push(t.clone());
                 self.labels.push(0);
                 self.pooled.push(p.clone());
+                self.weights.push(1.0);
             }
         }
     }
@@ -124,6 +196,13 @@ impl Dataset {
             .zip(&self.texts)
             .map(|(p, t)| spec.row(p, t))
             .collect()
+    }
+
+    /// Number of examples per class.
+    pub(crate) fn counts(&self, k: usize) -> Vec<usize> {
+        let mut c = vec![0; k];
+        self.labels.iter().for_each(|&y| c[y] += 1);
+        c
     }
 }
 
@@ -140,5 +219,10 @@ mod tests {
         assert!(e.contains("t.tsv:3"), "{e}");
         std::fs::write(&p, "label\ttext\npositive\tgreat\n").unwrap();
         assert_eq!(read_tsv(&p).unwrap()[0].label, "positive");
+        // without a header the first line is an example
+        std::fs::write(&p, "calm\twhere is my order\nangry\tgive it back\n").unwrap();
+        let rows = read_tsv(&p).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].label, "calm");
     }
 }

@@ -1,11 +1,16 @@
-//! `frontdesk eval`'s measurements: intent, sentiment and anger quality on labelled test
-//! files, as [`Report`]s (printing them is the command's business).
+//! `frontdesk eval`'s measurements: intent, sentiment, anger and frustration quality on
+//! labelled test files, as [`Report`]s, and how often the frustration head would flag
+//! messages at a few thresholds ([`FrustrationCheck`]); printing them is the command's
+//! business.
 
 use std::path::Path;
 
-use super::datasets::{read_intent_csv, Dataset};
+use serde::Serialize;
+
+use super::datasets::{read_intent_csv, Dataset, RawSet};
 use super::intent_head::intent_options;
 use super::scoring::Report;
+use super::text_head::BITEXT_NOT_ROUTINE;
 use super::Progress;
 use crate::encoder::{Encoder, ModelFiles};
 use crate::heads::{FeatureSpec, Head, TextTask};
@@ -89,8 +94,9 @@ pub fn eval_intents(
     Ok(Report::new(&labels, &truth, &pred))
 }
 
-/// Score the stored sentiment or anger head of `opts.models_dir` on `test`
-/// (`label<TAB>text` with a header; anger: TweetEval emotion labels, anger against the rest).
+/// Score the stored sentiment, anger or frustration head of `opts.models_dir` on `test`
+/// (`label<TAB>text` with a header; anger: TweetEval emotion labels, anger against the rest;
+/// frustration: calm / frustrated / angry).
 pub fn eval_text(
     opts: &NluOptions,
     task: TextTask,
@@ -108,4 +114,138 @@ pub fn eval_text(
         .map(|r| head.predict(r).0)
         .collect();
     Ok(Report::new(&task.labels(), &data.labels, &predicted))
+}
+
+/// How the frustration head's scores split messages at one threshold `t`: `upset` is
+/// frustrated + angry, `angry` the angry probability alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdRow {
+    pub threshold: f32,
+    /// Labelled messages: share of frustrated-or-angry ones with upset >= t.
+    pub upset_recall: f64,
+    /// Labelled messages: share of those with upset >= t that are frustrated or angry.
+    pub upset_precision: f64,
+    /// Labelled messages: share of calm ones with upset >= t.
+    pub calm_upset_rate: f64,
+    /// Labelled messages: share of angry ones with angry >= t.
+    pub angry_recall: f64,
+    /// Labelled messages: share of those with angry >= t that are angry.
+    pub angry_precision: f64,
+    /// Labelled messages: share of calm ones with angry >= t.
+    pub calm_angry_rate: f64,
+    /// Routine requests (every row): share with angry >= t.
+    pub routine_angry_share: Option<f64>,
+    /// Routine requests (every row): share with upset >= t.
+    pub routine_upset_share: Option<f64>,
+    /// Routine requests never trained on (odd rows): share with angry >= t.
+    pub routine_held_out_angry_share: Option<f64>,
+    /// Routine requests never trained on (odd rows): share with upset >= t.
+    pub routine_held_out_upset_share: Option<f64>,
+}
+
+/// The frustration head at a few thresholds, on labelled support messages and (optionally)
+/// on routine requests.
+#[derive(Debug, Clone, Serialize)]
+pub struct FrustrationCheck {
+    /// Labelled messages scored.
+    pub labelled: usize,
+    /// Routine requests scored (every row of the requests file but the complaints).
+    pub routine: usize,
+    pub rows: Vec<ThresholdRow>,
+}
+
+/// Score the stored frustration head at `thresholds` on `labelled` (calm / frustrated / angry
+/// TSV) and on the routine requests of `requests` (a Bitext CSV; its `complaint` rows are left
+/// out; odd rows were never used in training).
+pub fn frustration_check(
+    opts: &NluOptions,
+    labelled: &Path,
+    requests: Option<&Path>,
+    thresholds: &[f32],
+    progress: &dyn Progress,
+) -> Result<FrustrationCheck, NluError> {
+    let files = ModelFiles::resolve(opts.model_dir.as_deref(), &opts.cache_dir)?;
+    let encoder = Encoder::load(&files, &opts.encoder)?;
+    let task = TextTask::Frustration;
+    let head = Head::load(&task.head_file(&opts.models_dir))?;
+    let spec: FeatureSpec = head.feature_spec.parse()?;
+    let probs = |d: &Dataset| -> Result<Vec<Vec<f32>>, NluError> {
+        Ok(d.rows(&spec)?
+            .iter()
+            .map(|r| head.probabilities(r))
+            .collect())
+    };
+    let data = Dataset::load(&encoder, &files, &opts.cache_dir, task, labelled, progress)?;
+    let p = probs(&data)?;
+    // (probabilities, held out)
+    let routine: Option<(Vec<Vec<f32>>, Vec<bool>)> = match requests {
+        Some(path) => {
+            let raw = RawSet::load(&encoder, &files, &opts.cache_dir, path, progress)?;
+            let set = Dataset::select(&raw, 1.0, |i, l| {
+                (!BITEXT_NOT_ROUTINE.contains(&l)).then_some(i % 2)
+            });
+            let held_out = set.labels.iter().map(|&odd| odd == 1).collect();
+            Some((probs(&set)?, held_out))
+        }
+        None => None,
+    };
+    let share = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+    let rows = thresholds
+        .iter()
+        .map(|&t| {
+            let upset = |q: &[f32]| q[1] + q[2] >= t;
+            let angry = |q: &[f32]| q[2] >= t;
+            let count = |flag: &dyn Fn(&[f32]) -> bool, truth: &dyn Fn(usize) -> bool| {
+                let (mut tp, mut flagged, mut pos, mut calm_flagged, mut calm) = (0, 0, 0, 0, 0);
+                for (q, &y) in p.iter().zip(&data.labels) {
+                    let f = flag(q);
+                    flagged += usize::from(f);
+                    if truth(y) {
+                        pos += 1;
+                        tp += usize::from(f);
+                    }
+                    if y == 0 {
+                        calm += 1;
+                        calm_flagged += usize::from(f);
+                    }
+                }
+                (
+                    share(tp, pos),
+                    share(tp, flagged),
+                    share(calm_flagged, calm),
+                )
+            };
+            let (upset_recall, upset_precision, calm_upset_rate) = count(&upset, &|y| y > 0);
+            let (angry_recall, angry_precision, calm_angry_rate) = count(&angry, &|y| y == 2);
+            let routine_share = |flag: &dyn Fn(&[f32]) -> bool, only_held_out: bool| {
+                routine.as_ref().map(|(q, held)| {
+                    let picked: Vec<&Vec<f32>> = q
+                        .iter()
+                        .zip(held)
+                        .filter(|(_, &h)| h || !only_held_out)
+                        .map(|(q, _)| q)
+                        .collect();
+                    share(picked.iter().filter(|q| flag(q)).count(), picked.len())
+                })
+            };
+            ThresholdRow {
+                threshold: t,
+                upset_recall,
+                upset_precision,
+                calm_upset_rate,
+                angry_recall,
+                angry_precision,
+                calm_angry_rate,
+                routine_angry_share: routine_share(&angry, false),
+                routine_upset_share: routine_share(&upset, false),
+                routine_held_out_angry_share: routine_share(&angry, true),
+                routine_held_out_upset_share: routine_share(&upset, true),
+            }
+        })
+        .collect();
+    Ok(FrustrationCheck {
+        labelled: data.labels.len(),
+        routine: routine.as_ref().map_or(0, |(q, _)| q.len()),
+        rows,
+    })
 }

@@ -67,7 +67,23 @@ impl Head {
         feature_spec: &str,
         opts: &TrainOptions,
     ) -> Result<Head, NluError> {
+        Self::fit_weighted(xs, ys, None, labels, feature_spec, opts)
+    }
+
+    /// [`fit`](Self::fit) with a weight per example (e.g. how much its data source counts);
+    /// class weights apply on top (`Balanced` balances the weighted class totals).
+    pub(crate) fn fit_weighted(
+        xs: &[Vec<f32>],
+        ys: &[usize],
+        example_weight: Option<&[f32]>,
+        labels: &[String],
+        feature_spec: &str,
+        opts: &TrainOptions,
+    ) -> Result<Head, NluError> {
         let n = xs.len();
+        if example_weight.is_some_and(|w| w.len() != n) {
+            return Err(NluError::train("need one example weight per example"));
+        }
         if n == 0 || n != ys.len() {
             return Err(NluError::train(format!(
                 "need as many labels as examples and at least one example (got {n} rows, {} labels)",
@@ -88,7 +104,7 @@ impl Head {
             return Err(NluError::train("feature rows differ in width"));
         }
         let (mean, inv_std) = standardisation(xs);
-        let weights = example_weights(ys, k, &opts.class_weights)?;
+        let weights = example_weights(ys, example_weight, k, &opts.class_weights)?;
         let dev = Device::Cpu;
         let mut flat = Vec::with_capacity(n * dim);
         for x in xs {
@@ -219,22 +235,25 @@ fn standardisation(xs: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
     (mean.into_iter().map(|m| m as f32).collect(), inv_std)
 }
 
-/// Per-example loss weights, normalised so they average 1.
-fn example_weights(ys: &[usize], k: usize, cw: &ClassWeights) -> Result<Vec<f32>, NluError> {
+/// Per-example loss weights (given weight times class weight), normalised so they average 1.
+fn example_weights(
+    ys: &[usize],
+    given: Option<&[f32]>,
+    k: usize,
+    cw: &ClassWeights,
+) -> Result<Vec<f32>, NluError> {
+    let base = |i: usize| given.map_or(1.0, |w| w[i]);
     let per_class: Vec<f32> = match cw {
         ClassWeights::Uniform => vec![1.0; k],
         ClassWeights::Balanced => {
-            let mut counts = vec![0usize; k];
-            ys.iter().for_each(|&y| counts[y] += 1);
-            counts
+            let mut totals = vec![0f32; k];
+            ys.iter()
+                .enumerate()
+                .for_each(|(i, &y)| totals[y] += base(i));
+            let all: f32 = totals.iter().sum();
+            totals
                 .iter()
-                .map(|&c| {
-                    if c == 0 {
-                        0.0
-                    } else {
-                        ys.len() as f32 / (k as f32 * c as f32)
-                    }
-                })
+                .map(|&c| if c <= 0.0 { 0.0 } else { all / (k as f32 * c) })
                 .collect()
         }
         ClassWeights::Given(w) => {
@@ -247,7 +266,11 @@ fn example_weights(ys: &[usize], k: usize, cw: &ClassWeights) -> Result<Vec<f32>
             w.clone()
         }
     };
-    let raw: Vec<f32> = ys.iter().map(|&y| per_class[y]).collect();
+    let raw: Vec<f32> = ys
+        .iter()
+        .enumerate()
+        .map(|(i, &y)| base(i) * per_class[y])
+        .collect();
     let mean = raw.iter().sum::<f32>() / raw.len() as f32;
     Ok(raw.into_iter().map(|w| w / mean.max(1e-12)).collect())
 }

@@ -4,12 +4,19 @@
   "use strict";
   var me = null, selected = null, queues = [], socket = null;
   var $ = function (id) { return document.getElementById(id); };
+  // The session's CSRF token: sent in X-CSRF-Token on every state-changing call.
+  var csrf = fetch("/console/api/csrf", { credentials: "same-origin" })
+    .then(function (res) { return res.ok ? res.json() : {}; })
+    .then(function (data) { return data.csrf || ""; });
 
   function api(method, path, body) {
-    return fetch(path, {
-      method: method, credentials: "same-origin",
-      headers: body ? { "Content-Type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined
+    return csrf.then(function (token) {
+      var headers = body ? { "Content-Type": "application/json" } : {};
+      if (method !== "GET") headers["X-CSRF-Token"] = token;
+      return fetch(path, {
+        method: method, credentials: "same-origin", headers: headers,
+        body: body ? JSON.stringify(body) : undefined
+      });
     }).then(function (res) {
       if (res.status === 401) { location.href = "/console/login"; throw new Error("logged out"); }
       return res.json().catch(function () { return {}; }).then(function (data) {
@@ -42,7 +49,15 @@
   function reasonText(r) {
     var v = typeof r.value === "object" ? JSON.stringify(r.value) : r.value;
     if (typeof r.value === "number") v = Math.round(r.value * 100) / 100;
-    return r.rule + " (" + r.when + ": " + v + ")";
+    var more = r.details && r.details.length ? " — " + r.details.join(", ") : "";
+    return r.rule + " (" + r.when + ": " + v + more + ")";
+  }
+
+  // The conversation's frustration score (0..1) and its reasons, as one short line.
+  function frustrationText(score, reasons) {
+    if (!score) return "frustration 0";
+    return "frustration " + Math.round(score * 100) + "%" +
+      (reasons && reasons.length ? ": " + reasons.join(", ") : "");
   }
 
   function renderQueues() {
@@ -73,6 +88,7 @@
         pills.appendChild(el("span", "pill", e.channel));
         mid.appendChild(pills);
         row.appendChild(mid);
+        row.appendChild(el("div", "frustration", frustrationText(e.frustration, e.frustration_reasons)));
         row.appendChild(el("div", "reasons", e.reasons.map(reasonText).join("; ")));
         row.addEventListener("click", function () { open(e.conversation_id); });
         div.appendChild(row);
@@ -127,6 +143,7 @@
     $("handback").disabled = !mineNow;
     $("close").disabled = c.status === "closed" || (c.status === "with_agent" && !mineNow);
     $("reply-text").disabled = !mineNow;
+    $("frustration").textContent = frustrationText(c.frustration, c.frustration_reasons);
     $("reasons").textContent = c.escalation.length ? "Escalated: " + c.escalation.map(reasonText).join("; ") : "";
     var t = $("transcript");
     t.innerHTML = "";
@@ -183,8 +200,11 @@
     act("reply", { text: text });
   });
   $("logout").addEventListener("click", function () {
-    fetch("/console/api/logout", { method: "POST", credentials: "same-origin" })
-      .then(function () { location.href = "/console/login"; });
+    csrf.then(function (token) {
+      return fetch("/console/api/logout", {
+        method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": token }
+      });
+    }).then(function () { location.href = "/console/login"; });
   });
 
   function live() {

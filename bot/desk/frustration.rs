@@ -1,0 +1,633 @@
+//! How frustrated the customer is with this conversation as a whole: a score from 0 (calm)
+//! to 1 (fed up) and the reasons behind it, in words an agent reads at a glance ("third
+//! time asking", "all caps", "waited 12 min").
+//!
+//! Pure: [`assess`] reads the customer's messages in this conversation (with what the NLU
+//! made of each) and what the desk knows around them (earlier conversations, time waited in
+//! a queue, turns the bot could not resolve). Each signal gives a contribution between 0
+//! and 1; the score is `1 - Π(1 - contribution)`, so one strong signal counts, several weak
+//! ones add up, and nothing goes past 1. What a message says fades with every later message
+//! (halved per turn), so a grumble about the weather followed by a routine question stays
+//! low, while a conversation that sours keeps climbing.
+//!
+//! Signals:
+//! - the message's own reading: the frustration head (`frustrated`, `angry`), negative
+//!   sentiment, anger (only with a negative message: the anger head has no neutral class),
+//!   several negative messages in a row;
+//! - repetition: the same intent asked again in this conversation (small talk aside), and
+//!   markers such as "again", "third time", "still", "how many times", "already told you";
+//! - context: earlier conversations of the customer, time waited in a queue, turns the bot
+//!   could not resolve;
+//! - sarcasm: "thanks for nothing", 🙄, positive words about something gone wrong
+//!   ("brilliant, it's late again");
+//! - shouting: capitals and "!!!"/"???", stronger when the customer did not write like that
+//!   before;
+//! - words of exasperation ("ridiculous", "had enough", "losing patience").
+
+use crate::nlu::{Analysis, OUT_OF_SCOPE};
+
+/// The conversation's frustration: the score and why.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Frustration {
+    /// 0 (calm) ..= 1.
+    pub score: f32,
+    /// Short phrases, strongest first.
+    pub reasons: Vec<String>,
+}
+
+/// What [`assess`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The customer's messages in this conversation, oldest first, this one last.
+    pub messages: &'a [Analysis],
+    /// Conversations the customer had before this one.
+    pub earlier_conversations: u32,
+    /// Seconds this conversation has waited in a queue (0 when not queued).
+    pub waited_secs: u64,
+    /// Turns the bot could not resolve in this conversation.
+    pub unresolved_turns: u32,
+}
+
+/// How much a message's own signals fade per later message.
+const FADE: f32 = 0.5;
+/// Contributions below this add to the score but are not named as reasons.
+const NAMED: f32 = 0.1;
+
+/// Intents that are no question at all: asking them twice is no repetition.
+const SMALL_TALK: &[&str] = &["greet", "thanks", "goodbye", OUT_OF_SCOPE];
+
+/// "this is the third time", "how many times": the customer says they are repeating.
+const REPEAT_STRONG: &[(&str, &str)] = &[
+    ("second time", "second time asking"),
+    ("2nd time", "second time asking"),
+    ("third time", "third time asking"),
+    ("3rd time", "third time asking"),
+    ("fourth time", "fourth time asking"),
+    ("4th time", "fourth time asking"),
+    ("fifth time", "fifth time asking"),
+    ("how many times", "\"how many times\""),
+    ("already told you", "\"already told you\""),
+    ("already told", "\"already told you\""),
+    ("i already said", "\"already told you\""),
+    ("already explained", "\"already told you\""),
+    ("yet again", "\"yet again\""),
+    ("again and again", "\"again and again\""),
+    ("every single time", "\"every time\""),
+    ("every time", "\"every time\""),
+    ("keep asking", "keeps asking"),
+    ("keep telling", "keeps asking"),
+    ("asked before", "asked before"),
+    ("last time i asked", "asked before"),
+    ("me again", "contacting again"),
+    ("following up", "following up"),
+    ("follow up on", "following up"),
+    ("still waiting", "\"still waiting\""),
+    ("still not", "\"still not\""),
+    ("still no", "\"still not\""),
+    ("still hasn't", "\"still not\""),
+    ("still haven't", "\"still not\""),
+    ("still nothing", "\"still not\""),
+    ("still missing", "\"still not\""),
+];
+
+/// Weaker repetition words.
+const REPEAT_WEAK: &[&str] = &["again", "still", "already", "once more"];
+
+/// Unmistakable sarcasm.
+const SARCASM_EXPLICIT: &[&str] = &[
+    "thanks for nothing",
+    "cheers for nothing",
+    "thank you for nothing",
+    "for absolutely nothing",
+    "yeah right",
+    "what a coincidence",
+    "slow clap",
+    "🙄",
+    "🙃",
+];
+
+/// Praise that, next to a complaint, is sarcasm.
+const PRAISE: &[&str] = &[
+    "great",
+    "brilliant",
+    "wonderful",
+    "fantastic",
+    "amazing",
+    "lovely",
+    "perfect",
+    "love",
+    "impressive",
+    "helpful",
+    "glad",
+    "superb",
+    "awesome",
+    "top tier",
+    "well done",
+    "as always",
+    "as usual",
+    "on a roll",
+];
+
+/// Words that say something went wrong (the context that turns praise into sarcasm).
+const TROUBLE: &[&str] = &[
+    "again",
+    "still",
+    "never",
+    "broken",
+    "late",
+    "wrong",
+    "missing",
+    "delayed",
+    "charged",
+    "cancelled",
+    "not",
+    "didn't",
+    "isn't",
+    "hasn't",
+    "won't",
+    "doesn't",
+    "nothing",
+];
+
+/// Exasperation in words.
+const EXASPERATION: &[&str] = &[
+    "ridiculous",
+    "useless",
+    "unacceptable",
+    "not acceptable",
+    "had enough",
+    "fed up",
+    "sick of",
+    "losing patience",
+    "lost patience",
+    "last chance",
+    "last time",
+    "not happy",
+    "pathetic",
+    "joke",
+    "getting worse",
+    "waste of time",
+    "bounced around",
+    "fobbed off",
+    "not good enough",
+    "disappointed",
+    "annoy",
+    "annoying",
+    "frustrating",
+    "frustrated",
+    "furious",
+    "livid",
+    "why is this so",
+    "why is it so",
+];
+
+/// Whole-word, case-insensitive: `phrase` (lower case) in `lower`.
+fn has(lower: &str, phrase: &str) -> bool {
+    if !phrase.chars().next().is_some_and(char::is_alphanumeric) {
+        return lower.contains(phrase);
+    }
+    let is_word = |c: char| c.is_alphanumeric() || c == '\'';
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find(phrase) {
+        let start = from + pos;
+        let end = start + phrase.len();
+        let before = lower[..start].chars().next_back();
+        let after = lower[end..].chars().next();
+        if !before.is_some_and(is_word) && !after.is_some_and(is_word) {
+            return true;
+        }
+        from = end;
+    }
+    false
+}
+
+/// Share of capitals among the letters, when there are enough letters to tell.
+fn caps_share(text: &str) -> Option<f32> {
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
+    if letters.len() < 6 {
+        return None;
+    }
+    let upper = letters.iter().filter(|c| c.is_uppercase()).count();
+    Some(upper as f32 / letters.len() as f32)
+}
+
+/// "!!!", "???", "?!": insistent punctuation.
+fn insistent(text: &str) -> Option<&'static str> {
+    if text.contains("!!") {
+        Some("\"!!!\"")
+    } else if text.contains("??") || text.contains("?!") || text.contains("!?") {
+        Some("\"???\"")
+    } else {
+        None
+    }
+}
+
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// The strongest contribution of each signal (named by a key), with its reason.
+#[derive(Default)]
+struct Signals(Vec<(&'static str, f32, String)>);
+
+impl Signals {
+    /// Keeps the stronger of two readings of the same signal.
+    fn offer(&mut self, key: &'static str, value: f32, reason: String) {
+        let value = value.clamp(0.0, 1.0);
+        if value <= 0.0 {
+            return;
+        }
+        match self.0.iter_mut().find(|(k, _, _)| *k == key) {
+            Some(slot) if slot.1 >= value => {}
+            Some(slot) => *slot = (key, value, reason),
+            None => self.0.push((key, value, reason)),
+        }
+    }
+
+    fn finish(mut self) -> Frustration {
+        let calm: f32 = self.0.iter().map(|(_, v, _)| 1.0 - v).product();
+        self.0.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut reasons: Vec<String> = Vec::new();
+        for (_, v, reason) in self.0 {
+            if v >= NAMED && !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
+        Frustration {
+            score: ((1.0 - calm) * 1000.0).round() / 1000.0,
+            reasons,
+        }
+    }
+}
+
+/// The conversation's frustration score and its reasons.
+pub fn assess(c: &Context) -> Frustration {
+    let mut s = Signals::default();
+    let n = c.messages.len();
+    for (i, m) in c.messages.iter().enumerate() {
+        let fade = FADE.powi((n - 1 - i) as i32);
+        message_signals(&mut s, m, &c.messages[..i], fade);
+    }
+    if let Some(last) = c.messages.last() {
+        repeated_intent(&mut s, last, &c.messages[..n - 1]);
+        negative_run(&mut s, c.messages);
+    }
+    if c.earlier_conversations > 0 {
+        let v = (0.1 * c.earlier_conversations as f32).min(0.3);
+        s.offer(
+            "contacts",
+            v,
+            format!("{} contact", ordinal(c.earlier_conversations + 1)),
+        );
+    }
+    if c.waited_secs >= 120 {
+        let v = (0.35 * c.waited_secs as f32 / 1800.0).min(0.35);
+        s.offer("wait", v, format!("waited {} min", c.waited_secs / 60));
+    }
+    if c.unresolved_turns > 0 {
+        let v = match c.unresolved_turns {
+            1 => 0.1,
+            2 => 0.25,
+            _ => 0.4,
+        };
+        let times = match c.unresolved_turns {
+            1 => "once".to_string(),
+            2 => "twice".to_string(),
+            k => format!("{k} times"),
+        };
+        s.offer("failures", v, format!("bot could not help {times}"));
+    }
+    s.finish()
+}
+
+/// What one message says, faded by how many messages came after it.
+fn message_signals(s: &mut Signals, m: &Analysis, before: &[Analysis], fade: f32) {
+    let lower = m.text.to_lowercase();
+    let negative = m.sentiment_scores.negative;
+    // The frustration head, negative sentiment and anger read the same tone three ways:
+    // one signal, the strongest reading (one message alone does not make a souring
+    // conversation unless the head hears real anger).
+    let f = m.frustration;
+    let head = 0.5 * f.frustrated + 0.85 * f.angry;
+    if head > 0.0 {
+        let reason = if f.angry >= f.frustrated {
+            "sounds angry"
+        } else {
+            "sounds frustrated"
+        };
+        s.offer("tone", head * fade, reason.into());
+    }
+    if negative >= 0.5 {
+        s.offer(
+            "tone",
+            0.45 * (negative - 0.5) / 0.5 * fade,
+            "negative tone".into(),
+        );
+        s.offer("tone", 0.35 * m.anger * fade, "angry words".into());
+    }
+    if let Some((_, reason)) = REPEAT_STRONG.iter().find(|(p, _)| has(&lower, p)) {
+        s.offer("repeat", 0.4 * fade, (*reason).into());
+    } else if let Some(w) = REPEAT_WEAK.iter().find(|w| has(&lower, w)) {
+        s.offer("repeat", 0.2 * fade, format!("says \"{w}\""));
+    }
+    if SARCASM_EXPLICIT.iter().any(|p| has(&lower, p)) {
+        s.offer("sarcasm", 0.45 * fade, "sarcasm".into());
+    } else if PRAISE.iter().any(|p| has(&lower, p))
+        && (negative >= 0.5 || TROUBLE.iter().any(|t| has(&lower, t)))
+    {
+        s.offer("sarcasm", 0.35 * fade, "sarcasm".into());
+    }
+    if let Some(share) = caps_share(&m.text).filter(|v| *v >= 0.7) {
+        let earlier: Vec<f32> = before.iter().filter_map(|b| caps_share(&b.text)).collect();
+        let louder =
+            !earlier.is_empty() && earlier.iter().sum::<f32>() / (earlier.len() as f32) < 0.3;
+        let (v, reason) = if louder {
+            (0.45, "switched to all caps")
+        } else {
+            (0.35, "all caps")
+        };
+        s.offer("caps", v * share.min(1.0) * fade, reason.into());
+    }
+    if let Some(mark) = insistent(&m.text) {
+        let before_too = before.iter().any(|b| insistent(&b.text).is_some());
+        let v = if before_too { 0.1 } else { 0.2 };
+        s.offer("punctuation", v * fade, mark.into());
+    }
+    if let Some(w) = EXASPERATION.iter().find(|w| has(&lower, w)) {
+        s.offer("exasperation", 0.3 * fade, format!("says \"{w}\""));
+    }
+}
+
+/// The same question again: this message's intent among the earlier ones.
+fn repeated_intent(s: &mut Signals, last: &Analysis, before: &[Analysis]) {
+    let intent = last.intent.as_str();
+    // A bare order number or "yes" continues a question; it does not ask it again.
+    let words = last.text.split_whitespace().count();
+    if SMALL_TALK.contains(&intent) || words < 3 {
+        return;
+    }
+    // Nor does a message that brings something new (the order number the bot asked for).
+    let new_info = last.entities.iter().any(|e| {
+        !before
+            .iter()
+            .any(|b| b.entities.iter().any(|x| x.value == e.value))
+    });
+    if new_info {
+        return;
+    }
+    let times = before
+        .iter()
+        .filter(|b| b.intent == intent && b.text.split_whitespace().count() >= 3)
+        .count();
+    match times {
+        0 => {}
+        1 => s.offer("same", 0.25, "asked the same question twice".into()),
+        k => s.offer(
+            "same",
+            0.4,
+            format!("asked the same question {} times", k + 1),
+        ),
+    }
+}
+
+/// Several clearly negative messages in a row, up to this one.
+fn negative_run(s: &mut Signals, messages: &[Analysis]) {
+    let run = messages
+        .iter()
+        .rev()
+        .take_while(|m| m.sentiment_scores.negative >= 0.6)
+        .count();
+    if run >= 2 {
+        let v = if run == 2 { 0.2 } else { 0.35 };
+        s.offer("run", v, format!("{run} negative messages in a row"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nlu::{Entity, EntityKind, FrustrationScores, Sentiment, SentimentScores};
+
+    fn msg(text: &str, intent: &str, negative: f32) -> Analysis {
+        Analysis {
+            text: text.into(),
+            intent: intent.into(),
+            intent_confidence: 0.9,
+            sentiment: if negative >= 0.5 {
+                Sentiment::Negative
+            } else {
+                Sentiment::Neutral
+            },
+            sentiment_scores: SentimentScores {
+                negative,
+                neutral: 1.0 - negative,
+                positive: 0.0,
+            },
+            anger: 0.0,
+            frustration: FrustrationScores::default(),
+            entities: vec![],
+        }
+    }
+
+    fn score(messages: &[Analysis]) -> Frustration {
+        assess(&Context {
+            messages,
+            earlier_conversations: 0,
+            waited_secs: 0,
+            unresolved_turns: 0,
+        })
+    }
+
+    fn with_order(mut a: Analysis, number: &str) -> Analysis {
+        a.entities.push(Entity {
+            kind: EntityKind::OrderNumber,
+            text: number.into(),
+            value: number.into(),
+            start: 0,
+            end: 0,
+        });
+        a
+    }
+
+    /// A question, then the order number the bot asked for (same intent, new information).
+    fn calm_baseline() -> Vec<Analysis> {
+        vec![
+            msg("hi, where is my parcel", "track_order", 0.1),
+            with_order(msg("it is order 10022", "track_order", 0.1), "10022"),
+        ]
+    }
+
+    #[test]
+    fn calm_routine_conversation_scores_zero() {
+        let f = score(&calm_baseline());
+        assert_eq!(f.score, 0.0, "{f:?}");
+        assert!(f.reasons.is_empty());
+    }
+
+    #[test]
+    fn the_frustration_head_moves_it() {
+        let mut m = calm_baseline();
+        m.last_mut().unwrap().frustration = FrustrationScores {
+            calm: 0.1,
+            frustrated: 0.2,
+            angry: 0.7,
+        };
+        let f = score(&m);
+        assert!(f.score > 0.6, "{f:?}");
+        assert_eq!(f.reasons[0], "sounds angry");
+    }
+
+    #[test]
+    fn negative_sentiment_and_anger_move_it() {
+        let mut m = calm_baseline();
+        let base = score(&m).score;
+        m.last_mut().unwrap().sentiment_scores.negative = 0.6;
+        let negative = score(&m).score;
+        m.last_mut().unwrap().anger = 0.9;
+        let angry = score(&m);
+        assert!(base < negative && negative < angry.score, "{angry:?}");
+        assert_eq!(angry.reasons, vec!["angry words".to_string()]);
+        m.last_mut().unwrap().sentiment_scores.negative = 0.95;
+        let very = score(&m);
+        assert!(very.score > angry.score, "{very:?}");
+        // one tone, read three ways: a single message stays below a souring conversation
+        assert!(very.score < 0.5, "{very:?}");
+    }
+
+    #[test]
+    fn asking_the_same_question_again_moves_it() {
+        let m = vec![
+            msg("where is my parcel please", "track_order", 0.2),
+            msg("ok thanks", "thanks", 0.0),
+            msg("where is my parcel, it is not here", "track_order", 0.2),
+        ];
+        let f = score(&m);
+        assert!(f.score >= 0.25, "{f:?}");
+        assert!(f
+            .reasons
+            .contains(&"asked the same question twice".to_string()));
+        // small talk twice is no repetition
+        let hello = vec![
+            msg("hello there you", "greet", 0.0),
+            msg("hello there again", "greet", 0.0),
+        ];
+        assert!(!score(&hello)
+            .reasons
+            .iter()
+            .any(|r| r.contains("same question")));
+    }
+
+    #[test]
+    fn repetition_markers_move_it() {
+        let f = score(&[msg(
+            "this is the third time I'm asking about my parcel",
+            "track_order",
+            0.3,
+        )]);
+        assert!(f.score >= 0.4, "{f:?}");
+        assert_eq!(f.reasons, vec!["third time asking".to_string()]);
+        let weak = score(&[msg("it's late again", "track_order", 0.3)]);
+        assert!(weak.score > 0.0 && weak.score < f.score, "{weak:?}");
+    }
+
+    #[test]
+    fn context_moves_it() {
+        let m = calm_baseline();
+        let with = |earlier, waited, unresolved| {
+            assess(&Context {
+                messages: &m,
+                earlier_conversations: earlier,
+                waited_secs: waited,
+                unresolved_turns: unresolved,
+            })
+        };
+        let contacts = with(2, 0, 0);
+        assert!(contacts.score > 0.0);
+        assert_eq!(contacts.reasons, vec!["3rd contact".to_string()]);
+        let waited = with(0, 720, 0);
+        assert!(waited.score > 0.0);
+        assert_eq!(waited.reasons, vec!["waited 12 min".to_string()]);
+        let failed = with(0, 0, 2);
+        assert!(failed.score > 0.0);
+        assert_eq!(failed.reasons, vec!["bot could not help twice".to_string()]);
+        assert!(with(2, 720, 2).score > failed.score);
+    }
+
+    #[test]
+    fn sarcasm_moves_it() {
+        let f = score(&[msg(
+            "cheers for absolutely nothing then",
+            "out_of_scope",
+            0.4,
+        )]);
+        assert_eq!(f.reasons, vec!["sarcasm".to_string()]);
+        let praise = score(&[msg(
+            "brilliant, the parcel is late again",
+            "track_order",
+            0.3,
+        )]);
+        assert!(
+            praise.reasons.contains(&"sarcasm".to_string()),
+            "{praise:?}"
+        );
+        let genuine = score(&[msg("brilliant, thanks a lot", "thanks", 0.0)]);
+        assert_eq!(genuine.score, 0.0, "{genuine:?}");
+        assert!(score(&[msg("wrong colour, again 🙄", "complaint", 0.3)]).score >= 0.45);
+    }
+
+    #[test]
+    fn caps_and_punctuation_move_it_more_when_they_are_new() {
+        let shout = msg("GIVE ME BACK MY MONEY NOW", "get_refund", 0.4);
+        let alone = score(std::slice::from_ref(&shout));
+        assert_eq!(alone.reasons, vec!["all caps".to_string()]);
+        let louder = score(&[
+            msg("you charged me twice for it", "payment_issue", 0.4),
+            shout,
+        ]);
+        assert!(louder.reasons.contains(&"switched to all caps".to_string()));
+        assert!(louder.score > alone.score);
+        let marks = score(&[msg("where is it???", "track_order", 0.3)]);
+        assert_eq!(marks.reasons, vec!["\"???\"".to_string()]);
+    }
+
+    #[test]
+    fn a_grumble_then_a_routine_question_stays_low() {
+        let m = vec![
+            msg(
+                "mondays should be illegal lol, so tired. anyway any news on 10022?",
+                "track_order",
+                0.85,
+            ),
+            msg("ok thanks", "thanks", 0.02),
+        ];
+        let f = score(&m);
+        assert!(f.score < 0.2, "{f:?}");
+    }
+
+    #[test]
+    fn a_souring_conversation_climbs() {
+        let mut m = vec![msg("can you check order 10012?", "track_order", 0.1)];
+        let mut last = score(&m).score;
+        for (text, neg) in [
+            ("it said it would arrive on tuesday, it's thursday", 0.7),
+            (
+                "this is starting to annoy me, nobody has told me anything",
+                0.9,
+            ),
+            ("honestly this is ridiculous, I want it sorted today", 0.95),
+        ] {
+            m.push(msg(text, "complaint", neg));
+            let now = score(&m).score;
+            assert!(now > last, "{text}: {now} <= {last}");
+            last = now;
+        }
+        assert!(last >= 0.6, "{last}");
+    }
+}
