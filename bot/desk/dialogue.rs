@@ -112,7 +112,9 @@ impl Dialogue {
         if let Some(p) = pending {
             // While checking who they are, the message is the answer (unless they ask for
             // a person); while waiting for a yes, a yes belongs to the action restated.
-            if p.slot == CHECK_SLOT && analysis.intent != HUMAN_REQUEST {
+            if p.slot == CHECK_SLOT
+                && (analysis.intent != HUMAN_REQUEST || looks_like_check_answer(&analysis.text))
+            {
                 return p.intent.clone();
             }
             if p.slot == CONFIRM_SLOT && is_affirmative(&analysis.text) {
@@ -177,7 +179,7 @@ impl Dialogue {
             .insert("order_number".into(), check.order.clone());
         match self
             .commerce
-            .verify_order(&check.order, analysis.text.trim())
+            .verify_order(&check.order, &check_answer(analysis))
             .await
         {
             Ok(true) => {
@@ -511,6 +513,28 @@ fn offer_person(text: String) -> Answer {
         pending: None,
         offered_human: true,
     }
+}
+
+/// What the customer gave as the answer to the check: the email address in the message
+/// ("it is emma@example.com"), else the whole message (a postcode).
+fn check_answer(analysis: &Analysis) -> String {
+    if let Some(email) = slot_value(analysis, "email") {
+        return email;
+    }
+    analysis
+        .text
+        .split_whitespace()
+        .find(|w| w.contains('@'))
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+        .unwrap_or_else(|| analysis.text.trim().to_string())
+}
+
+/// "emma@example.com", "it's 10115", "SW1A 1AA": an email address or a short answer with
+/// a digit, taken as the answer to the check whatever the intent model makes of it (a bare
+/// address reads to it like a request for a person).
+fn looks_like_check_answer(text: &str) -> bool {
+    let words = text.split_whitespace().count();
+    text.contains('@') || (words <= 4 && text.chars().any(|c| c.is_ascii_digit()))
 }
 
 /// "can I still cancel order 10009?", "is it possible to get a refund": the customer asks

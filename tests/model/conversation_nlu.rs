@@ -13,15 +13,16 @@ async fn customers_are_understood_answered_and_escalated() {
     let nlu = tokio::task::spawn_blocking(real_nlu).await.unwrap();
     let desk = TestDesk::new().nlu(nlu).open(dir.path());
 
-    // A routine question is answered with the order's real state.
-    let turn = say(&desk, "anna", "hi, where is my order 10001?").await;
+    // A routine question is answered with the order's real state (to its owner: 10001 is
+    // C1001's, signed in with a shop token).
+    let turn = say_verified(&desk, "anna", "hi, where is my order 10001?", "C1001").await;
     assert_eq!(turn.status, Status::Bot, "{}", reply(&turn));
     assert!(reply(&turn).contains("on its way"), "{}", reply(&turn));
 
     // Slot filling: the bot asks for the number, then answers.
-    let ask = say(&desk, "marc", "I want to track my package").await;
+    let ask = say_verified(&desk, "marc", "I want to track my package", "C1039").await;
     assert!(reply(&ask).contains("order number"), "{}", reply(&ask));
-    let answer = say(&desk, "marc", "it's 10007").await;
+    let answer = say_verified(&desk, "marc", "it's 10007", "C1039").await;
     assert!(
         reply(&answer).contains("Order 10007 is delayed"),
         "{}",

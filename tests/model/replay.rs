@@ -80,7 +80,10 @@ fn example_replay_answers_routine_questions_and_escalates_the_rest() {
     // A refund is restated and done on the yes.
     let refund = find(&all, "c08");
     assert!(
-        refund["replies"][0].as_str().unwrap().contains("Reply yes or no"),
+        refund["replies"][0]
+            .as_str()
+            .unwrap()
+            .contains("Reply yes or no"),
         "{refund}"
     );
     assert!(

@@ -48,7 +48,10 @@ async fn an_anonymous_customer_shows_the_order_is_theirs_first() {
     let ask = s.say("rest-3", "where is my order 10001?").await;
     let text = replies(&ask);
     assert!(text.contains("email address or the postcode"), "{text}");
-    assert!(!text.contains("DHL") && !text.contains("on its way"), "{text}");
+    assert!(
+        !text.contains("DHL") && !text.contains("on its way"),
+        "{text}"
+    );
     let answer = s.say("rest-3", "emma.becker@example.com").await;
     assert!(
         replies(&answer).contains("Order 10001 is on its way"),
