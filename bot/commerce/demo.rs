@@ -90,15 +90,15 @@ impl DemoShop {
             return outcome.clone();
         }
         let mut orders = self.orders.write().expect("demo shop lock");
-        let outcome = match orders.get_mut(number).filter(|o| caller.owns(o)) {
-            None => None,
-            Some(order) => Some(match change(order) {
+        let outcome = orders
+            .get_mut(number)
+            .filter(|o| caller.owns(o))
+            .map(|order| match change(order) {
                 Ok(()) => RequestOutcome::Accepted {
                     order: order.clone(),
                 },
                 Err(why) => RequestOutcome::Refused { why },
-            }),
-        };
+            });
         if !key.is_empty() {
             done.insert(key.to_string(), outcome.clone());
         }
