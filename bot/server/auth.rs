@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::AppError;
 use super::AppState;
-use crate::store::{ApiKeyRecord, SessionRecord, SledStore, StoreError};
+use crate::store::{SessionRecord, SledStore, StoreError};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -338,7 +338,7 @@ pub struct Session {
     pub from_cookie: bool,
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -460,207 +460,8 @@ pub fn check_csrf(state: &AppState, headers: &HeaderMap, sid: &str) -> Result<()
     }
 }
 
-/// API keys: `fd_ID_SECRET`; the store keeps the SHA-256 of SECRET under ID.
-pub const API_KEY_PREFIX: &str = "fd_";
-
-/// What an API key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Scope {
-    /// Post customers' messages and read the conversations written with this key.
-    Messages,
-    /// Read queues and conversations (the agents' API).
-    Agent,
-    /// Same as agent, for team leads' tools.
-    Lead,
-    /// Everything, customers' data export and erasure and new keys included.
-    Admin,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Messages => "messages",
-            Scope::Agent => "agent",
-            Scope::Lead => "lead",
-            Scope::Admin => "admin",
-        }
-    }
-
-    /// Whether a key of this scope may do what `needed` allows.
-    pub fn allows(self, needed: Scope) -> bool {
-        match needed {
-            Scope::Messages => matches!(self, Scope::Messages | Scope::Admin),
-            Scope::Agent => self >= Scope::Agent,
-            Scope::Lead => self >= Scope::Lead,
-            Scope::Admin => self == Scope::Admin,
-        }
-    }
-}
-
-impl std::str::FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Scope, String> {
-        match s {
-            "messages" => Ok(Scope::Messages),
-            "agent" => Ok(Scope::Agent),
-            "lead" => Ok(Scope::Lead),
-            "admin" => Ok(Scope::Admin),
-            other => Err(format!(
-                "unknown scope {other:?}: use messages, agent, lead or admin"
-            )),
-        }
-    }
-}
-
-/// A key just made: `key` is shown once, only its hash is stored.
-#[derive(Debug, Clone)]
-pub struct NewApiKey {
-    pub key: String,
-    pub record: ApiKeyRecord,
-}
-
-fn key_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// Makes and stores a key named `name` with `scope` (call the store's flush after).
-pub fn create_api_key(
-    store: &SledStore,
-    name: &str,
-    scope: Scope,
-) -> Result<NewApiKey, StoreError> {
-    let id = random_token(12);
-    let secret = random_token(40);
-    let record = ApiKeyRecord {
-        id: id.clone(),
-        name: name.to_string(),
-        scope: scope.as_str().to_string(),
-        hash: key_hash(&secret),
-        created: chrono::Utc::now(),
-    };
-    store.put_api_key(&record)?;
-    Ok(NewApiKey {
-        key: format!("{API_KEY_PREFIX}{id}_{secret}"),
-        record,
-    })
-}
-
-/// Revokes the keys whose id or name is `which`; returns the ids revoked.
-pub fn revoke_api_key(store: &SledStore, which: &str) -> Result<Vec<String>, StoreError> {
-    let mut revoked = Vec::new();
-    for key in store.api_keys()? {
-        if key.id == which || key.name == which {
-            store.remove_api_key(&key.id)?;
-            revoked.push(key.id);
-        }
-    }
-    Ok(revoked)
-}
-
-/// The stored key a presented `fd_ID_SECRET` is, if any.
-pub fn verify_api_key(store: &SledStore, presented: &str) -> Option<(ApiKeyRecord, Scope)> {
-    use subtle::ConstantTimeEq as _;
-    let rest = presented.trim().strip_prefix(API_KEY_PREFIX)?;
-    let (id, secret) = rest.split_once('_')?;
-    let record = store.api_key(id).ok()??;
-    let ok: bool = key_hash(secret)
-        .as_bytes()
-        .ct_eq(record.hash.as_bytes())
-        .into();
-    let scope = record.scope.parse().ok()?;
-    ok.then_some((record, scope))
-}
-
-/// The API key in `Authorization: Bearer`, when there is one and it is valid.
-pub fn api_key_of(state: &AppState, headers: &HeaderMap) -> Option<(ApiKeyRecord, Scope)> {
-    let token = bearer(headers).filter(|t| t.starts_with(API_KEY_PREFIX))?;
-    verify_api_key(&state.store, &token)
-}
+pub use super::api_keys::*;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn claims(exp: Option<i64>) -> CustomerClaims {
-        CustomerClaims {
-            customer_id: "C1".into(),
-            tier: Some("gold".into()),
-            lifetime_value: Some(5000.0),
-            name: None,
-            email: None,
-            exp,
-        }
-    }
-
-    #[test]
-    fn customer_token_round_trips_and_rejects_a_forged_tier() {
-        let signer = Signer::new("shop-secret");
-        let claims = claims(Some(chrono::Utc::now().timestamp() + 600));
-        let token = signer.sign(&claims);
-        assert_eq!(signer.verify_customer(&token, 3600).unwrap(), claims);
-
-        // The visitor rewrites the payload to claim platinum: the signature no longer fits.
-        let (_, sig) = token.split_once('.').unwrap();
-        let forged = URL_SAFE_NO_PAD.encode(br#"{"customer_id":"C1","tier":"platinum"}"#);
-        assert!(matches!(
-            signer.verify_customer(&format!("{forged}.{sig}"), 3600),
-            Err(AuthError::BadSignature)
-        ));
-        // Another server's secret does not verify either.
-        assert!(matches!(
-            Signer::new("other").verify_customer(&token, 3600),
-            Err(AuthError::BadSignature)
-        ));
-    }
-
-    #[test]
-    fn each_purpose_has_its_own_key() {
-        let keys = Keys::derive("a master secret of at least thirty-two bytes", None);
-        let visitor = keys.widget.sign(&VisitorClaims::new_random());
-        assert!(keys.widget.verify_visitor(&visitor).is_ok());
-        assert!(keys.session.verify_visitor(&visitor).is_err());
-        let customer = keys
-            .widget
-            .sign(&claims(Some(chrono::Utc::now().timestamp() + 60)));
-        assert!(keys.customer.verify_customer(&customer, 3600).is_err());
-        // A shop secret signs customers, and only customers.
-        let shop = Keys::derive("a master secret of at least thirty-two bytes", Some("shop"));
-        let token = Signer::new("shop").sign(&claims(Some(chrono::Utc::now().timestamp() + 60)));
-        assert!(shop.customer.verify_customer(&token, 3600).is_ok());
-        assert!(shop.widget.verify::<serde_json::Value>(&token).is_err());
-        assert!(shop.session.verify::<serde_json::Value>(&token).is_err());
-    }
-
-    #[test]
-    fn customer_tokens_need_a_near_expiry() {
-        let signer = Signer::new("s");
-        let now = chrono::Utc::now().timestamp();
-        let check = |exp| signer.verify_customer(&signer.sign(&claims(exp)), 3600);
-        assert!(matches!(check(Some(1)), Err(AuthError::Expired)));
-        assert!(matches!(check(None), Err(AuthError::NoExpiry)));
-        assert!(matches!(
-            check(Some(now + 7200)),
-            Err(AuthError::TooLong(3600))
-        ));
-        assert!(check(Some(now + 60)).is_ok());
-    }
-
-    #[test]
-    fn scopes_allow_what_they_name() {
-        assert!(Scope::Messages.allows(Scope::Messages));
-        assert!(!Scope::Messages.allows(Scope::Agent));
-        assert!(Scope::Lead.allows(Scope::Agent));
-        assert!(!Scope::Lead.allows(Scope::Messages));
-        assert!(!Scope::Lead.allows(Scope::Admin));
-        assert!(Scope::Admin.allows(Scope::Messages) && Scope::Admin.allows(Scope::Admin));
-    }
-
-    #[test]
-    fn password_hash_verifies_only_the_right_password() {
-        let hash = hash_password("correct horse").unwrap();
-        assert!(hash.starts_with("$argon2"));
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("wrong", &hash));
-        assert!(!verify_password("correct horse", "not-a-hash"));
-    }
-}
+#[path = "auth_tests.rs"]
+mod tests;

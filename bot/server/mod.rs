@@ -5,6 +5,7 @@
 //! so tests can drive it in-process; `crate::app` starts it on a real listener.
 
 pub mod api;
+mod api_keys;
 pub mod auth;
 pub mod console;
 pub mod error;

@@ -11,6 +11,7 @@
 //! refunding is restated first and done only on a yes, with an idempotency key, so a
 //! question ("can I still cancel...?") or a repeated yes never acts (twice).
 
+mod orders;
 use super::copy;
 use crate::commerce::{Caller, Commerce, CommerceError, Order, RequestOutcome};
 use crate::nlu::{Analysis, EntityKind, OUT_OF_SCOPE};
@@ -18,6 +19,7 @@ use crate::nlu::{IntentError, IntentSet, Response};
 use crate::store::{
     Access, ConversationRecord, IdentityLevel, PendingAction, PendingCheck, PendingSlot,
 };
+use orders::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -165,94 +167,6 @@ impl Dialogue {
         self.answer_intent(intent, analysis, record, true).await
     }
 
-    /// The customer's answer to the check of `check.order`: right, the order is theirs to
-    /// ask about and the intent is answered; wrong, another try, or after [`MAX_CHECKS`] a
-    /// person. Never which part was wrong, never whether the order exists.
-    async fn check(
-        &self,
-        check: PendingCheck,
-        analysis: &Analysis,
-        record: &mut ConversationRecord,
-    ) -> Answer {
-        record
-            .slots
-            .insert("order_number".into(), check.order.clone());
-        match self
-            .commerce
-            .verify_order(&check.order, &check_answer(analysis))
-            .await
-        {
-            Ok(true) => {
-                let access = &mut record.access;
-                if !access.verified_orders.contains(&check.order) {
-                    access.verified_orders.push(check.order.clone());
-                }
-                if access.level == IdentityLevel::Anonymous {
-                    access.level = IdentityLevel::Verified;
-                }
-                self.answer_intent(&check.intent, analysis, record, false)
-                    .await
-            }
-            Ok(false) => {
-                record.access.failed_checks += 1;
-                if record.access.failed_checks >= MAX_CHECKS {
-                    return offer_person(copy::check_failed_offer_person());
-                }
-                let intent = check.intent.clone();
-                record.access.checking = Some(check);
-                said(
-                    copy::check_failed(),
-                    Some(PendingSlot {
-                        intent,
-                        slot: CHECK_SLOT.into(),
-                    }),
-                )
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "order check failed");
-                offer_person(copy::shop_unreachable())
-            }
-        }
-    }
-
-    /// Does the action the customer said yes to, once: the shop gets an idempotency key
-    /// made of the conversation, the action, the order and the question's message index.
-    async fn perform(&self, action: &PendingAction, record: &mut ConversationRecord) -> Answer {
-        let caller = caller(&record.access);
-        let key = format!(
-            "{}:{}:{}:{}",
-            record.id, action.action, action.order, action.asked_at
-        );
-        let number = &action.order;
-        let outcome = match action.action.as_str() {
-            "cancel_order" => self.commerce.cancel_order(number, &caller, &key).await,
-            _ => self.commerce.request_refund(number, &caller, &key).await,
-        };
-        let values = match outcome {
-            Ok(Some(RequestOutcome::Accepted { order })) => match action.action.as_str() {
-                "cancel_order" => values("cancelled".into(), copy::order_cancelled()),
-                _ => values(
-                    order.state.words().into(),
-                    copy::refund_covers(order.total, &order.currency),
-                ),
-            },
-            Ok(Some(RequestOutcome::Refused { why })) => {
-                return said(copy::shop_refused(number, &why), None)
-            }
-            Ok(None) => return said(copy::order_gone(number), None),
-            Err(e) => {
-                tracing::warn!(action = action.action, error = %e, "shop action failed");
-                return offer_person(copy::shop_unreachable());
-            }
-        };
-        record.slots.insert("order_number".into(), number.clone());
-        let template = self
-            .response(&action.intent)
-            .map(|r| r.text.clone())
-            .unwrap_or_default();
-        said(render(&template, &record.slots, &values), None)
-    }
-
     /// Answers `intent` from the intents; `fill`: take slot values from this message.
     async fn answer_intent(
         &self,
@@ -356,136 +270,6 @@ impl Dialogue {
             }
         }
     }
-
-    /// The order the conversation is about, for the order-value rule: only one the
-    /// conversation may see.
-    pub async fn order(
-        &self,
-        number: &str,
-        access: &Access,
-    ) -> Result<Option<Order>, CommerceError> {
-        let caller = caller(access);
-        if caller.customer_id.is_none() && !caller.verified_orders.iter().any(|n| n == number) {
-            return Ok(None);
-        }
-        self.commerce.order(number, &caller).await
-    }
-
-    /// Order `number` when the conversation may see it; otherwise the bot asks for the
-    /// email or postcode on it (the same words whether it exists or not), or, once the
-    /// checks are used up, offers a person.
-    async fn owned_order(
-        &self,
-        intent: &str,
-        number: &str,
-        record: &mut ConversationRecord,
-    ) -> Result<Owned, CommerceError> {
-        if let Some(order) = self.order(number, &record.access).await? {
-            return Ok(Owned::Yes(order));
-        }
-        let checked = record.access.verified_orders.iter().any(|n| n == number);
-        if checked || record.access.shop_customer_id.is_some() {
-            // Not among the signed-in customer's orders (someone else's, or none: the same
-            // words), or checked yet gone from the shop: the number is asked again.
-            record.slots.remove("order_number");
-            return Ok(Owned::Ask(Answer {
-                text: copy::unknown_order(number),
-                resolved: false,
-                pending: Some(PendingSlot {
-                    intent: intent.to_string(),
-                    slot: "order_number".into(),
-                }),
-                offered_human: false,
-            }));
-        }
-        if record.access.failed_checks >= MAX_CHECKS {
-            return Ok(Owned::Ask(offer_person(copy::check_failed_offer_person())));
-        }
-        record.access.checking = Some(PendingCheck {
-            intent: intent.to_string(),
-            order: number.to_string(),
-        });
-        Ok(Owned::Ask(said(
-            copy::verify_order(number),
-            Some(PendingSlot {
-                intent: intent.to_string(),
-                slot: CHECK_SLOT.into(),
-            }),
-        )))
-    }
-
-    /// Restates the action on `order` and waits for a yes; a question is answered first.
-    fn confirm(
-        &self,
-        intent: &str,
-        action: &str,
-        order: &Order,
-        analysis: &Analysis,
-        record: &mut ConversationRecord,
-    ) -> Answer {
-        if let Some(why) = copy::action_impossible(action, order) {
-            return said(why, None);
-        }
-        record.access.pending_action = Some(PendingAction {
-            action: action.to_string(),
-            intent: intent.to_string(),
-            order: order.number.clone(),
-            asked_at: record.message_count,
-        });
-        let restated = copy::confirm_action(action, order);
-        let text = if is_question(&analysis.text) {
-            format!("{} {restated}", copy::action_possible(action, order))
-        } else {
-            restated
-        };
-        said(
-            text,
-            Some(PendingSlot {
-                intent: intent.to_string(),
-                slot: CONFIRM_SLOT.into(),
-            }),
-        )
-    }
-
-    async fn act(
-        &self,
-        response: &Response,
-        slots: &BTreeMap<String, String>,
-        access: &Access,
-    ) -> Result<Acted, CommerceError> {
-        let caller = caller(access);
-        let Some(action) = response.action.as_deref() else {
-            return Ok(Acted::Fill(BTreeMap::new()));
-        };
-        let number = slots.get("order_number").cloned().unwrap_or_default();
-        let fill = |status: String, detail: String| Acted::Fill(values(status, detail));
-        Ok(match action {
-            "order_status" => match self.commerce.order(&number, &caller).await? {
-                Some(o) => fill(o.state.words().into(), o.status_detail()),
-                None => Acted::UnknownOrder(number),
-            },
-            "refund_status" => match self.commerce.order(&number, &caller).await? {
-                Some(o) => {
-                    let (status, detail) = o.refund_detail();
-                    fill(status, detail)
-                }
-                None => Acted::UnknownOrder(number),
-            },
-            // Done only on a yes (`perform`).
-            "refund_request" | "cancel_order" => Acted::Fill(BTreeMap::new()),
-            other => {
-                tracing::debug!(action = other, "action needs no shop call");
-                Acted::Fill(BTreeMap::new())
-            }
-        })
-    }
-}
-
-/// Whether the conversation may see an order.
-enum Owned {
-    Yes(Order),
-    /// It may not (or the order does not exist): say this instead.
-    Ask(Answer),
 }
 
 fn values(status: String, detail: String) -> BTreeMap<String, String> {
@@ -513,59 +297,6 @@ fn offer_person(text: String) -> Answer {
         pending: None,
         offered_human: true,
     }
-}
-
-/// What the customer gave as the answer to the check: the email address in the message
-/// ("it is emma@example.com"), else the whole message (a postcode).
-fn check_answer(analysis: &Analysis) -> String {
-    if let Some(email) = slot_value(analysis, "email") {
-        return email;
-    }
-    analysis
-        .text
-        .split_whitespace()
-        .find(|w| w.contains('@'))
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
-        .unwrap_or_else(|| analysis.text.trim().to_string())
-}
-
-/// "emma@example.com", "it's 10115", "SW1A 1AA": an email address or a short answer with
-/// a digit, taken as the answer to the check whatever the intent model makes of it (a bare
-/// address reads to it like a request for a person).
-fn looks_like_check_answer(text: &str) -> bool {
-    let words = text.split_whitespace().count();
-    text.contains('@') || (words <= 4 && text.chars().any(|c| c.is_ascii_digit()))
-}
-
-/// "can I still cancel order 10009?", "is it possible to get a refund": the customer asks
-/// whether, rather than asks for. A question opening, or a question mark with a modal verb.
-pub fn is_question(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let joined = format!(" {} ", words.join(" "));
-    const OPENINGS: &[&str] = &[
-        " can i ",
-        " could i ",
-        " may i ",
-        " is it possible ",
-        " is it too late ",
-        " am i able ",
-        " would it be possible ",
-    ];
-    const MODALS: &[&str] = &[
-        "can", "could", "may", "might", "possible", "able", "still", "would", "should",
-    ];
-    OPENINGS.iter().any(|o| joined.contains(o))
-        || (lower.contains('?') && words.iter().any(|w| MODALS.contains(w)))
-}
-
-enum Acted {
-    /// Fill the intent's text with these values (and the slots).
-    Fill(BTreeMap<String, String>),
-    UnknownOrder(String),
 }
 
 /// The value this message gives for `slot`: an entity of the slot's kind, or for an order
@@ -716,63 +447,4 @@ pub fn render(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn render_fills_slots_and_values() {
-        let slots = BTreeMap::from([("order_number".to_string(), "10001".to_string())]);
-        let values = BTreeMap::from([
-            ("status".to_string(), "on its way".to_string()),
-            ("detail".to_string(), "It left on Monday.".to_string()),
-        ]);
-        assert_eq!(
-            render(
-                "Order {order_number} is {status}. {detail}",
-                &slots,
-                &values
-            ),
-            "Order 10001 is on its way. It left on Monday."
-        );
-    }
-
-    #[test]
-    fn render_drops_unknown_placeholders_cleanly() {
-        let none = BTreeMap::new();
-        assert_eq!(render("Done {detail}.", &none, &none), "Done.");
-    }
-
-    #[test]
-    fn short_agreement_is_affirmative() {
-        assert!(is_affirmative("yes please"));
-        assert!(is_affirmative("Sure!"));
-        assert!(!is_affirmative("no thanks"));
-        assert!(is_affirmative("ok go ahead"));
-        assert!(!is_affirmative("ok cool, thanks"));
-        assert!(!is_affirmative("ok got it"));
-        assert!(!is_affirmative("ok, I'll wait. Thanks."));
-        assert!(!is_affirmative("ok, and is the return free?"));
-    }
-
-    #[test]
-    fn questions_about_an_action_are_told_from_requests() {
-        assert!(is_question("can I still cancel order 10009?"));
-        assert!(is_question("Is it possible to get a refund for 10005"));
-        assert!(is_question("could you cancel 10009?"));
-        assert!(!is_question("please cancel order 10009"));
-        assert!(!is_question("I want a refund for 10005"));
-        assert!(!is_question("cancel 10009 now!"));
-    }
-
-    #[test]
-    fn acknowledgements_are_not_questions() {
-        assert!(is_acknowledgement("ok, good to know"));
-        assert!(is_acknowledgement("Many thanks, nothing else for now."));
-        assert!(is_acknowledgement("fine, I'll wait till thursday then"));
-        assert!(!is_acknowledgement("ok but where is my parcel?"));
-        assert!(!is_acknowledgement("the courier lost it"));
-        assert!(!is_affirmative(
-            "yes I do not want that at all, just tell me"
-        ));
-    }
-}
+mod tests;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::message::{ChannelKind, Speaker};
 use std::sync::Arc;
 
 fn customer(i: usize) -> Customer {

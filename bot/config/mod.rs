@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod validate;
+
 /// Everything frontdesk needs to start: server, engine, shop, agents, NLU and chat platforms.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -446,159 +448,7 @@ impl Config {
         }
         Ok(())
     }
-
-    /// Checks the values that serde cannot; each error names its key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: &str| ConfigError::Invalid {
-            key: key.into(),
-            message: message.into(),
-        };
-        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid(
-                "server.bind",
-                "must be an address like 127.0.0.1:8080",
-            ));
-        }
-        if self.server.max_text_len == 0 {
-            return Err(invalid("server.max_text_len", "must be at least 1"));
-        }
-        for (key, secret) in [
-            ("server.secret", &self.server.secret),
-            ("server.shop_secret", &self.server.shop_secret),
-        ] {
-            if let Some(s) = secret.as_deref().filter(|s| !s.is_empty()) {
-                if s.len() < MIN_SECRET_LEN {
-                    return Err(invalid(
-                        key,
-                        "must be at least 32 bytes (leave server.secret unset and a long one is \
-                         generated into the data dir)",
-                    ));
-                }
-            }
-        }
-        if self.server.customer_token_max_secs < 60 {
-            return Err(invalid(
-                "server.customer_token_max_secs",
-                "must be at least 60",
-            ));
-        }
-        if self.server.session_secs < 60 {
-            return Err(invalid("server.session_secs", "must be at least 60"));
-        }
-        if let Some(u) = &self.server.public_url {
-            let ok = reqwest::Url::parse(u)
-                .map(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
-                .unwrap_or(false);
-            if !ok {
-                return Err(invalid(
-                    "server.public_url",
-                    "must be an http:// or https:// address such as https://support.example.com",
-                ));
-            }
-        }
-        if self.engine.workers == 0 {
-            return Err(invalid("engine.workers", "must be at least 1"));
-        }
-        if self.engine.worker_queue == 0 {
-            return Err(invalid("engine.worker_queue", "must be at least 1"));
-        }
-        if self.engine.agent_idle_secs == 0 {
-            return Err(invalid("engine.agent_idle_secs", "must be at least 1"));
-        }
-        match self.nlu.weights.as_str() {
-            "f16" | "f32" => {}
-            _ => return Err(invalid("nlu.weights", "must be \"f16\" or \"f32\"")),
-        }
-        match self.nlu.isa.as_str() {
-            "auto" | "avx512" | "avx2" | "portable" => {}
-            _ => {
-                return Err(invalid(
-                    "nlu.isa",
-                    "must be \"auto\", \"avx512\", \"avx2\" or \"portable\"",
-                ))
-            }
-        }
-        if self.nlu.threads == Some(0) {
-            return Err(invalid("nlu.threads", "must be at least 1"));
-        }
-        let tg = &self.channels.telegram;
-        let url = |key: &str, value: &Option<String>| -> Result<(), ConfigError> {
-            match value {
-                Some(u) if reqwest::Url::parse(u).is_err() => Err(invalid(
-                    key,
-                    "is not a URL: give a base such as http://127.0.0.1:8081",
-                )),
-                _ => Ok(()),
-            }
-        };
-        url("channels.telegram.api_url", &tg.api_url)?;
-        url("channels.discord.api_url", &self.channels.discord.api_url)?;
-        if let Some(u) = &tg.webhook_url {
-            if !u.starts_with("https://") && !u.starts_with("http://")
-                || reqwest::Url::parse(u).is_err()
-            {
-                return Err(invalid(
-                    "channels.telegram.webhook_url",
-                    "must be the public https address of /channels/telegram/webhook",
-                ));
-            }
-        }
-        if let Some(secret) = &tg.webhook_secret {
-            let valid = (1..=256).contains(&secret.len())
-                && secret
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !valid {
-                return Err(invalid(
-                    "channels.telegram.webhook_secret",
-                    "must be 1-256 characters of A-Z, a-z, 0-9, _ and -",
-                ));
-            }
-        }
-        match self.commerce.backend.as_str() {
-            "demo" => {}
-            "webhook" => {
-                let url = self.commerce.webhook_url.as_deref().unwrap_or("");
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(invalid(
-                        "commerce.webhook_url",
-                        "backend = \"webhook\" needs an http:// or https:// URL",
-                    ));
-                }
-            }
-            _ => {
-                return Err(invalid(
-                    "commerce.backend",
-                    "must be \"demo\" or \"webhook\"",
-                ))
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (i, agent) in self.agents.iter().enumerate() {
-            let key = |field: &str| format!("agents[{i}].{field}");
-            if agent.name.trim().is_empty() {
-                return Err(invalid(&key("name"), "must not be empty"));
-            }
-            if !seen.insert(agent.name.clone()) {
-                return Err(invalid(&key("name"), "is used by two agents"));
-            }
-            if !agent.password_hash.starts_with("$argon2") {
-                return Err(invalid(
-                    &key("password_hash"),
-                    "must be an argon2 PHC string ($argon2id$...)",
-                ));
-            }
-            if agent.capacity == 0 {
-                return Err(invalid(&key("capacity"), "must be at least 1"));
-            }
-            if !matches!(agent.role.as_str(), "agent" | "admin") {
-                return Err(invalid(&key("role"), "must be \"agent\" or \"admin\""));
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

@@ -10,7 +10,7 @@ fn empty_file_gives_documented_defaults() {
 
 #[test]
 fn example_file_is_valid() {
-    let text = include_str!("../frontdesk.example.toml");
+    let text = include_str!("../../frontdesk.example.toml");
     let c = Config::from_toml(text).unwrap();
     assert!(!c.agents.is_empty());
 }
@@ -114,7 +114,7 @@ fn paths_in_a_file_are_relative_to_the_file() {
 
 #[test]
 fn the_example_lists_every_variable() {
-    let text = include_str!("../frontdesk.example.toml");
+    let text = include_str!("../../frontdesk.example.toml");
     for (var, _) in ENV_OVERRIDES {
         assert!(
             text.contains(var),

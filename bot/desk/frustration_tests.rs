@@ -1,0 +1,218 @@
+use super::*;
+use crate::nlu::{Entity, EntityKind, FrustrationScores, Sentiment, SentimentScores};
+
+fn msg(text: &str, intent: &str, negative: f32) -> Analysis {
+    Analysis {
+        text: text.into(),
+        intent: intent.into(),
+        intent_confidence: 0.9,
+        sentiment: if negative >= 0.5 {
+            Sentiment::Negative
+        } else {
+            Sentiment::Neutral
+        },
+        sentiment_scores: SentimentScores {
+            negative,
+            neutral: 1.0 - negative,
+            positive: 0.0,
+        },
+        anger: 0.0,
+        frustration: FrustrationScores::default(),
+        entities: vec![],
+    }
+}
+
+fn score(messages: &[Analysis]) -> Frustration {
+    assess(&Context {
+        messages,
+        earlier_conversations: 0,
+        waited_secs: 0,
+        unresolved_turns: 0,
+    })
+}
+
+fn with_order(mut a: Analysis, number: &str) -> Analysis {
+    a.entities.push(Entity {
+        kind: EntityKind::OrderNumber,
+        text: number.into(),
+        value: number.into(),
+        start: 0,
+        end: 0,
+    });
+    a
+}
+
+/// A question, then the order number the bot asked for (same intent, new information).
+fn calm_baseline() -> Vec<Analysis> {
+    vec![
+        msg("hi, where is my parcel", "track_order", 0.1),
+        with_order(msg("it is order 10022", "track_order", 0.1), "10022"),
+    ]
+}
+
+#[test]
+fn calm_routine_conversation_scores_zero() {
+    let f = score(&calm_baseline());
+    assert_eq!(f.score, 0.0, "{f:?}");
+    assert!(f.reasons.is_empty());
+}
+
+#[test]
+fn the_frustration_head_moves_it() {
+    let mut m = calm_baseline();
+    m.last_mut().unwrap().frustration = FrustrationScores {
+        calm: 0.1,
+        frustrated: 0.2,
+        angry: 0.7,
+    };
+    let f = score(&m);
+    assert!(f.score > 0.6, "{f:?}");
+    assert_eq!(f.reasons[0], "sounds angry");
+}
+
+#[test]
+fn negative_sentiment_and_anger_move_it() {
+    let mut m = calm_baseline();
+    let base = score(&m).score;
+    m.last_mut().unwrap().sentiment_scores.negative = 0.6;
+    let negative = score(&m).score;
+    m.last_mut().unwrap().anger = 0.9;
+    let angry = score(&m);
+    assert!(base < negative && negative < angry.score, "{angry:?}");
+    assert_eq!(angry.reasons, vec!["angry words".to_string()]);
+    m.last_mut().unwrap().sentiment_scores.negative = 0.95;
+    let very = score(&m);
+    assert!(very.score > angry.score, "{very:?}");
+    // one tone, read three ways: a single message stays below a souring conversation
+    assert!(very.score < 0.5, "{very:?}");
+}
+
+#[test]
+fn asking_the_same_question_again_moves_it() {
+    let m = vec![
+        msg("where is my parcel please", "track_order", 0.2),
+        msg("ok thanks", "thanks", 0.0),
+        msg("where is my parcel, it is not here", "track_order", 0.2),
+    ];
+    let f = score(&m);
+    assert!(f.score >= 0.25, "{f:?}");
+    assert!(f
+        .reasons
+        .contains(&"asked the same question twice".to_string()));
+    // small talk twice is no repetition
+    let hello = vec![
+        msg("hello there you", "greet", 0.0),
+        msg("hello there again", "greet", 0.0),
+    ];
+    assert!(!score(&hello)
+        .reasons
+        .iter()
+        .any(|r| r.contains("same question")));
+}
+
+#[test]
+fn repetition_markers_move_it() {
+    let f = score(&[msg(
+        "this is the third time I'm asking about my parcel",
+        "track_order",
+        0.3,
+    )]);
+    assert!(f.score >= 0.4, "{f:?}");
+    assert_eq!(f.reasons, vec!["third time asking".to_string()]);
+    let weak = score(&[msg("it's late again", "track_order", 0.3)]);
+    assert!(weak.score > 0.0 && weak.score < f.score, "{weak:?}");
+}
+
+#[test]
+fn context_moves_it() {
+    let m = calm_baseline();
+    let with = |earlier, waited, unresolved| {
+        assess(&Context {
+            messages: &m,
+            earlier_conversations: earlier,
+            waited_secs: waited,
+            unresolved_turns: unresolved,
+        })
+    };
+    let contacts = with(2, 0, 0);
+    assert!(contacts.score > 0.0);
+    assert_eq!(contacts.reasons, vec!["3rd contact".to_string()]);
+    let waited = with(0, 720, 0);
+    assert!(waited.score > 0.0);
+    assert_eq!(waited.reasons, vec!["waited 12 min".to_string()]);
+    let failed = with(0, 0, 2);
+    assert!(failed.score > 0.0);
+    assert_eq!(failed.reasons, vec!["bot could not help twice".to_string()]);
+    assert!(with(2, 720, 2).score > failed.score);
+}
+
+#[test]
+fn sarcasm_moves_it() {
+    let f = score(&[msg(
+        "cheers for absolutely nothing then",
+        "out_of_scope",
+        0.4,
+    )]);
+    assert_eq!(f.reasons, vec!["sarcasm".to_string()]);
+    let praise = score(&[msg(
+        "brilliant, the parcel is late again",
+        "track_order",
+        0.3,
+    )]);
+    assert!(
+        praise.reasons.contains(&"sarcasm".to_string()),
+        "{praise:?}"
+    );
+    let genuine = score(&[msg("brilliant, thanks a lot", "thanks", 0.0)]);
+    assert_eq!(genuine.score, 0.0, "{genuine:?}");
+    assert!(score(&[msg("wrong colour, again 🙄", "complaint", 0.3)]).score >= 0.45);
+}
+
+#[test]
+fn caps_and_punctuation_move_it_more_when_they_are_new() {
+    let shout = msg("GIVE ME BACK MY MONEY NOW", "get_refund", 0.4);
+    let alone = score(std::slice::from_ref(&shout));
+    assert_eq!(alone.reasons, vec!["all caps".to_string()]);
+    let louder = score(&[
+        msg("you charged me twice for it", "payment_issue", 0.4),
+        shout,
+    ]);
+    assert!(louder.reasons.contains(&"switched to all caps".to_string()));
+    assert!(louder.score > alone.score);
+    let marks = score(&[msg("where is it???", "track_order", 0.3)]);
+    assert_eq!(marks.reasons, vec!["\"???\"".to_string()]);
+}
+
+#[test]
+fn a_grumble_then_a_routine_question_stays_low() {
+    let m = vec![
+        msg(
+            "mondays should be illegal lol, so tired. anyway any news on 10022?",
+            "track_order",
+            0.85,
+        ),
+        msg("ok thanks", "thanks", 0.02),
+    ];
+    let f = score(&m);
+    assert!(f.score < 0.2, "{f:?}");
+}
+
+#[test]
+fn a_souring_conversation_climbs() {
+    let mut m = vec![msg("can you check order 10012?", "track_order", 0.1)];
+    let mut last = score(&m).score;
+    for (text, neg) in [
+        ("it said it would arrive on tuesday, it's thursday", 0.7),
+        (
+            "this is starting to annoy me, nobody has told me anything",
+            0.9,
+        ),
+        ("honestly this is ridiculous, I want it sorted today", 0.95),
+    ] {
+        m.push(msg(text, "complaint", neg));
+        let now = score(&m).score;
+        assert!(now > last, "{text}: {now} <= {last}");
+        last = now;
+    }
+    assert!(last >= 0.6, "{last}");
+}

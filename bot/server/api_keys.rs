@@ -1,0 +1,127 @@
+//! API keys for the REST and agent APIs: `fd_ID_SECRET`, the store keeping only the SHA-256
+//! of SECRET under ID, each key with one scope.
+
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use crate::store::{ApiKeyRecord, SledStore, StoreError};
+use axum::http::HeaderMap;
+
+use super::auth::*;
+
+/// API keys: `fd_ID_SECRET`; the store keeps the SHA-256 of SECRET under ID.
+pub const API_KEY_PREFIX: &str = "fd_";
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Post customers' messages and read the conversations written with this key.
+    Messages,
+    /// Read queues and conversations (the agents' API).
+    Agent,
+    /// Same as agent, for team leads' tools.
+    Lead,
+    /// Everything, customers' data export and erasure and new keys included.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Messages => "messages",
+            Scope::Agent => "agent",
+            Scope::Lead => "lead",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Whether a key of this scope may do what `needed` allows.
+    pub fn allows(self, needed: Scope) -> bool {
+        match needed {
+            Scope::Messages => matches!(self, Scope::Messages | Scope::Admin),
+            Scope::Agent => self >= Scope::Agent,
+            Scope::Lead => self >= Scope::Lead,
+            Scope::Admin => self == Scope::Admin,
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Scope, String> {
+        match s {
+            "messages" => Ok(Scope::Messages),
+            "agent" => Ok(Scope::Agent),
+            "lead" => Ok(Scope::Lead),
+            "admin" => Ok(Scope::Admin),
+            other => Err(format!(
+                "unknown scope {other:?}: use messages, agent, lead or admin"
+            )),
+        }
+    }
+}
+
+/// A key just made: `key` is shown once, only its hash is stored.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub key: String,
+    pub record: ApiKeyRecord,
+}
+
+fn key_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Makes and stores a key named `name` with `scope` (call the store's flush after).
+pub fn create_api_key(
+    store: &SledStore,
+    name: &str,
+    scope: Scope,
+) -> Result<NewApiKey, StoreError> {
+    let id = random_token(12);
+    let secret = random_token(40);
+    let record = ApiKeyRecord {
+        id: id.clone(),
+        name: name.to_string(),
+        scope: scope.as_str().to_string(),
+        hash: key_hash(&secret),
+        created: chrono::Utc::now(),
+    };
+    store.put_api_key(&record)?;
+    Ok(NewApiKey {
+        key: format!("{API_KEY_PREFIX}{id}_{secret}"),
+        record,
+    })
+}
+
+/// Revokes the keys whose id or name is `which`; returns the ids revoked.
+pub fn revoke_api_key(store: &SledStore, which: &str) -> Result<Vec<String>, StoreError> {
+    let mut revoked = Vec::new();
+    for key in store.api_keys()? {
+        if key.id == which || key.name == which {
+            store.remove_api_key(&key.id)?;
+            revoked.push(key.id);
+        }
+    }
+    Ok(revoked)
+}
+
+/// The stored key a presented `fd_ID_SECRET` is, if any.
+pub fn verify_api_key(store: &SledStore, presented: &str) -> Option<(ApiKeyRecord, Scope)> {
+    use subtle::ConstantTimeEq as _;
+    let rest = presented.trim().strip_prefix(API_KEY_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    let record = store.api_key(id).ok()??;
+    let ok: bool = key_hash(secret)
+        .as_bytes()
+        .ct_eq(record.hash.as_bytes())
+        .into();
+    let scope = record.scope.parse().ok()?;
+    ok.then_some((record, scope))
+}
+
+/// The API key in `Authorization: Bearer`, when there is one and it is valid.
+pub fn api_key_of(state: &AppState, headers: &HeaderMap) -> Option<(ApiKeyRecord, Scope)> {
+    let token = bearer(headers).filter(|t| t.starts_with(API_KEY_PREFIX))?;
+    verify_api_key(&state.store, &token)
+}

@@ -1,0 +1,249 @@
+//! The records the store keeps: customers, conversations, messages, queue entries, link
+//! codes, API keys, sessions, audit lines, and the `Change` one event writes.
+
+use crate::message::{ChannelKind, ConversationId, Identity, Speaker, Status};
+use crate::nlu::Analysis;
+use crate::policy::EscalationReason;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A person, whatever channels they write from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    pub tier: Option<String>,
+    pub lifetime_value: Option<f64>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The shop's id for this customer, when the shop told us.
+    pub shop_customer_id: Option<String>,
+    pub identities: Vec<Identity>,
+    pub created: DateTime<Utc>,
+    /// Conversations this customer has started, this one included (the frustration score
+    /// counts earlier contacts). Customers stored before it existed read as 0.
+    #[serde(default)]
+    pub conversations: u32,
+}
+
+/// One message of a conversation, with what the NLU made of it (customer messages only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub from: Speaker,
+    pub text: String,
+    pub time: DateTime<Utc>,
+    pub analysis: Option<Analysis>,
+}
+
+/// The slot the bot asked for and is waiting to hear.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingSlot {
+    pub intent: String,
+    pub slot: String,
+}
+
+/// A conversation without its messages (those are stored one key each).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationRecord {
+    pub id: ConversationId,
+    pub customer: String,
+    pub channel: ChannelKind,
+    pub channel_user: String,
+    pub status: Status,
+    pub assigned_agent: Option<String>,
+    /// The queue it waits in, or last waited in.
+    pub queue: Option<String>,
+    pub priority: i64,
+    pub message_count: u64,
+    /// Negative-sentiment probability of each customer message, oldest first.
+    pub sentiment_trajectory: Vec<f32>,
+    pub slots: BTreeMap<String, String>,
+    pub pending: Option<PendingSlot>,
+    /// The bot offered a human on its last answer; a "yes" takes it up.
+    pub offered_human: bool,
+    /// Customer turns the bot could not resolve (out of scope, unknown order...).
+    pub unresolved_turns: u32,
+    pub escalation: Vec<EscalationReason>,
+    /// When it joined its current queue; kept when an idle agent loses it, so it does not
+    /// lose its place.
+    pub queued_since: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    /// When the customer last wrote, and when an agent last acted (claim or reply).
+    pub last_customer_at: DateTime<Utc>,
+    pub last_agent_at: Option<DateTime<Utc>>,
+    /// Replies a chat platform refused for good (bot blocked, chat gone), oldest first.
+    #[serde(default)]
+    pub delivery_failures: Vec<DeliveryFailure>,
+    /// The conversation's frustration after the customer's latest message (0..1,
+    /// `desk/frustration.rs`) and its reasons ("third time asking", "all caps").
+    #[serde(default)]
+    pub frustration: f32,
+    #[serde(default)]
+    pub frustration_reasons: Vec<String>,
+    /// Who the customer is known to be, and the order actions waiting for a yes
+    /// (`desk/dialogue.rs`).
+    #[serde(default)]
+    pub access: Access,
+}
+
+/// How sure the desk is of who writes in a conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityLevel {
+    /// Nobody vouched for them: the bot tells them nothing about any order.
+    #[default]
+    Anonymous,
+    /// A shop-signed customer token, a platform identity the shop vouched for, or the
+    /// bot's own check (email or postcode of one order).
+    Verified,
+    /// A person from the team checked who they are.
+    AgentVerified,
+}
+
+/// The conversation's identity level and what the bot is waiting to hear about it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Access {
+    #[serde(default)]
+    pub level: IdentityLevel,
+    /// The shop's customer id the conversation is verified as (token or agent).
+    #[serde(default)]
+    pub shop_customer_id: Option<String>,
+    /// Orders the bot's check (email or postcode) covered.
+    #[serde(default)]
+    pub verified_orders: Vec<String>,
+    /// Wrong answers to the bot's check so far in this conversation.
+    #[serde(default)]
+    pub failed_checks: u32,
+    /// The order the bot asked the email or postcode of, and the intent to answer then.
+    #[serde(default)]
+    pub checking: Option<PendingCheck>,
+    /// An action restated to the customer, done only on a yes.
+    #[serde(default)]
+    pub pending_action: Option<PendingAction>,
+}
+
+/// The bot asked for the email or postcode of `order` to answer `intent`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingCheck {
+    pub intent: String,
+    pub order: String,
+}
+
+/// An order action waiting for the customer's yes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingAction {
+    /// The intent's action (`cancel_order`, `refund_request`).
+    pub action: String,
+    pub intent: String,
+    pub order: String,
+    /// The message index of the confirmation question: with the conversation, action and
+    /// order, the idempotency key the shop gets, so a repeated yes never acts twice.
+    pub asked_at: u64,
+}
+
+/// A reply that never reached the customer: the platform refused it for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryFailure {
+    pub channel: ChannelKind,
+    /// The platform's refusal, as it gave it.
+    pub error: String,
+    /// The text that was not delivered.
+    pub text: String,
+    pub time: DateTime<Utc>,
+}
+
+/// A one-time `/link` code: who asked for it and until when it may be used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkCode {
+    pub identity: Identity,
+    pub expires: DateTime<Utc>,
+}
+
+/// An API key as stored: its id, name, scope and the SHA-256 of its secret part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    /// `messages`, `agent`, `lead` or `admin`.
+    pub scope: String,
+    /// Hex SHA-256 of the key's secret part.
+    pub hash: String,
+    pub created: DateTime<Utc>,
+}
+
+/// An agent's console session, kept on the server so it can be revoked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub agent: String,
+    pub expires: DateTime<Utc>,
+    /// A fingerprint of the agent's password hash at login: a changed password ends it.
+    pub fingerprint: String,
+}
+
+/// One line of the privacy audit: what was done, when, to whom (a hash of the id only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditLine {
+    pub time: DateTime<Utc>,
+    pub action: String,
+    /// Hex SHA-256 of the customer id.
+    pub subject: String,
+}
+
+/// Everything stored about one customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerExport {
+    pub customer: Customer,
+    pub conversations: Vec<ExportedConversation>,
+    /// Replies waiting for or refused by a chat platform.
+    pub outbox: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedConversation {
+    pub record: ConversationRecord,
+    pub messages: Vec<StoredMessage>,
+}
+
+/// How much an erasure removed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Erased {
+    pub conversations: usize,
+    pub messages: usize,
+    pub identities: usize,
+    pub other: usize,
+}
+
+impl ConversationRecord {
+    pub fn identity(&self) -> Identity {
+        Identity::new(self.channel, &self.channel_user)
+    }
+}
+
+/// A conversation waiting for a human in one named queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    pub queue: String,
+    pub conversation_id: ConversationId,
+    pub customer: String,
+    pub channel: ChannelKind,
+    pub priority: i64,
+    pub enqueued_at: DateTime<Utc>,
+    pub reasons: Vec<EscalationReason>,
+}
+
+/// Everything one event changes, written atomically by `Store::apply`.
+#[derive(Debug, Default)]
+pub struct Change {
+    pub customers: Vec<Customer>,
+    pub identities: Vec<(Identity, String)>,
+    pub conversations: Vec<ConversationRecord>,
+    /// (conversation, sequence number, message)
+    pub messages: Vec<(ConversationId, u64, StoredMessage)>,
+    /// The conversation an identity currently writes into; `None` once it is closed.
+    pub open: Vec<(Identity, Option<ConversationId>)>,
+    pub enqueue: Vec<QueueEntry>,
+    pub dequeue: Vec<(String, ConversationId)>,
+    pub assign: Vec<(String, ConversationId)>,
+    pub unassign: Vec<(String, ConversationId)>,
+}
