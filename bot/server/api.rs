@@ -10,16 +10,15 @@
 //! - `GET|DELETE /api/v1/customers/{id}` (export, erase) and `POST /api/v1/api-keys`: an
 //!   admin agent's session or an `admin` key (see `privacy.rs`).
 
-use super::auth::{api_key_of, check_origin, session_of, Scope, API_KEY_PREFIX};
+pub use super::api_keys::Caller;
+use super::auth::Scope;
 use super::error::{ApiJson, AppError};
 use super::validate::{check_text, check_user_id, profile_from_token};
 use super::AppState;
 use crate::desk::{QueueView, Turn};
 use crate::message::{ChannelKind, Inbound, Speaker, Status};
 use crate::metrics;
-use crate::store::ApiKeyRecord;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -35,82 +34,6 @@ pub fn routes() -> Router<AppState> {
             get(super::privacy::export).delete(super::privacy::erase),
         )
         .route("/api/v1/api-keys", post(super::privacy::create_key))
-}
-
-/// Who calls the API: a logged-in agent or an integration's key.
-pub enum Caller {
-    Agent { name: String, admin: bool },
-    Key { record: ApiKeyRecord, scope: Scope },
-}
-
-impl Caller {
-    /// May read queues and every conversation.
-    pub fn is_agent(&self) -> bool {
-        match self {
-            Caller::Agent { .. } => true,
-            Caller::Key { scope, .. } => scope.allows(Scope::Agent),
-        }
-    }
-
-    pub fn is_admin(&self) -> bool {
-        match self {
-            Caller::Agent { admin, .. } => *admin,
-            Caller::Key { scope, .. } => scope.allows(Scope::Admin),
-        }
-    }
-
-    /// A name for the audit and logs (never a secret).
-    pub fn label(&self) -> String {
-        match self {
-            Caller::Agent { name, .. } => format!("agent:{name}"),
-            Caller::Key { record, .. } => format!("key:{}", record.id),
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        if let Some(session) = session_of(state, &parts.headers) {
-            // A browser's cookie on a state-changing call must come from this site.
-            if session.from_cookie && parts.method != axum::http::Method::GET {
-                check_origin(state, &parts.headers)?;
-            }
-            let admin = state
-                .desk
-                .agent(&session.agent)
-                .is_some_and(|a| a.is_admin());
-            return Ok(Caller::Agent {
-                name: session.agent,
-                admin,
-            });
-        }
-        if let Some((record, scope)) = api_key_of(state, &parts.headers) {
-            return Ok(Caller::Key { record, scope });
-        }
-        let sent_key = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start_matches("Bearer ").starts_with(API_KEY_PREFIX));
-        Err(if sent_key {
-            AppError::Unauthorized(
-                "this API key is unknown or revoked: create a new one with \
-                 `frontdesk api-key create NAME`"
-                    .into(),
-            )
-        } else if parts.uri.path() == "/api/v1/messages" {
-            AppError::api_key_required()
-        } else {
-            AppError::Unauthorized(
-                "log in first (POST /console/api/login with {\"name\", \"password\"}, then send \
-                 the frontdesk_session cookie or `Authorization: Bearer TOKEN`) or send an API \
-                 key with the agent scope (`frontdesk api-key create NAME --scope agent`)"
-                    .into(),
-            )
-        })
-    }
 }
 
 #[derive(Debug, Deserialize)]

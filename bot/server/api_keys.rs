@@ -3,8 +3,11 @@
 
 use sha2::{Digest, Sha256};
 
+use super::error::AppError;
 use super::AppState;
 use crate::store::{ApiKeyRecord, SledStore, StoreError};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
 use super::auth::*;
@@ -124,4 +127,80 @@ pub fn verify_api_key(store: &SledStore, presented: &str) -> Option<(ApiKeyRecor
 pub fn api_key_of(state: &AppState, headers: &HeaderMap) -> Option<(ApiKeyRecord, Scope)> {
     let token = bearer(headers).filter(|t| t.starts_with(API_KEY_PREFIX))?;
     verify_api_key(&state.store, &token)
+}
+
+/// Who calls the API: a logged-in agent or an integration's key.
+pub enum Caller {
+    Agent { name: String, admin: bool },
+    Key { record: ApiKeyRecord, scope: Scope },
+}
+
+impl Caller {
+    /// May read queues and every conversation.
+    pub fn is_agent(&self) -> bool {
+        match self {
+            Caller::Agent { .. } => true,
+            Caller::Key { scope, .. } => scope.allows(Scope::Agent),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Caller::Agent { admin, .. } => *admin,
+            Caller::Key { scope, .. } => scope.allows(Scope::Admin),
+        }
+    }
+
+    /// A name for the audit and logs (never a secret).
+    pub fn label(&self) -> String {
+        match self {
+            Caller::Agent { name, .. } => format!("agent:{name}"),
+            Caller::Key { record, .. } => format!("key:{}", record.id),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(session) = session_of(state, &parts.headers) {
+            // A browser's cookie on a state-changing call must come from this site.
+            if session.from_cookie && parts.method != axum::http::Method::GET {
+                check_origin(state, &parts.headers)?;
+            }
+            let admin = state
+                .desk
+                .agent(&session.agent)
+                .is_some_and(|a| a.is_admin());
+            return Ok(Caller::Agent {
+                name: session.agent,
+                admin,
+            });
+        }
+        if let Some((record, scope)) = api_key_of(state, &parts.headers) {
+            return Ok(Caller::Key { record, scope });
+        }
+        let sent_key = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start_matches("Bearer ").starts_with(API_KEY_PREFIX));
+        Err(if sent_key {
+            AppError::Unauthorized(
+                "this API key is unknown or revoked: create a new one with \
+                 `frontdesk api-key create NAME`"
+                    .into(),
+            )
+        } else if parts.uri.path() == "/api/v1/messages" {
+            AppError::api_key_required()
+        } else {
+            AppError::Unauthorized(
+                "log in first (POST /console/api/login with {\"name\", \"password\"}, then send \
+                 the frontdesk_session cookie or `Authorization: Bearer TOKEN`) or send an API \
+                 key with the agent scope (`frontdesk api-key create NAME --scope agent`)"
+                    .into(),
+            )
+        })
+    }
 }

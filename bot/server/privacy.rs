@@ -2,7 +2,7 @@
 //! erase it (leaving an audit line with a hash of the id only), and make API keys while the
 //! server runs. The same functions back `frontdesk customer export|erase`.
 
-use super::api::Caller;
+use super::api_keys::Caller;
 use super::auth::{create_api_key, Scope};
 use super::error::{ApiJson, AppError};
 use super::AppState;
