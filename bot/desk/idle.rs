@@ -15,7 +15,7 @@ use super::queue::position;
 use super::record::push_message;
 use super::types::DeskEventKind;
 use crate::message::{ConversationId, Speaker, Status};
-use crate::store::{ConversationRecord, QueueEntry};
+use crate::store::{Change, ConversationRecord, QueueEntry};
 
 /// Puts back in their queue the conversations whose agent has not acted for `idle` while
 /// the customer waits for an answer. Returns the conversations moved.
@@ -55,8 +55,22 @@ fn requeue(
     if r.assigned_agent.as_deref() != Some(agent) || !is_idle(r, limit, now) {
         return Ok(None);
     }
+    let queue = back_to_queue(r, a.change, a.entries, a.events, agent, now);
+    Ok(Some(queue))
+}
+
+/// Takes `r` from `agent` and puts it back in its queue (keeping its place), with the
+/// bot's note to the customer. `entries` are the queues before; returns the queue.
+pub(super) fn back_to_queue(
+    r: &mut ConversationRecord,
+    change: &mut Change,
+    entries: &[QueueEntry],
+    events: &mut Vec<DeskEventKind>,
+    agent: &str,
+    now: DateTime<Utc>,
+) -> String {
     let queue = r.queue.clone().unwrap_or_else(|| "general".into());
-    a.change.unassign.push((agent.to_string(), r.id.clone()));
+    change.unassign.push((agent.to_string(), r.id.clone()));
     let entry = QueueEntry {
         queue: queue.clone(),
         conversation_id: r.id.clone(),
@@ -66,18 +80,20 @@ fn requeue(
         enqueued_at: r.queued_since.unwrap_or(now),
         reasons: r.escalation.clone(),
     };
-    let mut after = a.entries.to_vec();
+    let mut after = entries.to_vec();
     after.push(entry.clone());
-    a.change.enqueue.push(entry);
+    change.enqueue.push(entry);
     r.status = Status::Queued;
     r.assigned_agent = None;
+    r.queue = Some(queue.clone());
+    r.queued_since = Some(r.queued_since.unwrap_or(now));
     let text = copy::agent_idle_requeued(position(&after, &queue, &r.id));
-    push_message(r, a.change, Speaker::Bot, &text, now, None);
-    a.events.push(DeskEventKind::StatusChanged {
+    push_message(r, change, Speaker::Bot, &text, now, None);
+    events.push(DeskEventKind::StatusChanged {
         status: Status::Queued,
     });
-    a.events.push(DeskEventKind::BotReply { text });
-    Ok(Some(queue))
+    events.push(DeskEventKind::BotReply { text });
+    queue
 }
 
 /// The customer wrote after the agent's last action, and that action is older than `limit`.

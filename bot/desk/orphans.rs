@@ -3,14 +3,12 @@
 
 use chrono::Utc;
 
-use super::copy;
 use super::error::DeskError;
+use super::idle::back_to_queue;
 use super::inner::Inner;
-use super::queue::{position, positions};
-use super::record::push_message;
-use super::types::DeskEventKind;
-use crate::message::{ConversationId, Speaker, Status};
-use crate::store::{Change, QueueEntry};
+use super::queue::positions;
+use crate::message::{ConversationId, Status};
+use crate::store::Change;
 
 /// Puts back in their queue the conversations assigned to agents the desk does not know
 /// (removed from the config). Returns the conversations moved.
@@ -39,31 +37,12 @@ pub(super) async fn requeue_orphans(inner: &Inner) -> Result<Vec<ConversationId>
         let mut touched = None;
         let mut events = Vec::new();
         if owned {
-            let queue = r.queue.clone().unwrap_or_else(|| "general".into());
-            let entry = QueueEntry {
-                queue: queue.clone(),
-                conversation_id: r.id.clone(),
-                customer: r.customer.clone(),
-                channel: r.channel,
-                priority: r.priority,
-                enqueued_at: r.queued_since.unwrap_or(now),
-                reasons: r.escalation.clone(),
-            };
-            let mut after = inner.store.queue_entries()?;
-            after.push(entry.clone());
-            change.enqueue.push(entry);
-            r.status = Status::Queued;
-            r.assigned_agent = None;
-            r.queue = Some(queue.clone());
-            r.queued_since = Some(r.queued_since.unwrap_or(now));
-            let text = copy::agent_idle_requeued(position(&after, &queue, &r.id));
-            push_message(&mut r, &mut change, Speaker::Bot, &text, now, None);
-            events.push(DeskEventKind::StatusChanged {
-                status: Status::Queued,
-            });
-            events.push(DeskEventKind::BotReply { text });
+            let entries = inner.store.queue_entries()?;
+            let queue = back_to_queue(&mut r, &mut change, &entries, &mut events, &agent, now);
             r.updated = now;
             change.conversations.push(r.clone());
+            let mut after = entries;
+            after.extend(change.enqueue.iter().cloned());
             touched = Some((queue, after));
         }
         inner.store.apply(change)?;
