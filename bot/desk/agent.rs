@@ -179,6 +179,35 @@ pub(super) async fn hand_back(
     .map(|_| ())
 }
 
+/// The owning agent has checked who the customer is and vouches that they are the shop's
+/// customer `shop_customer_id`: the conversation becomes agent-verified, and the bot may
+/// then speak about that customer's orders (after a hand back, say).
+pub(super) async fn verify_customer(
+    inner: &Inner,
+    agent: &str,
+    id: &ConversationId,
+    shop_customer_id: &str,
+) -> Result<(), DeskError> {
+    let shop_customer_id = shop_customer_id.trim();
+    if shop_customer_id.is_empty() || shop_customer_id.chars().count() > 200 {
+        return Err(DeskError::Invalid(
+            "give the shop's customer id (1-200 characters) the customer proved to be".into(),
+        ));
+    }
+    agent_action(inner, agent, id, |_, a| {
+        let r = a.record;
+        require_owner(r, agent)?;
+        r.access.level = crate::store::IdentityLevel::AgentVerified;
+        r.access.shop_customer_id = Some(shop_customer_id.to_string());
+        r.access.checking = None;
+        r.last_agent_at = Some(Utc::now());
+        tracing::info!(agent, conversation = %r.id, "customer verified by an agent");
+        Ok(None)
+    })
+    .await
+    .map(|_| ())
+}
+
 /// Ends the conversation (one the agent owns, or one still waiting in a queue). The
 /// customer's next message starts a new conversation.
 pub(super) async fn close(

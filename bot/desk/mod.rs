@@ -165,6 +165,16 @@ impl Desk {
         agent::hand_back(&self.inner, agent, id).await
     }
 
+    /// The owning agent vouches that the customer is the shop's `shop_customer_id`.
+    pub async fn verify_customer(
+        &self,
+        agent: &str,
+        id: &ConversationId,
+        shop_customer_id: &str,
+    ) -> Result<(), DeskError> {
+        agent::verify_customer(&self.inner, agent, id, shop_customer_id).await
+    }
+
     /// Ends the conversation (one the agent owns, or one still waiting in a queue). The
     /// customer's next message starts a new conversation.
     pub async fn close(&self, agent: &str, id: &ConversationId) -> Result<(), DeskError> {

@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/api/conversations/{id}/claim", post(claim))
         .route("/console/api/conversations/{id}/reply", post(reply))
         .route("/console/api/conversations/{id}/hand_back", post(hand_back))
+        .route("/console/api/conversations/{id}/verify", post(verify))
         .route("/console/api/conversations/{id}/close", post(close))
         .route("/console/ws", get(live))
 }
@@ -331,6 +332,28 @@ async fn hand_back(
 ) -> Result<ApiJson<Conversation>, AppError> {
     let id = ConversationId(id);
     state.desk.hand_back(&agent, &id).await?;
+    Ok(ApiJson(load(&state.desk, id.as_str())?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Verify {
+    customer_id: String,
+}
+
+/// The owning agent checked who the customer is: the conversation is agent-verified as the
+/// shop's customer `customer_id`.
+async fn verify(
+    AgentAction(agent): AgentAction,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Verify>,
+) -> Result<ApiJson<Conversation>, AppError> {
+    let id = ConversationId(id);
+    state
+        .desk
+        .verify_customer(&agent, &id, &body.customer_id)
+        .await?;
     Ok(ApiJson(load(&state.desk, id.as_str())?))
 }
 

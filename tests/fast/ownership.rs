@@ -329,3 +329,53 @@ async fn a_no_or_another_order_drops_the_cancellation() {
     assert_eq!(shop.order("10009").await.state, OrderState::Paid);
     assert_eq!(shop.order("10035").await.state, OrderState::Paid);
 }
+
+/// A person from the team checks who the customer is and vouches for them: the
+/// conversation becomes agent-verified as that shop customer, and after the hand back the
+/// bot answers about that customer's orders (only theirs). Only the owning agent may.
+#[tokio::test]
+async fn an_agent_verified_customer_sees_their_orders_after_the_hand_back() {
+    use crate::support::desk::AGENT;
+    use frontdesk::desk::DeskError;
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Watched::new();
+    let desk = shop.desk(dir.path());
+    let asked = reply(&say(&desk, "v1", "where is my order 10002?").await);
+    assert!(asked.contains("email address or the postcode"), "{asked}");
+    let queued = say(&desk, "v1", "I want a person").await;
+    assert_eq!(queued.status, Status::Queued, "{}", reply(&queued));
+    let id = queued.conversation_id.clone();
+    // Not theirs to verify before they own it.
+    assert!(matches!(
+        desk.verify_customer(AGENT, &id, "C1014").await,
+        Err(DeskError::Conflict(_) | DeskError::Forbidden(_))
+    ));
+    desk.claim(AGENT, &id).await.unwrap();
+    assert!(matches!(
+        desk.verify_customer(AGENT, &id, "  ").await,
+        Err(DeskError::Invalid(_))
+    ));
+    desk.verify_customer(AGENT, &id, "C1014").await.unwrap();
+    let record = desk.conversation(&id).unwrap().unwrap();
+    assert_eq!(record.status, Status::WithAgent);
+    desk.hand_back(AGENT, &id).await.unwrap();
+
+    let shipment = shop.order("10002").await.shipment.unwrap();
+    let told = reply(&say(&desk, "v1", "where is my order 10002?").await);
+    assert!(
+        told.contains(shipment.tracking_number.as_str()),
+        "an agent-verified customer hears about their own order: {told}"
+    );
+    // Another customer's order stays closed to them.
+    let other = reply(&say(&desk, "v1", "where is my order 10001?").await);
+    let tracking_10001 = shop
+        .order("10001")
+        .await
+        .shipment
+        .map(|s| s.tracking_number)
+        .unwrap_or_default();
+    assert!(
+        tracking_10001.is_empty() || !other.contains(&tracking_10001),
+        "{other}"
+    );
+}

@@ -141,6 +141,7 @@
     var mineNow = me && c.assigned_agent === me.name;
     $("claim").disabled = c.status !== "queued";
     $("handback").disabled = !mineNow;
+    $("verify").disabled = !mineNow;
     $("close").disabled = c.status === "closed" || (c.status === "with_agent" && !mineNow);
     $("reply-text").disabled = !mineNow;
     $("frustration").textContent = frustrationText(c.frustration, c.frustration_reasons);
@@ -191,6 +192,10 @@
 
   $("claim").addEventListener("click", function () { act("claim"); });
   $("handback").addEventListener("click", function () { act("hand_back"); });
+  $("verify").addEventListener("click", function () {
+    var id = window.prompt("The shop's customer id this customer proved to be (e.g. C1014):");
+    if (id && id.trim()) act("verify", { customer_id: id.trim() });
+  });
   $("close").addEventListener("click", function () { act("close"); });
   $("reply").addEventListener("submit", function (ev) {
     ev.preventDefault();
