@@ -21,7 +21,7 @@ use crate::store::{Change, LinkCode};
 pub const CODE_TTL: Duration = Duration::from_secs(600);
 /// Wrong codes one identity may send in [`LINK_FAILURE_WINDOW`] before it is locked out.
 pub const LINK_FAILURES_ALLOWED: usize = 5;
-pub const LINK_FAILURE_WINDOW: Duration = Duration::from_secs(3600);
+pub const LINK_FAILURE_WINDOW: Duration = crate::store::LINK_ATTEMPT_WINDOW;
 
 /// Why a link code could not be used; each says what to do.
 #[derive(Debug, thiserror::Error)]

@@ -14,6 +14,8 @@ use tokio::sync::Semaphore;
 pub const MAX_FAILURES_PER_NAME: usize = 5;
 /// Failed logins per client address in [`WINDOW`] before that address is locked.
 pub const MAX_FAILURES_PER_IP: usize = 20;
+/// Names or addresses remembered at most, each; beyond it the stalest is forgotten.
+const MAX_TRACKED: usize = 100_000;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Password checks (argon2) running at once.
 pub const HASHING_AT_ONCE: usize = 2;
@@ -42,12 +44,26 @@ impl<K: std::hash::Hash + Eq + Clone> Failures<K> {
     }
 
     fn note(&mut self, key: K, now: Instant) {
-        if self.by.len() > 100_000 {
+        if self.by.len() >= MAX_TRACKED && !self.by.contains_key(&key) {
             // Forget stale entries rather than grow without bound.
             self.by
                 .retain(|_, times| times.iter().any(|t| now.duration_since(*t) < WINDOW));
+            // Still full of fresh entries (a flood of distinct names or addresses): make room
+            // by forgetting the one whose last failure is oldest. Memory stays bounded.
+            if self.by.len() >= MAX_TRACKED {
+                let oldest = self
+                    .by
+                    .iter()
+                    .min_by_key(|(_, times)| times.last().copied())
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    self.by.remove(&k);
+                }
+            }
         }
-        self.by.entry(key).or_default().push(now);
+        let times = self.by.entry(key).or_default();
+        times.retain(|t| now.duration_since(*t) < WINDOW);
+        times.push(now);
     }
 }
 
@@ -120,5 +136,25 @@ mod tests {
         assert!(guard.check("ben", Some(ip)).is_ok());
         guard.succeeded("ana");
         assert!(guard.check("ana", None).is_ok());
+    }
+
+    /// A flood of distinct names (each failing once) cannot grow the memory without bound,
+    /// and the name under attack stays throttled meanwhile.
+    #[test]
+    fn a_flood_of_names_stays_bounded() {
+        let mut failures: Failures<String> = Failures::default();
+        let now = Instant::now();
+        for _ in 0..MAX_FAILURES_PER_NAME {
+            failures.note("ana".into(), now);
+        }
+        for i in 0..MAX_TRACKED + 50 {
+            failures.note(format!("guess-{i}"), now + Duration::from_millis(1));
+        }
+        assert!(failures.by.len() <= MAX_TRACKED);
+        // The oldest entries went first; the flood's last names are all remembered.
+        assert_eq!(
+            failures.count(&format!("guess-{}", MAX_TRACKED + 49), now),
+            1
+        );
     }
 }

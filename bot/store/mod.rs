@@ -58,7 +58,10 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         since: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
-    /// Deletes the link codes that expired before `now`; returns how many.
+    /// Deletes the link codes that expired before `now` and failed-redemption records older
+    /// than [`LINK_ATTEMPT_WINDOW`]; returns how many.
+    /// Removes expired codes and failed-redemption records older than
+    /// [`LINK_ATTEMPT_WINDOW`]; returns how many went.
     fn purge_link_codes(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
     /// Writes the whole change or nothing.
     fn apply(&self, change: Change) -> Result<(), StoreError>;
@@ -99,6 +102,8 @@ const API_KEYS: usize = 11;
 const SESSIONS: usize = 12;
 const AUDIT: usize = 13;
 const LINK_ATTEMPTS: usize = 14;
+/// How long a failed `/link` redemption counts towards the lock-out.
+pub const LINK_ATTEMPT_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The chat platforms' own trees. They live in the store's database (not one of their
 /// own) so that a reply and its outbox entry can be written in one transaction, and so
@@ -333,6 +338,21 @@ impl Store for SledStore {
                 Err(_) => true,
             };
             if expired && tree.remove(&k)?.is_some() {
+                purged += 1;
+            }
+        }
+        // Failed-redemption records older than the lock-out window count for nothing: drop
+        // them, so identities that once guessed wrong do not pile up for ever.
+        let attempts = &self.trees[LINK_ATTEMPTS];
+        let window_start =
+            now - chrono::Duration::from_std(LINK_ATTEMPT_WINDOW).unwrap_or_default();
+        for kv in attempts.iter() {
+            let (k, v) = kv?;
+            let stale = match serde_json::from_slice::<Vec<DateTime<Utc>>>(&v) {
+                Ok(times) => times.iter().all(|t| *t < window_start),
+                Err(_) => true,
+            };
+            if stale && attempts.remove(&k)?.is_some() {
                 purged += 1;
             }
         }

@@ -151,3 +151,22 @@ fn link_codes_expire_and_failures_are_counted() {
     assert_eq!(store.note_link_failure(&who, now, hour_ago).unwrap(), 1);
     assert_eq!(store.link_failures(&who, hour_ago).unwrap(), 1);
 }
+
+#[test]
+fn stale_link_failures_are_purged_and_fresh_ones_kept() {
+    let store = SledStore::temporary().unwrap();
+    let now = Utc::now();
+    let old = Identity::new(ChannelKind::Web, "old-guesser");
+    let fresh = Identity::new(ChannelKind::Web, "fresh-guesser");
+    let long_ago = now - chrono::Duration::hours(2);
+    store.note_link_failure(&old, long_ago, long_ago).unwrap();
+    store.note_link_failure(&fresh, now, now).unwrap();
+    assert_eq!(store.purge_link_codes(now).unwrap(), 1);
+    let since = now - chrono::Duration::hours(1);
+    assert_eq!(store.link_failures(&fresh, since).unwrap(), 1);
+    assert_eq!(
+        store.trees[LINK_ATTEMPTS].len(),
+        1,
+        "only the fresh record is left"
+    );
+}
