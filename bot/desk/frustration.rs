@@ -315,6 +315,9 @@ fn message_signals(s: &mut Signals, m: &Analysis, before: &[Analysis], fade: f32
     // one signal, the strongest reading (one message alone does not make a souring
     // conversation unless the head hears real anger).
     let f = m.frustration;
+    // "my boss is a nightmare", "locked myself out again": the tone is not about us
+    let aim = if aimed_elsewhere(m, &lower) { 0.5 } else { 1.0 };
+    let fade = fade * aim;
     let head = 0.5 * f.frustrated + 0.85 * f.angry;
     if head > 0.0 {
         let reason = if f.angry >= f.frustrated {
@@ -332,6 +335,7 @@ fn message_signals(s: &mut Signals, m: &Analysis, before: &[Analysis], fade: f32
         );
         s.offer("tone", 0.35 * m.anger * fade, "angry words".into());
     }
+    let fade = fade / aim;
     if let Some((_, reason)) = REPEAT_STRONG.iter().find(|(p, _)| has(&lower, p)) {
         s.offer("repeat", 0.4 * fade, (*reason).into());
     } else if let Some(w) = REPEAT_WEAK.iter().find(|w| has(&lower, w)) {
@@ -363,6 +367,29 @@ fn message_signals(s: &mut Signals, m: &Analysis, before: &[Analysis], fade: f32
     if let Some(w) = EXASPERATION.iter().find(|w| has(&lower, w)) {
         s.offer("exasperation", 0.3 * fade, format!("says \"{w}\""));
     }
+}
+
+/// Words that make a message about the shop, its people or its service.
+const ADDRESSED: &[&str] = &[
+    "you", "your", "you're", "youre", "u", "ur", "yours", "order", "orders", "parcel", "package",
+    "delivery", "delivered", "deliver", "refund", "money", "service", "bot", "company", "shop",
+    "store", "website", "site", "app", "driver", "courier", "support", "staff", "account",
+    "charged", "payment", "item", "items", "product", "tracking",
+];
+
+/// Upset at oneself, not at the shop.
+const SELF_DIRECTED: &[&str] = &[
+    "myself", "my fault", "my bad", "my mistake", "my own fault", "silly me", "stupid me",
+    "not your fault", "not your problem", "not about you", "nothing to do with you",
+];
+
+/// The message's tone is aimed at something other than the shop: the customer's day, their
+/// boss, themselves ("locked myself out again"). Such a grumble still counts, at half weight.
+fn aimed_elsewhere(m: &Analysis, lower: &str) -> bool {
+    if SELF_DIRECTED.iter().any(|p| has(lower, p)) {
+        return true;
+    }
+    m.intent == OUT_OF_SCOPE && !ADDRESSED.iter().any(|w| has(lower, w))
 }
 
 /// The same question again: this message's intent among the earlier ones.

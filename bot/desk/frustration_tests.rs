@@ -216,3 +216,19 @@ fn a_souring_conversation_climbs() {
     }
     assert!(last >= 0.6, "{last}");
 }
+
+#[test]
+fn a_grumble_about_something_else_weighs_half() {
+    let mut about_us = msg("this service is a nightmare", "complaint", 0.85);
+    about_us.frustration.angry = 0.9;
+    let mut elsewhere = msg("honestly my boss is a nightmare", OUT_OF_SCOPE, 0.85);
+    elsewhere.frustration.angry = 0.9;
+    let mut own_fault = msg("damn, locked myself out again", "recover_password", 0.85);
+    own_fault.frustration.angry = 0.9;
+    let us = score(&[about_us]).score;
+    assert!(us >= 0.6, "{us}");
+    for m in [elsewhere, own_fault] {
+        let other = score(&[m.clone()]).score;
+        assert!(other < 0.6 && other > 0.2, "{}: {other}", m.text);
+    }
+}

@@ -284,7 +284,11 @@ async fn answer(
     record.pending = answer.pending;
     record.offered_human = answer.offered_human;
     let acknowledged = intent == OUT_OF_SCOPE && is_acknowledgement(&analysis.text);
-    if !answer.resolved && !acknowledged {
+    // failures in a row: an answered turn means the bot is back on track ("unopened" and
+    // "tomorrow would be better" after answered questions are not a failing bot)
+    if answer.resolved {
+        record.unresolved_turns = 0;
+    } else if !acknowledged {
         record.unresolved_turns += 1;
     }
     out.say(record, answer.text, now);

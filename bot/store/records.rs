@@ -61,7 +61,8 @@ pub struct ConversationRecord {
     pub pending: Option<PendingSlot>,
     /// The bot offered a human on its last answer; a "yes" takes it up.
     pub offered_human: bool,
-    /// Customer turns the bot could not resolve (out of scope, unknown order...).
+    /// Customer turns in a row the bot could not resolve (out of scope, unknown order...);
+    /// an answered turn starts the count again.
     pub unresolved_turns: u32,
     pub escalation: Vec<EscalationReason>,
     /// When it joined its current queue; kept when an idle agent loses it, so it does not

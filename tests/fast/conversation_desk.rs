@@ -103,13 +103,16 @@ async fn angry_customer_lands_in_the_angry_queue_with_reasons() {
         .iter()
         .map(|r| r.rule.as_str())
         .collect();
-    assert!(rules.contains(&"angry message"), "{rules:?}");
+    assert!(
+        rules.contains(&"angry message (frustration head)"),
+        "{rules:?}"
+    );
     let anger = angry.entries[0]
         .reasons
         .iter()
-        .find(|r| r.when == "anger")
+        .find(|r| r.when == "message_frustration")
         .unwrap();
-    assert!(anger.value.as_f64().unwrap() >= 0.8, "{anger:?}");
+    assert!(anger.value.to_string().contains("0.95"), "{anger:?}");
 
     let mut saw_queued = false;
     while let Ok(e) = events.try_recv() {
@@ -355,7 +358,7 @@ async fn customer_who_gets_angry_while_waiting_moves_up() {
     assert!(general.entries[0]
         .reasons
         .iter()
-        .any(|r| r.rule == "angry message"));
+        .any(|r| r.rule == "angry message (frustration head)"));
 }
 
 #[tokio::test]

@@ -31,7 +31,9 @@ async fn angry_message_lands_in_the_angry_queue_with_its_reasons() {
     assert!(
         reasons.iter().any(|r| matches!(
             *r,
-            "angry message" | "angry and negative message" | "very negative message"
+            "angry message (frustration head)"
+                | "very negative message"
+                | "souring conversation"
         )),
         "{reasons:?}"
     );

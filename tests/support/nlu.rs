@@ -6,7 +6,9 @@
 
 use frontdesk::desk::Understand;
 use frontdesk::nlu::NluError;
-use frontdesk::nlu::{Analysis, Entity, EntityKind, Sentiment, SentimentScores, OUT_OF_SCOPE};
+use frontdesk::nlu::{
+    Analysis, Entity, EntityKind, FrustrationScores, Sentiment, SentimentScores, OUT_OF_SCOPE,
+};
 use futures::future::BoxFuture;
 
 /// Understands by keywords:
@@ -24,7 +26,7 @@ use futures::future::BoxFuture;
 /// | none of these                            | out of scope          |
 ///
 /// "furious", "!!!", "ridiculous" or "worst" make a message angry (anger 0.97, negative
-/// 0.95); "thanks" or "great" make it positive. A 5-digit number is an order number.
+/// 0.95, the frustration head's angry 0.95); "thanks" or "great" make it positive. A 5-digit number is an order number.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeywordNlu;
 
@@ -89,7 +91,15 @@ pub fn keyword_analysis(text: &str) -> Analysis {
         },
         sentiment_scores: scores,
         anger: if angry { 0.97 } else { 0.03 },
-        frustration: Default::default(),
+        frustration: if angry {
+            FrustrationScores {
+                calm: 0.02,
+                frustrated: 0.03,
+                angry: 0.95,
+            }
+        } else {
+            FrustrationScores::default()
+        },
         entities: order_number(text).into_iter().collect(),
     }
 }

@@ -129,7 +129,22 @@ impl Dialogue {
         if offered_human && is_affirmative(&analysis.text) {
             return HUMAN_REQUEST.to_string();
         }
+        // "order 10014", "and 10040": a bare order number asks after that order
+        if analysis.intent == OUT_OF_SCOPE && is_bare_order_number(analysis) {
+            if let Some(status) = self.status_intent() {
+                return status.to_string();
+            }
+        }
         analysis.intent.clone()
+    }
+
+    /// The intent whose answer is an order's status (action `order_status`), if any.
+    fn status_intent(&self) -> Option<&str> {
+        self.intents
+            .intents
+            .iter()
+            .find(|i| i.response.action.as_deref() == Some("order_status"))
+            .map(|i| i.name.as_str())
     }
 
     /// Answers `intent` in the conversation `record`: a yes to a restated action does it,
@@ -373,6 +388,30 @@ pub fn is_affirmative(text: &str) -> bool {
 
 /// "ok thanks", "good to know", "fine, I'll wait till thursday then": the customer
 /// acknowledges an answer. Out of scope for the intents, but no question the bot failed.
+/// The message is one order number and filler words: "order 10014", "and #10040?".
+pub fn is_bare_order_number(analysis: &Analysis) -> bool {
+    const FILLER: &[&str] = &[
+        "order", "and", "also", "no", "number", "nr", "it's", "its", "it", "is", "my", "the",
+        "what", "about", "how", "plus", "one", "other", "pls", "please", "too", "then", "ref",
+    ];
+    let mut numbers = analysis
+        .entities
+        .iter()
+        .filter(|e| e.kind == EntityKind::OrderNumber);
+    let (Some(number), None) = (numbers.next(), numbers.next()) else {
+        return false;
+    };
+    let rest = format!(
+        "{} {}",
+        analysis.text.get(..number.start).unwrap_or_default(),
+        analysis.text.get(number.end..).unwrap_or_default()
+    )
+    .to_lowercase();
+    rest.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .all(|w| FILLER.contains(&w))
+}
+
 pub fn is_acknowledgement(text: &str) -> bool {
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower

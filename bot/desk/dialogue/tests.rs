@@ -56,3 +56,46 @@ fn acknowledgements_are_not_questions() {
         "yes I do not want that at all, just tell me"
     ));
 }
+
+fn with_number(text: &str) -> Analysis {
+    let mut entities = Vec::new();
+    if let Some(start) = text.find(|c: char| c.is_ascii_digit()) {
+        let end = start + text[start..].chars().take_while(char::is_ascii_digit).count();
+        entities.push(crate::nlu::Entity {
+            kind: EntityKind::OrderNumber,
+            text: text[start..end].into(),
+            value: text[start..end].into(),
+            start,
+            end,
+        });
+    }
+    Analysis {
+        text: text.into(),
+        intent: OUT_OF_SCOPE.into(),
+        intent_confidence: 0.5,
+        sentiment: crate::nlu::Sentiment::Neutral,
+        sentiment_scores: crate::nlu::SentimentScores {
+            negative: 0.0,
+            neutral: 1.0,
+            positive: 0.0,
+        },
+        anger: 0.0,
+        frustration: Default::default(),
+        entities,
+    }
+}
+
+#[test]
+fn a_bare_order_number_asks_after_the_order() {
+    for text in ["order 10014", "and 10040", "#10040?", "what about 10041", "10042 pls"] {
+        assert!(is_bare_order_number(&with_number(text)), "{text}");
+    }
+    for text in [
+        "cancel 10014",
+        "10014 arrived broken",
+        "my email is wrong on 10014",
+        "no number here",
+    ] {
+        assert!(!is_bare_order_number(&with_number(text)), "{text}");
+    }
+}
