@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -261,7 +261,10 @@ pub async fn start_with_platforms<U: Understand>(
     let nlu_first_ms = warm.elapsed().as_millis() as u64;
     let desk = open_desk(&config, store.clone(), Arc::new(nlu), None)?;
     desk.requeue_orphans().await.map_err(AppError::Orphans)?;
-    let intake = Intake::new(desk.clone());
+    let intake = Intake::with_debounce(
+        desk.clone(),
+        Duration::from_millis(config.engine.debounce_ms),
+    );
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
         .map_err(|source| AppError::Bind {
@@ -299,6 +302,7 @@ pub async fn start_with_platforms<U: Understand>(
         keys: keys.clone(),
         store: store.clone(),
         logins: Arc::new(server::throttle::LoginGuard::default()),
+        limits: Arc::new(server::limits::Limits::new(&config)),
         config: Arc::new(config),
         metrics: metrics_handle,
         stopping: stopping.clone(),
@@ -349,7 +353,11 @@ fn record_failures(desk: Desk) -> FailureHook {
     })
 }
 
-/// Deletes what must not be kept: expired sessions and link codes, and (with
+/// How long handled inbound message ids are remembered (exactly-once intake).
+const INBOUND_IDS_KEPT_DAYS: i64 = 7;
+
+/// Deletes what must not be kept: expired sessions and link codes, old inbound message ids,
+/// and (with
 /// `engine.retention_days`) closed conversations older than that; at start, then hourly.
 fn spawn_upkeep(
     store: Arc<SledStore>,
@@ -360,6 +368,9 @@ fn spawn_upkeep(
         let now = chrono::Utc::now();
         store.purge_sessions(now)?;
         store.purge_link_codes(now)?;
+        // ids of handled messages: platforms redeliver within minutes, clients retry within
+        // hours; a week is far beyond both
+        store.purge_inbound(now - chrono::Duration::days(INBOUND_IDS_KEPT_DAYS))?;
         if retention_days > 0 {
             let before = now - chrono::Duration::days(retention_days as i64);
             let purged = store.purge_closed(before)?;

@@ -1,13 +1,34 @@
 //! The one door every channel uses: the web widget, the REST API, Telegram and Discord all
 //! hand their customers' messages to [`Intake::receive`]. Here a link command is answered
-//! before the NLU sees it, the message goes to the desk, and it is counted. Deduplication
-//! and sender limits belong here too, so that every channel gets them at once.
+//! before the NLU sees it, a message id seen before gets its first outcome back, quick bursts
+//! from chat channels are merged into one turn, the message goes to the desk, and it is
+//! counted.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::desk::{Desk, DeskError, Reply, Turn};
-use crate::message::{ConversationId, Inbound, Status};
+use tokio::sync::oneshot;
+
+use crate::desk::{Desk, DeskError, Reply, Turn, Unavailable};
+use crate::message::{ChannelKind, ConversationId, Inbound, Status};
 use crate::metrics;
+
+/// A burst is answered at the latest this many windows after its first message, however
+/// fast the customer keeps typing.
+const MAX_WINDOWS: u32 = 4;
+/// A burst of this many messages is answered at once.
+const MAX_BURST: usize = 20;
+
+type Waiter = oneshot::Sender<Result<Received, DeskError>>;
+
+/// Messages of one customer waiting to be answered together.
+struct Burst {
+    messages: Vec<Inbound>,
+    waiters: Vec<Waiter>,
+    deadline: tokio::time::Instant,
+    hard_deadline: tokio::time::Instant,
+}
 
 /// What became of one inbound message.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,11 +45,24 @@ pub struct Received {
 #[derive(Clone)]
 pub struct Intake {
     desk: Desk,
+    /// How long a chat channel's message waits for the next one (zero: not at all).
+    window: Duration,
+    bursts: Arc<Mutex<HashMap<String, Burst>>>,
 }
 
 impl Intake {
+    /// An intake that answers every message at once.
     pub fn new(desk: Desk) -> Intake {
-        Intake { desk }
+        Intake::with_debounce(desk, Duration::ZERO)
+    }
+
+    /// An intake that merges chat messages arriving within `window` of each other.
+    pub fn with_debounce(desk: Desk, window: Duration) -> Intake {
+        Intake {
+            desk,
+            window,
+            bursts: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     pub fn desk(&self) -> &Desk {
@@ -43,6 +77,118 @@ impl Intake {
                 direct: true,
             });
         }
+        if let Some(id) = &msg.message_id {
+            if let Some(turn) = self.desk.seen(&msg.identity(), id)? {
+                metrics::inbound_duplicate(msg.channel.as_str());
+                return Ok(Received {
+                    turn,
+                    direct: false,
+                });
+            }
+        }
+        if self.window.is_zero() || msg.channel == ChannelKind::Rest {
+            return self.handle(msg).await;
+        }
+        self.debounced(msg).await
+    }
+
+    /// Joins (or opens) the customer's burst and waits for its answer.
+    async fn debounced(&self, msg: Inbound) -> Result<Received, DeskError> {
+        let (tx, rx) = oneshot::channel();
+        let key = msg.identity().key();
+        let now = tokio::time::Instant::now();
+        let start_timer = {
+            let mut bursts = self.bursts.lock().unwrap_or_else(|e| e.into_inner());
+            match bursts.get_mut(&key) {
+                Some(burst) => {
+                    // The same message again (a retry) joins without adding its text twice.
+                    let repeat = msg.message_id.is_some()
+                        && burst
+                            .messages
+                            .iter()
+                            .any(|m| m.message_id == msg.message_id);
+                    if !repeat {
+                        burst.messages.push(msg);
+                    }
+                    burst.waiters.push(tx);
+                    burst.deadline = (now + self.window).min(burst.hard_deadline);
+                    if burst.messages.len() >= MAX_BURST {
+                        burst.deadline = now;
+                    }
+                    false
+                }
+                None => {
+                    bursts.insert(
+                        key.clone(),
+                        Burst {
+                            messages: vec![msg],
+                            waiters: vec![tx],
+                            deadline: now + self.window,
+                            hard_deadline: now + self.window * MAX_WINDOWS,
+                        },
+                    );
+                    true
+                }
+            }
+        };
+        if start_timer {
+            let intake = self.clone();
+            tokio::spawn(async move { intake.answer_burst(key).await });
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(DeskError::Unavailable(Unavailable::Dropped)))
+    }
+
+    /// Waits until the burst of `key` is quiet, then answers it as one message: the last
+    /// waiter gets the turn with its replies, the earlier ones the same turn without them
+    /// (their messages are part of it; nobody is answered twice).
+    async fn answer_burst(&self, key: String) {
+        let burst = loop {
+            let ready = self.take_if_quiet(&key);
+            match ready {
+                Ok(burst) => break burst,
+                Err(Some(deadline)) => tokio::time::sleep_until(deadline).await,
+                Err(None) => return,
+            }
+        };
+        let Burst {
+            messages,
+            mut waiters,
+            ..
+        } = burst;
+        let merged = merge(messages);
+        let result = self.handle(merged).await;
+        let last = waiters.pop();
+        for waiter in waiters {
+            let _ = waiter.send(match &result {
+                Ok(received) => Ok(Received {
+                    turn: Turn {
+                        replies: Vec::new(),
+                        ..received.turn.clone()
+                    },
+                    direct: received.direct,
+                }),
+                Err(_) => Err(DeskError::Unavailable(Unavailable::Dropped)),
+            });
+        }
+        if let Some(last) = last {
+            let _ = last.send(result);
+        }
+    }
+
+    /// The burst of `key` if its window has passed; else when to look again (`None`: gone).
+    fn take_if_quiet(&self, key: &str) -> Result<Burst, Option<tokio::time::Instant>> {
+        let mut bursts = self.bursts.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = bursts.get(key).ok_or(None)?.deadline;
+        if deadline <= tokio::time::Instant::now() {
+            bursts.remove(key).ok_or(None)
+        } else {
+            Err(Some(deadline))
+        }
+    }
+
+    /// One message to the desk, counted.
+    async fn handle(&self, msg: Inbound) -> Result<Received, DeskError> {
         let channel = msg.channel.as_str();
         let started = Instant::now();
         match self.desk.receive(msg).await {
@@ -85,4 +231,27 @@ impl Intake {
             queue: None,
         }
     }
+}
+
+/// A burst as one message: the texts in order, one per line; the first message's id (the
+/// others recorded as merged); the latest time and trusted profile.
+fn merge(mut messages: Vec<Inbound>) -> Inbound {
+    if messages.len() == 1 {
+        return messages.pop().expect("one");
+    }
+    let mut first = messages.remove(0);
+    for m in messages {
+        first.text.push('\n');
+        first.text.push_str(&m.text);
+        first.time = m.time;
+        if m.profile.is_some() {
+            first.profile = m.profile;
+        }
+        match (&first.message_id, m.message_id) {
+            (Some(_), Some(id)) => first.merged_ids.push(id),
+            (None, Some(id)) => first.message_id = Some(id),
+            (_, None) => {}
+        }
+    }
+    first
 }

@@ -65,6 +65,15 @@ pub struct Inbound {
     /// Only when trusted (signed by the shop).
     #[serde(default)]
     pub profile: Option<Profile>,
+    /// The message's stable id on its channel (Telegram `update_id`, Discord message id,
+    /// widget client id, REST `message_id`): a message seen before is not handled twice, its
+    /// first outcome is returned instead. `None`: no deduplication.
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// Ids of earlier messages of a burst merged into this one (see `engine.debounce_ms`):
+    /// recorded with the turn too, so a repeat of any of them is not handled again.
+    #[serde(default)]
+    pub merged_ids: Vec<String>,
 }
 
 impl Inbound {
@@ -81,7 +90,15 @@ impl Inbound {
             time: Utc::now(),
             metadata: Default::default(),
             profile: None,
+            message_id: None,
+            merged_ids: Vec::new(),
         }
+    }
+
+    /// Marks the message with its channel's stable id (see [`Inbound::message_id`]).
+    pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
+        self
     }
 
     pub fn with_profile(mut self, profile: Profile) -> Self {

@@ -14,6 +14,7 @@ pub const ESCALATIONS: &str = "frontdesk_escalations_total";
 pub const QUEUE_DEPTH: &str = "frontdesk_queue_depth";
 pub const REPLY_LATENCY: &str = "frontdesk_reply_latency_seconds";
 pub const WIDGET_SOCKETS: &str = "frontdesk_widget_sockets_open";
+pub const LIMITED: &str = "frontdesk_limited_total";
 
 /// Latency buckets from 1 ms to 10 s: replies should sit in the low tens of milliseconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -61,6 +62,10 @@ fn describe() {
         "From receiving a message to having stored and answered it, by channel."
     );
     metrics::describe_gauge!(WIDGET_SOCKETS, "Open widget WebSocket connections.");
+    metrics::describe_counter!(
+        LIMITED,
+        "Requests, frames and sockets refused or closed by the abuse limits, by reason."
+    );
 }
 
 /// Drains histogram buckets now and then so memory stays bounded between scrapes.
@@ -101,4 +106,17 @@ pub fn queue_depth(queue: &str, depth: usize) {
 
 pub fn widget_socket(delta: f64) {
     metrics::gauge!(WIDGET_SOCKETS).increment(delta);
+}
+
+/// One refusal (or idle socket closed) by the abuse limits; `reason` as in
+/// `server::limits::Reason::label`, or `idle_socket`.
+pub fn limited(reason: &'static str) {
+    metrics::counter!(LIMITED, "reason" => reason).increment(1);
+}
+
+/// Repeated inbound messages (same channel message id) answered from their first outcome.
+pub const INBOUND_DUPLICATES: &str = "frontdesk_inbound_duplicates_total";
+
+pub fn inbound_duplicate(channel: &str) {
+    metrics::counter!(INBOUND_DUPLICATES, "channel" => channel.to_string()).increment(1);
 }

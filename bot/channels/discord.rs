@@ -5,6 +5,12 @@
 //! (their DM channel, or their thread) is remembered per user in the store's
 //! `discord_routes` tree, so the outbox can deliver after a restart.
 //!
+//! A support channel itself is never a route: when a thread cannot be opened there, the
+//! customer is answered in a DM instead, and when no DM can be opened either, their message
+//! still reaches the desk without a route, so the outbox's own DM attempt fails and the
+//! failure is recorded on the conversation for the agents. Routes to a support channel
+//! (stored by older versions when a thread could not be opened) are removed at start.
+//!
 //! `channels.discord.api_url` points REST (and, through `GET /gateway`, the gateway) at
 //! another server: serenity applies that only with its rate limiter off, so in that mode a
 //! 429 reaches the outbox without a `retry_after` and the outbox backs off on its own.
@@ -102,7 +108,8 @@ pub struct Discord {
 }
 
 impl Discord {
-    /// The adapter; routes are kept in `store`'s `discord_routes` tree.
+    /// The adapter; routes are kept in `store`'s `discord_routes` tree (those that point
+    /// at a support channel are removed first: see [`repair_routes`]).
     pub fn new(
         config: DiscordConfig,
         intake: Intake,
@@ -111,12 +118,26 @@ impl Discord {
         store: Arc<SledStore>,
     ) -> Discord {
         health.starting(ChannelKind::Discord);
+        let routes = store.channel_tree(ChannelTree::DiscordRoutes);
+        match repair_routes(&routes, &config.support_channels) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(
+                    removed = n,
+                    "removed Discord routes that pointed at a public support channel; those customers get a thread or a DM with their next message"
+                );
+                store.note_write();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check the stored Discord routes; routes to a support channel are ignored")
+            }
+        }
         Discord {
             http: Arc::new(config.http()),
             intake,
             outbox,
             health,
-            routes: store.channel_tree(ChannelTree::DiscordRoutes),
+            routes,
             store,
             config: Arc::new(config),
         }
@@ -127,6 +148,7 @@ impl Discord {
         Arc::new(DiscordCourier {
             http: self.http.clone(),
             routes: self.routes.clone(),
+            config: self.config.clone(),
         })
     }
 
@@ -191,6 +213,15 @@ impl Discord {
     }
 
     fn remember(&self, user: u64, route: Route) {
+        if self.config.is_public(route.channel()) {
+            // Cannot happen (`route_message` never routes there); refuse rather than answer
+            // a customer in public.
+            tracing::error!(
+                user,
+                "refused to route a Discord customer to a support channel"
+            );
+            return;
+        }
         let key = format!("user:{user}");
         if let Ok(bytes) = serde_json::to_vec(&route) {
             if let Err(e) = self.routes.insert(key, bytes) {
@@ -207,42 +238,58 @@ impl Discord {
     }
 
     fn thread_owner(&self, channel: u64) -> Option<u64> {
+        if self.config.is_public(channel) {
+            return None;
+        }
         let bytes = self.routes.get(format!("thread:{channel}")).ok()??;
         std::str::from_utf8(&bytes).ok()?.parse().ok()
     }
 
     fn route_of(&self, user: u64) -> Option<Route> {
-        route_of(&self.routes, user)
+        route_of(&self.routes, &self.config, user)
     }
 
     /// Decides whether a message is for the desk and where its answers go.
-    async fn route_message(&self, msg: &Message) -> Option<Route> {
+    async fn route_message(&self, msg: &Message) -> Routing {
         let user = msg.author.id.get();
         let channel = msg.channel_id.get();
         if msg.guild_id.is_none() {
-            return Some(Route::Direct(channel));
+            return Routing::Desk(Some(Route::Direct(channel)));
         }
-        if let Some(owner) = self.thread_owner(channel) {
-            // Staff may talk in a customer's thread too; only the customer goes to the desk.
-            return (owner == user).then_some(Route::Thread(channel));
-        }
-        if !self.config.support_channels.contains(&channel) {
-            return None;
+        if !self.config.is_public(channel) {
+            return match self.thread_owner(channel) {
+                // Staff may talk in a customer's thread too; only the customer goes to the desk.
+                Some(owner) if owner == user => Routing::Desk(Some(Route::Thread(channel))),
+                _ => Routing::Ignore,
+            };
         }
         if let Some(Route::Thread(thread)) = self.route_of(user) {
-            return Some(Route::Thread(thread));
+            return Routing::Desk(Some(Route::Thread(thread)));
         }
         let name = format!("Support: {}", msg.author.name);
         let builder = CreateThread::new(name.chars().take(100).collect::<String>());
-        match msg
+        let thread_error = match msg
             .channel_id
             .create_thread_from_message(&*self.http, msg.id, builder)
             .await
         {
-            Ok(thread) => Some(Route::Thread(thread.id.get())),
+            Ok(thread) => return Routing::Desk(Some(Route::Thread(thread.id.get()))),
+            Err(e) => describe(&e),
+        };
+        // Never the support channel itself: that would answer this customer in public (and
+        // make everyone else there look like staff in their thread).
+        match UserId::new(user).create_dm_channel(&*self.http).await {
+            Ok(dm) => {
+                tracing::warn!(user, channel, error = %thread_error,
+                    "cannot open a support thread; answering the customer in a DM");
+                Routing::Desk(Some(Route::Direct(dm.id.get())))
+            }
             Err(e) => {
-                tracing::error!(error = %describe(&e), "cannot open a support thread; answering in the channel");
-                Some(Route::Thread(channel))
+                // The desk still takes the message; its answers fail in the outbox (which
+                // tries a DM again) and are recorded on the conversation for the agents.
+                tracing::error!(user, channel, thread_error = %thread_error, dm_error = %describe(&e),
+                    "cannot open a support thread nor a DM: this customer cannot be answered on Discord");
+                Routing::Desk(None)
             }
         }
     }
@@ -251,11 +298,13 @@ impl Discord {
         if msg.author.bot || msg.content.trim().is_empty() {
             return;
         }
-        let Some(route) = self.route_message(&msg).await else {
+        let Routing::Desk(route) = self.route_message(&msg).await else {
             return;
         };
         let user = msg.author.id.get();
-        self.remember(user, route);
+        if let Some(route) = route {
+            self.remember(user, route);
+        }
         let mut metadata = serde_json::Map::new();
         metadata.insert("discord_message_id".into(), msg.id.get().to_string().into());
         metadata.insert(
@@ -271,6 +320,9 @@ impl Discord {
                 .unwrap_or_else(chrono::Utc::now),
             metadata,
             profile: None,
+            // a message id is unique on Discord: a redelivered event is handled once
+            message_id: Some(msg.id.get().to_string()),
+            merged_ids: Vec::new(),
         };
         // The gateway does not resend events: wait for the desk rather than drop a message.
         let mut wait = Duration::from_millis(200);
@@ -296,9 +348,69 @@ impl Discord {
     }
 }
 
-fn route_of(routes: &sled::Tree, user: u64) -> Option<Route> {
+/// What to do with a message seen on Discord.
+enum Routing {
+    /// Not for the desk (not a customer's DM, support channel or own thread).
+    Ignore,
+    /// For the desk; answers go to the route, or (`None`: none could be opened) to a DM the
+    /// outbox tries to open when it delivers.
+    Desk(Option<Route>),
+}
+
+impl Route {
+    /// The channel the answers are posted in.
+    pub fn channel(self) -> u64 {
+        match self {
+            Route::Direct(c) | Route::Thread(c) => c,
+        }
+    }
+}
+
+impl DiscordConfig {
+    /// Whether `channel` is one of the (public) support channels.
+    fn is_public(&self, channel: u64) -> bool {
+        self.support_channels.contains(&channel)
+    }
+}
+
+/// Where `user`'s answers go; never a support channel (no route then).
+fn route_of(routes: &sled::Tree, config: &DiscordConfig, user: u64) -> Option<Route> {
     let bytes = routes.get(format!("user:{user}")).ok()??;
-    serde_json::from_slice(&bytes).ok()
+    let route: Route = serde_json::from_slice(&bytes).ok()?;
+    (!config.is_public(route.channel())).then_some(route)
+}
+
+/// Removes the routes that point at a support channel (`support_channels`): older versions
+/// stored one when a support thread could not be opened, which answered that customer in
+/// public and ignored everyone else in the channel. Those customers have no route
+/// afterwards: their next message opens a thread (or a DM), and the outbox opens a DM for
+/// answers already waiting. Returns how many entries were removed.
+pub fn repair_routes(routes: &sled::Tree, support_channels: &[u64]) -> Result<usize, sled::Error> {
+    if support_channels.is_empty() {
+        return Ok(0);
+    }
+    let public = |channel: u64| support_channels.contains(&channel);
+    let mut stale = Vec::new();
+    for entry in routes.iter() {
+        let (key, value) = entry?;
+        let Ok(key_text) = std::str::from_utf8(&key) else {
+            continue;
+        };
+        let points_public = if let Some(thread) = key_text.strip_prefix("thread:") {
+            thread.parse().is_ok_and(public)
+        } else if key_text.starts_with("user:") {
+            serde_json::from_slice::<Route>(&value).is_ok_and(|r| public(r.channel()))
+        } else {
+            false
+        };
+        if points_public {
+            stale.push(key);
+        }
+    }
+    for key in &stale {
+        routes.remove(key)?;
+    }
+    Ok(stale.len())
 }
 
 /// Stops the shards of a client whose task is dropped (aborted), so no old session keeps
@@ -382,9 +494,28 @@ pub fn classify(e: serenity::Error) -> DeliveryError {
     }
 }
 
+/// A failed DM opening, as the outbox keeps it (and the agent reads it on the conversation).
+fn cannot_open_dm(user: u64, e: serenity::Error) -> DeliveryError {
+    let why = |detail: String| {
+        format!("cannot reach Discord user {user}: no support thread or DM channel, and a DM cannot be opened ({detail})")
+    };
+    match classify(e) {
+        DeliveryError::Permanent(d) => DeliveryError::Permanent(why(d)),
+        DeliveryError::Retryable(d) => DeliveryError::Retryable(why(d)),
+        DeliveryError::RateLimited {
+            retry_after,
+            detail,
+        } => DeliveryError::RateLimited {
+            retry_after,
+            detail: why(detail),
+        },
+    }
+}
+
 struct DiscordCourier {
     http: Arc<Http>,
     routes: sled::Tree,
+    config: Arc<DiscordConfig>,
 }
 
 impl Courier for DiscordCourier {
@@ -405,14 +536,16 @@ impl Courier for DiscordCourier {
             let user: u64 = recipient.parse().map_err(|_| {
                 DeliveryError::Permanent(format!("{recipient:?} is not a Discord user id"))
             })?;
-            let channel = match route_of(&self.routes, user) {
-                Some(Route::Direct(c)) | Some(Route::Thread(c)) => ChannelId::new(c),
+            let channel = match route_of(&self.routes, &self.config, user) {
+                Some(route) => ChannelId::new(route.channel()),
                 None => {
-                    // Never wrote to us here (a linked identity): open a DM.
+                    // Never wrote to us here (a linked identity), or neither a support
+                    // thread nor a DM could be opened when they wrote: open a DM. Never the
+                    // support channel.
                     let dm = UserId::new(user)
                         .create_dm_channel(&*self.http)
                         .await
-                        .map_err(classify)?;
+                        .map_err(|e| cannot_open_dm(user, e))?;
                     dm.id
                 }
             };
@@ -426,5 +559,43 @@ impl Courier for DiscordCourier {
                 .map(|_| ())
                 .map_err(classify)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_to_a_support_channel_are_removed_and_others_kept() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let routes = db.open_tree("discord_routes").unwrap();
+        let put = |user: u64, route: Route| {
+            routes
+                .insert(format!("user:{user}"), serde_json::to_vec(&route).unwrap())
+                .unwrap();
+        };
+        // What the old fallback stored: the public channel as the customer's "thread".
+        put(1, Route::Thread(7));
+        routes.insert("thread:7", b"1".to_vec()).unwrap();
+        put(2, Route::Thread(70));
+        routes.insert("thread:70", b"2".to_vec()).unwrap();
+        put(3, Route::Direct(30));
+
+        assert_eq!(repair_routes(&routes, &[7, 8]).unwrap(), 2);
+        assert!(routes.get("user:1").unwrap().is_none());
+        assert!(routes.get("thread:7").unwrap().is_none());
+        let config = DiscordConfig {
+            token: "t".into(),
+            api_url: None,
+            support_channels: vec![7, 8],
+        };
+        assert_eq!(route_of(&routes, &config, 2), Some(Route::Thread(70)));
+        assert_eq!(route_of(&routes, &config, 3), Some(Route::Direct(30)));
+        assert_eq!(repair_routes(&routes, &[7, 8]).unwrap(), 0, "nothing left");
+
+        // Read-time guard too: a public route is no route.
+        put(4, Route::Thread(8));
+        assert_eq!(route_of(&routes, &config, 4), None);
     }
 }

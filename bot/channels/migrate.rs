@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::outbox::{first_free_sequence, sequence_of};
+use crate::store::{first_free_sequence, outbox_sequence_of as sequence_of};
 use crate::store::{ChannelTree, SledStore, Store, StoreError};
 
 /// The folder of the old database, under the data folder.
@@ -151,6 +151,16 @@ fn copy_trees(old: &sled::Db, store: &SledStore) -> Result<(usize, usize, usize)
     let outbox = copy("outbox", &pending, true)?;
     let outbox_failed = copy("outbox_failed", &failed, true)?;
     let discord_routes = copy("discord_routes", &routes, false)?;
+    store.resync_outbox().map_err(|e| match e {
+        crate::store::StoreError::Sled(source) => MigrateError::Copy {
+            tree: "outbox",
+            source,
+        },
+        other => MigrateError::Copy {
+            tree: "outbox",
+            source: sled::Error::Unsupported(other.to_string()),
+        },
+    })?;
     Ok((outbox, outbox_failed, discord_routes))
 }
 
@@ -162,8 +172,9 @@ mod tests {
 
     use super::*;
     use crate::channels::health::ChannelHealth;
-    use crate::channels::outbox::{FailedDelivery, Outbox, Parcel};
+    use crate::channels::outbox::{FailedDelivery, Outbox};
     use crate::message::{ChannelKind, ConversationId, Outbound, Speaker};
+    use crate::store::Parcel;
 
     fn outbound(channel: ChannelKind, user: &str, text: &str) -> Outbound {
         Outbound {

@@ -3,10 +3,13 @@
 //! anyone tries to send it, and leaves the outbox only
 //! once the platform accepted every piece of it, or refused it for good.
 //!
+//! Replies of a turn or an agent action are written here by the store in the same transaction
+//! as the turn (`Change::outbox`), and a courier sends only entries already on disk.
 //! One courier task per platform sends that platform's messages in the order they were
-//! queued, so a customer never reads a later answer before an earlier one. Network errors and
-//! 5xx answers are retried with exponential backoff, 429 answers after the platform's
-//! `retry_after`; a restart picks up whatever was pending. A permanent refusal (the customer
+//! queued per chat, so a customer never reads a later answer before an earlier one. Network
+//! errors and 5xx answers are retried with exponential backoff, 429 answers after the
+//! platform's `retry_after`, each chat on its own: one rate-limited or failing chat does not
+//! hold back the others. A restart picks up whatever was pending. A permanent refusal (the customer
 //! blocked the bot, the chat is gone) moves the message to a `failed` tree and is reported to
 //! the failure hook, which records it on the conversation for the agent.
 //!
@@ -14,7 +17,7 @@
 //! write re-sends that one piece after restart. Long messages are split per platform and the
 //! pieces already accepted are remembered, so a retry never repeats them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,13 +27,13 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::format::Dialect;
 use super::health::ChannelHealth;
 use crate::message::{ChannelKind, ConversationId, Outbound};
-use crate::store::{ChannelTree, SledStore, Store, StoreError};
+use crate::store::{outbox_lane, ChannelTree, SledStore, Store, StoreError};
 
 /// Why a platform did not take a message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -63,16 +66,7 @@ pub trait Courier: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), DeliveryError>>;
 }
 
-/// A message waiting in the outbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Parcel {
-    pub message: Outbound,
-    /// Rendered pieces the platform already accepted.
-    pub pieces_sent: usize,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub queued_at: DateTime<Utc>,
-}
+pub use crate::store::Parcel;
 
 /// A message the platform refused for good.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,43 +133,19 @@ struct Inner {
     store: Arc<SledStore>,
     pending: sled::Tree,
     failed: sled::Tree,
-    /// The next sequence number (see [`Outbox::next_key`]).
-    next: AtomicU64,
-    wake: [Notify; 2],
     health: ChannelHealth,
     policy: RetryPolicy,
 }
 
+/// Where one chat stands with its platform: when it may be tried again.
+struct RouteState {
+    until: Instant,
+    backoff: ExponentialBackoff,
+}
+
 /// Key prefix per platform, so each courier scans only its own messages in queue order.
 fn lane(kind: ChannelKind) -> Result<u8, OutboxError> {
-    match kind {
-        ChannelKind::Telegram => Ok(0),
-        ChannelKind::Discord => Ok(1),
-        other => Err(OutboxError::NotAPlatform(other)),
-    }
-}
-
-/// The sequence number in an outbox key (`[lane, u64 BE]`), if it is one.
-pub(super) fn sequence_of(key: &[u8]) -> Option<u64> {
-    let bytes: [u8; 8] = key.get(1..9)?.try_into().ok()?;
-    (key.len() == 9).then(|| u64::from_be_bytes(bytes))
-}
-
-/// One past the highest sequence number in either tree, so that a new message sorts after
-/// every message already queued (also those carried over from an older database) and never
-/// takes the key of a recorded failure.
-pub(super) fn first_free_sequence(trees: [&sled::Tree; 2]) -> Result<u64, sled::Error> {
-    let mut next = 0;
-    for tree in trees {
-        for lane in [0u8, 1] {
-            if let Some(key) = tree.scan_prefix([lane]).keys().next_back() {
-                if let Some(seq) = sequence_of(&key?) {
-                    next = next.max(seq.saturating_add(1));
-                }
-            }
-        }
-    }
-    Ok(next)
+    outbox_lane(kind).ok_or(OutboxError::NotAPlatform(kind))
 }
 
 impl Outbox {
@@ -191,14 +161,11 @@ impl Outbox {
     ) -> Result<Outbox, OutboxError> {
         let pending = store.channel_tree(ChannelTree::Outbox);
         let failed = store.channel_tree(ChannelTree::OutboxFailed);
-        let next = first_free_sequence([&pending, &failed])?;
         let outbox = Outbox {
             inner: Arc::new(Inner {
                 store,
                 pending,
                 failed,
-                next: AtomicU64::new(next),
-                wake: [Notify::new(), Notify::new()],
                 health,
                 policy,
             }),
@@ -212,45 +179,15 @@ impl Outbox {
         Ok(outbox)
     }
 
-    /// Queues `message` and returns once it is on disk.
+    /// Queues `message` outside a conversation turn (turns and agent replies queue theirs in
+    /// their own store change) and returns once it is on disk.
     pub async fn enqueue(&self, message: Outbound) -> Result<(), OutboxError> {
-        let lane = lane(message.channel)?;
         let kind = message.channel;
-        let parcel = Parcel {
-            message,
-            pieces_sent: 0,
-            attempts: 0,
-            last_error: None,
-            queued_at: Utc::now(),
-        };
-        let bytes = serde_json::to_vec(&parcel)?;
-        loop {
-            let key = self.next_key(lane);
-            // Insert only into a free key, so nothing queued is ever overwritten.
-            let swapped = self.inner.pending.compare_and_swap(
-                key,
-                None as Option<&[u8]>,
-                Some(bytes.as_slice()),
-            )?;
-            if swapped.is_ok() {
-                break;
-            }
-        }
-        self.written();
+        lane(kind)?;
+        self.inner.store.queue_outbox(message)?;
         self.inner.store.flush().await?;
         self.refresh_pending(kind);
-        self.inner.wake[lane as usize].notify_one();
         Ok(())
-    }
-
-    /// A fresh key in `lane`: the lane byte, then a sequence number (big-endian, so keys
-    /// sort in queue order).
-    fn next_key(&self, lane: u8) -> [u8; 9] {
-        let seq = self.inner.next.fetch_add(1, Ordering::SeqCst);
-        let mut key = [0u8; 9];
-        key[0] = lane;
-        key[1..].copy_from_slice(&seq.to_be_bytes());
-        key
     }
 
     /// Counts a write to the outbox trees, so the store's next flush covers it.
@@ -305,6 +242,10 @@ impl Outbox {
         }))
     }
 
+    /// Delivers the lane's durable messages in queue order per chat. A chat the platform
+    /// rate-limits or fails waits on its own (its `retry_after`, else its own backoff); the
+    /// other chats' messages go on meanwhile. Later messages of a waiting chat wait too, so
+    /// a customer never reads a later answer before an earlier one.
     async fn run_courier(
         &self,
         lane: u8,
@@ -312,88 +253,136 @@ impl Outbox {
         on_failure: Option<FailureHook>,
     ) {
         let kind = courier.kind();
-        let mut backoff = self.inner.policy.backoff();
+        let mut routes: HashMap<String, RouteState> = HashMap::new();
         loop {
-            let wake = self.inner.wake[lane as usize].notified();
-            let head = match self.inner.pending.scan_prefix([lane]).next() {
-                None => {
-                    wake.await;
-                    continue;
+            // Registered before the scan, so a message queued during it is not missed.
+            let wake = self.inner.store.outbox_wake(lane).notified();
+            let mut waiting: HashSet<String> = HashSet::new();
+            let mut next_due: Option<Instant> = None;
+            let mut progressed = false;
+            for entry in self.inner.pending.scan_prefix([lane]) {
+                let (key, value) = match entry {
+                    Ok(kv) => kv,
+                    Err(e) => {
+                        tracing::error!(channel = %kind, error = %e, "outbox unreadable; retrying in 5 s");
+                        next_due = Some(Instant::now() + Duration::from_secs(5));
+                        break;
+                    }
+                };
+                // Keys sort by sequence: everything from here on is newer and not on disk yet.
+                if !self.inner.store.outbox_durable(&key) {
+                    break;
                 }
-                Some(Ok((key, value))) => (key, value),
-                Some(Err(e)) => {
-                    tracing::error!(channel = %kind, error = %e, "outbox unreadable; retrying in 5 s");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    continue;
-                }
-            };
-            let (key, value) = head;
-            let mut parcel: Parcel = match serde_json::from_slice(&value) {
-                Ok(p) => p,
-                Err(e) => {
-                    // Cannot happen with records this code wrote; keep the bytes for a human
-                    // rather than block the platform forever.
-                    tracing::error!(channel = %kind, error = %e, "unreadable outbox record moved aside");
-                    let _ = self.inner.failed.insert(key.clone(), value);
-                    let _ = self.inner.pending.remove(key);
-                    self.written();
-                    continue;
-                }
-            };
-            match self.deliver(&*courier, &key, &mut parcel).await {
-                Ok(()) => {
-                    backoff.reset();
-                    self.inner.health.delivery_error(kind, None);
-                }
-                Err(DeliveryError::Permanent(error)) => {
-                    backoff.reset();
-                    tracing::warn!(channel = %kind, conversation = %parcel.message.conversation_id,
-                        recipient = %parcel.message.channel_user, %error,
-                        "message refused for good; recorded on the conversation");
-                    let failed = FailedDelivery {
-                        message: parcel.message.clone(),
-                        error,
-                        time: Utc::now(),
-                    };
-                    if let Err(e) = self.give_up(&key, &failed).await {
-                        tracing::error!(channel = %kind, error = %e, "could not record a failed delivery");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                let mut parcel: Parcel = match serde_json::from_slice(&value) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // Cannot happen with records this code wrote; keep the bytes for a
+                        // human rather than block the chat forever.
+                        tracing::error!(channel = %kind, error = %e, "unreadable outbox record moved aside");
+                        let _ = self.inner.failed.insert(key.clone(), value);
+                        let _ = self.inner.pending.remove(key);
+                        self.written();
                         continue;
                     }
-                    self.inner.health.delivery_failed(kind);
-                    if let Some(hook) = &on_failure {
-                        hook(failed).await;
+                };
+                let recipient = parcel.message.channel_user.clone();
+                if waiting.contains(&recipient) {
+                    continue;
+                }
+                if let Some(until) = routes.get(&recipient).map(|r| r.until) {
+                    if until > Instant::now() {
+                        next_due = Some(next_due.map_or(until, |d| d.min(until)));
+                        waiting.insert(recipient);
+                        continue;
                     }
                 }
-                Err(error) => {
-                    let wait = match &error {
-                        DeliveryError::RateLimited {
-                            retry_after: Some(after),
-                            ..
-                        } => *after,
-                        // Without a figure, slow down at least a second.
-                        DeliveryError::RateLimited { .. } => backoff
-                            .next_backoff()
-                            .unwrap_or(self.inner.policy.max)
-                            .max(Duration::from_secs(1)),
-                        _ => backoff.next_backoff().unwrap_or(self.inner.policy.max),
-                    };
-                    parcel.attempts += 1;
-                    parcel.last_error = Some(error.to_string());
-                    tracing::warn!(channel = %kind, conversation = %parcel.message.conversation_id,
-                        attempt = parcel.attempts, retry_in_ms = wait.as_millis() as u64, %error,
-                        "delivery failed; will retry");
-                    self.inner
-                        .health
-                        .delivery_error(kind, Some(error.to_string()));
-                    if let Ok(bytes) = serde_json::to_vec(&parcel) {
-                        let _ = self.inner.pending.insert(key.clone(), bytes);
-                        self.written();
+                match self.deliver(&*courier, &key, &mut parcel).await {
+                    Ok(()) => {
+                        routes.remove(&recipient);
+                        progressed = true;
+                        self.inner.health.delivery_error(kind, None);
                     }
-                    tokio::time::sleep(wait).await;
+                    Err(DeliveryError::Permanent(error)) => {
+                        routes.remove(&recipient);
+                        tracing::warn!(channel = %kind, conversation = %parcel.message.conversation_id,
+                            recipient = %parcel.message.channel_user, %error,
+                            "message refused for good; recorded on the conversation");
+                        let failed = FailedDelivery {
+                            message: parcel.message.clone(),
+                            error,
+                            time: Utc::now(),
+                        };
+                        if let Err(e) = self.give_up(&key, &failed).await {
+                            tracing::error!(channel = %kind, error = %e, "could not record a failed delivery");
+                            waiting.insert(recipient);
+                            next_due = Some(Instant::now() + Duration::from_secs(1));
+                            continue;
+                        }
+                        progressed = true;
+                        self.inner.health.delivery_failed(kind);
+                        if let Some(hook) = &on_failure {
+                            hook(failed).await;
+                        }
+                    }
+                    Err(error) => {
+                        let route = routes
+                            .entry(recipient.clone())
+                            .or_insert_with(|| RouteState {
+                                until: Instant::now(),
+                                backoff: self.inner.policy.backoff(),
+                            });
+                        let wait = match &error {
+                            DeliveryError::RateLimited {
+                                retry_after: Some(after),
+                                ..
+                            } => *after,
+                            // Without a figure, slow down at least a second.
+                            DeliveryError::RateLimited { .. } => route
+                                .backoff
+                                .next_backoff()
+                                .unwrap_or(self.inner.policy.max)
+                                .max(Duration::from_secs(1)),
+                            _ => route
+                                .backoff
+                                .next_backoff()
+                                .unwrap_or(self.inner.policy.max),
+                        };
+                        route.until = Instant::now() + wait;
+                        next_due = Some(next_due.map_or(route.until, |d| d.min(route.until)));
+                        waiting.insert(recipient);
+                        parcel.attempts += 1;
+                        parcel.last_error = Some(error.to_string());
+                        tracing::warn!(channel = %kind, conversation = %parcel.message.conversation_id,
+                            attempt = parcel.attempts, retry_in_ms = wait.as_millis() as u64, %error,
+                            "delivery failed; this chat waits, the others go on");
+                        self.inner
+                            .health
+                            .delivery_error(kind, Some(error.to_string()));
+                        if let Ok(bytes) = serde_json::to_vec(&parcel) {
+                            let _ = self.inner.pending.insert(key.clone(), bytes);
+                            self.written();
+                        }
+                    }
                 }
             }
             self.refresh_pending(kind);
+            if progressed {
+                // Sent or gave up on something: the outbox is on disk before the next pass,
+                // so a crash re-sends at most the one piece in flight.
+                if let Err(e) = self.inner.store.flush().await {
+                    tracing::error!(channel = %kind, error = %e, "outbox flush failed");
+                }
+                continue;
+            }
+            match next_due {
+                Some(due) => {
+                    tokio::select! {
+                        _ = wake => {}
+                        _ = tokio::time::sleep_until(due) => {}
+                    }
+                }
+                None => wake.await,
+            }
         }
     }
 

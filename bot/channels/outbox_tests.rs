@@ -4,6 +4,7 @@ use super::*;
 use crate::message::Speaker;
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use tokio::sync::Notify;
 
 /// A courier that answers from a script, then succeeds; records what it accepted.
 struct Scripted {
@@ -257,4 +258,115 @@ async fn failures_keep_their_keys_across_a_restart() {
         .unwrap();
     let texts: Vec<&str> = failures.iter().map(|f| f.message.text.as_str()).collect();
     assert_eq!(texts, ["lost", "lost again"]);
+}
+
+/// Rate-limits one chat (with the platform's `retry_after`) and accepts everyone else.
+struct OneChatLimited {
+    limited: String,
+    retry_after: Duration,
+    accepted: Mutex<Vec<(String, String, std::time::Instant)>>,
+    refusals: Mutex<usize>,
+    changed: Notify,
+}
+
+impl Courier for OneChatLimited {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Telegram
+    }
+    fn dialect(&self) -> Dialect {
+        Dialect::TelegramMarkdownV2
+    }
+    fn send<'a>(
+        &'a self,
+        recipient: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            let mut refusals = self.refusals.lock().unwrap();
+            let result = if recipient == self.limited && *refusals < 1 {
+                *refusals += 1;
+                Err(DeliveryError::RateLimited {
+                    retry_after: Some(self.retry_after),
+                    detail: "Too Many Requests: retry after".into(),
+                })
+            } else {
+                self.accepted.lock().unwrap().push((
+                    recipient.to_string(),
+                    text.to_string(),
+                    std::time::Instant::now(),
+                ));
+                Ok(())
+            };
+            drop(refusals);
+            self.changed.notify_waiters();
+            result
+        })
+    }
+}
+
+/// One chat the platform rate-limits waits for its own `retry_after`; the other chats'
+/// messages, queued after it, go out meanwhile, and the waiting chat keeps its order.
+#[tokio::test]
+async fn a_rate_limited_chat_does_not_hold_back_the_others() {
+    let store = temporary();
+    let outbox = open(&store);
+    outbox.enqueue(message("slow", "slow 1")).await.unwrap();
+    outbox.enqueue(message("slow", "slow 2")).await.unwrap();
+    for i in 0..3 {
+        outbox
+            .enqueue(message("fast", &format!("fast {i}")))
+            .await
+            .unwrap();
+    }
+    let courier = Arc::new(OneChatLimited {
+        limited: "slow".into(),
+        retry_after: Duration::from_millis(1500),
+        accepted: Mutex::new(Vec::new()),
+        refusals: Mutex::new(0),
+        changed: Notify::new(),
+    });
+    let started = std::time::Instant::now();
+    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let all = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let wait = courier.changed.notified();
+            let got = courier.accepted.lock().unwrap().clone();
+            if got.len() >= 5 {
+                return got;
+            }
+            wait.await;
+        }
+    })
+    .await
+    .expect("every message is delivered in the end");
+    task.abort();
+    let order: Vec<&str> = all.iter().map(|(_, t, _)| t.as_str()).collect();
+    assert_eq!(order, ["fast 0", "fast 1", "fast 2", "slow 1", "slow 2"]);
+    let fast_done = all[2].2 - started;
+    let slow_first = all[3].2 - started;
+    assert!(
+        fast_done < Duration::from_millis(1500),
+        "the other chat did not wait out the limit: {fast_done:?}"
+    );
+    assert!(
+        slow_first >= Duration::from_millis(1500),
+        "retry_after was honoured: {slow_first:?}"
+    );
+}
+
+/// A courier sends nothing that is not on disk yet: a reply applied with its turn waits for
+/// the flush that makes the turn durable.
+#[tokio::test]
+async fn nothing_is_sent_before_it_is_on_disk() {
+    let store = temporary();
+    let outbox = open(&store);
+    let courier = Scripted::new(vec![]);
+    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    store.queue_outbox(message("7", "not yet durable")).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(courier.accepted().is_empty(), "sent before the flush");
+    store.flush().await.unwrap();
+    let got = courier.wait_accepted(1).await;
+    assert_eq!(got[0].1, "not yet durable");
+    task.abort();
 }

@@ -1,7 +1,8 @@
-//! From the desk's live events to the outbox: every bot answer, agent reply and queue update
-//! of a conversation that started on a chat platform becomes an outbound message on that
-//! platform. The adapters never send answers themselves, so an answer to the customer's own
-//! message and an agent's reply an hour later take the same durable path.
+//! From the desk's live events to the outbox, for what is not stored in the conversation:
+//! the "you are now number N" updates of customers waiting on a chat platform. Bot answers
+//! and agent replies do not pass here: the store queues them in the same transaction as the
+//! turn or agent action that wrote them (`Change::platform_replies`), so none is lost if the
+//! process dies between the two, and none depends on this live relay keeping up.
 
 use std::collections::HashMap;
 
@@ -55,6 +56,10 @@ async fn run(
             }
             Err(RecvError::Closed) => return,
         };
+        // Stored replies reach the outbox with their turn; only notices pass here.
+        if !matches!(event.kind, DeskEventKind::QueuePosition { .. }) {
+            continue;
+        }
         let Some((text, from)) = customer_visible(&event.kind) else {
             continue;
         };

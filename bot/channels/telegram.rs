@@ -286,7 +286,11 @@ fn secret_matches(given: Option<&str>, expected: &str) -> bool {
     given.is_some_and(|g| Sha256::digest(g.as_bytes()) == Sha256::digest(expected.as_bytes()))
 }
 
-async fn webhook(State(telegram): State<Telegram>, headers: HeaderMap, body: String) -> StatusCode {
+async fn webhook(
+    State(telegram): State<Telegram>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
     let Some(config) = &telegram.config.webhook else {
         return StatusCode::NOT_FOUND;
     };
@@ -295,7 +299,9 @@ async fn webhook(State(telegram): State<Telegram>, headers: HeaderMap, body: Str
         tracing::warn!("Telegram webhook call without the right secret token refused");
         return StatusCode::UNAUTHORIZED;
     }
-    let update: Update = match serde_json::from_str(&body) {
+    // bytes, not a string: a body that is not UTF-8 is an unreadable update like any other,
+    // answered after the secret check
+    let update: Update = match serde_json::from_slice(&body) {
         Ok(u) => u,
         Err(e) => {
             // Telegram would resend it forever; nothing we can do with it.
@@ -349,6 +355,10 @@ pub fn inbound_of(update: &Update) -> Option<Inbound> {
         time: message.date,
         metadata,
         profile: None,
+        // unique within the chat (the channel user): an update delivered twice (webhook
+        // retry, restart during polling) carries the same message id
+        message_id: Some(message.id.0.to_string()),
+        merged_ids: Vec::new(),
     })
 }
 

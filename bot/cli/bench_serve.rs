@@ -111,6 +111,8 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     let mut config = Config::load(None)?;
     config.server.bind = "127.0.0.1:0".into();
     config.server.data_dir = data.to_path_buf();
+    // the load comes from one address, far above any per-sender limit: measure the server
+    config.limits = frontdesk::config::LimitsConfig::unlimited();
     let nlu = frontdesk::app::load_nlu(&config).await?;
     let server = frontdesk::app::start(config, nlu).await?;
     let url = format!("{}/api/v1/messages", server.url());

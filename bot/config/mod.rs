@@ -29,6 +29,8 @@ pub struct Config {
     #[serde(default)]
     pub demo: DemoConfig,
     #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
     pub agents: Vec<AgentConfig>,
 }
 
@@ -64,6 +66,10 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Longest agent session, in seconds (sessions are kept on the server and revocable).
     pub session_secs: u64,
+    /// Reverse proxies (IP addresses or CIDR ranges such as `10.0.0.0/8`) whose
+    /// `X-Forwarded-For` names the client; from any other peer the header is ignored and the
+    /// client is the peer address itself. Empty: no proxy is trusted.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +83,7 @@ impl Default for ServerConfig {
             customer_token_max_secs: 86_400,
             public_url: None,
             session_secs: 12 * 3600,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -100,6 +107,10 @@ pub struct EngineConfig {
     pub agent_idle_secs: u64,
     /// Closed conversations older than this many days are deleted; 0 keeps them.
     pub retention_days: u64,
+    /// Chat channels (widget, Telegram, Discord): messages a customer sends within this many
+    /// milliseconds of each other are answered as one ("my order" … "is 10234"). 0 answers
+    /// each at once. REST is never held back: its callers send whole requests.
+    pub debounce_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -112,6 +123,7 @@ impl Default for EngineConfig {
             busy_wait_ms: 2000,
             agent_idle_secs: 300,
             retention_days: 0,
+            debounce_ms: 1500,
         }
     }
 }
@@ -222,6 +234,128 @@ pub struct DiscordSettings {
     pub api_url: Option<String>,
     /// Channel ids where the bot also answers, one thread per customer.
     pub support_channels: Vec<u64>,
+}
+
+/// Abuse limits of the widget and the REST API: token buckets (a `*_per_sec` or `*_per_min`
+/// refill rate and a `*_burst` of requests allowed at once; a rate of 0 turns that limit
+/// off), caps on open widget sockets and their idle timeout. Excess is answered with HTTP
+/// 429 (503 when the server's socket cap is reached) and `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Widget messages per client address (every frame a page sends but pings).
+    pub ip_messages_per_sec: f64,
+    pub ip_messages_burst: u32,
+    /// REST API messages per client address: one shop server may relay many customers.
+    pub api_ip_messages_per_sec: f64,
+    pub api_ip_messages_burst: u32,
+    /// Messages per customer: a widget visitor (or the shop customer it signed in as), or a
+    /// REST API key's `user_id`.
+    pub customer_messages_per_sec: f64,
+    pub customer_messages_burst: u32,
+    /// New widget sessions (sockets; each holds one visitor and at most one open
+    /// conversation) per client address, per minute.
+    pub ip_sessions_per_min: f64,
+    pub ip_sessions_burst: u32,
+    /// Open widget sockets per client address; more are refused (429).
+    pub sockets_per_ip: usize,
+    /// Open widget sockets in all; more are refused (503).
+    pub sockets_total: usize,
+    /// A widget socket with no frame from the client (pings count) for this long is closed;
+    /// 0 keeps idle sockets open.
+    pub socket_idle_secs: u64,
+    /// Addresses (and customers) each limit remembers at most; beyond it the stalest are
+    /// forgotten, so a flood of addresses cannot grow the memory.
+    pub max_tracked: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            ip_messages_per_sec: 20.0,
+            ip_messages_burst: 40,
+            api_ip_messages_per_sec: 200.0,
+            api_ip_messages_burst: 400,
+            customer_messages_per_sec: 5.0,
+            customer_messages_burst: 10,
+            ip_sessions_per_min: 60.0,
+            ip_sessions_burst: 60,
+            sockets_per_ip: 20,
+            sockets_total: 5000,
+            socket_idle_secs: 600,
+            max_tracked: 100_000,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Every rate limit off and the socket caps out of reach (benchmarks on loopback).
+    pub fn unlimited() -> Self {
+        LimitsConfig {
+            ip_messages_per_sec: 0.0,
+            api_ip_messages_per_sec: 0.0,
+            customer_messages_per_sec: 0.0,
+            ip_sessions_per_min: 0.0,
+            sockets_per_ip: usize::MAX / 2,
+            sockets_total: usize::MAX / 2,
+            socket_idle_secs: 0,
+            ..LimitsConfig::default()
+        }
+    }
+}
+
+/// An IP address or a CIDR range (`10.0.0.0/8`, `fd00::/8`), as `server.trusted_proxies`
+/// lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    base: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    /// `Err` says what is wrong with the text.
+    pub fn parse(text: &str) -> Result<IpRange, String> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let base: std::net::IpAddr = addr.parse().map_err(|_| {
+            format!("`{text}` is not an IP address or a CIDR range such as 10.0.0.0/8 or fd00::/8")
+        })?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(p) if p <= max => p,
+                _ => {
+                    return Err(format!(
+                        "`{text}`: the prefix length must be a number from 0 to {max}"
+                    ))
+                }
+            },
+        };
+        Ok(IpRange { base, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let ip = match ip {
+            V6(v6) => v6.to_ipv4_mapped().map(V4).unwrap_or(V6(v6)),
+            v4 => v4,
+        };
+        match (self.base, ip) {
+            (V4(base), V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
+                u32::from(base) & mask == u32::from(ip) & mask
+            }
+            (V6(base), V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
+                u128::from(base) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A human agent who can log into the console.

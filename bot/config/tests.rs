@@ -142,3 +142,67 @@ fn a_short_secret_is_refused_with_its_key() {
     let e = Config::from_toml("[server]\npublic_url = \"support.example.com\"").unwrap_err();
     assert!(e.to_string().contains("server.public_url"), "{e}");
 }
+
+#[test]
+fn limits_have_generous_defaults_and_the_example_lists_them() {
+    let c = Config::from_toml("").unwrap();
+    assert_eq!(c.limits, LimitsConfig::default());
+    assert_eq!(c.limits.sockets_per_ip, 20);
+    assert_eq!(c.limits.sockets_total, 5000);
+    assert!(
+        c.server.trusted_proxies.is_empty(),
+        "no proxy is trusted by default"
+    );
+    let example = Config::from_toml(include_str!("../../frontdesk.example.toml")).unwrap();
+    assert_eq!(example.limits, LimitsConfig::default());
+    let c =
+        Config::from_toml("[limits]\nip_messages_per_sec = 0\nip_messages_burst = 0\n").unwrap();
+    assert_eq!(c.limits.ip_messages_per_sec, 0.0, "0 turns a limit off");
+}
+
+#[test]
+fn bad_limits_are_refused_with_their_key_and_what_to_do() {
+    let e = Config::from_toml("[limits]\ncustomer_messages_burst = 0").unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("limits.customer_messages_burst") && text.contains("at least 1"),
+        "{text}"
+    );
+    let e = Config::from_toml("[limits]\nip_sessions_per_min = -1").unwrap_err();
+    assert!(e.to_string().contains("limits.ip_sessions_per_min"), "{e}");
+    let e = Config::from_toml("[limits]\nsockets_per_ip = 50\nsockets_total = 10").unwrap_err();
+    assert!(e.to_string().contains("limits.sockets_total"), "{e}");
+    let e = Config::from_toml("[limits]\nsocket_idle = 5").unwrap_err();
+    assert!(e.to_string().contains("socket_idle"), "{e}");
+}
+
+#[test]
+fn trusted_proxies_are_addresses_or_ranges() {
+    let c = Config::from_toml(
+        "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\", \"fd00::/8\"]\n",
+    )
+    .unwrap();
+    let ranges: Vec<IpRange> = c
+        .server
+        .trusted_proxies
+        .iter()
+        .map(|t| IpRange::parse(t).unwrap())
+        .collect();
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert!(ranges[0].contains(ip("10.1.2.3")));
+    assert!(!ranges[0].contains(ip("11.0.0.1")));
+    assert!(ranges[1].contains(ip("127.0.0.1")));
+    assert!(ranges[1].contains(ip("::ffff:127.0.0.1")), "v4-mapped v6");
+    assert!(!ranges[1].contains(ip("127.0.0.2")));
+    assert!(ranges[2].contains(ip("fd12::1")));
+    assert!(!ranges[2].contains(ip("10.1.2.3")));
+    assert!(IpRange::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+    for bad in ["proxy.example", "10.0.0.0/33", "10.0.0.0/x"] {
+        let e =
+            Config::from_toml(&format!("[server]\ntrusted_proxies = [\"{bad}\"]\n")).unwrap_err();
+        assert!(
+            e.to_string().contains("server.trusted_proxies[0]"),
+            "{bad}: {e}"
+        );
+    }
+}

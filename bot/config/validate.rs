@@ -1,6 +1,6 @@
 //! The checks serde cannot make, run once at start; each error names its key.
 
-use super::{Config, ConfigError, MIN_SECRET_LEN};
+use super::{Config, ConfigError, IpRange, MIN_SECRET_LEN};
 
 impl Config {
     /// Checks the values that serde cannot; each error names its key.
@@ -52,6 +52,18 @@ impl Config {
                 ));
             }
         }
+        for (i, entry) in self.server.trusted_proxies.iter().enumerate() {
+            if let Err(e) = IpRange::parse(entry) {
+                return Err(invalid(
+                    &format!("server.trusted_proxies[{i}]"),
+                    &format!(
+                        "{e}; list only the addresses of your own reverse proxies (or leave it \
+                         empty when clients connect directly)"
+                    ),
+                ));
+            }
+        }
+        self.validate_limits()?;
         if self.engine.workers == 0 {
             return Err(invalid("engine.workers", "must be at least 1"));
         }
@@ -150,6 +162,81 @@ impl Config {
             if !matches!(agent.role.as_str(), "agent" | "admin") {
                 return Err(invalid(&key("role"), "must be \"agent\" or \"admin\""));
             }
+        }
+        Ok(())
+    }
+
+    /// `[limits]`: rates finite and not negative, a burst of at least 1 where a rate is on,
+    /// socket caps and the tracked-key bound that can work.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: format!("limits.{key}"),
+            message,
+        };
+        for (rate_key, rate, burst_key, burst) in [
+            (
+                "ip_messages_per_sec",
+                l.ip_messages_per_sec,
+                "ip_messages_burst",
+                l.ip_messages_burst,
+            ),
+            (
+                "api_ip_messages_per_sec",
+                l.api_ip_messages_per_sec,
+                "api_ip_messages_burst",
+                l.api_ip_messages_burst,
+            ),
+            (
+                "customer_messages_per_sec",
+                l.customer_messages_per_sec,
+                "customer_messages_burst",
+                l.customer_messages_burst,
+            ),
+            (
+                "ip_sessions_per_min",
+                l.ip_sessions_per_min,
+                "ip_sessions_burst",
+                l.ip_sessions_burst,
+            ),
+        ] {
+            if !rate.is_finite() || rate < 0.0 {
+                return Err(invalid(
+                    rate_key,
+                    "must be a number of 0 or more (0 turns this limit off)".into(),
+                ));
+            }
+            if rate > 0.0 && burst == 0 {
+                return Err(invalid(
+                    burst_key,
+                    format!(
+                        "must be at least 1 while limits.{rate_key} is on (set limits.{rate_key} \
+                         = 0 to turn the limit off)"
+                    ),
+                ));
+            }
+        }
+        if l.sockets_per_ip == 0 {
+            return Err(invalid(
+                "sockets_per_ip",
+                "must be at least 1 (a visitor's page holds one socket)".into(),
+            ));
+        }
+        if l.sockets_total < l.sockets_per_ip {
+            return Err(invalid(
+                "sockets_total",
+                format!(
+                    "must be at least limits.sockets_per_ip ({}): raise it or lower \
+                     limits.sockets_per_ip",
+                    l.sockets_per_ip
+                ),
+            ));
+        }
+        if l.max_tracked < 100 {
+            return Err(invalid(
+                "max_tracked",
+                "must be at least 100 (each address or customer costs about 100 bytes)".into(),
+            ));
         }
         Ok(())
     }

@@ -41,8 +41,8 @@ where
         )));
     }
     let first = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
-    let _conversation_guard = inner.stripe(&first.identity().key()).lock().await;
-    let _queue_guard = inner.queue_lock.lock().await;
+    let _conversation_guard = inner.lock_customer(&first.identity().key()).await?;
+    let _queue_guard = inner.lock_queues().await?;
     let mut record = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
     let entries = inner.store.queue_entries()?;
     let mut change = Change::default();
@@ -140,6 +140,9 @@ pub(super) async fn agent_reply(
         r.last_agent_at = Some(Utc::now());
         let from = Speaker::Agent(agent.to_string());
         push_message(r, a.change, from, text, Utc::now(), None);
+        a.change
+            .display_names
+            .push((agent.to_string(), inner.agents[agent].display().to_string()));
         a.events.push(DeskEventKind::AgentReply {
             agent: agent.to_string(),
             display_name: inner.agents[agent].display().to_string(),

@@ -22,7 +22,7 @@ pub(super) async fn record_failure(
         return Err(DeskError::NotFound);
     };
     // The same lock as the customer's turns: the record is read and written whole.
-    let _guard = inner.stripe(&first.identity().key()).lock().await;
+    let _guard = inner.lock_customer(&first.identity().key()).await?;
     let Some(mut record) = inner.store.conversation(id)? else {
         return Err(DeskError::NotFound);
     };
@@ -34,6 +34,10 @@ pub(super) async fn record_failure(
         time: now,
     });
     record.updated = now;
+    // the newest failures are what an agent needs; the record stays a bounded size
+    if record.delivery_failures.len() > 20 {
+        record.delivery_failures.remove(0);
+    }
     inner.store.apply(Change {
         conversations: vec![record],
         ..Change::default()

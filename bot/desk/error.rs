@@ -35,4 +35,8 @@ pub enum Unavailable {
     ShuttingDown,
     #[error("the message was dropped while handled")]
     Dropped,
+    /// A lock stayed taken longer than the wait limit: the worker gives up instead of
+    /// hanging, and the caller may try again.
+    #[error("{0} stayed locked for more than 10 s; try again shortly")]
+    LockTimeout(&'static str),
 }

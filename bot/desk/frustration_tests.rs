@@ -228,7 +228,7 @@ fn a_grumble_about_something_else_weighs_half() {
     let us = score(&[about_us]).score;
     assert!(us >= 0.6, "{us}");
     for m in [elsewhere, own_fault] {
-        let other = score(&[m.clone()]).score;
+        let other = score(std::slice::from_ref(&m)).score;
         assert!(other < 0.6 && other > 0.2, "{}: {other}", m.text);
     }
 }

@@ -156,18 +156,10 @@ pub(super) async fn link_identity(
         ));
     }
     let store = &inner.store;
-    // Hold both identities' turn locks (in key order, so two links cannot deadlock).
-    let (a, b) = if owner.key() <= other.key() {
-        (owner, other)
-    } else {
-        (other, owner)
-    };
-    let _a = inner.stripe(&a.key()).lock().await;
-    let _b = if std::ptr::eq(inner.stripe(&a.key()), inner.stripe(&b.key())) {
-        None
-    } else {
-        Some(inner.stripe(&b.key()).lock().await)
-    };
+    // Hold both identities' turn locks, taken in the desk's one lock order (stripe index,
+    // not identity key: two links whose keys sort one way and stripes the other would
+    // otherwise take the same two locks in opposite orders and deadlock).
+    let _guards = inner.lock_two_customers(&owner.key(), &other.key()).await?;
     let owner_customer = store.customer_of(owner)?;
     let other_customer = store.customer_of(other)?;
     let (target_id, moving, previous) = match (owner_customer, other_customer) {

@@ -2,17 +2,20 @@
 //! the agents, the live-event channel, the conversation workers, and the two locks that
 //! keep changes consistent.
 //!
-//! Lock order: a conversation's stripe first, then `queue_lock`. A turn takes its stripe for
-//! the whole turn and `queue_lock` only from the queue decision until the change is applied.
+//! Lock order, the one global order: customer stripes by ascending index, then `queue_lock`.
+//! A turn takes its stripe for the whole turn and `queue_lock` only from the queue decision
+//! until the change is applied; linking two identities takes both stripes, lower index first.
+//! Every wait is bounded ([`LOCK_WAIT`]): a lock held too long turns into a clear error
+//! (`Unavailable::LockTimeout`) for that one caller instead of a hung worker.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, oneshot, Mutex};
+use tokio::sync::{broadcast, oneshot, Mutex, MutexGuard};
 
 use super::dialogue::Dialogue;
-use super::error::DeskError;
+use super::error::{DeskError, Unavailable};
 use super::router::Router;
 use super::types::{DeskEvent, DeskEventKind, DeskParts, Turn, Understand};
 use crate::config::AgentConfig;
@@ -24,6 +27,9 @@ use crate::store::Store;
 pub(super) type Job = (Inbound, oneshot::Sender<Result<Turn, DeskError>>);
 
 const STRIPES: usize = 256;
+
+/// How long anyone waits for a lock before giving up.
+pub(super) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) struct Inner {
     pub(super) store: Arc<dyn Store>,
@@ -60,11 +66,46 @@ impl Inner {
         }
     }
 
-    /// The lock of the customer with this channel identity key.
-    pub(super) fn stripe(&self, identity_key: &str) -> &Mutex<()> {
+    /// The stripe (lock index) of the customer with this channel identity key.
+    fn stripe_index(identity_key: &str) -> usize {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         identity_key.hash(&mut h);
-        &self.stripes[(h.finish() % STRIPES as u64) as usize]
+        (h.finish() % STRIPES as u64) as usize
+    }
+
+    /// Locks the customer with this channel identity key (bounded wait).
+    pub(super) async fn lock_customer(
+        &self,
+        identity_key: &str,
+    ) -> Result<MutexGuard<'_, ()>, DeskError> {
+        bounded(
+            &self.stripes[Self::stripe_index(identity_key)],
+            "a conversation",
+        )
+        .await
+    }
+
+    /// Locks two customers in the global order (lower stripe first); one guard when both
+    /// share a stripe.
+    pub(super) async fn lock_two_customers(
+        &self,
+        a: &str,
+        b: &str,
+    ) -> Result<(MutexGuard<'_, ()>, Option<MutexGuard<'_, ()>>), DeskError> {
+        let (i, j) = (Self::stripe_index(a), Self::stripe_index(b));
+        let (low, high) = (i.min(j), i.max(j));
+        let first = bounded(&self.stripes[low], "a conversation").await?;
+        let second = if high == low {
+            None
+        } else {
+            Some(bounded(&self.stripes[high], "a conversation").await?)
+        };
+        Ok((first, second))
+    }
+
+    /// Locks the queues and assignments (after any customer lock; bounded wait).
+    pub(super) async fn lock_queues(&self) -> Result<MutexGuard<'_, ()>, DeskError> {
+        bounded(&self.queue_lock, "the queues").await
     }
 
     /// Tells the live views what happened to a conversation.
@@ -86,6 +127,23 @@ impl Inner {
                     position,
                 },
             );
+        }
+    }
+}
+
+/// Waits at most [`LOCK_WAIT`] for `lock`.
+async fn bounded<'a>(
+    lock: &'a Mutex<()>,
+    what: &'static str,
+) -> Result<MutexGuard<'a, ()>, DeskError> {
+    match tokio::time::timeout(LOCK_WAIT, lock.lock()).await {
+        Ok(guard) => Ok(guard),
+        Err(_) => {
+            tracing::error!(
+                lock = what,
+                "lock wait timed out; the caller gets an error instead of hanging"
+            );
+            Err(DeskError::Unavailable(Unavailable::LockTimeout(what)))
         }
     }
 }

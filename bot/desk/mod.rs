@@ -230,6 +230,14 @@ impl Desk {
         identity::redeem_link_code(&self.inner, code, identity).await
     }
 
+    /// The outcome of inbound message `message_id` of `identity`, if it was handled.
+    pub fn seen(&self, identity: &Identity, message_id: &str) -> Result<Option<Turn>, DeskError> {
+        match self.inner.store.seen_inbound(identity, message_id)? {
+            Some(v) => Ok(serde_json::from_value(v).ok()),
+            None => Ok(None),
+        }
+    }
+
     /// Files `other` under the customer of `owner` (or, if `owner` never wrote, `owner`
     /// under the customer of `other`), durably. Returns the customer id, or `None` when
     /// neither identity has written yet. Linking an identity with itself is `Invalid`.

@@ -25,8 +25,8 @@ pub(super) async fn requeue_orphans(inner: &Inner) -> Result<Vec<ConversationId>
             inner.store.apply(change)?;
             continue;
         };
-        let _conversation = inner.stripe(&first.identity().key()).lock().await;
-        let _queues = inner.queue_lock.lock().await;
+        let _conversation = inner.lock_customer(&first.identity().key()).await?;
+        let _queues = inner.lock_queues().await?;
         let Some(mut r) = inner.store.conversation(&id)? else {
             continue;
         };

@@ -21,9 +21,29 @@ use crate::store::{Change, ConversationRecord, Customer, QueueEntry};
 pub(super) async fn handle(inner: &Inner, msg: Inbound) -> Result<Turn, DeskError> {
     let text = validate(&msg)?;
     let identity = msg.identity();
-    let _conversation_guard = inner.stripe(&identity.key()).lock().await;
+    let _conversation_guard = inner.lock_customer(&identity.key()).await?;
+    // Exactly once: a message id seen before gets its first outcome back, nothing runs again.
+    if let Some(id) = &msg.message_id {
+        if let Some(outcome) = inner.store.seen_inbound(&identity, id)? {
+            crate::metrics::inbound_duplicate(msg.channel.as_str());
+            tracing::info!(channel = %msg.channel, message_id = %id, "repeated message answered from its first outcome");
+            return serde_json::from_value(outcome).map_err(|e| {
+                DeskError::Storage(crate::store::StoreError::Corrupt {
+                    what: "inbound".into(),
+                    source: e,
+                })
+            });
+        }
+    }
     let now = Utc::now();
-    let mut out = Outcome::default();
+    let mut out = Outcome {
+        message_ids: msg.message_id.clone().map(|id| {
+            let mut ids = msg.merged_ids.clone();
+            ids.push(id);
+            (identity.clone(), ids)
+        }),
+        ..Outcome::default()
+    };
     let mut customer = customer_for(inner, &msg, &identity, &mut out.change, now).await?;
     let mut record = open_conversation(inner, &mut customer, &identity, &mut out.change, now)?;
     dialogue::trust(&mut record, customer.shop_customer_id.as_deref());
@@ -41,6 +61,19 @@ pub(super) async fn handle(inner: &Inner, msg: Inbound) -> Result<Turn, DeskErro
     commit(inner, record, out).await
 }
 
+/// How many trend values and escalation reasons a conversation record keeps (the newest).
+const KEPT_PER_RECORD: usize = 50;
+
+/// How many recent messages the conversation's frustration is read from.
+const FRUSTRATION_WINDOW: usize = 40;
+
+/// Drops the oldest entries beyond `keep`.
+fn cap_front<T>(v: &mut Vec<T>, keep: usize) {
+    if v.len() > keep {
+        v.drain(..v.len() - keep);
+    }
+}
+
 /// What one turn changes and says, gathered before anything is stored.
 #[derive(Default)]
 struct Outcome<'a> {
@@ -52,6 +85,9 @@ struct Outcome<'a> {
     moved: Vec<(ConversationId, usize)>,
     /// Held from the queue decision until the change is applied, so positions stay true.
     queue_guard: Option<MutexGuard<'a, ()>>,
+    /// The inbound message's ids (its own and those merged into it), recorded with the
+    /// turn's outcome in the same change.
+    message_ids: Option<(Identity, Vec<String>)>,
 }
 
 impl Outcome<'_> {
@@ -66,6 +102,12 @@ impl Outcome<'_> {
 
 /// The message's text, trimmed; an empty message is refused.
 fn validate(msg: &Inbound) -> Result<String, DeskError> {
+    let bad_id = |id: &String| id.is_empty() || id.len() > 200;
+    if msg.message_id.as_ref().is_some_and(bad_id) || msg.merged_ids.iter().any(bad_id) {
+        return Err(DeskError::Invalid(
+            "the message id must be 1 to 200 characters: send a shorter one, or none".into(),
+        ));
+    }
     let text = msg.text.trim();
     if text.is_empty() {
         return Err(DeskError::Invalid(
@@ -123,6 +165,10 @@ fn record_customer_message(
     record
         .sentiment_trajectory
         .push(analysis.sentiment_scores.negative);
+    // The record is rewritten each turn: what grows with the conversation is capped, so a
+    // turn costs the same at message 500 as at message 1 (the messages themselves are
+    // appended under their own keys).
+    cap_front(&mut record.sentiment_trajectory, KEPT_PER_RECORD);
     record.last_customer_at = now;
     record.updated = now;
     let analysis = Some(analysis.clone());
@@ -150,7 +196,7 @@ fn gauge_frustration(
 ) -> Result<(), DeskError> {
     let mut said: Vec<Analysis> = inner
         .store
-        .messages(&record.id)?
+        .recent_messages(&record.id, FRUSTRATION_WINDOW)?
         .into_iter()
         .filter(|m| m.from == Speaker::Customer)
         .filter_map(|m| m.analysis)
@@ -235,12 +281,13 @@ async fn escalate<'a>(
     out: &mut Outcome<'a>,
     now: DateTime<Utc>,
 ) -> Result<(), DeskError> {
-    out.queue_guard = Some(inner.queue_lock.lock().await);
+    out.queue_guard = Some(inner.lock_queues().await?);
     let name = escalation.queue;
     record.status = Status::Queued;
     record.queue = Some(name.clone());
     record.priority = escalation.priority;
     record.escalation.extend(escalation.reasons.iter().cloned());
+    cap_front(&mut record.escalation, KEPT_PER_RECORD);
     record.queued_since = Some(now);
     record.pending = None;
     record.offered_human = false;
@@ -315,7 +362,7 @@ async fn still_waiting<'a>(
         unresolved,
     )
     .await;
-    out.queue_guard = Some(inner.queue_lock.lock().await);
+    out.queue_guard = Some(inner.lock_queues().await?);
     let mut entries = inner.store.queue_entries()?;
     let name = record.queue.clone().unwrap_or_default();
     if let Some(raised) = escalation.filter(|e| e.priority > record.priority) {
@@ -328,6 +375,7 @@ async fn still_waiting<'a>(
             out.change.enqueue.push(entry.clone());
             record.priority = raised.priority;
             record.escalation.extend(raised.reasons);
+            cap_front(&mut record.escalation, KEPT_PER_RECORD);
             out.moved = others(&entries, &name, &record.id);
         }
     }
@@ -363,25 +411,33 @@ async fn commit(
         queue,
         moved,
         queue_guard,
+        message_ids,
     } = out;
     let status = record.status;
     let id = record.id.clone();
     change.conversations.push(record);
+    let turn = Turn {
+        conversation_id: id.clone(),
+        status,
+        replies: replies.into_iter().map(|text| Reply { text }).collect(),
+        queue,
+    };
+    if let Some((identity, ids)) = message_ids {
+        let outcome = serde_json::to_value(&turn).expect("a turn always serializes");
+        for id in ids {
+            change.inbound.push((identity.clone(), id, outcome.clone()));
+        }
+    }
     inner.store.apply(change)?;
     drop(queue_guard);
     inner.store.flush().await?;
     for kind in events {
         inner.emit(&id, kind);
     }
-    if let Some(slot) = &queue {
+    if let Some(slot) = &turn.queue {
         inner.announce(&slot.name, moved);
     }
-    Ok(Turn {
-        conversation_id: id,
-        status,
-        replies: replies.into_iter().map(|text| Reply { text }).collect(),
-        queue,
-    })
+    Ok(turn)
 }
 
 /// The value of the order under discussion, when a rule looks at it.

@@ -192,3 +192,12 @@ fn non_latin_and_empty_text_do_not_panic() {
     assert_eq!(orders("мой заказ 10234, спасибо 😊"), ["10234"]);
     assert!(extract_at("日本語のメッセージ", today()).is_empty());
 }
+
+/// Only ASCII digits make numbers: other scripts' digits would reach the shop as order
+/// numbers it cannot know (a fuzz finding).
+#[test]
+fn numbers_are_ascii_digits_only() {
+    assert!(orders("order ٣٤٥٦٧").is_empty());
+    assert!(orders("#１２３４５").is_empty());
+    assert_eq!(orders("order 34567"), ["34567"]);
+}

@@ -19,7 +19,7 @@
 mod analysis;
 pub mod bench;
 pub mod encoder;
-mod entities;
+pub mod entities; // public for the fuzz targets (tests/fuzz)
 mod error;
 mod heads;
 mod intents;

@@ -89,28 +89,9 @@ struct LoggedIn {
     csrf: String,
 }
 
-/// The client's address, when the server was started with connection info.
-pub struct ClientIp(pub Option<std::net::IpAddr>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
-    }
-}
-
 async fn login(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    super::limits::ClientAddr(ip): super::limits::ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, AppError> {
@@ -118,6 +99,8 @@ async fn login(
     let refused = || AppError::Unauthorized("unknown agent or wrong password".into());
     let name = body.name.trim().to_string();
     let guard = state.logins.clone();
+    // the client's address, `X-Forwarded-For` believed only from `server.trusted_proxies`
+    let ip = Some(ip);
     if let Err(why) = guard.check(&name, ip) {
         tracing::warn!(name = %name, "console login throttled");
         return Err(AppError::TooMany(format!(

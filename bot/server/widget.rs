@@ -4,12 +4,23 @@
 //! Socket protocol (JSON text frames). The page first sends
 //! `{"type":"hello","token":T|null,"customer_token":C|null}`; the server answers `welcome`
 //! with the visitor token to keep (issued when T is missing or invalid), the open
-//! conversation and its history. Then `{"type":"message","id":N,"text":"..."}` gets a `turn`
-//! (the bot's replies, status, queue) and, at any time, `bot`, `agent`, `queue` and `status`
-//! frames for what happens in the conversation (agent replies, queue moves).
+//! conversation, its history and `idle_secs` (the socket is closed, code 4000, after that
+//! long without a frame from the page; `{"type":"ping"}` keeps it open). Then
+//! `{"type":"message","id":ID,"text":"..."}` gets a `turn` (the bot's replies, status,
+//! queue) and, at any time, `bot`, `agent`, `queue` and `status` frames for what happens in
+//! the conversation (agent replies, queue moves). `ID` is echoed back; a string `ID` (1-100
+//! of `A-Z a-z 0-9 . _ : -`, e.g. a UUID) is also the message's idempotency key: the page
+//! sends the same id again when it retries, and the message is handled once.
+//!
+//! Limits (`limits.rs`): opening a socket counts against the address's new sessions and
+//! open sockets (429 or 503 with `Retry-After` instead of the upgrade); each frame but
+//! pings against the address's message allowance, each message against the visitor's too.
+//! A message over either gets `{"type":"slow_down","id":ID,"retry_after_secs":N,"message"}`
+//! instead of a turn, and the page sends it again after N seconds.
 
 use super::auth::VisitorClaims;
 use super::error::AppError;
+use super::limits::{ClientAddr, Limited, SocketSlot};
 use super::validate::{check_text, profile_from_token};
 use super::AppState;
 use crate::desk::{DeskEvent, DeskEventKind, QueueSlot};
@@ -22,6 +33,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 const WIDGET_JS: &str = include_str!("assets/widget.js");
@@ -155,9 +167,20 @@ enum FromPage {
     },
     Message {
         #[serde(default)]
-        id: Option<u64>,
+        id: Option<FrameId>,
         text: String,
     },
+    /// Keeps the socket open (see `limits.socket_idle_secs`); no answer.
+    Ping,
+}
+
+/// The page's id for a message frame, echoed back on its `turn`, `error` or `slow_down`; a
+/// string is also the message's idempotency key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+enum FrameId {
+    Number(u64),
+    Text(String),
 }
 
 #[derive(Serialize)]
@@ -179,9 +202,12 @@ enum ToPage {
         status: Option<Status>,
         queue: Option<QueueSlot>,
         history: Vec<HistoryItem>,
+        /// The socket is closed after this long without a frame from the page; `None`:
+        /// never.
+        idle_secs: Option<u64>,
     },
     Turn {
-        id: Option<u64>,
+        id: Option<FrameId>,
         conversation_id: ConversationId,
         status: Status,
         replies: Vec<crate::desk::Reply>,
@@ -202,16 +228,40 @@ enum ToPage {
         status: Status,
     },
     Error {
-        id: Option<u64>,
+        id: Option<FrameId>,
+        message: String,
+    },
+    /// The message was not handled: the visitor (or the address) sends too fast. The page
+    /// shows `message` and sends the same frame again after `retry_after_secs`.
+    SlowDown {
+        id: Option<FrameId>,
+        retry_after_secs: u64,
         message: String,
     },
 }
 
-async fn socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// The close code of a socket closed for idleness: the page reconnects when the visitor is
+/// back rather than at once.
+pub const IDLE_CLOSE_CODE: u16 = 4000;
+
+/// The upgrade to the widget's socket, unless the address holds its most sockets, the
+/// server holds its most, or the address opens sessions too fast.
+async fn socket(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let slot = match state.limits.open_socket(ip) {
+        Ok(slot) => slot,
+        Err(limited) => return limited.into_response(),
+    };
+    if let Err(limited) = state.limits.session(ip) {
+        return limited.into_response();
+    }
     ws.max_message_size(state.config.server.max_text_len * 4 + 4096)
         .on_upgrade(move |socket| async move {
             metrics::widget_socket(1.0);
-            if let Err(e) = Session::run(socket, state).await {
+            if let Err(e) = Session::run(socket, state, ip, slot).await {
                 tracing::debug!(error = %e, "widget socket ended");
             }
             metrics::widget_socket(-1.0);
@@ -222,6 +272,10 @@ async fn socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response
 struct Session {
     socket: WebSocket,
     state: AppState,
+    /// The client's address, for the limits.
+    ip: IpAddr,
+    /// Its place under the socket caps, freed when the session ends.
+    _slot: SocketSlot,
     user: String,
     profile: Option<Profile>,
     conversation: Option<ConversationId>,
@@ -237,7 +291,12 @@ impl Session {
         self.socket.send(Message::Text(text.into())).await
     }
 
-    async fn run(mut socket: WebSocket, state: AppState) -> SocketResult {
+    async fn run(
+        mut socket: WebSocket,
+        state: AppState,
+        ip: IpAddr,
+        slot: SocketSlot,
+    ) -> SocketResult {
         // The page speaks first; a socket that says nothing is dropped.
         let hello = tokio::time::timeout(Duration::from_secs(15), socket.recv()).await;
         let Ok(Some(Ok(Message::Text(text)))) = hello else {
@@ -269,6 +328,8 @@ impl Session {
         let mut session = Session {
             socket,
             state: state.clone(),
+            ip,
+            _slot: slot,
             user: visitor.sub.clone(),
             profile: None,
             conversation: None,
@@ -304,14 +365,36 @@ impl Session {
         session.send(&welcome).await?;
 
         let mut stopping = state.stopping.clone();
+        let idle = state.limits.socket_idle();
+        let mut heard = tokio::time::Instant::now();
         loop {
+            let silence = async {
+                match idle {
+                    Some(idle) => tokio::time::sleep_until(heard + idle).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                incoming = session.socket.recv() => match incoming {
-                    Some(Ok(Message::Text(text))) => session.on_frame(&text, &mut watch).await?,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    _ => {}
+                incoming = session.socket.recv() => {
+                    // Any frame from the page (a WebSocket ping too) shows it is there.
+                    heard = tokio::time::Instant::now();
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => session.on_frame(&text, &mut watch).await?,
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                        _ => {}
+                    }
                 },
                 Some(event) = watch.events.recv() => session.on_event(event).await?,
+                _ = silence => {
+                    metrics::limited("idle_socket");
+                    let secs = idle.map(|d| d.as_secs()).unwrap_or_default();
+                    let close = axum::extract::ws::CloseFrame {
+                        code: IDLE_CLOSE_CODE,
+                        reason: format!("idle: no message for {secs} seconds").into(),
+                    };
+                    let _ = session.socket.send(Message::Close(Some(close))).await;
+                    break;
+                }
                 _ = super::until_stopped(&mut stopping) => {
                     let _ = session.socket.send(Message::Close(None)).await;
                     break;
@@ -390,29 +473,64 @@ impl Session {
             status,
             queue,
             history,
+            idle_secs: self.state.limits.socket_idle().map(|d| d.as_secs()),
         }
     }
 
     async fn on_frame(&mut self, text: &str, watch: &mut super::hub::Watch) -> SocketResult {
-        let (id, text) = match serde_json::from_str::<FromPage>(text) {
+        let frame = serde_json::from_str::<FromPage>(text);
+        if matches!(frame, Ok(FromPage::Ping)) {
+            return Ok(());
+        }
+        let (id, text) = match frame {
             Ok(FromPage::Message { id, text }) => (id, text),
-            Ok(FromPage::Hello { .. }) => return Ok(()),
-            Err(e) => {
+            // Anything else costs the address's allowance; past it, no answer at all.
+            other => {
+                if self.state.limits.address_message(self.ip).is_err() {
+                    return Ok(());
+                }
+                let Err(e) = other else { return Ok(()) };
                 let message = format!(
                     "could not read the frame: {e}; send {{\"type\":\"message\",\"text\":\"...\"}}"
                 );
                 return self.send(&ToPage::Error { id: None, message }).await;
             }
         };
-        if let Err(e) = check_text(&text, self.state.config.server.max_text_len) {
-            return self
-                .send(&ToPage::Error {
-                    id,
-                    message: e.to_string(),
-                })
-                .await;
+        let checked =
+            check_text(&text, self.state.config.server.max_text_len).and_then(|()| match &id {
+                Some(FrameId::Text(key)) => {
+                    super::api::check_message_id(key, "id").map(|k| Some(k.to_string()))
+                }
+                _ => Ok(None),
+            });
+        let message_id = match checked {
+            Ok(message_id) => message_id,
+            Err(e) => {
+                if self.state.limits.address_message(self.ip).is_err() {
+                    return Ok(());
+                }
+                return self
+                    .send(&ToPage::Error {
+                        id,
+                        message: e.to_string(),
+                    })
+                    .await;
+            }
+        };
+        // The visitor first, then the address: one visitor sending too fast does not use up
+        // the allowance of everyone else behind the same address.
+        let limited = self
+            .state
+            .limits
+            .customer_message(&format!("web:{}", self.user))
+            .and_then(|()| self.state.limits.address_message(self.ip));
+        if let Err(limited) = limited {
+            return self.slow_down(id, limited).await;
         }
         let mut msg = Inbound::new(ChannelKind::Web, self.user.clone(), text);
+        if let Some(key) = message_id {
+            msg = msg.with_message_id(key);
+        }
         msg.profile = self.profile.clone();
         match self.state.intake.receive(msg).await.map_err(AppError::from) {
             Ok(received) => {
@@ -441,6 +559,15 @@ impl Session {
                 .await
             }
         }
+    }
+
+    async fn slow_down(&mut self, id: Option<FrameId>, limited: Limited) -> SocketResult {
+        self.send(&ToPage::SlowDown {
+            id,
+            retry_after_secs: limited.retry_after_secs(),
+            message: limited.widget_note(),
+        })
+        .await
     }
 
     async fn on_event(&mut self, event: DeskEvent) -> SocketResult {

@@ -5,7 +5,7 @@
 //! placement; a claim; a close) is written by one `apply(Change)`, which is one sled
 //! transaction across all trees. `flush` makes it durable; the desk acknowledges only after.
 
-use crate::message::{ConversationId, Identity, Status};
+use crate::message::{ChannelKind, ConversationId, Identity, Outbound, Status};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -39,6 +39,12 @@ pub trait Store: Send + Sync + 'static {
     fn open_conversation(&self, identity: &Identity) -> Result<Option<ConversationId>, StoreError>;
     fn conversation(&self, id: &ConversationId) -> Result<Option<ConversationRecord>, StoreError>;
     fn messages(&self, id: &ConversationId) -> Result<Vec<StoredMessage>, StoreError>;
+    /// The last `n` messages of a conversation, oldest first (reads `n`, not all).
+    fn recent_messages(
+        &self,
+        id: &ConversationId,
+        n: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
     fn queue_entries(&self) -> Result<Vec<QueueEntry>, StoreError>;
     /// (agent, conversation) for every conversation an agent owns.
     fn assignments(&self) -> Result<Vec<(String, ConversationId)>, StoreError>;
@@ -63,6 +69,15 @@ pub trait Store: Send + Sync + 'static {
     /// Removes expired codes and failed-redemption records older than
     /// [`LINK_ATTEMPT_WINDOW`]; returns how many went.
     fn purge_link_codes(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// The outcome stored for inbound message `message_id` of `identity`, if it was handled.
+    fn seen_inbound(
+        &self,
+        identity: &Identity,
+        message_id: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Forgets inbound message ids handled before `before` (a platform redelivers within
+    /// minutes, a client retries within hours); returns how many.
+    fn purge_inbound(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
     /// Writes the whole change or nothing.
     fn apply(&self, change: Change) -> Result<(), StoreError>;
     /// Returns once everything applied so far is on disk.
@@ -70,7 +85,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Tree names: the complete on-disk layout of the one database (`DATA/store`).
-const TREES: [&str; 15] = [
+const TREES: [&str; 16] = [
     "customers",      // customer id -> Customer
     "identities",     // "channel:user" -> customer id
     "conversations",  // conversation id -> ConversationRecord
@@ -86,6 +101,7 @@ const TREES: [&str; 15] = [
     "sessions",       // agent session id -> SessionRecord
     "audit",          // u64 BE nanoseconds since 1970 -> AuditLine (no personal data)
     "link_attempts",  // "channel:user" -> failed /link redemptions (times, last hour)
+    "inbound",        // "channel:user" \0 message id -> SeenInbound (exactly-once intake)
 ];
 const CUSTOMERS: usize = 0;
 const IDENTITIES: usize = 1;
@@ -102,6 +118,7 @@ const API_KEYS: usize = 11;
 const SESSIONS: usize = 12;
 const AUDIT: usize = 13;
 const LINK_ATTEMPTS: usize = 14;
+const INBOUND: usize = 15;
 /// How long a failed `/link` redemption counts towards the lock-out.
 pub const LINK_ATTEMPT_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -127,6 +144,48 @@ pub struct SledStore {
     applied: AtomicU64,
     /// How many of them are known to be on disk; the lock also serialises flushes.
     flushed: tokio::sync::Mutex<u64>,
+    /// The next outbox sequence number (one counter for both platforms' lanes).
+    next_outbox: AtomicU64,
+    /// Outbox keys are taken and committed under this lock, so every sequence number below
+    /// its value is committed (not just allocated).
+    outbox_commit: std::sync::Mutex<u64>,
+    /// Every outbox sequence number below this is on disk: couriers send nothing above it,
+    /// so a customer never gets a reply whose turn a crash could still undo.
+    durable_outbox: AtomicU64,
+    /// Woken when a change queues messages for a platform lane (0 Telegram, 1 Discord).
+    outbox_wake: [tokio::sync::Notify; 2],
+}
+
+/// The outbox lane of a chat platform (`None` for the widget and REST, which get their
+/// replies in the answer to their own request).
+pub fn outbox_lane(kind: ChannelKind) -> Option<u8> {
+    match kind {
+        ChannelKind::Telegram => Some(0),
+        ChannelKind::Discord => Some(1),
+        ChannelKind::Web | ChannelKind::Rest => None,
+    }
+}
+
+/// The sequence number in an outbox key (`[lane, u64 BE]`), if it is one.
+pub fn outbox_sequence_of(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(1..9)?.try_into().ok()?;
+    (key.len() == 9).then(|| u64::from_be_bytes(bytes))
+}
+
+/// One past the highest sequence number in the outbox trees, so that a new message sorts
+/// after every message already queued and never takes the key of a recorded failure.
+pub fn first_free_sequence(trees: [&sled::Tree; 2]) -> Result<u64, sled::Error> {
+    let mut next = 0;
+    for tree in trees {
+        for lane in [0u8, 1] {
+            if let Some(key) = tree.scan_prefix([lane]).keys().next_back() {
+                if let Some(seq) = outbox_sequence_of(&key?) {
+                    next = next.max(seq.saturating_add(1));
+                }
+            }
+        }
+    }
+    Ok(next)
 }
 
 fn pair_key(a: &str, b: &str) -> Vec<u8> {
@@ -166,12 +225,36 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
 
 impl SledStore {
     /// Opens (or creates) the store in `dir`.
+    /// A store closed a moment ago in this process may still be finishing a flush on a
+    /// blocking thread: its lock is waited for up to 3 s. Held longer, the folder belongs to
+    /// another running frontdesk, and the error says so.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(64 * 1024 * 1024)
-            .open()?;
-        SledStore::with_trees(db)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            match sled::Config::new()
+                .path(dir)
+                .cache_capacity(64 * 1024 * 1024)
+                .open()
+            {
+                Ok(db) => return SledStore::with_trees(db),
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    return Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+                        format!(
+                            "{} is in use by another running frontdesk: stop it first, or \
+                             give this one another data folder ({e})",
+                            dir.display()
+                        ),
+                    ))));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     fn with_trees(db: sled::Db) -> Result<SledStore, StoreError> {
@@ -179,12 +262,64 @@ impl SledStore {
             .iter()
             .map(|name| db.open_tree(name))
             .collect::<Result<Vec<_>, _>>()?;
+        let next_outbox = first_free_sequence([&trees[OUTBOX], &trees[OUTBOX_FAILED]])?;
         Ok(SledStore {
             db,
             trees,
             applied: AtomicU64::new(0),
             flushed: tokio::sync::Mutex::new(0),
+            next_outbox: AtomicU64::new(next_outbox),
+            outbox_commit: std::sync::Mutex::new(next_outbox),
+            durable_outbox: AtomicU64::new(next_outbox),
+            outbox_wake: [tokio::sync::Notify::new(), tokio::sync::Notify::new()],
         })
+    }
+
+    /// A fresh outbox key in `lane`: the lane byte, then a sequence number (big-endian, so
+    /// keys sort in queue order). Only under `outbox_commit`.
+    fn next_outbox_key(&self, lane: u8) -> [u8; 9] {
+        let seq = self.next_outbox.fetch_add(1, Ordering::SeqCst);
+        let mut key = [0u8; 9];
+        key[0] = lane;
+        key[1..].copy_from_slice(&seq.to_be_bytes());
+        key
+    }
+
+    /// Queues `message` for its platform outside a turn (the answer to a link command); it
+    /// is deliverable after the next [`Store::flush`].
+    pub fn queue_outbox(&self, message: Outbound) -> Result<(), StoreError> {
+        let Some(lane) = outbox_lane(message.channel) else {
+            return Ok(());
+        };
+        let bytes = encode(&Parcel::new(message, chrono::Utc::now()));
+        let mut committed = self.outbox_commit.lock().unwrap_or_else(|e| e.into_inner());
+        let key = self.next_outbox_key(lane);
+        self.trees[OUTBOX].insert(key, bytes)?;
+        *committed = self.next_outbox.load(Ordering::SeqCst);
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Counts again from the outbox trees, after entries were written into them directly
+    /// (the import of an old `channels` database at start; every entry there is on disk).
+    pub fn resync_outbox(&self) -> Result<(), StoreError> {
+        let mut committed = self.outbox_commit.lock().unwrap_or_else(|e| e.into_inner());
+        let next = first_free_sequence([&self.trees[OUTBOX], &self.trees[OUTBOX_FAILED]])?
+            .max(self.next_outbox.load(Ordering::SeqCst));
+        self.next_outbox.store(next, Ordering::SeqCst);
+        *committed = next;
+        self.durable_outbox.fetch_max(next, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether the outbox entry at `key` is on disk (see `durable_outbox`).
+    pub fn outbox_durable(&self, key: &[u8]) -> bool {
+        outbox_sequence_of(key).is_some_and(|s| s < self.durable_outbox.load(Ordering::SeqCst))
+    }
+
+    /// Woken whenever messages queued in `lane` became durable (see [`outbox_lane`]).
+    pub fn outbox_wake(&self, lane: u8) -> &tokio::sync::Notify {
+        &self.outbox_wake[lane as usize % 2]
     }
 
     /// One of the chat platforms' trees (see [`ChannelTree`]).
@@ -247,6 +382,26 @@ impl Store for SledStore {
                 decode("messages", &v)
             })
             .collect()
+    }
+
+    fn recent_messages(
+        &self,
+        id: &ConversationId,
+        n: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut prefix = id.0.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = self.trees[MESSAGES]
+            .scan_prefix(prefix)
+            .rev()
+            .take(n)
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode("messages", &v)
+            })
+            .collect::<Result<Vec<StoredMessage>, StoreError>>()?;
+        out.reverse();
+        Ok(out)
     }
 
     fn queue_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
@@ -362,8 +517,64 @@ impl Store for SledStore {
         Ok(purged)
     }
 
+    fn seen_inbound(
+        &self,
+        identity: &Identity,
+        message_id: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let seen: Option<SeenInbound> =
+            self.get(INBOUND, &pair_key(&identity.key(), message_id))?;
+        Ok(seen.map(|s| s.outcome))
+    }
+
+    fn purge_inbound(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let tree = &self.trees[INBOUND];
+        let mut purged = 0;
+        for kv in tree.iter() {
+            let (k, v) = kv?;
+            let old = serde_json::from_slice::<SeenInbound>(&v).map_or(true, |s| s.time < before);
+            if old && tree.remove(&k)?.is_some() {
+                purged += 1;
+            }
+        }
+        if purged > 0 {
+            self.applied.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(purged)
+    }
+
     fn apply(&self, change: Change) -> Result<(), StoreError> {
         // Serialise outside the transaction closure: it may run more than once.
+        let now = chrono::Utc::now();
+        let inbound: Vec<_> = change
+            .inbound
+            .iter()
+            .map(|(identity, id, outcome)| {
+                let seen = SeenInbound {
+                    outcome: outcome.clone(),
+                    time: now,
+                };
+                (pair_key(&identity.key(), id), encode(&seen))
+            })
+            .collect();
+        let mut outgoing = change.outbox.clone();
+        outgoing.extend(change.platform_replies());
+        let parcels: Vec<_> = outgoing
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    outbox_lane(m.channel)?,
+                    encode(&Parcel::new(m.clone(), now)),
+                ))
+            })
+            .collect();
+        // Keys are taken and committed under one lock (see `outbox_commit`).
+        let mut commit_guard = (!parcels.is_empty())
+            .then(|| self.outbox_commit.lock().unwrap_or_else(|e| e.into_inner()));
+        let outbox: Vec<_> = parcels
+            .into_iter()
+            .map(|(lane, bytes)| (self.next_outbox_key(lane), bytes))
+            .collect();
         let customers: Vec<_> = change
             .customers
             .iter()
@@ -447,10 +658,20 @@ impl Store for SledStore {
                 for k in &assign {
                     t[ASSIGNMENTS].insert(k.as_slice(), &[] as &[u8])?;
                 }
+                for (k, v) in &inbound {
+                    t[INBOUND].insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &outbox {
+                    t[OUTBOX].insert(k.as_slice(), v.as_slice())?;
+                }
                 Ok(())
             });
         match result {
             Ok(()) => {
+                if let Some(committed) = commit_guard.as_mut() {
+                    **committed = self.next_outbox.load(Ordering::SeqCst);
+                }
+                drop(commit_guard);
                 self.applied.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
@@ -469,11 +690,18 @@ impl Store for SledStore {
                 return Ok(());
             }
             let covered = self.applied.load(Ordering::SeqCst);
+            // every outbox entry below this mark is committed now, so this flush covers it
+            let outbox_mark = *self.outbox_commit.lock().unwrap_or_else(|e| e.into_inner());
             let db = self.db.clone();
             tokio::task::spawn_blocking(move || db.flush())
                 .await
                 .map_err(StoreError::Flush)??;
             *flushed = covered;
+            if self.durable_outbox.fetch_max(outbox_mark, Ordering::SeqCst) < outbox_mark {
+                for wake in &self.outbox_wake {
+                    wake.notify_one();
+                }
+            }
             Ok(())
         })
     }

@@ -1,7 +1,7 @@
 //! The records the store keeps: customers, conversations, messages, queue entries, link
 //! codes, API keys, sessions, audit lines, and the `Change` one event writes.
 
-use crate::message::{ChannelKind, ConversationId, Identity, Speaker, Status};
+use crate::message::{ChannelKind, ConversationId, Identity, Outbound, Speaker, Status};
 use crate::nlu::Analysis;
 use crate::policy::EscalationReason;
 use chrono::{DateTime, Utc};
@@ -247,4 +247,78 @@ pub struct Change {
     pub dequeue: Vec<(String, ConversationId)>,
     pub assign: Vec<(String, ConversationId)>,
     pub unassign: Vec<(String, ConversationId)>,
+    /// Inbound message ids handled by this change, with the outcome a repeat gets back
+    /// (exactly-once intake: the id is recorded in the same transaction as the message).
+    pub inbound: Vec<(Identity, String, serde_json::Value)>,
+    /// Replies for chat-platform customers, queued for delivery in the same transaction as
+    /// the turn (or agent action) that produced them: a crash can lose neither without the
+    /// other.
+    pub outbox: Vec<Outbound>,
+    /// (agent name, display name): how the agents who speak in this change sign on a chat
+    /// platform.
+    pub display_names: Vec<(String, String)>,
+}
+
+impl Change {
+    /// Every bot or agent message this change stores in a conversation on a chat platform,
+    /// as the outbound message the platform must get: the store queues them in the same
+    /// transaction, so every reply it holds reaches the customer (none lost, none twice).
+    pub fn platform_replies(&self) -> Vec<Outbound> {
+        self.messages
+            .iter()
+            .filter(|(_, _, m)| m.from != Speaker::Customer)
+            .filter_map(|(id, _, m)| {
+                let c = self.conversations.iter().rev().find(|c| &c.id == id)?;
+                matches!(c.channel, ChannelKind::Telegram | ChannelKind::Discord).then(|| {
+                    Outbound {
+                        conversation_id: id.clone(),
+                        channel: c.channel,
+                        channel_user: c.channel_user.clone(),
+                        text: m.text.clone(),
+                        from: match &m.from {
+                            Speaker::Agent(name) => Speaker::Agent(
+                                self.display_names
+                                    .iter()
+                                    .find(|(n, _)| n == name)
+                                    .map_or_else(|| name.clone(), |(_, d)| d.clone()),
+                            ),
+                            other => other.clone(),
+                        },
+                        time: m.time,
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+/// A message waiting in the outbox for a chat platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parcel {
+    pub message: Outbound,
+    /// Rendered pieces the platform already accepted.
+    pub pieces_sent: usize,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub queued_at: DateTime<Utc>,
+}
+
+impl Parcel {
+    /// A message not tried yet.
+    pub fn new(message: Outbound, now: DateTime<Utc>) -> Parcel {
+        Parcel {
+            message,
+            pieces_sent: 0,
+            attempts: 0,
+            last_error: None,
+            queued_at: now,
+        }
+    }
+}
+
+/// What a handled inbound message id keeps: the outcome a repeat gets back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeenInbound {
+    pub outcome: serde_json::Value,
+    pub time: DateTime<Utc>,
 }

@@ -170,3 +170,142 @@ fn stale_link_failures_are_purged_and_fresh_ones_kept() {
         "only the fresh record is left"
     );
 }
+
+/// A turn on Telegram: the customer's message, the bot's answer, the record.
+fn telegram_turn(conv: &str, answer: &str) -> Change {
+    let now = Utc::now();
+    let mut record = conversation(conv, Status::Bot, now);
+    record.channel = ChannelKind::Telegram;
+    record.channel_user = "4242".into();
+    let message = |from: Speaker, text: &str| StoredMessage {
+        from,
+        text: text.into(),
+        time: now,
+        analysis: None,
+    };
+    let id = record.id.clone();
+    Change {
+        messages: vec![
+            (id.clone(), 0, message(Speaker::Customer, "where is 10001?")),
+            (id, 1, message(Speaker::Bot, answer)),
+        ],
+        conversations: vec![record],
+        ..Change::default()
+    }
+}
+
+/// The bot's answer is queued for the platform in the turn's own transaction, becomes
+/// deliverable only once flushed, and survives a restart: no relay in between to lose it.
+#[tokio::test]
+async fn a_platform_reply_is_queued_with_its_turn_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.apply(telegram_turn("t1", "It ships today.")).unwrap();
+        let tree = store.channel_tree(ChannelTree::Outbox);
+        let (key, value) = tree.iter().next().unwrap().unwrap();
+        let parcel: Parcel = serde_json::from_slice(&value).unwrap();
+        assert_eq!(parcel.message.text, "It ships today.");
+        assert_eq!(parcel.message.channel_user, "4242");
+        assert_eq!(tree.len(), 1, "the customer's own message is not sent back");
+        assert!(
+            !store.outbox_durable(&key),
+            "not deliverable before it is on disk"
+        );
+        store.flush().await.unwrap();
+        assert!(store.outbox_durable(&key));
+    }
+    let reopened = SledStore::open(dir.path()).unwrap();
+    let tree = reopened.channel_tree(ChannelTree::Outbox);
+    assert_eq!(tree.len(), 1);
+    let key = tree.iter().keys().next().unwrap().unwrap();
+    assert!(reopened.outbox_durable(&key));
+    // a new reply sorts after the one carried over
+    reopened.apply(telegram_turn("t2", "Second.")).unwrap();
+    let keys: Vec<_> = tree.iter().keys().map(|k| k.unwrap()).collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0] < keys[1]);
+}
+
+/// Widget and REST replies go back in the answer to the request: nothing is queued.
+#[test]
+fn web_and_rest_replies_are_not_queued_for_a_platform() {
+    let store = SledStore::temporary().unwrap();
+    let mut change = telegram_turn("w1", "hi");
+    change.conversations[0].channel = ChannelKind::Web;
+    store.apply(change).unwrap();
+    assert_eq!(store.channel_tree(ChannelTree::Outbox).len(), 0);
+}
+
+/// An inbound id is recorded with its outcome in the same change, and forgotten by age.
+#[test]
+fn inbound_ids_keep_their_outcome_until_purged() {
+    let store = SledStore::temporary().unwrap();
+    let who = Identity::new(ChannelKind::Telegram, "4242");
+    assert_eq!(store.seen_inbound(&who, "m1").unwrap(), None);
+    let mut change = telegram_turn("t1", "ok");
+    change.inbound.push((
+        who.clone(),
+        "m1".into(),
+        serde_json::json!({"replies": ["ok"]}),
+    ));
+    store.apply(change).unwrap();
+    assert_eq!(
+        store.seen_inbound(&who, "m1").unwrap(),
+        Some(serde_json::json!({"replies": ["ok"]}))
+    );
+    let other = Identity::new(ChannelKind::Telegram, "7");
+    assert_eq!(
+        store.seen_inbound(&other, "m1").unwrap(),
+        None,
+        "ids are per sender"
+    );
+    assert_eq!(
+        store
+            .purge_inbound(Utc::now() - chrono::Duration::hours(1))
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .purge_inbound(Utc::now() + chrono::Duration::seconds(1))
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.seen_inbound(&who, "m1").unwrap(), None);
+}
+
+/// Only the newest messages are read when asked for a few.
+#[test]
+fn recent_messages_are_the_last_ones_in_order() {
+    let store = SledStore::temporary().unwrap();
+    let now = Utc::now();
+    let id = ConversationId("r1".into());
+    let messages = (0..10)
+        .map(|i| {
+            (
+                id.clone(),
+                i,
+                StoredMessage {
+                    from: Speaker::Customer,
+                    text: format!("m{i}"),
+                    time: now,
+                    analysis: None,
+                },
+            )
+        })
+        .collect();
+    store
+        .apply(Change {
+            messages,
+            ..Change::default()
+        })
+        .unwrap();
+    let texts: Vec<String> = store
+        .recent_messages(&id, 3)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["m7", "m8", "m9"]);
+}

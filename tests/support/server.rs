@@ -45,6 +45,8 @@ pub fn config(data_dir: &Path) -> Config {
         .expect("frontdesk.example.toml is valid");
     config.server.bind = "127.0.0.1:0".into();
     config.server.data_dir = data_dir.to_path_buf();
+    // each message answered at once (the burst tests set their own window)
+    config.engine.debounce_ms = 0;
     config
 }
 

@@ -60,7 +60,11 @@ fn acknowledgements_are_not_questions() {
 fn with_number(text: &str) -> Analysis {
     let mut entities = Vec::new();
     if let Some(start) = text.find(|c: char| c.is_ascii_digit()) {
-        let end = start + text[start..].chars().take_while(char::is_ascii_digit).count();
+        let end = start
+            + text[start..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .count();
         entities.push(crate::nlu::Entity {
             kind: EntityKind::OrderNumber,
             text: text[start..end].into(),
@@ -87,7 +91,13 @@ fn with_number(text: &str) -> Analysis {
 
 #[test]
 fn a_bare_order_number_asks_after_the_order() {
-    for text in ["order 10014", "and 10040", "#10040?", "what about 10041", "10042 pls"] {
+    for text in [
+        "order 10014",
+        "and 10040",
+        "#10040?",
+        "what about 10041",
+        "10042 pls",
+    ] {
         assert!(is_bare_order_number(&with_number(text)), "{text}");
     }
     for text in [

@@ -9,6 +9,13 @@
  *   data-open="true"                  open the panel on load
  * The visitor's identity is a token the server signs; it is kept in localStorage, so a
  * reload resumes the same conversation and shows its history.
+ *
+ * Every message gets an id of its own (a UUID) and stays in `outbox` until the server
+ * answers it; after a reconnect, or when the server asks to slow down ("slow_down"), the
+ * same frame with the same id is sent again, so the server handles it once. The page pings
+ * while it is shown or a person may write, so the server's idle timeout only closes
+ * sockets nobody looks at; after such a close (code 4000) it reconnects when the visitor
+ * comes back.
  */
 (function () {
   "use strict";
@@ -70,7 +77,76 @@
       input = $("input"), statusBar = $(".status"), conn = $(".conn");
   $(".title").textContent = title;
 
-  var ws = null, ready = false, pending = [], backoff = 500, nextId = 1;
+  var ws = null, ready = false, backoff = 500, idleSecs = 0, pinger = null, paused = false;
+  var status = null;
+  // Messages not answered yet, in order: { id, frame, sent, timer }.
+  var outbox = [];
+
+  function newId() {
+    var c = window.crypto;
+    if (c && c.randomUUID) return c.randomUUID();
+    var bytes = new Uint8Array(16);
+    if (c && c.getRandomValues) c.getRandomValues(bytes);
+    else for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    var hex = "";
+    for (var j = 0; j < 16; j++) hex += (bytes[j] + 256).toString(16).slice(1);
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" +
+      hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
+  // Sends what is not sent yet, in order; a message waiting out a "slow_down" holds back
+  // the ones after it.
+  function flush() {
+    if (!ready) return;
+    for (var i = 0; i < outbox.length; i++) {
+      var m = outbox[i];
+      if (m.timer) break;
+      if (!m.sent) { ws.send(m.frame); m.sent = true; }
+    }
+  }
+
+  function settle(id) {
+    outbox = outbox.filter(function (m) {
+      if (m.id !== id) return true;
+      if (m.timer) clearTimeout(m.timer);
+      return false;
+    });
+  }
+
+  function seconds(n) { return n === 1 ? "1 second" : n + " seconds"; }
+
+  function slowDown(m) {
+    var secs = Math.max(1, Math.ceil(m.retry_after_secs || 1));
+    add("note", m.message ||
+      ("You're sending messages faster than we can read them \u2014 please wait " + seconds(secs) + "."));
+    outbox.forEach(function (o) {
+      if (o.id !== m.id) return;
+      o.sent = false;
+      if (o.timer) clearTimeout(o.timer);
+      o.timer = setTimeout(function () { o.timer = null; flush(); }, secs * 1000);
+    });
+  }
+
+  function wanted() {
+    return document.visibilityState === "visible" || status === "queued" || status === "with_agent";
+  }
+
+  function startPinging() {
+    if (pinger) clearInterval(pinger);
+    pinger = null;
+    if (!idleSecs) return;
+    var every = Math.max(5, Math.min(240, Math.floor(idleSecs / 2))) * 1000;
+    pinger = setInterval(function () {
+      if (ready && wanted()) ws.send(JSON.stringify({ type: "ping" }));
+    }, every);
+  }
+
+  function resume() {
+    if (paused) { paused = false; backoff = 500; connect(); }
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") resume();
+  });
 
   function open(show) {
     panel.classList.toggle("open", show);
@@ -94,14 +170,15 @@
     if (kind !== "customer" && !panel.classList.contains("open")) bubble.classList.add("unread");
   }
 
-  function showQueue(queue, status) {
-    if (status === "queued" && queue) {
+  function showQueue(queue, st) {
+    if (st) status = st;
+    if (st === "queued" && queue) {
       statusBar.textContent = "Waiting for a person: you are number " + queue.position + " in line.";
       statusBar.classList.add("show");
-    } else if (status === "with_agent") {
+    } else if (st === "with_agent") {
       statusBar.textContent = "You are chatting with a person from our team.";
       statusBar.classList.add("show");
-    } else if (status !== "queued") {
+    } else if (st !== "queued") {
       // A "queued" frame without a position keeps the last position shown.
       statusBar.classList.remove("show");
     }
@@ -124,6 +201,8 @@
         case "welcome":
           localStorage.setItem(storeKey, m.token);
           ready = true;
+          idleSecs = m.idle_secs || 0;
+          startPinging();
           conn.textContent = "online";
           log.innerHTML = "";
           (m.history || []).forEach(function (h) {
@@ -132,11 +211,26 @@
           if (!m.history || m.history.length === 0) add("bot", "Hi! How can we help you today?");
           showQueue(m.queue, m.status);
           if (m.status === "queued" && m.queue) add("note", "You are number " + m.queue.position + " in the " + m.queue.name + " queue.");
-          while (pending.length) ws.send(pending.shift());
+          // Messages not answered before the socket closed go again, with their ids: the
+          // server handles each once, even if it had read one already.
+          outbox.forEach(function (o) { if (!o.timer) o.sent = false; });
+          // The history above comes from the server; show what is still on its way too
+          // (unless the server has it already and only its answer was lost).
+          var recent = (m.history || []).filter(function (h) { return h.from === "customer"; })
+            .slice(-outbox.length).map(function (h) { return h.text; });
+          outbox.forEach(function (o) {
+            var seen = recent.indexOf(o.text);
+            if (seen >= 0) recent.splice(seen, 1); else add("customer", o.text);
+          });
+          flush();
           break;
         case "turn":
+          settle(m.id);
           (m.replies || []).forEach(function (r) { add("bot", r.text); });
           showQueue(m.queue, m.status);
+          break;
+        case "slow_down":
+          slowDown(m);
           break;
         case "bot":
           add("bot", m.text);
@@ -154,17 +248,28 @@
           if (m.status === "bot") add("note", "You are back with our assistant.");
           break;
         case "error":
+          if (m.id != null) settle(m.id);
           add("note", m.message);
           break;
       }
     };
-    ws.onclose = function () {
+    ws.onclose = function (ev) {
       ready = false;
+      if (pinger) { clearInterval(pinger); pinger = null; }
+      if (ev.code === 4000) {
+        // Closed for idleness: back when the visitor is.
+        paused = true;
+        conn.textContent = "away";
+        return;
+      }
       conn.textContent = "reconnecting…";
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 10000);
     };
   }
+
+  input.addEventListener("focus", resume);
+  bubble.addEventListener("click", resume);
 
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -172,8 +277,16 @@
     if (!text) return;
     input.value = "";
     add("customer", text);
-    var frame = JSON.stringify({ type: "message", id: nextId++, text: text });
-    if (ready) ws.send(frame); else pending.push(frame);
+    var id = newId();
+    outbox.push({
+      id: id,
+      text: text,
+      frame: JSON.stringify({ type: "message", id: id, text: text }),
+      sent: false,
+      timer: null
+    });
+    resume();
+    flush();
   });
 
   connect();

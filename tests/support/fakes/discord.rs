@@ -3,6 +3,9 @@
 //! expects them. Errors look like Discord's: `{"message", "code"}` bodies, 429 with
 //! `retry_after`, 403 50007 for a user who does not accept DMs. Its [`Recorder`] keeps every
 //! REST call (as `METHOD path`) and posted message; refused IDENTIFYs count as rejected.
+//! Opening a thread or a DM can be made to fail too, in the recorder's style: the next
+//! openings answer scripted [`Failure`]s, or every one does ([`FakeDiscord::fail_next_threads`],
+//! [`FakeDiscord::fail_all_threads`], and the same for DMs).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -39,16 +42,38 @@ pub struct Thread {
     pub name: String,
 }
 
+/// Scripted answers for one kind of call: the next calls answer `next`, one each, in order;
+/// after that every call answers `always`, if set.
+#[derive(Default)]
+struct Faults {
+    next: VecDeque<Failure>,
+    always: Option<Failure>,
+}
+
+impl Faults {
+    fn take(&mut self) -> Option<Failure> {
+        self.next.pop_front().or(self.always)
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Inner {
     next_id: u64,
     /// user id -> DM channel id
     dm_channels: HashMap<u64, u64>,
     threads: Vec<Thread>,
+    /// Users the bot opened a DM with (`POST /users/@me/channels` answered), in order.
+    dms_opened: Vec<u64>,
+    /// Failure injection for opening threads (`POST .../threads`).
+    thread_faults: Faults,
+    /// Failure injection for opening DMs (`POST /users/@me/channels`).
+    dm_faults: Faults,
     /// Gateway dispatches waiting for a connected session: (event name, data).
     pub(super) events: VecDeque<(String, Value)>,
     /// Intents of each successful IDENTIFY.
     pub(super) identified: Vec<u64>,
+    /// MESSAGE_CREATE dispatches written to a session's socket: (message id, when), in order.
+    pub(super) dispatched: Vec<(u64, std::time::Instant)>,
 }
 
 impl Inner {
@@ -141,6 +166,36 @@ impl FakeDiscord {
         })
     }
 
+    /// User `user` sends the bot a direct message; returns the message id (to deliver the
+    /// same event again with [`FakeDiscord::dm_again`]).
+    pub fn direct_message(&self, user: u64, text: &str) -> u64 {
+        self.with(|inner| {
+            let id = inner.id();
+            let event = dm_event(inner, user, id, text);
+            inner.events.push_back(event);
+            id
+        })
+    }
+
+    /// The gateway dispatches direct message `id` of `user` again, as a gateway that delivers
+    /// one event twice does.
+    pub fn dm_again(&self, user: u64, id: u64, text: &str) {
+        self.with(|inner| {
+            let event = dm_event(inner, user, id, text);
+            inner.events.push_back(event);
+        });
+    }
+
+    /// Events queued for the gateway and not yet written to a session.
+    pub fn pending_events(&self) -> usize {
+        self.shared.inner.lock().unwrap().events.len()
+    }
+
+    /// Message ids of the MESSAGE_CREATE events written to a session's socket, with when.
+    pub fn dispatched(&self) -> Vec<(u64, std::time::Instant)> {
+        self.shared.inner.lock().unwrap().dispatched.clone()
+    }
+
     /// User `user` writes in guild channel (or thread) `channel`; returns the message id.
     pub fn guild_message(&self, channel: u64, user: u64, text: &str) -> u64 {
         self.with(|inner| {
@@ -175,6 +230,46 @@ impl FakeDiscord {
 
     pub fn dm_channel_of(&self, user: u64) -> u64 {
         self.with(|inner| inner.dm_channel(user))
+    }
+
+    /// Users the bot opened a DM with through REST, in order (one entry per opening).
+    pub fn dms_opened(&self) -> Vec<u64> {
+        self.shared.inner.lock().unwrap().dms_opened.clone()
+    }
+
+    /// The next thread openings answer these errors, one opening each.
+    pub fn fail_next_threads(&self, failures: &[Failure]) {
+        self.with(|inner| inner.thread_faults.next.extend(failures.iter().copied()));
+    }
+
+    /// Every thread opening (after the scripted ones) answers `failure`; `None`: succeeds.
+    pub fn fail_all_threads(&self, failure: Option<Failure>) {
+        self.with(|inner| inner.thread_faults.always = failure);
+    }
+
+    /// The next DM openings answer these errors, one opening each.
+    pub fn fail_next_dms(&self, failures: &[Failure]) {
+        self.with(|inner| inner.dm_faults.next.extend(failures.iter().copied()));
+    }
+
+    /// Every DM opening (after the scripted ones) answers `failure`; `None`: succeeds.
+    pub fn fail_all_dms(&self, failure: Option<Failure>) {
+        self.with(|inner| inner.dm_faults.always = failure);
+    }
+
+    /// Waits until the bot has opened a DM with `user` and returns the DM channel.
+    pub async fn wait_for_dm_opened(&self, user: u64) -> u64 {
+        let what = format!("the bot to open a DM with Discord user {user}");
+        self.shared
+            .rec
+            .until(&what, || {
+                let inner = self.shared.inner.lock().unwrap();
+                inner
+                    .dms_opened
+                    .contains(&user)
+                    .then(|| inner.dm_channels[&user])
+            })
+            .await
     }
 
     /// Waits for a session to identify and returns its intents.
@@ -265,6 +360,10 @@ impl ChatFake for FakeDiscord {
     /// its pending failures dropped.
     async fn come_back(self) -> Self {
         self.recorder().clear_failures();
+        self.with(|inner| {
+            inner.thread_faults = Faults::default();
+            inner.dm_faults = Faults::default();
+        });
         self
     }
 }
@@ -308,8 +407,37 @@ fn message_json(id: u64, channel: u64, guild: Option<u64>, author: &Value, text:
     m
 }
 
+/// A MESSAGE_CREATE for direct message `id` from `user` in their DM channel.
+fn dm_event(inner: &mut Inner, user: u64, id: u64, text: &str) -> (String, Value) {
+    let channel = inner.dm_channel(user);
+    let message = message_json(id, channel, None, &customer_json(user), text);
+    ("MESSAGE_CREATE".into(), message)
+}
+
 fn discord_error(status: StatusCode, code: i64, message: &str) -> Response {
     (status, Json(json!({"message": message, "code": code}))).into_response()
+}
+
+/// `failure` in Discord's words; `forbidden` is the 403's JSON error code and message.
+fn failure_response(failure: Failure, forbidden: (i64, &str)) -> Response {
+    match failure {
+        Failure::RetryAfter(secs) => {
+            let body = json!({"message": "You are being rate limited.",
+                              "retry_after": secs as f64, "global": false});
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", secs.to_string())],
+                Json(body),
+            )
+                .into_response()
+        }
+        Failure::ServerError => discord_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            0,
+            "500: Internal Server Error",
+        ),
+        Failure::Forbidden => discord_error(StatusCode::FORBIDDEN, forbidden.0, forbidden.1),
+    }
 }
 
 fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
@@ -368,6 +496,12 @@ async fn open_dm(
     };
     let channel = {
         let mut inner = shared.inner.lock().unwrap();
+        if let Some(failure) = inner.dm_faults.take() {
+            drop(inner);
+            shared.rec.bump();
+            return failure_response(failure, (50007, "Cannot send messages to this user"));
+        }
+        inner.dms_opened.push(user);
         inner.dm_channel(user)
     };
     shared.rec.bump();
@@ -403,28 +537,7 @@ async fn create_message(
         (dm_user, known)
     };
     if let Some(failure) = shared.rec.attempt(dm_user) {
-        return match failure {
-            Failure::RetryAfter(secs) => {
-                let body = json!({"message": "You are being rate limited.",
-                                  "retry_after": secs as f64, "global": false});
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [("retry-after", secs.to_string())],
-                    Json(body),
-                )
-                    .into_response()
-            }
-            Failure::ServerError => discord_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                0,
-                "500: Internal Server Error",
-            ),
-            Failure::Forbidden => discord_error(
-                StatusCode::FORBIDDEN,
-                50007,
-                "Cannot send messages to this user",
-            ),
-        };
+        return failure_response(failure, (50007, "Cannot send messages to this user"));
     }
     if !known {
         return discord_error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
@@ -455,6 +568,11 @@ async fn thread_from_message(
     let name = body["name"].as_str().unwrap_or("support").to_string();
     let id = {
         let mut inner = shared.inner.lock().unwrap();
+        if let Some(failure) = inner.thread_faults.take() {
+            drop(inner);
+            shared.rec.bump();
+            return failure_response(failure, (50013, "Missing Permissions"));
+        }
         let id = inner.id();
         inner.threads.push(Thread {
             id,

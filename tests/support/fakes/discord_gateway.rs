@@ -35,11 +35,22 @@ async fn session(shared: Arc<Shared>, mut ws: WebSocket) {
         if ready {
             let pending: Vec<(String, Value)> =
                 shared.inner.lock().unwrap().events.drain(..).collect();
-            for (event, data) in pending {
+            let mut pending = pending.into_iter();
+            while let Some((event, data)) = pending.next() {
                 seq += 1;
                 let payload = json!({"op": 0, "t": event, "s": seq, "d": data});
                 if ws.send(frame(payload)).await.is_err() {
+                    // The session is gone: what it did not get waits for the next one.
+                    let mut inner = shared.inner.lock().unwrap();
+                    for (i, e) in std::iter::once((event, data)).chain(pending).enumerate() {
+                        inner.events.insert(i, e);
+                    }
                     return;
+                }
+                let id = data["id"].as_str().and_then(|id| id.parse().ok());
+                if let (true, Some(id)) = (event == "MESSAGE_CREATE", id) {
+                    let at = std::time::Instant::now();
+                    shared.inner.lock().unwrap().dispatched.push((id, at));
                 }
             }
         }

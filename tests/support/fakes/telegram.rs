@@ -37,6 +37,12 @@ struct Inner {
     next_message_id: i64,
     /// Updates not yet confirmed by an `offset` past them.
     updates: VecDeque<Value>,
+    /// The highest `offset` the bot sent: every update below it is confirmed.
+    offset: i64,
+    /// Every update queued by a customer, by update id.
+    history: std::collections::HashMap<i64, Value>,
+    /// How many times `getUpdates` answered each update.
+    served: std::collections::HashMap<i64, u32>,
     webhook: Option<(String, Option<String>)>,
 }
 
@@ -99,9 +105,35 @@ impl FakeTelegram {
             inner.next_message_id += 1;
             let update = text_update(update_id, message_id, chat_id, text);
             inner.updates.push_back(update.clone());
+            inner.history.insert(update_id, update.clone());
             update
         });
         update["update_id"].as_i64().unwrap()
+    }
+
+    /// Telegram delivers the message of update `update_id` again, in a new update (as after
+    /// a webhook call it believes failed); returns the new update id.
+    pub fn deliver_again(&self, update_id: i64) -> Option<i64> {
+        self.with(|inner| {
+            let mut update = inner.history.get(&update_id)?.clone();
+            let again = inner.next_update_id;
+            inner.next_update_id += 1;
+            update["update_id"] = json!(again);
+            inner.updates.push_back(update);
+            Some(again)
+        })
+    }
+
+    /// Whether the bot confirmed update `update_id` (asked for updates past it).
+    pub fn confirmed(&self, update_id: i64) -> bool {
+        update_id < self.shared.inner.lock().unwrap().offset
+    }
+
+    /// How many times `getUpdates` answered update `update_id` (more than once: the bot did
+    /// not confirm it in time, e.g. it stopped, and got it again).
+    pub fn times_served(&self, update_id: i64) -> u32 {
+        let inner = self.shared.inner.lock().unwrap();
+        inner.served.get(&update_id).copied().unwrap_or(0)
     }
 
     /// An update as Telegram would POST it to a webhook (not queued for `getUpdates`).
@@ -352,6 +384,7 @@ async fn get_updates(shared: &Shared, params: &Value) -> Response {
         let mut rx = shared.rec.watch();
         let (ready, confirmed): (Vec<Value>, bool) = {
             let mut inner = shared.inner.lock().unwrap();
+            inner.offset = inner.offset.max(offset);
             // An offset confirms every update before it: Telegram forgets them.
             let before = inner.updates.len();
             while inner
@@ -362,10 +395,12 @@ async fn get_updates(shared: &Shared, params: &Value) -> Response {
                 inner.updates.pop_front();
             }
             let confirmed = inner.updates.len() != before;
-            (
-                inner.updates.iter().take(limit).cloned().collect(),
-                confirmed,
-            )
+            let ready: Vec<Value> = inner.updates.iter().take(limit).cloned().collect();
+            for update in &ready {
+                let id = update["update_id"].as_i64().unwrap();
+                *inner.served.entry(id).or_default() += 1;
+            }
+            (ready, confirmed)
         };
         if confirmed {
             shared.rec.bump();
