@@ -31,9 +31,7 @@ async fn angry_message_lands_in_the_angry_queue_with_its_reasons() {
     assert!(
         reasons.iter().any(|r| matches!(
             *r,
-            "angry message (frustration head)"
-                | "very negative message"
-                | "souring conversation"
+            "angry message (frustration head)" | "very negative message" | "souring conversation"
         )),
         "{reasons:?}"
     );
