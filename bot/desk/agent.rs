@@ -253,6 +253,101 @@ pub(super) async fn close(
     .map(|_| ())
 }
 
+/// Blocks the customer of conversation `id` (any agent may, e.g. against abuse or a flood):
+/// the conversation closes, leaves its queue, and the customer's later messages on any of
+/// their channels are refused until an agent unblocks them.
+pub(super) async fn block_customer(
+    inner: &Inner,
+    agent: &str,
+    id: &ConversationId,
+    reason: &str,
+) -> Result<String, DeskError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(DeskError::Invalid(
+            "say why the customer is blocked (1-500 characters): other agents will read it".into(),
+        ));
+    }
+    let mut blocked_id = String::new();
+    agent_action(inner, agent, id, |inner, a| {
+        let r = a.record;
+        let mut customer = inner
+            .store
+            .customer(&r.customer)?
+            .ok_or(DeskError::NotFound)?;
+        let mut touched = None;
+        match r.status {
+            Status::WithAgent => {
+                if let Some(owner) = r.assigned_agent.clone() {
+                    a.change.unassign.push((owner, r.id.clone()));
+                }
+            }
+            Status::Queued => {
+                let q = r.queue.clone().unwrap_or_default();
+                a.change.dequeue.push((q.clone(), r.id.clone()));
+                touched = Some(q);
+            }
+            Status::Bot | Status::Closed => {}
+        }
+        if r.status != Status::Closed {
+            r.status = Status::Closed;
+            r.assigned_agent = None;
+            a.change.open.push((r.identity(), None));
+            let text = copy::blocked();
+            push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);
+            a.events.push(DeskEventKind::BotReply { text });
+            a.events.push(DeskEventKind::StatusChanged {
+                status: Status::Closed,
+            });
+        }
+        customer.blocked = Some(crate::store::Block {
+            by: agent.to_string(),
+            at: Utc::now(),
+            reason: reason.to_string(),
+        });
+        blocked_id = customer.id.clone();
+        a.change.customers.push(customer);
+        tracing::warn!(agent, conversation = %r.id, "customer blocked");
+        Ok(touched)
+    })
+    .await?;
+    Ok(blocked_id)
+}
+
+/// Lifts a block: the customer may write again.
+pub(super) async fn unblock_customer(
+    inner: &Inner,
+    agent: &str,
+    customer_id: &str,
+) -> Result<(), DeskError> {
+    if !inner.agents.contains_key(agent) {
+        return Err(DeskError::Forbidden(format!(
+            "{agent} is not an agent of this desk"
+        )));
+    }
+    let mut customer = inner
+        .store
+        .customer(customer_id)?
+        .ok_or(DeskError::NotFound)?;
+    let Some(first) = customer.identities.first().cloned() else {
+        return Err(DeskError::NotFound);
+    };
+    let _guard = inner.lock_customer(&first.key()).await?;
+    if let Some(fresh) = inner.store.customer(customer_id)? {
+        customer = fresh;
+    }
+    if customer.blocked.take().is_none() {
+        return Err(DeskError::Conflict("the customer is not blocked".into()));
+    }
+    inner.store.apply(crate::store::Change {
+        customers: vec![customer],
+        ..Default::default()
+    })?;
+    inner.store.flush().await?;
+    tracing::info!(agent, customer = customer_id, "customer unblocked");
+    Ok(())
+}
+
 fn require_owner(r: &ConversationRecord, agent: &str) -> Result<(), DeskError> {
     match (&r.status, &r.assigned_agent) {
         (Status::WithAgent, Some(a)) if a == agent => Ok(()),

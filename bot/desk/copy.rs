@@ -235,3 +235,16 @@ pub fn order_gone(number: &str) -> String {
          our team will help."
     )
 }
+
+/// The human queue the customer would join is full.
+pub fn queue_full() -> String {
+    "I'd like to pass you to a person, but our team is fully booked right now and the queue is \
+     full. Please write again in a few minutes, and I'll put you through as soon as there is \
+     room. Meanwhile I can still help with orders, deliveries, returns and your account."
+        .to_string()
+}
+
+/// The agent blocked the customer.
+pub fn blocked() -> String {
+    "This conversation has been closed by our team.".to_string()
+}

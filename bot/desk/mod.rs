@@ -181,6 +181,22 @@ impl Desk {
         agent::close(&self.inner, agent, id).await
     }
 
+    /// Blocks the customer of conversation `id` (see `agent::block_customer`); returns the
+    /// customer id.
+    pub async fn block_customer(
+        &self,
+        agent: &str,
+        id: &ConversationId,
+        reason: &str,
+    ) -> Result<String, DeskError> {
+        agent::block_customer(&self.inner, agent, id, reason).await
+    }
+
+    /// Lets a blocked customer write again.
+    pub async fn unblock_customer(&self, agent: &str, customer_id: &str) -> Result<(), DeskError> {
+        agent::unblock_customer(&self.inner, agent, customer_id).await
+    }
+
     /// Puts back in their queue the conversations whose agent has not acted for `idle`
     /// while the customer waits for an answer. Returns the conversations moved. (A
     /// background watcher calls it too.)

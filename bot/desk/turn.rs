@@ -45,6 +45,12 @@ pub(super) async fn handle(inner: &Inner, msg: Inbound) -> Result<Turn, DeskErro
         ..Outcome::default()
     };
     let mut customer = customer_for(inner, &msg, &identity, &mut out.change, now).await?;
+    if customer.blocked.is_some() {
+        crate::metrics::message_rejected("blocked");
+        return Err(DeskError::Forbidden(
+            "this conversation was closed by our team and new messages are not accepted".into(),
+        ));
+    }
     let mut record = open_conversation(inner, &mut customer, &identity, &mut out.change, now)?;
     dialogue::trust(&mut record, customer.shop_customer_id.as_deref());
     let analysis = understand(inner, &text).await?;
@@ -283,6 +289,28 @@ async fn escalate<'a>(
 ) -> Result<(), DeskError> {
     out.queue_guard = Some(inner.lock_queues().await?);
     let name = escalation.queue;
+    let cap = inner
+        .rules
+        .queues
+        .get(&name)
+        .map_or(usize::MAX, |q| q.max_waiting);
+    let waiting = inner
+        .store
+        .queue_entries()?
+        .iter()
+        .filter(|e| e.queue == name)
+        .count();
+    if waiting >= cap {
+        // The queue is full: the bot keeps the customer (and says so) rather than bury the
+        // people already waiting; the reasons are kept for when they ask again.
+        tracing::warn!(queue = %name, waiting, cap, "queue full; the customer stays with the bot");
+        crate::metrics::message_rejected("queue_full");
+        record.escalation.extend(escalation.reasons);
+        cap_front(&mut record.escalation, KEPT_PER_RECORD);
+        out.queue_guard = None;
+        out.say(record, copy::queue_full(), now);
+        return Ok(());
+    }
     record.status = Status::Queued;
     record.queue = Some(name.clone());
     record.priority = escalation.priority;
@@ -488,6 +516,7 @@ async fn customer_for(
             identities: vec![identity.clone()],
             created: now,
             conversations: 0,
+            blocked: None,
         }
     });
     if let Some(p) = &msg.profile {

@@ -18,6 +18,14 @@ pub struct QueueSpec {
     pub sla_secs: u64,
     #[serde(default)]
     pub description: Option<String>,
+    /// At most this many customers wait here; when it is full, the bot keeps the customer
+    /// and says so (a flood cannot bury the people already waiting).
+    #[serde(default = "default_max_waiting")]
+    pub max_waiting: usize,
+}
+
+fn default_max_waiting() -> usize {
+    500
 }
 
 /// What a rule looks at.

@@ -82,6 +82,12 @@ impl Rules {
                     "must be at least 1 second".into(),
                 ));
             }
+            if q.max_waiting == 0 {
+                return Err(invalid(
+                    format!("queues.{name}.max_waiting"),
+                    "must be at least 1 (leave it out for the default, 500)".into(),
+                ));
+            }
         }
         let mut rules = Vec::new();
         let mut names = std::collections::HashSet::new();

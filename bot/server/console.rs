@@ -43,6 +43,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/api/conversations/{id}/reply", post(reply))
         .route("/console/api/conversations/{id}/hand_back", post(hand_back))
         .route("/console/api/conversations/{id}/verify", post(verify))
+        .route("/console/api/conversations/{id}/block", post(block))
+        .route("/console/api/customers/{id}/unblock", post(unblock))
         .route("/console/api/conversations/{id}/close", post(close))
         .route("/console/ws", get(live))
 }
@@ -338,6 +340,38 @@ async fn verify(
         .verify_customer(&agent, &id, &body.customer_id)
         .await?;
     Ok(ApiJson(load(&state.desk, id.as_str())?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlockBody {
+    reason: String,
+}
+
+/// Blocks the conversation's customer (abuse, a flood): it closes, and their messages are
+/// refused until an agent unblocks them.
+async fn block(
+    AgentAction(agent): AgentAction,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<BlockBody>,
+) -> Result<ApiJson<serde_json::Value>, AppError> {
+    let id = ConversationId(id);
+    let customer = state.desk.block_customer(&agent, &id, &body.reason).await?;
+    Ok(ApiJson(
+        serde_json::json!({ "customer": customer, "blocked": true }),
+    ))
+}
+
+async fn unblock(
+    AgentAction(agent): AgentAction,
+    State(state): State<AppState>,
+    Path(customer): Path<String>,
+) -> Result<ApiJson<serde_json::Value>, AppError> {
+    state.desk.unblock_customer(&agent, &customer).await?;
+    Ok(ApiJson(
+        serde_json::json!({ "customer": customer, "blocked": false }),
+    ))
 }
 
 async fn close(

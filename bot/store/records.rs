@@ -24,6 +24,18 @@ pub struct Customer {
     /// counts earlier contacts). Customers stored before it existed read as 0.
     #[serde(default)]
     pub conversations: u32,
+    /// Set by an agent: the customer's messages are refused (not stored, not read by the
+    /// NLU, never queued) until an agent unblocks them.
+    #[serde(default)]
+    pub blocked: Option<Block>,
+}
+
+/// Who blocked a customer, when and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Block {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub reason: String,
 }
 
 /// One message of a conversation, with what the NLU made of it (customer messages only).

@@ -16,6 +16,7 @@ fn customer(i: usize) -> Customer {
         }],
         created: Utc::now(),
         conversations: 0,
+        blocked: None,
     }
 }
 

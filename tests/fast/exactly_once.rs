@@ -433,3 +433,73 @@ async fn rest_messages_are_not_held_back() {
     .unwrap();
     assert!(!got.turn.replies.is_empty());
 }
+
+/// An agent blocks an abusive customer: the conversation closes and leaves its queue, the
+/// customer's next messages are refused (not stored), and an unblock lets them write again.
+#[tokio::test]
+async fn a_blocked_customer_is_refused_until_unblocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = keyword_desk(dir.path());
+    let first = say(&desk, "troll", "agent please").await;
+    assert_eq!(first.status, Status::Queued);
+    let customer = desk
+        .block_customer(
+            "ben",
+            &first.conversation_id,
+            "floods the queue with insults",
+        )
+        .await
+        .unwrap();
+    let waiting: usize = desk.queues().unwrap().iter().map(|q| q.entries.len()).sum();
+    assert_eq!(waiting, 0, "the blocked customer left the queue");
+    let c = desk.conversation(&first.conversation_id).unwrap().unwrap();
+    assert_eq!(c.status, Status::Closed);
+    let refused = desk
+        .receive(Inbound::new(ChannelKind::Rest, "troll", "agent please!!!"))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("not accepted"), "{refused}");
+    assert!(
+        desk.block_customer("ben", &first.conversation_id, "")
+            .await
+            .is_err(),
+        "a reason is required"
+    );
+    desk.unblock_customer("ana", &customer).await.unwrap();
+    let back = say(&desk, "troll", "where is my order 10001").await;
+    assert!(!back.replies.is_empty());
+    assert_ne!(back.conversation_id, first.conversation_id);
+}
+
+/// A queue holds at most `max_waiting` customers: the next one stays with the bot and is
+/// told so, the people already waiting keep their places.
+#[tokio::test]
+async fn a_full_queue_keeps_the_next_customer_with_the_bot() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = std::fs::read_to_string(crate::support::repo("rules.toml"))
+        .unwrap()
+        .replace(
+            "[queues.general]\nsla_secs = 300",
+            "[queues.general]\nsla_secs = 300\nmax_waiting = 2",
+        );
+    let rules =
+        frontdesk::policy::Rules::parse(&rules, std::path::Path::new("rules.toml")).unwrap();
+    assert_eq!(rules.queues["general"].max_waiting, 2);
+    let desk = TestDesk::new().rules(rules).open(dir.path());
+    for user in ["w1", "w2"] {
+        assert_eq!(
+            say(&desk, user, "agent please").await.status,
+            Status::Queued
+        );
+    }
+    let third = say(&desk, "w3", "agent please").await;
+    assert_eq!(third.status, Status::Bot, "{}", reply(&third));
+    assert!(reply(&third).contains("queue is full"), "{}", reply(&third));
+    let general = desk
+        .queues()
+        .unwrap()
+        .into_iter()
+        .find(|q| q.name == "general")
+        .unwrap();
+    assert_eq!(general.entries.len(), 2);
+}

@@ -142,6 +142,7 @@
     $("claim").disabled = c.status !== "queued";
     $("handback").disabled = !mineNow;
     $("verify").disabled = !mineNow;
+    $("block").disabled = c.status === "closed";
     $("close").disabled = c.status === "closed" || (c.status === "with_agent" && !mineNow);
     $("reply-text").disabled = !mineNow;
     $("frustration").textContent = frustrationText(c.frustration, c.frustration_reasons);
@@ -197,6 +198,16 @@
     if (id && id.trim()) act("verify", { customer_id: id.trim() });
   });
   $("close").addEventListener("click", function () { act("close"); });
+  $("block").addEventListener("click", function () {
+    if (!selected) return;
+    var reason = window.prompt("Why is this customer blocked? (other agents will read it)");
+    if (!reason || !reason.trim()) return;
+    $("chat-error").textContent = "";
+    api("POST", "/console/api/conversations/" + selected + "/block", { reason: reason.trim() })
+      .then(function () { return api("GET", "/console/api/conversations/" + selected); })
+      .then(renderTranscript).then(refresh)
+      .catch(function (e) { $("chat-error").textContent = e.message; });
+  });
   $("reply").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var text = $("reply-text").value.trim();
