@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 use super::format::Dialect;
 use super::health::ChannelHealth;
-use crate::message::{ChannelKind, ConversationId, Outbound};
+use crate::message::{ChannelKind, ConversationId, Outbound, Speaker, Status};
 use crate::store::{outbox_lane, ChannelTree, SledStore, Store, StoreError};
 
 /// Why a platform did not take a message.
@@ -296,6 +296,17 @@ impl Outbox {
                         continue;
                     }
                 }
+                if self.superseded(&parcel) {
+                    // Ownership is checked at send too: a bot answer queued before an agent
+                    // took the conversation (it waited out a rate limit, say) would now talk
+                    // over the agent. The agent sees it in the transcript; the customer does not.
+                    tracing::info!(channel = %kind, conversation = %parcel.message.conversation_id,
+                        "bot answer not sent: an agent took the conversation after it was queued");
+                    let _ = self.inner.pending.remove(&key);
+                    self.written();
+                    progressed = true;
+                    continue;
+                }
                 match self.deliver(&*courier, &key, &mut parcel).await {
                     Ok(()) => {
                         routes.remove(&recipient);
@@ -383,6 +394,25 @@ impl Outbox {
                 }
                 None => wake.await,
             }
+        }
+    }
+
+    /// A bot answer whose conversation an agent owns, and took (or spoke in) after the answer
+    /// was queued.
+    fn superseded(&self, parcel: &Parcel) -> bool {
+        if parcel.message.from != Speaker::Bot {
+            return false;
+        }
+        match self
+            .inner
+            .store
+            .conversation(&parcel.message.conversation_id)
+        {
+            Ok(Some(c)) => {
+                c.status == Status::WithAgent
+                    && c.last_agent_at.is_some_and(|t| t > parcel.queued_at)
+            }
+            _ => false,
         }
     }
 

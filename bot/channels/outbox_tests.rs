@@ -370,3 +370,45 @@ async fn nothing_is_sent_before_it_is_on_disk() {
     assert_eq!(got[0].1, "not yet durable");
     task.abort();
 }
+
+/// A bot answer still queued when an agent takes the conversation is not sent: it would talk
+/// over the agent. The agent's own messages go out.
+#[tokio::test]
+async fn a_bot_answer_is_not_sent_once_an_agent_took_over() {
+    use crate::store::{Change, ConversationRecord};
+    let store = temporary();
+    let outbox = open(&store);
+    let now = Utc::now();
+    let mut stale = message("9", "a stale bot answer");
+    stale.conversation_id = ConversationId::from("conv-taken");
+    outbox.enqueue(stale).await.unwrap();
+    let mut agent = message("9", "Hi, Ana here");
+    agent.conversation_id = ConversationId::from("conv-taken");
+    agent.from = Speaker::Agent("Ana".into());
+    let record: ConversationRecord = serde_json::from_value(serde_json::json!({
+        "id": "conv-taken", "customer": "c9", "channel": "telegram", "channel_user": "9",
+        "status": "with_agent", "assigned_agent": "ana", "queue": null, "priority": 0,
+        "message_count": 2, "sentiment_trajectory": [], "slots": {}, "pending": null,
+        "offered_human": false, "unresolved_turns": 0, "escalation": [], "queued_since": null,
+        "created": now, "updated": now, "last_customer_at": now,
+        "last_agent_at": now + chrono::Duration::seconds(1), "delivery_failures": []
+    }))
+    .unwrap();
+    store
+        .apply(Change {
+            conversations: vec![record],
+            ..Change::default()
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    outbox.enqueue(agent).await.unwrap();
+    let courier = Scripted::new(vec![]);
+    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let got = courier.wait_accepted(1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    task.abort();
+    let texts: Vec<String> = courier.accepted().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(got[0].1.contains("Ana here"), "{got:?}");
+    assert!(outbox.pending(ChannelKind::Telegram).unwrap().is_empty());
+}

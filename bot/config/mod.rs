@@ -111,6 +111,9 @@ pub struct EngineConfig {
     /// milliseconds of each other are answered as one ("my order" … "is 10234"). 0 answers
     /// each at once. REST is never held back: its callers send whole requests.
     pub debounce_ms: u64,
+    /// A message within this many minutes of an agent closing the conversation reopens it
+    /// (same conversation, back with the bot); later, or with 0, it starts a new one.
+    pub reopen_within_mins: u64,
 }
 
 impl Default for EngineConfig {
@@ -124,6 +127,7 @@ impl Default for EngineConfig {
             agent_idle_secs: 300,
             retention_days: 0,
             debounce_ms: 1500,
+            reopen_within_mins: 0,
         }
     }
 }

@@ -218,7 +218,7 @@ pub(super) async fn close(
     agent: &str,
     id: &ConversationId,
 ) -> Result<(), DeskError> {
-    agent_action(inner, agent, id, |_, a| {
+    agent_action(inner, agent, id, |inner, a| {
         let r = a.record;
         let mut touched = None;
         match r.status {
@@ -240,7 +240,11 @@ pub(super) async fn close(
         }
         r.status = Status::Closed;
         r.assigned_agent = None;
-        a.change.open.push((r.identity(), None));
+        // With a reopen window the identity keeps pointing here: a message soon after
+        // reopens this conversation (see `turn::open_conversation`).
+        if inner.reopen_within.is_zero() {
+            a.change.open.push((r.identity(), None));
+        }
         let text = copy::closed();
         push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);
         a.events.push(DeskEventKind::BotReply { text });

@@ -44,6 +44,8 @@ pub(super) struct Inner {
     stripes: Vec<Mutex<()>>,
     /// Serialises changes to queues and assignments, so positions and capacity hold.
     pub(super) queue_lock: Mutex<()>,
+    /// A message this soon after a close reopens the conversation (zero: never).
+    pub(super) reopen_within: chrono::Duration,
 }
 
 impl Inner {
@@ -63,6 +65,9 @@ impl Inner {
             router,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             queue_lock: Mutex::new(()),
+            reopen_within: chrono::Duration::minutes(
+                parts.engine.reopen_within_mins.min(525_600) as i64
+            ),
         }
     }
 

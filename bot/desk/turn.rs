@@ -139,6 +139,22 @@ fn open_conversation(
     };
     Ok(match open {
         Some(r) if r.status != Status::Closed => r,
+        // closed by an agent a moment ago: the same conversation, back with the bot
+        Some(mut r)
+            if !inner.reopen_within.is_zero()
+                && r.customer.as_str() == customer.id.as_str()
+                && now - r.updated <= inner.reopen_within =>
+        {
+            r.status = Status::Bot;
+            r.assigned_agent = None;
+            r.queue = None;
+            r.queued_since = None;
+            r.pending = None;
+            r.offered_human = false;
+            r.unresolved_turns = 0;
+            tracing::info!(conversation = %r.id, "closed conversation reopened by the customer");
+            r
+        }
         _ => {
             let r = new_conversation(&customer.id, identity, now);
             change.open.push((identity.clone(), Some(r.id.clone())));

@@ -149,9 +149,18 @@ async fn a_discord_message_dispatched_twice_is_handled_once() {
             .filter(|m| m.from == Speaker::Customer)
             .map(|m| m.text.clone())
             .collect();
-        asked.iter().any(|t| t == "thanks").then_some(asked)
+        (asked.len() >= 2).then_some(asked)
     })
     .await;
+    // the repeat had every chance to be stored too
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = run.desk.conversation(&conversation).unwrap().unwrap();
+    let stored_now = again
+        .messages
+        .iter()
+        .filter(|m| m.from == Speaker::Customer)
+        .count();
+    assert_eq!(stored_now, stored.len());
     // (the gateway's events are handled concurrently: no order between the two texts)
     let asked = stored
         .iter()
@@ -502,4 +511,25 @@ async fn a_full_queue_keeps_the_next_customer_with_the_bot() {
         .find(|q| q.name == "general")
         .unwrap();
     assert_eq!(general.entries.len(), 2);
+}
+
+/// After a close, the next message starts a new conversation; with a reopen window, a
+/// message soon after reopens the same one, back with the bot.
+#[tokio::test]
+async fn a_message_after_close_opens_a_new_conversation_or_reopens_within_the_window() {
+    for (window, reopens) in [(0u64, false), (10, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = TestDesk::new().reopen_within_mins(window).open(dir.path());
+        let first = say(&desk, "comeback", "agent please").await;
+        desk.claim("ana", &first.conversation_id).await.unwrap();
+        desk.close("ana", &first.conversation_id).await.unwrap();
+        let next = say(&desk, "comeback", "where is my order 10001").await;
+        assert_eq!(next.status, Status::Bot);
+        assert_eq!(
+            next.conversation_id == first.conversation_id,
+            reopens,
+            "window {window} min"
+        );
+        assert!(!next.replies.is_empty(), "the bot answers again");
+    }
 }

@@ -47,6 +47,7 @@ pub struct TestDesk {
     rules: Rules,
     shop: Arc<dyn Commerce>,
     agents: Vec<AgentConfig>,
+    engine: EngineConfig,
 }
 
 impl Default for TestDesk {
@@ -56,6 +57,7 @@ impl Default for TestDesk {
             rules: default_rules(),
             shop: Arc::new(demo_shop()),
             agents: agents(),
+            engine: EngineConfig::default(),
         }
     }
 }
@@ -85,6 +87,12 @@ impl TestDesk {
         self
     }
 
+    /// `engine.reopen_within_mins`.
+    pub fn reopen_within_mins(mut self, minutes: u64) -> Self {
+        self.engine.reopen_within_mins = minutes;
+        self
+    }
+
     /// The desk, on the store in `dir`.
     pub fn open(self, dir: &Path) -> Desk {
         self.open_with_store(dir).0
@@ -101,7 +109,7 @@ impl TestDesk {
             dialogue,
             rules: self.rules,
             agents: self.agents,
-            engine: EngineConfig::default(),
+            engine: self.engine,
         });
         (desk, store)
     }
