@@ -1,12 +1,13 @@
-//! Embeds the shipped defaults (intents, escalation rules, trained heads, demo shop and the
-//! out-of-scope validation sets) in the binary, so an installed `frontdesk` works from any
-//! directory. Writes `$OUT_DIR/defaults.rs`: one `(relative path, bytes)` entry per file.
+//! Embeds the shipped defaults (intents, escalation rules, trained heads, demo shop, help
+//! centre and the out-of-scope validation sets) in the binary, so an installed `frontdesk`
+//! works from any directory. Writes `$OUT_DIR/defaults.rs`: one `(relative path, bytes)` entry per file.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// (folder or file in the repository, where it goes in the defaults folder)
-const SHIPPED: [(&str, &str); 5] = [
+const SHIPPED: [(&str, &str); 6] = [
+    ("kb", "kb"),
     ("intents", "intents"),
     ("models", "models"),
     ("rules.toml", "rules.toml"),

@@ -18,6 +18,7 @@ use crate::config::{AgentConfig, Config};
 use crate::defaults::{self, DefaultPaths, DefaultsError};
 use crate::desk::{Desk, DeskParts, Dialogue, Understand};
 use crate::intake::Intake;
+use crate::kb::{HelpCentre, Kb, KbError};
 use crate::metrics;
 use crate::nlu::{
     EncoderOptions, IntentError, Nlu, NluError, NluOptions, NluService, ServiceOptions,
@@ -35,6 +36,10 @@ pub enum AppError {
     Nlu(#[source] NluError),
     #[error("the language model failed its first message: {0}")]
     NluWarmUp(#[source] NluError),
+    #[error("the help centre (`kb`): {0}")]
+    Kb(#[from] KbError),
+    #[error("loading the help centre panicked: {0}")]
+    KbPanicked(#[source] tokio::task::JoinError),
     #[error("`nlu.{key}`: {message}")]
     NluOption { key: &'static str, message: String },
     #[error("cannot create the data dir {path}: {source}")]
@@ -161,13 +166,24 @@ pub fn open_desk(
     nlu: Arc<dyn Understand>,
     rules: Option<Rules>,
 ) -> Result<Desk, AppError> {
+    open_desk_with_help(config, store, nlu, rules, None)
+}
+
+/// [`open_desk`] whose out-of-scope answers first look in the help centre `help`.
+pub fn open_desk_with_help(
+    config: &Config,
+    store: Arc<dyn Store>,
+    nlu: Arc<dyn Understand>,
+    rules: Option<Rules>,
+    help: Option<Arc<HelpCentre>>,
+) -> Result<Desk, AppError> {
     let paths = Paths::resolve(config)?;
     let rules = match rules {
         Some(r) => r,
         None => Rules::load(&paths.rules)?,
     };
     let shop = commerce::from_config(&config.commerce, &paths.demo_file)?;
-    let dialogue = Dialogue::load(&paths.intents_dir, shop)?;
+    let dialogue = Dialogue::load(&paths.intents_dir, shop)?.with_help_centre(help);
     Ok(Desk::open_with(DeskParts {
         store,
         nlu,
@@ -176,6 +192,37 @@ pub fn open_desk(
         agents: config.agents.clone(),
         engine: config.engine.clone(),
     }))
+}
+
+/// The help centre of `[kb]` (the built-in one unless `kb.dir` is set), its passages
+/// embedded by `nlu` (or read from the cache when the articles did not change); `None`
+/// when `kb.enabled` is off.
+pub async fn load_help_centre(
+    config: &Config,
+    nlu: &NluService,
+) -> Result<Option<Arc<HelpCentre>>, AppError> {
+    if !config.kb.enabled {
+        return Ok(None);
+    }
+    let cache_dir = config.nlu.cache();
+    let dir = match &config.kb.dir {
+        Some(dir) => dir.clone(),
+        None => defaults::materialize(&cache_dir)?.root.join("kb"),
+    };
+    let service = nlu.clone();
+    let started = Instant::now();
+    let kb = tokio::task::spawn_blocking(move || Kb::load(&dir, service.nlu(), Some(&cache_dir)))
+        .await
+        .map_err(AppError::KbPanicked)??;
+    tracing::info!(
+        took_ms = started.elapsed().as_millis() as u64,
+        "help centre ready"
+    );
+    Ok(Some(Arc::new(HelpCentre::new(
+        kb,
+        nlu.clone(),
+        config.kb.min_score,
+    ))))
 }
 
 /// Opens (or creates) the store under `server.data_dir`.
@@ -259,7 +306,16 @@ pub async fn start_with_platforms<U: Understand>(
         .await
         .map_err(AppError::NluWarmUp)?;
     let nlu_first_ms = warm.elapsed().as_millis() as u64;
-    let desk = open_desk(&config, store.clone(), Arc::new(nlu), None)?;
+    // Only the real encoder can embed questions; a stand-in NLU (tests) answers without
+    // the help centre.
+    let service = (&nlu as &dyn std::any::Any)
+        .downcast_ref::<NluService>()
+        .cloned();
+    let help = match service {
+        Some(service) => load_help_centre(&config, &service).await?,
+        None => None,
+    };
+    let desk = open_desk_with_help(&config, store.clone(), Arc::new(nlu), None, help)?;
     desk.requeue_orphans().await.map_err(AppError::Orphans)?;
     let intake = Intake::with_debounce(
         desk.clone(),

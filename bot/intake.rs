@@ -86,7 +86,11 @@ impl Intake {
                 });
             }
         }
-        if self.window.is_zero() || msg.channel == ChannelKind::Rest {
+        // Only the widget waits for a burst to end: its client re-sends an unanswered
+        // message with the same id, so a burst held in memory is never lost. Telegram and
+        // Discord acknowledge a message once it is stored (Discord never resends, Telegram
+        // polls one update at a time), and REST callers send whole requests.
+        if self.window.is_zero() || msg.channel != ChannelKind::Web {
             return self.handle(msg).await;
         }
         self.debounced(msg).await

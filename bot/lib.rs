@@ -38,6 +38,8 @@ pub mod defaults;
 pub mod desk;
 pub mod evaluation;
 pub mod intake;
+pub mod kb;
+pub mod llm;
 pub mod message;
 pub mod metrics;
 pub use frontdesk_nlu as nlu;

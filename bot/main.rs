@@ -59,6 +59,8 @@ enum BenchWhat {
     Nlu(cli::bench_nlu::BenchNluArgs),
     /// Messages per second and reply latency of a real server over loopback.
     Serve(cli::bench_serve::BenchServeArgs),
+    /// Other customers' answers while one address floods, and idle sockets from one address.
+    Flood(cli::bench_flood::BenchFloodArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,6 +77,9 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchArgs {
             what: BenchWhat::Serve(a),
         }) => cli::bench_serve::run(a),
+        Command::Bench(BenchArgs {
+            what: BenchWhat::Flood(a),
+        }) => cli::bench_flood::run(a),
         Command::Replay(a) => cli::replay::run(a),
         Command::HashPassword => cli::hash_password::run(),
         Command::ApiKey(a) => cli::api_key::run(a),

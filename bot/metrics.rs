@@ -120,3 +120,30 @@ pub const INBOUND_DUPLICATES: &str = "frontdesk_inbound_duplicates_total";
 pub fn inbound_duplicate(channel: &str) {
     metrics::counter!(INBOUND_DUPLICATES, "channel" => channel.to_string()).increment(1);
 }
+
+/// Tokens spent by the LLM layer, by `kind` (`prompt`, `completion`).
+pub const LLM_TOKENS: &str = "frontdesk_llm_tokens_total";
+/// One LLM call, from asking to the last byte (retries included), by `mode`.
+pub const LLM_LATENCY: &str = "frontdesk_llm_latency_seconds";
+/// LLM calls that failed, by `reason` (`timeout`, `unreachable`, `rate_limited`, ...).
+pub const LLM_ERRORS: &str = "frontdesk_llm_errors_total";
+/// Times the bot fell back to its own answer instead of the LLM's, by `reason` (an error or
+/// a guardrail).
+pub const LLM_FALLBACKS: &str = "frontdesk_llm_fallbacks_total";
+
+pub fn llm_tokens(prompt: u64, completion: u64) {
+    metrics::counter!(LLM_TOKENS, "kind" => "prompt").increment(prompt);
+    metrics::counter!(LLM_TOKENS, "kind" => "completion").increment(completion);
+}
+
+pub fn llm_latency(mode: &'static str, elapsed: Duration) {
+    metrics::histogram!(LLM_LATENCY, "mode" => mode).record(elapsed.as_secs_f64());
+}
+
+pub fn llm_error(reason: &'static str) {
+    metrics::counter!(LLM_ERRORS, "reason" => reason).increment(1);
+}
+
+pub fn llm_fallback(reason: &'static str) {
+    metrics::counter!(LLM_FALLBACKS, "reason" => reason).increment(1);
+}

@@ -91,6 +91,9 @@ pub enum OutboxError {
     NotAPlatform(ChannelKind),
 }
 
+/// How long one platform call may take before it counts as failed.
+const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Backoff between attempts of the same message.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -425,9 +428,18 @@ impl Outbox {
     ) -> Result<(), DeliveryError> {
         let pieces = courier.dialect().render(&parcel.message);
         while parcel.pieces_sent < pieces.len() {
-            courier
-                .send(&parcel.message.channel_user, &pieces[parcel.pieces_sent])
-                .await?;
+            // A platform call that hangs must not hold every chat of the platform: it counts
+            // as a failure of this chat, retried later (the fault campaign found a client with
+            // no timeout of its own).
+            let send = courier.send(&parcel.message.channel_user, &pieces[parcel.pieces_sent]);
+            tokio::time::timeout(SEND_TIMEOUT, send)
+                .await
+                .map_err(|_| {
+                    DeliveryError::Retryable(format!(
+                        "no answer from the platform in {} s",
+                        SEND_TIMEOUT.as_secs()
+                    ))
+                })??;
             parcel.pieces_sent += 1;
             if parcel.pieces_sent < pieces.len() {
                 // Remember progress so a crash or retry does not repeat this piece.

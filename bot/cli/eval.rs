@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use frontdesk::config::Config;
+use frontdesk::kb::{eval as kb_eval, Kb};
 use frontdesk::{evaluation, replay};
 
 use frontdesk::nlu::training::{self, FrustrationCheck, Report, TextTask};
@@ -34,6 +35,11 @@ use super::support::Bars;
     run through the full desk (real NLU, temporary store) like `replay`; prints precision, recall, \
     F1, false escalations of routine conversations, the rules that fired on right and wrong \
     escalations, recall per `why`, and the misses with their texts.\n\n\
+    answers --test Q.jsonl [--kb DIR]: lines {\"question\", \"article\"} (an article id of the \
+    help centre, or null when none answers it); prints recall@1 and @3 of the right article on \
+    answerable questions, the share answered (best score >= kb.min_score) and of unanswerable \
+    ones declined, per cosine weight 0..1, the median search time per question beside the \
+    encoder's time for the same questions, and the misses.\n\n\
     --json prints one object (with at least `accuracy` and `macro_f1`; escalation: `precision`, \
     `recall`, `f1`, `rules`, `per_why`, `misses`).")]
 pub struct EvalArgs {
@@ -59,6 +65,9 @@ pub struct EvalArgs {
     /// test file has none.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Answers only: the help centre's folder (default: kb.dir, else the built-in one).
+    #[arg(long)]
+    pub kb: Option<PathBuf>,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -73,6 +82,7 @@ pub enum EvalWhat {
     Anger,
     Frustration,
     Escalation,
+    Answers,
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
@@ -88,6 +98,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         EvalWhat::Anger => text(TextTask::Anger)?,
         EvalWhat::Frustration => text(TextTask::Frustration)?,
         EvalWhat::Escalation => return escalation(&a),
+        EvalWhat::Answers => return answers(&a),
     };
     anyhow::ensure!(
         a.rules.is_none() && a.labels.is_none(),
@@ -206,6 +217,65 @@ fn escalation(a: &EvalArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", report.render());
+    }
+    Ok(())
+}
+
+/// `eval answers`: the help centre's retrieval on labelled questions.
+fn answers(a: &EvalArgs) -> anyhow::Result<()> {
+    let config = Config::load(a.places.config.as_deref())?;
+    let opts = a.places.options()?;
+    let nlu = frontdesk::nlu::Nlu::load(&opts)?;
+    let dir = match a.kb.clone().or(config.kb.dir.clone()) {
+        Some(d) => d,
+        None => frontdesk::defaults::materialize(&opts.cache_dir)?
+            .root
+            .join("kb"),
+    };
+    let mut kb = Kb::load(&dir, &nlu, Some(&opts.cache_dir))?;
+    let questions = kb_eval::read_questions(&a.test, &kb)?;
+    let r = kb_eval::evaluate(
+        &mut kb,
+        &nlu,
+        &questions,
+        config.kb.min_score,
+        frontdesk::kb::DEFAULT_WEIGHT,
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{} questions ({} answerable), {} passages; weight {:.2}, min_score {:.2}",
+        r.questions, r.answerable, r.passages, r.weight, r.min_score
+    );
+    println!(
+        "recall@1 {:.3}  recall@3 {:.3}  answered {:.3} (right article {:.3})  unanswerable \
+         declined {:.3}",
+        r.recall_at_1, r.recall_at_3, r.answered, r.answered_correct, r.declined
+    );
+    println!(
+        "p50 per question: search {:.3} ms; encoder (embedding the question) {:.2} ms",
+        r.retrieval_p50_ms, r.encoder_p50_ms
+    );
+    println!("weight  recall@1  recall@3  answered  right  declined");
+    for w in &r.weights {
+        println!(
+            "{:.2}    {:.3}     {:.3}     {:.3}     {:.3}  {:.3}",
+            w.weight, w.recall_at_1, w.recall_at_3, w.answered, w.answered_correct, w.declined
+        );
+    }
+    if !r.misses.is_empty() {
+        println!("misses (expected -> got, score)");
+        for m in &r.misses {
+            println!(
+                "  {:?}: {} -> {} ({:.3})",
+                m.question,
+                m.expected.as_deref().unwrap_or("none"),
+                m.got,
+                m.score
+            );
+        }
     }
     Ok(())
 }

@@ -31,7 +31,35 @@ pub struct Config {
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
+    pub llm: LlmConfig,
+    #[serde(default)]
+    pub kb: KbConfig,
+    #[serde(default)]
     pub agents: Vec<AgentConfig>,
+}
+
+/// The help centre (`kb/`): articles the bot quotes when a question is outside its
+/// intents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KbConfig {
+    /// Folder of Markdown articles. Unset: the built-in demo help centre.
+    pub dir: Option<PathBuf>,
+    /// Least retrieval score (0..1) for the bot to answer with a passage; below it the
+    /// out-of-scope answer stands.
+    pub min_score: f32,
+    /// Off: the bot never quotes the help centre.
+    pub enabled: bool,
+}
+
+impl Default for KbConfig {
+    fn default() -> Self {
+        KbConfig {
+            dir: None,
+            min_score: 0.5,
+            enabled: true,
+        }
+    }
 }
 
 /// The demo shop's conveniences that must never run in front of real customers.
@@ -107,9 +135,9 @@ pub struct EngineConfig {
     pub agent_idle_secs: u64,
     /// Closed conversations older than this many days are deleted; 0 keeps them.
     pub retention_days: u64,
-    /// Chat channels (widget, Telegram, Discord): messages a customer sends within this many
-    /// milliseconds of each other are answered as one ("my order" … "is 10234"). 0 answers
-    /// each at once. REST is never held back: its callers send whole requests.
+    /// The widget: messages a visitor sends within this many milliseconds of each other are
+    /// answered as one ("my order" … "is 10234"); 0 answers each at once. Telegram, Discord
+    /// and REST are answered at once: they acknowledge a message only once it is stored.
     pub debounce_ms: u64,
     /// A message within this many minutes of an agent closing the conversation reopens it
     /// (same conversation, back with the bot); later, or with 0, it starts a new one.
@@ -273,6 +301,125 @@ pub struct LimitsConfig {
     pub max_tracked: usize,
 }
 
+/// The optional LLM layer (`bot/llm/`): an OpenAI-compatible endpoint used only where the
+/// desk asks for it, behind guardrails. Off while `url` is unset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// Base URL of the endpoint, with `/v1` (as async-openai takes it). Unset: no LLM.
+    pub url: Option<String>,
+    /// Model name sent with each request.
+    pub model: String,
+    /// Bearer key for the endpoint; never logged (its `Debug` is redacted).
+    pub api_key: Option<ApiKey>,
+    /// Longest one call may take, retries and waits included (at most 15000).
+    pub timeout_ms: u64,
+    /// Further tries after a 429, a 5xx or a failed connection.
+    pub max_retries: u32,
+    /// Calls in flight at once; more wait for a free slot.
+    pub max_concurrent: usize,
+    /// Tokens (prompt + completion) one conversation may spend.
+    pub tokens_per_conversation: u64,
+    /// Tokens all conversations together may spend per UTC day.
+    pub tokens_per_day: u64,
+    /// Replace emails, phone numbers, card numbers and street addresses with placeholders
+    /// before any text leaves the machine.
+    pub mask_personal_data: bool,
+    /// The only link prefixes an answer may contain.
+    pub link_allow_list: Vec<String>,
+    /// Longest answer a customer may be shown, in characters.
+    pub max_answer_chars: usize,
+    /// Folder with `system.md`, `answer.md`, `summary.md`, `suggest_reply.md` (minijinja),
+    /// reloaded when they change. Unset: the prompts built into the binary.
+    pub prompts_dir: Option<PathBuf>,
+}
+
+/// A secret that prints as `[redacted]` in `Debug`, so logging a config never leaks it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+    /// The key itself, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey([redacted])")
+    }
+}
+
+/// The most `llm.timeout_ms` may be: a customer should not wait longer for the bot.
+pub const LLM_MAX_TIMEOUT_MS: u64 = 15_000;
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            url: None,
+            model: "gpt-4o-mini".into(),
+            api_key: None,
+            timeout_ms: 12_000,
+            max_retries: 2,
+            max_concurrent: 4,
+            tokens_per_conversation: 4_000,
+            tokens_per_day: 200_000,
+            mask_personal_data: true,
+            link_allow_list: vec!["https://shop.example/".into()],
+            max_answer_chars: 1_200,
+            prompts_dir: None,
+        }
+    }
+}
+
+impl LlmConfig {
+    /// Whether the LLM layer is on (`url` set).
+    pub fn enabled(&self) -> bool {
+        self.url.as_deref().is_some_and(|u| !u.trim().is_empty())
+    }
+
+    /// The `[llm]` checks, run with [`Config`]'s own validation.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: format!("llm.{key}"),
+            message: message.into(),
+        };
+        if let Some(url) = self.url.as_deref().filter(|u| !u.trim().is_empty()) {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid("url", "must start with http:// or https://"));
+            }
+            if self.model.trim().is_empty() {
+                return Err(invalid("model", "must name a model when llm.url is set"));
+            }
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > LLM_MAX_TIMEOUT_MS {
+            return Err(invalid("timeout_ms", "must be between 1 and 15000"));
+        }
+        if self.max_concurrent == 0 {
+            return Err(invalid("max_concurrent", "must be at least 1"));
+        }
+        if self.max_answer_chars == 0 {
+            return Err(invalid("max_answer_chars", "must be at least 1"));
+        }
+        if self
+            .link_allow_list
+            .iter()
+            .any(|l| !l.starts_with("https://") && !l.starts_with("http://"))
+        {
+            return Err(invalid(
+                "link_allow_list",
+                "entries must start with https:// or http://",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
@@ -424,7 +571,7 @@ pub enum ConfigError {
 }
 
 /// Every environment variable frontdesk reads, with the config key it overrides.
-pub const ENV_OVERRIDES: [(&str, &str); 20] = [
+pub const ENV_OVERRIDES: [(&str, &str); 23] = [
     ("FRONTDESK_BIND", "server.bind"),
     ("FRONTDESK_DATA", "server.data_dir"),
     ("FRONTDESK_SECRET", "server.secret"),
@@ -454,6 +601,9 @@ pub const ENV_OVERRIDES: [(&str, &str); 20] = [
         "FRONTDESK_DISCORD_SUPPORT_CHANNELS",
         "channels.discord.support_channels",
     ),
+    ("FRONTDESK_LLM_URL", "llm.url"),
+    ("FRONTDESK_LLM_MODEL", "llm.model"),
+    ("FRONTDESK_LLM_API_KEY", "llm.api_key"),
 ];
 
 impl Config {
@@ -490,6 +640,7 @@ impl Config {
         };
         config.apply_env(env)?;
         config.validate()?;
+        config.llm.validate()?;
         Ok(config)
     }
 
@@ -500,6 +651,7 @@ impl Config {
             source: Box::new(source),
         })?;
         config.validate()?;
+        config.llm.validate()?;
         Ok(config)
     }
 
@@ -522,6 +674,8 @@ impl Config {
             &mut self.nlu.model_dir,
             &mut self.nlu.cache_dir,
             &mut self.nlu.models_dir,
+            &mut self.llm.prompts_dir,
+            &mut self.kb.dir,
         ] {
             if let Some(p) = p.as_mut() {
                 join(p);
@@ -581,6 +735,9 @@ impl Config {
                         .collect::<Result<_, _>>()
                         .map_err(|_| bad("must be channel ids separated by commas"))?
                 }
+                "llm.url" => self.llm.url = Some(value.clone()),
+                "llm.model" => self.llm.model = value.clone(),
+                "llm.api_key" => self.llm.api_key = Some(ApiKey::new(value.clone())),
                 other => unreachable!("override for {other} is listed but not applied"),
             }
         }

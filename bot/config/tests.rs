@@ -206,3 +206,37 @@ fn trusted_proxies_are_addresses_or_ranges() {
         );
     }
 }
+
+#[test]
+fn the_llm_is_off_by_default_and_the_example_lists_its_defaults() {
+    assert!(!Config::from_toml("").unwrap().llm.enabled());
+    let example = Config::from_toml(include_str!("../../frontdesk.example.toml")).unwrap();
+    assert_eq!(example.llm, LlmConfig::default());
+    assert_eq!(example.llm.timeout_ms, 12_000);
+    assert_eq!(example.llm.link_allow_list, vec!["https://shop.example/"]);
+}
+
+#[test]
+fn llm_variables_turn_it_on_and_the_key_is_never_printed() {
+    let c = Config::load_with_env(
+        None,
+        env(&[
+            ("FRONTDESK_LLM_URL", "http://127.0.0.1:11434/v1"),
+            ("FRONTDESK_LLM_MODEL", "local-model"),
+            ("FRONTDESK_LLM_API_KEY", "sk-very-secret"),
+        ]),
+    )
+    .unwrap();
+    assert!(c.llm.enabled());
+    assert_eq!(c.llm.model, "local-model");
+    assert_eq!(c.llm.api_key.as_ref().unwrap().expose(), "sk-very-secret");
+    assert!(!format!("{c:?}").contains("sk-very-secret"));
+}
+
+#[test]
+fn an_llm_timeout_over_15_seconds_is_refused_with_its_key() {
+    let e = Config::from_toml("[llm]\ntimeout_ms = 20000").unwrap_err();
+    assert!(e.to_string().contains("llm.timeout_ms"), "{e}");
+    let e = Config::from_toml("[llm]\nurl = \"localhost:1234\"").unwrap_err();
+    assert!(e.to_string().contains("llm.url"), "{e}");
+}

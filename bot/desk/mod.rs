@@ -43,6 +43,7 @@ mod orphans;
 mod queue;
 mod record;
 mod router;
+pub mod summary;
 mod turn;
 mod types;
 mod views;

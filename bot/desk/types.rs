@@ -158,6 +158,8 @@ pub struct Conversation {
     pub updated: DateTime<Utc>,
     /// Replies the customer's platform refused for good (shown to the agent).
     pub delivery_failures: Vec<DeliveryFailure>,
+    /// What an agent reads first: wants, order numbers, mood, why it reached a person.
+    pub summary: super::summary::HandoffSummary,
 }
 
 impl Conversation {
@@ -167,6 +169,7 @@ impl Conversation {
         messages: Vec<StoredMessage>,
         customer: Option<&Customer>,
     ) -> Conversation {
+        let summary = super::summary::summarize(&messages, &r.slots, &r.escalation);
         Conversation {
             id: r.id,
             customer: r.customer,
@@ -187,6 +190,7 @@ impl Conversation {
             created: r.created,
             updated: r.updated,
             delivery_failures: r.delivery_failures,
+            summary,
         }
     }
 }

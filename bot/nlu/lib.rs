@@ -153,6 +153,17 @@ impl Nlu {
         &self.intents
     }
 
+    /// Sentence embeddings (mean-pooled over the tokens, L2-normalised, as
+    /// sentence-transformers computes them): the same vector the intent head reads.
+    /// Results in input order.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pooled = self.encoder.encode_pooled(texts, false)?;
+        Ok(pooled.into_iter().map(|f| f.embedding).collect())
+    }
+
     /// Understand a batch of messages with one encoder pass; results in input order.
     pub fn analyze(&self, texts: &[&str]) -> Result<Vec<Analysis>, NluError> {
         if texts.is_empty() {

@@ -33,7 +33,13 @@ impl Default for ServiceOptions {
 struct Job {
     text: String,
     enqueued: Instant,
-    reply: oneshot::Sender<Result<Analysis, NluError>>,
+    reply: Reply,
+}
+
+/// What a caller waits for: the full analysis, or only the sentence embedding.
+enum Reply {
+    Analysis(oneshot::Sender<Result<Analysis, NluError>>),
+    Embedding(oneshot::Sender<Result<Vec<f32>, NluError>>),
 }
 
 /// Handle to the NLU worker; cheap to clone. The worker stops when the last handle is dropped.
@@ -63,10 +69,31 @@ impl NluService {
         let job = Job {
             text,
             enqueued: Instant::now(),
-            reply,
+            reply: Reply::Analysis(reply),
         };
         self.jobs.send(job).await.map_err(|_| NluError::Stopped)?;
         answer.await.map_err(|_| NluError::Stopped)?
+    }
+
+    /// Sentence embeddings of `texts` ([`Nlu::embed`]), computed on the worker in the same
+    /// batches as the analyses; results in input order.
+    pub async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
+        let mut answers = Vec::with_capacity(texts.len());
+        for &text in texts {
+            let (reply, answer) = oneshot::channel();
+            let job = Job {
+                text: text.to_string(),
+                enqueued: Instant::now(),
+                reply: Reply::Embedding(reply),
+            };
+            self.jobs.send(job).await.map_err(|_| NluError::Stopped)?;
+            answers.push(answer);
+        }
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(answer.await.map_err(|_| NluError::Stopped)??);
+        }
+        Ok(out)
     }
 
     /// The engine behind the worker (intent definitions and responses, for example).
@@ -90,31 +117,78 @@ fn run_worker(nlu: &Nlu, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
             metrics::histogram!("nlu_queue_seconds")
                 .record(started.duration_since(job.enqueued).as_secs_f64());
         }
-        let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
-        let result = nlu.analyze(&texts);
+        let (analyses, embeddings): (Vec<Job>, Vec<Job>) = batch
+            .into_iter()
+            .partition(|j| matches!(j.reply, Reply::Analysis(_)));
+        let count = analyses.len() + embeddings.len();
+        let texts: Vec<&str> = analyses.iter().map(|j| j.text.as_str()).collect();
+        let analysed = nlu.analyze(&texts);
+        let texts: Vec<&str> = embeddings.iter().map(|j| j.text.as_str()).collect();
+        let embedded = nlu.embed(&texts);
         let took = started.elapsed();
         metrics::histogram!("nlu_inference_seconds").record(took.as_secs_f64());
-        metrics::histogram!("nlu_batch_size").record(batch.len() as f64);
-        metrics::counter!("nlu_messages_total").increment(batch.len() as u64);
-        tracing::debug!(
-            batch = batch.len(),
-            ms = took.as_secs_f64() * 1e3,
-            "nlu pass"
-        );
-        match result {
-            Ok(analyses) => {
-                for (job, a) in batch.into_iter().zip(analyses) {
-                    // a caller that gave up no longer listens: nothing to do
-                    let _ = job.reply.send(Ok(a));
-                }
+        metrics::histogram!("nlu_batch_size").record(count as f64);
+        metrics::counter!("nlu_messages_total").increment(count as u64);
+        tracing::debug!(batch = count, ms = took.as_secs_f64() * 1e3, "nlu pass");
+        deliver(analyses, analysed);
+        deliver(embeddings, embedded);
+    }
+}
+
+/// Hands each job its result, or every job the batch's error.
+fn deliver<T: Into<Answer>>(jobs: Vec<Job>, result: Result<Vec<T>, NluError>) {
+    match result {
+        Ok(values) => {
+            for (job, v) in jobs.into_iter().zip(values) {
+                // a caller that gave up no longer listens: nothing to do
+                job.reply.send(Ok(v.into()));
             }
-            Err(e) => {
-                tracing::warn!("nlu pass failed: {}", crate::error::chain(&e));
-                let e = Arc::new(e);
-                for job in batch {
-                    let _ = job.reply.send(Err(NluError::Batch(Arc::clone(&e))));
-                }
+        }
+        Err(e) => {
+            tracing::warn!("nlu pass failed: {}", crate::error::chain(&e));
+            let e = Arc::new(e);
+            for job in jobs {
+                job.reply.send(Err(NluError::Batch(Arc::clone(&e))));
             }
+        }
+    }
+}
+
+/// One job's result, of either kind.
+enum Answer {
+    Analysis(Analysis),
+    Embedding(Vec<f32>),
+}
+
+impl From<Analysis> for Answer {
+    fn from(a: Analysis) -> Self {
+        Answer::Analysis(a)
+    }
+}
+
+impl From<Vec<f32>> for Answer {
+    fn from(v: Vec<f32>) -> Self {
+        Answer::Embedding(v)
+    }
+}
+
+impl Reply {
+    fn send(self, result: Result<Answer, NluError>) {
+        match (self, result) {
+            (Reply::Analysis(tx), Ok(Answer::Analysis(a))) => {
+                let _ = tx.send(Ok(a));
+            }
+            (Reply::Embedding(tx), Ok(Answer::Embedding(v))) => {
+                let _ = tx.send(Ok(v));
+            }
+            (Reply::Analysis(tx), Err(e)) => {
+                let _ = tx.send(Err(e));
+            }
+            (Reply::Embedding(tx), Err(e)) => {
+                let _ = tx.send(Err(e));
+            }
+            // results are delivered to the jobs they were computed for
+            _ => unreachable!("a result of the other kind"),
         }
     }
 }

@@ -263,7 +263,13 @@ fn check_error(e: &IntentError, written: &[(PathBuf, String)]) -> Result<(), Tes
             format!("error does not start with the file: {shown}")
         })?;
         if let (Some(line), Some(text)) = (line, text) {
-            let lines = text.lines().count().max(1);
+            // YAML counts a lone carriage return as a line break too ("\"\r\r" is three lines)
+            let lines = text
+                .replace("\r\n", "\n")
+                .replace('\r', "\n")
+                .lines()
+                .count()
+                .max(1);
             check(*line >= 1 && *line <= lines + 1, || {
                 format!("line {line} of a file of {lines} lines: {shown}")
             })?;

@@ -268,7 +268,7 @@ fn frames_on_an_open_socket() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let server = rt.block_on(crate::harness::serve(dir.path()));
-    let socket = std::sync::Mutex::new(None::<Ws>);
+    let socket = tokio::sync::Mutex::new(None::<Ws>);
     let sentinel = std::sync::atomic::AtomicU64::new(1 << 60);
 
     let frames = (json_bytes(message_frame()), prop::bool::weighted(0.05));
@@ -278,7 +278,7 @@ fn frames_on_an_open_socket() {
         frames,
         |(bytes, binary), t| {
             rt.block_on(async {
-                let mut guard = socket.lock().unwrap();
+                let mut guard = socket.lock().await;
                 if guard.is_none() {
                     let mut ws = connect(&server).await;
                     ws.send(Message::Text(json!({"type": "hello"}).to_string().into()))

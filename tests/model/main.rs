@@ -9,6 +9,7 @@ mod cli_anywhere;
 mod conversation_nlu;
 mod encoder_reference;
 mod escalation;
+mod kb;
 mod nlu_train_classify;
 mod replay;
 mod server_chat;

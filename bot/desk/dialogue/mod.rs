@@ -14,6 +14,7 @@
 mod orders;
 use super::copy;
 use crate::commerce::{Caller, Commerce, CommerceError, Order, RequestOutcome};
+use crate::kb::HelpCentre;
 use crate::nlu::{Analysis, EntityKind, OUT_OF_SCOPE};
 use crate::nlu::{IntentError, IntentSet, Response};
 use crate::store::{
@@ -77,10 +78,12 @@ pub struct Answer {
     pub offered_human: bool,
 }
 
-/// The answers of one intents folder, bound to a shop.
+/// The answers of one intents folder, bound to a shop (and, when given, a help centre
+/// quoted for questions outside the intents).
 pub struct Dialogue {
     intents: IntentSet,
     commerce: Arc<dyn Commerce>,
+    help: Option<Arc<HelpCentre>>,
 }
 
 impl Dialogue {
@@ -89,7 +92,18 @@ impl Dialogue {
     }
 
     pub fn new(intents: IntentSet, commerce: Arc<dyn Commerce>) -> Dialogue {
-        Dialogue { intents, commerce }
+        Dialogue {
+            intents,
+            commerce,
+            help: None,
+        }
+    }
+
+    /// Out-of-scope questions are first looked up in `help`: a confident passage is the
+    /// answer (with its article's title and link).
+    pub fn with_help_centre(mut self, help: Option<Arc<HelpCentre>>) -> Dialogue {
+        self.help = help;
+        self
     }
 
     pub fn commerce(&self) -> &Arc<dyn Commerce> {
@@ -191,6 +205,11 @@ impl Dialogue {
         fill: bool,
     ) -> Answer {
         if intent == OUT_OF_SCOPE {
+            if let Some(help) = &self.help {
+                if let Some(hit) = help.answer(&analysis.text).await {
+                    return said(hit.answer_text(), None);
+                }
+            }
             let text = self
                 .intents
                 .out_of_scope

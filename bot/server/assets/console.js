@@ -145,6 +145,7 @@
     $("block").disabled = c.status === "closed";
     $("close").disabled = c.status === "closed" || (c.status === "with_agent" && !mineNow);
     $("reply-text").disabled = !mineNow;
+    $("summary").textContent = c.summary && c.status !== "bot" ? c.summary.text : "";
     $("frustration").textContent = frustrationText(c.frustration, c.frustration_reasons);
     $("reasons").textContent = c.escalation.length ? "Escalated: " + c.escalation.map(reasonText).join("; ") : "";
     var t = $("transcript");
