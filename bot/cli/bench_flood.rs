@@ -18,7 +18,6 @@
 //! hard limit at start).
 
 use super::support::{peak_rss_mb, progress_bar, rss_mb};
-use anyhow::Context as _;
 use frontdesk::config::{Config, LimitsConfig};
 use futures::{FutureExt as _, SinkExt as _, StreamExt as _};
 use indicatif::{MultiProgress, ProgressBar};
@@ -239,27 +238,12 @@ pub fn run(args: BenchFloodArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.customers >= 1, "--customers must be at least 1");
     anyhow::ensure!(args.interval_ms >= 1, "--interval-ms must be at least 1");
     anyhow::ensure!(args.secs >= 2, "--secs must be at least 2");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let report = runtime.block_on(bench(&args))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_table(&report);
-    }
-    Ok(())
+    super::support::run_bench(args.json, bench(&args), print_table)
 }
 
 async fn bench(args: &BenchFloodArgs) -> anyhow::Result<FloodReport> {
-    let data = std::env::temp_dir().join(format!(
-        "frontdesk-bench-flood-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let result = bench_in(args, &data).await;
-    let _ = std::fs::remove_dir_all(&data);
-    result
+    let data = super::support::BenchDir::new("flood");
+    bench_in(args, &data.0).await
 }
 
 async fn bench_in(args: &BenchFloodArgs, data: &std::path::Path) -> anyhow::Result<FloodReport> {

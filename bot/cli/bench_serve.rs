@@ -10,7 +10,6 @@
 //!    (server and load generator together) is read.
 
 use super::support::{peak_rss_mb, progress_bar, rss_mb};
-use anyhow::Context as _;
 use frontdesk::config::Config;
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,25 +85,12 @@ pub struct BenchReport {
 }
 
 pub fn run(args: BenchServeArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let report = runtime.block_on(bench(&args))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_table(&report);
-    }
-    Ok(())
+    super::support::run_bench(args.json, bench(&args), print_table)
 }
 
 async fn bench(args: &BenchServeArgs) -> anyhow::Result<BenchReport> {
-    let data =
-        std::env::temp_dir().join(format!("frontdesk-bench-{}", uuid::Uuid::new_v4().simple()));
-    let result = bench_in(args, &data).await;
-    let _ = std::fs::remove_dir_all(&data);
-    result
+    let data = super::support::BenchDir::new("serve");
+    bench_in(args, &data.0).await
 }
 
 async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Result<BenchReport> {

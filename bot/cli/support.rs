@@ -70,3 +70,42 @@ impl frontdesk::nlu::training::Progress for Bars {
         });
     }
 }
+
+/// Runs a benchmark to its report on a fresh multi-threaded runtime, then prints it (one JSON
+/// object with `json`, else the command's table).
+pub fn run_bench<R: serde::Serialize>(
+    json: bool,
+    bench: impl std::future::Future<Output = anyhow::Result<R>>,
+    print_table: impl FnOnce(&R),
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(bench)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+/// A fresh data folder for one benchmark run, deleted when dropped (also on error).
+pub struct BenchDir(pub std::path::PathBuf);
+
+impl BenchDir {
+    pub fn new(what: &str) -> BenchDir {
+        BenchDir(std::env::temp_dir().join(format!(
+            "frontdesk-bench-{what}-{}",
+            uuid::Uuid::new_v4().simple()
+        )))
+    }
+}
+
+impl Drop for BenchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
