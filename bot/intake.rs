@@ -77,6 +77,15 @@ impl Intake {
                 direct: true,
             });
         }
+        // Only the widget waits for a burst to end: its client re-sends an unanswered
+        // message with the same id, so a burst held in memory is never lost. Telegram and
+        // Discord acknowledge a message once it is stored (Discord never resends, Telegram
+        // polls one update at a time), and REST callers send whole requests.
+        if self.window.is_zero() || msg.channel != ChannelKind::Web {
+            return self.handle(msg).await;
+        }
+        // A repeat of a message already answered is not held for a window: the desk checks
+        // ids under the conversation's lock too, so only this path needs the early look.
         if let Some(id) = &msg.message_id {
             if let Some(turn) = self.desk.seen(&msg.identity(), id)? {
                 metrics::inbound_duplicate(msg.channel.as_str());
@@ -85,13 +94,6 @@ impl Intake {
                     direct: false,
                 });
             }
-        }
-        // Only the widget waits for a burst to end: its client re-sends an unanswered
-        // message with the same id, so a burst held in memory is never lost. Telegram and
-        // Discord acknowledge a message once it is stored (Discord never resends, Telegram
-        // polls one update at a time), and REST callers send whole requests.
-        if self.window.is_zero() || msg.channel != ChannelKind::Web {
-            return self.handle(msg).await;
         }
         self.debounced(msg).await
     }
