@@ -18,7 +18,7 @@ use crate::config::{AgentConfig, Config};
 use crate::defaults::{self, DefaultPaths, DefaultsError};
 use crate::desk::{Desk, DeskParts, Dialogue, Understand};
 use crate::intake::Intake;
-use crate::kb::{HelpCentre, Kb, KbError};
+use crate::kb::{HelpCentre, KbError};
 use crate::metrics;
 use crate::nlu::{
     EncoderOptions, IntentError, Nlu, NluError, NluOptions, NluService, ServiceOptions,
@@ -38,6 +38,8 @@ pub enum AppError {
     NluWarmUp(#[source] NluError),
     #[error("the help centre (`kb`): {0}")]
     Kb(#[from] KbError),
+    #[error("the LLM endpoint (`[llm]`): {0}; fix llm.url or unset it to run without an LLM")]
+    Llm(#[source] crate::llm::LlmError),
     #[error("loading the help centre panicked: {0}")]
     KbPanicked(#[source] tokio::task::JoinError),
     #[error("`nlu.{key}`: {message}")]
@@ -191,12 +193,14 @@ pub fn open_desk_with_help(
         rules,
         agents: config.agents.clone(),
         engine: config.engine.clone(),
+        llm: crate::llm::LlmHandle::from_config(&config.llm).map_err(AppError::Llm)?,
     }))
 }
 
 /// The help centre of `[kb]` (the built-in one unless `kb.dir` is set), its passages
 /// embedded by `nlu` (or read from the cache when the articles did not change); `None`
-/// when `kb.enabled` is off.
+/// when `kb.enabled` is off. A task reads the folder again whenever its articles change
+/// (every [`crate::kb::WATCH_EVERY`]), until the help centre is dropped.
 pub async fn load_help_centre(
     config: &Config,
     nlu: &NluService,
@@ -210,19 +214,26 @@ pub async fn load_help_centre(
         None => defaults::materialize(&cache_dir)?.root.join("kb"),
     };
     let service = nlu.clone();
+    let min_score = config.kb.min_score;
     let started = Instant::now();
-    let kb = tokio::task::spawn_blocking(move || Kb::load(&dir, service.nlu(), Some(&cache_dir)))
-        .await
-        .map_err(AppError::KbPanicked)??;
+    let help = tokio::task::spawn_blocking(move || {
+        HelpCentre::load(
+            dir,
+            Some(cache_dir),
+            Arc::new(service.clone()),
+            service,
+            min_score,
+        )
+    })
+    .await
+    .map_err(AppError::KbPanicked)??;
     tracing::info!(
         took_ms = started.elapsed().as_millis() as u64,
         "help centre ready"
     );
-    Ok(Some(Arc::new(HelpCentre::new(
-        kb,
-        nlu.clone(),
-        config.kb.min_score,
-    ))))
+    let help = Arc::new(help);
+    help.watch(crate::kb::WATCH_EVERY);
+    Ok(Some(help))
 }
 
 /// Opens (or creates) the store under `server.data_dir`.
@@ -291,9 +302,20 @@ pub async fn start<U: Understand>(config: Config, nlu: U) -> Result<RunningServe
 
 /// [`start`] with the chat platforms given here (tests point them at local fakes).
 pub async fn start_with_platforms<U: Understand>(
+    config: Config,
+    nlu: U,
+    platforms: PlatformsConfig,
+) -> Result<RunningServer, AppError> {
+    start_with_help(config, nlu, platforms, None).await
+}
+
+/// [`start_with_platforms`] with this help centre instead of the one `[kb]` loads (tests
+/// run one on a stand-in encoder).
+pub async fn start_with_help<U: Understand>(
     mut config: Config,
     nlu: U,
     platforms: PlatformsConfig,
+    help: Option<Arc<HelpCentre>>,
 ) -> Result<RunningServer, AppError> {
     let store = open_store(&config)?;
     // Before the outbox opens, so it numbers new replies after the imported ones.
@@ -311,9 +333,10 @@ pub async fn start_with_platforms<U: Understand>(
     let service = (&nlu as &dyn std::any::Any)
         .downcast_ref::<NluService>()
         .cloned();
-    let help = match service {
-        Some(service) => load_help_centre(&config, &service).await?,
-        None => None,
+    let help = match (help, service) {
+        (Some(help), _) => Some(help),
+        (None, Some(service)) => load_help_centre(&config, &service).await?,
+        (None, None) => None,
     };
     let desk = open_desk_with_help(&config, store.clone(), Arc::new(nlu), None, help)?;
     desk.requeue_orphans().await.map_err(AppError::Orphans)?;
@@ -367,15 +390,13 @@ pub async fn start_with_platforms<U: Understand>(
         nlu_first_ms,
         channels: channels.clone(),
     };
-    let mut until = stopping.clone();
+    let until = stopping.clone();
     let task = tokio::spawn(async move {
-        let app = server::router_with(state, webhooks)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = until.wait_for(|s| *s).await;
-            })
-            .await
+        // Our own accept loop (not `axum::serve`): header-read timeout, connections per
+        // address, the peer's `ConnectInfo<SocketAddr>`, a bounded graceful stop.
+        let options = server::accept::Options::new(&state.config);
+        let app = server::router_with(state, webhooks);
+        server::accept::serve(listener, app, options, until).await
     });
     Ok(RunningServer {
         addr,

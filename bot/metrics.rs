@@ -15,6 +15,9 @@ pub const QUEUE_DEPTH: &str = "frontdesk_queue_depth";
 pub const REPLY_LATENCY: &str = "frontdesk_reply_latency_seconds";
 pub const WIDGET_SOCKETS: &str = "frontdesk_widget_sockets_open";
 pub const LIMITED: &str = "frontdesk_limited_total";
+/// Connections closed as soon as they were accepted, by `reason` (`per_address`: the
+/// client address held `limits.connections_per_ip` connections already).
+pub const CONNECTIONS_REFUSED: &str = "frontdesk_connections_refused_total";
 
 /// Latency buckets from 1 ms to 10 s: replies should sit in the low tens of milliseconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -66,6 +69,21 @@ fn describe() {
         LIMITED,
         "Requests, frames and sockets refused or closed by the abuse limits, by reason."
     );
+    metrics::describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed as soon as accepted, by reason (per_address: the address holds its most)."
+    );
+    metrics::describe_counter!(LLM_TOKENS, "Tokens spent by the LLM, by kind.");
+    metrics::describe_histogram!(LLM_LATENCY, "LLM calls, seconds, by mode.");
+    metrics::describe_counter!(LLM_ERRORS, "Failed LLM calls, by reason.");
+    metrics::describe_counter!(
+        LLM_FALLBACKS,
+        "LLM answers not used (an error or a guardrail), by reason."
+    );
+    metrics::describe_counter!(
+        LLM_ANSWERS,
+        "Questions handed to the LLM, by outcome (answered, handoff, fallback, dropped)."
+    );
 }
 
 /// Drains histogram buckets now and then so memory stays bounded between scrapes.
@@ -114,6 +132,12 @@ pub fn limited(reason: &'static str) {
     metrics::counter!(LIMITED, "reason" => reason).increment(1);
 }
 
+/// One connection closed at accept (`server::accept`); `reason` as in
+/// [`CONNECTIONS_REFUSED`].
+pub fn connection_refused(reason: &'static str) {
+    metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(1);
+}
+
 /// Repeated inbound messages (same channel message id) answered from their first outcome.
 pub const INBOUND_DUPLICATES: &str = "frontdesk_inbound_duplicates_total";
 
@@ -130,6 +154,8 @@ pub const LLM_ERRORS: &str = "frontdesk_llm_errors_total";
 /// Times the bot fell back to its own answer instead of the LLM's, by `reason` (an error or
 /// a guardrail).
 pub const LLM_FALLBACKS: &str = "frontdesk_llm_fallbacks_total";
+/// Questions handed to the LLM, by `outcome` (`answered`, `handoff`, `fallback`, `dropped`).
+pub const LLM_ANSWERS: &str = "frontdesk_llm_answers_total";
 
 pub fn llm_tokens(prompt: u64, completion: u64) {
     metrics::counter!(LLM_TOKENS, "kind" => "prompt").increment(prompt);
@@ -142,6 +168,12 @@ pub fn llm_latency(mode: &'static str, elapsed: Duration) {
 
 pub fn llm_error(reason: &'static str) {
     metrics::counter!(LLM_ERRORS, "reason" => reason).increment(1);
+}
+
+/// What became of a question handed to the LLM: `answered`, `handoff`, `fallback` (the
+/// local answer instead), `dropped` (the conversation left the bot meanwhile).
+pub fn llm_answer(outcome: &'static str) {
+    metrics::counter!(LLM_ANSWERS, "outcome" => outcome).increment(1);
 }
 
 pub fn llm_fallback(reason: &'static str) {

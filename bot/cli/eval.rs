@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use frontdesk::config::Config;
-use frontdesk::kb::{eval as kb_eval, Kb};
+use frontdesk::kb::{eval as kb_eval, HelpCentre, Kb};
+use frontdesk::llm::LlmHandle;
 use frontdesk::{evaluation, replay};
 
 use frontdesk::nlu::training::{self, FrustrationCheck, Report, TextTask};
@@ -39,7 +40,11 @@ use super::support::Bars;
     help centre, or null when none answers it); prints recall@1 and @3 of the right article on \
     answerable questions, the share answered (best score >= kb.min_score) and of unanswerable \
     ones declined, per cosine weight 0..1, the median search time per question beside the \
-    encoder's time for the same questions, and the misses.\n\n\
+    encoder's time for the same questions, and the misses. With [llm] (or FRONTDESK_LLM_URL, \
+    _MODEL, _API_KEY), each question also goes through the answer task with the top 3 \
+    passages: the share of answerable questions answered, of unanswerable ones declined \
+    (hand-off), guardrail blocks by reason, LLM errors, and for lines with a \"fact\" (a short \
+    phrase the right answer contains) the share of answers containing it.\n\n\
     --json prints one object (with at least `accuracy` and `macro_f1`; escalation: `precision`, \
     `recall`, `f1`, `rules`, `per_why`, `misses`).")]
 pub struct EvalArgs {
@@ -221,26 +226,40 @@ fn escalation(a: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `eval answers`: the help centre's retrieval on labelled questions.
+/// `eval answers`: the help centre's retrieval on labelled questions; with `[llm]`, the
+/// answer task on the same questions.
 fn answers(a: &EvalArgs) -> anyhow::Result<()> {
     let config = Config::load(a.places.config.as_deref())?;
     let opts = a.places.options()?;
-    let nlu = frontdesk::nlu::Nlu::load(&opts)?;
+    let nlu = Arc::new(frontdesk::nlu::Nlu::load(&opts)?);
     let dir = match a.kb.clone().or(config.kb.dir.clone()) {
         Some(d) => d,
         None => frontdesk::defaults::materialize(&opts.cache_dir)?
             .root
             .join("kb"),
     };
-    let mut kb = Kb::load(&dir, &nlu, Some(&opts.cache_dir))?;
+    let mut kb = Kb::load(&dir, nlu.as_ref(), Some(&opts.cache_dir))?;
     let questions = kb_eval::read_questions(&a.test, &kb)?;
-    let r = kb_eval::evaluate(
+    let mut r = kb_eval::evaluate(
         &mut kb,
-        &nlu,
+        nlu.as_ref(),
         &questions,
         config.kb.min_score,
         frontdesk::kb::DEFAULT_WEIGHT,
     )?;
+    if config.llm.enabled() {
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        let help = HelpCentre::new(kb, Arc::clone(&nlu), config.kb.min_score);
+        let report = runtime.block_on(async {
+            let handle = LlmHandle::from_config(&config.llm)?
+                .context("[llm] is enabled but gave no client")?;
+            let bar = super::support::progress_bar("LLM answers", questions.len() as u64);
+            let report = kb_eval::evaluate_llm(&help, &handle, &questions, &|| bar.inc(1)).await;
+            bar.finish_and_clear();
+            anyhow::Ok(report)
+        })?;
+        r.llm = Some(report);
+    }
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
         return Ok(());
@@ -277,7 +296,57 @@ fn answers(a: &EvalArgs) -> anyhow::Result<()> {
             );
         }
     }
+    match &r.llm {
+        Some(l) => print_llm(l),
+        None => println!(
+            "LLM answers: not measured; they need [llm] (llm.url and llm.model, or \
+             FRONTDESK_LLM_URL / FRONTDESK_LLM_MODEL / FRONTDESK_LLM_API_KEY)"
+        ),
+    }
     Ok(())
+}
+
+/// The answer task's figures of `eval answers`.
+fn print_llm(l: &kb_eval::LlmReport) {
+    let counts = |m: &std::collections::BTreeMap<String, usize>| {
+        if m.is_empty() {
+            "none".to_string()
+        } else {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    println!(
+        "LLM answers ({}, {} questions, p50 {:.0} ms per answer)",
+        l.model, l.questions, l.p50_ms
+    );
+    println!(
+        "  answerable: answered {:.3}  handed off {:.3}; key fact in answers {:.3} \
+         (of all {} with a fact {:.3})",
+        l.answered, l.handed_off, l.fact_in_answers, l.with_fact, l.fact_overall
+    );
+    println!(
+        "  unanswerable: declined (hand-off) {:.3}  answered anyway {:.3}; with the desk's \
+         llm.min_passage_score gate declined {:.3} ({} questions below it)",
+        l.declined, l.answered_unanswerable, l.declined_with_gate, l.below_min_passage_score
+    );
+    println!("  guardrail blocks: {}", counts(&l.blocked));
+    println!("  LLM errors: {}", counts(&l.errors));
+    if !l.misses.is_empty() {
+        println!("  LLM misses (expected [fact] -> outcome: answer)");
+        for m in &l.misses {
+            println!(
+                "    {:?}: {} [{}] -> {}: {}",
+                m.question,
+                m.expected.as_deref().unwrap_or("none"),
+                m.fact.as_deref().unwrap_or("-"),
+                m.outcome,
+                m.answer.as_deref().unwrap_or("")
+            );
+        }
+    }
 }
 
 /// Human-readable tables of a report on stdout.

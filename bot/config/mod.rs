@@ -35,6 +35,8 @@ pub struct Config {
     #[serde(default)]
     pub kb: KbConfig,
     #[serde(default)]
+    pub assist: AssistConfig,
+    #[serde(default)]
     pub agents: Vec<AgentConfig>,
 }
 
@@ -59,6 +61,53 @@ impl Default for KbConfig {
             min_score: 0.5,
             enabled: true,
         }
+    }
+}
+
+/// What helps the agents in the console: canned replies (no LLM needed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssistConfig {
+    /// A TOML file of canned replies (format in `prompts/canned_replies.toml`), read again
+    /// when it changes. Unset: the replies built into the binary.
+    pub canned_replies: Option<PathBuf>,
+    /// The tracking page of a parcel, for `{{ order.tracking_url }}` in canned replies:
+    /// `{tracking_number}` and `{carrier}` are filled in.
+    pub tracking_url: String,
+}
+
+impl Default for AssistConfig {
+    fn default() -> Self {
+        AssistConfig {
+            canned_replies: None,
+            tracking_url: crate::desk::assist::canned::DEFAULT_TRACKING_URL.into(),
+        }
+    }
+}
+
+impl AssistConfig {
+    /// The `[assist]` checks, run with [`Config`]'s own validation: the canned replies file
+    /// is read and checked whole (an error names the file and the line).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let tracking = &self.tracking_url;
+        if !(tracking.starts_with("https://") || tracking.starts_with("http://"))
+            || !tracking.contains("{tracking_number}")
+        {
+            return Err(ConfigError::Invalid {
+                key: "assist.tracking_url".into(),
+                message: "must be an http:// or https:// address holding {tracking_number}, \
+                          such as https://shop.example/track/{tracking_number}"
+                    .into(),
+            });
+        }
+        let canned = self.canned_replies.as_deref();
+        crate::desk::assist::canned::CannedReplies::load(canned).map_err(|e| {
+            ConfigError::Invalid {
+                key: "assist.canned_replies".into(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(())
     }
 }
 
@@ -271,7 +320,9 @@ pub struct DiscordSettings {
 /// Abuse limits of the widget and the REST API: token buckets (a `*_per_sec` or `*_per_min`
 /// refill rate and a `*_burst` of requests allowed at once; a rate of 0 turns that limit
 /// off), caps on open widget sockets and their idle timeout. Excess is answered with HTTP
-/// 429 (503 when the server's socket cap is reached) and `Retry-After`.
+/// 429 (503 when the server's socket cap is reached) and `Retry-After`. Also the guards of
+/// the accept loop (`server/accept.rs`): connections per address and the header-read
+/// timeout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
@@ -296,6 +347,13 @@ pub struct LimitsConfig {
     /// A widget socket with no frame from the client (pings count) for this long is closed;
     /// 0 keeps idle sockets open.
     pub socket_idle_secs: u64,
+    /// Open TCP connections per client address (peer; IPv6 per /64), WebSockets included;
+    /// more are closed as soon as they are accepted. Trusted proxies are not capped. 0: no
+    /// cap.
+    pub connections_per_ip: usize,
+    /// A connection that has not sent a complete request head this many seconds after it
+    /// opened (or after its previous request) is closed.
+    pub header_read_timeout_secs: u64,
     /// Addresses (and customers) each limit remembers at most; beyond it the stalest are
     /// forgotten, so a flood of addresses cannot grow the memory.
     pub max_tracked: usize,
@@ -329,6 +387,9 @@ pub struct LlmConfig {
     pub link_allow_list: Vec<String>,
     /// Longest answer a customer may be shown, in characters.
     pub max_answer_chars: usize,
+    /// The least help-centre score (`kb` scoring) a question's best passage needs before it
+    /// goes to the LLM: a question about nothing the shop wrote down costs no tokens.
+    pub min_passage_score: f32,
     /// Folder with `system.md`, `answer.md`, `summary.md`, `suggest_reply.md` (minijinja),
     /// reloaded when they change. Unset: the prompts built into the binary.
     pub prompts_dir: Option<PathBuf>,
@@ -372,6 +433,7 @@ impl Default for LlmConfig {
             mask_personal_data: true,
             link_allow_list: vec!["https://shop.example/".into()],
             max_answer_chars: 1_200,
+            min_passage_score: 0.35,
             prompts_dir: None,
         }
     }
@@ -402,6 +464,9 @@ impl LlmConfig {
         }
         if self.max_concurrent == 0 {
             return Err(invalid("max_concurrent", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.min_passage_score) {
+            return Err(invalid("min_passage_score", "must be between 0 and 1"));
         }
         if self.max_answer_chars == 0 {
             return Err(invalid("max_answer_chars", "must be at least 1"));
@@ -434,6 +499,8 @@ impl Default for LimitsConfig {
             sockets_per_ip: 20,
             sockets_total: 5000,
             socket_idle_secs: 600,
+            connections_per_ip: 256,
+            header_read_timeout_secs: 10,
             max_tracked: 100_000,
         }
     }
@@ -450,6 +517,7 @@ impl LimitsConfig {
             sockets_per_ip: usize::MAX / 2,
             sockets_total: usize::MAX / 2,
             socket_idle_secs: 0,
+            connections_per_ip: 0,
             ..LimitsConfig::default()
         }
     }
@@ -641,6 +709,7 @@ impl Config {
         config.apply_env(env)?;
         config.validate()?;
         config.llm.validate()?;
+        config.assist.validate()?;
         Ok(config)
     }
 
@@ -652,6 +721,7 @@ impl Config {
         })?;
         config.validate()?;
         config.llm.validate()?;
+        config.assist.validate()?;
         Ok(config)
     }
 
@@ -676,6 +746,7 @@ impl Config {
             &mut self.nlu.models_dir,
             &mut self.llm.prompts_dir,
             &mut self.kb.dir,
+            &mut self.assist.canned_replies,
         ] {
             if let Some(p) = p.as_mut() {
                 join(p);

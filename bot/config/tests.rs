@@ -149,6 +149,8 @@ fn limits_have_generous_defaults_and_the_example_lists_them() {
     assert_eq!(c.limits, LimitsConfig::default());
     assert_eq!(c.limits.sockets_per_ip, 20);
     assert_eq!(c.limits.sockets_total, 5000);
+    assert_eq!(c.limits.connections_per_ip, 256);
+    assert_eq!(c.limits.header_read_timeout_secs, 10);
     assert!(
         c.server.trusted_proxies.is_empty(),
         "no proxy is trusted by default"
@@ -172,6 +174,19 @@ fn bad_limits_are_refused_with_their_key_and_what_to_do() {
     assert!(e.to_string().contains("limits.ip_sessions_per_min"), "{e}");
     let e = Config::from_toml("[limits]\nsockets_per_ip = 50\nsockets_total = 10").unwrap_err();
     assert!(e.to_string().contains("limits.sockets_total"), "{e}");
+    let e = Config::from_toml("[limits]\nconnections_per_ip = 20").unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("limits.connections_per_ip") && text.contains("sockets_per_ip"),
+        "{text}"
+    );
+    let c = Config::from_toml("[limits]\nconnections_per_ip = 0").unwrap();
+    assert_eq!(c.limits.connections_per_ip, 0, "0: no cap");
+    let e = Config::from_toml("[limits]\nheader_read_timeout_secs = 0").unwrap_err();
+    assert!(
+        e.to_string().contains("limits.header_read_timeout_secs"),
+        "{e}"
+    );
     let e = Config::from_toml("[limits]\nsocket_idle = 5").unwrap_err();
     assert!(e.to_string().contains("socket_idle"), "{e}");
 }
@@ -239,4 +254,35 @@ fn an_llm_timeout_over_15_seconds_is_refused_with_its_key() {
     assert!(e.to_string().contains("llm.timeout_ms"), "{e}");
     let e = Config::from_toml("[llm]\nurl = \"localhost:1234\"").unwrap_err();
     assert!(e.to_string().contains("llm.url"), "{e}");
+}
+
+#[test]
+fn canned_replies_are_built_in_by_default_and_a_broken_file_is_named_with_its_line() {
+    let example = Config::from_toml(include_str!("../../frontdesk.example.toml")).unwrap();
+    assert_eq!(example.assist, AssistConfig::default());
+    assert!(example.assist.canned_replies.is_none());
+    assert_eq!(
+        example.assist.tracking_url,
+        "https://shop.example/track/{tracking_number}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("canned.toml");
+    std::fs::write(
+        &file,
+        "[[reply]]\nid = \"a\"\ntitle = \"A\"\ntext = \"Hi {{ customer.nickname }}\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("frontdesk.toml");
+    std::fs::write(&config, "[assist]\ncanned_replies = \"canned.toml\"\n").unwrap();
+    let e = Config::load_with_env(Some(&config), |_| None).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("assist.canned_replies")
+            && text.contains("canned.toml, line 4")
+            && text.contains("customer.nickname"),
+        "{text}"
+    );
+    let e =
+        Config::from_toml("[assist]\ntracking_url = \"https://shop.example/track\"").unwrap_err();
+    assert!(e.to_string().contains("assist.tracking_url"), "{e}");
 }

@@ -167,7 +167,8 @@ impl Config {
     }
 
     /// `[limits]`: rates finite and not negative, a burst of at least 1 where a rate is on,
-    /// socket caps and the tracked-key bound that can work.
+    /// socket and connection caps, a header-read timeout and the tracked-key bound that can
+    /// work.
     fn validate_limits(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
         let invalid = |key: &str, message: String| ConfigError::Invalid {
@@ -230,6 +231,25 @@ impl Config {
                      limits.sockets_per_ip",
                     l.sockets_per_ip
                 ),
+            ));
+        }
+        if l.connections_per_ip != 0 && l.connections_per_ip <= l.sockets_per_ip {
+            return Err(invalid(
+                "connections_per_ip",
+                format!(
+                    "must be more than limits.sockets_per_ip ({}), since every widget socket \
+                     is a connection and a page needs a few more: raise it (default 256) or \
+                     set 0 for no cap",
+                    l.sockets_per_ip
+                ),
+            ));
+        }
+        if l.header_read_timeout_secs == 0 || l.header_read_timeout_secs > 3600 {
+            return Err(invalid(
+                "header_read_timeout_secs",
+                "must be between 1 and 3600 (a client that never sends a request would \
+                 otherwise hold its connection for ever)"
+                    .into(),
             ));
         }
         if l.max_tracked < 100 {

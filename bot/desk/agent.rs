@@ -41,6 +41,8 @@ where
         )));
     }
     let first = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
+    // An agent acts: an LLM answer still being written would talk over them.
+    inner.cancel_llm(id);
     let _conversation_guard = inner.lock_customer(&first.identity().key()).await?;
     let _queue_guard = inner.lock_queues().await?;
     let mut record = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;

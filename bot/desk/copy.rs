@@ -86,6 +86,13 @@ pub fn out_of_scope() -> String {
         .to_string()
 }
 
+/// The LLM judged the question one for a person, and no rule names a queue for that.
+pub fn llm_handoff() -> String {
+    "I'd rather not guess on this one. Would you like me to put you in touch with a person \
+     from our team?"
+        .to_string()
+}
+
 /// An intent without a response in `intents/`.
 pub fn generic_help() -> String {
     "I can help with orders, deliveries, returns, refunds, payments and your account. What \

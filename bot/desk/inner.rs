@@ -8,11 +8,12 @@
 //! Every wait is bounded ([`LOCK_WAIT`]): a lock held too long turns into a clear error
 //! (`Unavailable::LockTimeout`) for that one caller instead of a hung worker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::{broadcast, oneshot, Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
 
 use super::dialogue::Dialogue;
 use super::error::{DeskError, Unavailable};
@@ -46,11 +47,19 @@ pub(super) struct Inner {
     pub(super) queue_lock: Mutex<()>,
     /// A message this soon after a close reopens the conversation (zero: never).
     pub(super) reopen_within: chrono::Duration,
+    /// The optional LLM (`[llm]`).
+    pub(super) llm: Option<crate::llm::LlmHandle>,
+    /// LLM answers being written, by conversation: an agent who takes the conversation
+    /// cancels its answer, so the bot never speaks after the agent.
+    pub(super) llm_in_flight:
+        std::sync::Mutex<HashMap<ConversationId, (u64, CancellationToken)>>,
+    /// This desk, for work that outlives the turn that starts it (LLM answers, summaries).
+    pub(super) me: Weak<Inner>,
 }
 
 impl Inner {
     /// The state of a desk built from `parts` (`parts.engine` went into `router`).
-    pub(super) fn new(parts: DeskParts, router: Router<Job>) -> Inner {
+    pub(super) fn new(parts: DeskParts, router: Router<Job>, me: Weak<Inner>) -> Inner {
         Inner {
             store: parts.store,
             nlu: parts.nlu,
@@ -68,6 +77,9 @@ impl Inner {
             reopen_within: chrono::Duration::minutes(
                 parts.engine.reopen_within_mins.min(525_600) as i64
             ),
+            llm: parts.llm,
+            llm_in_flight: std::sync::Mutex::new(HashMap::new()),
+            me,
         }
     }
 
@@ -111,6 +123,19 @@ impl Inner {
     /// Locks the queues and assignments (after any customer lock; bounded wait).
     pub(super) async fn lock_queues(&self) -> Result<MutexGuard<'_, ()>, DeskError> {
         bounded(&self.queue_lock, "the queues").await
+    }
+
+    /// Cancels the LLM answer being written for `id`, if any (an agent takes over).
+    pub(super) fn cancel_llm(&self, id: &ConversationId) {
+        let token = self
+            .llm_in_flight
+            .lock()
+            .expect("llm_in_flight lock")
+            .remove(id);
+        if let Some((_, token)) = token {
+            token.cancel();
+            tracing::info!(conversation = %id, "LLM answer cancelled: an agent took over");
+        }
     }
 
     /// Tells the live views what happened to a conversation.

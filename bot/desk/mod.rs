@@ -19,6 +19,10 @@
 //!   conversation back to its queue. `delivery.rs`: replies a platform refused for good.
 //!   `identity.rs`: one customer across channels (`/link`). `orphans.rs`: conversations of
 //!   agents removed from the config go back to their queue at start.
+//! - `llm_turn.rs`: the LLM's part of a turn (`[llm]`): a question the intents cannot
+//!   answer, after the rules let it through, is answered off the worker and stored only if
+//!   the bot still owns the conversation. `grounding.rs`: what an LLM task may be told
+//!   about a conversation. `assist.rs`: LLM summaries, suggested and canned replies.
 //! - `copy.rs`: every sentence the bot says on its own. `record.rs`: transcript helpers.
 //!
 //! One turn ([`Desk::receive`]): the router hands the message to the customer's worker, so
@@ -31,14 +35,17 @@
 //! the other waiting customers their new positions.
 
 mod agent;
+pub mod assist;
 pub mod copy;
 mod delivery;
 mod dialogue;
 mod error;
 pub mod frustration;
+pub mod grounding;
 mod identity;
 mod idle;
 mod inner;
+mod llm_turn;
 mod orphans;
 mod queue;
 mod record;
@@ -83,7 +90,7 @@ impl Desk {
     pub fn open_with(parts: DeskParts) -> Desk {
         let engine = parts.engine.clone();
         let inner = Arc::new_cyclic(|desk: &Weak<Inner>| {
-            Inner::new(parts, start_workers(desk.clone(), &engine))
+            Inner::new(parts, start_workers(desk.clone(), &engine), desk.clone())
         });
         idle::spawn_watch(Arc::downgrade(&inner), engine.agent_idle_secs);
         Desk { inner }
@@ -103,6 +110,33 @@ impl Desk {
                 RouteError::Stopped => Unavailable::Stopped.into(),
             })?;
         rx.await.map_err(|_| Unavailable::Dropped)?
+    }
+
+    /// The optional LLM (`[llm]`), for the console's assist.
+    pub fn llm(&self) -> Option<&crate::llm::LlmHandle> {
+        self.inner.llm.as_ref()
+    }
+
+    /// The help centre, when one is configured.
+    pub fn help_centre(&self) -> Option<&Arc<crate::kb::HelpCentre>> {
+        self.inner.dialogue.help()
+    }
+
+    /// What an LLM task may be told about conversation `id` (transcript, customer, the
+    /// orders it may see, the help centre's best passages for `question`, or for the
+    /// latest customer message); `None` for an unknown conversation.
+    pub async fn grounding(
+        &self,
+        id: &ConversationId,
+        question: Option<&str>,
+    ) -> Result<Option<grounding::Grounding>, DeskError> {
+        let Some(record) = self.inner.store.conversation(id)? else {
+            return Ok(None);
+        };
+        let customer = self.inner.store.customer(&record.customer)?;
+        Ok(Some(
+            grounding::gather(&self.inner, &record, customer.as_ref(), question, None).await?,
+        ))
     }
 
     /// Live events of every conversation.
@@ -277,11 +311,25 @@ fn start_workers(desk: Weak<Inner>, engine: &EngineConfig) -> Router<Job> {
         move |(msg, reply): Job| {
             let desk = desk.clone();
             async move {
-                let result = match desk.upgrade() {
-                    Some(inner) => turn::handle(&inner, msg).await,
-                    None => Err(Unavailable::ShuttingDown.into()),
+                let Some(inner) = desk.upgrade() else {
+                    let _ = reply.send(Err(Unavailable::ShuttingDown.into()));
+                    return;
                 };
-                let _ = reply.send(result);
+                match turn::handle(&inner, msg).await {
+                    // The LLM's answer is written off the worker: the customers behind
+                    // this one do not wait for the model.
+                    Ok((_, Some(job))) => {
+                        tokio::spawn(async move {
+                            let _ = reply.send(llm_turn::finish(&inner, job).await);
+                        });
+                    }
+                    Ok((turn, None)) => {
+                        let _ = reply.send(Ok(turn));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
             }
         },
     )

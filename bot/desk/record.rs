@@ -60,5 +60,6 @@ pub(super) fn new_conversation(
         frustration: 0.0,
         frustration_reasons: Vec::new(),
         access: Default::default(),
+        llm_summary: None,
     }
 }

@@ -8,7 +8,9 @@ use super::copy;
 use super::dialogue::{self, is_acknowledgement, slot_value};
 use super::error::{DeskError, Unavailable};
 use super::frustration;
+use super::grounding;
 use super::inner::Inner;
+use super::llm_turn::{self, LlmJob};
 use super::queue;
 use super::record::{new_conversation, push_message};
 use super::types::{DeskEventKind, QueueSlot, Reply, Turn};
@@ -17,8 +19,13 @@ use crate::nlu::{Analysis, OUT_OF_SCOPE};
 use crate::policy::{self, Condition, Escalation, Situation};
 use crate::store::{Change, ConversationRecord, Customer, QueueEntry};
 
-/// Handles one message; the caller (a router worker) guarantees per-customer order.
-pub(super) async fn handle(inner: &Inner, msg: Inbound) -> Result<Turn, DeskError> {
+/// Handles one message; the caller (a router worker) guarantees per-customer order. A
+/// question left to the LLM comes back as a job to finish off the worker
+/// (`llm_turn::finish`): the customer's message is stored, the answer is not yet.
+pub(super) async fn handle(
+    inner: &Inner,
+    msg: Inbound,
+) -> Result<(Turn, Option<LlmJob>), DeskError> {
     let text = validate(&msg)?;
     let identity = msg.identity();
     let _conversation_guard = inner.lock_customer(&identity.key()).await?;
@@ -27,12 +34,14 @@ pub(super) async fn handle(inner: &Inner, msg: Inbound) -> Result<Turn, DeskErro
         if let Some(outcome) = inner.store.seen_inbound(&identity, id)? {
             crate::metrics::inbound_duplicate(msg.channel.as_str());
             tracing::info!(channel = %msg.channel, message_id = %id, "repeated message answered from its first outcome");
-            return serde_json::from_value(outcome).map_err(|e| {
-                DeskError::Storage(crate::store::StoreError::Corrupt {
-                    what: "inbound".into(),
-                    source: e,
-                })
-            });
+            return serde_json::from_value(outcome)
+                .map(|turn| (turn, None))
+                .map_err(|e| {
+                    DeskError::Storage(crate::store::StoreError::Corrupt {
+                        what: "inbound".into(),
+                        source: e,
+                    })
+                });
         }
     }
     let now = Utc::now();
@@ -57,14 +66,22 @@ pub(super) async fn handle(inner: &Inner, msg: Inbound) -> Result<Turn, DeskErro
     record_customer_message(&mut record, &mut out, &text, msg.time, &analysis, now);
     gauge_frustration(inner, &mut record, &customer, &analysis, now)?;
     match record.status {
-        Status::Bot => bot_turn(inner, &mut record, &customer, &analysis, &mut out, now).await?,
+        Status::Bot => {
+            bot_turn(inner, &mut record, &customer, &analysis, &mut out, now).await?;
+            if let Some(job) = &mut out.llm {
+                job.identity_key = identity.key();
+                job.channel = msg.channel;
+            }
+        }
         Status::Queued => {
             still_waiting(inner, &mut record, &customer, &analysis, &mut out, now).await?
         }
         // An agent owns it: the bot stays silent, the agent sees the message live.
         Status::WithAgent | Status::Closed => {}
     }
-    commit(inner, record, out).await
+    let job = out.llm.take();
+    let turn = commit(inner, record, out).await?;
+    Ok((turn, job))
 }
 
 /// How many trend values and escalation reasons a conversation record keeps (the newest).
@@ -82,9 +99,9 @@ fn cap_front<T>(v: &mut Vec<T>, keep: usize) {
 
 /// What one turn changes and says, gathered before anything is stored.
 #[derive(Default)]
-struct Outcome<'a> {
-    change: Change,
-    events: Vec<DeskEventKind>,
+pub(super) struct Outcome<'a> {
+    pub(super) change: Change,
+    pub(super) events: Vec<DeskEventKind>,
     replies: Vec<String>,
     queue: Option<QueueSlot>,
     /// Other waiting customers whose position this turn changed.
@@ -93,12 +110,24 @@ struct Outcome<'a> {
     queue_guard: Option<MutexGuard<'a, ()>>,
     /// The inbound message's ids (its own and those merged into it), recorded with the
     /// turn's outcome in the same change.
-    message_ids: Option<(Identity, Vec<String>)>,
+    pub(super) message_ids: Option<(Identity, Vec<String>)>,
+    /// The question is left to the LLM (answered after this turn is stored).
+    llm: Option<LlmJob>,
+    /// The conversation entered a queue in this turn.
+    entered_queue: bool,
 }
 
 impl Outcome<'_> {
+    /// An outcome that records these inbound ids with what the turn becomes.
+    pub(super) fn for_ids(message_ids: Option<(Identity, Vec<String>)>) -> Self {
+        Outcome {
+            message_ids,
+            ..Outcome::default()
+        }
+    }
+
     /// The bot says `text` in the conversation.
-    fn say(&mut self, record: &mut ConversationRecord, text: String, now: DateTime<Utc>) {
+    pub(super) fn say(&mut self, record: &mut ConversationRecord, text: String, now: DateTime<Utc>) {
         push_message(record, &mut self.change, Speaker::Bot, &text, now, None);
         self.events
             .push(DeskEventKind::BotReply { text: text.clone() });
@@ -263,6 +292,29 @@ async fn bot_turn<'a>(
             record.unresolved_turns = unresolved;
             escalate(inner, record, escalation, out, now).await
         }
+        None if failed && inner.llm.is_some() => {
+            let grounding =
+                grounding::gather(inner, record, Some(customer), None, Some(&analysis.text))
+                    .await?;
+            if !llm_turn::worth_asking(inner, &grounding) {
+                answer(inner, record, &intent, analysis, out, now).await;
+                return Ok(());
+            }
+            let (token, serial) = llm_turn::start(inner, &record.id);
+            out.llm = Some(LlmJob {
+                conversation_id: record.id.clone(),
+                identity_key: String::new(),
+                channel: record.channel,
+                text: analysis.text.clone(),
+                analysis: analysis.clone(),
+                customer: customer.clone(),
+                grounding,
+                message_ids: out.message_ids.clone(),
+                token,
+                serial,
+            });
+            Ok(())
+        }
         None => {
             answer(inner, record, &intent, analysis, out, now).await;
             Ok(())
@@ -271,7 +323,7 @@ async fn bot_turn<'a>(
 }
 
 /// What the escalation rules make of this turn (`None`: the bot answers).
-async fn ask_rules(
+pub(super) async fn ask_rules(
     inner: &Inner,
     record: &ConversationRecord,
     customer: &Customer,
@@ -296,13 +348,15 @@ async fn ask_rules(
 
 /// The conversation goes to the escalation's queue; the customer is told their place and
 /// everyone behind moves down one.
-async fn escalate<'a>(
+pub(super) async fn escalate<'a>(
     inner: &'a Inner,
     record: &mut ConversationRecord,
     escalation: Escalation,
     out: &mut Outcome<'a>,
     now: DateTime<Utc>,
 ) -> Result<(), DeskError> {
+    // A person will answer: an LLM answer still being written for it is not wanted.
+    inner.cancel_llm(&record.id);
     out.queue_guard = Some(inner.lock_queues().await?);
     let name = escalation.queue;
     let cap = inner
@@ -359,11 +413,12 @@ async fn escalate<'a>(
     });
     out.moved = others(&entries, &name, &record.id);
     out.queue = Some(QueueSlot { name, position });
+    out.entered_queue = true;
     Ok(())
 }
 
 /// The bot answers from the intents (filling and remembering slots).
-async fn answer(
+pub(super) async fn answer(
     inner: &Inner,
     record: &mut ConversationRecord,
     intent: &str,
@@ -443,7 +498,7 @@ fn others(
 
 /// Stores the turn as one change, makes it durable, then tells the live views and the
 /// customers whose position moved.
-async fn commit(
+pub(super) async fn commit(
     inner: &Inner,
     record: ConversationRecord,
     out: Outcome<'_>,
@@ -456,6 +511,8 @@ async fn commit(
         moved,
         queue_guard,
         message_ids,
+        llm: _,
+        entered_queue,
     } = out;
     let status = record.status;
     let id = record.id.clone();
@@ -480,6 +537,11 @@ async fn commit(
     }
     if let Some(slot) = &turn.queue {
         inner.announce(&slot.name, moved);
+    }
+    // With an LLM, the agent who takes it reads a written summary: in the background, so
+    // the customer never waits for it.
+    if entered_queue {
+        super::assist::spawn_summary(inner, id);
     }
     Ok(turn)
 }

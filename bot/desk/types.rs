@@ -35,6 +35,8 @@ pub struct DeskParts {
     pub rules: Rules,
     pub agents: Vec<AgentConfig>,
     pub engine: EngineConfig,
+    /// The optional LLM (`[llm]`): answers what the intents and rules leave to it.
+    pub llm: Option<crate::llm::LlmHandle>,
 }
 
 /// What `receive` answers: where the conversation stands after this message.
@@ -74,6 +76,17 @@ pub enum DeskEventKind {
     BotReply {
         text: String,
     },
+    /// The LLM's answer so far, each word checked; replaced by the `BotReply` that ends
+    /// it, or withdrawn by `BotDraftCleared`. Never stored.
+    BotDraft {
+        /// The customer's channel identity (`Identity::key`): the widget of a conversation
+        /// that is new in this turn does not know its id yet.
+        customer: String,
+        text: String,
+    },
+    /// The draft shown is withdrawn (the conversation left the bot, or the model handed
+    /// off).
+    BotDraftCleared { customer: String },
     AgentReply {
         agent: String,
         display_name: String,
@@ -96,6 +109,8 @@ pub enum DeskEventKind {
         channel: ChannelKind,
         error: String,
     },
+    /// The LLM wrote the conversation's handoff summary (`Conversation::llm_summary`).
+    SummaryWritten,
 }
 
 /// One waiting conversation as the console lists it.
@@ -160,6 +175,8 @@ pub struct Conversation {
     pub delivery_failures: Vec<DeliveryFailure>,
     /// What an agent reads first: wants, order numbers, mood, why it reached a person.
     pub summary: super::summary::HandoffSummary,
+    /// The handoff summary the LLM wrote (`[llm]` on), shown above `summary` when present.
+    pub llm_summary: Option<String>,
 }
 
 impl Conversation {
@@ -191,6 +208,7 @@ impl Conversation {
             updated: r.updated,
             delivery_failures: r.delivery_failures,
             summary,
+            llm_summary: r.llm_summary,
         }
     }
 }

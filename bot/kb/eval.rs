@@ -1,18 +1,26 @@
 //! `frontdesk eval answers`: how well the help centre finds the article a question is
-//! about, and how often it rightly stays silent.
+//! about, and how often it rightly stays silent; with an LLM, how the answer task does on
+//! the same questions ([`evaluate_llm`]).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{Embedder, Kb, KbError};
+use super::{Embedder, HelpCentre, Kb, KbError};
+use crate::desk::grounding::{Grounding, PASSAGES};
+use crate::llm::{AnswerInput, CustomerFacts, LlmError, LlmHandle};
 
-/// One labelled question: `article` is the id that answers it, or null when none does.
+/// One labelled question: `article` is the id that answers it, or null when none does;
+/// `fact` a short phrase a right answer contains ("30 days"), when there is one.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Question {
     pub question: String,
     pub article: Option<String>,
+    #[serde(default)]
+    pub fact: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +119,8 @@ pub struct AnswersReport {
     /// Every weight tried, 0 (keywords only) to 1 (cosine only).
     pub weights: Vec<AtWeight>,
     pub misses: Vec<Miss>,
+    /// The answer task on the same questions; `None` without `[llm]`.
+    pub llm: Option<LlmReport>,
 }
 
 /// Runs every question through `kb` (embedded one at a time, as the desk does) at the
@@ -203,6 +213,7 @@ pub fn evaluate(
         encoder_p50_ms: median(&mut encoder_ms),
         weights: rows,
         misses,
+        llm: None,
     })
 }
 
@@ -221,4 +232,252 @@ fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// The answer task (the real prompts, client and guardrails) on the labelled questions,
+/// each given the help centre's best passages as the desk gives them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LlmReport {
+    /// The model named in `llm.model`.
+    pub model: String,
+    pub questions: usize,
+    pub answerable: usize,
+    /// Share of answerable questions the model answered (an answer that passed every
+    /// guardrail, no hand-off).
+    pub answered: f64,
+    /// Share of answerable questions it handed to a person.
+    pub handed_off: f64,
+    /// Share of unanswerable questions it rightly handed to a person.
+    pub declined: f64,
+    /// Share of unanswerable questions it answered anyway.
+    pub answered_unanswerable: f64,
+    /// Questions whose best passage scores below `llm.min_passage_score`: the desk does not
+    /// ask the model about them (they were asked here all the same).
+    pub below_min_passage_score: usize,
+    /// Share of unanswerable questions declined as the desk would: below
+    /// `llm.min_passage_score`, or handed off by the model.
+    pub declined_with_gate: f64,
+    /// Answers the guardrails refused, by reason.
+    pub blocked: BTreeMap<String, usize>,
+    /// Calls that failed otherwise (timeouts, HTTP errors, malformed replies), by reason.
+    pub errors: BTreeMap<String, usize>,
+    /// Answerable questions with an expected key fact.
+    pub with_fact: usize,
+    /// Of those the model answered, the share whose answer contains the fact (case and
+    /// spacing ignored).
+    pub fact_in_answers: f64,
+    /// Of all the questions with a key fact, the share answered with it.
+    pub fact_overall: f64,
+    /// Median time of one answer call.
+    pub p50_ms: f64,
+    /// Answerable questions not answered or answered without their fact, unanswerable
+    /// questions answered.
+    pub misses: Vec<LlmMiss>,
+}
+
+/// One question the answer task got wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmMiss {
+    pub question: String,
+    pub expected: Option<String>,
+    pub fact: Option<String>,
+    /// `answered`, `handoff`, `blocked:<reason>` or `error:<reason>`.
+    pub outcome: String,
+    pub answer: Option<String>,
+    pub cited: Vec<String>,
+    /// The articles of the passages the model was given, best first.
+    pub passages: Vec<String>,
+}
+
+/// What the answer task made of one question.
+enum Outcome {
+    Answered { text: String, cited: Vec<String> },
+    Handoff { text: String, cited: Vec<String> },
+    Blocked(&'static str),
+    Failed(&'static str),
+}
+
+/// Whether `answer` contains `fact`, case and runs of whitespace ignored (a dash counts as a
+/// space, so "2-year" contains "2 year").
+pub fn contains_fact(answer: &str, fact: &str) -> bool {
+    let norm = |t: &str| {
+        t.replace(['-', '\u{2013}', '\u{2014}'], " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let fact = norm(fact);
+    !fact.is_empty() && norm(answer).contains(&fact)
+}
+
+/// Asks the answer task every question (one conversation each, nothing else known about the
+/// customer), with the top [`PASSAGES`] passages of `help` as the desk builds them, at most
+/// `llm.max_concurrent` at once; `done` is called after each question.
+pub async fn evaluate_llm(
+    help: &HelpCentre,
+    llm: &LlmHandle,
+    questions: &[Question],
+    done: &(dyn Fn() + Sync),
+) -> LlmReport {
+    let config = llm.llm.config();
+    let parallel = config.max_concurrent.max(1);
+    let gate = config.min_passage_score;
+    let results: Vec<(Outcome, f32, Vec<String>, f64)> = futures::stream::iter(
+        questions.iter().enumerate(),
+    )
+    .map(|(i, q)| async move {
+        let grounding = Grounding {
+            customer_message: q.question.clone(),
+            hits: help.search(&q.question, PASSAGES).await,
+            ..Grounding::default()
+        };
+        let passages = grounding.passages();
+        let conversation = format!("eval-answers-{i}");
+        let customer = CustomerFacts::default();
+        let started = Instant::now();
+        let result = llm
+            .llm
+            .answer(
+                &llm.prompts,
+                AnswerInput {
+                    conversation_id: &conversation,
+                    history: &[],
+                    customer_message: &q.question,
+                    customer: &customer,
+                    shop_data: &grounding.shop_data,
+                    passages: &passages,
+                },
+            )
+            .await;
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let outcome = match result {
+            Ok(a) if a.handoff => Outcome::Handoff {
+                text: a.text,
+                cited: a.cited,
+            },
+            Ok(a) => Outcome::Answered {
+                text: a.text,
+                cited: a.cited,
+            },
+            Err(e @ LlmError::Blocked(_)) => Outcome::Blocked(e.reason()),
+            Err(e) => Outcome::Failed(e.reason()),
+        };
+        done();
+        let ids = grounding.hits.iter().map(|h| h.article.clone()).collect();
+        (outcome, grounding.best_score(), ids, ms)
+    })
+    .buffered(parallel)
+    .collect()
+    .await;
+
+    let mut r = LlmReport {
+        model: config.model.clone(),
+        questions: questions.len(),
+        answerable: questions.iter().filter(|q| q.article.is_some()).count(),
+        ..LlmReport::default()
+    };
+    let (mut answered, mut handed_off, mut declined, mut wrongly_answered) = (0, 0, 0, 0);
+    let (mut declined_with_gate, mut fact_answered, mut fact_found) = (0, 0, 0);
+    let mut ms = Vec::with_capacity(results.len());
+    for (q, (outcome, best, passages, took)) in questions.iter().zip(results) {
+        ms.push(took);
+        let below_gate = best < gate;
+        r.below_min_passage_score += below_gate as usize;
+        let fact = q.fact.as_deref().filter(|f| !f.trim().is_empty());
+        let answerable = q.article.is_some();
+        if answerable && fact.is_some() {
+            r.with_fact += 1;
+        }
+        let mut wrong = false;
+        let (name, answer, cited) = match outcome {
+            Outcome::Answered { text, cited } => {
+                if answerable {
+                    answered += 1;
+                    if let Some(f) = fact {
+                        fact_answered += 1;
+                        if contains_fact(&text, f) {
+                            fact_found += 1;
+                        } else {
+                            wrong = true;
+                        }
+                    }
+                } else {
+                    wrongly_answered += 1;
+                    declined_with_gate += below_gate as usize;
+                    wrong = true;
+                }
+                ("answered".to_string(), Some(text), cited)
+            }
+            Outcome::Handoff { text, cited } => {
+                if answerable {
+                    handed_off += 1;
+                    wrong = true;
+                } else {
+                    declined += 1;
+                    declined_with_gate += 1;
+                }
+                ("handoff".to_string(), Some(text), cited)
+            }
+            Outcome::Blocked(reason) => {
+                *r.blocked.entry(reason.to_string()).or_default() += 1;
+                wrong = answerable;
+                declined_with_gate += (!answerable && below_gate) as usize;
+                (format!("blocked:{reason}"), None, Vec::new())
+            }
+            Outcome::Failed(reason) => {
+                *r.errors.entry(reason.to_string()).or_default() += 1;
+                wrong = answerable;
+                declined_with_gate += (!answerable && below_gate) as usize;
+                (format!("error:{reason}"), None, Vec::new())
+            }
+        };
+        if wrong {
+            r.misses.push(LlmMiss {
+                question: q.question.clone(),
+                expected: q.article.clone(),
+                fact: fact.map(str::to_string),
+                outcome: name,
+                answer,
+                cited,
+                passages,
+            });
+        }
+    }
+    let share = |n: usize, of: usize| if of == 0 { 0.0 } else { n as f64 / of as f64 };
+    let unanswerable = r.questions - r.answerable;
+    r.answered = share(answered, r.answerable);
+    r.handed_off = share(handed_off, r.answerable);
+    r.declined = share(declined, unanswerable);
+    r.answered_unanswerable = share(wrongly_answered, unanswerable);
+    r.declined_with_gate = share(declined_with_gate, unanswerable);
+    r.fact_in_answers = share(fact_found, fact_answered);
+    r.fact_overall = share(fact_found, r.with_fact);
+    r.p50_ms = median(&mut ms);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_are_found_whatever_the_case_and_spacing() {
+        assert!(contains_fact("Returns are free within 30\n  DAYS.", "30 days"));
+        assert!(contains_fact("Shipping costs 6.95 EUR.", " 6.95  eur "));
+        assert!(!contains_fact("Returns are free within 14 days.", "30 days"));
+        assert!(contains_fact("Frames carry a 5-year guarantee.", "5 year"));
+        assert!(!contains_fact("anything", "  "));
+    }
+
+    #[test]
+    fn a_fact_is_optional_in_the_questions_file() {
+        let q: Question =
+            serde_json::from_str(r#"{"question": "q", "article": null}"#).unwrap();
+        assert!(q.fact.is_none());
+        let q: Question =
+            serde_json::from_str(r#"{"question": "q", "article": "a", "fact": "30 days"}"#)
+                .unwrap();
+        assert_eq!(q.fact.as_deref(), Some("30 days"));
+    }
 }

@@ -7,7 +7,8 @@
 //! - `cache.rs`: passage embeddings kept on disk, keyed by a hash of the articles and the
 //!   encoder, so a restart does not embed them again.
 //! - here: [`Kb`] (load, search) and [`HelpCentre`] (a `Kb` with the live encoder and the
-//!   threshold, what the desk asks).
+//!   threshold, what the desk asks; it reads its folder again when the articles change,
+//!   swapping the new `Kb` in whole and keeping the old one when the folder is broken).
 //!
 //! A passage's score is `weight * cosine + (1 - weight) * bm25 / (bm25 + BM25_HALF)`: both
 //! halves are absolute (not normalised by the best hit), so one threshold separates
@@ -19,7 +20,8 @@ mod cache;
 pub mod eval;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
@@ -48,6 +50,10 @@ pub enum KbError {
     Empty(PathBuf),
     #[error("embedding the help articles failed: {0}")]
     Embed(#[source] NluError),
+    #[error("this help centre was built from articles in memory, not a folder: nothing to reload")]
+    Fixed,
+    #[error("loading the help centre panicked: {0}")]
+    Panicked(String),
 }
 
 /// Sentence embeddings, L2-normalised, in input order (the encoder, or a fake in tests).
@@ -69,6 +75,17 @@ impl Embedder for Nlu {
             .map(|v| v.iter().take(8).map(|x| format!("{x:.4}")).collect())
             .unwrap_or_default();
         format!("{}:{}", probe.first().map_or(0, Vec::len), head.join(","))
+    }
+}
+
+/// The encoder behind the NLU worker, called directly (for the passages, off the async
+/// threads).
+impl Embedder for NluService {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
+        Nlu::embed(self.nlu(), texts)
+    }
+    fn model(&self) -> String {
+        Embedder::model(self.nlu())
     }
 }
 
@@ -236,38 +253,234 @@ fn indexed_text(articles: &[Article], p: &Passage) -> String {
     }
 }
 
+/// How often [`HelpCentre::watch`] looks at the folder in the product.
+pub const WATCH_EVERY: Duration = Duration::from_secs(3);
+
+/// What one reload of the help centre found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reloaded {
+    pub articles: usize,
+    pub passages: usize,
+    /// Reading, cutting and embedding (the cached embeddings are reused when nothing
+    /// changed).
+    pub took: Duration,
+}
+
+/// Where a help centre's articles come from, so it can read them again.
+struct Source {
+    dir: PathBuf,
+    cache_dir: Option<PathBuf>,
+    embedder: Arc<dyn Embedder>,
+    /// The folder's fingerprint when it was last read (loaded or refused); held for the
+    /// whole of a reload, so two never overlap.
+    seen: tokio::sync::Mutex<u64>,
+}
+
 /// A help centre the desk can ask: the articles, the live encoder and the least score
-/// worth answering with.
+/// worth answering with. Built from a folder ([`HelpCentre::load`]), it can read the
+/// folder again ([`HelpCentre::reload_now`], [`HelpCentre::watch`]): the new articles are
+/// swapped in whole, a question in flight finishes on the ones it started with, and a
+/// folder that cannot be read leaves the previous articles in use.
 pub struct HelpCentre {
-    kb: Kb,
+    kb: RwLock<Arc<Kb>>,
     embedder: Box<dyn QueryEmbedder>,
     min_score: f32,
+    source: Option<Source>,
 }
 
 impl HelpCentre {
+    /// A help centre of fixed articles (nothing to reload).
     pub fn new(kb: Kb, embedder: impl QueryEmbedder, min_score: f32) -> HelpCentre {
         HelpCentre {
-            kb,
+            kb: RwLock::new(Arc::new(kb)),
             embedder: Box::new(embedder),
             min_score,
+            source: None,
         }
     }
 
-    pub fn kb(&self) -> &Kb {
-        &self.kb
+    /// Loads the articles of `dir` (blocking: call it off the async threads) with
+    /// `embedder` for the passages (and again on each reload) and `query` for questions.
+    pub fn load(
+        dir: impl Into<PathBuf>,
+        cache_dir: Option<PathBuf>,
+        embedder: Arc<dyn Embedder>,
+        query: impl QueryEmbedder,
+        min_score: f32,
+    ) -> Result<HelpCentre, KbError> {
+        let dir = dir.into();
+        let seen = fingerprint(&dir);
+        let kb = Kb::load(&dir, embedder.as_ref(), cache_dir.as_deref())?;
+        Ok(HelpCentre {
+            kb: RwLock::new(Arc::new(kb)),
+            embedder: Box::new(query),
+            min_score,
+            source: Some(Source {
+                dir,
+                cache_dir,
+                embedder,
+                seen: tokio::sync::Mutex::new(seen),
+            }),
+        })
+    }
+
+    /// The articles in use now (a later reload does not change this snapshot).
+    pub fn kb(&self) -> Arc<Kb> {
+        Arc::clone(&self.kb.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The folder the articles are read from (`None`: fixed articles).
+    pub fn dir(&self) -> Option<&Path> {
+        self.source.as_ref().map(|s| s.dir.as_path())
+    }
+
+    /// The least score of a passage the bot answers with on its own.
+    pub fn min_score(&self) -> f32 {
+        self.min_score
     }
 
     /// The best passage for `question` when it scores at least the threshold.
     pub async fn answer(&self, question: &str) -> Option<Hit> {
-        let query = match self.embedder.embed_query(question.to_string()).await {
-            Ok(q) => q,
-            Err(e) => {
-                tracing::warn!(error = %e, "embedding a question for the help centre failed");
-                return None;
-            }
-        };
-        let hit = self.kb.search(question, &query, 1).into_iter().next()?;
+        let hit = self.search(question, 1).await.into_iter().next()?;
         tracing::debug!(article = %hit.article, score = hit.score, "help centre best passage");
         (hit.score >= self.min_score).then_some(hit)
     }
+
+    /// The best passages of the `k` best articles for `question`, whatever their score
+    /// (none when the question cannot be embedded).
+    pub async fn search(&self, question: &str, k: usize) -> Vec<Hit> {
+        match self.embedder.embed_query(question.to_string()).await {
+            Ok(query) => self.kb().search(question, &query, k),
+            Err(e) => {
+                tracing::warn!(error = %e, "embedding a question for the help centre failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Reads the folder again now, changed or not, and swaps the new articles in. On an
+    /// error (no articles, an unreadable file) the previous articles stay in use and the
+    /// error is logged with what to fix.
+    pub async fn reload_now(&self) -> Result<Reloaded, KbError> {
+        self.reload(true)
+            .await
+            .map(|r| r.expect("a forced reload always reads the folder"))
+    }
+
+    /// Reads the folder again when its `*.md` files changed (names, sizes, modification
+    /// times) since it was last read; `Ok(None)` when nothing changed. A folder that failed
+    /// is not read again until it changes, so its error is logged once per change.
+    pub async fn reload_if_changed(&self) -> Result<Option<Reloaded>, KbError> {
+        self.reload(false).await
+    }
+
+    async fn reload(&self, force: bool) -> Result<Option<Reloaded>, KbError> {
+        let source = self.source.as_ref().ok_or(KbError::Fixed)?;
+        let mut seen = source.seen.lock().await;
+        let dir = source.dir.clone();
+        let cache_dir = source.cache_dir.clone();
+        let embedder = Arc::clone(&source.embedder);
+        let last = *seen;
+        let started = Instant::now();
+        let task = tokio::task::spawn_blocking(move || {
+            let now = fingerprint(&dir);
+            if !force && now == last {
+                return (now, None);
+            }
+            (now, Some(Kb::load(&dir, embedder.as_ref(), cache_dir.as_deref())))
+        });
+        let (now, loaded) = match task.await {
+            Ok(r) => r,
+            Err(e) => {
+                let e = KbError::Panicked(e.to_string());
+                tracing::error!(dir = %source.dir.display(), error = %e, "help centre not reloaded; the previous articles stay in use");
+                return Err(e);
+            }
+        };
+        *seen = now;
+        let Some(loaded) = loaded else {
+            return Ok(None);
+        };
+        match loaded {
+            Ok(mut kb) => {
+                let old = self.kb();
+                kb.set_weight(old.weight);
+                let reloaded = Reloaded {
+                    articles: kb.articles().len(),
+                    passages: kb.passage_count(),
+                    took: started.elapsed(),
+                };
+                *self.kb.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(kb);
+                tracing::info!(
+                    dir = %source.dir.display(),
+                    articles = reloaded.articles,
+                    passages = reloaded.passages,
+                    was_articles = old.articles().len(),
+                    was_passages = old.passage_count(),
+                    took_ms = reloaded.took.as_millis() as u64,
+                    "help centre reloaded"
+                );
+                Ok(Some(reloaded))
+            }
+            Err(e) => {
+                tracing::error!(
+                    dir = %source.dir.display(),
+                    error = %e,
+                    "help centre NOT reloaded: the previous {} articles stay in use. Fix the \
+                     folder: every *.md file readable UTF-8 with a `# Title` line, at least \
+                     one article; it is read again as soon as it changes",
+                    self.kb().articles().len()
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Looks at the folder every `every` and reloads it when it changed, until this help
+    /// centre is dropped (the task holds it only while it reloads). `None` for fixed
+    /// articles. Needs a Tokio runtime.
+    pub fn watch(self: &Arc<Self>, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
+        let dir = self.dir()?.to_path_buf();
+        let help = Arc::downgrade(self);
+        tracing::debug!(dir = %dir.display(), every_ms = every.as_millis() as u64, "watching the help centre's folder");
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(help) = help.upgrade() else {
+                    tracing::debug!(dir = %dir.display(), "help centre dropped: no longer watching its folder");
+                    return;
+                };
+                // errors are logged by the reload, with what to fix
+                let _ = help.reload_if_changed().await;
+            }
+        }))
+    }
+}
+
+/// The names, sizes and modification times of the `*.md` files of `dir`, hashed (an
+/// unreadable folder hashes its error, so it counts as a change once).
+pub fn fingerprint(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            let mut files: Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)> =
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
+                    .map(|e| {
+                        let meta = e.metadata().ok();
+                        (
+                            e.file_name(),
+                            meta.as_ref().map_or(u64::MAX, |m| m.len()),
+                            meta.and_then(|m| m.modified().ok()),
+                        )
+                    })
+                    .collect();
+            files.sort();
+            files.hash(&mut h);
+        }
+        Err(e) => format!("unreadable: {}", e.kind()).hash(&mut h),
+    }
+    h.finish()
 }

@@ -18,6 +18,9 @@ pub enum Blocked {
     UngroundedAmount(String),
     /// A refund promised while the shop's data says nothing about a refund.
     UngroundedRefund,
+    /// The answer says an action was done (cancelled, refunded, changed): the LLM acts on
+    /// nothing, so it may not say it did.
+    ClaimedAction(String),
     /// A link outside `llm.link_allow_list`.
     ForeignLink(String),
     /// No passage cited (answers that hand off to a person need none).
@@ -35,6 +38,7 @@ impl Blocked {
             Blocked::InventedOrderNumber(_) => "invented_order_number",
             Blocked::UngroundedAmount(_) => "ungrounded_amount",
             Blocked::UngroundedRefund => "ungrounded_refund",
+            Blocked::ClaimedAction(_) => "claimed_action",
             Blocked::ForeignLink(_) => "foreign_link",
             Blocked::NoCitation => "no_citation",
             Blocked::UnknownCitation(_) => "unknown_citation",
@@ -59,6 +63,9 @@ impl std::fmt::Display for Blocked {
             Blocked::UngroundedRefund => {
                 write!(f, "a refund is promised that the shop's data does not back")
             }
+            Blocked::ClaimedAction(a) => {
+                write!(f, "the answer claims an action (\"{a}\") the LLM cannot take")
+            }
             Blocked::ForeignLink(l) => write!(f, "link {l} is not on the allow-list"),
             Blocked::NoCitation => write!(f, "no passage is cited"),
             Blocked::UnknownCitation(id) => write!(f, "cited passage {id} was not given"),
@@ -73,6 +80,8 @@ pub struct Grounding<'a> {
     pub conversation: &'a [String],
     /// The shop's data for this customer as given to the model (orders, amounts, refunds).
     pub shop_data: &'a str,
+    /// The passages given, their texts together: prices and fees they state may be quoted.
+    pub passage_text: &'a str,
     /// Ids of the passages given.
     pub passage_ids: &'a [String],
     /// Link prefixes an answer may use.
@@ -95,6 +104,8 @@ struct Patterns {
     amount: Regex,
     number: Regex,
     refund: Regex,
+    refund_promise: Regex,
+    action: Regex,
     link: Regex,
 }
 
@@ -110,6 +121,27 @@ fn patterns() -> &'static Patterns {
         .expect("amount"),
         number: Regex::new(r"\d+(?:[.,]\d+)*").expect("number"),
         refund: Regex::new(r"(?i)\brefund").expect("refund"),
+        refund_promise: Regex::new(concat!(
+            r"(?i)\b(?:i|we)\s*(?:'ll|'ve|'m|'re|will|shall|have|am|are|can|could)\s+",
+            r"(?:(?:now|already|just|gladly|happily|going\s+to|be)\s+)*",
+            r"(?:(?:issu|process|send|giv|arrang|approv)\w*\s+(?:you\s+)?)?",
+            r"(?:a\s+|your\s+|the\s+|you\s+|full\s+|partial\s+)*refund",
+            r"|\b(?:i|we)\s+(?:have\s+|'ve\s+)?(?:just\s+|already\s+)?refunded\b",
+            r"|\byou(?:'ll|\s+will|\s+are\s+going\s+to)\s+(?:now\s+)?(?:be\s+refunded|",
+            r"(?:get|receive)(?:\s+(?:a|your|the|full|partial))*\s+refund)",
+            r"|\byour\s+(?:full\s+|partial\s+)?refund\s+(?:is|has\s+been|was|will\s+be)\s+",
+            r"(?:approved|issued|processed|on\s+its\s+way|sent|complete|confirmed|coming)",
+        ))
+        .expect("refund promise"),
+        action: Regex::new(concat!(
+            r"(?i)\b(?:i|we)\s*(?:'ve|have|has|'ll|will|am|'m|are|'re)\s*(?:just\s+|already\s+|now\s+)?",
+            r"(?:cancel|chang|updat|modif|delet|reset|rerout|redirect|upgrad|credit)\w*",
+            r"|\b(?:i|we)\s+(?:just\s+|already\s+)?(?:cancell?ed|changed|updated|modified|deleted|",
+            r"reset|rerouted|redirected|upgraded|credited)\b",
+            r"|\b(?:your|the)\s+(?:order|account|address|subscription|password)\s+(?:\w+\s+)?",
+            r"(?:has\s+been|is\s+now|was\s+just)\s+(?:cancell?ed|changed|updated|deleted|closed|reset)\b",
+        ))
+        .expect("action"),
         link: Regex::new(r#"(?i)\b(?:https?://|www\.)[^\s<>"')\]]+"#).expect("link"),
     })
 }
@@ -130,8 +162,18 @@ pub fn check(proposal: &Proposal<'_>, grounding: &Grounding<'_>) -> Result<(), B
     check_citations(proposal, grounding)?;
     check_links(text, grounding.link_allow_list)?;
     check_order_numbers(text, grounding)?;
-    check_amounts(text, grounding.shop_data)?;
-    check_refunds(text, grounding.shop_data)
+    check_amounts(text, grounding.shop_data, grounding.passage_text)?;
+    check_refunds(text, grounding.shop_data)?;
+    check_actions(text)
+}
+
+/// The LLM never acts on an order or an account: an answer saying it did is refused (the
+/// confirmed action flow of the intents is the only way to cancel or refund).
+fn check_actions(text: &str) -> Result<(), Blocked> {
+    match patterns().action.find(text) {
+        Some(m) => Err(Blocked::ClaimedAction(m.as_str().to_string())),
+        None => Ok(()),
+    }
 }
 
 fn check_citations(proposal: &Proposal<'_>, grounding: &Grounding<'_>) -> Result<(), Blocked> {
@@ -171,7 +213,9 @@ pub fn check_links(text: &str, allow_list: &[String]) -> Result<(), Blocked> {
     Ok(())
 }
 
-fn check_order_numbers(text: &str, grounding: &Grounding<'_>) -> Result<(), Blocked> {
+/// Every order number in `text` (five or more digits, in any notation) must appear in the
+/// conversation or the shop's data of `grounding` (its other fields are not read).
+pub fn check_order_numbers(text: &str, grounding: &Grounding<'_>) -> Result<(), Blocked> {
     let known: Vec<String> = grounding
         .conversation
         .iter()
@@ -207,11 +251,13 @@ fn digit_runs(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn check_amounts(text: &str, shop_data: &str) -> Result<(), Blocked> {
+/// Every amount must be one the shop's data or a given passage states.
+fn check_amounts(text: &str, shop_data: &str, passage_text: &str) -> Result<(), Blocked> {
     let p = patterns();
     let known: Vec<f64> = p
         .number
         .find_iter(shop_data)
+        .chain(p.number.find_iter(passage_text))
         .filter_map(|m| parse_amount(m.as_str()))
         .collect();
     for m in p.amount.find_iter(text) {
@@ -243,9 +289,13 @@ fn parse_amount(text: &str) -> Option<f64> {
     normalised.parse().ok()
 }
 
+/// A refund promised to this customer ("we will refund you", "you'll get a full refund",
+/// "your refund has been approved") needs a refund in the shop's data; the policy as the
+/// passages state it ("refunds are issued within 5 days of receiving the return") is not
+/// a promise.
 fn check_refunds(text: &str, shop_data: &str) -> Result<(), Blocked> {
-    let refund = &patterns().refund;
-    if refund.is_match(text) && !refund.is_match(shop_data) {
+    let p = patterns();
+    if p.refund_promise.is_match(text) && !p.refund.is_match(shop_data) {
         return Err(Blocked::UngroundedRefund);
     }
     Ok(())
@@ -285,6 +335,7 @@ mod tests {
                 &Grounding {
                     conversation: &self.conversation,
                     shop_data: &self.shop_data,
+                    passage_text: "Standard delivery 4.95 EUR.",
                     passage_ids: &self.passage_ids,
                     link_allow_list: &self.allow,
                     max_chars: self.max,
@@ -365,11 +416,57 @@ mod tests {
     }
 
     #[test]
+    fn claims_of_actions_are_refused() {
+        let case = Case::new();
+        for claim in [
+            "I have cancelled order 10001 for you.",
+            "Done! I've updated your address.",
+            "Your order 10001 has been cancelled.",
+            "We've just reset your password.",
+        ] {
+            assert!(
+                matches!(
+                    case.check(claim, &["returns-2"], false),
+                    Err(Blocked::ClaimedAction(_))
+                ),
+                "{claim}"
+            );
+        }
+        for fine in [
+            "You can cancel an order until it ships: open Orders and choose Cancel.",
+            "Orders can be changed within an hour of placing them.",
+        ] {
+            assert_eq!(case.check(fine, &["returns-2"], false), Ok(()), "{fine}");
+        }
+    }
+
+    #[test]
     fn a_refund_promise_needs_a_refund_in_the_shop_data() {
         let mut case = Case::new();
         assert_eq!(
             case.check("We will refund you today.", &["returns-2"], false),
             Err(Blocked::UngroundedRefund)
+        );
+        for promise in [
+            "I've refunded the order.",
+            "You'll get a full refund.",
+            "Your refund has been approved.",
+            "We'll process your refund now.",
+        ] {
+            assert_eq!(
+                case.check(promise, &["returns-2"], false),
+                Err(Blocked::UngroundedRefund),
+                "{promise}"
+            );
+        }
+        // the policy as the passages say it is no promise
+        assert_eq!(
+            case.check(
+                "Refunds are issued within 5 business days of receiving your return.",
+                &["returns-2"],
+                false
+            ),
+            Ok(())
         );
         case.shop_data.push_str("; refund of 189.00 EUR approved");
         assert_eq!(
@@ -444,6 +541,7 @@ mod tests {
             Blocked::InventedOrderNumber(String::new()),
             Blocked::UngroundedAmount(String::new()),
             Blocked::UngroundedRefund,
+            Blocked::ClaimedAction(String::new()),
             Blocked::ForeignLink(String::new()),
             Blocked::NoCitation,
             Blocked::UnknownCitation(String::new()),

@@ -8,11 +8,14 @@ use super::auth::{
 };
 use super::error::{ApiJson, AppError};
 use super::AppState;
+use crate::desk::assist::canned::{CannedReplies, RenderedReply};
+use crate::desk::assist::AssistError;
 use crate::desk::{AgentView, Conversation, Desk, DeskEventKind, QueueView};
+use crate::llm::LlmError;
 use crate::message::ConversationId;
 use crate::metrics;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -41,6 +44,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/api/conversations/{id}", get(conversation))
         .route("/console/api/conversations/{id}/claim", post(claim))
         .route("/console/api/conversations/{id}/reply", post(reply))
+        .route("/console/api/conversations/{id}/canned", get(canned))
+        .route("/console/api/conversations/{id}/suggest", post(suggest))
         .route("/console/api/conversations/{id}/hand_back", post(hand_back))
         .route("/console/api/conversations/{id}/verify", post(verify))
         .route("/console/api/conversations/{id}/block", post(block))
@@ -308,6 +313,110 @@ async fn reply(
     let id = ConversationId(id);
     state.desk.agent_reply(&agent, &id, &body.text).await?;
     Ok(ApiJson(load(&state.desk, id.as_str())?))
+}
+
+#[derive(Deserialize)]
+struct CannedSearch {
+    /// Words every reply found holds (in its title or text); none: every reply.
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Serialize)]
+struct CannedFound {
+    /// The canned replies found, filled in for this conversation (placeholders such as
+    /// `[order number]` where it cannot tell), for the agent to edit before sending.
+    replies: Vec<RenderedReply>,
+    /// Whether `POST .../suggest` can draft a reply (an LLM is configured).
+    can_suggest: bool,
+}
+
+/// The canned replies matching `?q=`, each filled in for conversation `id` and the agent.
+async fn canned(
+    AgentSession(agent): AgentSession,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(search): Query<CannedSearch>,
+) -> Result<ApiJson<CannedFound>, AppError> {
+    let replies = CannedReplies::load(state.config.assist.canned_replies.as_deref())
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let agent_name = state.desk.agent(&agent).map(|a| a.display().to_string());
+    let facts = state
+        .desk
+        .reply_facts(
+            &ConversationId(id.clone()),
+            agent_name.as_deref(),
+            &state.config.assist.tracking_url,
+        )
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no conversation {id}")))?;
+    Ok(ApiJson(CannedFound {
+        replies: replies.find(&search.q, &facts),
+        can_suggest: state.desk.llm().is_some(),
+    }))
+}
+
+#[derive(Serialize)]
+struct Suggestion {
+    /// The LLM's draft of the agent's next reply; never sent by itself.
+    text: String,
+}
+
+/// A draft reply for conversation `id` from the LLM: 409 without an LLM, 504 when it does
+/// not answer in time, 502 when it fails or its draft does not pass the guardrails.
+async fn suggest(
+    AgentAction(_agent): AgentAction,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Suggestion>, Response> {
+    match state.desk.suggest_reply(&ConversationId(id.clone())).await {
+        Ok(text) => Ok(ApiJson(Suggestion { text })),
+        Err(AssistError::NoLlm) => {
+            Err(AppError::Conflict(AssistError::NoLlm.to_string()).into_response())
+        }
+        Err(AssistError::Desk(e)) => Err(AppError::from(e).into_response()),
+        Err(AssistError::Llm(e)) => Err(llm_failure(&e)),
+    }
+}
+
+/// An LLM failure as the console shows it: what happened and what the agent can do.
+fn llm_failure(e: &LlmError) -> Response {
+    let (status, code, message) = match e {
+        LlmError::Timeout(after) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "llm_timeout",
+            format!(
+                "the LLM did not answer within {} s; try again, or pick a canned reply",
+                after.as_secs()
+            ),
+        ),
+        LlmError::BudgetSpent(scope) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "llm_budget",
+            format!(
+                "the LLM's token budget is spent ({scope}); write the reply yourself or pick a \
+                 canned reply"
+            ),
+        ),
+        LlmError::Blocked(why) => (
+            StatusCode::BAD_GATEWAY,
+            "llm_refused",
+            format!(
+                "the LLM's draft was not used because {why}; try again, or write the reply \
+                 yourself"
+            ),
+        ),
+        other => (
+            StatusCode::BAD_GATEWAY,
+            "llm_failed",
+            format!(
+                "the LLM could not draft a reply: {other}; try again later, or pick a canned reply"
+            ),
+        ),
+    };
+    tracing::warn!(reason = e.reason(), error = %e, "suggested reply failed");
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    (status, axum::Json(body)).into_response()
 }
 
 async fn hand_back(

@@ -1,7 +1,7 @@
 //! Fans the desk's events out to the widget sockets that watch each conversation, so that
 //! one task reads the desk's broadcast instead of every open socket waking for every event.
 
-use crate::desk::{Desk, DeskEvent};
+use crate::desk::{Desk, DeskEvent, DeskEventKind};
 use crate::message::ConversationId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +14,9 @@ type Watchers = HashMap<ConversationId, Vec<(u64, mpsc::Sender<DeskEvent>)>>;
 #[derive(Default)]
 pub struct Hub {
     watchers: Mutex<Watchers>,
+    /// Sockets by the customer they serve (`Identity::key`), for the LLM's drafts: a
+    /// conversation that is new in this turn has no id the socket could follow yet.
+    customers: Mutex<HashMap<String, Vec<(u64, mpsc::Sender<DeskEvent>)>>>,
     next: AtomicU64,
 }
 
@@ -25,6 +28,7 @@ pub struct Watch {
     sender: mpsc::Sender<DeskEvent>,
     pub events: mpsc::Receiver<DeskEvent>,
     watching: Vec<ConversationId>,
+    customer: Option<String>,
 }
 
 /// Events buffered per socket; a socket that falls this far behind misses events (the
@@ -57,6 +61,15 @@ impl Hub {
     }
 
     fn dispatch(&self, event: DeskEvent) {
+        if let DeskEventKind::BotDraft { customer, .. } | DeskEventKind::BotDraftCleared { customer } =
+            &event.kind
+        {
+            let customers = self.customers.lock().expect("hub lock");
+            for (_, tx) in customers.get(customer).into_iter().flatten() {
+                let _ = tx.try_send(event.clone());
+            }
+            return;
+        }
         let watchers = self.watchers.lock().expect("hub lock");
         if let Some(list) = watchers.get(&event.conversation_id) {
             for (_, tx) in list {
@@ -74,6 +87,7 @@ impl Hub {
             sender,
             events,
             watching: Vec::new(),
+            customer: None,
         }
     }
 }
@@ -93,8 +107,40 @@ impl Watch {
     }
 }
 
+impl Watch {
+    /// Also receive the LLM's drafts for the customer with this channel identity key
+    /// (replaces an earlier one).
+    pub fn serve_customer(&mut self, key: &str) {
+        let mut customers = self.hub.customers.lock().expect("hub lock");
+        if let Some(old) = self.customer.take() {
+            forget(&mut customers, &old, self.id);
+        }
+        customers
+            .entry(key.to_string())
+            .or_default()
+            .push((self.id, self.sender.clone()));
+        self.customer = Some(key.to_string());
+    }
+}
+
+fn forget<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, Vec<(u64, mpsc::Sender<DeskEvent>)>>,
+    key: &K,
+    id: u64,
+) {
+    if let Some(list) = map.get_mut(key) {
+        list.retain(|(i, _)| *i != id);
+        if list.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
 impl Drop for Watch {
     fn drop(&mut self) {
+        if let Some(key) = self.customer.take() {
+            forget(&mut self.hub.customers.lock().expect("hub lock"), &key, self.id);
+        }
         let mut watchers = self.hub.watchers.lock().expect("hub lock");
         for conversation in &self.watching {
             if let Some(list) = watchers.get_mut(conversation) {

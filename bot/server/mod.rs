@@ -4,9 +4,11 @@
 //! throttling (`throttle.rs`: bounded token buckets, login throttling) and the abuse limits
 //! of the widget and REST (`limits.rs`), `/health` and `/metrics` (`health.rs`). [`router`]
 //! builds the whole router from an [`AppState`], so tests can drive it in-process;
-//! `crate::app` starts it on a real listener, with connection info (the client address the
-//! limits key on).
+//! `crate::app` starts it on a real listener through `accept.rs` (the accept loop: header-read
+//! timeout, connections per address, graceful stop), with connection info (the client
+//! address the limits key on).
 
+pub mod accept;
 pub mod api;
 mod api_keys;
 pub mod auth;

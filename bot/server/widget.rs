@@ -216,6 +216,13 @@ enum ToPage {
     Bot {
         text: String,
     },
+    /// The bot's answer so far, while the LLM writes it (each word already checked); the
+    /// `turn` or `bot` frame that follows replaces it.
+    Draft {
+        text: String,
+    },
+    /// The draft shown is withdrawn.
+    DraftCleared,
     Agent {
         agent: String,
         text: String,
@@ -353,6 +360,7 @@ impl Session {
             }
         }
         let mut watch = state.hub.open();
+        watch.serve_customer(&crate::message::Identity::new(ChannelKind::Web, &session.user).key());
         session.conversation = state
             .desk
             .conversation_of(ChannelKind::Web, &session.user)
@@ -532,7 +540,37 @@ impl Session {
             msg = msg.with_message_id(key);
         }
         msg.profile = self.profile.clone();
-        match self.state.intake.receive(msg).await.map_err(AppError::from) {
+        // While the turn runs (an LLM may be writing its answer) the drafts go out as they
+        // come; other events wait until the turn's frame is sent, as before.
+        let intake = self.state.intake.clone();
+        let receiving = async move { intake.receive(msg).await };
+        tokio::pin!(receiving);
+        let mut held = Vec::new();
+        let received = loop {
+            tokio::select! {
+                r = &mut receiving => break r,
+                Some(event) = watch.events.recv() => match event.kind {
+                    DeskEventKind::BotDraft { text, .. } => self.send(&ToPage::Draft { text }).await?,
+                    DeskEventKind::BotDraftCleared { .. } => self.send(&ToPage::DraftCleared).await?,
+                    _ => held.push(event),
+                },
+            }
+        };
+        let sent = self.on_turn(id, received, watch).await;
+        for event in held {
+            self.on_event(event).await?;
+        }
+        sent
+    }
+
+    /// Sends the frame of a handled message: its turn, or why it failed.
+    async fn on_turn(
+        &mut self,
+        id: Option<FrameId>,
+        received: Result<crate::intake::Received, crate::desk::DeskError>,
+        watch: &mut super::hub::Watch,
+    ) -> SocketResult {
+        match received.map_err(AppError::from) {
             Ok(received) => {
                 let turn = received.turn;
                 watch.follow(&turn.conversation_id);
@@ -587,9 +625,12 @@ impl Session {
             },
             DeskEventKind::QueuePosition { queue, position } => ToPage::Queue { queue, position },
             DeskEventKind::StatusChanged { status } => ToPage::Status { status },
+            DeskEventKind::BotDraft { text, .. } => ToPage::Draft { text },
+            DeskEventKind::BotDraftCleared { .. } => ToPage::DraftCleared,
             DeskEventKind::Queued { .. }
             | DeskEventKind::CustomerMessage { .. }
-            | DeskEventKind::DeliveryFailed { .. } => return Ok(()),
+            | DeskEventKind::DeliveryFailed { .. }
+            | DeskEventKind::SummaryWritten => return Ok(()),
         };
         self.send(&frame).await
     }

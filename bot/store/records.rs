@@ -98,6 +98,9 @@ pub struct ConversationRecord {
     /// (`desk/dialogue.rs`).
     #[serde(default)]
     pub access: Access,
+    /// The handoff summary the LLM wrote for the agents (`[llm]` on), once it has.
+    #[serde(default)]
+    pub llm_summary: Option<String>,
 }
 
 /// How sure the desk is of who writes in a conversation.

@@ -80,6 +80,7 @@ fn conversation(id: &str, status: Status, updated: DateTime<Utc>) -> Conversatio
         frustration: 0.0,
         frustration_reasons: vec![],
         access: Default::default(),
+        llm_summary: None,
     }
 }
 
@@ -309,4 +310,15 @@ fn recent_messages_are_the_last_ones_in_order() {
         .map(|m| m.text)
         .collect();
     assert_eq!(texts, ["m7", "m8", "m9"]);
+}
+
+/// Records stored before the LLM's handoff summary existed read as having none.
+#[test]
+fn a_record_without_an_llm_summary_still_reads() {
+    let record = conversation("old", Status::Queued, Utc::now());
+    let mut json = serde_json::to_value(&record).unwrap();
+    json.as_object_mut().unwrap().remove("llm_summary");
+    let read: ConversationRecord = serde_json::from_value(json).unwrap();
+    assert_eq!(read, record);
+    assert_eq!(read.llm_summary, None);
 }

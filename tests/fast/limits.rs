@@ -2,14 +2,20 @@
 //! server: 429 with `Retry-After` and a JSON error saying when to try again, while other
 //! addresses and customers are still served; the widget's `slow_down` frame; the caps on
 //! open sockets (per address and in all); idle sockets closed; `/health` answering from
-//! cached figures. Two client addresses come from a trusted proxy's `X-Forwarded-For`, or
-//! from a socket bound to 127.0.0.2.
+//! cached figures; the accept loop's guards (`bot/server/accept.rs`): connections that never
+//! finish their request head are closed, and an address holds at most
+//! `limits.connections_per_ip` connections (a trusted proxy is not capped). Two client
+//! addresses come from a trusted proxy's `X-Forwarded-For`, or from a socket bound to
+//! 127.0.0.2.
 
 use crate::support::nlu::KeywordNlu;
 use crate::support::server::*;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -502,5 +508,174 @@ async fn health_answers_from_cached_figures_under_a_flood() {
         assert_eq!(snapshots.len(), 1, "{snapshots:?}");
         assert!(snapshots.contains(&as_of));
     }
+    s.shutdown().await;
+}
+
+/// A raw TCP connection to `server` from `from` (the socket bound to that address first);
+/// `None` when that address cannot be used here (some systems only route 127.0.0.1).
+async fn connect_from(from: &str, server: SocketAddr) -> Option<TcpStream> {
+    let socket = TcpSocket::new_v4().unwrap();
+    let ip: IpAddr = from.parse().unwrap();
+    socket.bind(SocketAddr::new(ip, 0)).ok()?;
+    socket.connect(server).await.ok()
+}
+
+/// Reads until the server closes `conn` (end of stream or reset); whatever it sent first
+/// (an error status, say) is returned. `None`: still open after `bound`.
+async fn closed_by_server(conn: &mut TcpStream, bound: Duration) -> Option<String> {
+    tokio::time::timeout(bound, async {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return String::from_utf8_lossy(&got).into_owned(),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// `GET /health` on a raw connection from `from`: the whole response, or `None` when the
+/// address cannot be used or the server closed the connection without answering.
+async fn raw_health(from: &str, server: SocketAddr) -> Option<String> {
+    let mut conn = connect_from(from, server).await?;
+    conn.write_all(b"GET /health HTTP/1.1\r\nHost: frontdesk\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let response = closed_by_server(&mut conn, Duration::from_secs(30)).await?;
+    (!response.is_empty()).then_some(response)
+}
+
+/// `frontdesk_connections_refused_total{reason="..."}` on /metrics, read from 127.0.0.2.
+async fn refused_count(s: &TestServer, reason: &str) -> Option<f64> {
+    let text = raw_metrics("127.0.0.2", s.server.addr).await?;
+    let needle = format!("frontdesk_connections_refused_total{{reason=\"{reason}\"}} ");
+    Some(
+        text.lines()
+            .find_map(|l| l.strip_prefix(&needle))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0.0),
+    )
+}
+
+async fn raw_metrics(from: &str, server: SocketAddr) -> Option<String> {
+    let mut conn = connect_from(from, server).await?;
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: frontdesk\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    closed_by_server(&mut conn, Duration::from_secs(30)).await
+}
+
+/// A connection that sends part of a request head and then nothing, or nothing at all, is
+/// closed after `limits.header_read_timeout_secs`: idle connections cannot pile up until
+/// the server runs out of open files. Complete requests are still answered.
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_request_head_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.header_read_timeout_secs = 1;
+    let s = serve_with(config, KeywordNlu).await;
+    let addr = s.server.addr;
+    let mut partial = TcpStream::connect(addr).await.unwrap();
+    partial
+        .write_all(b"GET /health HTTP/1.1\r\nHost: frontdesk\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut first_bytes = TcpStream::connect(addr).await.unwrap();
+    first_bytes.write_all(b"GE").await.unwrap();
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    for (what, conn) in [
+        ("a partial request head", &mut partial),
+        ("two bytes", &mut first_bytes),
+        ("nothing", &mut silent),
+    ] {
+        assert!(
+            closed_by_server(conn, Duration::from_secs(10)).await.is_some(),
+            "a connection that sent {what} is still open 10 s later (timeout: 1 s)"
+        );
+    }
+    // A keep-alive connection answers its requests, then is closed once idle as long.
+    let mut keep = TcpStream::connect(addr).await.unwrap();
+    keep.write_all(b"GET /health HTTP/1.1\r\nHost: frontdesk\r\n\r\n")
+        .await
+        .unwrap();
+    let response = closed_by_server(&mut keep, Duration::from_secs(10))
+        .await
+        .expect("the idle keep-alive connection is closed");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let health = raw_health("127.0.0.1", addr).await.expect("an answer");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    s.shutdown().await;
+}
+
+/// An address holding `limits.connections_per_ip` connections gets its next one closed at
+/// once (counted on /metrics), while a client at another address (127.0.0.2) is served; a
+/// closed connection frees its place.
+#[tokio::test]
+async fn connections_beyond_the_per_address_cap_are_closed_while_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.connections_per_ip = 5;
+    // Long enough that the held connections are not closed by the header timeout meanwhile.
+    config.limits.header_read_timeout_secs = 60;
+    let s = serve_with(config, KeywordNlu).await;
+    let addr = s.server.addr;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let mut sixth = TcpStream::connect(addr).await.unwrap();
+    let _ = sixth
+        .write_all(b"GET /health HTTP/1.1\r\nHost: frontdesk\r\n\r\n")
+        .await;
+    let answer = closed_by_server(&mut sixth, Duration::from_secs(10))
+        .await
+        .expect("the 6th connection of 127.0.0.1 is closed at once");
+    assert!(answer.is_empty(), "closed without an answer: {answer}");
+
+    match raw_health("127.0.0.2", addr).await {
+        Some(health) => {
+            assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+            let refused = refused_count(&s, "per_address").await.unwrap();
+            assert!(refused >= 1.0, "refusals are counted: {refused}");
+        }
+        None => eprintln!("127.0.0.2 is not usable here; skipped that part"),
+    }
+
+    // A connection closed frees its place (the server notices the close a moment later).
+    drop(held.pop());
+    let health = crate::support::eventually("a place for 127.0.0.1 again", || async {
+        raw_health("127.0.0.1", addr).await
+    })
+    .await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    drop(held);
+    s.shutdown().await;
+}
+
+/// A trusted proxy is not capped: every client behind it shares its address.
+#[tokio::test]
+async fn a_trusted_proxy_is_not_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_limited(dir.path(), |l| {
+        l.connections_per_ip = 5;
+        l.header_read_timeout_secs = 60;
+    })
+    .await;
+    let addr = s.server.addr;
+    let mut held = Vec::new();
+    for _ in 0..12 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let health = raw_health("127.0.0.1", addr)
+        .await
+        .expect("the proxy's 13th connection is served");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let (status, _, body) =
+        post_from(&s, "203.0.113.60", json!({"user_id": "p", "text": "hello"})).await;
+    assert_eq!(status, 200, "{body}");
+    drop(held);
     s.shutdown().await;
 }

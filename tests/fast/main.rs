@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod assist;
 mod channels_discord;
 mod channels_telegram;
 mod conversation_desk;
@@ -17,6 +18,7 @@ mod intents_files;
 mod kb;
 mod limits;
 mod llm;
+mod llm_turns;
 mod ownership;
 mod server_channels;
 mod trust;

@@ -110,6 +110,7 @@ impl TestDesk {
             rules: self.rules,
             agents: self.agents,
             engine: self.engine,
+            llm: None,
         });
         (desk, store)
     }

@@ -6,6 +6,7 @@
 
 pub mod desk;
 pub mod fakes;
+pub mod kb;
 pub mod nlu;
 pub mod scenarios;
 pub mod server;

@@ -3,7 +3,7 @@
 //! either the real NLU (loaded once per test binary) or the keyword NLU (no model); plus
 //! small HTTP and WebSocket clients that speak to it.
 
-use frontdesk::app::{start, start_with_platforms, RunningServer};
+use frontdesk::app::{start, start_with_help, start_with_platforms, RunningServer};
 use frontdesk::channels::platforms::PlatformsConfig;
 use frontdesk::config::Config;
 use frontdesk::desk::Understand;
@@ -85,6 +85,17 @@ pub async fn serve_with_platforms(
     let server = start_with_platforms(config, nlu, platforms)
         .await
         .expect("server starts with the chat platforms");
+    TestServer::new(server)
+}
+
+/// A server with the keyword NLU and this help centre (on a stand-in encoder).
+pub async fn serve_with_help(
+    config: Config,
+    help: std::sync::Arc<frontdesk::kb::HelpCentre>,
+) -> TestServer {
+    let server = start_with_help(config, KeywordNlu, PlatformsConfig::default(), Some(help))
+        .await
+        .expect("server starts with the help centre");
     TestServer::new(server)
 }
 

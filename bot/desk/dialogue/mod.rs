@@ -106,6 +106,11 @@ impl Dialogue {
         self
     }
 
+    /// The help centre, when one is configured.
+    pub fn help(&self) -> Option<&Arc<HelpCentre>> {
+        self.help.as_ref()
+    }
+
     pub fn commerce(&self) -> &Arc<dyn Commerce> {
         &self.commerce
     }

@@ -116,6 +116,7 @@
   }
 
   function open(id) {
+    if (selected !== id) $("canned-search").value = "";
     selected = id;
     renderQueues();
     return loadTranscript();
@@ -124,8 +125,66 @@
   function loadTranscript() {
     if (!selected) return Promise.resolve();
     return api("GET", "/console/api/conversations/" + selected).then(renderTranscript)
+      .then(loadCanned)
       .catch(function (e) { $("chat-error").textContent = e.message; });
   }
+
+  // Canned replies matching the search box, filled in for the open conversation. Picking
+  // one puts it in the reply box to edit: nothing is sent until the agent presses Send.
+  function loadCanned() {
+    if (!selected) return Promise.resolve();
+    var id = selected, q = $("canned-search").value.trim();
+    return api("GET", "/console/api/conversations/" + id + "/canned?q=" + encodeURIComponent(q))
+      .then(function (data) {
+        if (selected !== id || $("canned-search").value.trim() !== q) return;
+        $("suggest").hidden = !data.can_suggest;
+        var box = $("canned");
+        box.innerHTML = "";
+        if (!data.replies.length) box.appendChild(el("span", "none", "No canned reply matches “" + q + "”"));
+        data.replies.forEach(function (r) {
+          var b = el("button", "canned", r.title);
+          b.type = "button";
+          b.title = r.text;
+          b.addEventListener("click", function () { fillReply(r.text); });
+          box.appendChild(b);
+        });
+      })
+      .catch(function (e) { $("chat-error").textContent = e.message; });
+  }
+
+  function fillReply(text) {
+    var box = $("reply-text");
+    if (box.disabled) {
+      $("chat-error").textContent = "Claim the conversation first: only its agent can reply.";
+      return;
+    }
+    $("chat-error").textContent = "";
+    box.value = text;
+    box.focus();
+    box.setSelectionRange(text.length, text.length);
+  }
+
+  var searchTimer = null;
+  $("canned-search").addEventListener("input", function () {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(loadCanned, 200);
+  });
+
+  $("suggest").addEventListener("click", function () {
+    if (!selected) return;
+    if ($("reply-text").disabled) {
+      $("chat-error").textContent = "Claim the conversation first: only its agent can reply.";
+      return;
+    }
+    var button = $("suggest"), id = selected;
+    button.disabled = true;
+    button.textContent = "Drafting…";
+    $("chat-error").textContent = "";
+    api("POST", "/console/api/conversations/" + id + "/suggest")
+      .then(function (data) { if (selected === id) fillReply(data.text); })
+      .catch(function (e) { $("chat-error").textContent = e.message; })
+      .then(function () { button.disabled = false; button.textContent = "Suggest reply"; });
+  });
 
   function renderTranscript(c) {
     $("empty").hidden = true;
@@ -146,6 +205,9 @@
     $("close").disabled = c.status === "closed" || (c.status === "with_agent" && !mineNow);
     $("reply-text").disabled = !mineNow;
     $("summary").textContent = c.summary && c.status !== "bot" ? c.summary.text : "";
+    // The AI assistant's summary, when the LLM wrote one, above the local summary.
+    $("ai-summary").hidden = !c.llm_summary;
+    $("ai-summary-text").textContent = c.llm_summary || "";
     $("frustration").textContent = frustrationText(c.frustration, c.frustration_reasons);
     $("reasons").textContent = c.escalation.length ? "Escalated: " + c.escalation.map(reasonText).join("; ") : "";
     var t = $("transcript");
@@ -208,6 +270,13 @@
       .then(function () { return api("GET", "/console/api/conversations/" + selected); })
       .then(renderTranscript).then(refresh)
       .catch(function (e) { $("chat-error").textContent = e.message; });
+  });
+  // Enter sends; Shift+Enter starts a new line.
+  $("reply-text").addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      $("reply").requestSubmit();
+    }
   });
   $("reply").addEventListener("submit", function (ev) {
     ev.preventDefault();

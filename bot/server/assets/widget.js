@@ -50,6 +50,7 @@
     '.msg{max-width:80%;padding:8px 12px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}' +
     '.msg.customer{align-self:flex-end;background:#2f5bea;color:#fff;border-bottom-right-radius:4px}' +
     '.msg.bot{align-self:flex-start;background:#fff;border:1px solid #e1e5ee;border-bottom-left-radius:4px}' +
+    '.msg.draft{opacity:.75}' +
     '.msg.agent{align-self:flex-start;background:#e8f7ee;border:1px solid #b7e4c7;border-bottom-left-radius:4px}' +
     '.msg .who{display:block;font-size:11px;font-weight:600;opacity:.7;margin-bottom:2px}' +
     '.note{align-self:center;font-size:12px;color:#5b6475;background:#eef1f7;border-radius:10px;padding:4px 10px}' +
@@ -170,6 +171,22 @@
     if (kind !== "customer" && !panel.classList.contains("open")) bubble.classList.add("unread");
   }
 
+  // The bot's answer while it is being written (an LLM streaming): one bubble, replaced
+  // in place, removed when the answer itself arrives or is withdrawn.
+  var draft = null;
+  function showDraft(text) {
+    if (!draft) {
+      draft = document.createElement("div");
+      draft.className = "msg bot draft";
+      log.appendChild(draft);
+    }
+    draft.textContent = text;
+    log.scrollTop = log.scrollHeight;
+  }
+  function clearDraft() {
+    if (draft) { draft.remove(); draft = null; }
+  }
+
   function showQueue(queue, st) {
     if (st) status = st;
     if (st === "queued" && queue) {
@@ -205,6 +222,7 @@
           startPinging();
           conn.textContent = "online";
           log.innerHTML = "";
+          draft = null;
           (m.history || []).forEach(function (h) {
             add(h.from, h.text, h.from === "agent" ? h.agent : null);
           });
@@ -224,7 +242,14 @@
           });
           flush();
           break;
+        case "draft":
+          showDraft(m.text);
+          break;
+        case "draft_cleared":
+          clearDraft();
+          break;
         case "turn":
+          clearDraft();
           settle(m.id);
           (m.replies || []).forEach(function (r) { add("bot", r.text); });
           showQueue(m.queue, m.status);
@@ -233,6 +258,7 @@
           slowDown(m);
           break;
         case "bot":
+          clearDraft();
           add("bot", m.text);
           break;
         case "agent":

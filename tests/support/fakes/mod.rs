@@ -8,6 +8,7 @@
 
 pub mod discord;
 mod discord_gateway;
+pub mod llm;
 pub mod recorder;
 pub mod telegram;
 
