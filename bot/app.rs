@@ -82,6 +82,8 @@ pub enum AppError {
     Storage(#[source] StoreError),
     #[error("putting the conversations of removed agents back in their queue: {0}")]
     Orphans(#[source] crate::desk::DeskError),
+    #[error("answering the questions a stop left waiting for the LLM: {0}")]
+    Stranded(#[source] crate::desk::DeskError),
     #[error("cannot listen on {addr}: {source} (is another frontdesk running there? change server.bind or --bind)")]
     Bind {
         addr: String,
@@ -340,6 +342,7 @@ pub async fn start_with_help<U: Understand>(
     };
     let desk = open_desk_with_help(&config, store.clone(), Arc::new(nlu), None, help)?;
     desk.requeue_orphans().await.map_err(AppError::Orphans)?;
+    desk.answer_stranded().await.map_err(AppError::Stranded)?;
     let intake = Intake::with_debounce(
         desk.clone(),
         Duration::from_millis(config.engine.debounce_ms),

@@ -86,9 +86,7 @@ pub(super) async fn gather(
     let last_customer = lines.iter().rposition(|l| l.from == LlmSpeaker::Customer);
     let customer_message = match (unsaved, last_customer) {
         (Some(text), _) => text.to_string(),
-        (None, Some(i)) if i + 1 == lines.len() => {
-            lines.pop().map(|l| l.text).unwrap_or_default()
-        }
+        (None, Some(i)) if i + 1 == lines.len() => lines.pop().map(|l| l.text).unwrap_or_default(),
         (None, Some(i)) => lines[i].text.clone(),
         (None, None) => String::new(),
     };
@@ -128,7 +126,14 @@ pub fn shop_text(o: &Order) -> String {
     let items: Vec<String> = o
         .items
         .iter()
-        .map(|i| format!("{} x {} at {}", i.quantity, i.name, money(i.price, &o.currency)))
+        .map(|i| {
+            format!(
+                "{} x {} at {}",
+                i.quantity,
+                i.name,
+                money(i.price, &o.currency)
+            )
+        })
         .collect();
     let mut text = format!(
         "Order {}: {}; placed {}; total {}; items: {}. {}",

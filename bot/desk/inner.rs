@@ -51,8 +51,7 @@ pub(super) struct Inner {
     pub(super) llm: Option<crate::llm::LlmHandle>,
     /// LLM answers being written, by conversation: an agent who takes the conversation
     /// cancels its answer, so the bot never speaks after the agent.
-    pub(super) llm_in_flight:
-        std::sync::Mutex<HashMap<ConversationId, (u64, CancellationToken)>>,
+    pub(super) llm_in_flight: std::sync::Mutex<HashMap<ConversationId, (u64, CancellationToken)>>,
     /// This desk, for work that outlives the turn that starts it (LLM answers, summaries).
     pub(super) me: Weak<Inner>,
 }

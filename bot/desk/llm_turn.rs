@@ -91,7 +91,10 @@ pub(super) async fn finish(inner: &Inner, job: LlmJob) -> Result<Turn, DeskError
     };
     {
         let mut in_flight = inner.llm_in_flight.lock().expect("llm_in_flight lock");
-        if in_flight.get(&id).is_some_and(|(serial, _)| *serial == job.serial) {
+        if in_flight
+            .get(&id)
+            .is_some_and(|(serial, _)| *serial == job.serial)
+        {
             in_flight.remove(&id);
         }
     }
@@ -99,6 +102,7 @@ pub(super) async fn finish(inner: &Inner, job: LlmJob) -> Result<Turn, DeskError
     let mut record = inner.store.conversation(&id)?.ok_or(DeskError::NotFound)?;
     let now = Utc::now();
     let mut out = Outcome::for_ids(job.message_ids.clone());
+    out.change.awaiting.push((id.clone(), false));
     let result = match result {
         Some(r) if record.status == Status::Bot => r,
         _ => {
@@ -160,7 +164,15 @@ pub(super) async fn finish(inner: &Inner, job: LlmJob) -> Result<Turn, DeskError
         Err(e) => {
             crate::metrics::llm_answer("fallback");
             tracing::info!(conversation = %id, reason = e.reason(), "LLM gave no usable answer; the local answer instead");
-            answer(inner, &mut record, OUT_OF_SCOPE, &job.analysis, &mut out, now).await;
+            answer(
+                inner,
+                &mut record,
+                OUT_OF_SCOPE,
+                &job.analysis,
+                &mut out,
+                now,
+            )
+            .await;
         }
     }
     commit(inner, record, out).await
@@ -195,4 +207,43 @@ async fn ask(inner: &Inner, job: &LlmJob, drafted: &mut bool) -> Result<CheckedA
             );
         })
         .await
+}
+
+/// See [`super::Desk::answer_stranded`]: the bot's own answer (the confident passage, or the
+/// out-of-scope answer) for each question left waiting for the LLM by a crash.
+pub(super) async fn answer_stranded(inner: &Inner) -> Result<usize, DeskError> {
+    let mut answered = 0;
+    for id in inner.store.awaiting_answers()? {
+        let mut out = Outcome::for_ids(None);
+        out.change.awaiting.push((id.clone(), false));
+        let Some(first) = inner.store.conversation(&id)? else {
+            inner.store.apply(out.change)?;
+            continue;
+        };
+        let _guard = inner.lock_customer(&first.identity().key()).await?;
+        let Some(mut record) = inner.store.conversation(&id)? else {
+            continue;
+        };
+        let asked = inner
+            .store
+            .recent_messages(&id, 1)?
+            .into_iter()
+            .filter(|m| m.from == crate::message::Speaker::Customer)
+            .find_map(|m| m.analysis);
+        if let (Status::Bot, Some(analysis)) = (record.status, asked) {
+            answer(
+                inner,
+                &mut record,
+                OUT_OF_SCOPE,
+                &analysis,
+                &mut out,
+                Utc::now(),
+            )
+            .await;
+            answered += 1;
+            tracing::info!(conversation = %id, "question left unanswered by a stop answered at start");
+        }
+        commit(inner, record, out).await?;
+    }
+    Ok(answered)
 }

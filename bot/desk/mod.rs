@@ -249,6 +249,12 @@ impl Desk {
         orphans::requeue_orphans(&self.inner).await
     }
 
+    /// Answers, with the bot's own answer, the questions whose LLM answer was being written
+    /// when the process stopped (called at start). Returns how many were answered.
+    pub async fn answer_stranded(&self) -> Result<usize, DeskError> {
+        llm_turn::answer_stranded(&self.inner).await
+    }
+
     /// Records on conversation `id` that `text` could not be delivered on `channel`
     /// because of `error`, and tells the live views.
     pub async fn record_delivery_failure(

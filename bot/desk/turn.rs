@@ -71,6 +71,8 @@ pub(super) async fn handle(
             if let Some(job) = &mut out.llm {
                 job.identity_key = identity.key();
                 job.channel = msg.channel;
+                // stored with the message: a crash before the answer cannot leave it unanswered
+                out.change.awaiting.push((record.id.clone(), true));
             }
         }
         Status::Queued => {
@@ -127,7 +129,12 @@ impl Outcome<'_> {
     }
 
     /// The bot says `text` in the conversation.
-    pub(super) fn say(&mut self, record: &mut ConversationRecord, text: String, now: DateTime<Utc>) {
+    pub(super) fn say(
+        &mut self,
+        record: &mut ConversationRecord,
+        text: String,
+        now: DateTime<Utc>,
+    ) {
         push_message(record, &mut self.change, Speaker::Bot, &text, now, None);
         self.events
             .push(DeskEventKind::BotReply { text: text.clone() });

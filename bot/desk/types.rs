@@ -86,7 +86,9 @@ pub enum DeskEventKind {
     },
     /// The draft shown is withdrawn (the conversation left the bot, or the model handed
     /// off).
-    BotDraftCleared { customer: String },
+    BotDraftCleared {
+        customer: String,
+    },
     AgentReply {
         agent: String,
         display_name: String,

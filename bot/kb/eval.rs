@@ -323,53 +323,52 @@ pub async fn evaluate_llm(
     let config = llm.llm.config();
     let parallel = config.max_concurrent.max(1);
     let gate = config.min_passage_score;
-    let results: Vec<(Outcome, f32, Vec<String>, f64)> = futures::stream::iter(
-        questions.iter().enumerate(),
-    )
-    .map(|(i, q)| async move {
-        let grounding = Grounding {
-            customer_message: q.question.clone(),
-            hits: help.search(&q.question, PASSAGES).await,
-            ..Grounding::default()
-        };
-        let passages = grounding.passages();
-        let conversation = format!("eval-answers-{i}");
-        let customer = CustomerFacts::default();
-        let started = Instant::now();
-        let result = llm
-            .llm
-            .answer(
-                &llm.prompts,
-                AnswerInput {
-                    conversation_id: &conversation,
-                    history: &[],
-                    customer_message: &q.question,
-                    customer: &customer,
-                    shop_data: &grounding.shop_data,
-                    passages: &passages,
-                },
-            )
+    let results: Vec<(Outcome, f32, Vec<String>, f64)> =
+        futures::stream::iter(questions.iter().enumerate())
+            .map(|(i, q)| async move {
+                let grounding = Grounding {
+                    customer_message: q.question.clone(),
+                    hits: help.search(&q.question, PASSAGES).await,
+                    ..Grounding::default()
+                };
+                let passages = grounding.passages();
+                let conversation = format!("eval-answers-{i}");
+                let customer = CustomerFacts::default();
+                let started = Instant::now();
+                let result = llm
+                    .llm
+                    .answer(
+                        &llm.prompts,
+                        AnswerInput {
+                            conversation_id: &conversation,
+                            history: &[],
+                            customer_message: &q.question,
+                            customer: &customer,
+                            shop_data: &grounding.shop_data,
+                            passages: &passages,
+                        },
+                    )
+                    .await;
+                let ms = started.elapsed().as_secs_f64() * 1e3;
+                let outcome = match result {
+                    Ok(a) if a.handoff => Outcome::Handoff {
+                        text: a.text,
+                        cited: a.cited,
+                    },
+                    Ok(a) => Outcome::Answered {
+                        text: a.text,
+                        cited: a.cited,
+                    },
+                    Err(e @ LlmError::Blocked(_)) => Outcome::Blocked(e.reason()),
+                    Err(e) => Outcome::Failed(e.reason()),
+                };
+                done();
+                let ids = grounding.hits.iter().map(|h| h.article.clone()).collect();
+                (outcome, grounding.best_score(), ids, ms)
+            })
+            .buffered(parallel)
+            .collect()
             .await;
-        let ms = started.elapsed().as_secs_f64() * 1e3;
-        let outcome = match result {
-            Ok(a) if a.handoff => Outcome::Handoff {
-                text: a.text,
-                cited: a.cited,
-            },
-            Ok(a) => Outcome::Answered {
-                text: a.text,
-                cited: a.cited,
-            },
-            Err(e @ LlmError::Blocked(_)) => Outcome::Blocked(e.reason()),
-            Err(e) => Outcome::Failed(e.reason()),
-        };
-        done();
-        let ids = grounding.hits.iter().map(|h| h.article.clone()).collect();
-        (outcome, grounding.best_score(), ids, ms)
-    })
-    .buffered(parallel)
-    .collect()
-    .await;
 
     let mut r = LlmReport {
         model: config.model.clone(),
@@ -463,17 +462,22 @@ mod tests {
 
     #[test]
     fn facts_are_found_whatever_the_case_and_spacing() {
-        assert!(contains_fact("Returns are free within 30\n  DAYS.", "30 days"));
+        assert!(contains_fact(
+            "Returns are free within 30\n  DAYS.",
+            "30 days"
+        ));
         assert!(contains_fact("Shipping costs 6.95 EUR.", " 6.95  eur "));
-        assert!(!contains_fact("Returns are free within 14 days.", "30 days"));
+        assert!(!contains_fact(
+            "Returns are free within 14 days.",
+            "30 days"
+        ));
         assert!(contains_fact("Frames carry a 5-year guarantee.", "5 year"));
         assert!(!contains_fact("anything", "  "));
     }
 
     #[test]
     fn a_fact_is_optional_in_the_questions_file() {
-        let q: Question =
-            serde_json::from_str(r#"{"question": "q", "article": null}"#).unwrap();
+        let q: Question = serde_json::from_str(r#"{"question": "q", "article": null}"#).unwrap();
         assert!(q.fact.is_none());
         let q: Question =
             serde_json::from_str(r#"{"question": "q", "article": "a", "fact": "30 days"}"#)

@@ -387,7 +387,10 @@ impl HelpCentre {
             if !force && now == last {
                 return (now, None);
             }
-            (now, Some(Kb::load(&dir, embedder.as_ref(), cache_dir.as_deref())))
+            (
+                now,
+                Some(Kb::load(&dir, embedder.as_ref(), cache_dir.as_deref())),
+            )
         });
         let (now, loaded) = match task.await {
             Ok(r) => r,
@@ -464,19 +467,18 @@ pub fn fingerprint(dir: &Path) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     match std::fs::read_dir(dir) {
         Ok(entries) => {
-            let mut files: Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)> =
-                entries
-                    .filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
-                    .map(|e| {
-                        let meta = e.metadata().ok();
-                        (
-                            e.file_name(),
-                            meta.as_ref().map_or(u64::MAX, |m| m.len()),
-                            meta.and_then(|m| m.modified().ok()),
-                        )
-                    })
-                    .collect();
+            let mut files: Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)> = entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
+                .map(|e| {
+                    let meta = e.metadata().ok();
+                    (
+                        e.file_name(),
+                        meta.as_ref().map_or(u64::MAX, |m| m.len()),
+                        meta.and_then(|m| m.modified().ok()),
+                    )
+                })
+                .collect();
             files.sort();
             files.hash(&mut h);
         }

@@ -180,9 +180,15 @@ mod tests {
         assert_eq!(p.head(), Some((vec!["returns".to_string()], false)));
         assert_eq!(p.answer_so_far().unwrap(), "Returns are \"free\" wi");
         p.push(r#"thin 30 days.\u00e9\"#);
-        assert_eq!(p.answer_so_far().unwrap(), "Returns are \"free\" within 30 days.é");
+        assert_eq!(
+            p.answer_so_far().unwrap(),
+            "Returns are \"free\" within 30 days.é"
+        );
         p.push(r#"n"}"#);
-        assert_eq!(p.answer_so_far().unwrap(), "Returns are \"free\" within 30 days.é\n");
+        assert_eq!(
+            p.answer_so_far().unwrap(),
+            "Returns are \"free\" within 30 days.é\n"
+        );
         assert_eq!(parse(p.text()).unwrap().cited, vec!["returns".to_string()]);
     }
 
@@ -197,7 +203,10 @@ mod tests {
     fn only_whole_words_and_placeholders_are_shown() {
         assert_eq!(showable("We sent it to [email"), "We sent it to");
         assert_eq!(showable("We sent it to [email 1"), "We sent it to ");
-        assert_eq!(showable("We sent it to [email 1] yest"), "We sent it to [email 1]");
+        assert_eq!(
+            showable("We sent it to [email 1] yest"),
+            "We sent it to [email 1]"
+        );
         assert_eq!(showable("Hello"), "");
         assert_eq!(showable("Hello wor"), "Hello");
     }

@@ -64,7 +64,10 @@ impl std::fmt::Display for Blocked {
                 write!(f, "a refund is promised that the shop's data does not back")
             }
             Blocked::ClaimedAction(a) => {
-                write!(f, "the answer claims an action (\"{a}\") the LLM cannot take")
+                write!(
+                    f,
+                    "the answer claims an action (\"{a}\") the LLM cannot take"
+                )
             }
             Blocked::ForeignLink(l) => write!(f, "link {l} is not on the allow-list"),
             Blocked::NoCitation => write!(f, "no passage is cited"),

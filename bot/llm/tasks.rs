@@ -118,7 +118,8 @@ impl Llm {
             let passage_text = passage_text_of(&input);
             while let Some(delta) = stream.next().await {
                 partial.push(&delta?);
-                let (Some((cited, handoff)), Some(text)) = (partial.head(), partial.answer_so_far())
+                let (Some((cited, handoff)), Some(text)) =
+                    (partial.head(), partial.answer_so_far())
                 else {
                     continue;
                 };

@@ -126,11 +126,9 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        std::future::poll_fn(|cx| {
-            <_ as Service<SocketAddr>>::poll_ready(&mut make_service, cx)
-        })
-        .await
-        .unwrap_or_else(|never| match never {});
+        std::future::poll_fn(|cx| <_ as Service<SocketAddr>>::poll_ready(&mut make_service, cx))
+            .await
+            .unwrap_or_else(|never| match never {});
         let service = make_service
             .call(peer)
             .await
@@ -395,7 +393,10 @@ mod tests {
         let a1 = s.take(ip("1.1.1.1")).unwrap();
         let _a2 = s.take(ip("1.1.1.1")).unwrap();
         assert!(s.take(ip("1.1.1.1")).is_none());
-        assert!(s.take(ip("::ffff:1.1.1.1")).is_none(), "v4-mapped counts as v4");
+        assert!(
+            s.take(ip("::ffff:1.1.1.1")).is_none(),
+            "v4-mapped counts as v4"
+        );
         assert!(s.take(ip("2.2.2.2")).is_some());
         drop(a1);
         assert!(s.take(ip("1.1.1.1")).is_some());

@@ -9,14 +9,16 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch};
 
-type Watchers = HashMap<ConversationId, Vec<(u64, mpsc::Sender<DeskEvent>)>>;
+/// Socket id and its event channel.
+type Socket = (u64, mpsc::Sender<DeskEvent>);
+type Watchers = HashMap<ConversationId, Vec<Socket>>;
 
 #[derive(Default)]
 pub struct Hub {
     watchers: Mutex<Watchers>,
     /// Sockets by the customer they serve (`Identity::key`), for the LLM's drafts: a
     /// conversation that is new in this turn has no id the socket could follow yet.
-    customers: Mutex<HashMap<String, Vec<(u64, mpsc::Sender<DeskEvent>)>>>,
+    customers: Mutex<HashMap<String, Vec<Socket>>>,
     next: AtomicU64,
 }
 
@@ -61,8 +63,8 @@ impl Hub {
     }
 
     fn dispatch(&self, event: DeskEvent) {
-        if let DeskEventKind::BotDraft { customer, .. } | DeskEventKind::BotDraftCleared { customer } =
-            &event.kind
+        if let DeskEventKind::BotDraft { customer, .. }
+        | DeskEventKind::BotDraftCleared { customer } = &event.kind
         {
             let customers = self.customers.lock().expect("hub lock");
             for (_, tx) in customers.get(customer).into_iter().flatten() {
@@ -124,7 +126,7 @@ impl Watch {
 }
 
 fn forget<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, Vec<(u64, mpsc::Sender<DeskEvent>)>>,
+    map: &mut HashMap<K, Vec<Socket>>,
     key: &K,
     id: u64,
 ) {
@@ -139,7 +141,11 @@ fn forget<K: std::hash::Hash + Eq + Clone>(
 impl Drop for Watch {
     fn drop(&mut self) {
         if let Some(key) = self.customer.take() {
-            forget(&mut self.hub.customers.lock().expect("hub lock"), &key, self.id);
+            forget(
+                &mut self.hub.customers.lock().expect("hub lock"),
+                &key,
+                self.id,
+            );
         }
         let mut watchers = self.hub.watchers.lock().expect("hub lock");
         for conversation in &self.watching {

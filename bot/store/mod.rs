@@ -49,6 +49,9 @@ pub trait Store: Send + Sync + 'static {
     /// (agent, conversation) for every conversation an agent owns.
     fn assignments(&self) -> Result<Vec<(String, ConversationId)>, StoreError>;
     fn conversation_count(&self) -> Result<usize, StoreError>;
+    /// Conversations whose latest customer message waits for an answer the LLM was
+    /// writing (`Change::awaiting`): after a crash, the desk answers them at start.
+    fn awaiting_answers(&self) -> Result<Vec<ConversationId>, StoreError>;
     /// Keeps `code` for `link` unless the code is taken; returns whether it was free.
     fn insert_link_code(&self, code: &str, link: &LinkCode) -> Result<bool, StoreError>;
     /// Removes `code` and returns what it was issued for (a code is used once).
@@ -85,7 +88,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Tree names: the complete on-disk layout of the one database (`DATA/store`).
-const TREES: [&str; 16] = [
+const TREES: [&str; 17] = [
     "customers",      // customer id -> Customer
     "identities",     // "channel:user" -> customer id
     "conversations",  // conversation id -> ConversationRecord
@@ -102,6 +105,7 @@ const TREES: [&str; 16] = [
     "audit",          // u64 BE nanoseconds since 1970 -> AuditLine (no personal data)
     "link_attempts",  // "channel:user" -> failed /link redemptions (times, last hour)
     "inbound",        // "channel:user" \0 message id -> SeenInbound (exactly-once intake)
+    "awaiting",       // conversation id -> "" : a customer message whose LLM answer is due
 ];
 const CUSTOMERS: usize = 0;
 const IDENTITIES: usize = 1;
@@ -119,6 +123,7 @@ const SESSIONS: usize = 12;
 const AUDIT: usize = 13;
 const LINK_ATTEMPTS: usize = 14;
 const INBOUND: usize = 15;
+const AWAITING: usize = 16;
 /// How long a failed `/link` redemption counts towards the lock-out.
 pub const LINK_ATTEMPT_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -429,6 +434,14 @@ impl Store for SledStore {
         Ok(self.trees[CONVERSATIONS].len())
     }
 
+    fn awaiting_answers(&self) -> Result<Vec<ConversationId>, StoreError> {
+        self.trees[AWAITING]
+            .iter()
+            .keys()
+            .map(|k| Ok(ConversationId(String::from_utf8_lossy(&k?).into_owned())))
+            .collect()
+    }
+
     fn insert_link_code(&self, code: &str, link: &LinkCode) -> Result<bool, StoreError> {
         let swapped = self.trees[LINK_CODES].compare_and_swap(
             code.as_bytes(),
@@ -625,6 +638,11 @@ impl Store for SledStore {
             .iter()
             .map(|(a, c)| pair_key(a, &c.0))
             .collect();
+        let awaiting: Vec<_> = change
+            .awaiting
+            .iter()
+            .map(|(c, due)| (c.0.clone().into_bytes(), *due))
+            .collect();
 
         let result: sled::transaction::TransactionResult<(), ()> =
             self.trees[..].transaction(|t| {
@@ -660,6 +678,12 @@ impl Store for SledStore {
                 }
                 for (k, v) in &inbound {
                     t[INBOUND].insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, due) in &awaiting {
+                    match due {
+                        true => t[AWAITING].insert(k.as_slice(), &[] as &[u8])?,
+                        false => t[AWAITING].remove(k.as_slice())?,
+                    };
                 }
                 for (k, v) in &outbox {
                     t[OUTBOX].insert(k.as_slice(), v.as_slice())?;

@@ -272,6 +272,9 @@ pub struct Change {
     /// (agent name, display name): how the agents who speak in this change sign on a chat
     /// platform.
     pub display_names: Vec<(String, String)>,
+    /// (conversation, due): an LLM answer is now due for the conversation's latest message
+    /// (`true`), or no longer (`false`).
+    pub awaiting: Vec<(ConversationId, bool)>,
 }
 
 impl Change {

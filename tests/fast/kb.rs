@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
-use frontdesk::kb::eval::{self as kb_eval, Question};
-use frontdesk::kb::{Embedder, HelpCentre, Kb, KbError};
 use crate::support::fakes::llm::{answer_json, Fake, Reply};
 use crate::support::kb::{folder_help_centre, WordsEmbedder};
+use frontdesk::kb::eval::{self as kb_eval, Question};
+use frontdesk::kb::{Embedder, HelpCentre, Kb, KbError};
 
 fn write_articles(dir: &Path) {
     std::fs::write(
@@ -146,7 +146,10 @@ async fn a_reload_swaps_in_new_and_edited_articles() {
     .unwrap();
     let r = help.reload_now().await.unwrap();
     assert_eq!((r.articles, r.passages), (3, 4));
-    assert_eq!(best(&help, "warranty guarantee defects").await.0, "warranty");
+    assert_eq!(
+        best(&help, "warranty guarantee defects").await.0,
+        "warranty"
+    );
     let (article, passage) = best(&help, "how long are gift cards valid").await;
     assert_eq!(article, "gift-cards");
     assert!(passage.contains("5 years"), "{passage}");
@@ -192,7 +195,9 @@ async fn the_watcher_reloads_a_changed_folder_until_the_help_centre_is_dropped()
     write_articles(dir.path());
     let (help, _) = folder_help_centre(dir.path(), 0.3);
     let help = Arc::new(help);
-    let task = help.watch(Duration::from_millis(50)).expect("a folder to watch");
+    let task = help
+        .watch(Duration::from_millis(50))
+        .expect("a folder to watch");
     std::fs::write(
         dir.path().join("warranty.md"),
         "# Warranty\n\nEvery product carries a 2-year guarantee against manufacturing \
@@ -276,10 +281,22 @@ async fn eval_answers_scores_the_llm_from_what_it_replied() {
         .unwrap()
         .expect("an LLM");
     let questions = vec![
-        question("how many days do I have to return an item", Some("returns"), Some("30 days")),
-        question("how long is a gift card valid", Some("gift-cards"), Some("3 years")),
+        question(
+            "how many days do I have to return an item",
+            Some("returns"),
+            Some("30 days"),
+        ),
+        question(
+            "how long is a gift card valid",
+            Some("gift-cards"),
+            Some("3 years"),
+        ),
         question("what is the weather in paris", None, None),
-        question("how do I print a return label", Some("returns"), Some("prepaid label")),
+        question(
+            "how do I print a return label",
+            Some("returns"),
+            Some("prepaid label"),
+        ),
         question("gift card balance", Some("gift-cards"), None),
     ];
     let done = AtomicUsize::new(0);
@@ -294,10 +311,20 @@ async fn eval_answers_scores_the_llm_from_what_it_replied() {
     assert_eq!(r.handed_off, 0.0);
     assert_eq!(r.declined, 1.0, "the one unanswerable question handed off");
     assert_eq!(r.answered_unanswerable, 0.0);
-    assert_eq!(r.fact_in_answers, 0.5, "1 of the 2 answers with a fact has it");
-    assert!((r.fact_overall - 1.0 / 3.0).abs() < 1e-9, "{}", r.fact_overall);
     assert_eq!(
-        r.blocked.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(),
+        r.fact_in_answers, 0.5,
+        "1 of the 2 answers with a fact has it"
+    );
+    assert!(
+        (r.fact_overall - 1.0 / 3.0).abs() < 1e-9,
+        "{}",
+        r.fact_overall
+    );
+    assert_eq!(
+        r.blocked
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect::<Vec<_>>(),
         vec![("unknown_citation", 1)]
     );
     assert_eq!(r.errors.values().sum::<usize>(), 1, "{:?}", r.errors);
@@ -312,16 +339,25 @@ async fn eval_answers_scores_the_llm_from_what_it_replied() {
     // each question went out with the help centre's top passages, cited by article id
     let calls = fake.calls();
     assert_eq!(calls.len(), 5);
-    let user = calls[0].1["messages"][1]["content"].as_str().unwrap().to_string();
+    let user = calls[0].1["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(user.contains(r#"<passage id="returns">"#), "{user}");
     assert!(user.contains(r#"<passage id="gift-cards">"#), "{user}");
-    assert!(user.contains("(link: https://shop.example/help/returns)"), "{user}");
-    assert!(user.contains("how many days do I have to return an item"), "{user}");
+    assert!(
+        user.contains("(link: https://shop.example/help/returns)"),
+        "{user}"
+    );
+    assert!(
+        user.contains("how many days do I have to return an item"),
+        "{user}"
+    );
 
     // in the report, and complete in its JSON
     let mut kb = Kb::load(dir.path(), &WordsEmbedder::default(), None).unwrap();
-    let mut report = kb_eval::evaluate(&mut kb, &WordsEmbedder::default(), &questions, 0.3, 0.7)
-        .unwrap();
+    let mut report =
+        kb_eval::evaluate(&mut kb, &WordsEmbedder::default(), &questions, 0.3, 0.7).unwrap();
     assert!(report.llm.is_none());
     report.llm = Some(r);
     let json = serde_json::to_value(&report).unwrap();

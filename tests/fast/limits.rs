@@ -592,7 +592,9 @@ async fn a_connection_that_never_finishes_its_request_head_is_closed() {
         ("nothing", &mut silent),
     ] {
         assert!(
-            closed_by_server(conn, Duration::from_secs(10)).await.is_some(),
+            closed_by_server(conn, Duration::from_secs(10))
+                .await
+                .is_some(),
             "a connection that sent {what} is still open 10 s later (timeout: 1 s)"
         );
     }

@@ -1,6 +1,7 @@
 //! The LLM layer against a fake OpenAI-compatible endpoint on 127.0.0.1 (axum, scripted
 //! replies, plain and SSE streaming), through the real async-openai client and types.
 
+use crate::support::fakes::llm::{answer_json, Fake, Reply};
 use frontdesk::config::LlmConfig;
 use frontdesk::llm::{
     AnswerInput, Blocked, BudgetScope, CustomerFacts, Line, Llm, LlmError, Passage, PromptName,
@@ -9,7 +10,6 @@ use frontdesk::llm::{
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use crate::support::fakes::llm::{answer_json, Fake, Reply};
 
 fn config(url: &str) -> LlmConfig {
     LlmConfig {
@@ -69,7 +69,6 @@ impl Ask {
         }
     }
 }
-
 
 /// The system and user messages of a recorded request.
 fn messages(body: &Value) -> (String, String) {

@@ -84,7 +84,10 @@ async fn an_unknown_question_is_answered_by_the_llm_from_the_help_centre() {
     assert_eq!(turn["status"], "bot");
     // the model was given the shipping-zones article, the question as data, the schema
     let prompt = user_prompt(&fake, 0);
-    assert!(prompt.contains(r#"<passage id="shipping-zones">"#), "{prompt}");
+    assert!(
+        prompt.contains(r#"<passage id="shipping-zones">"#),
+        "{prompt}"
+    );
     assert!(prompt.contains(ZONES), "{prompt}");
     let body = &fake.calls()[0].1;
     assert_eq!(body["response_format"]["type"], "json_schema");
@@ -165,11 +168,17 @@ async fn blocked_answers_never_reach_the_customer() {
         // an order number the conversation never mentioned
         ("Your order 99123 left yesterday.", vec!["shipping-zones"]),
         // a link outside the allow-list
-        ("Details: https://evil.example/shipping", vec!["shipping-zones"]),
+        (
+            "Details: https://evil.example/shipping",
+            vec!["shipping-zones"],
+        ),
         // no citation
         ("Shipping to Italy is 6.95 EUR.", vec![]),
         // an action it cannot take
-        ("I have cancelled your order for you.", vec!["shipping-zones"]),
+        (
+            "I have cancelled your order for you.",
+            vec!["shipping-zones"],
+        ),
         // an amount no passage or shop data states
         ("Shipping to Italy is 3.33 EUR.", vec!["shipping-zones"]),
     ] {
@@ -223,7 +232,11 @@ async fn a_dead_endpoint_costs_at_most_the_timeout_and_the_bot_still_answers() {
     let started = Instant::now();
     let turn = s.say("hang", ZONES).await;
     // a bound that shows the timeout works (the hang lasts 60 s), not a speed target
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(!replies(&turn).is_empty());
     assert_eq!(turn["status"], "bot");
 }
@@ -233,7 +246,10 @@ async fn an_angry_customer_goes_to_a_person_without_asking_the_llm() {
     let fake = Fake::default();
     let (s, _dir) = server(&fake, |_| {}).await;
     let turn = s
-        .say("angry", "this is ridiculous, the worst shipping to italy ever!!!")
+        .say(
+            "angry",
+            "this is ridiculous, the worst shipping to italy ever!!!",
+        )
         .await;
     assert_eq!(turn["status"], "queued", "{turn}");
     assert_eq!(answer_calls(&fake), 0, "the LLM was asked");
@@ -302,7 +318,10 @@ async fn injected_instructions_change_neither_the_prompt_nor_the_rules() {
     assert!(!said.contains("full refund"), "{said}");
     // the system prompt is the shipped one, whatever the customer wrote
     let system = system_prompt(&fake, 0);
-    assert!(system.starts_with("You are the customer-support assistant"), "{system}");
+    assert!(
+        system.starts_with("You are the customer-support assistant"),
+        "{system}"
+    );
     assert!(!system.contains("admin mode"));
     // the customer's closing tag is escaped: their text stays inside the data tags
     let prompt = user_prompt(&fake, 0);
@@ -335,4 +354,59 @@ async fn a_question_about_nothing_the_shop_wrote_costs_no_tokens() {
     let turn = s.say("poet", "write me a poem about the sea").await;
     assert!(!replies(&turn).is_empty());
     assert_eq!(answer_calls(&fake), 0, "the LLM was asked");
+}
+
+/// Copies a folder tree (a data dir whose store is flushed: the image a crash leaves).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_question_left_waiting_for_the_llm_by_a_crash_is_answered_at_restart() {
+    let fake = Fake::default();
+    // the widget streams: the head and the first words, the rest when the gate opens
+    fake.then(Reply::Stream(
+        vec![r#"{"cited": ["shipping-zones"], "handoff": false, "answer": "Standard "#],
+        vec![r#"delivery to Italy costs 6.95 EUR."}"#],
+    ));
+    let (s, dir) = server(&fake, |c| c.llm.timeout_ms = 15_000).await;
+    let mut widget = Widget::connect(&s, None, None).await;
+    let user = widget.welcome["user"].as_str().unwrap().to_string();
+    widget.send(ZONES).await;
+    while answer_calls(&fake) == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // what a crash leaves while the model writes: the question stored, its answer not
+    let image = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), image.path());
+    let restarted = serve_with_help(config(image.path()), demo_help_centre(0.99)).await;
+    let desk = &restarted.server.desk;
+    let id = desk
+        .conversation_of(frontdesk::message::ChannelKind::Web, &user)
+        .unwrap()
+        .expect("the conversation survived");
+    let c = desk.conversation(&id).unwrap().unwrap();
+    let last = c.messages.last().unwrap();
+    assert_eq!(
+        last.from,
+        frontdesk::message::Speaker::Bot,
+        "{:?}",
+        c.messages
+    );
+    assert!(!last.text.is_empty());
+    // the first server goes on as if nothing happened
+    fake.gate.notify_one();
+    assert_eq!(
+        replies(&widget.next_of("turn").await),
+        "Standard delivery to Italy costs 6.95 EUR."
+    );
 }

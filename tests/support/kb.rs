@@ -39,7 +39,6 @@ impl Embedder for WordsEmbedder {
     }
 }
 
-
 /// The shipped help centre (`kb/`) on the hashed-words embedder, answering on its own
 /// from `min_score`.
 pub fn demo_help_centre(min_score: f32) -> Arc<HelpCentre> {
@@ -50,9 +49,18 @@ pub fn demo_help_centre(min_score: f32) -> Arc<HelpCentre> {
 
 /// A help centre read from `dir` on the hashed-words embedder (reloadable), and the
 /// embedder (its `calls` count every text embedded).
-pub fn folder_help_centre(dir: &std::path::Path, min_score: f32) -> (HelpCentre, Arc<WordsEmbedder>) {
+pub fn folder_help_centre(
+    dir: &std::path::Path,
+    min_score: f32,
+) -> (HelpCentre, Arc<WordsEmbedder>) {
     let embedder = Arc::new(WordsEmbedder::default());
-    let help = HelpCentre::load(dir, None, embedder.clone(), Arc::clone(&embedder), min_score)
-        .expect("the help centre loads");
+    let help = HelpCentre::load(
+        dir,
+        None,
+        embedder.clone(),
+        Arc::clone(&embedder),
+        min_score,
+    )
+    .expect("the help centre loads");
     (help, embedder)
 }

@@ -132,7 +132,6 @@ async fn completions(State(fake): State<Fake>, Json(body): Json<Value>) -> Respo
     }
 }
 
-
 /// A structured answer as the model writes it: sources and hand-off first.
 pub fn answer_json(answer: &str, cited: &[&str], handoff: bool) -> String {
     json!({"cited": cited, "handoff": handoff, "answer": answer}).to_string()
