@@ -193,11 +193,17 @@ impl Intake {
         }
     }
 
-    /// One message to the desk, counted.
+    /// One message to the desk, counted. A chat platform's message returns once stored: its
+    /// answers travel through the outbox, so an answer the LLM is still writing never holds
+    /// up the platform's next update.
     async fn handle(&self, msg: Inbound) -> Result<Received, DeskError> {
         let channel = msg.channel.as_str();
         let started = Instant::now();
-        match self.desk.receive(msg).await {
+        let handled = match msg.channel {
+            ChannelKind::Telegram | ChannelKind::Discord => self.desk.receive_stored(msg).await,
+            _ => self.desk.receive(msg).await,
+        };
+        match handled {
             Ok(turn) => {
                 metrics::message_handled(channel, started.elapsed(), turn.replies.len());
                 Ok(Received {

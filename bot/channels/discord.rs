@@ -11,11 +11,26 @@
 //! failure is recorded on the conversation for the agents. Routes to a support channel
 //! (stored by older versions when a thread could not be opened) are removed at start.
 //!
+//! Catch-up: Discord's gateway never sends an event again once a session is gone, so a
+//! message dispatched to a process that died before the desk stored it would be lost. On
+//! every READY (a new session) and RESUME the adapter reads the recent history of the
+//! channels where customers talk to it (the DM and thread channels of `discord_routes`,
+//! the support channels) over REST and feeds what the desk has not seen, oldest first,
+//! through the same path as live messages (same routing rules, links and exactly-once: the
+//! Discord message id is the desk's key, so a message handled already is never run again).
+//! Per channel, `seen:{channel}` in the same tree keeps the newest message id below which
+//! everything was handled; it is written only after the desk stored the message, so a
+//! catch-up reads from there (a few seconds earlier, for handlers still starting). Bounds:
+//! channels active in the last [`CATCH_UP_ACTIVE_DAYS`] days (at most
+//! [`CATCH_UP_MAX_CHANNELS`]), messages younger than [`CATCH_UP_MAX_AGE`], at most
+//! [`CATCH_UP_MAX_PER_CHANNEL`] per channel.
+//!
 //! `channels.discord.api_url` points REST (and, through `GET /gateway`, the gateway) at
 //! another server: serenity applies that only with its rate limiter off, so in that mode a
 //! 429 reaches the outbox without a `retry_after` and the outbox backs off on its own.
 
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backoff::backoff::Backoff;
@@ -23,8 +38,8 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serenity::all::{
     ChannelId, ClientBuilder, ConnectionStage, Context, CreateAllowedMentions, CreateMessage,
-    CreateThread, EventHandler, GatewayIntents, Http, HttpBuilder, Message, Ready, ShardManager,
-    ShardStageUpdateEvent, UserId,
+    CreateThread, EventHandler, GatewayIntents, GetMessages, Http, HttpBuilder, Message, MessageId,
+    MessageType, Ready, ResumedEvent, ShardManager, ShardStageUpdateEvent, UserId,
 };
 use serenity::http::HttpError;
 use tokio::sync::watch;
@@ -35,7 +50,7 @@ use super::outbox::{Courier, DeliveryError, Outbox};
 use super::InboundError;
 use crate::config::DiscordSettings;
 use crate::intake::Intake;
-use crate::message::{ChannelKind, Inbound};
+use crate::message::{ChannelKind, Identity, Inbound};
 use crate::store::{ChannelTree, SledStore};
 
 #[derive(Debug, Clone)]
@@ -103,8 +118,105 @@ pub struct Discord {
     store: Arc<SledStore>,
     health: ChannelHealth,
     config: Arc<DiscordConfig>,
-    /// "user:{id}" -> Route; "thread:{id}" -> user id
+    /// "user:{id}" -> Route; "thread:{id}" -> user id; "seen:{channel}" -> [`Seen`]
     routes: sled::Tree,
+    /// Messages being handled in this process, per channel (see [`Discord::claim`]).
+    in_flight: Arc<Mutex<HashMap<u64, BTreeSet<u64>>>>,
+    /// One catch-up at a time (a READY and a RESUME close together wait for each other).
+    catching_up: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// How far back a catch-up feeds messages: older ones are not answered any more.
+pub const CATCH_UP_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Channels whose last handled message is older than this are not read at catch-up.
+pub const CATCH_UP_ACTIVE_DAYS: u64 = 7;
+/// At most this many channels are read per catch-up (support channels first, then the most
+/// recently active).
+pub const CATCH_UP_MAX_CHANNELS: usize = 500;
+/// At most this many messages are read per channel and catch-up.
+pub const CATCH_UP_MAX_PER_CHANNEL: usize = 200;
+/// Discord's largest page of channel messages.
+const CATCH_UP_PAGE: u8 = 100;
+/// A catch-up reads from this long before a channel's `seen` mark: a message dispatched just
+/// before the one that set the mark may not have reached its handler yet at a crash.
+const SEEN_MARGIN: Duration = Duration::from_secs(5);
+/// 2015-01-01T00:00:00Z, the origin of Discord's snowflake timestamps, in Unix ms.
+const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+
+/// `seen:{channel}`: every message of the channel up to `last` was handled (or needs none).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Seen {
+    /// A message id (a decimal string in JSON, as Discord writes ids).
+    #[serde(with = "id_string")]
+    last: u64,
+    /// A guild channel (support channel or thread), as opposed to a DM channel.
+    guild: bool,
+}
+
+mod id_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&id.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The Unix time (ms) in a Discord snowflake.
+fn snowflake_ms(id: u64) -> u64 {
+    (id >> 22) + DISCORD_EPOCH_MS
+}
+
+/// What became of a message handed to the adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    /// Not for the desk (the bot's own, empty, staff in a customer's thread...).
+    Ignored,
+    /// The desk took it (or had taken it already: its first outcome came back).
+    Desk,
+    /// The desk refused it as such (blocked customer, invalid text).
+    Refused,
+    /// Being handled by another task of this process already.
+    Busy,
+}
+
+/// A message being handled; [`Claim::done`] after the desk has it, or dropped (the task
+/// was aborted) to leave it unhandled.
+struct Claim<'a> {
+    discord: &'a Discord,
+    channel: u64,
+    id: u64,
+    guild: bool,
+}
+
+impl Claim<'_> {
+    /// The message is handled: the channel's `seen` mark moves up to it unless an older one
+    /// of the channel is still being handled here.
+    fn done(self) {
+        self.discord
+            .mark_seen(self.channel, self.id, self.guild, Some(self.id));
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .discord
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(ids) = in_flight.get_mut(&self.channel) {
+            ids.remove(&self.id);
+            if ids.is_empty() {
+                in_flight.remove(&self.channel);
+            }
+        }
+    }
 }
 
 impl Discord {
@@ -140,6 +252,8 @@ impl Discord {
             routes,
             store,
             config: Arc::new(config),
+            in_flight: Arc::default(),
+            catching_up: Arc::default(),
         }
     }
 
@@ -250,10 +364,12 @@ impl Discord {
     }
 
     /// Decides whether a message is for the desk and where its answers go.
-    async fn route_message(&self, msg: &Message) -> Routing {
+    /// `guild`: the message was written in a guild channel (support channel or thread), not
+    /// in a DM. (The gateway says so with `guild_id`; REST history does not carry it.)
+    async fn route_message(&self, msg: &Message, guild: bool) -> Routing {
         let user = msg.author.id.get();
         let channel = msg.channel_id.get();
-        if msg.guild_id.is_none() {
+        if !guild {
             return Routing::Desk(Some(Route::Direct(channel)));
         }
         if !self.config.is_public(channel) {
@@ -294,12 +410,72 @@ impl Discord {
         }
     }
 
+    /// A message from the gateway.
     async fn on_message(&self, msg: Message) {
-        if msg.author.bot || msg.content.trim().is_empty() {
-            return;
+        let guild = msg.guild_id.is_some();
+        self.take(msg, guild).await;
+    }
+
+    /// Hands a message (live or from history) to the desk, once per process at a time;
+    /// afterwards the channel's `seen` mark covers it.
+    async fn take(&self, msg: Message, guild: bool) -> Taken {
+        let Some(claim) = self.claim(msg.channel_id.get(), msg.id.get(), guild) else {
+            // The gateway and a catch-up both have it: the first one handles it.
+            return Taken::Busy;
+        };
+        let taken = self.handle(&msg, guild).await;
+        claim.done();
+        taken
+    }
+
+    /// Marks message `id` of `channel` as being handled; `None` if it already is.
+    fn claim(&self, channel: u64, id: u64, guild: bool) -> Option<Claim<'_>> {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight
+            .entry(channel)
+            .or_default()
+            .insert(id)
+            .then_some(Claim {
+                discord: self,
+                channel,
+                id,
+                guild,
+            })
+    }
+
+    /// Moves `channel`'s `seen` mark up to `id` (never down), unless a message of the channel
+    /// older than `id` is still being handled here (`own`: the caller's own, not counted).
+    fn mark_seen(&self, channel: u64, id: u64, guild: bool, own: Option<u64>) {
+        {
+            let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let older_busy = in_flight
+                .get(&channel)
+                .is_some_and(|ids| ids.range(..id).any(|busy| Some(*busy) != own));
+            if older_busy {
+                return;
+            }
         }
-        let Routing::Desk(route) = self.route_message(&msg).await else {
-            return;
+        let key = format!("seen:{channel}");
+        let updated = self.routes.fetch_and_update(&key, |old| {
+            let old = old.and_then(|b| serde_json::from_slice::<Seen>(b).ok());
+            match old {
+                Some(old) if old.last >= id => serde_json::to_vec(&old).ok(),
+                _ => serde_json::to_vec(&Seen { last: id, guild }).ok(),
+            }
+        });
+        match updated {
+            // Durable with the store's next flush; until then a catch-up reads a little more.
+            Ok(_) => self.store.note_write(),
+            Err(e) => tracing::warn!(error = %e, "cannot note the last Discord message handled"),
+        }
+    }
+
+    async fn handle(&self, msg: &Message, guild: bool) -> Taken {
+        if msg.author.bot || msg.content.trim().is_empty() {
+            return Taken::Ignored;
+        }
+        let Routing::Desk(route) = self.route_message(msg, guild).await else {
+            return Taken::Ignored;
         };
         let user = msg.author.id.get();
         if let Some(route) = route {
@@ -328,11 +504,11 @@ impl Discord {
         let mut wait = Duration::from_millis(200);
         loop {
             match super::receive(&self.intake, &self.outbox, inbound.clone()).await {
-                Ok(_) => return,
+                Ok(_) => return Taken::Desk,
                 Err(e @ InboundError::Outbox(_)) => {
                     // The command itself was handled; only its answer is lost.
                     tracing::error!(error = %e, "cannot answer a link command");
-                    return;
+                    return Taken::Desk;
                 }
                 Err(e) if e.is_transient() => {
                     tracing::warn!(error = %e, "desk could not take a Discord message yet; retrying");
@@ -341,10 +517,273 @@ impl Discord {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "Discord message refused by the desk");
-                    return;
+                    return Taken::Refused;
                 }
             }
         }
+    }
+
+    /// Reads the recent history of the channels where customers talk to the bot and feeds
+    /// what the desk has not seen (see the module's documentation). Failures are logged;
+    /// a channel that cannot be read is tried again at the next catch-up.
+    async fn catch_up(&self, why: &'static str) {
+        let _one = self.catching_up.lock().await;
+        let started = std::time::Instant::now();
+        let channels = match self.catch_up_channels() {
+            Ok(channels) => channels,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list the Discord channels to catch up on; messages missed while the bot was away stay unanswered");
+                return;
+            }
+        };
+        let (mut recovered, mut refused, mut failed) = (0usize, 0usize, 0usize);
+        for (channel, seen) in &channels {
+            match self.catch_up_channel(*channel, *seen).await {
+                Ok((taken, not_taken)) => {
+                    recovered += taken;
+                    refused += not_taken;
+                }
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(channel, error = %describe(&e),
+                        "cannot read a Discord channel's history; it is read again at the next catch-up");
+                }
+            }
+        }
+        let ms = started.elapsed().as_millis() as u64;
+        if recovered > 0 || refused > 0 || failed > 0 {
+            tracing::info!(
+                after = why,
+                channels = channels.len(),
+                recovered,
+                refused,
+                failed,
+                ms,
+                "Discord catch-up: messages missed by earlier sessions handed to the desk"
+            );
+        } else {
+            tracing::debug!(
+                after = why,
+                channels = channels.len(),
+                ms,
+                "Discord catch-up: nothing missed"
+            );
+        }
+    }
+
+    /// The channels to read, with their `seen` marks: the support channels, then the DM and
+    /// thread channels of the routes and marks, most recently active first. Marks of
+    /// channels no route or support channel names any more and inactive for
+    /// [`CATCH_UP_ACTIVE_DAYS`] are removed.
+    fn catch_up_channels(&self) -> Result<Vec<(u64, Place)>, sled::Error> {
+        let mut seen: HashMap<u64, Seen> = HashMap::new();
+        let mut routed: HashMap<u64, bool> = HashMap::new();
+        for entry in self.routes.iter() {
+            let (key, value) = entry?;
+            let Ok(key) = std::str::from_utf8(&key) else {
+                continue;
+            };
+            if let Some(channel) = key.strip_prefix("seen:").and_then(|c| c.parse().ok()) {
+                if let Ok(mark) = serde_json::from_slice::<Seen>(&value) {
+                    seen.insert(channel, mark);
+                }
+            } else if let Some(thread) = key.strip_prefix("thread:").and_then(|c| c.parse().ok()) {
+                routed.insert(thread, true);
+            } else if key.starts_with("user:") {
+                match serde_json::from_slice::<Route>(&value) {
+                    Ok(Route::Direct(c)) => {
+                        routed.insert(c, false);
+                    }
+                    Ok(Route::Thread(c)) => {
+                        routed.insert(c, true);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+        let active_ms = CATCH_UP_ACTIVE_DAYS * 24 * 3600 * 1000;
+        let active = |mark: &Seen| now_ms.saturating_sub(snowflake_ms(mark.last)) <= active_ms;
+        let mut out: Vec<(u64, Place)> = Vec::new();
+        for channel in &self.config.support_channels {
+            out.push((
+                *channel,
+                Place {
+                    guild: true,
+                    seen: seen.get(channel).map(|m| m.last),
+                },
+            ));
+        }
+        let mut others: Vec<(u64, Place)> = Vec::new();
+        let mut stale = Vec::new();
+        for (channel, mark) in &seen {
+            if self.config.is_public(*channel) {
+                continue;
+            }
+            if !active(mark) {
+                if !routed.contains_key(channel) {
+                    stale.push(*channel);
+                }
+                continue;
+            }
+            others.push((
+                *channel,
+                Place {
+                    guild: mark.guild,
+                    seen: Some(mark.last),
+                },
+            ));
+        }
+        for (channel, guild) in &routed {
+            // A route with no mark yet (stored by an older version, or its first message
+            // still on its way when the process stopped): read its latest page.
+            if !seen.contains_key(channel) && !self.config.is_public(*channel) {
+                others.push((
+                    *channel,
+                    Place {
+                        guild: *guild,
+                        seen: None,
+                    },
+                ));
+            }
+        }
+        // Most recently active first; channels with no mark last.
+        others.sort_by_key(|(_, place)| std::cmp::Reverse(place.seen.unwrap_or(0)));
+        let room = CATCH_UP_MAX_CHANNELS.saturating_sub(out.len());
+        if others.len() > room {
+            tracing::warn!(
+                channels = others.len(),
+                read = room,
+                "more Discord channels than one catch-up reads; the least recently active are skipped"
+            );
+            others.truncate(room);
+        }
+        out.extend(others);
+        for channel in stale {
+            let _ = self.routes.remove(format!("seen:{channel}"));
+        }
+        Ok(out)
+    }
+
+    /// Reads one channel's recent history and feeds what the desk has not seen, oldest
+    /// first. Returns how many messages the desk took and refused.
+    async fn catch_up_channel(
+        &self,
+        channel: u64,
+        place: Place,
+    ) -> Result<(usize, usize), serenity::Error> {
+        let id = ChannelId::new(channel);
+        let mut messages: Vec<Message> = Vec::new();
+        match place.seen {
+            Some(last) => {
+                // Discord answers the oldest `limit` messages after `after`, newest first.
+                let margin = (SEEN_MARGIN.as_millis() as u64) << 22;
+                let mut after = last.saturating_sub(margin).max(1);
+                loop {
+                    let query = GetMessages::new()
+                        .after(MessageId::new(after))
+                        .limit(CATCH_UP_PAGE);
+                    let page = read_history(&self.http, id, query).await?;
+                    let full = page.len() >= usize::from(CATCH_UP_PAGE);
+                    let newest = page.iter().map(|m| m.id.get()).max();
+                    messages.extend(page);
+                    match newest {
+                        Some(newest) if full && messages.len() < CATCH_UP_MAX_PER_CHANNEL => {
+                            after = newest
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            None => {
+                // No mark: the latest page, newest first.
+                let query = GetMessages::new().limit(CATCH_UP_PAGE);
+                messages = read_history(&self.http, id, query).await?;
+            }
+        }
+        messages.sort_by_key(|m| m.id.get());
+        messages.dedup_by_key(|m| m.id.get());
+        messages.truncate(CATCH_UP_MAX_PER_CHANNEL);
+        let newest = messages.last().map(|m| m.id.get());
+        let oldest_wanted = chrono::Utc::now().timestamp() - CATCH_UP_MAX_AGE.as_secs() as i64;
+        let (mut taken, mut refused) = (0, 0);
+        for msg in messages {
+            if !self.missed(&msg, oldest_wanted) {
+                continue;
+            }
+            match self.take(msg, place.guild).await {
+                Taken::Desk => taken += 1,
+                Taken::Refused => refused += 1,
+                Taken::Ignored | Taken::Busy => {}
+            }
+        }
+        if let Some(newest) = newest {
+            // Everything read up to here was handled, or needs no handling.
+            self.mark_seen(channel, newest, place.guild, None);
+        }
+        Ok((taken, refused))
+    }
+
+    /// Whether a message read from history is one the desk may have missed: written by a
+    /// person, as an ordinary message, with text, recently, and not handled already.
+    fn missed(&self, msg: &Message, oldest_wanted: i64) -> bool {
+        if msg.author.bot
+            || !matches!(msg.kind, MessageType::Regular | MessageType::InlineReply)
+            || msg.content.trim().is_empty()
+            || msg.timestamp.unix_timestamp() < oldest_wanted
+        {
+            return false;
+        }
+        let identity = Identity::new(ChannelKind::Discord, &msg.author.id.get().to_string());
+        // A lookup failure feeds it: the desk itself answers a repeat from its first outcome.
+        !matches!(
+            self.intake
+                .desk()
+                .seen(&identity, &msg.id.get().to_string()),
+            Ok(Some(_))
+        )
+    }
+}
+
+/// A channel to catch up on.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    /// A guild channel (support channel or thread), not a DM.
+    guild: bool,
+    /// Its `seen` mark, if any.
+    seen: Option<u64>,
+}
+
+/// One page of a channel's history; a failure that may pass (429, 5xx, network) is tried
+/// twice more.
+async fn read_history(
+    http: &Http,
+    channel: ChannelId,
+    query: GetMessages,
+) -> Result<Vec<Message>, serenity::Error> {
+    let mut wait = Duration::from_millis(500);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match channel.messages(http, query).await {
+            Ok(page) => return Ok(page),
+            Err(e) if tries < 3 && !matches!(classify_ref(&e), Some(false)) => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `Some(true)`: worth retrying; `Some(false)`: not; `None`: unknown (retried).
+fn classify_ref(e: &serenity::Error) -> Option<bool> {
+    match e {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
+            let status = r.status_code.as_u16();
+            Some(status == 429 || status >= 500)
+        }
+        _ => None,
     }
 }
 
@@ -435,6 +874,15 @@ impl EventHandler for Gateway {
     async fn ready(&self, _ctx: Context, ready: Ready) {
         tracing::info!(bot = %ready.user.name, "Discord connected");
         self.discord.health.connected(ChannelKind::Discord);
+        // A new session: whatever was dispatched to an earlier one and not handled (the
+        // process stopped) is only in the channels' history now.
+        self.discord.catch_up("ready").await;
+    }
+
+    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        // Discord replays a resumed session's events; the catch-up is cheap (from the
+        // `seen` marks) and covers what a replay cannot.
+        self.discord.catch_up("resume").await;
     }
 
     async fn message(&self, _ctx: Context, msg: Message) {

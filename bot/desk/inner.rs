@@ -24,8 +24,9 @@ use crate::message::{ConversationId, Inbound};
 use crate::policy::Rules;
 use crate::store::Store;
 
-/// One customer message for a worker, and where to send what became of it.
-pub(super) type Job = (Inbound, oneshot::Sender<Result<Turn, DeskError>>);
+/// One customer message for a worker, whether its caller waits for the answer (`true`) or
+/// only for the message to be stored, and where to send what became of it.
+pub(super) type Job = (Inbound, bool, oneshot::Sender<Result<Turn, DeskError>>);
 
 const STRIPES: usize = 256;
 

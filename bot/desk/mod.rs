@@ -99,11 +99,23 @@ impl Desk {
     /// Handles one customer message. Returns once it is durably stored and handled (the
     /// bot's answer or the queue placement); messages of one customer are handled in order.
     pub async fn receive(&self, msg: Inbound) -> Result<Turn, DeskError> {
+        self.dispatch(msg, true).await
+    }
+
+    /// Like [`Desk::receive`], but returns once the message is stored: an answer the LLM
+    /// is still writing is stored (and, on a chat platform, queued in the outbox) when it
+    /// comes. For the chat platforms, whose answers all travel through the outbox: one
+    /// customer's question for the model never holds up the next update.
+    pub async fn receive_stored(&self, msg: Inbound) -> Result<Turn, DeskError> {
+        self.dispatch(msg, false).await
+    }
+
+    async fn dispatch(&self, msg: Inbound, wait_answer: bool) -> Result<Turn, DeskError> {
         let (tx, rx) = oneshot::channel();
         let key = msg.identity().key();
         self.inner
             .router
-            .dispatch(&key, (msg, tx))
+            .dispatch(&key, (msg, wait_answer, tx))
             .await
             .map_err(|e| match e {
                 RouteError::Busy => DeskError::Busy,
@@ -314,7 +326,7 @@ fn start_workers(desk: Weak<Inner>, engine: &EngineConfig) -> Router<Job> {
         engine.workers,
         engine.worker_queue,
         Duration::from_millis(engine.busy_wait_ms),
-        move |(msg, reply): Job| {
+        move |(msg, wait_answer, reply): Job| {
             let desk = desk.clone();
             async move {
                 let Some(inner) = desk.upgrade() else {
@@ -324,9 +336,22 @@ fn start_workers(desk: Weak<Inner>, engine: &EngineConfig) -> Router<Job> {
                 match turn::handle(&inner, msg).await {
                     // The LLM's answer is written off the worker: the customers behind
                     // this one do not wait for the model.
-                    Ok((_, Some(job))) => {
+                    Ok((stored, Some(job))) => {
+                        let reply = match wait_answer {
+                            true => Some(reply),
+                            false => {
+                                let _ = reply.send(Ok(stored));
+                                None
+                            }
+                        };
                         tokio::spawn(async move {
-                            let _ = reply.send(llm_turn::finish(&inner, job).await);
+                            let answered = llm_turn::finish(&inner, job).await;
+                            if let Err(e) = &answered {
+                                tracing::warn!(error = %e, "storing the LLM's answer failed");
+                            }
+                            if let Some(reply) = reply {
+                                let _ = reply.send(answered);
+                            }
                         });
                     }
                     Ok((turn, None)) => {
@@ -348,6 +373,7 @@ fn desk_is_shareable(desk: Desk, id: ConversationId) {
     fn send<T: Send>(_: T) {}
     send_sync(&desk);
     send(desk.receive(Inbound::new(ChannelKind::Web, "u", "hi")));
+    send(desk.receive_stored(Inbound::new(ChannelKind::Web, "u", "hi")));
     send(desk.claim("a", &id));
     send(desk.agent_reply("a", &id, "x"));
     send(desk.hand_back("a", &id));

@@ -467,6 +467,7 @@ async fn block(
 ) -> Result<ApiJson<serde_json::Value>, AppError> {
     let id = ConversationId(id);
     let customer = state.desk.block_customer(&agent, &id, &body.reason).await?;
+    audit_block(&state, &agent, "block", &customer)?;
     Ok(ApiJson(
         serde_json::json!({ "customer": customer, "blocked": true }),
     ))
@@ -478,9 +479,27 @@ async fn unblock(
     Path(customer): Path<String>,
 ) -> Result<ApiJson<serde_json::Value>, AppError> {
     state.desk.unblock_customer(&agent, &customer).await?;
+    audit_block(&state, &agent, "unblock", &customer)?;
     Ok(ApiJson(
         serde_json::json!({ "customer": customer, "blocked": false }),
     ))
+}
+
+/// Blocking and unblocking are written to the audit (who, what; the customer as a hash).
+fn audit_block(
+    state: &AppState,
+    agent: &str,
+    action: &str,
+    customer: &str,
+) -> Result<(), AppError> {
+    state
+        .store
+        .audit(&crate::store::AuditLine {
+            time: chrono::Utc::now(),
+            action: format!("{action} by agent {agent}"),
+            subject: super::privacy::subject_hash(customer),
+        })
+        .map_err(|e| AppError::from(crate::desk::DeskError::Storage(e)))
 }
 
 async fn close(

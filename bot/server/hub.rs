@@ -125,11 +125,7 @@ impl Watch {
     }
 }
 
-fn forget<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, Vec<Socket>>,
-    key: &K,
-    id: u64,
-) {
+fn forget<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, Vec<Socket>>, key: &K, id: u64) {
     if let Some(list) = map.get_mut(key) {
         list.retain(|(i, _)| *i != id);
         if list.is_empty() {

@@ -111,8 +111,19 @@ async fn the_widget_sees_the_answer_as_the_model_writes_it() {
     let mut widget = Widget::connect(&s, None, None).await;
     widget.send(ZONES).await;
     // drafts grow word by word until the model pauses (the gate): all before it finished
+    let mut first = true;
     loop {
         let draft = widget.next_of("draft").await;
+        if first {
+            // a figure for the README, not an assertion: from the request reaching the model
+            // (which sends its first words at once) to the first words on the widget
+            let asked = fake.calls()[0].0;
+            eprintln!(
+                "first draft on the widget {:?} after the model was asked",
+                asked.elapsed()
+            );
+            first = false;
+        }
         let shown = draft["text"].as_str().unwrap().to_string();
         assert!(shown.starts_with("Standard delivery"), "{shown}");
         assert!(!shown.contains("free over"), "{shown}");
@@ -409,4 +420,47 @@ async fn a_question_left_waiting_for_the_llm_by_a_crash_is_answered_at_restart()
         replies(&widget.next_of("turn").await),
         "Standard delivery to Italy costs 6.95 EUR."
     );
+}
+
+#[tokio::test]
+async fn a_telegram_question_for_the_model_holds_up_no_other_customer() {
+    use crate::support::fakes::telegram::FakeTelegram;
+    use crate::support::fakes::ChatFake;
+    let fake = Fake::default();
+    fake.then(Reply::Gated(answer_json(
+        ZONES_ANSWER,
+        &["shipping-zones"],
+        false,
+    )));
+    let url = fake.start().await;
+    let telegram = FakeTelegram::start(FakeTelegram::TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.llm.url = Some(url);
+    cfg.llm.timeout_ms = 15_000;
+    cfg.llm.min_passage_score = 0.05;
+    let mut platforms = frontdesk::channels::platforms::PlatformsConfig::default();
+    telegram.configure(FakeTelegram::TOKEN, &mut platforms);
+    let server = frontdesk::app::start_with_help(
+        cfg,
+        crate::support::nlu::KeywordNlu,
+        platforms,
+        Some(demo_help_centre(0.99)),
+    )
+    .await
+    .unwrap();
+    telegram.customer_says(1001, ZONES);
+    while answer_calls(&fake) == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // the model is still writing (held by the gate): the next update is handled anyway
+    telegram.customer_says(1002, "hello");
+    let greeting = telegram.wait_for_messages(1002, 1).await;
+    assert!(!greeting.is_empty());
+    assert!(telegram.sent_to(1001).is_empty());
+    fake.gate.notify_one();
+    telegram
+        .wait_for_message(1001, |t| t.contains("6.95 EUR"))
+        .await;
+    server.shutdown().await.unwrap();
 }

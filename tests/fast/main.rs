@@ -11,6 +11,7 @@ mod channels_telegram;
 mod conversation_desk;
 mod conversation_policy;
 mod conversation_shop;
+mod discord_catchup;
 mod discord_routes;
 mod exactly_once;
 mod http;

@@ -489,3 +489,25 @@ async fn the_demo_signs_customers_only_when_enabled() {
     assert!(text.contains("data-customer-token"), "{text}");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn blocking_and_unblocking_a_customer_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_keyword(dir.path()).await;
+    let turn = s.say("troll", "agent please").await;
+    let id = turn["conversation_id"].as_str().unwrap();
+    let ana = s.login(ANA).await;
+    let blocked = ana
+        .act(id, "block", Some(json!({"reason": "insults"})))
+        .await;
+    let customer = blocked["customer"].as_str().unwrap().to_string();
+    let (status, _) = ana
+        .post(&format!("/console/api/customers/{customer}/unblock"), None)
+        .await;
+    assert_eq!(status, 200);
+    let audit = s.server.store.audit_lines().unwrap();
+    let actions: Vec<&str> = audit.iter().map(|l| l.action.as_str()).collect();
+    assert_eq!(actions, ["block by agent ana", "unblock by agent ana"]);
+    let hash = frontdesk::server::privacy::subject_hash(&customer);
+    assert!(audit.iter().all(|l| l.subject == hash));
+}

@@ -401,6 +401,10 @@ pub fn is_affirmative(text: &str) -> bool {
         "sorted",
         "nevermind",
         "never",
+        // "ok no worries", "ok, no need", "okay no problem": a polite no
+        "no",
+        "worries",
+        "problem",
     ];
     let weak = matches!(words.first(), Some(&"ok") | Some(&"okay"));
     !words.is_empty()

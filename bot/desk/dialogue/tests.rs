@@ -33,6 +33,8 @@ fn short_agreement_is_affirmative() {
     assert!(!is_affirmative("ok got it"));
     assert!(!is_affirmative("ok, I'll wait. Thanks."));
     assert!(!is_affirmative("ok, and is the return free?"));
+    assert!(!is_affirmative("ok no worries"));
+    assert!(!is_affirmative("okay, no need"));
 }
 
 #[test]

@@ -6,11 +6,18 @@
 //! Opening a thread or a DM can be made to fail too, in the recorder's style: the next
 //! openings answer scripted [`Failure`]s, or every one does ([`FakeDiscord::fail_next_threads`],
 //! [`FakeDiscord::fail_all_threads`], and the same for DMs).
+//!
+//! Like Discord, it keeps every channel's history (what customers wrote, dispatched or not,
+//! and what the bot posted) and serves it at `GET /channels/{id}/messages` with `after`,
+//! `before`, `around` and `limit`, newest first; a test can put a message in a channel's
+//! history without dispatching it ([`FakeDiscord::missed_dm`],
+//! [`FakeDiscord::missed_guild_message`]: as if it was dispatched to a process that died).
+//! Ids are snowflakes of the time they were made, as Discord's are.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -74,12 +81,42 @@ pub(super) struct Inner {
     pub(super) identified: Vec<u64>,
     /// MESSAGE_CREATE dispatches written to a session's socket: (message id, when), in order.
     pub(super) dispatched: Vec<(u64, std::time::Instant)>,
+    /// channel id -> its messages (as the gateway dispatches them), oldest first.
+    history: HashMap<u64, Vec<Value>>,
 }
 
+/// 2015-01-01T00:00:00Z, where Discord's snowflake timestamps start, in Unix ms.
+const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+
 impl Inner {
+    /// A fresh snowflake: the time now in its top bits, always above the last one.
     fn id(&mut self) -> u64 {
-        self.next_id += 1;
+        let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+        let stamp = now_ms.saturating_sub(DISCORD_EPOCH_MS) << 22;
+        self.next_id = (self.next_id + 1).max(stamp);
         self.next_id
+    }
+
+    /// `author` writes `text` in `channel` (of the guild, if `guild`): the message is in the
+    /// channel's history; returns its id and its MESSAGE_CREATE.
+    fn post(
+        &mut self,
+        channel: u64,
+        guild: bool,
+        author: &Value,
+        text: &str,
+    ) -> (u64, (String, Value)) {
+        let id = self.id();
+        let mut message = message_json(id, channel, guild.then_some(GUILD_ID), author, text);
+        if guild {
+            message["member"] = json!({"roles": [], "joined_at": "2026-01-01T00:00:00.000000+00:00",
+                                       "deaf": false, "mute": false, "flags": 0});
+        }
+        self.history
+            .entry(channel)
+            .or_default()
+            .push(message.clone());
+        (id, ("MESSAGE_CREATE".into(), message))
     }
 
     fn dm_channel(&mut self, user: u64) -> u64 {
@@ -130,7 +167,10 @@ impl FakeDiscord {
             .route("/gateway/bot", get(gateway_bot))
             .route("/users/@me", get(current_user))
             .route("/users/@me/channels", post(open_dm))
-            .route("/channels/{channel}/messages", post(create_message))
+            .route(
+                "/channels/{channel}/messages",
+                post(create_message).get(channel_messages),
+            )
             .route(
                 "/channels/{channel}/messages/{message}/threads",
                 post(thread_from_message),
@@ -159,9 +199,8 @@ impl FakeDiscord {
     pub fn dm_from(&self, user: u64, text: &str) -> u64 {
         self.with(|inner| {
             let channel = inner.dm_channel(user);
-            let id = inner.id();
-            let message = message_json(id, channel, None, &customer_json(user), text);
-            inner.events.push_back(("MESSAGE_CREATE".into(), message));
+            let (_, event) = inner.post(channel, false, &customer_json(user), text);
+            inner.events.push_back(event);
             channel
         })
     }
@@ -170,11 +209,61 @@ impl FakeDiscord {
     /// same event again with [`FakeDiscord::dm_again`]).
     pub fn direct_message(&self, user: u64, text: &str) -> u64 {
         self.with(|inner| {
-            let id = inner.id();
-            let event = dm_event(inner, user, id, text);
+            let channel = inner.dm_channel(user);
+            let (id, event) = inner.post(channel, false, &customer_json(user), text);
             inner.events.push_back(event);
             id
         })
+    }
+
+    /// User `user` sent the bot a direct message that was dispatched to no running session
+    /// (a process that died before it stored it): it is only in the DM channel's history.
+    /// Returns the message id.
+    pub fn missed_dm(&self, user: u64, text: &str) -> u64 {
+        self.with(|inner| {
+            let channel = inner.dm_channel(user);
+            inner.post(channel, false, &customer_json(user), text).0
+        })
+    }
+
+    /// User `user` wrote in guild channel (or thread) `channel`, and the event reached no
+    /// running session: the message is only in the channel's history. Returns its id.
+    pub fn missed_guild_message(&self, channel: u64, user: u64, text: &str) -> u64 {
+        self.with(|inner| inner.post(channel, true, &customer_json(user), text).0)
+    }
+
+    /// Another bot (not ours) wrote in guild channel `channel`, in history only; returns the
+    /// message id.
+    pub fn missed_bot_message(&self, channel: u64, bot: u64, text: &str) -> u64 {
+        let author = json!({"id": bot.to_string(), "username": format!("otherbot{bot}"),
+                            "discriminator": "0", "global_name": null, "avatar": null, "bot": true});
+        self.with(|inner| inner.post(channel, true, &author, text).0)
+    }
+
+    /// The messages of `channel` (customers', dispatched or not, and the bot's), oldest first.
+    pub fn history(&self, channel: u64) -> Vec<Value> {
+        let inner = self.shared.inner.lock().unwrap();
+        inner.history.get(&channel).cloned().unwrap_or_default()
+    }
+
+    /// How many times the bot read `channel`'s history (`GET /channels/{id}/messages`).
+    pub fn history_reads(&self, channel: u64) -> usize {
+        let call = format!("GET /channels/{channel}/messages");
+        self.shared
+            .rec
+            .calls()
+            .iter()
+            .filter(|c| **c == call)
+            .count()
+    }
+
+    /// Waits until the bot has read `channel`'s history `n` times.
+    pub async fn wait_for_history_reads(&self, channel: u64, n: usize) {
+        let what = format!("the bot to read Discord channel {channel}'s history {n} time(s)");
+        self.shared
+            .rec
+            .until(&what, || (self.history_reads(channel) >= n).then_some(()))
+            .await
     }
 
     /// The gateway dispatches direct message `id` of `user` again, as a gateway that delivers
@@ -199,11 +288,8 @@ impl FakeDiscord {
     /// User `user` writes in guild channel (or thread) `channel`; returns the message id.
     pub fn guild_message(&self, channel: u64, user: u64, text: &str) -> u64 {
         self.with(|inner| {
-            let id = inner.id();
-            let mut message = message_json(id, channel, Some(GUILD_ID), &customer_json(user), text);
-            message["member"] = json!({"roles": [], "joined_at": "2026-01-01T00:00:00.000000+00:00",
-                                       "deaf": false, "mute": false, "flags": 0});
-            inner.events.push_back(("MESSAGE_CREATE".into(), message));
+            let (id, event) = inner.post(channel, true, &customer_json(user), text);
+            inner.events.push_back(event);
             id
         })
     }
@@ -408,9 +494,17 @@ fn message_json(id: u64, channel: u64, guild: Option<u64>, author: &Value, text:
 }
 
 /// A MESSAGE_CREATE for direct message `id` from `user` in their DM channel.
+/// (The message as first posted, when it is in the channel's history.)
 fn dm_event(inner: &mut Inner, user: u64, id: u64, text: &str) -> (String, Value) {
     let channel = inner.dm_channel(user);
-    let message = message_json(id, channel, None, &customer_json(user), text);
+    let posted = inner.history.get(&channel).and_then(|messages| {
+        messages
+            .iter()
+            .find(|m| m["id"].as_str() == Some(id.to_string().as_str()))
+            .cloned()
+    });
+    let message =
+        posted.unwrap_or_else(|| message_json(id, channel, None, &customer_json(user), text));
     ("MESSAGE_CREATE".into(), message)
 }
 
@@ -552,7 +646,99 @@ async fn create_message(
         allowed_mentions: body["allowed_mentions"].clone(),
     });
     let guild = (dm_user.is_none()).then_some(GUILD_ID);
-    Json(message_json(id, channel, guild, &bot_user_json(), &content)).into_response()
+    let message = message_json(id, channel, guild, &bot_user_json(), &content);
+    shared
+        .inner
+        .lock()
+        .unwrap()
+        .history
+        .entry(channel)
+        .or_default()
+        .push(message.clone());
+    Json(message).into_response()
+}
+
+/// `GET /channels/{id}/messages`, as Discord answers it: at most `limit` (1-100, default
+/// 50) messages, newest first; with `before`, the newest ones older than it; with `after`,
+/// the oldest ones newer than it (still newest first); with `around`, those nearest it.
+/// Message objects carry no `guild_id` nor `member` here (only gateway events do). A
+/// channel with no messages answers `[]`.
+async fn channel_messages(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(channel): Path<u64>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(e) = enter(
+        &shared,
+        &headers,
+        format!("GET /channels/{channel}/messages"),
+    ) {
+        return e;
+    }
+    let snowflake = |name: &str| -> Result<Option<u64>, ()> {
+        match query.get(name) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| ()),
+        }
+    };
+    let (Ok(after), Ok(before), Ok(around)) =
+        (snowflake("after"), snowflake("before"), snowflake("around"))
+    else {
+        return discord_error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+    };
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 50,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => return discord_error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body"),
+    };
+    let all = shared
+        .inner
+        .lock()
+        .unwrap()
+        .history
+        .get(&channel)
+        .cloned()
+        .unwrap_or_default();
+    let id_of = |m: &Value| {
+        m["id"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Oldest first from here on.
+    let mut picked: Vec<Value> = if let Some(after) = after {
+        all.into_iter()
+            .filter(|m| id_of(m) > after)
+            .take(limit)
+            .collect()
+    } else if let Some(around) = around {
+        let older: Vec<Value> = all.iter().filter(|m| id_of(m) < around).cloned().collect();
+        let rest: Vec<Value> = all.into_iter().filter(|m| id_of(m) >= around).collect();
+        let before_n = limit / 2;
+        let skip = older.len().saturating_sub(before_n);
+        older
+            .into_iter()
+            .skip(skip)
+            .chain(rest)
+            .take(limit)
+            .collect()
+    } else {
+        let older: Vec<Value> = all
+            .into_iter()
+            .filter(|m| before.is_none_or(|b| id_of(m) < b))
+            .collect();
+        let skip = older.len().saturating_sub(limit);
+        older.into_iter().skip(skip).collect()
+    };
+    picked.reverse();
+    for m in &mut picked {
+        if let Some(m) = m.as_object_mut() {
+            m.remove("guild_id");
+            m.remove("member");
+        }
+    }
+    Json(Value::Array(picked)).into_response()
 }
 
 async fn thread_from_message(
