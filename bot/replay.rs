@@ -232,11 +232,13 @@ pub async fn replay(
         .collect()
 }
 
-/// A desk on a temporary store with the configured intents and shop and the given rules.
+/// A desk on a temporary store with the configured intents and shop, the given rules and
+/// (as `serve` has it) the help centre.
 pub fn temporary_desk(
     config: &Config,
     rules: Rules,
     nlu: Arc<dyn Understand>,
+    help: Option<Arc<crate::kb::HelpCentre>>,
 ) -> Result<Desk, ReplayError> {
     let config = Config {
         agents: Vec::new(),
@@ -248,7 +250,13 @@ pub fn temporary_desk(
         ..config.clone()
     };
     let store = Arc::new(SledStore::temporary()?);
-    Ok(app::open_desk(&config, store, nlu, Some(rules))?)
+    Ok(app::open_desk_with_help(
+        &config,
+        store,
+        nlu,
+        Some(rules),
+        help,
+    )?)
 }
 
 /// The rules to replay with: `path`, else the configured (or built-in) ones.

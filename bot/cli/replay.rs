@@ -39,7 +39,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let outcomes = runtime.block_on(async {
         let nlu = frontdesk::app::load_nlu(&config).await?;
-        let desk = replay::temporary_desk(&config, rules, Arc::new(nlu))?;
+        // the help centre answers what the intents do not, as in `serve`
+        let help = frontdesk::app::load_help_centre(&config, &nlu).await?;
+        let desk = replay::temporary_desk(&config, rules, Arc::new(nlu), help)?;
         let bar = support::progress_bar("messages", total as u64);
         let outcomes = replay::replay(&desk, records, &|| bar.inc(1)).await;
         bar.finish_and_clear();

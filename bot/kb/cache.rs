@@ -39,9 +39,50 @@ pub fn write(cache: &Path, key: &str, vectors: &[Vec<f32>]) {
             &staging,
             serde_json::to_vec(vectors).map_err(std::io::Error::other)?,
         )?;
-        std::fs::rename(&staging, &target)
+        std::fs::rename(&staging, &target)?;
+        prune(dir, KEPT);
+        Ok(())
     })();
     if let Err(e) = result {
         tracing::warn!(path = %target.display(), error = %e, "cannot cache the help centre's embeddings");
+    }
+}
+
+/// How many sets of embeddings the cache keeps (each edit of the articles writes one; a
+/// few folders, e.g. `eval answers --kb`, may share the cache).
+const KEPT: usize = 4;
+
+/// Deletes all but the `keep` newest cache files of `dir`.
+fn prune(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    files.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, old) in files.into_iter().skip(keep) {
+        let _ = std::fs::remove_file(old);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_keeps_the_newest_sets_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in 0..(KEPT + 3) {
+            write(dir.path(), &format!("k{n}"), &[vec![n as f32]]);
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+        let left = std::fs::read_dir(dir.path().join("kb")).unwrap().count();
+        assert_eq!(left, KEPT);
+        let newest = format!("k{}", KEPT + 2);
+        assert_eq!(read(dir.path(), &newest, 1), Some(vec![vec![(KEPT + 2) as f32]]));
+        assert_eq!(read(dir.path(), "k0", 1), None);
     }
 }
