@@ -430,27 +430,27 @@ impl Discord {
 
     /// Marks message `id` of `channel` as being handled; `None` if it already is.
     fn claim(&self, channel: u64, id: u64, guild: bool) -> Option<Claim<'_>> {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        in_flight
-            .entry(channel)
-            .or_default()
-            .insert(id)
-            .then_some(Claim {
-                discord: self,
-                channel,
-                id,
-                guild,
-            })
+        let fresh = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            in_flight.entry(channel).or_default().insert(id)
+        };
+        // (Built only when taken: dropping a claim releases the id.)
+        fresh.then(|| Claim {
+            discord: self,
+            channel,
+            id,
+            guild,
+        })
     }
 
     /// Moves `channel`'s `seen` mark up to `id` (never down), unless a message of the channel
-    /// older than `id` is still being handled here (`own`: the caller's own, not counted).
+    /// up to `id` is still being handled here (`own`: the caller's own, not counted).
     fn mark_seen(&self, channel: u64, id: u64, guild: bool, own: Option<u64>) {
         {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             let older_busy = in_flight
                 .get(&channel)
-                .is_some_and(|ids| ids.range(..id).any(|busy| Some(*busy) != own));
+                .is_some_and(|ids| ids.range(..=id).any(|busy| Some(*busy) != own));
             if older_busy {
                 return;
             }

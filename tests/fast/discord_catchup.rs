@@ -262,3 +262,40 @@ async fn the_bots_own_messages_and_messages_not_for_the_desk_are_not_fed() {
 fn frontdesk_bot() -> u64 {
     crate::support::fakes::discord::BOT_USER_ID
 }
+
+/// The fake's history reads as Discord's do: newest first; `after` gives the oldest ones
+/// newer than it, `before` the newest ones older than it; no `guild_id` on REST messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fakes_history_pages_like_discord() {
+    let fake = FakeDiscord::start(TOKEN).await;
+    let ids: Vec<u64> = (0..5)
+        .map(|i| fake.missed_guild_message(SUPPORT, USER, &format!("m{i}")))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow: {ids:?}");
+    let http = reqwest::Client::new();
+    let read = |query: String| {
+        let http = http.clone();
+        let url = format!("{}/api/v10/channels/{SUPPORT}/messages{query}", fake.url);
+        async move {
+            let page: Vec<serde_json::Value> = http
+                .get(url)
+                .header("authorization", format!("Bot {TOKEN}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(page.iter().all(|m| m.get("guild_id").is_none()), "{page:?}");
+            page.iter()
+                .map(|m| m["content"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(read(String::new()).await, ["m4", "m3", "m2", "m1", "m0"]);
+    assert_eq!(read("?limit=2".into()).await, ["m4", "m3"]);
+    assert_eq!(read(format!("?after={}&limit=2", ids[1])).await, ["m3", "m2"]);
+    assert_eq!(read(format!("?after={}", ids[1])).await, ["m4", "m3", "m2"]);
+    assert_eq!(read(format!("?before={}&limit=2", ids[3])).await, ["m2", "m1"]);
+    assert_eq!(read(format!("?after={}", ids[4])).await, Vec::<String>::new());
+}
