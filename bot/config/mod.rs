@@ -332,6 +332,9 @@ pub struct LimitsConfig {
     /// REST API messages per client address: one shop server may relay many customers.
     pub api_ip_messages_per_sec: f64,
     pub api_ip_messages_burst: u32,
+    /// REST API messages of one address being answered at once; more get 429 at once, so
+    /// one address cannot fill every conversation worker. 0: no cap.
+    pub api_ip_in_flight: usize,
     /// Messages per customer: a widget visitor (or the shop customer it signed in as), or a
     /// REST API key's `user_id`.
     pub customer_messages_per_sec: f64,
@@ -492,6 +495,7 @@ impl Default for LimitsConfig {
             ip_messages_burst: 40,
             api_ip_messages_per_sec: 200.0,
             api_ip_messages_burst: 400,
+            api_ip_in_flight: 8,
             customer_messages_per_sec: 5.0,
             customer_messages_burst: 10,
             ip_sessions_per_min: 60.0,
@@ -518,6 +522,7 @@ impl LimitsConfig {
             sockets_total: usize::MAX / 2,
             socket_idle_secs: 0,
             connections_per_ip: 0,
+            api_ip_in_flight: 0,
             ..LimitsConfig::default()
         }
     }

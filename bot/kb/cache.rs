@@ -82,7 +82,10 @@ mod tests {
         let left = std::fs::read_dir(dir.path().join("kb")).unwrap().count();
         assert_eq!(left, KEPT);
         let newest = format!("k{}", KEPT + 2);
-        assert_eq!(read(dir.path(), &newest, 1), Some(vec![vec![(KEPT + 2) as f32]]));
+        assert_eq!(
+            read(dir.path(), &newest, 1),
+            Some(vec![vec![(KEPT + 2) as f32]])
+        );
         assert_eq!(read(dir.path(), "k0", 1), None);
     }
 }

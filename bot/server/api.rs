@@ -128,6 +128,10 @@ async fn post_message(
         .limits
         .api_message(ip)
         .map_err(IntoResponse::into_response)?;
+    let _in_flight = state
+        .limits
+        .api_turn(ip)
+        .map_err(IntoResponse::into_response)?;
     let mut msg = Inbound::new(ChannelKind::Rest, channel_user, body.text);
     if let Some(id) = message_id {
         msg = msg.with_message_id(id);

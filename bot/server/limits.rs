@@ -52,6 +52,8 @@ pub enum Reason {
     AddressSockets,
     /// Open widget sockets in all.
     ServerSockets,
+    /// REST API messages of one address being answered at once.
+    ApiAddressInFlight,
 }
 
 impl Reason {
@@ -64,6 +66,7 @@ impl Reason {
             Reason::Sessions => "ip_sessions",
             Reason::AddressSockets => "sockets_per_ip",
             Reason::ServerSockets => "sockets_total",
+            Reason::ApiAddressInFlight => "api_ip_in_flight",
         }
     }
 }
@@ -108,6 +111,9 @@ impl Limited {
                 "too many open chat connections from your address: close some chat windows"
             }
             Reason::ServerSockets => "the server has as many open chat connections as it takes",
+            Reason::ApiAddressInFlight => {
+                "too many messages from your address are being answered at once: wait for their answers"
+            }
         };
         format!("{what}; try again in {}", seconds(self.retry_after_secs()))
     }
@@ -180,6 +186,9 @@ pub struct Limits {
     sessions: Limiter<IpAddr>,
     /// Bounded by `sockets_total` entries (each holds at least one socket).
     sockets: Mutex<Open>,
+    /// REST messages being answered, by address (an entry holds at least one request, so
+    /// the open connections bound it).
+    api_in_flight: Mutex<HashMap<IpAddr, usize>>,
     /// The figures `/health` and `/metrics` show, cached (see `health.rs`).
     pub figures: super::health::Figures,
 }
@@ -221,6 +230,7 @@ impl Limits {
             ),
             sessions: Limiter::new(Rate::per_min(l.ip_sessions_per_min, l.ip_sessions_burst), n),
             sockets: Mutex::default(),
+            api_in_flight: Mutex::default(),
             figures: Default::default(),
             config: l,
         }
@@ -312,6 +322,34 @@ impl Limits {
         })
     }
 
+    /// A place for one more REST message of `ip` being answered, held until the
+    /// [`TurnSlot`] drops: one address cannot fill every conversation worker with its turns
+    /// while other customers wait behind them (`limits.api_ip_in_flight`; 0: no cap).
+    pub fn api_turn(self: &Arc<Self>, ip: IpAddr) -> Result<TurnSlot, Limited> {
+        let key = address_key(ip);
+        let cap = self.config.api_ip_in_flight;
+        let mut open = lock(&self.api_in_flight);
+        let mine = open.entry(key).or_insert(0);
+        if cap > 0 && *mine >= cap {
+            return Err(Limited::new(Reason::ApiAddressInFlight, IN_FLIGHT_RETRY));
+        }
+        *mine += 1;
+        Ok(TurnSlot {
+            limits: self.clone(),
+            key,
+        })
+    }
+
+    fn end_turn(&self, key: IpAddr) {
+        let mut open = lock(&self.api_in_flight);
+        if let Some(n) = open.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&key);
+            }
+        }
+    }
+
     /// Widget sockets open now (a counter: O(1)).
     pub fn open_sockets(&self) -> usize {
         lock(&self.sockets).total
@@ -340,6 +378,21 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
                 .and_then(|h| h.strip_suffix(']'))
                 .and_then(|h| h.parse().ok())
         })
+}
+
+/// When a REST caller refused for too many messages in flight may try again.
+const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
+
+/// A REST message's place under `limits.api_ip_in_flight`; dropping it frees the place.
+pub struct TurnSlot {
+    limits: Arc<Limits>,
+    key: IpAddr,
+}
+
+impl Drop for TurnSlot {
+    fn drop(&mut self) {
+        self.limits.end_turn(self.key);
+    }
 }
 
 /// A widget socket's place under the caps; dropping it frees the place.

@@ -294,8 +294,17 @@ async fn the_fakes_history_pages_like_discord() {
     };
     assert_eq!(read(String::new()).await, ["m4", "m3", "m2", "m1", "m0"]);
     assert_eq!(read("?limit=2".into()).await, ["m4", "m3"]);
-    assert_eq!(read(format!("?after={}&limit=2", ids[1])).await, ["m3", "m2"]);
+    assert_eq!(
+        read(format!("?after={}&limit=2", ids[1])).await,
+        ["m3", "m2"]
+    );
     assert_eq!(read(format!("?after={}", ids[1])).await, ["m4", "m3", "m2"]);
-    assert_eq!(read(format!("?before={}&limit=2", ids[3])).await, ["m2", "m1"]);
-    assert_eq!(read(format!("?after={}", ids[4])).await, Vec::<String>::new());
+    assert_eq!(
+        read(format!("?before={}&limit=2", ids[3])).await,
+        ["m2", "m1"]
+    );
+    assert_eq!(
+        read(format!("?after={}", ids[4])).await,
+        Vec::<String>::new()
+    );
 }

@@ -681,3 +681,65 @@ async fn a_trusted_proxy_is_not_capped() {
     drop(held);
     s.shutdown().await;
 }
+
+/// One address cannot fill the conversation workers with REST turns: past
+/// `limits.api_ip_in_flight` answers being written at once, its next message gets 429 at once,
+/// while another address is served (the turn held open here is an LLM answer the fake model
+/// is still writing).
+#[tokio::test]
+async fn rest_messages_in_flight_from_one_address_are_capped() {
+    use crate::support::fakes::llm::{answer_json, Fake, Reply};
+    let fake = Fake::default();
+    fake.then(Reply::Gated(answer_json(
+        "Standard delivery to Italy costs 6.95 EUR.",
+        &["shipping-zones"],
+        false,
+    )));
+    let url = fake.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.limits.api_ip_in_flight = 1;
+    cfg.llm.url = Some(url);
+    cfg.llm.timeout_ms = 15_000;
+    cfg.llm.min_passage_score = 0.05;
+    let s =
+        std::sync::Arc::new(serve_with_help(cfg, crate::support::kb::demo_help_centre(0.99)).await);
+    let held = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.post_message(json!({"user_id": "slow",
+                "text": "how much is shipping to italy in the european union zone"}))
+                .await
+        })
+    };
+    while fake.calls().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = s
+        .post_message(json!({"user_id": "next", "text": "hello"}))
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.to_string().contains("at once"), "{body}");
+    let other = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    match other
+        .post(s.at("/api/v1/messages"))
+        .bearer_auth(&s.key)
+        .json(&json!({"user_id": "elsewhere", "text": "hello"}))
+        .send()
+        .await
+    {
+        Ok(res) => assert_eq!(res.status().as_u16(), 200, "another address is served"),
+        Err(e) => eprintln!("127.0.0.2 is not usable here ({e}); skipped that part"),
+    }
+    fake.gate.notify_one();
+    let (status, _) = held.await.unwrap();
+    assert_eq!(status, 200);
+    // the place is free again
+    let (status, body) = s
+        .post_message(json!({"user_id": "next", "text": "hello"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
