@@ -151,6 +151,10 @@ struct Seen {
     last: u64,
     /// A guild channel (support channel or thread), as opposed to a DM channel.
     guild: bool,
+    /// Messages up to this id are never fed (a support channel's history from before the
+    /// bot first looked at it); 0: none.
+    #[serde(default, with = "id_string")]
+    floor: u64,
 }
 
 mod id_string {
@@ -198,8 +202,10 @@ impl Claim<'_> {
     /// The message is handled: the channel's `seen` mark moves up to it unless an older one
     /// of the channel is still being handled here.
     fn done(self) {
-        self.discord
-            .mark_seen(self.channel, self.id, self.guild, Some(self.id));
+        if self.discord.watched(self.channel, self.guild) {
+            self.discord
+                .mark_seen(self.channel, self.id, self.guild, Some(self.id), 0);
+        }
     }
 }
 
@@ -428,6 +434,12 @@ impl Discord {
         taken
     }
 
+    /// Whether a catch-up reads `channel`: a DM, a support channel or a customer's thread
+    /// (not the other channels of the guild, whose messages the gateway sends too).
+    fn watched(&self, channel: u64, guild: bool) -> bool {
+        !guild || self.config.is_public(channel) || self.thread_owner(channel).is_some()
+    }
+
     /// Marks message `id` of `channel` as being handled; `None` if it already is.
     fn claim(&self, channel: u64, id: u64, guild: bool) -> Option<Claim<'_>> {
         let fresh = {
@@ -445,7 +457,8 @@ impl Discord {
 
     /// Moves `channel`'s `seen` mark up to `id` (never down), unless a message of the channel
     /// up to `id` is still being handled here (`own`: the caller's own, not counted).
-    fn mark_seen(&self, channel: u64, id: u64, guild: bool, own: Option<u64>) {
+    /// `floor`: see [`Seen::floor`] (kept, never lowered).
+    fn mark_seen(&self, channel: u64, id: u64, guild: bool, own: Option<u64>, floor: u64) {
         {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             let older_busy = in_flight
@@ -458,9 +471,13 @@ impl Discord {
         let key = format!("seen:{channel}");
         let updated = self.routes.fetch_and_update(&key, |old| {
             let old = old.and_then(|b| serde_json::from_slice::<Seen>(b).ok());
+            let floor = old.map_or(floor, |old| old.floor.max(floor));
             match old {
-                Some(old) if old.last >= id => serde_json::to_vec(&old).ok(),
-                _ => serde_json::to_vec(&Seen { last: id, guild }).ok(),
+                Some(old) if old.last >= id && old.floor >= floor => serde_json::to_vec(&old).ok(),
+                _ => {
+                    let last = old.map_or(id, |old| old.last.max(id));
+                    serde_json::to_vec(&Seen { last, guild, floor }).ok()
+                }
             }
         });
         match updated {
@@ -559,7 +576,7 @@ impl Discord {
                 refused,
                 failed,
                 ms,
-                "Discord catch-up: messages missed by earlier sessions handed to the desk"
+                "Discord catch-up: messages from channel history the desk had not stored, handed to it"
             );
         } else {
             tracing::debug!(
@@ -611,6 +628,7 @@ impl Discord {
                 Place {
                     guild: true,
                     seen: seen.get(channel).map(|m| m.last),
+                    floor: seen.get(channel).map_or(0, |m| m.floor),
                 },
             ));
         }
@@ -620,7 +638,8 @@ impl Discord {
             if self.config.is_public(*channel) {
                 continue;
             }
-            if !active(mark) {
+            if !active(mark) || (mark.guild && !routed.contains_key(channel)) {
+                // (A thread whose customer was erased, or that is no route any more.)
                 if !routed.contains_key(channel) {
                     stale.push(*channel);
                 }
@@ -631,6 +650,7 @@ impl Discord {
                 Place {
                     guild: mark.guild,
                     seen: Some(mark.last),
+                    floor: mark.floor,
                 },
             ));
         }
@@ -643,6 +663,7 @@ impl Discord {
                     Place {
                         guild: *guild,
                         seen: None,
+                        floor: 0,
                     },
                 ));
             }
@@ -695,8 +716,24 @@ impl Discord {
                     }
                 }
             }
+            None if self.config.is_public(channel) => {
+                // A support channel seen for the first time (just configured): what people
+                // wrote there before is not answered now; from here on nothing is missed.
+                let query = GetMessages::new().limit(1);
+                let newest = read_history(&self.http, id, query).await?;
+                if let Some(newest) = newest.iter().map(|m| m.id.get()).max() {
+                    tracing::info!(
+                        channel,
+                        "first look at a Discord support channel: earlier messages there are not answered"
+                    );
+                    self.mark_seen(channel, newest, true, None, newest);
+                }
+                return Ok((0, 0));
+            }
             None => {
-                // No mark: the latest page, newest first.
+                // A customer's channel with no mark (stored by an older version, or its
+                // first message still on its way when the process stopped): the latest
+                // page, newest first.
                 let query = GetMessages::new().limit(CATCH_UP_PAGE);
                 messages = read_history(&self.http, id, query).await?;
             }
@@ -708,7 +745,7 @@ impl Discord {
         let oldest_wanted = chrono::Utc::now().timestamp() - CATCH_UP_MAX_AGE.as_secs() as i64;
         let (mut taken, mut refused) = (0, 0);
         for msg in messages {
-            if !self.missed(&msg, oldest_wanted) {
+            if msg.id.get() <= place.floor || !self.missed(&msg, oldest_wanted) {
                 continue;
             }
             match self.take(msg, place.guild).await {
@@ -719,7 +756,7 @@ impl Discord {
         }
         if let Some(newest) = newest {
             // Everything read up to here was handled, or needs no handling.
-            self.mark_seen(channel, newest, place.guild, None);
+            self.mark_seen(channel, newest, place.guild, None, 0);
         }
         Ok((taken, refused))
     }
@@ -752,6 +789,8 @@ struct Place {
     guild: bool,
     /// Its `seen` mark, if any.
     seen: Option<u64>,
+    /// Its [`Seen::floor`].
+    floor: u64,
 }
 
 /// One page of a channel's history; a failure that may pass (429, 5xx, network) is tried

@@ -17,6 +17,7 @@ use frontdesk::store::{ChannelTree, SledStore};
 use tempfile::TempDir;
 
 use crate::support::desk::TestDesk;
+use crate::support::eventually;
 use crate::support::fakes::discord::{unescape, FakeDiscord};
 use crate::support::fakes::ChatFake;
 use crate::support::scenarios::{conversation_of, start_platforms};
@@ -82,6 +83,21 @@ impl Bench {
             .collect()
     }
 
+    /// Waits for the adapter's `seen:{channel}` mark to cover message `id` (it is written
+    /// once the desk has the message, which may be after the answer went out).
+    async fn wait_for_mark(&self, channel: u64, id: u64) -> serde_json::Value {
+        let what = format!("the seen mark of channel {channel} to reach {id}");
+        eventually(&what, || async {
+            self.seen_mark(channel).filter(|m| {
+                m["last"]
+                    .as_str()
+                    .and_then(|l| l.parse::<u64>().ok())
+                    .is_some_and(|l| l >= id)
+            })
+        })
+        .await
+    }
+
     /// The `seen:{channel}` mark the adapter keeps.
     fn seen_mark(&self, channel: u64) -> Option<serde_json::Value> {
         let routes = self.store.channel_tree(ChannelTree::DiscordRoutes);
@@ -91,15 +107,16 @@ impl Bench {
             .map(|v| serde_json::from_slice(&v).unwrap())
     }
 
-    /// Forgets every `seen` mark, so that the next catch-up reads whole pages and relies on
-    /// the desk's exactly-once alone.
-    fn forget_marks(&self) {
+    /// Forgets the `seen` marks (but those of `keep`), so that the next catch-up reads
+    /// whole pages of those channels and relies on the desk's exactly-once alone.
+    fn forget_marks(&self, keep: &[u64]) {
         let routes = self.store.channel_tree(ChannelTree::DiscordRoutes);
+        let keep: Vec<String> = keep.iter().map(|c| format!("seen:{c}")).collect();
         let keys: Vec<_> = routes
             .scan_prefix(b"seen:")
             .map(|kv| kv.unwrap().0)
+            .filter(|k| !keep.iter().any(|keep| keep.as_bytes() == &k[..]))
             .collect();
-        assert!(!keys.is_empty(), "the adapter keeps seen marks");
         for key in keys {
             routes.remove(key).unwrap();
         }
@@ -112,10 +129,10 @@ async fn a_direct_message_sent_while_the_bot_was_down_is_answered_at_start() {
     let fake = &bench.fake;
     let platforms = bench.start().await;
     fake.wait_for_identify().await;
-    fake.says(USER, "hello");
+    let hello = fake.direct_message(USER, "hello");
     fake.wait_for_texts(USER, 1).await;
     let dm = fake.dm_channel_of(USER);
-    let mark = bench.seen_mark(dm).expect("a seen mark for the DM channel");
+    let mark = bench.wait_for_mark(dm, hello).await;
     assert_eq!(mark["guild"], false, "{mark}");
     platforms.shutdown().await;
 
@@ -130,11 +147,8 @@ async fn a_direct_message_sent_while_the_bot_was_down_is_answered_at_start() {
         bench.customer_lines(USER).await,
         vec!["hello".to_string(), "where is my order?".to_string()]
     );
-    let mark = bench.seen_mark(dm).unwrap();
-    assert!(
-        mark["last"].as_str().unwrap().parse::<u64>().unwrap() >= missed,
-        "the mark covers the recovered message: {mark}"
-    );
+    // The mark covers the recovered message.
+    bench.wait_for_mark(dm, missed).await;
 
     // Nothing more: the greeting is not answered again, nor the recovered message.
     tokio::time::sleep(SETTLE).await;
@@ -148,14 +162,15 @@ async fn a_message_dispatched_live_and_read_from_history_is_handled_once() {
     let fake = &bench.fake;
     let platforms = bench.start().await;
     fake.wait_for_identify().await;
-    fake.says(USER, "hello");
+    let hello = fake.direct_message(USER, "hello");
     fake.wait_for_texts(USER, 1).await;
     let dm = fake.dm_channel_of(USER);
+    bench.wait_for_mark(dm, hello).await;
     platforms.shutdown().await;
 
     // Queued for the next session: the gateway dispatches it right after READY, while the
     // catch-up reads the same message from the history.
-    fake.direct_message(USER, "where is my order?");
+    let asked = fake.direct_message(USER, "where is my order?");
     let platforms = bench.start().await;
     fake.wait_for_text(USER, |t| t.contains("order number"))
         .await;
@@ -167,21 +182,20 @@ async fn a_message_dispatched_live_and_read_from_history_is_handled_once() {
         bench.customer_lines(USER).await,
         vec!["hello".to_string(), "where is my order?".to_string()]
     );
+    bench.wait_for_mark(dm, asked).await;
     platforms.shutdown().await;
 
     // Without the marks, a catch-up reads the whole latest page: the desk knows every
     // message there, nothing is fed again.
-    bench.forget_marks();
+    bench.forget_marks(&[]);
     let reads = fake.history_reads(dm);
     let platforms = bench.start().await;
     fake.wait_for_history_reads(dm, reads + 1).await;
     tokio::time::sleep(SETTLE).await;
     assert_eq!(fake.texts_to(USER).len(), 2, "{:?}", fake.texts_to(USER));
     assert_eq!(bench.customer_lines(USER).await.len(), 2);
-    assert!(
-        bench.seen_mark(dm).is_some(),
-        "the catch-up sets the mark again"
-    );
+    // The catch-up sets the mark again.
+    bench.wait_for_mark(dm, asked).await;
     platforms.shutdown().await;
 }
 
@@ -191,9 +205,10 @@ async fn the_bots_own_messages_and_messages_not_for_the_desk_are_not_fed() {
     let fake = &bench.fake;
     let platforms = bench.start().await;
     fake.wait_for_identify().await;
-    fake.guild_message(SUPPORT, USER, "where is my order?");
+    let first = fake.guild_message(SUPPORT, USER, "where is my order?");
     let thread = fake.wait_for_thread(SUPPORT).await;
     fake.wait_for_messages(thread.id, 1).await;
+    bench.wait_for_mark(SUPPORT, first).await;
     platforms.shutdown().await;
     assert!(
         fake.history(thread.id)
@@ -210,9 +225,11 @@ async fn the_bots_own_messages_and_messages_not_for_the_desk_are_not_fed() {
     fake.missed_guild_message(thread.id, USER, "hello again");
     fake.missed_guild_message(SUPPORT, NEWCOMER, "where is my order?");
 
-    // Forgetting the marks makes the catch-up read every message again, the bot's own
-    // included.
-    bench.forget_marks();
+    // Forgetting the thread's mark makes the catch-up read its every message again, the
+    // bot's own included; the support channel is read from its mark (a few seconds before:
+    // the customer's first message and the other bot's are read again too).
+    assert!(bench.seen_mark(SUPPORT).is_some());
+    bench.forget_marks(&[SUPPORT]);
     let platforms = bench.start().await;
     fake.wait_for_messages(thread.id, 2).await;
     let newcomer = fake
@@ -307,4 +324,36 @@ async fn the_fakes_history_pages_like_discord() {
         read(format!("?after={}", ids[4])).await,
         Vec::<String>::new()
     );
+}
+
+/// A support channel the bot reads for the first time (just configured): what people wrote
+/// there before is not answered; from then on a missed message is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_support_channel_seen_for_the_first_time_is_not_answered_backwards() {
+    let bench = Bench::new(vec![SUPPORT]).await;
+    let fake = &bench.fake;
+    let before = fake.missed_guild_message(SUPPORT, USER, "anyone here?");
+    let platforms = bench.start().await;
+    fake.wait_for_history_reads(SUPPORT, 1).await;
+    tokio::time::sleep(SETTLE).await;
+    assert!(fake.threads().is_empty(), "{:?}", fake.threads());
+    assert!(bench
+        .desk
+        .conversation_of(ChannelKind::Discord, &USER.to_string())
+        .unwrap()
+        .is_none());
+    let mark = bench.wait_for_mark(SUPPORT, before).await;
+    assert_eq!(mark["floor"], before.to_string(), "{mark}");
+    platforms.shutdown().await;
+
+    fake.missed_guild_message(SUPPORT, USER, "where is my order?");
+    let platforms = bench.start().await;
+    let thread = fake.wait_for_thread(SUPPORT).await;
+    fake.wait_for_message(thread.id, |t| t.contains("order number"))
+        .await;
+    assert_eq!(
+        bench.customer_lines(USER).await,
+        vec!["where is my order?".to_string()]
+    );
+    platforms.shutdown().await;
 }

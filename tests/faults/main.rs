@@ -306,6 +306,9 @@ fn generous_limits() -> String {
             toml::Value::Integer(0)
         } else if key.starts_with("sockets_") {
             toml::Value::Integer(1_000_000)
+        } else if key == "connections_per_ip" || key == "api_ip_in_flight" {
+            // 0: no cap (the campaign's load comes from one address)
+            toml::Value::Integer(0)
         } else {
             value.clone()
         };
