@@ -194,6 +194,7 @@ mod tests {
             attempts: 3,
             last_error: Some("502 Bad Gateway".into()),
             queued_at: Utc::now(),
+            bot_answer: false,
         })
         .unwrap()
     }

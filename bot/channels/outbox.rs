@@ -263,6 +263,7 @@ impl Outbox {
             let mut waiting: HashSet<String> = HashSet::new();
             let mut next_due: Option<Instant> = None;
             let mut progressed = false;
+            let mut flushed = Instant::now();
             for entry in self.inner.pending.scan_prefix([lane]) {
                 let (key, value) = match entry {
                     Ok(kv) => kv,
@@ -315,6 +316,14 @@ impl Outbox {
                         routes.remove(&recipient);
                         progressed = true;
                         self.inner.health.delivery_error(kind, None);
+                        // A long pass makes what it sent durable as it goes: a crash re-sends
+                        // only what was accepted in the last moments, not the whole pass.
+                        if flushed.elapsed() >= MARK_SENT_WITHIN {
+                            if let Err(e) = self.inner.store.flush().await {
+                                tracing::error!(channel = %kind, error = %e, "outbox flush failed");
+                            }
+                            flushed = Instant::now();
+                        }
                     }
                     Err(DeliveryError::Permanent(error)) => {
                         routes.remove(&recipient);
@@ -403,7 +412,7 @@ impl Outbox {
     /// A bot answer whose conversation an agent owns, and took (or spoke in) after the answer
     /// was queued.
     fn superseded(&self, parcel: &Parcel) -> bool {
-        if parcel.message.from != Speaker::Bot {
+        if parcel.message.from != Speaker::Bot || !parcel.bot_answer {
             return false;
         }
         match self
@@ -479,6 +488,9 @@ impl Outbox {
         Ok(())
     }
 }
+
+/// How long a courier's pass may go on sending before what it sent is flushed.
+const MARK_SENT_WITHIN: Duration = Duration::from_millis(20);
 
 #[cfg(test)]
 #[path = "outbox_tests.rs"]

@@ -371,44 +371,79 @@ async fn nothing_is_sent_before_it_is_on_disk() {
     task.abort();
 }
 
-/// A bot answer still queued when an agent takes the conversation is not sent: it would talk
-/// over the agent. The agent's own messages go out.
-#[tokio::test]
-async fn a_bot_answer_is_not_sent_once_an_agent_took_over() {
-    use crate::store::{Change, ConversationRecord};
-    let store = temporary();
-    let outbox = open(&store);
+/// The conversation `conv-taken` of Telegram user 9 as stored, with `status` and the time
+/// an agent last took or spoke in it.
+fn taken_record(
+    status: &str,
+    last_agent_at: Option<chrono::DateTime<Utc>>,
+) -> crate::store::ConversationRecord {
     let now = Utc::now();
-    let mut stale = message("9", "a stale bot answer");
-    stale.conversation_id = ConversationId::from("conv-taken");
-    outbox.enqueue(stale).await.unwrap();
-    let mut agent = message("9", "Hi, Ana here");
-    agent.conversation_id = ConversationId::from("conv-taken");
-    agent.from = Speaker::Agent("Ana".into());
-    let record: ConversationRecord = serde_json::from_value(serde_json::json!({
+    serde_json::from_value(serde_json::json!({
         "id": "conv-taken", "customer": "c9", "channel": "telegram", "channel_user": "9",
-        "status": "with_agent", "assigned_agent": "ana", "queue": null, "priority": 0,
+        "status": status, "assigned_agent": if status == "with_agent" { Some("ana") } else { None },
+        "queue": null, "priority": 0,
         "message_count": 2, "sentiment_trajectory": [], "slots": {}, "pending": null,
         "offered_human": false, "unresolved_turns": 0, "escalation": [], "queued_since": null,
         "created": now, "updated": now, "last_customer_at": now,
-        "last_agent_at": now + chrono::Duration::seconds(1), "delivery_failures": []
+        "last_agent_at": last_agent_at, "delivery_failures": []
     }))
-    .unwrap();
+    .unwrap()
+}
+
+/// `text` said by the bot in `conv-taken` while it has `status`, stored (and queued for
+/// Telegram) as a turn or an agent's action stores it.
+fn bot_says(store: &SledStore, status: &str, text: &str) {
+    use crate::store::{Change, StoredMessage};
     store
         .apply(Change {
-            conversations: vec![record],
+            conversations: vec![taken_record(status, None)],
+            messages: vec![(
+                ConversationId::from("conv-taken"),
+                1,
+                StoredMessage {
+                    from: Speaker::Bot,
+                    text: text.into(),
+                    time: Utc::now(),
+                    analysis: None,
+                },
+            )],
             ..Change::default()
         })
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
+/// A bot answer still queued when an agent takes the conversation is not sent: it would talk
+/// over the agent. The agent's own messages go out, and so does the notice written by the
+/// agent's own action (it is no bot answer), even when the agent spoke after it.
+#[tokio::test]
+async fn a_bot_answer_is_not_sent_once_an_agent_took_over() {
+    use crate::store::Change;
+    let store = temporary();
+    let outbox = open(&store);
+    bot_says(&store, "bot", "a stale bot answer");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    bot_says(&store, "with_agent", "Ana from our team has joined");
+    let mut agent = message("9", "Hi, Ana here");
+    agent.conversation_id = ConversationId::from("conv-taken");
+    agent.from = Speaker::Agent("Ana".into());
+    // the agent spoke after both were queued
+    let later = Utc::now() + chrono::Duration::seconds(1);
+    store
+        .apply(Change {
+            conversations: vec![taken_record("with_agent", Some(later))],
+            ..Change::default()
+        })
+        .unwrap();
     outbox.enqueue(agent).await.unwrap();
+    store.flush().await.unwrap();
     let courier = Scripted::new(vec![]);
     let task = outbox.spawn_courier(courier.clone(), None).unwrap();
-    let got = courier.wait_accepted(1).await;
+    let got = courier.wait_accepted(2).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     task.abort();
     let texts: Vec<String> = courier.accepted().into_iter().map(|(_, t)| t).collect();
-    assert_eq!(texts.len(), 1, "{texts:?}");
-    assert!(got[0].1.contains("Ana here"), "{got:?}");
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(got[0].1.contains("has joined"), "{got:?}");
+    assert!(got[1].1.contains("Ana here"), "{got:?}");
     assert!(outbox.pending(ChannelKind::Telegram).unwrap().is_empty());
 }

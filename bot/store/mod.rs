@@ -5,7 +5,7 @@
 //! placement; a claim; a close) is written by one `apply(Change)`, which is one sled
 //! transaction across all trees. `flush` makes it durable; the desk acknowledges only after.
 
-use crate::message::{ChannelKind, ConversationId, Identity, Outbound, Status};
+use crate::message::{ChannelKind, ConversationId, Identity, Outbound, Speaker, Status};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -570,14 +570,30 @@ impl Store for SledStore {
                 (pair_key(&identity.key(), id), encode(&seen))
             })
             .collect();
-        let mut outgoing = change.outbox.clone();
-        outgoing.extend(change.platform_replies());
+        // A bot message written while the bot owned its conversation is an answer that an
+        // agent taking over later supersedes; notices written by an agent's action (joined,
+        // back in the queue) and queue notices always go out.
+        let mut outgoing: Vec<(Outbound, bool)> =
+            change.outbox.iter().map(|m| (m.clone(), false)).collect();
+        outgoing.extend(change.platform_replies().into_iter().map(|m| {
+            let answer = m.from == Speaker::Bot
+                && change
+                    .conversations
+                    .iter()
+                    .rev()
+                    .find(|c| c.id == m.conversation_id)
+                    .is_some_and(|c| c.status == Status::Bot);
+            (m, answer)
+        }));
         let parcels: Vec<_> = outgoing
             .iter()
-            .filter_map(|m| {
+            .filter_map(|(m, bot_answer)| {
                 Some((
                     outbox_lane(m.channel)?,
-                    encode(&Parcel::new(m.clone(), now)),
+                    encode(&Parcel {
+                        bot_answer: *bot_answer,
+                        ..Parcel::new(m.clone(), now)
+                    }),
                 ))
             })
             .collect();

@@ -319,6 +319,10 @@ pub struct Parcel {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub queued_at: DateTime<Utc>,
+    /// A bot answer queued while the bot owned the conversation: not sent once an agent
+    /// has taken the conversation since (notices of agents' actions are never held back).
+    #[serde(default)]
+    pub bot_answer: bool,
 }
 
 impl Parcel {
@@ -330,6 +334,7 @@ impl Parcel {
             attempts: 0,
             last_error: None,
             queued_at: now,
+            bot_answer: false,
         }
     }
 }
