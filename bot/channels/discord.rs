@@ -1018,6 +1018,7 @@ impl Courier for DiscordCourier {
         &'a self,
         recipient: &'a str,
         text: &'a str,
+        key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             let user: u64 = recipient.parse().map_err(|_| {
@@ -1039,7 +1040,11 @@ impl Courier for DiscordCourier {
             let message = CreateMessage::new()
                 .content(text)
                 // Nothing a customer or agent writes may ping anyone.
-                .allowed_mentions(CreateAllowedMentions::new());
+                .allowed_mentions(CreateAllowedMentions::new())
+                // A piece sent again (its answer was lost, or the process died before it
+                // was marked sent) is not posted twice: Discord returns the first.
+                .nonce(serenity::model::channel::Nonce::String(key.to_string()))
+                .enforce_nonce(true);
             channel
                 .send_message(&*self.http, message)
                 .await

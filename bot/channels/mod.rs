@@ -48,8 +48,11 @@ impl<C: Courier> Channel for C {
 
     fn deliver<'a>(&'a self, message: &'a Outbound) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
-            for piece in self.dialect().render(message) {
-                self.send(&message.channel_user, &piece).await?;
+            // one delivery, not retried here: a key of its own for each piece
+            let base = uuid::Uuid::new_v4().simple().to_string();
+            for (i, piece) in self.dialect().render(message).iter().enumerate() {
+                let key = format!("{}{i}", &base[..20]);
+                self.send(&message.channel_user, piece, &key).await?;
             }
             Ok(())
         })

@@ -58,11 +58,14 @@ pub trait Courier: Send + Sync + 'static {
     fn kind(&self) -> ChannelKind;
     fn dialect(&self) -> Dialect;
     /// Sends one already formatted piece (within the dialect's limit) to `recipient`, the
-    /// `channel_user` of the conversation.
+    /// `channel_user` of the conversation. `key` is the same on every try of this piece
+    /// (and unique to it): a platform that deduplicates by such a key (Discord's nonce) never
+    /// shows a piece twice, even when its answer was lost and the piece is sent again.
     fn send<'a>(
         &'a self,
         recipient: &'a str,
         text: &'a str,
+        key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>>;
 }
 
@@ -440,7 +443,12 @@ impl Outbox {
             // A platform call that hangs must not hold every chat of the platform: it counts
             // as a failure of this chat, retried later (the fault campaign found a client with
             // no timeout of its own).
-            let send = courier.send(&parcel.message.channel_user, &pieces[parcel.pieces_sent]);
+            let piece_key = piece_key(key, parcel.pieces_sent);
+            let send = courier.send(
+                &parcel.message.channel_user,
+                &pieces[parcel.pieces_sent],
+                &piece_key,
+            );
             tokio::time::timeout(SEND_TIMEOUT, send)
                 .await
                 .map_err(|_| {
@@ -487,6 +495,16 @@ impl Outbox {
         self.inner.store.flush().await?;
         Ok(())
     }
+}
+
+/// The idempotency key of piece `piece` of the outbox entry `key` (lane + sequence):
+/// 20 digits at most (Discord's nonce takes 25 characters).
+fn piece_key(key: &[u8], piece: usize) -> String {
+    let mut seq = [0u8; 8];
+    let tail = &key[key.len().saturating_sub(8)..];
+    seq[8 - tail.len()..].copy_from_slice(tail);
+    // a sequence below 2^59 leaves room for 32 pieces
+    (u64::from_be_bytes(seq).wrapping_mul(32) + piece as u64).to_string()
 }
 
 /// How long a courier's pass may go on sending before what it sent is flushed.

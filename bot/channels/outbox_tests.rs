@@ -55,6 +55,7 @@ impl Courier for Scripted {
         &'a self,
         recipient: &'a str,
         text: &'a str,
+        _key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             *self.attempts.lock().unwrap() += 1;
@@ -280,6 +281,7 @@ impl Courier for OneChatLimited {
         &'a self,
         recipient: &'a str,
         text: &'a str,
+        _key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             let mut refusals = self.refusals.lock().unwrap();

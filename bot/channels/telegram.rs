@@ -428,6 +428,8 @@ impl Courier for TelegramCourier {
         &'a self,
         recipient: &'a str,
         text: &'a str,
+        // Telegram's Bot API has no idempotency key: a piece sent again may show twice.
+        _key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             let chat: i64 = recipient.parse().map_err(|_| {

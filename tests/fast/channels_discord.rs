@@ -120,6 +120,16 @@ async fn rate_limits_and_server_errors_are_retried_and_nothing_is_lost() {
     .await;
 }
 
+/// Discord posted the reply but its answer was lost: the bot sends it again with the same
+/// nonce (`enforce_nonce`), and Discord returns the first instead of posting a second copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_whose_answer_was_lost_is_posted_once() {
+    scenarios::failed_deliveries_are_retried_and_nothing_is_lost::<FakeDiscord>(&[
+        Failure::LostAnswer,
+    ])
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_outbox_is_delivered_after_a_restart() {
     // Discord is down for longer than this run lasts, then recovers.

@@ -83,6 +83,9 @@ pub(super) struct Inner {
     pub(super) dispatched: Vec<(u64, std::time::Instant)>,
     /// channel id -> its messages (as the gateway dispatches them), oldest first.
     history: HashMap<u64, Vec<Value>>,
+    /// Messages the bot created with `enforce_nonce`, by (channel, nonce): a repeat returns
+    /// the first instead of posting again, as Discord does for a few minutes.
+    nonces: HashMap<(u64, String), Value>,
 }
 
 /// 2015-01-01T00:00:00Z, where Discord's snowflake timestamps start, in Unix ms.
@@ -525,7 +528,7 @@ fn failure_response(failure: Failure, forbidden: (i64, &str)) -> Response {
             )
                 .into_response()
         }
-        Failure::ServerError => discord_error(
+        Failure::ServerError | Failure::LostAnswer => discord_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             0,
             "500: Internal Server Error",
@@ -630,7 +633,9 @@ async fn create_message(
         let known = dm_user.is_some() || inner.threads.iter().any(|t| t.id == channel);
         (dm_user, known)
     };
-    if let Some(failure) = shared.rec.attempt(dm_user) {
+    let failure = shared.rec.attempt(dm_user);
+    let lost = failure == Some(Failure::LostAnswer);
+    if let Some(failure) = failure.filter(|_| !lost) {
         return failure_response(failure, (50007, "Cannot send messages to this user"));
     }
     if !known {
@@ -638,6 +643,23 @@ async fn create_message(
     }
     if content.is_empty() || content.chars().count() > 2000 {
         return discord_error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+    }
+    let nonce = match (&body["nonce"], body["enforce_nonce"].as_bool()) {
+        (Value::String(n), Some(true)) => Some(n.clone()),
+        (Value::Number(n), Some(true)) => Some(n.to_string()),
+        _ => None,
+    };
+    if let Some(n) = &nonce {
+        let first = shared
+            .inner
+            .lock()
+            .unwrap()
+            .nonces
+            .get(&(channel, n.clone()))
+            .cloned();
+        if let Some(first) = first {
+            return Json(first).into_response();
+        }
     }
     let id = shared.inner.lock().unwrap().id();
     shared.rec.delivered(Sent {
@@ -647,14 +669,20 @@ async fn create_message(
     });
     let guild = (dm_user.is_none()).then_some(GUILD_ID);
     let message = message_json(id, channel, guild, &bot_user_json(), &content);
-    shared
-        .inner
-        .lock()
-        .unwrap()
-        .history
-        .entry(channel)
-        .or_default()
-        .push(message.clone());
+    {
+        let mut inner = shared.inner.lock().unwrap();
+        inner
+            .history
+            .entry(channel)
+            .or_default()
+            .push(message.clone());
+        if let Some(n) = nonce {
+            inner.nonces.insert((channel, n), message.clone());
+        }
+    }
+    if lost {
+        return failure_response(Failure::ServerError, (0, ""));
+    }
     Json(message).into_response()
 }
 

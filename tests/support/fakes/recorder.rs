@@ -20,6 +20,10 @@ pub enum Failure {
     ServerError,
     /// 403: the recipient does not accept messages from the bot.
     Forbidden,
+    /// The platform takes the message but its answer never reaches the bot (a 500 after
+    /// the message was posted), so the bot sends it again. Discord's fake posts it;
+    /// Telegram's answers a plain 500.
+    LostAnswer,
 }
 
 struct Log<S> {

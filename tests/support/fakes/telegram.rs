@@ -424,7 +424,7 @@ fn send_message(shared: &Shared, params: &Value) -> Response {
                 &format!("Too Many Requests: retry after {secs}"),
                 Some(secs),
             ),
-            Failure::ServerError => error(
+            Failure::ServerError | Failure::LostAnswer => error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal Server Error",
                 None,
