@@ -443,7 +443,7 @@ impl Outbox {
             // A platform call that hangs must not hold every chat of the platform: it counts
             // as a failure of this chat, retried later (the fault campaign found a client with
             // no timeout of its own).
-            let piece_key = piece_key(key, parcel.pieces_sent);
+            let piece_key = piece_key(parcel, parcel.pieces_sent);
             let send = courier.send(
                 &parcel.message.channel_user,
                 &pieces[parcel.pieces_sent],
@@ -497,14 +497,25 @@ impl Outbox {
     }
 }
 
-/// The idempotency key of piece `piece` of the outbox entry `key` (lane + sequence):
-/// 20 digits at most (Discord's nonce takes 25 characters).
-fn piece_key(key: &[u8], piece: usize) -> String {
-    let mut seq = [0u8; 8];
-    let tail = &key[key.len().saturating_sub(8)..];
-    seq[8 - tail.len()..].copy_from_slice(tail);
-    // a sequence below 2^59 leaves room for 32 pieces
-    (u64::from_be_bytes(seq).wrapping_mul(32) + piece as u64).to_string()
+/// The idempotency key of piece `piece` of `parcel`: a hash of what identifies the message
+/// for good (its conversation, the instant it was queued, its text), the same on every try
+/// and after restarts, never the same for two messages (outbox sequence numbers are reused
+/// once delivered entries are gone). At most 20 digits (Discord's nonce takes 25).
+fn piece_key(parcel: &Parcel, piece: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(parcel.message.conversation_id.as_str().as_bytes());
+    h.update([0]);
+    h.update(parcel.queued_at.to_rfc3339().as_bytes());
+    h.update([0]);
+    h.update(parcel.message.time.to_rfc3339().as_bytes());
+    h.update([0]);
+    h.update(parcel.message.text.as_bytes());
+    let digest = h.finalize();
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&digest[..8]);
+    let base = u64::from_be_bytes(n) % 1_000_000_000_000_000_000;
+    (base * 100 + (piece as u64 % 100)).to_string()
 }
 
 /// How long a courier's pass may go on sending before what it sent is flushed.
