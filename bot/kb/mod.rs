@@ -284,9 +284,16 @@ struct Source {
 pub struct HelpCentre {
     kb: RwLock<Arc<Kb>>,
     embedder: Box<dyn QueryEmbedder>,
+    /// The last questions' embeddings: one turn may search for the same question more than
+    /// once (the LLM's passages, then the bot's own answer when the LLM is not used), and
+    /// the encoder pass is the search's whole cost.
+    recent: std::sync::Mutex<std::collections::VecDeque<(String, Vec<f32>)>>,
     min_score: f32,
     source: Option<Source>,
 }
+
+/// How many question embeddings a help centre keeps.
+const RECENT_QUESTIONS: usize = 32;
 
 impl HelpCentre {
     /// A help centre of fixed articles (nothing to reload).
@@ -294,6 +301,7 @@ impl HelpCentre {
         HelpCentre {
             kb: RwLock::new(Arc::new(kb)),
             embedder: Box::new(embedder),
+            recent: Default::default(),
             min_score,
             source: None,
         }
@@ -314,6 +322,7 @@ impl HelpCentre {
         Ok(HelpCentre {
             kb: RwLock::new(Arc::new(kb)),
             embedder: Box::new(query),
+            recent: Default::default(),
             min_score,
             source: Some(Source {
                 dir,
@@ -349,13 +358,28 @@ impl HelpCentre {
     /// The best passages of the `k` best articles for `question`, whatever their score
     /// (none when the question cannot be embedded).
     pub async fn search(&self, question: &str, k: usize) -> Vec<Hit> {
-        match self.embedder.embed_query(question.to_string()).await {
+        match self.embed(question).await {
             Ok(query) => self.kb().search(question, &query, k),
             Err(e) => {
                 tracing::warn!(error = %e, "embedding a question for the help centre failed");
                 Vec::new()
             }
         }
+    }
+
+    /// The question's embedding: remembered when it was asked a moment ago, else computed.
+    async fn embed(&self, question: &str) -> Result<Vec<f32>, NluError> {
+        let lock = || self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, v)) = lock().iter().find(|(q, _)| q == question) {
+            return Ok(v.clone());
+        }
+        let v = self.embedder.embed_query(question.to_string()).await?;
+        let mut recent = lock();
+        if recent.len() >= RECENT_QUESTIONS {
+            recent.pop_front();
+        }
+        recent.push_back((question.to_string(), v.clone()));
+        Ok(v)
     }
 
     /// Reads the folder again now, changed or not, and swaps the new articles in. On an

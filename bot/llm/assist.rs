@@ -148,16 +148,10 @@ impl Llm {
         conversation_id: &str,
         input: &SummaryInput<'_>,
     ) -> Result<String, LlmError> {
-        let mut masking = Masking::new();
-        let (system, user) = render_summary(
-            prompts,
-            input,
-            self.config().mask_personal_data.then_some(&mut masking),
-        )?;
-        let completion = self
-            .complete(conversation_id, request(self, &system, &user))
+        let text = self
+            .plain_text(conversation_id, |m| render_summary(prompts, input, m))
             .await?;
-        let text = cap(masking.unmask(&completion.text).trim(), SUMMARY_MAX_CHARS);
+        let text = cap(&text, SUMMARY_MAX_CHARS);
         let conversation: Vec<String> = input.conversation.iter().map(|l| l.text.clone()).collect();
         check_for_agents(self, &text, &conversation, input.shop_data)?;
         Ok(text)
@@ -184,16 +178,9 @@ impl Llm {
         conversation_id: &str,
         input: &SuggestInput<'_>,
     ) -> Result<String, LlmError> {
-        let mut masking = Masking::new();
-        let (system, user) = render_suggestion(
-            prompts,
-            input,
-            self.config().mask_personal_data.then_some(&mut masking),
-        )?;
-        let completion = self
-            .complete(conversation_id, request(self, &system, &user))
+        let text = self
+            .plain_text(conversation_id, |m| render_suggestion(prompts, input, m))
             .await?;
-        let text = masking.unmask(&completion.text).trim().to_string();
         let chars = text.chars().count();
         let max = self.config().max_answer_chars;
         if chars > max {
@@ -203,6 +190,23 @@ impl Llm {
         conversation.push(input.customer_message.to_string());
         check_for_agents(self, &text, &conversation, input.shop_data)?;
         Ok(text)
+    }
+}
+
+impl Llm {
+    /// One plain-text call: the prompts `render` makes (with personal data masked when
+    /// `llm.mask_personal_data`), the reply unmasked and trimmed.
+    async fn plain_text(
+        &self,
+        conversation_id: &str,
+        render: impl FnOnce(Option<&mut Masking>) -> Result<(String, String), LlmError>,
+    ) -> Result<String, LlmError> {
+        let mut masking = Masking::new();
+        let (system, user) = render(self.config().mask_personal_data.then_some(&mut masking))?;
+        let completion = self
+            .complete(conversation_id, request(self, &system, &user))
+            .await?;
+        Ok(masking.unmask(&completion.text).trim().to_string())
     }
 }
 

@@ -366,3 +366,24 @@ async fn eval_answers_scores_the_llm_from_what_it_replied() {
     assert_eq!(json["llm"]["blocked"]["unknown_citation"], 1);
     assert!(json["recall_at_1"].is_number());
 }
+
+/// One turn may search for the same question twice (the LLM's passages, then the bot's own
+/// answer): the encoder runs once.
+#[tokio::test]
+async fn the_same_question_is_embedded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_articles(dir.path());
+    let e = Arc::new(WordsEmbedder::default());
+    let kb = Kb::load(dir.path(), e.as_ref(), None).unwrap();
+    let help = HelpCentre::new(kb, e.clone(), 0.1);
+    let before = e.calls.load(Ordering::SeqCst);
+    let first = help.search("how do I return an item", 3).await;
+    let again = help.answer("how do I return an item").await;
+    assert_eq!(e.calls.load(Ordering::SeqCst), before + 1);
+    assert_eq!(
+        again.as_ref().map(|h| &h.article),
+        first.first().map(|h| &h.article)
+    );
+    help.search("gift card balance", 1).await;
+    assert_eq!(e.calls.load(Ordering::SeqCst), before + 2);
+}
