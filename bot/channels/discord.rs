@@ -1014,6 +1014,11 @@ impl Courier for DiscordCourier {
         Dialect::Discord
     }
 
+    fn deduplicates(&self) -> bool {
+        // every piece carries its key as a nonce with `enforce_nonce`
+        true
+    }
+
     fn send<'a>(
         &'a self,
         recipient: &'a str,

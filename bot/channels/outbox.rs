@@ -67,6 +67,14 @@ pub trait Courier: Send + Sync + 'static {
         text: &'a str,
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+    /// Whether the platform drops a second piece sent with the same `key` (Discord's
+    /// `enforce_nonce`). One that does not (Telegram's Bot API) shows a piece twice when the
+    /// process dies after the platform accepted it and before the outbox recorded that, so
+    /// the outbox records every accepted piece on disk before it sends anything else: the
+    /// window shrinks to one flush.
+    fn deduplicates(&self) -> bool {
+        false
+    }
 }
 
 pub use crate::store::Parcel;
@@ -320,8 +328,10 @@ impl Outbox {
                         progressed = true;
                         self.inner.health.delivery_error(kind, None);
                         // A long pass makes what it sent durable as it goes: a crash re-sends
-                        // only what was accepted in the last moments, not the whole pass.
-                        if flushed.elapsed() >= MARK_SENT_WITHIN {
+                        // only what was accepted in the last moments, not the whole pass (and
+                        // on a platform without idempotency keys, nothing but the one piece
+                        // whose mark was being flushed).
+                        if !courier.deduplicates() || flushed.elapsed() >= MARK_SENT_WITHIN {
                             if let Err(e) = self.inner.store.flush().await {
                                 tracing::error!(channel = %kind, error = %e, "outbox flush failed");
                             }
@@ -467,6 +477,13 @@ impl Outbox {
                     .insert(key.clone(), bytes)
                     .map_err(|e| DeliveryError::Retryable(format!("outbox storage: {e}")))?;
                 self.written();
+                if !courier.deduplicates() {
+                    self.inner
+                        .store
+                        .flush()
+                        .await
+                        .map_err(|e| DeliveryError::Retryable(format!("outbox flush: {e}")))?;
+                }
             }
         }
         self.inner

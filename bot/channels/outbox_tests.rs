@@ -449,3 +449,73 @@ async fn a_bot_answer_is_not_sent_once_an_agent_took_over() {
     assert!(got[1].1.contains("Ana here"), "{got:?}");
     assert!(outbox.pending(ChannelKind::Telegram).unwrap().is_empty());
 }
+
+/// A platform without idempotency keys (Telegram) shows a message twice when the process dies
+/// between the platform accepting it and the outbox recording that. So before anything else
+/// is sent, the previous acceptance is on disk: a kill can only ever repeat the one piece
+/// whose mark was being flushed.
+struct DiskChecking {
+    store: Arc<SledStore>,
+    on_disk_at_send: Mutex<Vec<bool>>,
+}
+
+impl Courier for DiskChecking {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Telegram
+    }
+    fn dialect(&self) -> Dialect {
+        Dialect::TelegramMarkdownV2
+    }
+    fn send<'a>(
+        &'a self,
+        _recipient: &'a str,
+        _text: &'a str,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            let on_disk = self.store.everything_on_disk();
+            self.on_disk_at_send.lock().unwrap().push(on_disk);
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn without_idempotency_keys_each_accepted_piece_is_on_disk_before_the_next_is_sent() {
+    let store = temporary();
+    let outbox = open(&store);
+    for i in 0..4 {
+        outbox
+            .enqueue(message(&format!("{}", 10 + i % 2), &format!("answer {i}")))
+            .await
+            .unwrap();
+    }
+    // one long message in pieces: progress between pieces is recorded on disk too
+    outbox
+        .enqueue(message("12", &"word ".repeat(2000)))
+        .await
+        .unwrap();
+    let courier = Arc::new(DiskChecking {
+        store: store.clone(),
+        on_disk_at_send: Mutex::new(Vec::new()),
+    });
+    assert!(!courier.deduplicates());
+    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let seen = courier.on_disk_at_send.lock().unwrap().clone();
+            if seen.len() >= 6 && outbox.pending(ChannelKind::Telegram).unwrap().is_empty() {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("every piece sent");
+    task.abort();
+    assert!(seen.len() >= 6, "the long message went in pieces: {seen:?}");
+    assert!(
+        seen.iter().all(|on_disk| *on_disk),
+        "a piece was sent while an earlier acceptance was not on disk: {seen:?}"
+    );
+}

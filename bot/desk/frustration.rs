@@ -15,11 +15,16 @@
 //!   sentiment, anger (only with a negative message: the anger head has no neutral class),
 //!   several negative messages in a row;
 //! - repetition: the same intent asked again in this conversation (small talk aside), and
-//!   markers such as "again", "third time", "still", "how many times", "already told you";
+//!   markers such as "again", "third time", "still", "how many times", "already told you",
+//!   "I emailed on monday" ("I'll check again next week" is a plan, not a repetition);
+//!   what the customer says about their history with us fades slowly, not like a tone;
+//! - the usual route failed: "I've done that", "it says contact support", "nobody replied";
 //! - context: earlier conversations of the customer, time waited in a queue, turns the bot
 //!   could not resolve;
 //! - sarcasm: "thanks for nothing", 🙄, positive words about something gone wrong
-//!   ("brilliant, it's late again");
+//!   ("brilliant, it's late again"), praise once the conversation is about a problem ("top
+//!   notch service 👏"); sarcastic twice is a souring conversation by itself;
+//! - impatience: "please just close it", "why do you need that";
 //! - shouting: capitals and "!!!"/"???", stronger when the customer did not write like that
 //!   before;
 //! - words of exasperation ("ridiculous", "had enough", "losing patience").
@@ -88,10 +93,80 @@ const REPEAT_STRONG: &[(&str, &str)] = &[
     ("still haven't", "\"still not\""),
     ("still nothing", "\"still not\""),
     ("still missing", "\"still not\""),
+    ("asked for this", "asked before"),
+    ("asked about this", "asked before"),
+    ("i've asked", "asked before"),
+    ("i have asked", "asked before"),
+    ("i messaged", "contacted before"),
+    ("i've messaged", "contacted before"),
+    ("i emailed", "contacted before"),
+    ("i've emailed", "contacted before"),
+    ("i called", "contacted before"),
+    ("i've called", "contacted before"),
+    ("i rang", "contacted before"),
+    ("i wrote", "contacted before"),
+    ("i've written", "contacted before"),
+    ("i contacted", "contacted before"),
+    ("i've contacted", "contacted before"),
+    ("i've been in touch", "contacted before"),
+    ("last time i'm asking", "\"last time I'm asking\""),
 ];
 
 /// Weaker repetition words.
 const REPEAT_WEAK: &[&str] = &["again", "still", "already", "once more"];
+
+/// "I'll check again next week", "will try again later": the customer plans to come back,
+/// which is no complaint about repeating themselves (the strong markers still count).
+const FORWARD: &[&str] = &[
+    "i'll",
+    "ill",
+    "i will",
+    "i'm going to",
+    "will try",
+    "try again",
+    "check again",
+    "look again",
+    "next week",
+    "next time",
+    "later",
+    "tomorrow",
+];
+
+/// The bot's advice or the usual route did not work: "I've done that", "it says contact
+/// support", "nobody has replied".
+const ADVICE_FAILED: &[(&str, &str)] = &[
+    ("i've done that", "the suggested fix did not work"),
+    ("i have done that", "the suggested fix did not work"),
+    ("i did that", "the suggested fix did not work"),
+    ("already did that", "the suggested fix did not work"),
+    ("already tried", "the suggested fix did not work"),
+    ("i tried that", "the suggested fix did not work"),
+    ("i've tried that", "the suggested fix did not work"),
+    ("tried everything", "the suggested fix did not work"),
+    ("that didn't work", "the suggested fix did not work"),
+    ("that doesn't work", "the suggested fix did not work"),
+    ("still doesn't work", "the suggested fix did not work"),
+    ("still does not work", "the suggested fix did not work"),
+    ("says contact support", "the suggested fix did not work"),
+    ("says \"contact support\"", "the suggested fix did not work"),
+    ("nobody has replied", "nobody answered before"),
+    ("no one has replied", "nobody answered before"),
+    ("nobody replied", "nobody answered before"),
+    ("no one replied", "nobody answered before"),
+    ("nobody got back", "nobody answered before"),
+    ("no one got back", "nobody answered before"),
+    ("never got back", "nobody answered before"),
+    ("never replied", "nobody answered before"),
+    ("never heard back", "nobody answered before"),
+    ("no reply", "nobody answered before"),
+    ("no response", "nobody answered before"),
+    ("ignored my", "nobody answered before"),
+    ("ignoring me", "nobody answered before"),
+    ("why wasn't i told", "not kept informed"),
+    ("nobody told me", "not kept informed"),
+    ("no one told me", "not kept informed"),
+    ("nobody tells me", "not kept informed"),
+];
 
 /// Unmistakable sarcasm.
 const SARCASM_EXPLICIT: &[&str] = &[
@@ -104,7 +179,30 @@ const SARCASM_EXPLICIT: &[&str] = &[
     "slow clap",
     "🙄",
     "🙃",
+    "😒",
+    "oh look",
+    "oh yay",
+    "oh great",
+    "oh brilliant",
+    "oh wonderful",
+    "oh fantastic",
+    "oh lovely",
+    "oh joy",
+    "oh perfect",
+    "scenic route",
+    "highlight of my day",
+    "love that for me",
+    "must be nice",
+    "good to know you",
+    "appreciate the consistency",
+    "what a surprise",
+    "shocking, i know",
+    "who could have guessed",
 ];
+
+/// Praise that turns into sarcasm once the conversation has been about something going
+/// wrong: clapping, "top notch", "really appreciate".
+const PRAISE_IN_TROUBLE: &[&str] = &["👏", "top notch", "really appreciate", "10/10", "five stars"];
 
 /// Praise that, next to a complaint, is sarcasm.
 const PRAISE: &[&str] = &[
@@ -179,6 +277,28 @@ const EXASPERATION: &[&str] = &[
     "livid",
     "why is this so",
     "why is it so",
+    "asking nicely",
+    "why can't you just",
+    "why cant you just",
+    "for nothing",
+    "weeks now",
+    "a month now",
+    "months now",
+    "😤",
+    "😡",
+    "😠",
+    "🤬",
+    "💢",
+];
+
+/// Impatience, milder than exasperation: "please just close it", "why do you need that".
+const IMPATIENCE: &[&str] = &[
+    "please just",
+    "just want it",
+    "i just want",
+    "why do you need",
+    "why do i have to",
+    "why should i have to",
 ];
 
 /// Whole-word, case-insensitive: `phrase` (lower case) in `lower`.
@@ -272,11 +392,11 @@ pub fn assess(c: &Context) -> Frustration {
     let mut s = Signals::default();
     let n = c.messages.len();
     for (i, m) in c.messages.iter().enumerate() {
-        let fade = FADE.powi((n - 1 - i) as i32);
-        message_signals(&mut s, m, &c.messages[..i], fade);
+        message_signals(&mut s, m, &c.messages[..i], (n - 1 - i) as i32);
     }
-    if let Some(last) = c.messages.last() {
-        repeated_intent(&mut s, last, &c.messages[..n - 1]);
+    sarcasm(&mut s, c.messages);
+    if c.messages.last().is_some() {
+        repeated_intent(&mut s, c.messages);
         negative_run(&mut s, c.messages);
     }
     if c.earlier_conversations > 0 {
@@ -307,8 +427,9 @@ pub fn assess(c: &Context) -> Frustration {
     s.finish()
 }
 
-/// What one message says, faded by how many messages came after it.
-fn message_signals(s: &mut Signals, m: &Analysis, before: &[Analysis], fade: f32) {
+/// What one message says, faded by how many messages came after it (`later`).
+fn message_signals(s: &mut Signals, m: &Analysis, before: &[Analysis], later: i32) {
+    let fade = FADE.powi(later);
     let lower = m.text.to_lowercase();
     let negative = m.sentiment_scores.negative;
     // The frustration head, negative sentiment and anger read the same tone three ways:
@@ -336,17 +457,21 @@ fn message_signals(s: &mut Signals, m: &Analysis, before: &[Analysis], fade: f32
         s.offer("tone", 0.35 * m.anger * fade, "angry words".into());
     }
     let fade = fade / aim;
+    // "third time asking", "I messaged on monday", "nobody replied": facts about the
+    // customer's history with us, which a later calm message does not undo (slow fade)
+    let facts = SLOW_FADE.powi(later);
     if let Some((_, reason)) = REPEAT_STRONG.iter().find(|(p, _)| has(&lower, p)) {
-        s.offer("repeat", 0.4 * fade, (*reason).into());
+        s.offer("repeat", 0.4 * facts, (*reason).into());
     } else if let Some(w) = REPEAT_WEAK.iter().find(|w| has(&lower, w)) {
-        s.offer("repeat", 0.2 * fade, format!("says \"{w}\""));
+        if !FORWARD.iter().any(|f| has(&lower, f)) {
+            s.offer("repeat", 0.2 * fade, format!("says \"{w}\""));
+        }
     }
-    if SARCASM_EXPLICIT.iter().any(|p| has(&lower, p)) {
-        s.offer("sarcasm", 0.45 * fade, "sarcasm".into());
-    } else if PRAISE.iter().any(|p| has(&lower, p))
-        && (negative >= 0.5 || TROUBLE.iter().any(|t| has(&lower, t)))
-    {
-        s.offer("sarcasm", 0.35 * fade, "sarcasm".into());
+    if let Some((_, reason)) = ADVICE_FAILED.iter().find(|(p, _)| has(&lower, p)) {
+        s.offer("advice", 0.3 * facts, (*reason).into());
+    }
+    if let Some(w) = IMPATIENCE.iter().find(|w| has(&lower, w)) {
+        s.offer("impatience", 0.2 * fade, format!("says \"{w}\""));
     }
     if let Some(share) = caps_share(&m.text).filter(|v| *v >= 0.7) {
         let earlier: Vec<f32> = before.iter().filter_map(|b| caps_share(&b.text)).collect();
@@ -432,36 +557,103 @@ fn aimed_elsewhere(m: &Analysis, lower: &str) -> bool {
     m.intent == OUT_OF_SCOPE && !ADDRESSED.iter().any(|w| has(lower, w))
 }
 
-/// The same question again: this message's intent among the earlier ones.
-fn repeated_intent(s: &mut Signals, last: &Analysis, before: &[Analysis]) {
-    let intent = last.intent.as_str();
-    // A bare order number or "yes" continues a question; it does not ask it again.
-    let words = last.text.split_whitespace().count();
-    if SMALL_TALK.contains(&intent) || words < 3 {
-        return;
-    }
-    // Nor does a message that brings something new (the order number the bot asked for).
-    let new_info = last.entities.iter().any(|e| {
-        !before
+/// How much a repeated question or sarcasm fades per later message: slower than a
+/// message's tone, since a customer who had to ask twice, or turned sarcastic, stays so.
+const SLOW_FADE: f32 = 0.8;
+
+/// The same question again: a message whose intent an earlier one asked (the latest such
+/// message counts most; one the customer moved on from fades slowly).
+fn repeated_intent(s: &mut Signals, messages: &[Analysis]) {
+    let n = messages.len();
+    for (i, m) in messages.iter().enumerate() {
+        let before = &messages[..i];
+        let intent = m.intent.as_str();
+        // A bare order number or "yes" continues a question; it does not ask it again.
+        let words = m.text.split_whitespace().count();
+        if SMALL_TALK.contains(&intent) || words < 3 {
+            continue;
+        }
+        // Nor does a message that brings something new (the order number the bot asked for).
+        let new_info = m.entities.iter().any(|e| {
+            !before
+                .iter()
+                .any(|b| b.entities.iter().any(|x| x.value == e.value))
+        });
+        if new_info {
+            continue;
+        }
+        let times = before
             .iter()
-            .any(|b| b.entities.iter().any(|x| x.value == e.value))
-    });
-    if new_info {
-        return;
+            .filter(|b| b.intent == intent && b.text.split_whitespace().count() >= 3)
+            .count();
+        let fade = SLOW_FADE.powi((n - 1 - i) as i32);
+        match times {
+            0 => {}
+            1 => s.offer("same", 0.25 * fade, "asked the same question twice".into()),
+            k => s.offer(
+                "same",
+                0.4 * fade,
+                format!("asked the same question {} times", k + 1),
+            ),
+        }
     }
-    let times = before
+}
+
+/// Sarcasm: unmistakable phrases ("thanks for nothing", 🙄), praise next to something
+/// gone wrong ("brilliant, it's late again"), or praise once the conversation has been about
+/// something gone wrong ("top notch service as always 👏"). Sarcastic customers are unhappy
+/// customers: one sarcastic message about a problem weighs like a souring tone, two more.
+fn sarcasm(s: &mut Signals, messages: &[Analysis]) {
+    let n = messages.len();
+    let mut trouble_before = false;
+    let mut strongest: f32 = 0.0;
+    let mut sarcastic = 0;
+    for (i, m) in messages.iter().enumerate() {
+        let lower = m.text.to_lowercase();
+        let negative = m.sentiment_scores.negative >= 0.5;
+        let trouble_here = negative || TROUBLE.iter().any(|t| has(&lower, t));
+        let explicit = SARCASM_EXPLICIT.iter().any(|p| has(&lower, p));
+        let praise = PRAISE.iter().any(|p| has(&lower, p));
+        let praise_in_trouble = PRAISE_IN_TROUBLE.iter().any(|p| has(&lower, p));
+        let grateful = thanks(&lower);
+        let words = lower.split_whitespace().count();
+        // (weight, whether it is clear enough to count towards "more than once")
+        let (v, clear): (f32, bool) = if explicit && (trouble_here || trouble_before) {
+            (0.55, true)
+        } else if explicit {
+            (0.45, true)
+        } else if praise && trouble_here && !grateful {
+            (0.45, true)
+        } else if praise_in_trouble && trouble_before && !grateful {
+            (0.35, true)
+        } else if praise && trouble_before && !grateful && words >= 4 {
+            // "great" alone acknowledges an answer; "top tier service as always" is not that
+            (0.25, false)
+        } else {
+            (0.0, false)
+        };
+        if v > 0.0 {
+            sarcastic += usize::from(clear);
+            strongest = strongest.max(v * SLOW_FADE.powi((n - 1 - i) as i32));
+        }
+        trouble_before |= trouble_here;
+    }
+    if sarcastic >= 2 {
+        strongest = strongest.max(0.65);
+    }
+    let reason = if sarcastic >= 2 {
+        "sarcastic, more than once"
+    } else {
+        "sarcasm"
+    };
+    s.offer("sarcasm", strongest, reason.into());
+}
+
+/// Plain gratitude ("great, thanks"): praise that is no sarcasm.
+fn thanks(lower: &str) -> bool {
+    ["thanks", "thank you", "thx", "cheers", "ty"]
         .iter()
-        .filter(|b| b.intent == intent && b.text.split_whitespace().count() >= 3)
-        .count();
-    match times {
-        0 => {}
-        1 => s.offer("same", 0.25, "asked the same question twice".into()),
-        k => s.offer(
-            "same",
-            0.4,
-            format!("asked the same question {} times", k + 1),
-        ),
-    }
+        .any(|w| has(lower, w))
 }
 
 /// Several clearly negative messages in a row, up to this one.

@@ -232,3 +232,88 @@ fn a_grumble_about_something_else_weighs_half() {
         assert!(other < 0.6 && other > 0.2, "{}: {other}", m.text);
     }
 }
+
+#[test]
+fn sarcasm_after_a_problem_counts_and_twice_sours_the_conversation() {
+    // praise with no trouble word of its own, after a message about something gone wrong
+    let m = vec![
+        msg("my order is delayed again", "track_order", 0.4),
+        msg("top notch service, nearly a month now 👏", "out_of_scope", 0.2),
+    ];
+    let once = score(&m);
+    assert!(once.reasons.contains(&"sarcasm".to_string()), "{once:?}");
+    let mut twice = m.clone();
+    twice.push(msg(
+        "refreshing the tracking page is really the highlight of my day",
+        "out_of_scope",
+        0.2,
+    ));
+    let f = score(&twice);
+    assert!(f.score >= 0.6, "{f:?}");
+    assert!(
+        f.reasons.contains(&"sarcastic, more than once".to_string()),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn thanks_after_a_problem_is_no_sarcasm() {
+    let m = vec![
+        msg("my parcel hasn't arrived", "track_order", 0.4),
+        msg("great", "out_of_scope", 0.0),
+        msg("perfect, thank you so much", "thanks", 0.0),
+    ];
+    let f = score(&m);
+    assert!(!f.reasons.iter().any(|r| r.contains("sarcas")), "{f:?}");
+    assert!(f.score < 0.3, "{f:?}");
+}
+
+#[test]
+fn a_plan_to_check_again_is_no_repetition() {
+    let f = score(&[msg("ok, I'll check again next week", "out_of_scope", 0.1)]);
+    assert!(f.reasons.is_empty(), "{f:?}");
+    // "still" in a complaint still counts
+    let g = score(&[msg("it still hasn't arrived", "track_order", 0.3)]);
+    assert!(!g.reasons.is_empty(), "{g:?}");
+}
+
+#[test]
+fn having_contacted_us_before_and_heard_nothing_sours_the_conversation() {
+    let m = vec![
+        msg("hi, this is about order 10016", "track_order", 0.1),
+        msg("I emailed on monday and friday about it", "track_order", 0.3),
+        msg("nobody has replied to any of it", "complaint", 0.5),
+    ];
+    let f = score(&m);
+    assert!(f.score >= 0.6, "{f:?}");
+    assert!(f.reasons.contains(&"contacted before".to_string()), "{f:?}");
+    assert!(
+        f.reasons.contains(&"nobody answered before".to_string()),
+        "{f:?}"
+    );
+    // the claim stays: a calm message after it does not undo it
+    let mut later = m.clone();
+    later.push(msg("it is order 10016", "track_order", 0.1));
+    assert!(score(&later).score >= 0.5, "{:?}", score(&later));
+}
+
+#[test]
+fn advice_that_did_not_work_and_impatience_count() {
+    let m = vec![
+        msg("how do I close my account", "delete_account", 0.1),
+        msg(
+            "I've done that, but my card is still saved",
+            "delete_account",
+            0.3,
+        ),
+        msg("please just close it properly", "delete_account", 0.3),
+    ];
+    let f = score(&m);
+    assert!(
+        f.reasons
+            .contains(&"the suggested fix did not work".to_string()),
+        "{f:?}"
+    );
+    assert!(f.reasons.contains(&"asked the same question 3 times".to_string()), "{f:?}");
+    assert!(f.score >= 0.6, "{f:?}");
+}

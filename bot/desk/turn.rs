@@ -291,15 +291,23 @@ async fn bot_turn<'a>(
     if let Some(n) = slot_value(analysis, "order_number") {
         record.slots.insert("order_number".into(), n);
     }
-    // "ok, good to know" is out of scope but no question the bot failed to answer.
-    let failed = intent == OUT_OF_SCOPE && !is_acknowledgement(&analysis.text);
+    // "ok, good to know" is out of scope but no question the bot failed to answer; nor is
+    // one the help centre answers ("what's your return window for furniture?": no intent,
+    // but an article), so a high-value customer is not sent away from an instant answer.
+    let question = intent == OUT_OF_SCOPE && !is_acknowledgement(&analysis.text);
+    let mut failed = question;
+    if failed {
+        if let Some(help) = inner.dialogue.help() {
+            failed = help.answer(&analysis.text).await.is_none();
+        }
+    }
     let unresolved = record.unresolved_turns + u32::from(failed);
     match ask_rules(inner, record, customer, analysis, &intent, unresolved).await {
         Some(escalation) => {
             record.unresolved_turns = unresolved;
             escalate(inner, record, escalation, out, now).await
         }
-        None if failed && inner.llm.is_some() => {
+        None if question && inner.llm.is_some() => {
             let grounding =
                 grounding::gather(inner, record, Some(customer), None, Some(&analysis.text))
                     .await?;

@@ -338,6 +338,12 @@ impl SledStore {
         self.applied.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Whether every change applied so far is known to be on disk (no flush running).
+    pub fn everything_on_disk(&self) -> bool {
+        let applied = self.applied.load(Ordering::SeqCst);
+        self.flushed.try_lock().is_ok_and(|f| *f >= applied)
+    }
+
     /// A store that lives only as long as the process (replay, tests).
     pub fn temporary() -> Result<SledStore, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;

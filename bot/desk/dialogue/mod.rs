@@ -407,11 +407,16 @@ pub fn is_affirmative(text: &str) -> bool {
         "problem",
     ];
     let weak = matches!(words.first(), Some(&"ok") | Some(&"okay"));
+    // "ok, I'll send the emails", "ok let me look": the customer's own plan, no yes
+    let own_plan = words
+        .windows(2)
+        .any(|w| matches!(w, ["i", "ll"] | ["i", "will"] | ["let", "me"] | ["i", "m"]));
     !words.is_empty()
         && words.len() <= 6
         && YES.contains(&words[0])
         && !words.contains(&"not")
-        && !(weak && (text.contains('?') || words.iter().any(|w| CLOSING.contains(w))))
+        && !(weak
+            && (text.contains('?') || own_plan || words.iter().any(|w| CLOSING.contains(w))))
 }
 
 /// "ok thanks", "good to know", "fine, I'll wait till thursday then": the customer

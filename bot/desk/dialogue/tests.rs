@@ -34,6 +34,10 @@ fn short_agreement_is_affirmative() {
     assert!(!is_affirmative("ok, I'll wait. Thanks."));
     assert!(!is_affirmative("ok, and is the return free?"));
     assert!(!is_affirmative("ok no worries"));
+    // the customer's own next step, not a yes to the offer of a person
+    assert!(!is_affirmative("ok, I'll send the emails"));
+    assert!(!is_affirmative("okay let me look"));
+    assert!(is_affirmative("ok please do"));
     assert!(!is_affirmative("okay, no need"));
 }
 
