@@ -12,16 +12,30 @@ struct Scripted {
     accepted: Mutex<Vec<(String, String)>>,
     attempts: Mutex<usize>,
     changed: Notify,
+    /// When set: whether everything the store applied was on disk at each send.
+    watched: Option<Arc<SledStore>>,
+    on_disk_at_send: Mutex<Vec<bool>>,
 }
 
 impl Scripted {
     fn new(script: Vec<Result<(), DeliveryError>>) -> Arc<Self> {
-        Arc::new(Scripted {
+        Arc::new(Self::build(script, None))
+    }
+
+    /// Accepts everything and notes, at each send, whether `store` had all on disk.
+    fn watching(store: Arc<SledStore>) -> Arc<Self> {
+        Arc::new(Self::build(vec![], Some(store)))
+    }
+
+    fn build(script: Vec<Result<(), DeliveryError>>, watched: Option<Arc<SledStore>>) -> Self {
+        Scripted {
             script: Mutex::new(script.into()),
             accepted: Mutex::new(Vec::new()),
             attempts: Mutex::new(0),
             changed: Notify::new(),
-        })
+            watched,
+            on_disk_at_send: Mutex::new(Vec::new()),
+        }
     }
 
     fn accepted(&self) -> Vec<(String, String)> {
@@ -58,6 +72,10 @@ impl Courier for Scripted {
         _key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
+            if let Some(store) = &self.watched {
+                let on_disk = store.everything_on_disk();
+                self.on_disk_at_send.lock().unwrap().push(on_disk);
+            }
             *self.attempts.lock().unwrap() += 1;
             let next = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
             if next.is_ok() {
@@ -454,32 +472,6 @@ async fn a_bot_answer_is_not_sent_once_an_agent_took_over() {
 /// between the platform accepting it and the outbox recording that. So before anything else
 /// is sent, the previous acceptance is on disk: a kill can only ever repeat the one piece
 /// whose mark was being flushed.
-struct DiskChecking {
-    store: Arc<SledStore>,
-    on_disk_at_send: Mutex<Vec<bool>>,
-}
-
-impl Courier for DiskChecking {
-    fn kind(&self) -> ChannelKind {
-        ChannelKind::Telegram
-    }
-    fn dialect(&self) -> Dialect {
-        Dialect::TelegramMarkdownV2
-    }
-    fn send<'a>(
-        &'a self,
-        _recipient: &'a str,
-        _text: &'a str,
-        _key: &'a str,
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(async move {
-            let on_disk = self.store.everything_on_disk();
-            self.on_disk_at_send.lock().unwrap().push(on_disk);
-            Ok(())
-        })
-    }
-}
-
 #[tokio::test]
 async fn without_idempotency_keys_each_accepted_piece_is_on_disk_before_the_next_is_sent() {
     let store = temporary();
@@ -495,10 +487,7 @@ async fn without_idempotency_keys_each_accepted_piece_is_on_disk_before_the_next
         .enqueue(message("12", &"word ".repeat(2000)))
         .await
         .unwrap();
-    let courier = Arc::new(DiskChecking {
-        store: store.clone(),
-        on_disk_at_send: Mutex::new(Vec::new()),
-    });
+    let courier = Scripted::watching(store.clone());
     assert!(!courier.deduplicates());
     let task = outbox.spawn_courier(courier.clone(), None).unwrap();
     let seen = tokio::time::timeout(Duration::from_secs(30), async {
