@@ -387,3 +387,33 @@ async fn the_same_question_is_embedded_once() {
     help.search("gift card balance", 1).await;
     assert_eq!(e.calls.load(Ordering::SeqCst), before + 2);
 }
+
+/// The shipped rules send a high-value customer to a person on the first turn the bot cannot
+/// resolve. A question no intent covers but an article answers is no such turn: the VIP keeps
+/// the instant answer, while one the help centre cannot answer still reaches a person.
+#[tokio::test]
+async fn a_vip_question_an_article_answers_stays_with_the_bot() {
+    use crate::support::kb::demo_help_centre;
+    use crate::support::server::{config, customer, serve_with_help};
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_with_help(config(dir.path()), demo_help_centre(0.3)).await;
+    let answered = s
+        .say_as(
+            "vip-answered",
+            &customer("V1", Some("vip"), Some(9000.0)),
+            "are klarna instalments interest free",
+        )
+        .await;
+    assert_eq!(answered["status"], "bot", "{answered}");
+    let text = answered["replies"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.to_lowercase().contains("klarna"), "{answered}");
+    let unanswerable = s
+        .say_as(
+            "vip-unanswered",
+            &customer("V2", Some("vip"), Some(9000.0)),
+            "which film should I watch tonight",
+        )
+        .await;
+    assert_eq!(unanswerable["status"], "queued", "{unanswerable}");
+    s.shutdown().await;
+}
