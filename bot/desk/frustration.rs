@@ -202,7 +202,13 @@ const SARCASM_EXPLICIT: &[&str] = &[
 
 /// Praise that turns into sarcasm once the conversation has been about something going
 /// wrong: clapping, "top notch", "really appreciate".
-const PRAISE_IN_TROUBLE: &[&str] = &["👏", "top notch", "really appreciate", "10/10", "five stars"];
+const PRAISE_IN_TROUBLE: &[&str] = &[
+    "👏",
+    "top notch",
+    "really appreciate",
+    "10/10",
+    "five stars",
+];
 
 /// Praise that, next to a complaint, is sarcasm.
 const PRAISE: &[&str] = &[

@@ -238,7 +238,11 @@ fn sarcasm_after_a_problem_counts_and_twice_sours_the_conversation() {
     // praise with no trouble word of its own, after a message about something gone wrong
     let m = vec![
         msg("my order is delayed again", "track_order", 0.4),
-        msg("top notch service, nearly a month now 👏", "out_of_scope", 0.2),
+        msg(
+            "top notch service, nearly a month now 👏",
+            "out_of_scope",
+            0.2,
+        ),
     ];
     let once = score(&m);
     assert!(once.reasons.contains(&"sarcasm".to_string()), "{once:?}");
@@ -281,7 +285,11 @@ fn a_plan_to_check_again_is_no_repetition() {
 fn having_contacted_us_before_and_heard_nothing_sours_the_conversation() {
     let m = vec![
         msg("hi, this is about order 10016", "track_order", 0.1),
-        msg("I emailed on monday and friday about it", "track_order", 0.3),
+        msg(
+            "I emailed on monday and friday about it",
+            "track_order",
+            0.3,
+        ),
         msg("nobody has replied to any of it", "complaint", 0.5),
     ];
     let f = score(&m);
@@ -314,6 +322,10 @@ fn advice_that_did_not_work_and_impatience_count() {
             .contains(&"the suggested fix did not work".to_string()),
         "{f:?}"
     );
-    assert!(f.reasons.contains(&"asked the same question 3 times".to_string()), "{f:?}");
+    assert!(
+        f.reasons
+            .contains(&"asked the same question 3 times".to_string()),
+        "{f:?}"
+    );
     assert!(f.score >= 0.6, "{f:?}");
 }

@@ -415,8 +415,7 @@ pub fn is_affirmative(text: &str) -> bool {
         && words.len() <= 6
         && YES.contains(&words[0])
         && !words.contains(&"not")
-        && !(weak
-            && (text.contains('?') || own_plan || words.iter().any(|w| CLOSING.contains(w))))
+        && !(weak && (text.contains('?') || own_plan || words.iter().any(|w| CLOSING.contains(w))))
 }
 
 /// "ok thanks", "good to know", "fine, I'll wait till thursday then": the customer
