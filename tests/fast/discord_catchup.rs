@@ -69,6 +69,19 @@ impl Bench {
         start_platforms(&self.desk, &self.store, config, None).await
     }
 
+    /// A first session in which `USER` says hello in a DM and is answered, then the adapter
+    /// stops: the DM channel and its `seen` mark (covering the hello).
+    async fn greeted_then_stopped(&self) -> (u64, serde_json::Value) {
+        let platforms = self.start().await;
+        self.fake.wait_for_identify().await;
+        let hello = self.fake.direct_message(USER, "hello");
+        self.fake.wait_for_texts(USER, 1).await;
+        let dm = self.fake.dm_channel_of(USER);
+        let mark = self.wait_for_mark(dm, hello).await;
+        platforms.shutdown().await;
+        (dm, mark)
+    }
+
     /// The customer messages the desk stored for `user`.
     async fn customer_lines(&self, user: u64) -> Vec<String> {
         let id = conversation_of(&self.desk, ChannelKind::Discord, user).await;
@@ -127,14 +140,8 @@ impl Bench {
 async fn a_direct_message_sent_while_the_bot_was_down_is_answered_at_start() {
     let bench = Bench::new(Vec::new()).await;
     let fake = &bench.fake;
-    let platforms = bench.start().await;
-    fake.wait_for_identify().await;
-    let hello = fake.direct_message(USER, "hello");
-    fake.wait_for_texts(USER, 1).await;
-    let dm = fake.dm_channel_of(USER);
-    let mark = bench.wait_for_mark(dm, hello).await;
+    let (dm, mark) = bench.greeted_then_stopped().await;
     assert_eq!(mark["guild"], false, "{mark}");
-    platforms.shutdown().await;
 
     // Dispatched to a process that died before storing it: only in the history now.
     let missed = fake.missed_dm(USER, "where is my order?");
@@ -160,13 +167,7 @@ async fn a_direct_message_sent_while_the_bot_was_down_is_answered_at_start() {
 async fn a_message_dispatched_live_and_read_from_history_is_handled_once() {
     let bench = Bench::new(Vec::new()).await;
     let fake = &bench.fake;
-    let platforms = bench.start().await;
-    fake.wait_for_identify().await;
-    let hello = fake.direct_message(USER, "hello");
-    fake.wait_for_texts(USER, 1).await;
-    let dm = fake.dm_channel_of(USER);
-    bench.wait_for_mark(dm, hello).await;
-    platforms.shutdown().await;
+    let (dm, _) = bench.greeted_then_stopped().await;
 
     // Queued for the next session: the gateway dispatches it right after READY, while the
     // catch-up reads the same message from the history.
