@@ -85,6 +85,23 @@ pub struct TrainArgs {
     /// Anger only: add the neutral tweets of the sentiment training set as non-anger examples.
     #[arg(long)]
     pub neutral_negatives: bool,
+    /// Train a token adapter of this width on top of the head (a learned reader of the last
+    /// layer's token states, see `bot/nlu/heads/adapter.rs`); 0 trains none. The default is
+    /// the head's recipe (sentiment: 64; others: none).
+    #[arg(long, value_name = "WIDTH")]
+    pub adapter: Option<usize>,
+    /// Adapter: most epochs (the epoch with the best validation score is kept).
+    #[arg(long)]
+    pub adapter_epochs: Option<usize>,
+    /// Adapter: AdamW learning rate.
+    #[arg(long)]
+    pub adapter_lr: Option<f64>,
+    /// Adapter: L2 penalty on its weights.
+    #[arg(long)]
+    pub adapter_l2: Option<f64>,
+    /// Adapter: dropout on the projected tokens while training.
+    #[arg(long)]
+    pub adapter_dropout: Option<f32>,
     /// Skip the prior correction (per-class logit offsets chosen on val for macro-recall).
     #[arg(long)]
     pub no_prior_correction: bool,
@@ -160,6 +177,25 @@ fn train_text(
         plan.neutral_negatives = a.neutral_negatives;
     }
     plan.prior_correction = !a.no_prior_correction;
+    match a.adapter {
+        Some(0) => plan.adapter = None,
+        Some(width) => plan.adapter.get_or_insert_with(Default::default).width = width,
+        None => {}
+    }
+    if let Some(ad) = plan.adapter.as_mut() {
+        if let Some(v) = a.adapter_epochs {
+            ad.epochs = v;
+        }
+        if let Some(v) = a.adapter_lr {
+            ad.learning_rate = v;
+        }
+        if let Some(v) = a.adapter_l2 {
+            ad.l2 = v;
+        }
+        if let Some(v) = a.adapter_dropout {
+            ad.dropout = v;
+        }
+    }
     let m = &mut plan.mix;
     if let Some(w) = a.tweet_weight {
         m.tweet_weight = w;
@@ -196,7 +232,8 @@ fn train_text(
                 "mix": (task == TextTask::Frustration).then_some(&plan.mix),
                 "per_label": report.per_label, "matrix": report.matrix,
                 "half_split_macro_recall": t.half_split_macro_recall,
-                "half_split_anger_f1": t.half_split_anger_f1})
+                "half_split_anger_f1": t.half_split_anger_f1,
+                "adapter": t.adapter, "adapter_epochs": t.adapter_epochs})
         );
     } else {
         print_report(report, 0);

@@ -37,6 +37,29 @@ pub struct Features {
     pub layer_means: Vec<f32>,
     /// Max over tokens of the last layer: `dim`.
     pub max_pool: Vec<f32>,
+    /// The last layer's state of every token, `tokens * dim`, for heads with a token adapter;
+    /// empty unless asked for ([`Pools::tokens`]).
+    pub tokens: Vec<f32>,
+}
+
+/// What an encoder pass keeps besides the sentence embedding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pools {
+    /// Per-layer mean pools and the last layer's max pool (about 3 KB a message).
+    pub hidden: bool,
+    /// The last layer's state of every token (1.5 KB a token).
+    pub tokens: bool,
+}
+
+impl Pools {
+    pub const EMBEDDING: Pools = Pools {
+        hidden: false,
+        tokens: false,
+    };
+    pub const ALL: Pools = Pools {
+        hidden: true,
+        tokens: true,
+    };
 }
 
 pub struct Encoder {
@@ -106,6 +129,10 @@ impl Encoder {
     /// The sentence embedding plus per-layer mean pools and the last layer's max pool, one
     /// per text, in input order, from a single pass.
     pub fn encode_features(&self, texts: &[&str]) -> Result<Vec<Features>, NluError> {
+        self.encode_keeping(texts, false)
+    }
+
+    fn encode_keeping(&self, texts: &[&str], keep_tokens: bool) -> Result<Vec<Features>, NluError> {
         let encodings = self.tokenize(texts)?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
         let mut out = Vec::with_capacity(texts.len());
@@ -117,18 +144,19 @@ impl Encoder {
                 tokens += ids[end].len();
                 end += 1;
             }
-            let states = self.model.forward(&ids[start..end])?;
+            let states = self.model.forward(&ids[start..end], keep_tokens)?;
             out.extend(states.into_iter().map(|s| self.features(s)));
             start = end;
         }
         Ok(out)
     }
 
-    /// [`encode_features`](Self::encode_features), keeping the hidden-state pools only when
-    /// `hidden` (callers that need only the embedding do not carry 3 KB more per message).
-    pub fn encode_pooled(&self, texts: &[&str], hidden: bool) -> Result<Vec<Features>, NluError> {
-        let mut out = self.encode_features(texts)?;
-        if !hidden {
+    /// [`encode_features`](Self::encode_features), keeping the hidden-state pools and the
+    /// token states only as `keep` says (callers that need only the embedding do not carry
+    /// 3 KB more per message).
+    pub fn encode_pooled(&self, texts: &[&str], keep: Pools) -> Result<Vec<Features>, NluError> {
+        let mut out = self.encode_keeping(texts, keep.tokens)?;
+        if !keep.hidden {
             for f in &mut out {
                 f.layer_means = Vec::new();
                 f.max_pool = Vec::new();
@@ -145,6 +173,7 @@ impl Encoder {
             embedding: last.iter().map(|v| v / norm).collect(),
             max_pool: s.last_max,
             layer_means: s.layer_means,
+            tokens: s.last_tokens,
         }
     }
 

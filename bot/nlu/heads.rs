@@ -3,6 +3,7 @@
 //! with the hand-written `lexicon.rs` cues), the intent decision (`intent.rs`) and which
 //! tweet-level heads exist (`text_task.rs`). Fitting and choosing settings is `training/`.
 
+mod adapter;
 mod features;
 mod file;
 mod head;
@@ -10,6 +11,7 @@ mod intent;
 mod lexicon;
 mod text_task;
 
+pub(crate) use adapter::TokenAdapter;
 pub(crate) use features::FeatureSpec;
 pub(crate) use head::{argmax, softmax, Dense, Head};
 pub(crate) use intent::{decide_intent, intent_head_file};

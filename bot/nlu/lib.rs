@@ -39,7 +39,7 @@ pub use intents::{
 pub use options::{EncoderOptions, NluOptions};
 pub use service::{NluService, ServiceOptions};
 
-use encoder::{Encoder, Features, ModelFiles};
+use encoder::{Encoder, Features, ModelFiles, Pools};
 use heads::{FeatureSpec, Head, TextTask};
 
 /// A head and the feature row it reads.
@@ -50,7 +50,9 @@ struct Reader {
 
 impl Reader {
     fn probabilities(&self, pooled: &Features, text: &str) -> Result<Vec<f32>, NluError> {
-        Ok(self.head.probabilities(&self.spec.row(pooled, text)?))
+        Ok(self
+            .head
+            .probabilities_with(&self.spec.row(pooled, text)?, &pooled.tokens))
     }
 }
 
@@ -63,8 +65,8 @@ pub struct Nlu {
     sentiment: Reader,
     anger: Reader,
     frustration: Reader,
-    /// Whether any head reads more than the sentence embedding.
-    hidden: bool,
+    /// What the heads read besides the sentence embedding.
+    keep: Pools,
 }
 
 impl Nlu {
@@ -110,9 +112,11 @@ impl Nlu {
             head: intent_head,
             spec: FeatureSpec::embedding(),
         };
-        let hidden = [&intent, &sentiment, &anger, &frustration]
-            .iter()
-            .any(|r| r.spec.needs_hidden_states());
+        let readers = [&intent, &sentiment, &anger, &frustration];
+        let keep = Pools {
+            hidden: readers.iter().any(|r| r.spec.needs_hidden_states()),
+            tokens: readers.iter().any(|r| r.head.needs_tokens()),
+        };
         let nlu = Nlu {
             encoder,
             intents,
@@ -120,7 +124,7 @@ impl Nlu {
             sentiment,
             anger,
             frustration,
-            hidden,
+            keep,
         };
         nlu.check_widths()?;
         Ok(nlu)
@@ -128,7 +132,7 @@ impl Nlu {
 
     /// A head fed rows of another width would answer nonsense: refuse at load.
     fn check_widths(&self) -> Result<(), NluError> {
-        let pooled = self.encoder.encode_pooled(&["hello"], self.hidden)?;
+        let pooled = self.encoder.encode_pooled(&["hello"], self.keep)?;
         for r in [
             &self.intent,
             &self.sentiment,
@@ -143,6 +147,16 @@ impl Nlu {
                     r.head.input_dim(),
                     r.spec
                 )));
+            }
+            if let Some(a) = &r.head.adapter {
+                if a.dim() != self.encoder.dim() {
+                    return Err(NluError::head(format!(
+                        "a head's token adapter reads states of width {} but this model's are \
+                         {} wide: retrain it with `frontdesk train`",
+                        a.dim(),
+                        self.encoder.dim()
+                    )));
+                }
             }
         }
         Ok(())
@@ -160,7 +174,7 @@ impl Nlu {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let pooled = self.encoder.encode_pooled(texts, false)?;
+        let pooled = self.encoder.encode_pooled(texts, Pools::EMBEDDING)?;
         Ok(pooled.into_iter().map(|f| f.embedding).collect())
     }
 
@@ -169,7 +183,7 @@ impl Nlu {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let pooled = self.encoder.encode_pooled(texts, self.hidden)?;
+        let pooled = self.encoder.encode_pooled(texts, self.keep)?;
         texts
             .iter()
             .zip(&pooled)

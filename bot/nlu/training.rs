@@ -11,6 +11,7 @@
 //! - `scoring.rs`: F1 / confusion [`Report`]s; `datasets.rs` and `feature_cache.rs`: labelled
 //!   files and their cached encoder outputs.
 
+mod adapter;
 mod calibration;
 mod datasets;
 mod evaluation;
@@ -22,6 +23,7 @@ mod text_head;
 
 pub use crate::heads::TextTask;
 pub use evaluation::{eval_intents, eval_text, frustration_check, FrustrationCheck, ThresholdRow};
+pub use adapter::{AdapterOptions, EpochScore};
 pub use fit::{ClassWeights, TrainOptions};
 pub(crate) use intent_head::intent_head_for;
 pub use intent_head::{train_intents, IntentTraining, ScopeChoice};

@@ -52,6 +52,8 @@ pub struct MessageStates {
     pub layer_means: Vec<f32>,
     /// Max over tokens of the last layer's hidden state: `dim`.
     pub last_max: Vec<f32>,
+    /// The last layer's hidden state of every token, `tokens * dim`; empty unless asked for.
+    pub last_tokens: Vec<f32>,
 }
 
 struct LayerNorm {
@@ -280,8 +282,13 @@ impl Bert {
 
     /// Run the encoder over messages given as word-piece ids (with [CLS] and [SEP]) and
     /// return, per message, the token-mean of every layer's output and the token-max of the
-    /// last one. An empty id list counts as one zero state.
-    pub fn forward(&self, messages: &[&[u32]]) -> Result<Vec<MessageStates>, NluError> {
+    /// last one (and, when `keep_tokens`, the last layer's state of every token). An empty id
+    /// list counts as one zero state.
+    pub fn forward(
+        &self,
+        messages: &[&[u32]],
+        keep_tokens: bool,
+    ) -> Result<Vec<MessageStates>, NluError> {
         let d = self.cfg.hidden_size;
         let rows: usize = messages.iter().map(|m| m.len()).sum();
         let mut x = vec![0f32; rows * d];
@@ -297,6 +304,7 @@ impl Bert {
             .map(|_| MessageStates {
                 layer_means: vec![0f32; self.layers.len() * d],
                 last_max: vec![0f32; d],
+                last_tokens: Vec::new(),
             })
             .collect();
         self.embeddings.forward(messages, &mut x)?;
@@ -311,7 +319,11 @@ impl Bert {
         }
         let mut row = 0;
         for (m, st) in messages.iter().zip(states.iter_mut()) {
-            max_rows(&x[row * d..(row + m.len()) * d], d, &mut st.last_max);
+            let toks = &x[row * d..(row + m.len()) * d];
+            max_rows(toks, d, &mut st.last_max);
+            if keep_tokens {
+                st.last_tokens = toks.to_vec();
+            }
             row += m.len();
         }
         Ok(states)

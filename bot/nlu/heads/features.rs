@@ -140,6 +140,7 @@ mod tests {
             embedding: vec![1.0, 0.0],
             layer_means: (0..12).map(|i| i as f32).collect(),
             max_pool: vec![3.0, 4.0],
+            tokens: vec![],
         };
         let s: FeatureSpec = "embedding+layer2+max_pool".parse().unwrap();
         let r = s.row(&p, "hi").unwrap();

@@ -1,10 +1,12 @@
 //! A head on disk: one safetensors file, tensors `layer{i}.weight`/`.bias`, `mean`,
-//! `inv_std`, and metadata `labels` (JSON), `feature_spec`, `temperature`, `threshold`,
-//! `notes` (JSON), `layers`.
+//! `inv_std`, a token adapter's `adapter.project.weight`/`.bias`, `adapter.score`,
+//! `adapter.out.weight`/`.bias` when the head has one, and metadata `labels` (JSON),
+//! `feature_spec`, `temperature`, `threshold`, `notes` (JSON), `layers`.
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::adapter::TokenAdapter;
 use super::head::{Dense, Head};
 use crate::error::Source;
 use crate::NluError;
@@ -30,6 +32,17 @@ impl Head {
                 vec![l.outputs, l.inputs],
             ));
             tensors.push((format!("layer{i}.bias"), l.b.clone(), vec![l.outputs]));
+        }
+        if let Some(a) = &self.adapter {
+            for (name, d) in [("adapter.project", &a.project), ("adapter.out", &a.out)] {
+                tensors.push((
+                    format!("{name}.weight"),
+                    d.w.clone(),
+                    vec![d.outputs, d.inputs],
+                ));
+                tensors.push((format!("{name}.bias"), d.b.clone(), vec![d.outputs]));
+            }
+            tensors.push(("adapter.score".into(), a.score.clone(), vec![a.score.len()]));
         }
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
             .into_iter()
@@ -131,6 +144,32 @@ impl Head {
         if !consistent {
             return Err(err("layer shapes do not fit together".into()));
         }
+        let adapter = if st.names().iter().any(|n| n.starts_with("adapter.")) {
+            let dense = |name: &str| -> Result<Dense, NluError> {
+                let (w, s) = tensor(&format!("{name}.weight"))?;
+                let (b, _) = tensor(&format!("{name}.bias"))?;
+                if s.len() != 2 {
+                    return Err(err(format!("{name} has a bad shape {s:?}").into()));
+                }
+                Ok(Dense {
+                    w,
+                    b,
+                    inputs: s[1],
+                    outputs: s[0],
+                })
+            };
+            let a = TokenAdapter {
+                project: dense("adapter.project")?,
+                score: tensor("adapter.score")?.0,
+                out: dense("adapter.out")?,
+            };
+            if !a.consistent(labels.len()) {
+                return Err(err("the token adapter's shapes do not fit together".into()));
+            }
+            Some(a)
+        } else {
+            None
+        };
         let temperature: f32 = get("temperature")?
             .parse()
             .map_err(|_| err("bad temperature".into()))?;
@@ -148,6 +187,7 @@ impl Head {
             temperature,
             threshold,
             notes,
+            adapter,
         })
     }
 }

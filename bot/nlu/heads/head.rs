@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use super::adapter::TokenAdapter;
+
 /// One dense layer, row-major `(out, in)` weights.
 #[derive(Debug, Clone)]
 pub(crate) struct Dense {
@@ -17,7 +19,7 @@ pub(crate) struct Dense {
 }
 
 impl Dense {
-    fn apply(&self, x: &[f32], out: &mut Vec<f32>) {
+    pub(crate) fn apply(&self, x: &[f32], out: &mut Vec<f32>) {
         out.clear();
         for o in 0..self.outputs {
             let row = &self.w[o * self.inputs..(o + 1) * self.inputs];
@@ -44,6 +46,9 @@ pub(crate) struct Head {
     pub threshold: Option<f32>,
     /// Free-form facts stored with the head (intent-set hash, training figures).
     pub notes: HashMap<String, String>,
+    /// A reader of the last layer's token states whose logits are added to the row's
+    /// (see `adapter.rs`); `None` for heads that read pooled rows only.
+    pub(crate) adapter: Option<TokenAdapter>,
 }
 
 impl Head {
@@ -76,9 +81,31 @@ impl Head {
         h
     }
 
+    /// Raw scores for one message: the feature row's, plus the token adapter's when the
+    /// head has one (`tokens`: the last layer's token states, `tokens * dim`).
+    pub fn logits_with(&self, x: &[f32], tokens: &[f32]) -> Vec<f32> {
+        let mut l = self.logits(x);
+        if let Some(a) = &self.adapter {
+            for (v, t) in l.iter_mut().zip(a.logits(tokens)) {
+                *v += t;
+            }
+        }
+        l
+    }
+
+    /// Whether the head reads token states (it has a token adapter).
+    pub fn needs_tokens(&self) -> bool {
+        self.adapter.is_some()
+    }
+
     /// Calibrated class probabilities for one feature row, in label order; they sum to 1.
     pub fn probabilities(&self, x: &[f32]) -> Vec<f32> {
         softmax(&self.logits(x), self.temperature)
+    }
+
+    /// [`probabilities`](Self::probabilities) with the token adapter's logits added.
+    pub fn probabilities_with(&self, x: &[f32], tokens: &[f32]) -> Vec<f32> {
+        softmax(&self.logits_with(x, tokens), self.temperature)
     }
 
     /// The most likely label index and its calibrated probability.

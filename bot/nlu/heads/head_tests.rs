@@ -107,7 +107,8 @@ fn calibration_softens_an_overconfident_head() {
         ..Default::default()
     };
     let mut head = Head::fit(&xs, &ys, &["x".into(), "y".into()], "toy", &opts).unwrap();
-    let t = head.calibrate(&vx, &vy);
+    let logits: Vec<Vec<f32>> = vx.iter().map(|x| head.logits(x)).collect();
+    let t = head.calibrate_logits(&logits, &vy);
     assert!(t > 1.0, "expected a softening temperature, got {t}");
 }
 
@@ -169,6 +170,62 @@ fn save_and_load_round_trip() {
     for x in &xs {
         assert_eq!(back.probabilities(x), head.probabilities(x));
     }
+}
+
+fn toy_adapter(dim: usize, width: usize, labels: usize) -> super::TokenAdapter {
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut v = |n: usize| (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect::<Vec<_>>();
+    super::TokenAdapter {
+        project: Dense {
+            w: v(width * dim),
+            b: v(width),
+            inputs: dim,
+            outputs: width,
+        },
+        score: v(width),
+        out: Dense {
+            w: v(2 * width * labels),
+            b: v(labels),
+            inputs: 2 * width,
+            outputs: labels,
+        },
+    }
+}
+
+#[test]
+fn a_token_adapter_is_saved_with_its_head_and_adds_to_its_logits() {
+    let (xs, ys) = blobs(10);
+    let mut head = Head::fit(&xs, &ys, &labels(), "embedding", &TrainOptions::default()).unwrap();
+    let plain = head.clone();
+    head.adapter = Some(toy_adapter(4, 3, 3));
+    assert!(head.needs_tokens() && !plain.needs_tokens());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("adapted.safetensors");
+    head.save(&path).unwrap();
+    let back = Head::load(&path).unwrap();
+    let tokens = [0.5f32, -1.0, 2.0, 0.1, 1.5, 0.3, -0.2, 0.9];
+    for x in &xs {
+        assert_eq!(back.logits_with(x, &tokens), head.logits_with(x, &tokens));
+        // the adapter's part is really added: the head without it scores differently
+        assert_ne!(back.logits_with(x, &tokens), plain.logits_with(x, &tokens));
+        assert_eq!(plain.logits_with(x, &tokens), plain.logits(x));
+    }
+}
+
+#[test]
+fn a_head_whose_adapter_does_not_fit_is_refused_at_load() {
+    let (xs, ys) = blobs(10);
+    let mut head = Head::fit(&xs, &ys, &labels(), "embedding", &TrainOptions::default()).unwrap();
+    // the adapter answers 2 labels, the head has 3
+    head.adapter = Some(toy_adapter(4, 3, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.safetensors");
+    head.save(&path).unwrap();
+    let msg = crate::error::chain(&Head::load(&path).unwrap_err());
+    assert!(
+        msg.contains("bad.safetensors") && msg.contains("adapter's shapes do not fit"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -7,10 +7,9 @@ use super::scoring::Report;
 use crate::heads::{argmax, softmax, Head};
 
 impl Head {
-    /// Choose the temperature that minimises the negative log-likelihood of held-out rows.
-    /// Returns the chosen temperature.
-    pub(crate) fn calibrate(&mut self, xs: &[Vec<f32>], ys: &[usize]) -> f32 {
-        let logits: Vec<Vec<f32>> = xs.iter().map(|x| self.logits(x)).collect();
+    /// Choose the temperature that minimises the negative log-likelihood of held-out rows,
+    /// given the head's raw scores on them. Returns the chosen temperature.
+    pub(crate) fn calibrate_logits(&mut self, logits: &[Vec<f32>], ys: &[usize]) -> f32 {
         let nll = |t: f32| -> f64 {
             logits
                 .iter()
@@ -34,16 +33,16 @@ impl Head {
 
 /// Search offsets for every class but the first (the first stays 0, offsets are relative) on
 /// a grid of `-range..=range`, coordinate by coordinate, and return the offsets that maximise
-/// `objective` of the report (macro-recall, or one class's F1).
-pub(crate) fn choose_logit_shift_for(
-    head: &Head,
-    xs: &[Vec<f32>],
+/// `objective` of the report (macro-recall, or one class's F1) for the head's raw scores
+/// `logits`.
+pub(crate) fn choose_shift_on_logits(
+    labels: &[String],
+    logits: &[Vec<f32>],
     ys: &[usize],
     range: f32,
     objective: impl Fn(&Report) -> f64,
 ) -> Vec<f32> {
-    let logits: Vec<Vec<f32>> = xs.iter().map(|x| head.logits(x)).collect();
-    let k = head.labels().len();
+    let k = labels.len();
     let score = |delta: &[f32]| -> f64 {
         let predicted: Vec<usize> = logits
             .iter()
@@ -52,7 +51,7 @@ pub(crate) fn choose_logit_shift_for(
                 argmax(&shifted).0
             })
             .collect();
-        objective(&Report::new(head.labels(), ys, &predicted))
+        objective(&Report::new(labels, ys, &predicted))
     };
     let mut delta = vec![0f32; k];
     let mut best = score(&delta);
@@ -104,7 +103,8 @@ mod tests {
             Report::new(&labels, &vy, &p).macro_recall
         };
         let before = recall(&head);
-        let delta = choose_logit_shift_for(&head, &vx, &vy, 3.0, |r| r.macro_recall);
+        let logits: Vec<Vec<f32>> = vx.iter().map(|x| head.logits(x)).collect();
+        let delta = choose_shift_on_logits(&labels, &logits, &vy, 3.0, |r| r.macro_recall);
         head.shift_logits(&delta);
         assert!(delta[1] > 0.0);
         assert!(recall(&head) > before);

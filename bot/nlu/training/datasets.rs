@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
+use super::adapter::{adapted_logits, cached_tokens, Tokens};
 use super::feature_cache::cached_encode;
 use super::Progress;
 use crate::encoder::{Encoder, Features, ModelFiles};
-use crate::heads::{FeatureSpec, TextTask};
+use crate::heads::{softmax, FeatureSpec, Head, TextTask};
 use crate::NluError;
 
 /// A labelled text read from a data file.
@@ -77,17 +78,20 @@ pub(crate) struct RawSet {
     pub(crate) texts: Vec<String>,
     pub(crate) labels: Vec<String>,
     pub(crate) pooled: Vec<Features>,
+    /// The last layer's token states per row (for a token adapter); empty unless asked for.
+    pub(crate) tokens: Vec<Tokens>,
 }
 
 impl RawSet {
     /// Read and encode a labelled file: `label<TAB>text` with a header, or (`.csv`) a CSV with
     /// `text` and `intent` columns. Encoder outputs are cached on disk by the file's content
-    /// under `cache_dir`.
+    /// under `cache_dir`; with `tokens`, the token states too.
     pub(crate) fn load(
         encoder: &Encoder,
         files: &ModelFiles,
         cache_dir: &Path,
         path: &Path,
+        tokens: bool,
         progress: &dyn Progress,
     ) -> Result<RawSet, NluError> {
         let rows = if path.extension().is_some_and(|e| e == "csv") {
@@ -101,10 +105,23 @@ impl RawSet {
         progress.start(&format!("encoding {}", path.display()), texts.len() as u64);
         let pooled = cached_encode(encoder, &files.dir, cache_dir, path, &refs, progress);
         progress.finish();
+        let pooled = pooled?;
+        let tokens = if tokens {
+            progress.start(
+                &format!("token states of {}", path.display()),
+                texts.len() as u64,
+            );
+            let t = cached_tokens(encoder, &files.dir, cache_dir, path, &refs, progress);
+            progress.finish();
+            t?
+        } else {
+            Vec::new()
+        };
         Ok(RawSet {
             texts,
             labels,
-            pooled: pooled?,
+            pooled,
+            tokens,
         })
     }
 }
@@ -115,6 +132,8 @@ pub(crate) struct Dataset {
     pub(crate) texts: Vec<String>,
     pub(crate) labels: Vec<usize>,
     pub(crate) pooled: Vec<Features>,
+    /// Token states per row, or empty when not loaded (then for every row).
+    pub(crate) tokens: Vec<Tokens>,
     /// How much each example counts in training (1 unless mixed from weighted sources).
     pub(crate) weights: Vec<f32>,
 }
@@ -128,9 +147,10 @@ impl Dataset {
         cache_dir: &Path,
         task: TextTask,
         path: &Path,
+        tokens: bool,
         progress: &dyn Progress,
     ) -> Result<Dataset, NluError> {
-        let raw = RawSet::load(encoder, files, cache_dir, path, progress)?;
+        let raw = RawSet::load(encoder, files, cache_dir, path, tokens, progress)?;
         let labels = raw
             .labels
             .iter()
@@ -141,6 +161,7 @@ impl Dataset {
             texts: raw.texts,
             labels,
             pooled: raw.pooled,
+            tokens: raw.tokens,
             weights: vec![1.0; n],
         })
     }
@@ -164,6 +185,9 @@ impl Dataset {
                 out.texts.push(t.clone());
                 out.labels.push(y);
                 out.pooled.push(p.clone());
+                if let Some(t) = raw.tokens.get(i) {
+                    out.tokens.push(t.clone());
+                }
                 out.weights.push(weight);
             }
         }
@@ -175,13 +199,23 @@ impl Dataset {
         self.texts.extend(other.texts);
         self.labels.extend(other.labels);
         self.pooled.extend(other.pooled);
+        self.tokens.extend(other.tokens);
         self.weights.extend(other.weights);
     }
 
     /// Append the rows of `other` whose label is `label` as examples of class 0.
     pub(crate) fn add_negatives(&mut self, other: &Dataset, label: usize) {
-        for ((t, &l), p) in other.texts.iter().zip(&other.labels).zip(&other.pooled) {
+        for (i, ((t, &l), p)) in other
+            .texts
+            .iter()
+            .zip(&other.labels)
+            .zip(&other.pooled)
+            .enumerate()
+        {
             if l == label {
+                if let Some(tokens) = other.tokens.get(i) {
+                    self.tokens.push(tokens.clone());
+                }
                 self.texts.push(t.clone());
                 self.labels.push(0);
                 self.pooled.push(p.clone());
@@ -196,6 +230,40 @@ impl Dataset {
             .zip(&self.texts)
             .map(|(p, t)| spec.row(p, t))
             .collect()
+    }
+
+    /// The raw scores of `head` (reading rows of `spec`) for every row, its token adapter
+    /// included (which needs the set loaded with its token states).
+    pub(crate) fn logits(&self, head: &Head, spec: &FeatureSpec) -> Result<Vec<Vec<f32>>, NluError> {
+        let rows = self.rows(spec)?;
+        match &head.adapter {
+            None => Ok(rows.iter().map(|r| head.logits(r)).collect()),
+            Some(_) if !self.has_tokens() => Err(NluError::train(
+                "the head has a token adapter but the data was loaded without token states",
+            )),
+            Some(a) => {
+                let base: Vec<Vec<f32>> = rows.iter().map(|r| head.logits(r)).collect();
+                Ok(adapted_logits(a, &self.tokens, &base))
+            }
+        }
+    }
+
+    /// Calibrated probabilities of `head` for every row (see [`logits`](Self::logits)).
+    pub(crate) fn probabilities(
+        &self,
+        head: &Head,
+        spec: &FeatureSpec,
+    ) -> Result<Vec<Vec<f32>>, NluError> {
+        Ok(self
+            .logits(head, spec)?
+            .iter()
+            .map(|l| softmax(l, head.temperature))
+            .collect())
+    }
+
+    /// Whether every row has its token states.
+    pub(crate) fn has_tokens(&self) -> bool {
+        self.tokens.len() == self.labels.len()
     }
 
     /// Number of examples per class.

@@ -13,7 +13,7 @@ use super::scoring::Report;
 use super::text_head::BITEXT_NOT_ROUTINE;
 use super::Progress;
 use crate::encoder::{Encoder, ModelFiles};
-use crate::heads::{FeatureSpec, Head, TextTask};
+use crate::heads::{argmax, FeatureSpec, Head, TextTask};
 use crate::{Nlu, NluError, NluOptions, OUT_OF_SCOPE};
 
 /// Score intents on `test` (CSV with a `text,intent` header).
@@ -107,11 +107,12 @@ pub fn eval_text(
     let encoder = Encoder::load(&files, &opts.encoder)?;
     let head = Head::load(&task.head_file(&opts.models_dir))?;
     let spec: FeatureSpec = head.feature_spec.parse()?;
-    let data = Dataset::load(&encoder, &files, &opts.cache_dir, task, test, progress)?;
+    let tokens = head.needs_tokens();
+    let data = Dataset::load(&encoder, &files, &opts.cache_dir, task, test, tokens, progress)?;
     let predicted: Vec<usize> = data
-        .rows(&spec)?
+        .probabilities(&head, &spec)?
         .iter()
-        .map(|r| head.predict(r).0)
+        .map(|p| argmax(p).0)
         .collect();
     Ok(Report::new(&task.labels(), &data.labels, &predicted))
 }
@@ -169,18 +170,14 @@ pub fn frustration_check(
     let task = TextTask::Frustration;
     let head = Head::load(&task.head_file(&opts.models_dir))?;
     let spec: FeatureSpec = head.feature_spec.parse()?;
-    let probs = |d: &Dataset| -> Result<Vec<Vec<f32>>, NluError> {
-        Ok(d.rows(&spec)?
-            .iter()
-            .map(|r| head.probabilities(r))
-            .collect())
-    };
-    let data = Dataset::load(&encoder, &files, &opts.cache_dir, task, labelled, progress)?;
+    let probs = |d: &Dataset| d.probabilities(&head, &spec);
+    let tokens = head.needs_tokens();
+    let data = Dataset::load(&encoder, &files, &opts.cache_dir, task, labelled, tokens, progress)?;
     let p = probs(&data)?;
     // (probabilities, held out)
     let routine: Option<(Vec<Vec<f32>>, Vec<bool>)> = match requests {
         Some(path) => {
-            let raw = RawSet::load(&encoder, &files, &opts.cache_dir, path, progress)?;
+            let raw = RawSet::load(&encoder, &files, &opts.cache_dir, path, tokens, progress)?;
             let set = Dataset::select(&raw, 1.0, |i, l| {
                 (!BITEXT_NOT_ROUTINE.contains(&l)).then_some(i % 2)
             });

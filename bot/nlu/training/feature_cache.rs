@@ -110,6 +110,7 @@ fn read_cache(path: &Path, n: usize) -> Result<Vec<Features>, Source> {
             embedding,
             layer_means,
             max_pool,
+            tokens: Vec::new(),
         })
         .collect())
 }
@@ -127,6 +128,7 @@ mod tests {
                 embedding: vec![1.0, 2.0],
                 layer_means: vec![],
                 max_pool: vec![],
+                tokens: vec![],
             };
             3
         ];

@@ -208,6 +208,7 @@ impl Head {
             temperature: 1.0,
             threshold: None,
             notes: HashMap::new(),
+            adapter: None,
         })
     }
 }
@@ -236,7 +237,7 @@ fn standardisation(xs: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
 }
 
 /// Per-example loss weights (given weight times class weight), normalised so they average 1.
-fn example_weights(
+pub(super) fn example_weights(
     ys: &[usize],
     given: Option<&[f32]>,
     k: usize,
@@ -290,7 +291,7 @@ fn forward_train(params: &[(Var, Var)], x: &Tensor, dropout: f32) -> candle_core
 }
 
 /// Mean of `weight * -log p(target)` over the batch.
-fn weighted_cross_entropy(logits: &Tensor, y: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+pub(super) fn weighted_cross_entropy(logits: &Tensor, y: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
     (picked * w)?.mean_all()?.neg()

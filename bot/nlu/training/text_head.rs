@@ -10,13 +10,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::adapter::{fit_adapter, AdapterOptions, AdapterSet, EpochScore};
 use super::calibration;
 use super::datasets::{Dataset, RawSet};
 use super::fit::{ClassWeights, TrainOptions};
 use super::scoring::Report;
 use super::Progress;
 use crate::encoder::{Encoder, ModelFiles};
-use crate::heads::{FeatureSpec, Head, TextTask};
+use crate::heads::{argmax, FeatureSpec, Head, TextTask};
 use crate::{NluError, NluOptions};
 
 /// One `frontdesk train sentiment|anger` run: what to train on and how. [`new`](Self::new)
@@ -36,6 +37,8 @@ pub struct TextTrainPlan {
     pub prior_correction: bool,
     /// Frustration only: the other sources mixed into the support messages.
     pub mix: FrustrationMix,
+    /// A token adapter trained on top of the head (`None`: the head reads pooled rows only).
+    pub adapter: Option<AdapterOptions>,
 }
 
 /// What the frustration head learns from besides the support messages of `train.tsv`, and
@@ -104,6 +107,9 @@ pub struct TextTraining {
     pub train_seconds: f64,
     /// Training examples per label (all sources together).
     pub train_counts: Vec<usize>,
+    /// The token adapter's settings, if one was trained, and how each epoch scored on val.
+    pub adapter: Option<AdapterOptions>,
+    pub adapter_epochs: Vec<EpochScore>,
     head: Head,
 }
 
@@ -121,6 +127,7 @@ impl TextTrainPlan {
             neutral_negatives: false,
             prior_correction: true,
             mix: FrustrationMix::default(),
+            adapter: None,
         }
     }
 
@@ -135,8 +142,9 @@ impl TextTrainPlan {
         let task = self.task;
         let spec: FeatureSpec = self.features.parse()?;
         let dir = &self.data_dir;
+        let tokens = self.adapter.is_some();
         let load = |task: TextTask, path: &Path| {
-            Dataset::load(&encoder, &files, &opts.cache_dir, task, path, progress)
+            Dataset::load(&encoder, &files, &opts.cache_dir, task, path, tokens, progress)
         };
         let mut train_set = load(task, &dir.join("train.tsv"))
             .map_err(|e| NluError::data_from(format!("training data in {}", dir.display()), e))?;
@@ -154,7 +162,7 @@ impl TextTrainPlan {
         }
         if task == TextTask::Frustration {
             let raw = |path: &Path| {
-                RawSet::load(&encoder, &files, &opts.cache_dir, path, progress)
+                RawSet::load(&encoder, &files, &opts.cache_dir, path, tokens, progress)
                     .map_err(|e| NluError::data_from(format!("{}", path.display()), e))
             };
             for part in self.mix.sources(raw)? {
@@ -163,13 +171,14 @@ impl TextTrainPlan {
         }
         let val_set = load(task, &dir.join("val.tsv"))?;
         let started = Instant::now();
-        let (mut head, report) = train_text_head(
+        let (mut head, report, adapter_epochs) = train_text_head(
             task,
             &train_set,
             &val_set,
             &spec,
             &self.options,
             self.prior_correction,
+            self.adapter.as_ref().map(|a| (a, encoder.dim(), progress)),
         )?;
         if task == TextTask::Frustration {
             head.notes.insert(
@@ -191,6 +200,8 @@ impl TextTrainPlan {
             half_split_macro_recall: head.notes.get("val_macro_recall_half_split").cloned(),
             half_split_anger_f1: head.notes.get("val_anger_f1_half_split").cloned(),
             train_seconds: started.elapsed().as_secs_f64(),
+            adapter: self.adapter.clone(),
+            adapter_epochs,
             head,
         })
     }
@@ -329,7 +340,8 @@ impl FrustrationMix {
     }
 }
 
-/// Train a message head on `train`, calibrate its temperature on `val` and score it there.
+/// Train a message head on `train` (and a token adapter on top when `adapter` says so),
+/// choose its prior correction and calibrate its temperature on `val`, and score it there.
 fn train_text_head(
     task: TextTask,
     train: &Dataset,
@@ -337,7 +349,8 @@ fn train_text_head(
     spec: &FeatureSpec,
     opts: &TrainOptions,
     prior_correction: bool,
-) -> Result<(Head, Report), NluError> {
+    adapter: Option<(&AdapterOptions, usize, &dyn Progress)>,
+) -> Result<(Head, Report, Vec<EpochScore>), NluError> {
     let labels = task.labels();
     let mut head = Head::fit_weighted(
         &train.rows(spec)?,
@@ -347,23 +360,54 @@ fn train_text_head(
         &spec.to_string(),
         opts,
     )?;
-    let val_rows = val.rows(spec)?;
+    let objective = task.shift_objective();
+    let mut epochs = Vec::new();
+    if let Some((a, dim, progress)) = adapter {
+        let train_base = train.logits(&head, spec)?;
+        let val_base = val.logits(&head, spec)?;
+        let (fitted, scores) = fit_adapter(
+            dim,
+            &AdapterSet {
+                tokens: &train.tokens,
+                base: &train_base,
+                labels: &train.labels,
+            },
+            &train.weights,
+            &opts.class_weights,
+            &AdapterSet {
+                tokens: &val.tokens,
+                base: &val_base,
+                labels: &val.labels,
+            },
+            &labels,
+            objective,
+            a,
+            progress,
+        )?;
+        head.adapter = Some(fitted);
+        head.notes.insert(
+            "adapter".into(),
+            serde_json::to_string(a).unwrap_or_default(),
+        );
+        epochs = scores;
+    }
+    let val_logits = val.logits(&head, spec)?;
     if prior_correction {
         // honest estimate first: offsets chosen on one half of val, scored on the other
-        let objective = task.shift_objective();
-        let halves = held_out_halves(&head, &val_rows, &val.labels, &labels, objective);
+        let halves = held_out_halves(&val_logits, &val.labels, &labels, objective);
         head.notes.insert(
             format!("val_{}_half_split", task.shift_objective_name()),
             format!("{halves:.4}"),
         );
         let delta =
-            calibration::choose_logit_shift_for(&head, &val_rows, &val.labels, 2.0, objective);
+            calibration::choose_shift_on_logits(&labels, &val_logits, &val.labels, 2.0, objective);
         head.notes
             .insert("logit_shift".into(), format!("{delta:?}"));
         head.shift_logits(&delta);
     }
-    head.calibrate(&val_rows, &val.labels);
-    let predicted: Vec<usize> = val_rows.iter().map(|r| head.predict(r).0).collect();
+    let val_logits = val.logits(&head, spec)?;
+    head.calibrate_logits(&val_logits, &val.labels);
+    let predicted: Vec<usize> = val_logits.iter().map(|l| argmax(l).0).collect();
     let report = Report::new(&labels, &val.labels, &predicted);
     head.notes.insert("task".into(), task.name().into());
     head.notes.insert(
@@ -382,21 +426,21 @@ fn train_text_head(
         "options".into(),
         serde_json::to_string(opts).unwrap_or_default(),
     );
-    Ok((head, report))
+    Ok((head, report, epochs))
 }
 
 /// The objective of the prior correction (`objective`: macro-recall, or anger F1 for the
 /// anger head) when it is chosen on even rows and scored on odd rows, and the other way round
-/// (mean of the two).
+/// (mean of the two), from the head's logits on val.
 fn held_out_halves(
-    head: &Head,
-    xs: &[Vec<f32>],
+    logits: &[Vec<f32>],
     ys: &[usize],
     labels: &[String],
     objective: fn(&Report) -> f64,
 ) -> f64 {
     let split = |parity: usize| -> (Vec<Vec<f32>>, Vec<usize>) {
-        xs.iter()
+        logits
+            .iter()
             .zip(ys)
             .enumerate()
             .filter(|(i, _)| i % 2 == parity)
@@ -407,11 +451,14 @@ fn held_out_halves(
     for parity in 0..2 {
         let (cx, cy) = split(parity);
         let (sx, sy) = split(1 - parity);
-        let mut h = head.clone();
-        h.shift_logits(&calibration::choose_logit_shift_for(
-            &h, &cx, &cy, 2.0, objective,
-        ));
-        let p: Vec<usize> = sx.iter().map(|x| h.predict(x).0).collect();
+        let delta = calibration::choose_shift_on_logits(labels, &cx, &cy, 2.0, objective);
+        let p: Vec<usize> = sx
+            .iter()
+            .map(|l| {
+                let shifted: Vec<f32> = l.iter().zip(&delta).map(|(a, b)| a + b).collect();
+                argmax(&shifted).0
+            })
+            .collect();
         total += objective(&Report::new(labels, &sy, &p));
     }
     total / 2.0
