@@ -102,6 +102,9 @@ pub struct TrainArgs {
     /// Adapter: dropout on the projected tokens while training.
     #[arg(long)]
     pub adapter_dropout: Option<f32>,
+    /// Adapter: learn from out-of-fold head logits of this many folds (0: the head's own).
+    #[arg(long)]
+    pub adapter_folds: Option<usize>,
     /// Skip the prior correction (per-class logit offsets chosen on val for macro-recall).
     #[arg(long)]
     pub no_prior_correction: bool,
@@ -194,6 +197,9 @@ fn train_text(
         }
         if let Some(v) = a.adapter_dropout {
             ad.dropout = v;
+        }
+        if let Some(v) = a.adapter_folds {
+            ad.folds = v;
         }
     }
     let m = &mut plan.mix;

@@ -22,8 +22,8 @@ mod scoring;
 mod text_head;
 
 pub use crate::heads::TextTask;
-pub use evaluation::{eval_intents, eval_text, frustration_check, FrustrationCheck, ThresholdRow};
 pub use adapter::{AdapterOptions, EpochScore};
+pub use evaluation::{eval_intents, eval_text, frustration_check, FrustrationCheck, ThresholdRow};
 pub use fit::{ClassWeights, TrainOptions};
 pub(crate) use intent_head::intent_head_for;
 pub use intent_head::{train_intents, IntentTraining, ScopeChoice};

@@ -90,6 +90,7 @@ pub(crate) fn configure(opts: &EncoderOptions) {
     team::configure(opts.threads, Duration::from_micros(opts.spin_us));
 }
 
+#[derive(Clone)]
 enum Panels {
     F32(Vec<f32>),
     F16(Vec<u16>),
@@ -97,6 +98,7 @@ enum Panels {
 
 /// A `[n, k]` weight matrix (PyTorch Linear layout: out x in) with its bias, stored as
 /// `ceil(n / 32)` panels of `k x 32`, zero-padded, so the kernel reads it front to back.
+#[derive(Clone)]
 pub(crate) struct PackedLinear {
     pub n: usize,
     pub k: usize,
@@ -113,6 +115,12 @@ pub(crate) enum Epilogue<'a> {
     BiasGelu,
     /// `y = x W^T + b + r`, `r` shaped like `y`
     BiasResidual(&'a [f32]),
+}
+
+impl std::fmt::Debug for PackedLinear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedLinear({} x {})", self.n, self.k)
+    }
 }
 
 impl PackedLinear {

@@ -5,7 +5,10 @@
 //! logit per label. It runs on the states the one encoder pass already computed: no second
 //! pass, a few hundred thousand multiply-adds per message.
 
+use std::sync::OnceLock;
+
 use super::head::Dense;
+use crate::encoder::kernels::{Epilogue, PackedLinear, WeightFormat};
 
 /// The adapter's weights. `project` reads raw token states (the standardisation of training
 /// is folded in); `out` reads `[max pool, attention pool]`.
@@ -15,6 +18,8 @@ pub(crate) struct TokenAdapter {
     /// One weight per projected unit: a token's attention score is its projection · `score`.
     pub(crate) score: Vec<f32>,
     pub(crate) out: Dense,
+    /// `project` packed for the encoder's matrix kernel, built on first use.
+    pub(crate) packed: OnceLock<PackedLinear>,
 }
 
 impl TokenAdapter {
@@ -49,13 +54,12 @@ impl TokenAdapter {
         let n = tokens.len() / d;
         let mut pooled = vec![0f32; 2 * k];
         if n > 0 {
+            let packed = self.packed.get_or_init(|| {
+                PackedLinear::new(&self.project.w, &self.project.b, k, d, WeightFormat::F32)
+            });
             let mut h = vec![0f32; n * k];
-            for (t, row) in tokens.chunks_exact(d).enumerate() {
-                for (j, w) in self.project.w.chunks_exact(d).enumerate() {
-                    let dot: f32 = w.iter().zip(row).map(|(a, b)| a * b).sum();
-                    h[t * k + j] = (dot + self.project.b[j]).max(0.0);
-                }
-            }
+            packed.forward(tokens, n, &mut h, Epilogue::Bias);
+            h.iter_mut().for_each(|v| *v = v.max(0.0));
             let scores: Vec<f32> = h
                 .chunks_exact(k)
                 .map(|ht| ht.iter().zip(&self.score).map(|(a, b)| a * b).sum())
@@ -99,6 +103,7 @@ mod tests {
                 inputs: 4,
                 outputs: 2,
             },
+            packed: OnceLock::new(),
         }
     }
 
@@ -113,6 +118,70 @@ mod tests {
         assert!((l[1] - 1.0).abs() < 1e-6, "{l:?}");
         // no tokens: the bias alone
         assert_eq!(a.logits(&[]), vec![0.5, 0.0]);
+    }
+
+    #[test]
+    fn the_packed_projection_matches_the_plain_sums_at_the_encoders_width() {
+        let (d, k, n) = (384, 64, 13);
+        let mut seed = 1u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let mut v = |len: usize| (0..len).map(|_| next()).collect::<Vec<f32>>();
+        let a = TokenAdapter {
+            project: Dense {
+                w: v(k * d),
+                b: v(k),
+                inputs: d,
+                outputs: k,
+            },
+            score: v(k),
+            out: Dense {
+                w: v(2 * k * 3),
+                b: v(3),
+                inputs: 2 * k,
+                outputs: 3,
+            },
+            packed: OnceLock::new(),
+        };
+        let tokens = v(n * d);
+        // the same adapter by plain sums
+        let h: Vec<Vec<f32>> = tokens
+            .chunks(d)
+            .map(|t| {
+                (0..k)
+                    .map(|j| {
+                        let w = &a.project.w[j * d..(j + 1) * d];
+                        (w.iter().zip(t).map(|(x, y)| x * y).sum::<f32>() + a.project.b[j]).max(0.0)
+                    })
+                    .collect()
+            })
+            .collect();
+        let s: Vec<f32> = h
+            .iter()
+            .map(|r| r.iter().zip(&a.score).map(|(x, y)| x * y).sum())
+            .collect();
+        let top = s.iter().copied().fold(f32::MIN, f32::max);
+        let e: Vec<f32> = s.iter().map(|x| (x - top).exp()).collect();
+        let z: f32 = e.iter().sum();
+        let mut pooled = vec![0f32; 2 * k];
+        for (r, w) in h.iter().zip(&e) {
+            for j in 0..k {
+                pooled[j] = pooled[j].max(r[j]);
+                pooled[k + j] += w / z * r[j];
+            }
+        }
+        let want: Vec<f32> = (0..3)
+            .map(|o| {
+                let w = &a.out.w[o * 2 * k..(o + 1) * 2 * k];
+                w.iter().zip(&pooled).map(|(x, y)| x * y).sum::<f32>() + a.out.b[o]
+            })
+            .collect();
+        let got = a.logits(&tokens);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-4, "{got:?} vs {want:?}");
+        }
     }
 
     #[test]

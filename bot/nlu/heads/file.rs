@@ -162,6 +162,7 @@ impl Head {
                 project: dense("adapter.project")?,
                 score: tensor("adapter.score")?.0,
                 out: dense("adapter.out")?,
+                packed: Default::default(),
             };
             if !a.consistent(labels.len()) {
                 return Err(err("the token adapter's shapes do not fit together".into()));

@@ -174,7 +174,11 @@ fn save_and_load_round_trip() {
 
 fn toy_adapter(dim: usize, width: usize, labels: usize) -> super::TokenAdapter {
     let mut rng = StdRng::seed_from_u64(9);
-    let mut v = |n: usize| (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect::<Vec<_>>();
+    let mut v = |n: usize| {
+        (0..n)
+            .map(|_| rng.gen_range(-1.0f32..1.0))
+            .collect::<Vec<_>>()
+    };
     super::TokenAdapter {
         project: Dense {
             w: v(width * dim),
@@ -189,6 +193,7 @@ fn toy_adapter(dim: usize, width: usize, labels: usize) -> super::TokenAdapter {
             inputs: 2 * width,
             outputs: labels,
         },
+        packed: Default::default(),
     }
 }
 

@@ -234,7 +234,11 @@ impl Dataset {
 
     /// The raw scores of `head` (reading rows of `spec`) for every row, its token adapter
     /// included (which needs the set loaded with its token states).
-    pub(crate) fn logits(&self, head: &Head, spec: &FeatureSpec) -> Result<Vec<Vec<f32>>, NluError> {
+    pub(crate) fn logits(
+        &self,
+        head: &Head,
+        spec: &FeatureSpec,
+    ) -> Result<Vec<Vec<f32>>, NluError> {
         let rows = self.rows(spec)?;
         match &head.adapter {
             None => Ok(rows.iter().map(|r| head.logits(r)).collect()),

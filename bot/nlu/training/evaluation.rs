@@ -108,7 +108,15 @@ pub fn eval_text(
     let head = Head::load(&task.head_file(&opts.models_dir))?;
     let spec: FeatureSpec = head.feature_spec.parse()?;
     let tokens = head.needs_tokens();
-    let data = Dataset::load(&encoder, &files, &opts.cache_dir, task, test, tokens, progress)?;
+    let data = Dataset::load(
+        &encoder,
+        &files,
+        &opts.cache_dir,
+        task,
+        test,
+        tokens,
+        progress,
+    )?;
     let predicted: Vec<usize> = data
         .probabilities(&head, &spec)?
         .iter()
@@ -172,7 +180,15 @@ pub fn frustration_check(
     let spec: FeatureSpec = head.feature_spec.parse()?;
     let probs = |d: &Dataset| d.probabilities(&head, &spec);
     let tokens = head.needs_tokens();
-    let data = Dataset::load(&encoder, &files, &opts.cache_dir, task, labelled, tokens, progress)?;
+    let data = Dataset::load(
+        &encoder,
+        &files,
+        &opts.cache_dir,
+        task,
+        labelled,
+        tokens,
+        progress,
+    )?;
     let p = probs(&data)?;
     // (probabilities, held out)
     let routine: Option<(Vec<Vec<f32>>, Vec<bool>)> = match requests {

@@ -291,7 +291,11 @@ fn forward_train(params: &[(Var, Var)], x: &Tensor, dropout: f32) -> candle_core
 }
 
 /// Mean of `weight * -log p(target)` over the batch.
-pub(super) fn weighted_cross_entropy(logits: &Tensor, y: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+pub(super) fn weighted_cross_entropy(
+    logits: &Tensor,
+    y: &Tensor,
+    w: &Tensor,
+) -> candle_core::Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
     (picked * w)?.mean_all()?.neg()

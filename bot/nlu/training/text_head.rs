@@ -144,7 +144,15 @@ impl TextTrainPlan {
         let dir = &self.data_dir;
         let tokens = self.adapter.is_some();
         let load = |task: TextTask, path: &Path| {
-            Dataset::load(&encoder, &files, &opts.cache_dir, task, path, tokens, progress)
+            Dataset::load(
+                &encoder,
+                &files,
+                &opts.cache_dir,
+                task,
+                path,
+                tokens,
+                progress,
+            )
         };
         let mut train_set = load(task, &dir.join("train.tsv"))
             .map_err(|e| NluError::data_from(format!("training data in {}", dir.display()), e))?;
@@ -363,7 +371,11 @@ fn train_text_head(
     let objective = task.shift_objective();
     let mut epochs = Vec::new();
     if let Some((a, dim, progress)) = adapter {
-        let train_base = train.logits(&head, spec)?;
+        let train_base = if a.folds > 1 {
+            out_of_fold_logits(train, spec, &labels, opts, a.folds, progress)?
+        } else {
+            train.logits(&head, spec)?
+        };
         let val_base = val.logits(&head, spec)?;
         let (fitted, scores) = fit_adapter(
             dim,
@@ -427,6 +439,39 @@ fn train_text_head(
         serde_json::to_string(opts).unwrap_or_default(),
     );
     Ok((head, report, epochs))
+}
+
+/// Every training row's logits from a head trained on the other `folds - 1` parts of the
+/// data (row `i` is in part `i % folds`).
+fn out_of_fold_logits(
+    train: &Dataset,
+    spec: &FeatureSpec,
+    labels: &[String],
+    opts: &TrainOptions,
+    folds: usize,
+    progress: &dyn Progress,
+) -> Result<Vec<Vec<f32>>, NluError> {
+    let rows = train.rows(spec)?;
+    let mut out = vec![Vec::new(); rows.len()];
+    progress.start(
+        &format!("{folds} heads for out-of-fold logits"),
+        folds as u64,
+    );
+    for f in 0..folds {
+        let (mut xs, mut ys, mut ws) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, r) in rows.iter().enumerate().filter(|(i, _)| i % folds != f) {
+            xs.push(r.clone());
+            ys.push(train.labels[i]);
+            ws.push(train.weights[i]);
+        }
+        let head = Head::fit_weighted(&xs, &ys, Some(&ws), labels, &spec.to_string(), opts)?;
+        for (i, r) in rows.iter().enumerate().filter(|(i, _)| i % folds == f) {
+            out[i] = head.logits(r);
+        }
+        progress.inc(1);
+    }
+    progress.finish();
+    Ok(out)
 }
 
 /// The objective of the prior correction (`objective`: macro-recall, or anger F1 for the
