@@ -105,6 +105,9 @@ pub struct TrainArgs {
     /// Adapter: learn from out-of-fold head logits of this many folds (0: the head's own).
     #[arg(long)]
     pub adapter_folds: Option<usize>,
+    /// Adapter: how many adapters (seeds) are trained and averaged.
+    #[arg(long)]
+    pub adapter_members: Option<usize>,
     /// Skip the prior correction (per-class logit offsets chosen on val for macro-recall).
     #[arg(long)]
     pub no_prior_correction: bool,
@@ -200,6 +203,9 @@ fn train_text(
         }
         if let Some(v) = a.adapter_folds {
             ad.folds = v;
+        }
+        if let Some(v) = a.adapter_members {
+            ad.members = v;
         }
     }
     let m = &mut plan.mix;

@@ -42,7 +42,11 @@ impl Head {
                 ));
                 tensors.push((format!("{name}.bias"), d.b.clone(), vec![d.outputs]));
             }
-            tensors.push(("adapter.score".into(), a.score.clone(), vec![a.score.len()]));
+            tensors.push((
+                "adapter.score".into(),
+                a.score.clone(),
+                vec![a.groups, a.score.len() / a.groups.max(1)],
+            ));
         }
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
             .into_iter()
@@ -158,9 +162,11 @@ impl Head {
                     outputs: s[0],
                 })
             };
+            let (score, shape) = tensor("adapter.score")?;
             let a = TokenAdapter {
                 project: dense("adapter.project")?,
-                score: tensor("adapter.score")?.0,
+                score,
+                groups: if shape.len() == 2 { shape[0] } else { 1 },
                 out: dense("adapter.out")?,
                 packed: Default::default(),
             };
