@@ -87,7 +87,7 @@ pub struct TrainArgs {
     pub neutral_negatives: bool,
     /// Train a token adapter of this width on top of the head (a learned reader of the last
     /// layer's token states, see `bot/nlu/heads/adapter.rs`); 0 trains none. The default is
-    /// the head's recipe (sentiment: 64; others: none).
+    /// the head's recipe (sentiment and anger: 64; frustration: none).
     #[arg(long, value_name = "WIDTH")]
     pub adapter: Option<usize>,
     /// Adapter: most epochs (the epoch with the best validation score is kept).
@@ -108,6 +108,16 @@ pub struct TrainArgs {
     /// Adapter: how many adapters (seeds) are trained and averaged.
     #[arg(long)]
     pub adapter_members: Option<usize>,
+    /// Sentiment / anger: also measure a fine-tuned copy of the top encoder layer on top of
+    /// the head (validation score per epoch in the JSON report; not saved).
+    #[arg(long)]
+    pub finetune_top: bool,
+    /// Fine-tuning: epochs.
+    #[arg(long)]
+    pub finetune_epochs: Option<usize>,
+    /// Fine-tuning: learning rate of the layer.
+    #[arg(long)]
+    pub finetune_lr: Option<f64>,
     /// Skip the prior correction (per-class logit offsets chosen on val for macro-recall).
     #[arg(long)]
     pub no_prior_correction: bool,
@@ -208,6 +218,16 @@ fn train_text(
             ad.members = v;
         }
     }
+    if a.finetune_top {
+        let mut ft = training::FinetuneOptions::default();
+        if let Some(v) = a.finetune_epochs {
+            ft.epochs = v;
+        }
+        if let Some(v) = a.finetune_lr {
+            ft.layer_lr = v;
+        }
+        plan.finetune = Some(ft);
+    }
     let m = &mut plan.mix;
     if let Some(w) = a.tweet_weight {
         m.tweet_weight = w;
@@ -245,7 +265,8 @@ fn train_text(
                 "per_label": report.per_label, "matrix": report.matrix,
                 "half_split_macro_recall": t.half_split_macro_recall,
                 "half_split_anger_f1": t.half_split_anger_f1,
-                "adapter": t.adapter, "adapter_epochs": t.adapter_epochs})
+                "adapter": t.adapter, "adapter_epochs": t.adapter_epochs,
+                "finetune_epochs": t.finetune_epochs})
         );
     } else {
         print_report(report, 0);

@@ -107,6 +107,11 @@ impl Encoder {
         self.dim
     }
 
+    /// Number of attention heads per layer.
+    pub fn heads(&self) -> usize {
+        self.model.heads()
+    }
+
     /// Number of transformer layers (the blocks of [`Features::layer_means`]).
     pub fn layers(&self) -> usize {
         self.model.num_layers()
@@ -129,10 +134,28 @@ impl Encoder {
     /// The sentence embedding plus per-layer mean pools and the last layer's max pool, one
     /// per text, in input order, from a single pass.
     pub fn encode_features(&self, texts: &[&str]) -> Result<Vec<Features>, NluError> {
-        self.encode_keeping(texts, false)
+        self.encode_keeping(texts, None)
     }
 
-    fn encode_keeping(&self, texts: &[&str], keep_tokens: bool) -> Result<Vec<Features>, NluError> {
+    /// Every token's hidden state after layer `layer` (1-based), one `tokens * dim` vector per
+    /// text: what a branch fine-tuned above that layer reads.
+    pub fn token_states_after(
+        &self,
+        texts: &[&str],
+        layer: usize,
+    ) -> Result<Vec<Vec<f32>>, NluError> {
+        Ok(self
+            .encode_keeping(texts, Some(layer))?
+            .into_iter()
+            .map(|f| f.tokens)
+            .collect())
+    }
+
+    fn encode_keeping(
+        &self,
+        texts: &[&str],
+        keep_tokens: Option<usize>,
+    ) -> Result<Vec<Features>, NluError> {
         let encodings = self.tokenize(texts)?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
         let mut out = Vec::with_capacity(texts.len());
@@ -155,7 +178,8 @@ impl Encoder {
     /// token states only as `keep` says (callers that need only the embedding do not carry
     /// 3 KB more per message).
     pub fn encode_pooled(&self, texts: &[&str], keep: Pools) -> Result<Vec<Features>, NluError> {
-        let mut out = self.encode_keeping(texts, keep.tokens)?;
+        let last = self.layers();
+        let mut out = self.encode_keeping(texts, keep.tokens.then_some(last))?;
         if !keep.hidden {
             for f in &mut out {
                 f.layer_means = Vec::new();
@@ -173,7 +197,7 @@ impl Encoder {
             embedding: last.iter().map(|v| v / norm).collect(),
             max_pool: s.last_max,
             layer_means: s.layer_means,
-            tokens: s.last_tokens,
+            tokens: s.tokens,
         }
     }
 

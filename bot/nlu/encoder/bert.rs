@@ -52,8 +52,9 @@ pub struct MessageStates {
     pub layer_means: Vec<f32>,
     /// Max over tokens of the last layer's hidden state: `dim`.
     pub last_max: Vec<f32>,
-    /// The last layer's hidden state of every token, `tokens * dim`; empty unless asked for.
-    pub last_tokens: Vec<f32>,
+    /// The hidden state of every token after the layer asked for (`keep_tokens`),
+    /// `tokens * dim`; empty unless asked for.
+    pub tokens: Vec<f32>,
 }
 
 struct LayerNorm {
@@ -271,6 +272,10 @@ impl Bert {
         self.cfg.hidden_size
     }
 
+    pub fn heads(&self) -> usize {
+        self.cfg.num_attention_heads
+    }
+
     pub fn num_layers(&self) -> usize {
         self.cfg.num_hidden_layers
     }
@@ -282,12 +287,12 @@ impl Bert {
 
     /// Run the encoder over messages given as word-piece ids (with [CLS] and [SEP]) and
     /// return, per message, the token-mean of every layer's output and the token-max of the
-    /// last one (and, when `keep_tokens`, the last layer's state of every token). An empty id
-    /// list counts as one zero state.
+    /// last one (and, with `keep_tokens = Some(n)`, every token's state after layer `n`,
+    /// 1-based). An empty id list counts as one zero state.
     pub fn forward(
         &self,
         messages: &[&[u32]],
-        keep_tokens: bool,
+        keep_tokens: Option<usize>,
     ) -> Result<Vec<MessageStates>, NluError> {
         let d = self.cfg.hidden_size;
         let rows: usize = messages.iter().map(|m| m.len()).sum();
@@ -304,26 +309,26 @@ impl Bert {
             .map(|_| MessageStates {
                 layer_means: vec![0f32; self.layers.len() * d],
                 last_max: vec![0f32; d],
-                last_tokens: Vec::new(),
+                tokens: Vec::new(),
             })
             .collect();
         self.embeddings.forward(messages, &mut x)?;
         for (li, layer) in self.layers.iter().enumerate() {
             self.layer_forward(layer, &mut x, &mut s);
+            let keep = keep_tokens == Some(li + 1);
             let mut row = 0;
             for (m, st) in messages.iter().zip(states.iter_mut()) {
                 let toks = &x[row * d..(row + m.len()) * d];
                 mean_rows(toks, d, &mut st.layer_means[li * d..(li + 1) * d]);
+                if keep {
+                    st.tokens = toks.to_vec();
+                }
                 row += m.len();
             }
         }
         let mut row = 0;
         for (m, st) in messages.iter().zip(states.iter_mut()) {
-            let toks = &x[row * d..(row + m.len()) * d];
-            max_rows(toks, d, &mut st.last_max);
-            if keep_tokens {
-                st.last_tokens = toks.to_vec();
-            }
+            max_rows(&x[row * d..(row + m.len()) * d], d, &mut st.last_max);
             row += m.len();
         }
         Ok(states)

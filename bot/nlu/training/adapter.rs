@@ -18,7 +18,7 @@ use super::fit::{example_weights, weighted_cross_entropy, ClassWeights};
 use super::scoring::Report;
 use super::{calibration, Progress};
 use crate::encoder::kernels::{f16_to_f32, f32_to_f16};
-use crate::encoder::{Encoder, Pools};
+use crate::encoder::Encoder;
 use crate::error::chain;
 use crate::heads::{Dense, TokenAdapter};
 use crate::NluError;
@@ -64,7 +64,7 @@ impl Default for AdapterOptions {
             dropout: 0.1,
             seed: 7,
             folds: 0,
-            members: 3,
+            members: 1,
         }
     }
 }
@@ -72,20 +72,24 @@ impl Default for AdapterOptions {
 /// One message's token states, stored as f16.
 pub(crate) type Tokens = Vec<u16>;
 
-/// The last layer's token states of every text of `data_file`, cached under
-/// `<cache>/features/<key>.tokens`.
+/// Every token's state after layer `layer` (1-based; the last layer for an adapter) of every
+/// text of `data_file`, cached under `<cache>/features/<key>.tokens`.
 pub(crate) fn cached_tokens(
     encoder: &Encoder,
     model_dir: &Path,
     cache_dir: &Path,
     data_file: &Path,
     texts: &[&str],
+    layer: usize,
     progress: &dyn Progress,
 ) -> Result<Vec<Tokens>, NluError> {
     let bytes = std::fs::read(data_file)
         .map_err(|e| NluError::data_from(format!("cannot read {}", data_file.display()), e))?;
     let mut h = Sha256::new();
     h.update(b"tokens-v1\0");
+    if layer != encoder.layers() {
+        h.update(format!("after layer {layer}\0").as_bytes());
+    }
     h.update(model_dir.to_string_lossy().as_bytes());
     h.update(b"\0");
     h.update(&bytes);
@@ -99,14 +103,8 @@ pub(crate) fn cached_tokens(
     }
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(64) {
-        for f in encoder.encode_pooled(
-            chunk,
-            Pools {
-                hidden: false,
-                tokens: true,
-            },
-        )? {
-            out.push(f.tokens.iter().map(|&v| f32_to_f16(v)).collect());
+        for t in encoder.token_states_after(chunk, layer)? {
+            out.push(t.iter().map(|&v| f32_to_f16(v)).collect());
         }
         progress.inc(chunk.len() as u64);
     }
@@ -239,7 +237,8 @@ pub(crate) fn fit_adapter(
         let mut total_loss = 0.0;
         for b in &batches {
             let (x, mask, len) = padded(train.tokens, b, dim, &mean, &inv_std, &dev)?;
-            let feat = pooled_features(&x, &mask, b.len(), len, &w1, &b1, &score, opts.dropout)?;
+            let keep = dropout_mask(&mut rng, b.len() * len, width, opts.dropout, &dev)?;
+            let feat = pooled_features(&x, &mask, b.len(), len, &w1, &b1, &score, keep.as_ref())?;
             let base: Vec<f32> = b.iter().flat_map(|&i| train.base[i].clone()).collect();
             let base = Tensor::from_vec(base, (b.len(), k), &dev)?;
             let logits = (feat.matmul(w2.as_tensor())?.broadcast_add(b2.as_tensor())? + base)?;
@@ -481,15 +480,15 @@ fn pooled_features(
     w1: &Var,
     b1: &Var,
     score: &Var,
-    dropout: f32,
+    dropout: Option<&Tensor>,
 ) -> candle_core::Result<Tensor> {
     let width = b1.as_tensor().dims1()?;
     let mut h = x
         .matmul(w1.as_tensor())?
         .broadcast_add(b1.as_tensor())?
         .relu()?;
-    if dropout > 0.0 {
-        h = candle_nn::ops::dropout(&h, dropout)?;
+    if let Some(keep) = dropout {
+        h = (h * keep)?;
     }
     let s = h.matmul(score.as_tensor())?.reshape((b, len))?;
     let h = h.reshape((b, len, width))?;
@@ -500,6 +499,26 @@ fn pooled_features(
     let a = candle_nn::ops::softmax(&s, D::Minus1)?;
     let att = h.broadcast_mul(&a.unsqueeze(2)?)?.sum(1)?;
     Tensor::cat(&[max, att], 1)
+}
+
+/// Inverted dropout drawn from the training's own seeded generator (candle's dropout draws
+/// from an unseeded one, and a retrained head should come out the same): `(rows, width)`
+/// of 0 or `1 / (1 - p)`; `None` when `p` is 0.
+fn dropout_mask(
+    rng: &mut StdRng,
+    rows: usize,
+    width: usize,
+    p: f32,
+    dev: &Device,
+) -> candle_core::Result<Option<Tensor>> {
+    if p <= 0.0 {
+        return Ok(None);
+    }
+    let scale = 1.0 / (1.0 - p);
+    let v: Vec<f32> = (0..rows * width)
+        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { scale })
+        .collect();
+    Ok(Some(Tensor::from_vec(v, (rows, width), dev)?))
 }
 
 /// The trained weights as an inference adapter, the standardisation folded into the
@@ -646,8 +665,6 @@ mod tests {
             epochs: 2,
             batch_size: 16,
             members: 3,
-            // candle's dropout draws from its own generator: without it a seed fixes a member
-            dropout: 0.0,
             ..Default::default()
         };
         let set = AdapterSet {

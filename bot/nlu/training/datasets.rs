@@ -111,7 +111,8 @@ impl RawSet {
                 &format!("token states of {}", path.display()),
                 texts.len() as u64,
             );
-            let t = cached_tokens(encoder, &files.dir, cache_dir, path, &refs, progress);
+            let last = encoder.layers();
+            let t = cached_tokens(encoder, &files.dir, cache_dir, path, &refs, last, progress);
             progress.finish();
             t?
         } else {
