@@ -443,7 +443,7 @@ fn message_signals(s: &mut Signals, m: &Analysis, before: &[Analysis], later: i3
     // conversation unless the head hears real anger).
     let f = m.frustration;
     // "my boss is a nightmare", "locked myself out again": the tone is not about us
-    let aim = if aimed_elsewhere(m, &lower) { 0.5 } else { 1.0 };
+    let aim = if aimed_at_lower(m, &lower) { 0.5 } else { 1.0 };
     let fade = fade * aim;
     let head = 0.5 * f.frustrated + 0.85 * f.angry;
     if head > 0.0 {
@@ -556,7 +556,11 @@ const SELF_DIRECTED: &[&str] = &[
 
 /// The message's tone is aimed at something other than the shop: the customer's day, their
 /// boss, themselves ("locked myself out again"). Such a grumble still counts, at half weight.
-fn aimed_elsewhere(m: &Analysis, lower: &str) -> bool {
+pub(crate) fn aimed_elsewhere(m: &Analysis) -> bool {
+    aimed_at_lower(m, &m.text.to_lowercase())
+}
+
+fn aimed_at_lower(m: &Analysis, lower: &str) -> bool {
     if SELF_DIRECTED.iter().any(|p| has(lower, p)) {
         return true;
     }

@@ -357,6 +357,7 @@ pub(super) async fn ask_rules(
         unresolved_turns,
         frustration: record.frustration,
         frustration_reasons: &record.frustration_reasons,
+        aimed_elsewhere: super::frustration::aimed_elsewhere(analysis),
     };
     policy::decide(&inner.rules, &situation)
 }

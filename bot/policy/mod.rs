@@ -205,6 +205,9 @@ pub struct Situation<'a> {
     /// The conversation's frustration score (0..1) after this message, and its reasons.
     pub frustration: f32,
     pub frustration_reasons: &'a [String],
+    /// This message's tone is aimed at something other than the shop (the customer's day,
+    /// themselves: "my kids are driving me mad today"): `negative_message` does not fire on it.
+    pub aimed_elsewhere: bool,
 }
 
 /// Whole-word, case-insensitive match of `phrase` (already lower-case) in `text`.
@@ -237,6 +240,7 @@ fn round3(v: f64) -> f64 {
 /// The observed value when `rule` fires on this turn, or None.
 fn fires(condition: &Condition, s: &Situation) -> Option<(Value, Value)> {
     match condition {
+        Condition::NegativeMessage { .. } if s.aimed_elsewhere => None,
         Condition::NegativeMessage { at_least } => {
             let v = s.analysis.sentiment_scores.negative;
             (v >= *at_least).then(|| (json!(round3(v as f64)), json!(round3(*at_least as f64))))

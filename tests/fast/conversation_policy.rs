@@ -42,6 +42,7 @@ fn situation<'a>(a: &'a Analysis, history: &'a [f32]) -> Situation<'a> {
         unresolved_turns: 0,
         frustration: 0.0,
         frustration_reasons: &[],
+        aimed_elsewhere: false,
     }
 }
 
@@ -384,4 +385,24 @@ fn only_for_and_the_new_conditions_are_checked() {
     ))
     .unwrap_err();
     assert!(e.contains("intents"), "{e}");
+}
+
+#[test]
+fn a_very_negative_grumble_about_the_customers_day_is_no_complaint_about_us() {
+    let a = analysis(
+        "my kids are driving me mad today",
+        "out_of_scope",
+        0.95,
+        0.3,
+    );
+    let mut s = situation(&a, &[0.95]);
+    s.aimed_elsewhere = true;
+    assert_eq!(decide(&shipped_rules(), &s), None);
+    // the same negativity aimed at the shop is
+    let b = analysis("your service is driving me mad", "complaint", 0.95, 0.3);
+    let e = decide(&shipped_rules(), &situation(&b, &[0.95])).expect("escalates");
+    assert!(
+        e.reasons.iter().any(|r| r.rule == "very negative message"),
+        "{e:?}"
+    );
 }

@@ -75,6 +75,7 @@ fn missed(file: &str) -> (usize, Vec<String>) {
                 unresolved_turns: u32::from(a.intent == frontdesk::nlu::OUT_OF_SCOPE),
                 frustration: 0.0,
                 frustration_reasons: &[],
+                aimed_elsewhere: false,
             };
             decide(&rules, &s).is_none()
         })
