@@ -401,6 +401,7 @@ pub fn assess(c: &Context) -> Frustration {
         message_signals(&mut s, m, &c.messages[..i], (n - 1 - i) as i32);
     }
     sarcasm(&mut s, c.messages);
+    leaving(&mut s, c.messages);
     if c.messages.last().is_some() {
         repeated_intent(&mut s, c.messages);
         negative_run(&mut s, c.messages);
@@ -657,6 +658,127 @@ fn sarcasm(s: &mut Signals, messages: &[Analysis]) {
         "sarcasm"
     };
     s.offer("sarcasm", strongest, reason.into());
+}
+
+/// Asking to leave: closing or deleting the account, cancelling a subscription or membership,
+/// having one's data removed.
+const LEAVING: &[&str] = &[
+    "close my account",
+    "closing my account",
+    "close the account",
+    "delete my account",
+    "deleting my account",
+    "delete the account",
+    "remove my account",
+    "cancel my account",
+    "account deletion",
+    "account closure",
+    "delete my data",
+    "remove my data",
+    "erase my data",
+    "delete my details",
+    "cancel my subscription",
+    "cancelling my subscription",
+    "canceling my subscription",
+    "cancel my membership",
+    "cancelling my membership",
+    "canceling my membership",
+    "cancel my plan",
+    "end my subscription",
+    "stop my subscription",
+    "unsubscribe me",
+];
+
+/// Intents that ask to leave.
+const LEAVING_INTENTS: &[&str] = &["delete_account"];
+
+/// What stands between a customer and the way out: a button or form that does nothing, a
+/// phone line, a minimum term, an offer to stay, a request left undone.
+const WAY_OUT_BLOCKED: &[&str] = &[
+    "can't",
+    "cant",
+    "cannot",
+    "won't let",
+    "wont let",
+    "doesn't work",
+    "doesnt work",
+    "does not work",
+    "didn't work",
+    "didnt work",
+    "not working",
+    "does nothing",
+    "doesn't do anything",
+    "doesnt do anything",
+    "nothing happens",
+    "greyed out",
+    "grayed out",
+    "no option",
+    "no way to",
+    "other way",
+    "error",
+    "still",
+    "have to call",
+    "call a number",
+    "by phone",
+    "only open",
+    "minimum term",
+    "notice period",
+    "discount",
+    "pause",
+    "offer to stay",
+    "don't want",
+    "dont want",
+    "why do i have to",
+    "why do you need",
+    "why is this so",
+    "so difficult",
+    "so hard",
+    "impossible",
+    "just want it",
+    "days ago",
+    "weeks ago",
+    "month ago",
+    "months ago",
+    "overdue",
+    "gdpr",
+    "legally",
+];
+
+/// Leaving friction: a customer who asked to leave and is still at it some messages later
+/// (or says in the same breath that the way out is blocked) is having trouble leaving, the
+/// moment a person can still save the relationship, or at least end it well. What counts is
+/// a later message naming an obstacle (the button does nothing, call us on weekdays, a
+/// minimum term, an offer to stay, weeks overdue); a plain follow-up question is no friction
+/// (asking the same thing again is counted as a repeat already).
+fn leaving(s: &mut Signals, messages: &[Analysis]) {
+    let n = messages.len();
+    let asks_to_leave = |m: &Analysis, lower: &str| {
+        LEAVING_INTENTS.contains(&m.intent.as_str()) || LEAVING.iter().any(|p| has(lower, p))
+    };
+    let Some(first) = messages
+        .iter()
+        .position(|m| asks_to_leave(m, &m.text.to_lowercase()))
+    else {
+        return;
+    };
+    for (i, m) in messages.iter().enumerate().skip(first) {
+        let lower = m.text.to_lowercase();
+        let blocked = WAY_OUT_BLOCKED.iter().any(|p| has(&lower, p));
+        let fade = SLOW_FADE.powi((n - 1 - i) as i32);
+        let (v, reason) = if i == first {
+            if !blocked {
+                continue;
+            }
+            (0.3, "the way out is blocked")
+        } else if SMALL_TALK.contains(&m.intent.as_str()) || thanks(&lower) {
+            continue;
+        } else if blocked {
+            (0.45, "trying to leave, the way out is blocked")
+        } else {
+            continue;
+        };
+        s.offer("leaving", v * fade, reason.into());
+    }
 }
 
 /// Plain gratitude ("great, thanks"): praise that is no sarcasm.

@@ -329,3 +329,62 @@ fn advice_that_did_not_work_and_impatience_count() {
     );
     assert!(f.score >= 0.6, "{f:?}");
 }
+
+#[test]
+fn a_customer_stopped_on_the_way_out_is_frustrated() {
+    // the button does nothing, then a plain push: leaving friction, named
+    let m = vec![
+        msg("how do i cancel my membership", "delete_account", 0.1),
+        msg(
+            "the cancel button doesnt do anything",
+            "delete_account",
+            0.3,
+        ),
+    ];
+    let f = score(&m);
+    assert!(f.score >= 0.45, "{f:?}");
+    assert!(
+        f.reasons
+            .contains(&"trying to leave, the way out is blocked".to_string()),
+        "{f:?}"
+    );
+    // with a negative word it sours the conversation
+    let mut sour = m.clone();
+    sour.push(msg(
+        "this feels deliberate. i want it cancelled today",
+        "delete_account",
+        0.7,
+    ));
+    assert!(score(&sour).score >= 0.6, "{:?}", score(&sour));
+    // a request overdue in the first breath counts too
+    let overdue = score(&[msg(
+        "i asked for account deletion under gdpr six weeks ago",
+        "delete_account",
+        0.3,
+    )]);
+    assert!(
+        overdue
+            .reasons
+            .contains(&"the way out is blocked".to_string()),
+        "{overdue:?}"
+    );
+}
+
+#[test]
+fn a_calm_question_about_leaving_is_no_friction() {
+    // asking how, and a follow-up about what happens to the data: below even a high-value
+    // customer's first-signs rule (0.3)
+    let m = vec![
+        msg("how do I delete my account?", "delete_account", 0.1),
+        msg(
+            "will my order history be removed too?",
+            "delete_account",
+            0.1,
+        ),
+        msg("great, thanks", "thanks", 0.0),
+    ];
+    let f = score(&m);
+    assert!(f.score < 0.3, "{f:?}");
+    // asking once, however it is put, is nothing
+    assert_eq!(score(&m[..1]).score, 0.0);
+}
