@@ -77,6 +77,7 @@ pub struct TrainArgs {
     /// Frustration only: loss weight of one Bitext request (0 leaves them out).
     #[arg(long)]
     pub bitext_weight: Option<f32>,
+
     /// Anger only: do not add the neutral tweets of the sentiment training set as non-anger
     /// examples (the default since escalation reads the frustration head: anger F1 on val
     /// 0.818 without them, 0.811 with).

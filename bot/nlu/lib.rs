@@ -24,6 +24,7 @@ mod error;
 mod heads;
 mod intents;
 mod json_lines;
+mod model_text;
 mod options;
 mod service;
 pub mod training;
@@ -36,6 +37,7 @@ pub use error::NluError;
 pub use intents::{
     Intent, IntentError, IntentSet, OutOfScope, Response, Slot, MIN_EXAMPLES, RECOMMENDED_EXAMPLES,
 };
+pub use model_text::model_text;
 pub use options::{EncoderOptions, NluOptions};
 pub use service::{NluService, ServiceOptions};
 
@@ -183,21 +185,25 @@ impl Nlu {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let pooled = self.encoder.encode_pooled(texts, self.keep)?;
+        // the heads read the message without handles and links (see `model_text.rs`)
+        let model: Vec<std::borrow::Cow<str>> = texts.iter().map(|t| model_text(t)).collect();
+        let refs: Vec<&str> = model.iter().map(|m| m.as_ref()).collect();
+        let pooled = self.encoder.encode_pooled(&refs, self.keep)?;
         texts
             .iter()
+            .zip(refs)
             .zip(&pooled)
-            .map(|(&text, p)| {
-                let ip = self.intent.probabilities(p, text)?;
+            .map(|((&text, read), p)| {
+                let ip = self.intent.probabilities(p, read)?;
                 let (intent, intent_confidence) = heads::decide_intent(&self.intent.head, &ip);
-                let sp = self.sentiment.probabilities(p, text)?;
+                let sp = self.sentiment.probabilities(p, read)?;
                 let sentiment_scores = SentimentScores {
                     negative: sp[0],
                     neutral: sp[1],
                     positive: sp[2],
                 };
-                let anger = self.anger.probabilities(p, text)?[1];
-                let fp = self.frustration.probabilities(p, text)?;
+                let anger = self.anger.probabilities(p, read)?[1];
+                let fp = self.frustration.probabilities(p, read)?;
                 let frustration = FrustrationScores {
                     calm: fp[0],
                     frustrated: fp[1],

@@ -295,3 +295,36 @@ fn service_answers_many_callers_each_with_their_own_message() {
         assert_eq!(a.intent, want, "{text}");
     }
 }
+
+#[test]
+fn handles_and_links_do_not_change_what_a_message_is_read_as() {
+    let (_tmp, opts) = small_shop();
+    let nlu = Nlu::load(&opts).unwrap();
+    let out = nlu
+        .analyze(&[
+            "my parcel never came and nobody answers, order 778812",
+            "@AcmeSupport @AcmeHelp my parcel never came and nobody answers, order 778812 https://t.co/x7Yq2",
+            "<@!123456789> my parcel never came and nobody answers, order 778812",
+        ])
+        .unwrap();
+    for a in &out[1..] {
+        // read as the plain message: same intent, same tone
+        assert_eq!(a.intent, out[0].intent, "{a:?}");
+        assert!(
+            (a.frustration.upset() - out[0].frustration.upset()).abs() < 0.05,
+            "{a:?} vs {:?}",
+            out[0]
+        );
+        assert!((a.sentiment_scores.negative - out[0].sentiment_scores.negative).abs() < 0.05);
+        // and still what the customer wrote, its order number found where they wrote it
+        assert!(a.text.contains("my parcel never came"));
+        let e = a
+            .entities
+            .iter()
+            .find(|e| e.value == "778812")
+            .expect("order number");
+        assert_eq!(&a.text[e.start..e.end], e.text);
+    }
+    // the two handles read as one kind of handle
+    assert!((out[1].frustration.upset() - out[2].frustration.upset()).abs() < 0.05);
+}

@@ -79,6 +79,7 @@ pub(crate) fn cached_tokens(
     model_dir: &Path,
     cache_dir: &Path,
     data_file: &Path,
+    variant: &str,
     texts: &[&str],
     layer: usize,
     progress: &dyn Progress,
@@ -93,6 +94,10 @@ pub(crate) fn cached_tokens(
     h.update(model_dir.to_string_lossy().as_bytes());
     h.update(b"\0");
     h.update(&bytes);
+    if !variant.is_empty() {
+        h.update(b"\0");
+        h.update(variant.as_bytes());
+    }
     let key = hex::encode(h.finalize());
     let path = cache_dir
         .join("features")

@@ -8,7 +8,7 @@ use super::feature_cache::cached_encode;
 use super::Progress;
 use crate::encoder::{Encoder, Features, ModelFiles};
 use crate::heads::{softmax, FeatureSpec, Head, TextTask};
-use crate::NluError;
+use crate::{model_text, NluError};
 
 /// A labelled text read from a data file.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,11 +99,27 @@ impl RawSet {
         } else {
             read_tsv(path)?
         };
-        let (texts, labels): (Vec<String>, Vec<String>) =
-            rows.into_iter().map(|r| (r.text, r.label)).unzip();
+        // the heads learn from the text they will read (handles and links dropped)
+        let mut changed = false;
+        let (texts, labels): (Vec<String>, Vec<String>) = rows
+            .into_iter()
+            .map(|r| {
+                let read = model_text(&r.text);
+                changed |= read != r.text;
+                (read.into_owned(), r.label)
+            })
+            .unzip();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        // a file whose texts the normalisation changed gets cache entries of its own
+        let variant = if changed {
+            texts_digest(&refs)
+        } else {
+            String::new()
+        };
         progress.start(&format!("encoding {}", path.display()), texts.len() as u64);
-        let pooled = cached_encode(encoder, &files.dir, cache_dir, path, &refs, progress);
+        let pooled = cached_encode(
+            encoder, &files.dir, cache_dir, path, &variant, &refs, progress,
+        );
         progress.finish();
         let pooled = pooled?;
         let tokens = if tokens {
@@ -112,7 +128,9 @@ impl RawSet {
                 texts.len() as u64,
             );
             let last = encoder.layers();
-            let t = cached_tokens(encoder, &files.dir, cache_dir, path, &refs, last, progress);
+            let t = cached_tokens(
+                encoder, &files.dir, cache_dir, path, &variant, &refs, last, progress,
+            );
             progress.finish();
             t?
         } else {
@@ -125,6 +143,18 @@ impl RawSet {
             tokens,
         })
     }
+}
+
+/// What tells cache entries of a file whose texts were normalised apart: a digest of the
+/// texts read (so a change of `model_text` re-encodes).
+pub(crate) fn texts_digest(texts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for t in texts {
+        h.update(t.as_bytes());
+        h.update(b"\0");
+    }
+    format!("model-text:{}", hex::encode(h.finalize()))
 }
 
 /// Encoded labelled rows of one data file (or several mixed), each with a loss weight.

@@ -18,6 +18,7 @@ pub(crate) fn cached_encode(
     model_dir: &Path,
     cache_dir: &Path,
     data_file: &Path,
+    variant: &str,
     texts: &[&str],
     progress: &dyn Progress,
 ) -> Result<Vec<Features>, NluError> {
@@ -28,6 +29,10 @@ pub(crate) fn cached_encode(
     h.update(model_dir.to_string_lossy().as_bytes());
     h.update(b"\0");
     h.update(&bytes);
+    if !variant.is_empty() {
+        h.update(b"\0");
+        h.update(variant.as_bytes());
+    }
     let key = hex::encode(h.finalize());
     let path = features_dir(cache_dir).join(format!("{}.safetensors", &key[..24]));
     if let Ok(p) = read_cache(&path, texts.len()) {

@@ -215,6 +215,7 @@ impl TextTrainPlan {
                     &files.dir,
                     &opts.cache_dir,
                     &dir.join(file),
+                    &super::datasets::texts_digest(&refs),
                     &refs,
                     below,
                     progress,
