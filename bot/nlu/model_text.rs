@@ -3,9 +3,11 @@
 //! `@handles` and paste links; measured on our labelled support messages
 //! (`data/frustration/val.tsv`), two leading handles cut the frustration head's recall of
 //! upset messages from 0.937 to 0.886 and a trailing link cut its precision from 0.927 to
-//! 0.852. Every handle becomes `@user` (TweetEval's own convention, which the tweet heads
-//! learned from) and links are dropped, before the encoder pass, in training and at serve time
-//! alike; entities are still read from the message as written.
+//! 0.852. Handles (TweetEval's `@user` too) and links are dropped before the encoder pass, in
+//! training and at serve time alike, so "@shop where is my order" reads exactly as "where is
+//! my order"; entities are still read from the message as written. (Mapping every handle to
+//! `@user` instead kept a meaning in it: the frustration head, trained on support tweets at
+//! companies, read "@user @user my parcel never came" as upset 0.89 against 0.46 without.)
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -22,17 +24,14 @@ static LINK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:https?://|www\.)[^\s<>]+").expect("link pattern compiles")
 });
 
-/// The message as the heads read it: every handle `@user`, links removed, whitespace
-/// collapsed. A message that is nothing but links stays as written.
+/// The message as the heads read it: handles and links removed, whitespace collapsed. A
+/// message that is nothing but handles and links stays as written.
 pub fn model_text(text: &str) -> Cow<'_, str> {
-    let handles = HANDLE
-        .find_iter(text)
-        .any(|m| m.as_str().trim_start() != "@user");
-    if !handles && !LINK.is_match(text) {
+    if !HANDLE.is_match(text) && !LINK.is_match(text) {
         return Cow::Borrowed(text);
     }
-    let named = HANDLE.replace_all(text, "$1@user");
-    let unlinked = LINK.replace_all(&named, " ");
+    let unnamed = HANDLE.replace_all(text, "$1");
+    let unlinked = LINK.replace_all(&unnamed, " ");
     let joined = unlinked.split_whitespace().collect::<Vec<_>>().join(" ");
     if joined.is_empty() {
         Cow::Borrowed(text)
@@ -46,15 +45,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn handles_become_one_name_and_links_are_dropped() {
+    fn handles_and_links_are_dropped() {
         assert_eq!(
             model_text("@AcmeSupport @AcmeHelp where is my parcel?? https://t.co/x7Yq2"),
-            "@user @user where is my parcel??"
+            "where is my parcel??"
         );
-        assert_eq!(
-            model_text("<@!123456789> refund please"),
-            "@user refund please"
-        );
+        assert_eq!(model_text("<@!123456789> refund please"), "refund please");
+        assert_eq!(model_text("@user thanks!"), "thanks!");
         assert_eq!(
             model_text("see www.example.com/orders/1 it says cancelled"),
             "see it says cancelled"
@@ -69,8 +66,8 @@ mod tests {
             "my email is emma@example.com"
         );
         assert!(matches!(model_text("where is my order"), Cow::Borrowed(_)));
-        assert!(matches!(model_text("@user thanks!"), Cow::Borrowed(_)));
-        // nothing but a link: keep it rather than read an empty message
+        // nothing but a handle or a link: keep it rather than read an empty message
         assert_eq!(model_text("https://t.co/x7Yq2"), "https://t.co/x7Yq2");
+        assert_eq!(model_text("@AcmeSupport"), "@AcmeSupport");
     }
 }

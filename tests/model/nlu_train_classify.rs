@@ -308,14 +308,12 @@ fn handles_and_links_do_not_change_what_a_message_is_read_as() {
         ])
         .unwrap();
     for a in &out[1..] {
-        // read as the plain message: same intent, same tone
+        // read exactly as the plain message
         assert_eq!(a.intent, out[0].intent, "{a:?}");
-        assert!(
-            (a.frustration.upset() - out[0].frustration.upset()).abs() < 0.05,
-            "{a:?} vs {:?}",
-            out[0]
-        );
-        assert!((a.sentiment_scores.negative - out[0].sentiment_scores.negative).abs() < 0.05);
+        assert_eq!(a.intent_confidence, out[0].intent_confidence);
+        assert_eq!(a.frustration, out[0].frustration, "{a:?} vs {:?}", out[0]);
+        assert_eq!(a.sentiment_scores, out[0].sentiment_scores);
+        assert_eq!(a.anger, out[0].anger);
         // and still what the customer wrote, its order number found where they wrote it
         assert!(a.text.contains("my parcel never came"));
         let e = a
@@ -325,6 +323,4 @@ fn handles_and_links_do_not_change_what_a_message_is_read_as() {
             .expect("order number");
         assert_eq!(&a.text[e.start..e.end], e.text);
     }
-    // the two handles read as one kind of handle
-    assert!((out[1].frustration.upset() - out[2].frustration.upset()).abs() < 0.05);
 }
