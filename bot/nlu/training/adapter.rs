@@ -12,8 +12,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use super::feature_cache::{cache_key, features_dir};
 use super::fit::{example_weights, weighted_cross_entropy, ClassWeights};
 use super::scoring::Report;
 use super::{calibration, Progress};
@@ -84,24 +84,13 @@ pub(crate) fn cached_tokens(
     layer: usize,
     progress: &dyn Progress,
 ) -> Result<Vec<Tokens>, NluError> {
-    let bytes = std::fs::read(data_file)
-        .map_err(|e| NluError::data_from(format!("cannot read {}", data_file.display()), e))?;
-    let mut h = Sha256::new();
-    h.update(b"tokens-v1\0");
-    if layer != encoder.layers() {
-        h.update(format!("after layer {layer}\0").as_bytes());
-    }
-    h.update(model_dir.to_string_lossy().as_bytes());
-    h.update(b"\0");
-    h.update(&bytes);
-    if !variant.is_empty() {
-        h.update(b"\0");
-        h.update(variant.as_bytes());
-    }
-    let key = hex::encode(h.finalize());
-    let path = cache_dir
-        .join("features")
-        .join(format!("{}.tokens", &key[..24]));
+    let kind = if layer == encoder.layers() {
+        "tokens-v1".to_string()
+    } else {
+        format!("tokens-v1 after layer {layer}")
+    };
+    let key = cache_key(&kind, model_dir, data_file, variant)?;
+    let path = features_dir(cache_dir).join(format!("{key}.tokens"));
     if let Some(t) = read_tokens(&path).filter(|t| t.len() == texts.len()) {
         progress.inc(texts.len() as u64);
         return Ok(t);
@@ -247,19 +236,7 @@ pub(crate) fn fit_adapter(
             let base: Vec<f32> = b.iter().flat_map(|&i| train.base[i].clone()).collect();
             let base = Tensor::from_vec(base, (b.len(), k), &dev)?;
             let logits = (feat.matmul(w2.as_tensor())?.broadcast_add(b2.as_tensor())? + base)?;
-            let y = Tensor::from_vec(
-                b.iter()
-                    .map(|&i| train.labels[i] as u32)
-                    .collect::<Vec<_>>(),
-                b.len(),
-                &dev,
-            )?;
-            let w = Tensor::from_vec(
-                b.iter().map(|&i| weights[i]).collect::<Vec<_>>(),
-                b.len(),
-                &dev,
-            )?;
-            let loss = weighted_cross_entropy(&logits, &y, &w)?;
+            let loss = batch_loss(&logits, train.labels, &weights, b)?;
             let penalty = (w1.as_tensor().sqr()?.sum_all()? + w2.as_tensor().sqr()?.sum_all()?)?;
             let total = (&loss + (penalty * (opts.l2 / 2.0))?)?;
             opt.backward_step(&total)?;
@@ -370,6 +347,23 @@ pub(crate) fn average(members: &[TokenAdapter]) -> TokenAdapter {
         },
         packed: Default::default(),
     }
+}
+
+/// The weighted cross-entropy of a batch's logits (rows `idx` of `labels` and `weights`).
+pub(super) fn batch_loss(
+    logits: &Tensor,
+    labels: &[usize],
+    weights: &[f32],
+    idx: &[usize],
+) -> candle_core::Result<Tensor> {
+    let dev = logits.device();
+    let y: Vec<u32> = idx.iter().map(|&i| labels[i] as u32).collect();
+    let w: Vec<f32> = idx.iter().map(|&i| weights[i]).collect();
+    weighted_cross_entropy(
+        logits,
+        &Tensor::from_vec(y, idx.len(), dev)?,
+        &Tensor::from_vec(w, idx.len(), dev)?,
+    )
 }
 
 /// The validation objective of base + adapter logits, with the prior correction chosen there.

@@ -22,19 +22,8 @@ pub(crate) fn cached_encode(
     texts: &[&str],
     progress: &dyn Progress,
 ) -> Result<Vec<Features>, NluError> {
-    let bytes = std::fs::read(data_file)
-        .map_err(|e| NluError::data_from(format!("cannot read {}", data_file.display()), e))?;
-    let mut h = Sha256::new();
-    h.update(b"pooled-v1\0");
-    h.update(model_dir.to_string_lossy().as_bytes());
-    h.update(b"\0");
-    h.update(&bytes);
-    if !variant.is_empty() {
-        h.update(b"\0");
-        h.update(variant.as_bytes());
-    }
-    let key = hex::encode(h.finalize());
-    let path = features_dir(cache_dir).join(format!("{}.safetensors", &key[..24]));
+    let key = cache_key("pooled-v1", model_dir, data_file, variant)?;
+    let path = features_dir(cache_dir).join(format!("{key}.safetensors"));
     if let Ok(p) = read_cache(&path, texts.len()) {
         progress.inc(texts.len() as u64);
         return Ok(p);
@@ -50,7 +39,31 @@ pub(crate) fn cached_encode(
     Ok(out)
 }
 
-fn features_dir(cache_dir: &Path) -> PathBuf {
+/// The name of a data file's cache entry of kind `kind` (e.g. `pooled-v1`): a digest of the
+/// kind, the model folder, the file's bytes and `variant` (empty, or what tells entries of
+/// the same file apart: normalised texts, a layer).
+pub(super) fn cache_key(
+    kind: &str,
+    model_dir: &Path,
+    data_file: &Path,
+    variant: &str,
+) -> Result<String, NluError> {
+    let bytes = std::fs::read(data_file)
+        .map_err(|e| NluError::data_from(format!("cannot read {}", data_file.display()), e))?;
+    let mut h = Sha256::new();
+    h.update(kind.as_bytes());
+    h.update(b"\0");
+    h.update(model_dir.to_string_lossy().as_bytes());
+    h.update(b"\0");
+    h.update(&bytes);
+    if !variant.is_empty() {
+        h.update(b"\0");
+        h.update(variant.as_bytes());
+    }
+    Ok(hex::encode(h.finalize())[..24].to_string())
+}
+
+pub(super) fn features_dir(cache_dir: &Path) -> PathBuf {
     cache_dir.join("features")
 }
 

@@ -14,8 +14,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::adapter::{AdapterSet, Tokens};
-use super::fit::{example_weights, weighted_cross_entropy, ClassWeights};
+use super::adapter::{batch_loss, AdapterSet, Tokens};
+use super::fit::{example_weights, ClassWeights};
 use super::scoring::Report;
 use super::{calibration, Progress};
 use crate::encoder::kernels::f16_to_f32;
@@ -235,19 +235,7 @@ pub(crate) fn finetune_top_layer(
         let mut total = 0.0;
         for b in &batches {
             let logits = logits_of(train, b)?;
-            let y = Tensor::from_vec(
-                b.iter()
-                    .map(|&i| train.labels[i] as u32)
-                    .collect::<Vec<_>>(),
-                b.len(),
-                &dev,
-            )?;
-            let w = Tensor::from_vec(
-                b.iter().map(|&i| weights[i]).collect::<Vec<_>>(),
-                b.len(),
-                &dev,
-            )?;
-            let loss = weighted_cross_entropy(&logits, &y, &w)?;
+            let loss = batch_loss(&logits, train.labels, &weights, b)?;
             let grads = loss.backward()?;
             layer_opt.step(&grads)?;
             head_opt.step(&grads)?;
