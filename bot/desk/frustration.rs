@@ -555,14 +555,46 @@ const SELF_DIRECTED: &[&str] = &[
     "nothing to do with you",
 ];
 
-/// The message's tone is aimed at something other than the shop: the customer's day, their
-/// boss, themselves ("locked myself out again"). Such a grumble still counts, at half weight.
+/// Someone or something in the customer's life, not the shop: what a grumble about the day
+/// is about.
+const LIFE: &[&str] = &[
+    "my kids",
+    "the kids",
+    "my boss",
+    "my husband",
+    "my wife",
+    "my partner",
+    "my mum",
+    "my mom",
+    "my dad",
+    "my neighbour",
+    "my neighbor",
+    "my cat",
+    "my dog",
+    "my day",
+    "my week",
+    "my job",
+    "at work",
+    "work today",
+    "the traffic",
+    "the weather",
+    "mondays",
+];
+
+/// For the escalation rules that read one message's tone: the customer says what the tone is
+/// about, and it is not the shop (themselves, their day, someone in their life). Narrower than
+/// the frustration score's reading (which also halves an out-of-scope grumble that names
+/// nothing of ours): a lone "this is SO frustrating" in a support chat is about us.
 pub(crate) fn aimed_elsewhere(m: &Analysis) -> bool {
-    aimed_at_lower(m, &m.text.to_lowercase())
+    let lower = m.text.to_lowercase();
+    SELF_DIRECTED.iter().chain(LIFE).any(|p| has(&lower, p))
 }
 
+/// The message's tone is aimed at something other than the shop: the customer's day, their
+/// boss, themselves ("locked myself out again"), or an out-of-scope grumble naming nothing of
+/// ours. Such a grumble still counts towards the frustration score, at half weight.
 fn aimed_at_lower(m: &Analysis, lower: &str) -> bool {
-    if SELF_DIRECTED.iter().any(|p| has(lower, p)) {
+    if SELF_DIRECTED.iter().chain(LIFE).any(|p| has(lower, p)) {
         return true;
     }
     m.intent == OUT_OF_SCOPE && !ADDRESSED.iter().any(|w| has(lower, w))
@@ -779,6 +811,18 @@ fn leaving(s: &mut Signals, messages: &[Analysis]) {
         };
         s.offer("leaving", v * fade, reason.into());
     }
+}
+
+/// For the escalation rules that read one message's tone: the message takes the bot's answer
+/// ("oh ok, so it's just a bit delayed", "Ah OK, so it's normal over the weekend. Thanks for
+/// explaining."): the problem's words are in it, the complaint is not. "Thanks for nothing"
+/// is no thanks.
+pub(crate) fn acknowledges(m: &Analysis) -> bool {
+    let lower = m.text.to_lowercase();
+    let sarcastic = SARCASM_EXPLICIT.iter().any(|p| has(&lower, p));
+    !sarcastic
+        && (crate::desk::dialogue::is_acknowledgement(&m.text)
+            || (thanks(&lower) && !lower.contains('?')))
 }
 
 /// Plain gratitude ("great, thanks"): praise that is no sarcasm.

@@ -388,3 +388,40 @@ fn a_calm_question_about_leaving_is_no_friction() {
     // asking once, however it is put, is nothing
     assert_eq!(score(&m[..1]).score, 0.0);
 }
+
+#[test]
+fn what_a_single_messages_tone_is_about() {
+    // taking the bot's answer, however long, is no complaint; "thanks for nothing" is one
+    assert!(acknowledges(&msg(
+        "oh ok, so it's just a bit delayed",
+        OUT_OF_SCOPE,
+        0.4
+    )));
+    assert!(acknowledges(&msg(
+        "Ah OK, so it's normal over the weekend. Thanks for explaining.",
+        OUT_OF_SCOPE,
+        0.3
+    )));
+    assert!(!acknowledges(&msg("thanks for nothing", OUT_OF_SCOPE, 0.8)));
+    assert!(!acknowledges(&msg(
+        "thanks, but where is it?",
+        "track_order",
+        0.5
+    )));
+    // the customer's day vs the situation with us
+    assert!(aimed_elsewhere(&msg(
+        "my kids are driving me mad today",
+        OUT_OF_SCOPE,
+        0.9
+    )));
+    assert!(aimed_elsewhere(&msg(
+        "locked myself out again",
+        OUT_OF_SCOPE,
+        0.7
+    )));
+    assert!(!aimed_elsewhere(&msg(
+        "this is SO frustrating",
+        OUT_OF_SCOPE,
+        0.8
+    )));
+}

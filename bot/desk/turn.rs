@@ -358,6 +358,7 @@ pub(super) async fn ask_rules(
         frustration: record.frustration,
         frustration_reasons: &record.frustration_reasons,
         aimed_elsewhere: super::frustration::aimed_elsewhere(analysis),
+        acknowledgement: super::frustration::acknowledges(analysis),
     };
     policy::decide(&inner.rules, &situation)
 }

@@ -206,8 +206,19 @@ pub struct Situation<'a> {
     pub frustration: f32,
     pub frustration_reasons: &'a [String],
     /// This message's tone is aimed at something other than the shop (the customer's day,
-    /// themselves: "my kids are driving me mad today"): `negative_message` does not fire on it.
+    /// themselves: "my kids are driving me mad today"): `negative_message` and the `upset` of
+    /// `message_frustration` do not fire on it.
     pub aimed_elsewhere: bool,
+    /// This message acknowledges the bot's answer ("oh ok, so it's just a bit delayed"): the
+    /// same two do not fire on it (the words of the problem are in it, the complaint is not).
+    pub acknowledgement: bool,
+}
+
+impl Situation<'_> {
+    /// Whether this message's tone may be read as a complaint about the shop.
+    fn tone_counts(&self) -> bool {
+        !self.aimed_elsewhere && !self.acknowledgement
+    }
 }
 
 /// Whole-word, case-insensitive match of `phrase` (already lower-case) in `text`.
@@ -240,7 +251,7 @@ fn round3(v: f64) -> f64 {
 /// The observed value when `rule` fires on this turn, or None.
 fn fires(condition: &Condition, s: &Situation) -> Option<(Value, Value)> {
     match condition {
-        Condition::NegativeMessage { .. } if s.aimed_elsewhere => None,
+        Condition::NegativeMessage { .. } if !s.tone_counts() => None,
         Condition::NegativeMessage { at_least } => {
             let v = s.analysis.sentiment_scores.negative;
             (v >= *at_least).then(|| (json!(round3(v as f64)), json!(round3(*at_least as f64))))
@@ -314,12 +325,14 @@ fn fires(condition: &Condition, s: &Situation) -> Option<(Value, Value)> {
                     json!({ "angry_at_least": round3(t as f64) }),
                 ));
             }
-            upset_at_least.filter(|t| f.upset() >= *t).map(|t| {
-                (
-                    json!({ "upset": round3(f.upset() as f64) }),
-                    json!({ "upset_at_least": round3(t as f64) }),
-                )
-            })
+            upset_at_least
+                .filter(|t| s.tone_counts() && f.upset() >= *t)
+                .map(|t| {
+                    (
+                        json!({ "upset": round3(f.upset() as f64) }),
+                        json!({ "upset_at_least": round3(t as f64) }),
+                    )
+                })
         }
         Condition::Intent { intents } => intents
             .iter()

@@ -43,6 +43,7 @@ fn situation<'a>(a: &'a Analysis, history: &'a [f32]) -> Situation<'a> {
         frustration: 0.0,
         frustration_reasons: &[],
         aimed_elsewhere: false,
+        acknowledgement: false,
     }
 }
 
@@ -405,4 +406,28 @@ fn a_very_negative_grumble_about_the_customers_day_is_no_complaint_about_us() {
         e.reasons.iter().any(|r| r.rule == "very negative message"),
         "{e:?}"
     );
+}
+
+#[test]
+fn one_clearly_frustrated_message_reaches_a_person_unless_it_takes_the_answer() {
+    let mut a = analysis("this is SO frustrating", "out_of_scope", 0.6, 0.3);
+    a.frustration.calm = 0.04;
+    a.frustration.frustrated = 0.86;
+    a.frustration.angry = 0.1;
+    let e = decide(&shipped_rules(), &situation(&a, &[0.6])).expect("escalates");
+    assert!(
+        e.reasons
+            .iter()
+            .any(|r| r.rule == "frustrated message (frustration head)"),
+        "{e:?}"
+    );
+    // the head hears the problem's words in "ok, so it's just a bit delayed": no complaint
+    let mut s = situation(&a, &[0.6]);
+    s.acknowledgement = true;
+    assert_eq!(decide(&shipped_rules(), &s), None);
+    // a little frustration alone stays with the bot
+    a.frustration.calm = 0.3;
+    a.frustration.frustrated = 0.65;
+    a.frustration.angry = 0.05;
+    assert_eq!(decide(&shipped_rules(), &situation(&a, &[0.6])), None);
 }

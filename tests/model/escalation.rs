@@ -76,6 +76,7 @@ fn missed(file: &str) -> (usize, Vec<String>) {
                 frustration: 0.0,
                 frustration_reasons: &[],
                 aimed_elsewhere: false,
+                acknowledgement: false,
             };
             decide(&rules, &s).is_none()
         })
