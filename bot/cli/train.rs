@@ -103,12 +103,6 @@ pub struct TrainArgs {
     /// Adapter: dropout on the projected tokens while training.
     #[arg(long)]
     pub adapter_dropout: Option<f32>,
-    /// Adapter: learn from out-of-fold head logits of this many folds (0: the head's own).
-    #[arg(long)]
-    pub adapter_folds: Option<usize>,
-    /// Adapter: how many adapters (seeds) are trained and averaged.
-    #[arg(long)]
-    pub adapter_members: Option<usize>,
     /// Sentiment / anger: also measure a fine-tuned copy of the top encoder layer on top of
     /// the head (validation score per epoch in the JSON report; not saved).
     #[arg(long)]
@@ -211,12 +205,6 @@ fn train_text(
         }
         if let Some(v) = a.adapter_dropout {
             ad.dropout = v;
-        }
-        if let Some(v) = a.adapter_folds {
-            ad.folds = v;
-        }
-        if let Some(v) = a.adapter_members {
-            ad.members = v;
         }
     }
     if a.finetune_top {

@@ -4,9 +4,6 @@
 //! tokens, and an attention pool whose token weights it learns) and maps the two pools to one
 //! logit per label. It runs on the states the one encoder pass already computed: no second
 //! pass, a few hundred thousand multiply-adds per message.
-//!
-//! The projected units may be split into `groups`, each with its own attention pool: several
-//! adapters trained apart (different seeds) and averaged are one adapter with one group each.
 
 use std::sync::OnceLock;
 
@@ -18,11 +15,8 @@ use crate::encoder::kernels::{Epilogue, PackedLinear, WeightFormat};
 #[derive(Debug, Clone)]
 pub(crate) struct TokenAdapter {
     pub(crate) project: Dense,
-    /// One weight per projected unit: a token's attention score in a group is its projection
-    /// on the group's units · their `score` weights.
+    /// One weight per projected unit: a token's attention score is its projection · `score`.
     pub(crate) score: Vec<f32>,
-    /// Number of attention pools; each reads `width / groups` consecutive units.
-    pub(crate) groups: usize,
     pub(crate) out: Dense,
     /// `project` packed for the encoder's matrix kernel, built on first use.
     pub(crate) packed: OnceLock<PackedLinear>,
@@ -43,8 +37,6 @@ impl TokenAdapter {
     pub(crate) fn consistent(&self, labels: usize) -> bool {
         let k = self.width();
         k > 0
-            && self.groups > 0
-            && k % self.groups == 0
             && self.project.w.len() == k * self.dim()
             && self.project.b.len() == k
             && self.score.len() == k
@@ -68,33 +60,19 @@ impl TokenAdapter {
             let mut h = vec![0f32; n * k];
             packed.forward(tokens, n, &mut h, Epilogue::Bias);
             h.iter_mut().for_each(|v| *v = v.max(0.0));
-            let g = k / self.groups;
+            let scores: Vec<f32> = h
+                .chunks_exact(k)
+                .map(|ht| ht.iter().zip(&self.score).map(|(a, b)| a * b).sum())
+                .collect();
+            let top = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let exps: Vec<f32> = scores.iter().map(|s| (s - top).exp()).collect();
+            let total: f32 = exps.iter().sum();
             let (max, att) = pooled.split_at_mut(k);
-            for ht in h.chunks_exact(k) {
+            for (ht, e) in h.chunks_exact(k).zip(&exps) {
+                let a = e / total;
                 for j in 0..k {
                     max[j] = max[j].max(ht[j]);
-                }
-            }
-            for group in 0..self.groups {
-                let units = group * g..(group + 1) * g;
-                let scores: Vec<f32> = h
-                    .chunks_exact(k)
-                    .map(|ht| {
-                        ht[units.clone()]
-                            .iter()
-                            .zip(&self.score[units.clone()])
-                            .map(|(a, b)| a * b)
-                            .sum()
-                    })
-                    .collect();
-                let top = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let exps: Vec<f32> = scores.iter().map(|s| (s - top).exp()).collect();
-                let total: f32 = exps.iter().sum();
-                for (ht, e) in h.chunks_exact(k).zip(&exps) {
-                    let a = e / total;
-                    for j in units.clone() {
-                        att[j] += a * ht[j];
-                    }
+                    att[j] += a * ht[j];
                 }
             }
         }
@@ -118,7 +96,6 @@ mod tests {
                 outputs: 2,
             },
             score: vec![0.0, 0.0],
-            groups: 1,
             // label 0 = max of unit 0, label 1 = attention pool of unit 1
             out: Dense {
                 w: vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
@@ -160,7 +137,6 @@ mod tests {
                 outputs: k,
             },
             score: v(k),
-            groups: 1,
             out: Dense {
                 w: v(2 * k * 3),
                 b: v(3),
@@ -206,27 +182,6 @@ mod tests {
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() < 1e-4, "{got:?} vs {want:?}");
         }
-    }
-
-    #[test]
-    fn each_group_pools_its_own_units() {
-        let mut a = toy();
-        a.groups = 2;
-        // unit 0's scores send group 0's attention to the first token; group 1 stays even
-        a.score = vec![10.0, 0.0];
-        a.out = Dense {
-            // label 0 = attention pool of unit 0, label 1 = attention pool of unit 1
-            w: vec![0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0],
-            b: vec![0.0, 0.0],
-            inputs: 4,
-            outputs: 2,
-        };
-        assert!(a.consistent(2));
-        let l = a.logits(&[3.0, 1.0, 0.0, 3.0]);
-        assert!((l[0] - 3.0).abs() < 1e-3, "{l:?}");
-        assert!((l[1] - 2.0).abs() < 1e-6, "{l:?}");
-        a.groups = 3;
-        assert!(!a.consistent(2));
     }
 
     #[test]

@@ -42,11 +42,7 @@ impl Head {
                 ));
                 tensors.push((format!("{name}.bias"), d.b.clone(), vec![d.outputs]));
             }
-            tensors.push((
-                "adapter.score".into(),
-                a.score.clone(),
-                vec![a.groups, a.score.len() / a.groups.max(1)],
-            ));
+            tensors.push(("adapter.score".into(), a.score.clone(), vec![a.score.len()]));
         }
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
             .into_iter()
@@ -162,11 +158,9 @@ impl Head {
                     outputs: s[0],
                 })
             };
-            let (score, shape) = tensor("adapter.score")?;
             let a = TokenAdapter {
                 project: dense("adapter.project")?,
-                score,
-                groups: if shape.len() == 2 { shape[0] } else { 1 },
+                score: tensor("adapter.score")?.0,
                 out: dense("adapter.out")?,
                 packed: Default::default(),
             };

@@ -187,7 +187,6 @@ fn toy_adapter(dim: usize, width: usize, labels: usize) -> super::TokenAdapter {
             outputs: width,
         },
         score: v(width),
-        groups: 1,
         out: Dense {
             w: v(2 * width * labels),
             b: v(labels),

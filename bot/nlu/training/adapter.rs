@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::feature_cache::{cache_key, features_dir};
-use super::fit::{example_weights, weighted_cross_entropy, ClassWeights};
+use super::fit::weighted_cross_entropy;
 use super::scoring::Report;
 use super::{calibration, Progress};
 use crate::encoder::kernels::{f16_to_f32, f32_to_f16};
@@ -38,19 +38,6 @@ pub struct AdapterOptions {
     /// Dropout on the projected tokens while training.
     pub dropout: f32,
     pub seed: u64,
-    /// The head's logits the adapter learns to correct come from this many heads each
-    /// trained without one part of the data (out-of-fold), so the adapter learns what the
-    /// head misses on messages it has not seen; 0 or 1: the head's own, fitted logits.
-    #[serde(default)]
-    pub folds: usize,
-    /// Adapters trained apart (seeds `seed`, `seed + 1`, ...) and averaged into one with a
-    /// group per member: less variance than one.
-    #[serde(default = "one")]
-    pub members: usize,
-}
-
-fn one() -> usize {
-    1
 }
 
 impl Default for AdapterOptions {
@@ -63,8 +50,6 @@ impl Default for AdapterOptions {
             batch_size: 64,
             dropout: 0.1,
             seed: 7,
-            folds: 0,
-            members: 1,
         }
     }
 }
@@ -144,19 +129,29 @@ fn read_tokens(path: &Path) -> Option<Vec<Tokens>> {
     Some(out)
 }
 
-/// A labelled set for the adapter: token states, the head's logits (fixed), labels and loss
-/// weights.
+/// A labelled set read from token states: the states, the head's logits (fixed: what is
+/// learned is added to them) and the labels.
 pub(crate) struct AdapterSet<'a> {
     pub tokens: &'a [Tokens],
     pub base: &'a [Vec<f32>],
     pub labels: &'a [usize],
 }
 
+/// What a reader of token states on top of a head (the adapter, a fine-tuned top layer) is
+/// fitted to: the token width, the training set with each example's loss weight (source and
+/// class weights applied), the validation set, the labels and what validation maximises.
+pub(crate) struct Problem<'a> {
+    pub dim: usize,
+    pub train: AdapterSet<'a>,
+    pub weights: &'a [f32],
+    pub val: AdapterSet<'a>,
+    pub labels: &'a [String],
+    pub objective: fn(&Report) -> f64,
+}
+
 /// How one epoch scored on validation (its objective with the prior correction chosen there).
 #[derive(Debug, Clone, Serialize)]
 pub struct EpochScore {
-    /// Which of the averaged adapters (0-based).
-    pub member: usize,
     pub epoch: usize,
     pub train_loss: f64,
     pub val_score: f64,
@@ -165,29 +160,27 @@ pub struct EpochScore {
 /// Fit an adapter on `train` (base logits fixed), keeping the epoch whose validation
 /// `objective` (after a prior correction chosen on val) is best. Returns the adapter and
 /// every epoch's score.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn fit_adapter(
-    dim: usize,
-    train: &AdapterSet,
-    example_weight: &[f32],
-    class_weights: &ClassWeights,
-    val: &AdapterSet,
-    label_names: &[String],
-    objective: fn(&Report) -> f64,
+    problem: &Problem,
     opts: &AdapterOptions,
     progress: &dyn Progress,
 ) -> Result<(TokenAdapter, Vec<EpochScore>), NluError> {
+    let Problem {
+        dim,
+        train,
+        weights,
+        val,
+        labels: label_names,
+        objective,
+    } = problem;
+    let (dim, objective) = (*dim, *objective);
     let n = train.tokens.len();
     let k = label_names.len();
-    if n == 0 || train.base.len() != n || train.labels.len() != n || opts.width == 0 {
-        return Err(NluError::train(
-            "the adapter needs token states, base logits and a label for every example",
-        ));
+    problem.check()?;
+    if opts.width == 0 {
+        return Err(NluError::train("the adapter needs a width of at least 1"));
     }
-    check_rows(train.tokens, dim)?;
-    check_rows(val.tokens, dim)?;
     let (mean, inv_std) = token_standardisation(train.tokens, dim);
-    let weights = example_weights(train.labels, Some(example_weight), k, class_weights)?;
     let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let width = opts.width;
@@ -216,13 +209,7 @@ pub(crate) fn fit_adapter(
             ..Default::default()
         },
     )?;
-    // batches of similar length waste little on padding
-    let mut by_len: Vec<usize> = (0..n).collect();
-    by_len.sort_by_key(|&i| train.tokens[i].len());
-    let mut batches: Vec<Vec<usize>> = by_len
-        .chunks(opts.batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
+    let mut batches = length_batches(train.tokens, opts.batch_size);
     let mut best: Option<(f64, TokenAdapter)> = None;
     let mut scores = Vec::new();
     for epoch in 1..=opts.epochs {
@@ -230,13 +217,13 @@ pub(crate) fn fit_adapter(
         batches.shuffle(&mut rng);
         let mut total_loss = 0.0;
         for b in &batches {
-            let (x, mask, len) = padded(train.tokens, b, dim, &mean, &inv_std, &dev)?;
+            let (x, mask, len) = padded(train.tokens, b, dim, Some((&mean, &inv_std)), &dev)?;
             let keep = dropout_mask(&mut rng, b.len() * len, width, opts.dropout, &dev)?;
             let feat = pooled_features(&x, &mask, b.len(), len, &w1, &b1, &score, keep.as_ref())?;
             let base: Vec<f32> = b.iter().flat_map(|&i| train.base[i].clone()).collect();
             let base = Tensor::from_vec(base, (b.len(), k), &dev)?;
             let logits = (feat.matmul(w2.as_tensor())?.broadcast_add(b2.as_tensor())? + base)?;
-            let loss = batch_loss(&logits, train.labels, &weights, b)?;
+            let loss = batch_loss(&logits, train.labels, weights, b)?;
             let penalty = (w1.as_tensor().sqr()?.sum_all()? + w2.as_tensor().sqr()?.sum_all()?)?;
             let total = (&loss + (penalty * (opts.l2 / 2.0))?)?;
             opt.backward_step(&total)?;
@@ -248,7 +235,6 @@ pub(crate) fn fit_adapter(
         let val_score = score_on(&adapter, val, label_names, objective);
         tracing::info!(epoch, val_score, "adapter epoch");
         scores.push(EpochScore {
-            member: 0,
             epoch,
             train_loss: total_loss / n as f64,
             val_score,
@@ -262,91 +248,38 @@ pub(crate) fn fit_adapter(
     Ok((adapter, scores))
 }
 
-/// [`fit_adapter`] `opts.members` times with seeds `opts.seed`, `opts.seed + 1`, ..., the
-/// members averaged into one adapter with a group each.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn fit_adapters(
-    dim: usize,
-    train: &AdapterSet,
-    example_weight: &[f32],
-    class_weights: &ClassWeights,
-    val: &AdapterSet,
-    label_names: &[String],
-    objective: fn(&Report) -> f64,
-    opts: &AdapterOptions,
-    progress: &dyn Progress,
-) -> Result<(TokenAdapter, Vec<EpochScore>), NluError> {
-    let mut members = Vec::new();
-    let mut scores = Vec::new();
-    for m in 0..opts.members.max(1) {
-        let member_opts = AdapterOptions {
-            seed: opts.seed + m as u64,
-            ..opts.clone()
+impl Problem<'_> {
+    /// Every example has token states (whole rows of `dim`), base logits and a label, and the
+    /// sets are not empty.
+    pub(super) fn check(&self) -> Result<(), NluError> {
+        let n = self.train.tokens.len();
+        let fits = |set: &AdapterSet| {
+            set.base.len() == set.tokens.len() && set.labels.len() == set.tokens.len()
         };
-        let (a, s) = fit_adapter(
-            dim,
-            train,
-            example_weight,
-            class_weights,
-            val,
-            label_names,
-            objective,
-            &member_opts,
-            progress,
-        )?;
-        members.push(a);
-        scores.extend(s.into_iter().map(|e| EpochScore { member: m, ..e }));
+        if n == 0 || self.val.tokens.is_empty() || self.weights.len() != n {
+            return Err(NluError::train(
+                "need token states, base logits, a label and a loss weight for every example",
+            ));
+        }
+        if !fits(&self.train) || !fits(&self.val) {
+            return Err(NluError::train(
+                "need as many base logits and labels as token states",
+            ));
+        }
+        check_rows(self.train.tokens, self.dim)?;
+        check_rows(self.val.tokens, self.dim)
     }
-    Ok((average(&members), scores))
 }
 
-/// One adapter whose logits are the mean of `members`' (each becomes a group).
-pub(crate) fn average(members: &[TokenAdapter]) -> TokenAdapter {
-    let m = members.len();
-    let k: usize = members.iter().map(|a| a.width()).sum();
-    let dim = members[0].dim();
-    let labels = members[0].out.outputs;
-    let mut project_w = Vec::new();
-    let mut project_b = Vec::new();
-    let mut score = Vec::new();
-    for a in members {
-        project_w.extend_from_slice(&a.project.w);
-        project_b.extend_from_slice(&a.project.b);
-        score.extend_from_slice(&a.score);
-    }
-    // out reads [max pools of every member, attention pools of every member]
-    let mut out_w = vec![0f32; labels * 2 * k];
-    let mut out_b = vec![0f32; labels];
-    let mut offset = 0;
-    for a in members {
-        let w = a.width();
-        for o in 0..labels {
-            let row = &a.out.w[o * 2 * w..(o + 1) * 2 * w];
-            for j in 0..w {
-                out_w[o * 2 * k + offset + j] = row[j] / m as f32;
-                out_w[o * 2 * k + k + offset + j] = row[w + j] / m as f32;
-            }
-            out_b[o] += a.out.b[o] / m as f32;
-        }
-        offset += w;
-    }
-    TokenAdapter {
-        project: Dense {
-            w: project_w,
-            b: project_b,
-            inputs: dim,
-            outputs: k,
-        },
-        score,
-        groups: members.iter().map(|a| a.groups).sum(),
-        out: Dense {
-            w: out_w,
-            b: out_b,
-            inputs: 2 * k,
-            outputs: labels,
-        },
-        packed: Default::default(),
-    }
+/// Example indices in batches of similar length (little is wasted on padding); shuffle the
+/// batches, not the examples.
+pub(super) fn length_batches(tokens: &[Tokens], batch_size: usize) -> Vec<Vec<usize>> {
+    let mut by_len: Vec<usize> = (0..tokens.len()).collect();
+    by_len.sort_by_key(|&i| tokens[i].len());
+    by_len
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
 }
 
 /// The weighted cross-entropy of a batch's logits (rows `idx` of `labels` and `weights`).
@@ -437,27 +370,32 @@ fn token_standardisation(tokens: &[Tokens], dim: usize) -> (Vec<f32>, Vec<f32>) 
     (mean.into_iter().map(|m| m as f32).collect(), inv_std)
 }
 
-/// The standardised token states of a batch, padded to its longest message, and the mask.
-fn padded(
+/// The token states of a batch (standardised by `(mean, inv_std)` when given), padded to its
+/// longest message: `(batch * len, dim)`, the `(batch, len)` mask of real tokens, and `len`.
+pub(super) fn padded(
     tokens: &[Tokens],
     batch: &[usize],
     dim: usize,
-    mean: &[f32],
-    inv_std: &[f32],
+    standardise: Option<(&[f32], &[f32])>,
     dev: &Device,
 ) -> candle_core::Result<(Tensor, Tensor, usize)> {
     let len = batch
         .iter()
         .map(|&i| tokens[i].len() / dim)
         .max()
-        .unwrap_or(1);
+        .unwrap_or(1)
+        .max(1);
     let mut x = vec![0f32; batch.len() * len * dim];
     let mut mask = vec![0f32; batch.len() * len];
     for (bi, &i) in batch.iter().enumerate() {
         for (t, row) in tokens[i].chunks_exact(dim).enumerate() {
             let out = &mut x[(bi * len + t) * dim..(bi * len + t + 1) * dim];
             for j in 0..dim {
-                out[j] = (f16_to_f32(row[j]) - mean[j]) * inv_std[j];
+                let v = f16_to_f32(row[j]);
+                out[j] = match standardise {
+                    Some((mean, inv_std)) => (v - mean[j]) * inv_std[j],
+                    None => v,
+                };
             }
             mask[bi * len + t] = 1.0;
         }
@@ -556,7 +494,6 @@ fn fold(
             outputs: width,
         },
         score: score.as_tensor().flatten_all()?.to_vec1::<f32>()?,
-        groups: 1,
         out: Dense {
             w: w2
                 .as_tensor()
@@ -603,6 +540,30 @@ mod tests {
         (tokens, ys)
     }
 
+    fn problem<'a>(
+        train: (&'a [Tokens], &'a [Vec<f32>], &'a [usize]),
+        val: (&'a [Tokens], &'a [Vec<f32>], &'a [usize]),
+        weights: &'a [f32],
+        labels: &'a [String],
+    ) -> Problem<'a> {
+        Problem {
+            dim: 4,
+            train: AdapterSet {
+                tokens: train.0,
+                base: train.1,
+                labels: train.2,
+            },
+            weights,
+            val: AdapterSet {
+                tokens: val.0,
+                base: val.1,
+                labels: val.2,
+            },
+            labels,
+            objective: |r| r.accuracy,
+        }
+    }
+
     #[test]
     fn the_adapter_learns_what_a_token_says_when_the_head_cannot() {
         let labels = vec!["plain".to_string(), "spiked".to_string()];
@@ -611,6 +572,7 @@ mod tests {
         // the head knows nothing: equal logits for every message
         let tb = vec![vec![0.0f32, 0.0]; tt.len()];
         let vb = vec![vec![0.0f32, 0.0]; vt.len()];
+        let w = vec![1.0; tt.len()];
         let opts = AdapterOptions {
             width: 8,
             epochs: 30,
@@ -619,30 +581,9 @@ mod tests {
             batch_size: 16,
             dropout: 0.0,
             seed: 3,
-            folds: 0,
-            members: 1,
         };
-        let objective: fn(&Report) -> f64 = |r| r.accuracy;
-        let (adapter, epochs) = fit_adapter(
-            4,
-            &AdapterSet {
-                tokens: &tt,
-                base: &tb,
-                labels: &ty,
-            },
-            &vec![1.0; tt.len()],
-            &ClassWeights::Uniform,
-            &AdapterSet {
-                tokens: &vt,
-                base: &vb,
-                labels: &vy,
-            },
-            &labels,
-            objective,
-            &opts,
-            &NoProgress,
-        )
-        .unwrap();
+        let p = problem((&tt, &tb, &ty), (&vt, &vb, &vy), &w, &labels);
+        let (adapter, epochs) = fit_adapter(&p, &opts, &NoProgress).unwrap();
         assert_eq!(epochs.len(), 30);
         assert!(adapter.consistent(2));
         let logits = adapted_logits(&adapter, &vt, &vb);
@@ -655,95 +596,47 @@ mod tests {
     }
 
     #[test]
-    fn averaged_adapters_answer_the_mean_of_their_members() {
+    fn the_same_seed_trains_the_same_adapter_dropout_included() {
+        let labels = vec!["plain".to_string(), "spiked".to_string()];
         let (tt, ty) = spikes(120, 4);
         let tb = vec![vec![0.0f32, 0.0]; tt.len()];
-        let labels = vec!["plain".to_string(), "spiked".to_string()];
+        let w = vec![1.0; tt.len()];
+        let p = problem((&tt, &tb, &ty), (&tt, &tb, &ty), &w, &labels);
         let opts = AdapterOptions {
             width: 4,
-            epochs: 2,
+            epochs: 3,
             batch_size: 16,
-            members: 3,
+            dropout: 0.3,
             ..Default::default()
         };
-        let set = AdapterSet {
-            tokens: &tt,
-            base: &tb,
-            labels: &ty,
-        };
-        let member = |seed: u64| {
+        let run = |seed| {
             let o = AdapterOptions {
                 seed,
-                members: 1,
                 ..opts.clone()
             };
-            fit_adapter(
-                4,
-                &set,
-                &vec![1.0; tt.len()],
-                &ClassWeights::Uniform,
-                &set,
-                &labels,
-                |r| r.accuracy,
-                &o,
-                &NoProgress,
-            )
-            .unwrap()
-            .0
+            fit_adapter(&p, &o, &NoProgress).unwrap().0
         };
-        let members: Vec<TokenAdapter> = (7..10).map(member).collect();
-        let (merged, scores) = fit_adapters(
-            4,
-            &set,
-            &vec![1.0; tt.len()],
-            &ClassWeights::Uniform,
-            &set,
-            &labels,
-            |r| r.accuracy,
-            &opts,
-            &NoProgress,
-        )
-        .unwrap();
-        assert_eq!(merged.groups, 3);
-        assert_eq!(merged.width(), 12);
-        assert!(merged.consistent(2));
-        assert_eq!(scores.iter().filter(|e| e.member == 2).count(), 2);
-        for t in tt.iter().take(20) {
-            let t: Vec<f32> = t.iter().map(|&v| f16_to_f32(v)).collect();
-            let want: Vec<f32> = (0..2)
-                .map(|o| members.iter().map(|a| a.logits(&t)[o]).sum::<f32>() / 3.0)
-                .collect();
-            let got = merged.logits(&t);
-            assert!(
-                (got[0] - want[0]).abs() < 1e-4 && (got[1] - want[1]).abs() < 1e-4,
-                "{got:?} vs {want:?}"
-            );
-        }
+        let (a, b, other) = (run(5), run(5), run(6));
+        assert_eq!(a.project.w, b.project.w);
+        assert_eq!(a.out.w, b.out.w);
+        assert_ne!(a.project.w, other.project.w);
     }
 
     #[test]
-    fn token_states_that_are_not_whole_rows_are_refused() {
+    fn token_states_that_do_not_fit_are_refused() {
         let labels = vec!["a".to_string(), "b".to_string()];
-        let bad = vec![vec![0u16; 5]];
         let base = vec![vec![0.0f32; 2]];
-        let set = AdapterSet {
-            tokens: &bad,
-            base: &base,
-            labels: &[0],
-        };
-        let e = fit_adapter(
-            4,
-            &set,
-            &[1.0],
-            &ClassWeights::Uniform,
-            &set,
-            &labels,
-            |r| r.accuracy,
-            &AdapterOptions::default(),
-            &NoProgress,
-        )
-        .unwrap_err();
+        let opts = AdapterOptions::default();
+        // not whole rows of the width
+        let bad = vec![vec![0u16; 5]];
+        let p = problem((&bad, &base, &[0]), (&bad, &base, &[0]), &[1.0], &labels);
+        let e = fit_adapter(&p, &opts, &NoProgress).unwrap_err();
         assert!(e.to_string().contains("width 4"), "{e}");
+        // a label missing
+        let good = vec![vec![0u16; 8]];
+        let p = problem((&good, &base, &[]), (&good, &base, &[0]), &[1.0], &labels);
+        let e = fit_adapter(&p, &opts, &NoProgress).unwrap_err();
+        assert!(e.to_string().contains("as many"), "{e}");
     }
 
     #[test]

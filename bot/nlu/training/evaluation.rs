@@ -94,6 +94,54 @@ pub fn eval_intents(
     Ok(Report::new(&labels, &truth, &pred))
 }
 
+/// A stored message head with what reading a data file for it takes: the encoder, and the
+/// token states when the head has a token adapter.
+struct StoredHead {
+    files: ModelFiles,
+    encoder: Encoder,
+    head: Head,
+    spec: FeatureSpec,
+    cache_dir: std::path::PathBuf,
+    task: TextTask,
+}
+
+impl StoredHead {
+    fn load(opts: &NluOptions, task: TextTask) -> Result<StoredHead, NluError> {
+        let files = ModelFiles::resolve(opts.model_dir.as_deref(), &opts.cache_dir)?;
+        let encoder = Encoder::load(&files, &opts.encoder)?;
+        let head = Head::load(&task.head_file(&opts.models_dir))?;
+        let spec = head.feature_spec.parse()?;
+        Ok(StoredHead {
+            files,
+            encoder,
+            head,
+            spec,
+            cache_dir: opts.cache_dir.clone(),
+            task,
+        })
+    }
+
+    /// A labelled file of the head's task, encoded as the head reads it.
+    fn data(&self, path: &Path, progress: &dyn Progress) -> Result<Dataset, NluError> {
+        let (e, f) = (&self.encoder, &self.files);
+        let tokens = self.head.needs_tokens();
+        Dataset::load(e, f, &self.cache_dir, self.task, path, tokens, progress)
+    }
+
+    /// Any labelled file, encoded as the head reads it.
+    fn raw(&self, path: &Path, progress: &dyn Progress) -> Result<RawSet, NluError> {
+        let (e, f) = (&self.encoder, &self.files);
+        RawSet::load(
+            e,
+            f,
+            &self.cache_dir,
+            path,
+            self.head.needs_tokens(),
+            progress,
+        )
+    }
+}
+
 /// Score the stored sentiment, anger or frustration head of `opts.models_dir` on `test`
 /// (`label<TAB>text` with a header; anger: TweetEval emotion labels, anger against the rest;
 /// frustration: calm / frustrated / angry).
@@ -103,22 +151,10 @@ pub fn eval_text(
     test: &Path,
     progress: &dyn Progress,
 ) -> Result<Report, NluError> {
-    let files = ModelFiles::resolve(opts.model_dir.as_deref(), &opts.cache_dir)?;
-    let encoder = Encoder::load(&files, &opts.encoder)?;
-    let head = Head::load(&task.head_file(&opts.models_dir))?;
-    let spec: FeatureSpec = head.feature_spec.parse()?;
-    let tokens = head.needs_tokens();
-    let data = Dataset::load(
-        &encoder,
-        &files,
-        &opts.cache_dir,
-        task,
-        test,
-        tokens,
-        progress,
-    )?;
+    let stored = StoredHead::load(opts, task)?;
+    let data = stored.data(test, progress)?;
     let predicted: Vec<usize> = data
-        .probabilities(&head, &spec)?
+        .probabilities(&stored.head, &stored.spec)?
         .iter()
         .map(|p| argmax(p).0)
         .collect();
@@ -173,27 +209,15 @@ pub fn frustration_check(
     thresholds: &[f32],
     progress: &dyn Progress,
 ) -> Result<FrustrationCheck, NluError> {
-    let files = ModelFiles::resolve(opts.model_dir.as_deref(), &opts.cache_dir)?;
-    let encoder = Encoder::load(&files, &opts.encoder)?;
     let task = TextTask::Frustration;
-    let head = Head::load(&task.head_file(&opts.models_dir))?;
-    let spec: FeatureSpec = head.feature_spec.parse()?;
-    let probs = |d: &Dataset| d.probabilities(&head, &spec);
-    let tokens = head.needs_tokens();
-    let data = Dataset::load(
-        &encoder,
-        &files,
-        &opts.cache_dir,
-        task,
-        labelled,
-        tokens,
-        progress,
-    )?;
+    let stored = StoredHead::load(opts, task)?;
+    let probs = |d: &Dataset| d.probabilities(&stored.head, &stored.spec);
+    let data = stored.data(labelled, progress)?;
     let p = probs(&data)?;
     // (probabilities, held out)
     let routine: Option<(Vec<Vec<f32>>, Vec<bool>)> = match requests {
         Some(path) => {
-            let raw = RawSet::load(&encoder, &files, &opts.cache_dir, path, tokens, progress)?;
+            let raw = stored.raw(path, progress)?;
             let set = Dataset::select(&raw, 1.0, |i, l| {
                 (!BITEXT_NOT_ROUTINE.contains(&l)).then_some(i % 2)
             });

@@ -14,11 +14,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::adapter::{batch_loss, AdapterSet, Tokens};
-use super::fit::{example_weights, ClassWeights};
+use super::adapter::{batch_loss, length_batches, padded, AdapterSet, Problem};
 use super::scoring::Report;
 use super::{calibration, Progress};
-use crate::encoder::kernels::f16_to_f32;
 use crate::encoder::ModelFiles;
 use crate::heads::argmax;
 use crate::NluError;
@@ -167,21 +165,24 @@ fn norm(x: &Tensor, (g, b): &(Var, Var), eps: f64) -> candle_core::Result<Tensor
 /// Train a copy of the top layer on token states after the layer below it (`train.tokens`),
 /// its pooled output's logits added to the head's (`train.base`), and score every epoch on
 /// val.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn finetune_top_layer(
     files: &ModelFiles,
     layer: usize,
     heads: usize,
-    dim: usize,
-    train: &AdapterSet,
-    example_weight: &[f32],
-    class_weights: &ClassWeights,
-    val: &AdapterSet,
-    labels: &[String],
-    objective: fn(&Report) -> f64,
+    problem: &Problem,
     opts: &FinetuneOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<FinetuneEpoch>, NluError> {
+    problem.check()?;
+    let Problem {
+        dim,
+        train,
+        weights,
+        val,
+        labels,
+        objective,
+    } = problem;
+    let (dim, objective) = (*dim, *objective);
     let k = labels.len();
     let n = train.tokens.len();
     let dev = Device::Cpu;
@@ -204,16 +205,11 @@ pub(crate) fn finetune_top_layer(
             ..Default::default()
         },
     )?;
-    let weights = example_weights(train.labels, Some(example_weight), k, class_weights)?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
-    let mut by_len: Vec<usize> = (0..n).collect();
-    by_len.sort_by_key(|&i| train.tokens[i].len());
-    let mut batches: Vec<Vec<usize>> = by_len
-        .chunks(opts.batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
+    let mut batches = length_batches(train.tokens, opts.batch_size);
     let logits_of = |set: &AdapterSet, idx: &[usize]| -> candle_core::Result<Tensor> {
-        let (x, mask) = batch(set.tokens, idx, dim, &dev)?;
+        let (x, mask, len) = padded(set.tokens, idx, dim, None, &dev)?;
+        let x = x.reshape((idx.len(), len, dim))?;
         let out = top.forward(&x, &mask)?;
         let m = mask.unsqueeze(2)?;
         let pooled = out.broadcast_mul(&m)?.sum(1)?.broadcast_div(&m.sum(1)?)?;
@@ -235,7 +231,7 @@ pub(crate) fn finetune_top_layer(
         let mut total = 0.0;
         for b in &batches {
             let logits = logits_of(train, b)?;
-            let loss = batch_loss(&logits, train.labels, &weights, b)?;
+            let loss = batch_loss(&logits, train.labels, weights, b)?;
             let grads = loss.backward()?;
             layer_opt.step(&grads)?;
             head_opt.step(&grads)?;
@@ -300,32 +296,4 @@ fn shifted_scores(
         halves += score(&sl, &sy, &d);
     }
     (full, halves / 2.0)
-}
-
-/// A batch's token states padded to its longest message, and the mask.
-fn batch(
-    tokens: &[Tokens],
-    idx: &[usize],
-    dim: usize,
-    dev: &Device,
-) -> candle_core::Result<(Tensor, Tensor)> {
-    let len = idx
-        .iter()
-        .map(|&i| tokens[i].len() / dim)
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let mut x = vec![0f32; idx.len() * len * dim];
-    let mut mask = vec![0f32; idx.len() * len];
-    for (bi, &i) in idx.iter().enumerate() {
-        let t = &tokens[i];
-        for (j, &v) in t.iter().enumerate() {
-            x[bi * len * dim + j] = f16_to_f32(v);
-        }
-        mask[bi * len..bi * len + t.len() / dim].fill(1.0);
-    }
-    Ok((
-        Tensor::from_vec(x, (idx.len(), len, dim), dev)?,
-        Tensor::from_vec(mask, (idx.len(), len), dev)?,
-    ))
 }

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::adapter::cached_tokens;
-use super::adapter::{fit_adapters, AdapterOptions, AdapterSet, EpochScore};
+use super::adapter::{fit_adapter, AdapterOptions, AdapterSet, EpochScore, Problem};
 use super::calibration;
 use super::datasets::{Dataset, RawSet};
 use super::finetune::{finetune_top_layer, FinetuneEpoch, FinetuneOptions};
-use super::fit::{ClassWeights, TrainOptions};
+use super::fit::{example_weights, ClassWeights, TrainOptions};
 use super::scoring::Report;
 use super::Progress;
 use crate::encoder::{Encoder, ModelFiles};
@@ -235,28 +235,26 @@ impl TextTrainPlan {
                 train_set.logits(&plain, &spec)?,
                 val_set.logits(&plain, &spec)?,
             );
-            finetune_epochs = finetune_top_layer(
-                &files,
-                below,
-                encoder.heads(),
-                encoder.dim(),
-                &AdapterSet {
+            let labels = task.labels();
+            let weights = loss_weights(&train_set, labels.len(), &self.options)?;
+            let problem = Problem {
+                dim: encoder.dim(),
+                train: AdapterSet {
                     tokens: &train_tokens,
                     base: &train_base,
                     labels: &train_set.labels,
                 },
-                &train_set.weights,
-                &self.options.class_weights,
-                &AdapterSet {
+                weights: &weights,
+                val: AdapterSet {
                     tokens: &val_tokens,
                     base: &val_base,
                     labels: &val_set.labels,
                 },
-                &task.labels(),
-                task.shift_objective(),
-                ft,
-                progress,
-            )?;
+                labels: &labels,
+                objective: task.shift_objective(),
+            };
+            finetune_epochs =
+                finetune_top_layer(&files, below, encoder.heads(), &problem, ft, progress)?;
         }
         if task == TextTask::Frustration {
             head.notes.insert(
@@ -345,7 +343,8 @@ impl TextTask {
         match self {
             // L2 1e-4 → 0.670–0.673 (overfits after 4 epochs), 1e-2 → 0.677, 3e-2 → 0.679–0.680,
             // 5e-2 → 0.680, 1e-1 → 0.675; width 128 → 0.678; out-of-fold head logits →
-            // 0.675–0.677; 3 members averaged → 0.672 (the mean pulls back to the head);
+            // 0.675–0.677 (option since removed); 3 members averaged → 0.672 (removed too: the
+            // mean pulls back to the head);
             // 20 epochs → 0.679 (all on the tweets as written). Read through `model_text`
             // (handles dropped, as the product reads messages): 0.671, half-split 0.666.
             // Differences under 0.01 are within val's noise (312 negatives).
@@ -353,7 +352,6 @@ impl TextTask {
                 width: 64,
                 l2: 3e-2,
                 epochs: 12,
-                members: 1,
                 ..Default::default()
             }),
             // anger F1 0.821 without one; with L2 3e-2: 8 epochs → 0.845, 12 → 0.844–0.849
@@ -472,31 +470,25 @@ fn train_text_head(
     let objective = task.shift_objective();
     let mut epochs = Vec::new();
     if let Some((a, dim, progress)) = adapter {
-        let train_base = if a.folds > 1 {
-            out_of_fold_logits(train, spec, &labels, opts, a.folds, progress)?
-        } else {
-            train.logits(&head, spec)?
-        };
-        let val_base = val.logits(&head, spec)?;
-        let (fitted, scores) = fit_adapters(
+        let (train_base, val_base) = (train.logits(&head, spec)?, val.logits(&head, spec)?);
+        let weights = loss_weights(train, labels.len(), opts)?;
+        let problem = Problem {
             dim,
-            &AdapterSet {
+            train: AdapterSet {
                 tokens: &train.tokens,
                 base: &train_base,
                 labels: &train.labels,
             },
-            &train.weights,
-            &opts.class_weights,
-            &AdapterSet {
+            weights: &weights,
+            val: AdapterSet {
                 tokens: &val.tokens,
                 base: &val_base,
                 labels: &val.labels,
             },
-            &labels,
+            labels: &labels,
             objective,
-            a,
-            progress,
-        )?;
+        };
+        let (fitted, scores) = fit_adapter(&problem, a, progress)?;
         head.adapter = Some(fitted);
         head.notes.insert(
             "adapter".into(),
@@ -542,37 +534,10 @@ fn train_text_head(
     Ok((head, report, epochs))
 }
 
-/// Every training row's logits from a head trained on the other `folds - 1` parts of the
-/// data (row `i` is in part `i % folds`).
-fn out_of_fold_logits(
-    train: &Dataset,
-    spec: &FeatureSpec,
-    labels: &[String],
-    opts: &TrainOptions,
-    folds: usize,
-    progress: &dyn Progress,
-) -> Result<Vec<Vec<f32>>, NluError> {
-    let rows = train.rows(spec)?;
-    let mut out = vec![Vec::new(); rows.len()];
-    progress.start(
-        &format!("{folds} heads for out-of-fold logits"),
-        folds as u64,
-    );
-    for f in 0..folds {
-        let (mut xs, mut ys, mut ws) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, r) in rows.iter().enumerate().filter(|(i, _)| i % folds != f) {
-            xs.push(r.clone());
-            ys.push(train.labels[i]);
-            ws.push(train.weights[i]);
-        }
-        let head = Head::fit_weighted(&xs, &ys, Some(&ws), labels, &spec.to_string(), opts)?;
-        for (i, r) in rows.iter().enumerate().filter(|(i, _)| i % folds == f) {
-            out[i] = head.logits(r);
-        }
-        progress.inc(1);
-    }
-    progress.finish();
-    Ok(out)
+/// Each training example's loss weight: its source's weight times its class weight, as the
+/// head itself was trained.
+fn loss_weights(train: &Dataset, k: usize, opts: &TrainOptions) -> Result<Vec<f32>, NluError> {
+    example_weights(&train.labels, Some(&train.weights), k, &opts.class_weights)
 }
 
 /// The objective of the prior correction (`objective`: macro-recall, or anger F1 for the
