@@ -319,6 +319,8 @@ pub async fn start_with_help<U: Understand>(
     platforms: PlatformsConfig,
     help: Option<Arc<HelpCentre>>,
 ) -> Result<RunningServer, AppError> {
+    // Every socket holds a file: as many as the system allows (reported in /health).
+    crate::server::open_files::raise();
     let store = open_store(&config)?;
     // Before the outbox opens, so it numbers new replies after the imported ones.
     crate::channels::migrate::import_legacy(&config.server.data_dir, &store).await?;
@@ -343,9 +345,17 @@ pub async fn start_with_help<U: Understand>(
     let desk = open_desk_with_help(&config, store.clone(), Arc::new(nlu), None, help)?;
     desk.requeue_orphans().await.map_err(AppError::Orphans)?;
     desk.answer_stranded().await.map_err(AppError::Stranded)?;
+    let limits = &config.limits;
     let intake = Intake::with_debounce(
         desk.clone(),
         Duration::from_millis(config.engine.debounce_ms),
+    )
+    .with_platform_rate(
+        crate::throttle::Rate::per_min(
+            limits.platform_user_messages_per_min,
+            limits.platform_user_messages_burst,
+        ),
+        limits.max_tracked,
     );
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await

@@ -210,6 +210,25 @@ pub trait Commerce: Send + Sync + 'static {
         caller: &'a Caller,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RequestOutcome>, CommerceError>>;
+    /// The shop customer who placed order `number`, for counting wrong checks per customer
+    /// across their orders (never shown to anyone). `None` when unknown or not told.
+    fn order_owner<'a>(
+        &'a self,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, CommerceError>> {
+        let _ = number;
+        Box::pin(async { Ok(None) })
+    }
+    /// Asks the shop to email the owner of order `number` a link that opens the chat signed
+    /// in (sent when the order's checks were paused after wrong answers: the owner gets in,
+    /// a guesser does not). Whether the shop sent one.
+    fn send_access_link<'a>(
+        &'a self,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<bool, CommerceError>> {
+        let _ = number;
+        Box::pin(async { Ok(false) })
+    }
 }
 
 /// Builds the backend the config names; `demo_file` is the demo shop's data (the

@@ -136,8 +136,10 @@ pub struct Initialised {
 }
 
 /// Writes an editable copy of the defaults into `dir` (intents, rules, heads, demo shop,
-/// validation sets) and a `frontdesk.toml` that points at them. Refuses to overwrite.
-pub fn init(dir: &Path) -> Result<Initialised, DefaultsError> {
+/// validation sets) and a `frontdesk.toml` that points at them and lists `agents`
+/// (name, argon2 hash; the caller made their passwords and shows them once). Refuses to
+/// overwrite.
+pub fn init(dir: &Path, agents: &[(String, String)]) -> Result<Initialised, DefaultsError> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| DefaultsError::Write { path, source }
@@ -160,7 +162,7 @@ pub fn init(dir: &Path) -> Result<Initialised, DefaultsError> {
     }
     std::fs::create_dir_all(dir).map_err(err(dir))?;
     write_all(dir).map_err(err(dir))?;
-    std::fs::write(&config, init_config()).map_err(err(&config))?;
+    std::fs::write(&config, init_config(agents)).map_err(err(&config))?;
     Ok(Initialised {
         dir: dir.to_path_buf(),
         config,
@@ -168,8 +170,9 @@ pub fn init(dir: &Path) -> Result<Initialised, DefaultsError> {
     })
 }
 
-/// The example configuration with the paths to the copied defaults switched on.
-fn init_config() -> String {
+/// The example configuration with the paths to the copied defaults switched on, and the
+/// agents given as (name, hash) listed, the first an admin.
+fn init_config(agents: &[(String, String)]) -> String {
     let mut out = String::from(
         "# Written by `frontdesk init`: the files beside this one are yours to edit.\n\
          # Start with `frontdesk serve` in this folder (or `frontdesk serve --config PATH`).\n\n",
@@ -184,6 +187,15 @@ fn init_config() -> String {
         };
         out.push_str(replaced);
         out.push('\n');
+    }
+    out.push_str("\n# Written by `frontdesk init` with generated passwords (printed once by init).\n");
+    for (i, (name, hash)) in agents.iter().enumerate() {
+        let mut display = name.clone();
+        display[..1].make_ascii_uppercase();
+        let role = if i == 0 { "admin" } else { "agent" };
+        out.push_str(&format!(
+            "[[agents]]\nname = \"{name}\"\ndisplay_name = \"{display}\"\npassword_hash = \"{hash}\"\ncapacity = 3\nrole = \"{role}\"\n\n"
+        ));
     }
     out
 }
@@ -218,14 +230,16 @@ mod tests {
     #[test]
     fn init_refuses_to_overwrite_and_points_the_config_at_the_copies() {
         let dir = tempfile::tempdir().unwrap();
-        let done = init(dir.path()).unwrap();
+        let agents = [("ana".to_string(), "$argon2id$v=19$made-up".to_string())];
+        let done = init(dir.path(), &agents).unwrap();
         let text = std::fs::read_to_string(&done.config).unwrap();
+        assert!(text.contains("password_hash = \"$argon2id$v=19$made-up\""), "{text}");
         assert!(text.contains("\nintents_dir = \"intents\""), "{text}");
         assert!(text.contains("\nrules = \"rules.toml\""), "{text}");
         let config = crate::config::Config::load_with_env(Some(&done.config), |_| None).unwrap();
         assert_eq!(config.engine.intents_dir, Some(dir.path().join("intents")));
         assert!(matches!(
-            init(dir.path()),
+            init(dir.path(), &agents),
             Err(DefaultsError::Exists { .. })
         ));
     }

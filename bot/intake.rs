@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::desk::{Desk, DeskError, Reply, Turn, Unavailable};
+use crate::throttle::{Bounded, Limiter, Rate, Tracked};
 use crate::message::{ChannelKind, ConversationId, Inbound, Status};
 use crate::metrics;
 
@@ -48,7 +49,29 @@ pub struct Intake {
     /// How long a chat channel's message waits for the next one (zero: not at all).
     window: Duration,
     bursts: Arc<Mutex<HashMap<String, Burst>>>,
+    /// Messages per Telegram or Discord user (the widget and REST are limited in the
+    /// server, where a client can be told 429).
+    platform: Option<Arc<PlatformGate>>,
 }
+
+/// A Telegram or Discord sender past their allowance: the platform cannot be told to slow
+/// down, so their messages are not read (no store, no NLU) and they hear so once a minute.
+struct PlatformGate {
+    limiter: Limiter<String>,
+    warned: Mutex<Bounded<String, Warned>>,
+}
+
+/// When a sender was last told they write too fast.
+struct Warned(Instant);
+
+impl Tracked for Warned {
+    fn idle(&self, now: Instant) -> bool {
+        now.duration_since(self.0) >= WARN_EVERY
+    }
+}
+
+/// A limited sender hears about it at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(60);
 
 impl Intake {
     /// An intake that answers every message at once.
@@ -62,7 +85,46 @@ impl Intake {
             desk,
             window,
             bursts: Arc::new(Mutex::new(HashMap::new())),
+            platform: None,
         }
+    }
+
+    /// Limits each Telegram and Discord user to `rate` (remembering at most `max_tracked`
+    /// users); an off rate changes nothing.
+    pub fn with_platform_rate(mut self, rate: Rate, max_tracked: usize) -> Intake {
+        if !rate.is_off() {
+            self.platform = Some(Arc::new(PlatformGate {
+                limiter: Limiter::new(rate, max_tracked),
+                warned: Mutex::new(Bounded::new(max_tracked)),
+            }));
+        }
+        self
+    }
+
+    /// `Some` (what the sender gets back) when a platform sender is past their allowance.
+    fn over_platform_rate(&self, msg: &Inbound) -> Option<Received> {
+        if !matches!(msg.channel, ChannelKind::Telegram | ChannelKind::Discord) {
+            return None;
+        }
+        let gate = self.platform.as_ref()?;
+        let key = msg.identity().key();
+        gate.limiter.take(key.clone()).err()?;
+        metrics::limited("platform_user");
+        tracing::info!(identity = ?key, "platform sender over their message rate; message not read");
+        let now = Instant::now();
+        let tell = {
+            let mut warned = gate.warned.lock().unwrap_or_else(|e| e.into_inner());
+            let due = warned.get_mut(&key).is_none_or(|w| w.idle(now));
+            if due {
+                warned.touch(key, now, || Warned(now)).0 = now;
+            }
+            due
+        };
+        let mut turn = self.link_turn(msg, crate::desk::copy::too_fast());
+        if !tell {
+            turn.replies.clear();
+        }
+        Some(Received { turn, direct: true })
     }
 
     pub fn desk(&self) -> &Desk {
@@ -71,6 +133,9 @@ impl Intake {
 
     /// Handles one customer message from any channel.
     pub async fn receive(&self, msg: Inbound) -> Result<Received, DeskError> {
+        if let Some(limited) = self.over_platform_rate(&msg) {
+            return Ok(limited);
+        }
         if let Some(text) = self.desk.link_command(&msg).await {
             return Ok(Received {
                 turn: self.link_turn(&msg, text),

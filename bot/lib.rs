@@ -48,3 +48,4 @@ pub mod replay;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;

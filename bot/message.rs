@@ -74,6 +74,10 @@ pub struct Inbound {
     /// recorded with the turn too, so a repeat of any of them is not handled again.
     #[serde(default)]
     pub merged_ids: Vec<String>,
+    /// The network address the message came from (widget and REST; the platforms' messages
+    /// have none): guesses are budgeted per address, whatever identity they come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<std::net::IpAddr>,
 }
 
 impl Inbound {
@@ -92,6 +96,7 @@ impl Inbound {
             profile: None,
             message_id: None,
             merged_ids: Vec::new(),
+            origin: None,
         }
     }
 

@@ -18,6 +18,10 @@ pub const LIMITED: &str = "frontdesk_limited_total";
 /// Connections closed as soon as they were accepted, by `reason` (`per_address`: the
 /// client address held `limits.connections_per_ip` connections already).
 pub const CONNECTIONS_REFUSED: &str = "frontdesk_connections_refused_total";
+/// Guesses refused, by `what`: `link_code` (a wrong /link code), `order_check` (a wrong
+/// email or postcode for an order), `order_check_locked` (a check of an order whose checks
+/// are paused).
+pub const GUESSES: &str = "frontdesk_guesses_refused_total";
 
 /// Latency buckets from 1 ms to 10 s: replies should sit in the low tens of milliseconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -48,6 +52,10 @@ pub fn handle() -> PrometheusHandle {
 
 fn describe() {
     metrics::describe_counter!(RECEIVED, "Customer messages received, by channel.");
+    metrics::describe_counter!(
+        GUESSES,
+        "Wrong link codes and order checks refused, by what was guessed."
+    );
     metrics::describe_counter!(
         REJECTED,
         "Customer messages refused (invalid or busy), by reason."
@@ -104,6 +112,14 @@ pub fn message_handled(channel: &'static str, elapsed: Duration, replies: usize)
     metrics::counter!(RECEIVED, "channel" => channel).increment(1);
     metrics::counter!(BOT_REPLIES, "channel" => channel).increment(replies as u64);
     metrics::histogram!(REPLY_LATENCY, "channel" => channel).record(elapsed.as_secs_f64());
+}
+
+pub fn link_code_refused() {
+    metrics::counter!(GUESSES, "what" => "link_code").increment(1);
+}
+
+pub fn guess_refused(what: &'static str) {
+    metrics::counter!(GUESSES, "what" => what).increment(1);
 }
 
 pub fn message_rejected(reason: &'static str) {

@@ -516,6 +516,7 @@ impl Discord {
             // a message id is unique on Discord: a redelivered event is handled once
             message_id: Some(msg.id.get().to_string()),
             merged_ids: Vec::new(),
+            origin: None,
         };
         // The gateway does not resend events: wait for the desk rather than drop a message.
         let mut wait = Duration::from_millis(200);

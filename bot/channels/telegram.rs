@@ -359,6 +359,7 @@ pub fn inbound_of(update: &Update) -> Option<Inbound> {
         // retry, restart during polling) carries the same message id
         message_id: Some(message.id.0.to_string()),
         merged_ids: Vec::new(),
+        origin: None,
     })
 }
 

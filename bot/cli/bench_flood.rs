@@ -367,35 +367,9 @@ fn per_customer(secs: u64, interval_ms: u64) -> usize {
 }
 
 /// The soft limit on open files raised to the hard one: (before, now, hard).
-#[cfg(unix)]
-#[allow(clippy::unnecessary_cast)] // `rlim_t` is u64 on Linux, not on every unix
 fn raise_open_files() -> (u64, u64, u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return (0, 0, 0);
-        }
-        let before = limit.rlim_cur;
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-        (before as u64, limit.rlim_cur as u64, limit.rlim_max as u64)
-    }
-}
-
-#[cfg(not(unix))]
-fn raise_open_files() -> (u64, u64, u64) {
-    (0, 0, 0)
+    let l = frontdesk::server::open_files::raise();
+    (l.before, l.now, l.hard)
 }
 
 // ----- the widget socket, as a client --------------------------------------------------

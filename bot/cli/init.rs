@@ -18,12 +18,28 @@ pub struct InitArgs {
 }
 
 pub fn run(args: InitArgs) -> anyhow::Result<()> {
-    let done = frontdesk::defaults::init(&args.dir)?;
+    // Every folder gets its own agent passwords: none is published anywhere, each is shown
+    // here once (only its argon2 hash is written).
+    let mut agents = Vec::new();
+    let mut passwords = Vec::new();
+    for name in ["ana", "ben"] {
+        let password = frontdesk::server::auth::random_token(20);
+        agents.push((
+            name.to_string(),
+            frontdesk::server::auth::hash_password(&password)?,
+        ));
+        passwords.push((name, password));
+    }
+    let done = frontdesk::defaults::init(&args.dir, &agents)?;
     println!(
         "wrote {} files into {}; start with `frontdesk serve --config {}`",
         done.files,
         done.dir.display(),
         done.config.display()
     );
+    println!("console agents (shown this once; change them in frontdesk.toml with `frontdesk hash-password`):");
+    for (name, password) in passwords {
+        println!("  {name}  {password}");
+    }
     Ok(())
 }

@@ -24,6 +24,8 @@ pub struct DemoShop {
     orders: RwLock<HashMap<String, Order>>,
     /// Outcomes of the actions done so far, by idempotency key.
     done: Mutex<HashMap<String, Option<RequestOutcome>>>,
+    /// Orders whose owner was sent a sign-in link (the demo sends no email).
+    links: Mutex<Vec<String>>,
 }
 
 impl DemoShop {
@@ -73,7 +75,13 @@ impl DemoShop {
             customers,
             orders: RwLock::new(orders),
             done: Mutex::new(HashMap::new()),
+            links: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The orders whose owners were sent a sign-in link, oldest first.
+    pub fn access_links_sent(&self) -> Vec<String> {
+        self.links.lock().expect("demo shop lock").clone()
     }
 
     /// Changes order `number` for `caller` once per idempotency `key` (a repeated key gets
@@ -107,6 +115,36 @@ impl DemoShop {
 }
 
 impl Commerce for DemoShop {
+    fn order_owner<'a>(
+        &'a self,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, CommerceError>> {
+        let owner = self
+            .orders
+            .read()
+            .expect("demo shop lock")
+            .get(number)
+            .map(|o| o.customer_id.clone());
+        Box::pin(async move { Ok(owner) })
+    }
+
+    fn send_access_link<'a>(
+        &'a self,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<bool, CommerceError>> {
+        let known = self
+            .orders
+            .read()
+            .expect("demo shop lock")
+            .contains_key(number);
+        if known {
+            // A real shop emails the link; the demo only notes it.
+            tracing::info!(order = number, "demo shop: a sign-in link would be emailed to the order's owner");
+            self.links.lock().expect("demo shop lock").push(number.to_string());
+        }
+        Box::pin(async move { Ok(known) })
+    }
+
     fn order<'a>(
         &'a self,
         number: &'a str,

@@ -147,6 +147,12 @@ pub struct ServerConfig {
     /// `X-Forwarded-For` names the client; from any other peer the header is ignored and the
     /// client is the peer address itself. Empty: no proxy is trusted.
     pub trusted_proxies: Vec<String>,
+    /// A key for `/metrics` (at least 32 bytes): scrapers send `Authorization: Bearer KEY`.
+    /// Unset: `/metrics` answers only clients in `metrics_from`.
+    pub metrics_key: Option<String>,
+    /// Addresses or CIDR ranges that may read `/metrics` without the key (default: this
+    /// machine only).
+    pub metrics_from: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -161,6 +167,8 @@ impl Default for ServerConfig {
             public_url: None,
             session_secs: 12 * 3600,
             trusted_proxies: Vec::new(),
+            metrics_key: None,
+            metrics_from: vec!["127.0.0.0/8".into(), "::1".into()],
         }
     }
 }
@@ -350,6 +358,14 @@ pub struct LimitsConfig {
     /// A widget socket with no frame from the client (pings count) for this long is closed;
     /// 0 keeps idle sockets open.
     pub socket_idle_secs: u64,
+    /// A widget socket whose page sent no message (pings do not count) for this long is
+    /// closed, so a page left open in a hidden tab (or a script that only pings) does not
+    /// hold a socket for ever; the page reconnects when the visitor is back. 0: never.
+    pub socket_quiet_secs: u64,
+    /// Messages per Telegram or Discord user (per minute, and at once): beyond it their
+    /// messages are not read, and they are told so once a minute. A rate of 0: no limit.
+    pub platform_user_messages_per_min: f64,
+    pub platform_user_messages_burst: u32,
     /// Open TCP connections per client address (peer; IPv6 per /64), WebSockets included;
     /// more are closed as soon as they are accepted. Trusted proxies are not capped. 0: no
     /// cap.
@@ -503,6 +519,9 @@ impl Default for LimitsConfig {
             sockets_per_ip: 20,
             sockets_total: 5000,
             socket_idle_secs: 600,
+            socket_quiet_secs: 1800,
+            platform_user_messages_per_min: 30.0,
+            platform_user_messages_burst: 10,
             connections_per_ip: 256,
             header_read_timeout_secs: 10,
             max_tracked: 100_000,
@@ -521,6 +540,8 @@ impl LimitsConfig {
             sockets_per_ip: usize::MAX / 2,
             sockets_total: usize::MAX / 2,
             socket_idle_secs: 0,
+            socket_quiet_secs: 0,
+            platform_user_messages_per_min: 0.0,
             connections_per_ip: 0,
             api_ip_in_flight: 0,
             ..LimitsConfig::default()
@@ -583,6 +604,9 @@ impl IpRange {
 }
 
 /// A human agent who can log into the console.
+/// The longest agent name (and the longest login name the console reads).
+pub const MAX_AGENT_NAME: usize = 64;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
@@ -644,12 +668,13 @@ pub enum ConfigError {
 }
 
 /// Every environment variable frontdesk reads, with the config key it overrides.
-pub const ENV_OVERRIDES: [(&str, &str); 23] = [
+pub const ENV_OVERRIDES: [(&str, &str); 24] = [
     ("FRONTDESK_BIND", "server.bind"),
     ("FRONTDESK_DATA", "server.data_dir"),
     ("FRONTDESK_SECRET", "server.secret"),
     ("FRONTDESK_SHOP_SECRET", "server.shop_secret"),
     ("FRONTDESK_PUBLIC_URL", "server.public_url"),
+    ("FRONTDESK_METRICS_KEY", "server.metrics_key"),
     ("FRONTDESK_DEMO", "demo.enabled"),
     ("FRONTDESK_MODEL_DIR", "nlu.model_dir"),
     ("FRONTDESK_CACHE", "nlu.cache_dir"),

@@ -12,7 +12,27 @@ fn empty_file_gives_documented_defaults() {
 fn example_file_is_valid() {
     let text = include_str!("../../frontdesk.example.toml");
     let c = Config::from_toml(text).unwrap();
-    assert!(!c.agents.is_empty());
+    // No agent with a published password: serve makes the demo agent's own.
+    assert!(c.agents.is_empty());
+}
+
+/// A folder written by an older `frontdesk init` (or a copy of the old example) lists agents
+/// whose passwords anyone can read: the server must not start with them.
+#[test]
+fn an_agent_with_a_published_password_hash_is_refused() {
+    let e = Config::from_toml(
+        "[[agents]]\nname = \"ana\"\npassword_hash = \"$argon2id$v=19$m=65536,t=3,p=4$ESux5XhTY+hCGyZ9ya84Tg$JuqVE30wY76iFlOUGEEBWdbWc/peWblcbwTSjeLoDII\"",
+    )
+    .unwrap_err();
+    let e = e.to_string();
+    assert!(e.contains("agents[0].password_hash"), "{e}");
+    assert!(e.contains("frontdesk hash-password"), "{e}");
+    let long = "a".repeat(65);
+    let e = Config::from_toml(&format!(
+        "[[agents]]\nname = \"{long}\"\npassword_hash = \"$argon2id$v=19$x\""
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("agents[0].name"), "{e}");
 }
 
 #[test]

@@ -1,6 +1,14 @@
 //! The checks serde cannot make, run once at start; each error names its key.
 
-use super::{Config, ConfigError, IpRange, MIN_SECRET_LEN};
+use super::{Config, ConfigError, IpRange, MAX_AGENT_NAME, MIN_SECRET_LEN};
+
+/// Agent password hashes that were published with frontdesk (the example configuration and
+/// the folders `frontdesk init` wrote before it generated passwords): their passwords are in
+/// the documentation, so a server that finds one refuses to start.
+const PUBLISHED_PASSWORD_HASHES: [&str; 2] = [
+    "$argon2id$v=19$m=65536,t=3,p=4$ESux5XhTY+hCGyZ9ya84Tg$JuqVE30wY76iFlOUGEEBWdbWc/peWblcbwTSjeLoDII",
+    "$argon2id$v=19$m=65536,t=3,p=4$I9QcNi6YeicC4Wdec4XDgg$o8o1t+4p7WD2r4nq2KvLhX1+kzD7KaKB0W3CBMqBh9s",
+];
 
 impl Config {
     /// Checks the values that serde cannot; each error names its key.
@@ -50,6 +58,20 @@ impl Config {
                     "server.public_url",
                     "must be an http:// or https:// address such as https://support.example.com",
                 ));
+            }
+        }
+        if let Some(key) = self.server.metrics_key.as_deref() {
+            if key.len() < MIN_SECRET_LEN {
+                return Err(invalid(
+                    "server.metrics_key",
+                    "must be at least 32 bytes (make one with `openssl rand -hex 32`), or leave \
+                     it unset and list your scraper in server.metrics_from",
+                ));
+            }
+        }
+        for (i, entry) in self.server.metrics_from.iter().enumerate() {
+            if let Err(e) = IpRange::parse(entry) {
+                return Err(invalid(&format!("server.metrics_from[{i}]"), &e.to_string()));
             }
         }
         for (i, entry) in self.server.trusted_proxies.iter().enumerate() {
@@ -149,6 +171,20 @@ impl Config {
             }
             if !seen.insert(agent.name.clone()) {
                 return Err(invalid(&key("name"), "is used by two agents"));
+            }
+            if agent.name.chars().count() > MAX_AGENT_NAME {
+                return Err(invalid(
+                    &key("name"),
+                    &format!("must be at most {MAX_AGENT_NAME} characters"),
+                ));
+            }
+            if PUBLISHED_PASSWORD_HASHES.contains(&agent.password_hash.trim()) {
+                return Err(invalid(
+                    &key("password_hash"),
+                    "is the demo hash published with frontdesk (its password is in the \
+                     documentation, so anyone can log in): make your own with \
+                     `echo 'a long password' | frontdesk hash-password` and put it here",
+                ));
             }
             if !agent.password_hash.starts_with("$argon2") {
                 return Err(invalid(

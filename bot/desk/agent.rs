@@ -40,6 +40,18 @@ where
             "{agent} is not an agent of this desk"
         )));
     }
+    locked_action(inner, id, act).await
+}
+
+/// [`agent_action`] for the desk itself (a timer): the same locks, store, flush and news.
+pub(super) async fn locked_action<F>(
+    inner: &Inner,
+    id: &ConversationId,
+    act: F,
+) -> Result<ConversationRecord, DeskError>
+where
+    F: FnOnce(&Inner, Action<'_>) -> Result<Option<String>, DeskError>,
+{
     let first = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
     // An agent acts: an LLM answer still being written would talk over them.
     inner.cancel_llm(id);
@@ -184,29 +196,89 @@ pub(super) async fn hand_back(
     .map(|_| ())
 }
 
-/// The owning agent has checked who the customer is and vouches that they are the shop's
-/// customer `shop_customer_id`: the conversation becomes agent-verified, and the bot may
-/// then speak about that customer's orders (after a hand back, say).
+/// The owning agent typed what the customer told them about order `order` (its email
+/// address or postcode) and the shop confirms it: the conversation may then speak about that
+/// order (after a hand back, say), exactly as after the bot's own check. An agent's word alone
+/// proves nothing: a wrong proof counts against the order like any other guess. Both
+/// outcomes are audited (agent, customer hash, time) and a confirmation is shown in the
+/// transcript.
 pub(super) async fn verify_customer(
     inner: &Inner,
     agent: &str,
     id: &ConversationId,
-    shop_customer_id: &str,
+    order: &str,
+    proof: &str,
 ) -> Result<(), DeskError> {
-    let shop_customer_id = shop_customer_id.trim();
-    if shop_customer_id.is_empty() || shop_customer_id.chars().count() > 200 {
+    let (order, proof) = (order.trim(), proof.trim());
+    if order.is_empty()
+        || order.chars().count() > 64
+        || proof.is_empty()
+        || proof.chars().count() > 200
+    {
         return Err(DeskError::Invalid(
-            "give the shop's customer id (1-200 characters) the customer proved to be".into(),
+            "give the order number and the email address or postcode on it, as the customer \
+             told you (the shop checks them)"
+                .into(),
         ));
     }
+    if !inner.agents.contains_key(agent) {
+        return Err(DeskError::Forbidden(format!(
+            "{agent} is not an agent of this desk"
+        )));
+    }
+    // Only the owner asks the shop anything about this conversation's customer.
+    let first = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
+    require_owner(&first, agent)?;
+    let verdict = inner
+        .dialogue
+        .check_order(order, proof)
+        .await
+        .map_err(|e| DeskError::Unavailable(super::error::Unavailable::Shop(e.to_string())))?;
+    let audit = |action: &str| crate::store::AuditLine {
+        time: Utc::now(),
+        action: action.into(),
+        subject: crate::store::subject_hash(&first.customer),
+        actor: format!("agent:{agent}"),
+    };
+    if verdict != super::dialogue::CheckVerdict::Confirmed {
+        tracing::info!(agent, conversation = %id, ?verdict, "agent's check of an order refused");
+        let change = Change {
+            audit: vec![audit("verify order: refused by the shop")],
+            ..Change::default()
+        };
+        inner.store.apply(change)?;
+        inner.store.flush().await?;
+        return Err(match verdict {
+            super::dialogue::CheckVerdict::Paused => DeskError::Conflict(format!(
+                "checks of order {order} are paused after too many wrong answers today: the \
+                 owner can sign in on the shop's website (a sign-in link was emailed to them)"
+            )),
+            _ => DeskError::Invalid(format!(
+                "the shop does not confirm that email address or postcode for order {order}: \
+                 ask the customer again (each wrong answer counts against the order)"
+            )),
+        });
+    }
+    let display = inner
+        .agents
+        .get(agent)
+        .and_then(|a| a.display_name.clone())
+        .unwrap_or_else(|| agent.to_string());
     agent_action(inner, agent, id, |_, a| {
         let r = a.record;
         require_owner(r, agent)?;
         r.access.level = crate::store::IdentityLevel::AgentVerified;
-        r.access.shop_customer_id = Some(shop_customer_id.to_string());
+        if !r.access.verified_orders.iter().any(|n| n == order) {
+            r.access.verified_orders.push(order.to_string());
+        }
         r.access.checking = None;
-        r.last_agent_at = Some(Utc::now());
-        tracing::info!(agent, conversation = %r.id, "customer verified by an agent");
+        let now = Utc::now();
+        r.last_agent_at = Some(now);
+        let text = copy::agent_verified_order(&display, order);
+        push_message(r, a.change, Speaker::Bot, &text, now, None);
+        a.events.push(DeskEventKind::BotReply { text });
+        a.change.audit.push(audit("verify order: confirmed by the shop"));
+        tracing::info!(agent, conversation = %r.id, "order checked by an agent, confirmed by the shop");
         Ok(None)
     })
     .await

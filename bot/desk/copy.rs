@@ -146,6 +146,22 @@ pub fn check_failed() -> String {
         .to_string()
 }
 
+/// The order's checks are paused for the day after too many wrong answers, from anywhere.
+/// `link_sent`: the shop emailed the order's owner a sign-in link just now or earlier.
+pub fn order_checks_paused(number: &str) -> String {
+    format!(
+        "For your security, I can't check order {number} here right now: there were too many \
+         wrong answers for it today. If it's your order, sign in on our website and open this \
+         chat from there, or use the sign-in link we email to the address on the order. \
+         Everything else I can help with as usual."
+    )
+}
+
+/// Said in the conversation when the agent's check of an order was confirmed by the shop.
+pub fn agent_verified_order(agent: &str, number: &str) -> String {
+    format!("{agent} checked order {number} with you, and the shop confirmed it: we can talk about that order here now.")
+}
+
 /// The checks are used up: a person can help.
 pub fn check_failed_offer_person() -> String {
     "Sorry, I can't confirm that order with you here. A person from our team can help you \
@@ -248,6 +264,29 @@ pub fn queue_full() -> String {
     "I'd like to pass you to a person, but our team is fully booked right now and the queue is \
      full. Please write again in a few minutes, and I'll put you through as soon as there is \
      room. Meanwhile I can still help with orders, deliveries, returns and your account."
+        .to_string()
+}
+
+/// Too many anonymous chats from the customer's network are waiting already.
+pub fn queue_address_full() -> String {
+    "I'd like to pass you to a person, but several chats from your network are already waiting \
+     for our team. If you sign in on our website, or give me your order number and the email \
+     on it, I can put you through right away. Meanwhile I can still help with orders, \
+     deliveries, returns and your account."
+        .to_string()
+}
+
+/// An anonymous customer waited in a queue without writing for a long time.
+pub fn queue_expired() -> String {
+    "You've been waiting a long time without writing, so I've taken you out of the queue for \
+     now. Just write \"agent\" when you're back and I'll put you through again."
+        .to_string()
+}
+
+/// A Telegram or Discord customer writes faster than their allowance.
+pub fn too_fast() -> String {
+    "You're sending messages faster than I can read them, so I skipped some. Please wait a \
+     minute, then send what you need in one message."
         .to_string()
 }
 

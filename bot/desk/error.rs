@@ -39,4 +39,7 @@ pub enum Unavailable {
     /// hanging, and the caller may try again.
     #[error("{0} stayed locked for more than 10 s; try again shortly")]
     LockTimeout(&'static str),
+    /// The shop did not answer a check (see `commerce`); try again shortly.
+    #[error("the shop could not be asked: {0}; try again shortly")]
+    Shop(String),
 }

@@ -2,9 +2,14 @@
 //! code; sending `/link CODE` from another channel files that second identity under the same
 //! customer, so an agent sees one customer and their history whatever app they write from.
 //!
-//! Codes are six digits, single use, valid ten minutes, kept in the store (a restart in
-//! between does not lose them). Link commands are answered by `Desk::link_command` before
-//! a message reaches the NLU; the change itself is one store transaction.
+//! Codes are eight characters of Crockford's base-32 alphabet (40 bits, written `K7QX-3MZD`;
+//! read case-blind, with `I`/`L` as 1 and `O` as 0, dashes and spaces ignored), single use,
+//! valid ten minutes, kept in the store (a restart in between does not lose them). Wrong codes
+//! are budgeted per identity, per network address and overall (see [`LinkBudget`]), so a
+//! guesser with endless fresh identities still gets a bounded number of tries. Link commands
+//! are answered by `Desk::link_command` before a message reaches the NLU; the change itself is
+//! one store transaction. Linking files identities under one customer for history; it never
+//! lets the new identity speak for the customer's shop account (see `Customer::shop_verified`).
 
 use std::time::Duration;
 
@@ -22,6 +27,16 @@ pub const CODE_TTL: Duration = Duration::from_secs(600);
 /// Wrong codes one identity may send in [`LINK_FAILURE_WINDOW`] before it is locked out.
 pub const LINK_FAILURES_ALLOWED: usize = 5;
 pub const LINK_FAILURE_WINDOW: Duration = crate::store::LINK_ATTEMPT_WINDOW;
+/// Wrong codes from one network address (any identity) per window.
+pub const LINK_FAILURES_PER_ADDRESS: usize = 30;
+/// Wrong codes from everyone together per window; past it linking pauses for all.
+pub const LINK_FAILURES_OVERALL: usize = 300;
+/// The failure key of every wrong code, from anyone.
+const LINK_OVERALL_KEY: &str = "link-all";
+/// Characters of a code (5 bits each).
+pub const CODE_LEN: usize = 8;
+/// Crockford's base 32: no I, L, O or U, so nothing reads as something else.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// Why a link code could not be used; each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +54,16 @@ pub enum LinkError {
          /link on your other app for a new code"
     )]
     LockedOut,
+    #[error(
+        "too many wrong codes from your network: linking is paused here for an hour; you can \
+         keep chatting meanwhile"
+    )]
+    AddressLockedOut,
+    #[error(
+        "linking is paused for a while after many wrong codes: please try again in an hour; \
+         you can keep chatting meanwhile"
+    )]
+    Paused,
     #[error(transparent)]
     Desk(#[from] DeskError),
 }
@@ -48,7 +73,7 @@ pub enum LinkError {
 pub enum LinkCommand {
     /// `/link`: give me a code.
     Start,
-    /// `/link 123456`: here is the code from my other app.
+    /// `/link K7QX-3MZD`: here is the code from my other app.
     Redeem(String),
 }
 
@@ -61,8 +86,38 @@ pub fn parse_link_command(text: &str) -> Option<LinkCommand> {
     }
     match words.next() {
         None => Some(LinkCommand::Start),
-        Some(code) => Some(LinkCommand::Redeem(code.to_string())),
+        Some(code) => Some(LinkCommand::Redeem(
+            std::iter::once(code).chain(words).collect::<Vec<_>>().join(""),
+        )),
     }
+}
+
+/// A fresh random code, as shown to the customer (`K7QX-3MZD`).
+pub fn new_code() -> String {
+    let mut rng = rand::thread_rng();
+    let chars: String = (0..CODE_LEN)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{}-{}", &chars[..CODE_LEN / 2], &chars[CODE_LEN / 2..])
+}
+
+/// A code as typed, in its stored form (eight symbols, no dash), or `None` when it cannot
+/// be one. Case-blind; `I`/`L` read as 1 and `O` as 0; dashes and spaces ignored.
+pub fn normalise_code(typed: &str) -> Option<String> {
+    let mut out = String::with_capacity(CODE_LEN);
+    for c in typed.chars() {
+        let c = match c.to_ascii_uppercase() {
+            '-' | ' ' => continue,
+            'I' | 'L' => '1',
+            'O' => '0',
+            c => c,
+        };
+        if !c.is_ascii() || !ALPHABET.contains(&(c as u8)) || out.len() == CODE_LEN {
+            return None;
+        }
+        out.push(c);
+    }
+    (out.len() == CODE_LEN).then_some(out)
 }
 
 /// The answer to a link command in `msg`, or `None` when the message is not one.
@@ -73,7 +128,7 @@ pub(super) async fn link_command(inner: &Inner, msg: &Inbound) -> Option<String>
             Ok(code) => copy::link_code_issued(&code),
             Err(e) => copy::link_code_unavailable(&e.to_string()),
         },
-        LinkCommand::Redeem(code) => match redeem_link_code(inner, &code, &identity).await {
+        LinkCommand::Redeem(code) => match redeem_link_code(inner, &code, &identity, msg.origin).await {
             Ok(owner) => copy::linked_with(owner.channel.as_str()),
             Err(e) => copy::link_failed(&e.to_string()),
         },
@@ -93,9 +148,9 @@ pub(super) async fn issue_link_code(
     // Expired codes go as new ones come.
     store.purge_link_codes(Utc::now())?;
     loop {
-        let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
+        let code = new_code();
         // Only taken when free, so two customers never share one.
-        if store.insert_link_code(&code, &link)? {
+        if store.insert_link_code(&normalise_code(&code).unwrap_or_default(), &link)? {
             store.flush().await?;
             return Ok(code);
         }
@@ -108,26 +163,42 @@ pub(super) async fn redeem_link_code(
     inner: &Inner,
     code: &str,
     identity: &Identity,
+    origin: Option<std::net::IpAddr>,
 ) -> Result<Identity, LinkError> {
     let store = &inner.store;
     let now = Utc::now();
     let since = now - chrono::Duration::from_std(LINK_FAILURE_WINDOW).unwrap_or_default();
-    // A guesser gets a few tries, then nothing: not even a right code is taken.
-    if store
-        .link_failures(identity, since)
-        .map_err(DeskError::from)?
-        >= LINK_FAILURES_ALLOWED
-    {
+    let address = origin.map(|ip| format!("link-addr:{ip}"));
+    // A guesser gets a few tries, then nothing: not even a right code is taken. The
+    // identity's budget stops one chat; the address's and the overall one stop a guesser
+    // who makes a fresh identity for every few guesses.
+    let over = |key: &str, allowed: usize| -> Result<bool, LinkError> {
+        Ok(store.failures(key, since).map_err(DeskError::from)? >= allowed)
+    };
+    if over(&identity.key(), LINK_FAILURES_ALLOWED)? {
         return Err(LinkError::LockedOut);
     }
+    if let Some(address) = &address {
+        if over(address, LINK_FAILURES_PER_ADDRESS)? {
+            return Err(LinkError::AddressLockedOut);
+        }
+    }
+    if over(LINK_OVERALL_KEY, LINK_FAILURES_OVERALL)? {
+        return Err(LinkError::Paused);
+    }
     let failed = |e: LinkError| -> Result<Identity, LinkError> {
-        store
-            .note_link_failure(identity, now, since)
-            .map_err(DeskError::from)?;
-        tracing::info!(identity = %identity, "wrong /link code");
+        let keys = [Some(identity.key()), address.clone(), Some(LINK_OVERALL_KEY.to_string())];
+        for key in keys.iter().flatten() {
+            store.note_failure(key, now, since).map_err(DeskError::from)?;
+        }
+        crate::metrics::link_code_refused();
+        tracing::info!(identity = %identity, origin = ?origin, "wrong /link code");
         Err(e)
     };
-    let Some(link) = store.take_link_code(code.trim()).map_err(DeskError::from)? else {
+    let Some(code) = normalise_code(code) else {
+        return failed(LinkError::Unknown);
+    };
+    let Some(link) = store.take_link_code(&code).map_err(DeskError::from)? else {
         return failed(LinkError::Unknown);
     };
     if link.expires < now {
@@ -177,7 +248,12 @@ pub(super) async fn link_identity(
             // Keep what the shop told us about them.
             target.tier = target.tier.or(prev.tier.clone());
             target.lifetime_value = target.lifetime_value.or(prev.lifetime_value);
-            target.shop_customer_id = target.shop_customer_id.or(prev.shop_customer_id.clone());
+            // The shop id goes along with the identities that proved it, and only those: a
+            // linked identity speaks for the shop customer once it proves it itself.
+            if target.shop_customer_id.is_none() && prev.shop_customer_id.is_some() {
+                target.shop_customer_id = prev.shop_customer_id.clone();
+                target.shop_verified = prev.shop_verified.clone();
+            }
             change.customers.push(prev);
         }
     }
@@ -200,8 +276,8 @@ mod tests {
     fn link_commands_are_recognised() {
         assert_eq!(parse_link_command("/link"), Some(LinkCommand::Start));
         assert_eq!(
-            parse_link_command("  /link   042917 "),
-            Some(LinkCommand::Redeem("042917".into()))
+            parse_link_command("  /link   K7QX 3MZD "),
+            Some(LinkCommand::Redeem("K7QX3MZD".into()))
         );
         assert_eq!(
             parse_link_command("/link@frontdesk_bot 1"),
@@ -209,5 +285,25 @@ mod tests {
         );
         assert_eq!(parse_link_command("please link my accounts"), None);
         assert_eq!(parse_link_command("/linking"), None);
+    }
+
+    /// Codes carry 40 bits, are shown in two groups of four and read back however a phone
+    /// keyboard typed them; anything that cannot be a code is refused before a look-up.
+    #[test]
+    fn codes_are_forty_bits_and_forgiving_to_type() {
+        let code = new_code();
+        assert_eq!(code.len(), CODE_LEN + 1);
+        assert_eq!(&code[4..5], "-");
+        let stored = normalise_code(&code).unwrap();
+        assert_eq!(stored.len() * 5, 40);
+        assert_eq!(normalise_code(&code.to_lowercase()), Some(stored.clone()));
+        assert_eq!(normalise_code("k7qx 3mzd"), Some("K7QX3MZD".into()));
+        assert_eq!(normalise_code("IL0O-ABCD"), Some("1100ABCD".into()));
+        assert_eq!(normalise_code("123456"), None, "the old six digits");
+        assert_eq!(normalise_code("K7QX-3MZD-9"), None);
+        assert_eq!(normalise_code("K7QX-3MZÜ"), None);
+        assert_eq!(normalise_code("K7QX-3MZU"), None, "U is no symbol");
+        let many: std::collections::HashSet<String> = (0..1000).map(|_| new_code()).collect();
+        assert_eq!(many.len(), 1000);
     }
 }

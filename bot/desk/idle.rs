@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::agent::{agent_action, Action};
+use super::agent::{agent_action, locked_action, Action};
 use super::copy;
 use super::error::DeskError;
 use super::inner::Inner;
@@ -79,6 +79,8 @@ pub(super) fn back_to_queue(
         priority: r.priority,
         enqueued_at: r.queued_since.unwrap_or(now),
         reasons: r.escalation.clone(),
+        anonymous: r.anonymous_in_queue,
+        origin: r.origin,
     };
     let mut after = entries.to_vec();
     after.push(entry.clone());
@@ -104,7 +106,57 @@ fn is_idle(r: &ConversationRecord, limit: chrono::Duration, now: DateTime<Utc>) 
     r.status == Status::WithAgent && r.last_customer_at > last_agent && now - last_agent >= limit
 }
 
-/// Background task: checks for idle agents a few times per limit, until the desk is dropped.
+/// Takes out of their queue the anonymous chats (see `queue`) whose customer has not written
+/// for `ttl`: the bot has them again and tells them how to come back. Returns them.
+pub(super) async fn expire_anonymous(
+    inner: &Inner,
+    ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<ConversationId>, DeskError> {
+    let limit = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let stale = |r: &ConversationRecord| {
+        r.status == Status::Queued && r.anonymous_in_queue && now - r.last_customer_at >= limit
+    };
+    let mut gone = Vec::new();
+    for entry in inner.store.queue_entries()? {
+        if !entry.anonymous {
+            continue;
+        }
+        let id = entry.conversation_id;
+        match inner.store.conversation(&id)? {
+            Some(r) if stale(&r) => {}
+            _ => continue,
+        }
+        let result = locked_action(inner, &id, |_, a| {
+            let r = a.record;
+            // Checked again under the locks: the customer may have just written.
+            if !stale(r) {
+                return Ok(None);
+            }
+            let queue = r.queue.clone().unwrap_or_default();
+            a.change.dequeue.push((queue.clone(), r.id.clone()));
+            r.status = Status::Bot;
+            r.queued_since = None;
+            r.anonymous_in_queue = false;
+            let text = copy::queue_expired();
+            push_message(r, a.change, Speaker::Bot, &text, now, None);
+            a.events.push(DeskEventKind::StatusChanged {
+                status: Status::Bot,
+            });
+            a.events.push(DeskEventKind::BotReply { text });
+            Ok(Some(queue))
+        })
+        .await?;
+        if result.status == Status::Bot {
+            tracing::info!(conversation = %id, "anonymous chat left its queue after waiting silent");
+            gone.push(id);
+        }
+    }
+    Ok(gone)
+}
+
+/// Background task: checks for idle agents a few times per limit, and for anonymous chats
+/// waiting silent, until the desk is dropped.
 pub(super) fn spawn_watch(desk: Weak<Inner>, idle_secs: u64) {
     let idle = Duration::from_secs(idle_secs);
     let every = Duration::from_secs((idle_secs / 4).clamp(1, 30));
@@ -114,6 +166,10 @@ pub(super) fn spawn_watch(desk: Weak<Inner>, idle_secs: u64) {
             let Some(inner) = desk.upgrade() else { break };
             if let Err(e) = reassign_idle(&inner, idle, Utc::now()).await {
                 tracing::warn!(error = %e, "idle-agent check failed");
+            }
+            let ttl = super::queue::ANONYMOUS_QUEUE_TTL;
+            if let Err(e) = expire_anonymous(&inner, ttl, Utc::now()).await {
+                tracing::warn!(error = %e, "anonymous queue check failed");
             }
         }
     });

@@ -61,9 +61,9 @@ impl Inner {
     /// The state of a desk built from `parts` (`parts.engine` went into `router`).
     pub(super) fn new(parts: DeskParts, router: Router<Job>, me: Weak<Inner>) -> Inner {
         Inner {
+            dialogue: parts.dialogue.with_ledger(parts.store.clone()),
             store: parts.store,
             nlu: parts.nlu,
-            dialogue: parts.dialogue,
             rules: parts.rules,
             agents: parts
                 .agents

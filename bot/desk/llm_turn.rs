@@ -154,7 +154,9 @@ pub(super) async fn finish(inner: &Inner, job: LlmJob) -> Result<Turn, DeskError
                 });
             }
             match rules {
-                Some(escalation) => escalate(inner, &mut record, escalation, &mut out, now).await?,
+                Some(escalation) => {
+                    escalate(inner, &mut record, &customer, escalation, &mut out, now).await?
+                }
                 None => {
                     record.offered_human = true;
                     out.say(&mut record, copy::llm_handoff(), now);

@@ -47,7 +47,7 @@ mod idle;
 mod inner;
 mod llm_turn;
 mod orphans;
-mod queue;
+pub mod queue;
 mod record;
 mod router;
 pub mod summary;
@@ -212,14 +212,16 @@ impl Desk {
         agent::hand_back(&self.inner, agent, id).await
     }
 
-    /// The owning agent vouches that the customer is the shop's `shop_customer_id`.
+    /// The owning agent checks order `order` with the email or postcode the customer gave
+    /// (`proof`); when the shop confirms, the conversation may speak about that order.
     pub async fn verify_customer(
         &self,
         agent: &str,
         id: &ConversationId,
-        shop_customer_id: &str,
+        order: &str,
+        proof: &str,
     ) -> Result<(), DeskError> {
-        agent::verify_customer(&self.inner, agent, id, shop_customer_id).await
+        agent::verify_customer(&self.inner, agent, id, order, proof).await
     }
 
     /// Ends the conversation (one the agent owns, or one still waiting in a queue). The
@@ -257,6 +259,17 @@ impl Desk {
 
     /// Puts back in their queue the conversations of agents no longer in the config
     /// (called at start). Returns the conversations moved.
+    /// Takes out of their queues the anonymous chats whose customer has not written for
+    /// `ttl` by `now` (the desk does this by itself every few seconds with
+    /// `queue::ANONYMOUS_QUEUE_TTL`). Returns them.
+    pub async fn expire_anonymous_queued(
+        &self,
+        ttl: std::time::Duration,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<ConversationId>, DeskError> {
+        idle::expire_anonymous(&self.inner, ttl, now).await
+    }
+
     pub async fn requeue_orphans(&self) -> Result<Vec<ConversationId>, DeskError> {
         orphans::requeue_orphans(&self.inner).await
     }
@@ -290,13 +303,15 @@ impl Desk {
     }
 
     /// Uses up `code` and files `identity` under the customer who asked for it. Returns
-    /// the identity that asked for the code.
+    /// the identity that asked for the code. `origin`: the network address the code came
+    /// from, budgeted with every other wrong code from there.
     pub async fn redeem_link_code(
         &self,
         code: &str,
         identity: &Identity,
+        origin: Option<std::net::IpAddr>,
     ) -> Result<Identity, LinkError> {
-        identity::redeem_link_code(&self.inner, code, identity).await
+        identity::redeem_link_code(&self.inner, code, identity, origin).await
     }
 
     /// The outcome of inbound message `message_id` of `identity`, if it was handled.

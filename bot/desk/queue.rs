@@ -1,8 +1,77 @@
 //! Human queues, pure: the order conversations are served in (priority, then waiting
-//! time) and the positions customers are told. No locks, no store: callers pass the entries.
+//! time), the positions customers are told, and who may join. No locks, no store: callers
+//! pass the entries.
+//!
+//! Anyone can open a widget or invent a REST user id, and a keyword ("lawyer") escalates at
+//! once, so strangers could fill a queue. An anonymous customer (not signed in, no order
+//! checked, no tier) is therefore queued only while the queue has room and their address has
+//! fewer than [`ANONYMOUS_PER_ADDRESS`] anonymous chats waiting, and leaves the queue after
+//! [`ANONYMOUS_QUEUE_TTL`] without writing (see `idle::expire_anonymous`). A checked or
+//! high-value customer is never refused for capacity.
 
+use std::net::IpAddr;
+
+use super::copy;
 use crate::message::ConversationId;
-use crate::store::QueueEntry;
+use crate::store::{ConversationRecord, Customer, IdentityLevel, QueueEntry};
+
+/// Anonymous chats from one network address waiting at once (all queues).
+pub const ANONYMOUS_PER_ADDRESS: usize = 3;
+/// An anonymous chat that has not written for this long leaves its queue.
+pub const ANONYMOUS_QUEUE_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Whether nobody knows who waits: not signed in or checked, and of no paying tier.
+pub(super) fn is_anonymous(record: &ConversationRecord, customer: &Customer) -> bool {
+    let known_tier = matches!(customer.tier.as_deref(), Some("gold" | "vip"));
+    record.access.level == IdentityLevel::Anonymous && !known_tier
+}
+
+/// Why an anonymous customer is not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// The queue holds `max_waiting` entries.
+    Full,
+    /// Their address has [`ANONYMOUS_PER_ADDRESS`] anonymous chats waiting.
+    Address,
+}
+
+impl Refusal {
+    pub(super) fn metric(self) -> &'static str {
+        match self {
+            Refusal::Full => "queue_full",
+            Refusal::Address => "queue_address_full",
+        }
+    }
+
+    pub(super) fn words(self) -> String {
+        match self {
+            Refusal::Full => copy::queue_full(),
+            Refusal::Address => copy::queue_address_full(),
+        }
+    }
+}
+
+/// Why an anonymous customer from `origin` may not join `queue` (holding at most `cap`).
+pub(super) fn refusal(
+    entries: &[QueueEntry],
+    queue: &str,
+    cap: usize,
+    origin: Option<IpAddr>,
+) -> Option<Refusal> {
+    if entries.iter().filter(|e| e.queue == queue).count() >= cap {
+        return Some(Refusal::Full);
+    }
+    let from_there = |ip: IpAddr| {
+        entries
+            .iter()
+            .filter(|e| e.anonymous && e.origin == Some(ip))
+            .count()
+    };
+    match origin {
+        Some(ip) if from_there(ip) >= ANONYMOUS_PER_ADDRESS => Some(Refusal::Address),
+        _ => None,
+    }
+}
 
 /// Entries of `queue` in service order: higher priority first, then longer waiting.
 pub(super) fn ordered<'a>(entries: &'a [QueueEntry], queue: &str) -> Vec<&'a QueueEntry> {
@@ -48,7 +117,30 @@ mod tests {
             priority,
             enqueued_at: Utc::now() - chrono::Duration::seconds(waited_secs),
             reasons: Vec::new(),
+            anonymous: false,
+            origin: None,
         }
+    }
+
+    #[test]
+    fn anonymous_chats_are_capped_per_address_and_by_room() {
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        let mut entries: Vec<QueueEntry> = (0..ANONYMOUS_PER_ADDRESS)
+            .map(|i| QueueEntry {
+                anonymous: true,
+                origin: Some(ip),
+                ..entry(&format!("a{i}"), 0, 10)
+            })
+            .collect();
+        assert_eq!(refusal(&entries, "general", 100, Some(ip)), Some(Refusal::Address));
+        // Another address, or a platform chat without one, still gets in.
+        let other: IpAddr = "203.0.113.8".parse().unwrap();
+        assert_eq!(refusal(&entries, "general", 100, Some(other)), None);
+        assert_eq!(refusal(&entries, "general", 100, None), None);
+        // Known customers from that address do not count against it.
+        entries.iter_mut().for_each(|e| e.anonymous = false);
+        assert_eq!(refusal(&entries, "general", 100, Some(ip)), None);
+        assert_eq!(refusal(&entries, "general", 3, Some(other)), Some(Refusal::Full));
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub(super) fn new_conversation(
 ) -> ConversationRecord {
     ConversationRecord {
         id: ConversationId::fresh(),
+        origin: None,
+        anonymous_in_queue: false,
         customer: customer.to_string(),
         channel: identity.channel,
         channel_user: identity.user.clone(),

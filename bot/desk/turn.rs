@@ -61,7 +61,16 @@ pub(super) async fn handle(
         ));
     }
     let mut record = open_conversation(inner, &mut customer, &identity, &mut out.change, now)?;
-    dialogue::trust(&mut record, customer.shop_customer_id.as_deref());
+    if msg.origin.is_some() {
+        record.origin = msg.origin;
+    }
+    // Only an identity that proved the shop customer itself speaks for them (a `/link`ed
+    // one proves it again: a token, or the order check).
+    let proved = customer
+        .shop_customer_id
+        .as_deref()
+        .filter(|_| customer.shop_verified.contains(&identity));
+    dialogue::trust(&mut record, proved);
     let analysis = understand(inner, &text).await?;
     record_customer_message(&mut record, &mut out, &text, msg.time, &analysis, now);
     gauge_frustration(inner, &mut record, &customer, &analysis, now)?;
@@ -305,7 +314,7 @@ async fn bot_turn<'a>(
     match ask_rules(inner, record, customer, analysis, &intent, unresolved).await {
         Some(escalation) => {
             record.unresolved_turns = unresolved;
-            escalate(inner, record, escalation, out, now).await
+            escalate(inner, record, customer, escalation, out, now).await
         }
         None if question && inner.llm.is_some() => {
             let grounding =
@@ -368,6 +377,7 @@ pub(super) async fn ask_rules(
 pub(super) async fn escalate<'a>(
     inner: &'a Inner,
     record: &mut ConversationRecord,
+    customer: &Customer,
     escalation: Escalation,
     out: &mut Outcome<'a>,
     now: DateTime<Utc>,
@@ -381,23 +391,25 @@ pub(super) async fn escalate<'a>(
         .queues
         .get(&name)
         .map_or(usize::MAX, |q| q.max_waiting);
-    let waiting = inner
-        .store
-        .queue_entries()?
-        .iter()
-        .filter(|e| e.queue == name)
-        .count();
-    if waiting >= cap {
-        // The queue is full: the bot keeps the customer (and says so) rather than bury the
-        // people already waiting; the reasons are kept for when they ask again.
-        tracing::warn!(queue = %name, waiting, cap, "queue full; the customer stays with the bot");
-        crate::metrics::message_rejected("queue_full");
-        record.escalation.extend(escalation.reasons);
-        cap_front(&mut record.escalation, KEPT_PER_RECORD);
-        out.queue_guard = None;
-        out.say(record, copy::queue_full(), now);
-        return Ok(());
+    let anonymous = queue::is_anonymous(record, customer);
+    let entries = inner.store.queue_entries()?;
+    // Only anonymous customers meet the caps: a checked or high-value customer is never
+    // refused for capacity, however many strangers wait.
+    if anonymous {
+        if let Some(full) = queue::refusal(&entries, &name, cap, record.origin) {
+            // The bot keeps the customer (and says so) rather than bury the people already
+            // waiting; the reasons are kept for when they ask again.
+            tracing::warn!(queue = %name, cap, origin = ?record.origin, ?full,
+                "anonymous customer not queued; the bot keeps them");
+            crate::metrics::message_rejected(full.metric());
+            record.escalation.extend(escalation.reasons);
+            cap_front(&mut record.escalation, KEPT_PER_RECORD);
+            out.queue_guard = None;
+            out.say(record, full.words(), now);
+            return Ok(());
+        }
     }
+    record.anonymous_in_queue = anonymous;
     record.status = Status::Queued;
     record.queue = Some(name.clone());
     record.priority = escalation.priority;
@@ -414,8 +426,10 @@ pub(super) async fn escalate<'a>(
         priority: escalation.priority,
         enqueued_at: now,
         reasons: escalation.reasons.clone(),
+        anonymous,
+        origin: record.origin,
     };
-    let mut entries = inner.store.queue_entries()?;
+    let mut entries = entries;
     entries.push(entry.clone());
     out.change.enqueue.push(entry);
     let position = queue::position(&entries, &name, &record.id);
@@ -612,6 +626,7 @@ async fn customer_for(
             created: now,
             conversations: 0,
             blocked: None,
+            shop_verified: Vec::new(),
         }
     });
     if let Some(p) = &msg.profile {
@@ -619,7 +634,14 @@ async fn customer_for(
         if let Some(shop_id) = &p.customer_id {
             let known =
                 customer.shop_customer_id.as_ref() == Some(shop_id) && customer.tier.is_some();
+            if customer.shop_customer_id.as_ref() != Some(shop_id) {
+                // Another shop customer now: what earlier identities proved was someone else.
+                customer.shop_verified.clear();
+            }
             customer.shop_customer_id = Some(shop_id.clone());
+            if !customer.shop_verified.contains(identity) {
+                customer.shop_verified.push(identity.clone());
+            }
             if !known && (p.tier.is_none() || p.lifetime_value.is_none()) {
                 match inner.dialogue.commerce().customer(shop_id).await {
                     Ok(Some(c)) => {

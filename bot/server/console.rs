@@ -105,14 +105,21 @@ async fn login(
     check_origin(&state, &headers)?;
     let refused = || AppError::Unauthorized("unknown agent or wrong password".into());
     let name = body.name.trim().to_string();
+    if name.chars().count() > crate::config::MAX_AGENT_NAME {
+        return Err(refused());
+    }
     let guard = state.logins.clone();
-    // the client's address, `X-Forwarded-For` believed only from `server.trusted_proxies`
-    let ip = Some(ip);
-    if let Err(why) = guard.check(&name, ip) {
-        tracing::warn!(name = %name, "console login throttled");
-        return Err(AppError::TooMany(format!(
-            "{why}: wait 15 minutes and try again (or ask an admin to check the password)"
-        )));
+    // the client's address, `X-Forwarded-For` believed only from `server.trusted_proxies`;
+    // the attempt is counted as failed from here until the password proves right
+    let attempt = match guard.begin(&name, ip) {
+        Ok(a) => a,
+        Err(why) => {
+            tracing::warn!(name = ?name, %ip, "console login throttled");
+            return Err(AppError::TooMany(why.to_string()));
+        }
+    };
+    if !attempt.wait.is_zero() {
+        tokio::time::sleep(attempt.wait).await;
     }
     let agent = state.desk.agent(&name).cloned();
     // Verify against an equally costly throwaway hash for unknown names too, so timing
@@ -145,12 +152,11 @@ async fn login(
     let agent = match agent {
         Some(a) if ok => a,
         _ => {
-            guard.failed(&name, ip);
-            tracing::info!(name = %name, "console login refused");
+            tracing::info!(name = ?name, %ip, "console login refused");
             return Err(refused());
         }
     };
-    guard.succeeded(&name);
+    attempt.succeeded();
     let secs = state.config.server.session_secs;
     let (token, sid) = open_session(
         &state.keys,
@@ -432,11 +438,14 @@ async fn hand_back(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Verify {
-    customer_id: String,
+    /// The order the customer asks about.
+    order: String,
+    /// The email address or postcode on it, as the customer told the agent.
+    proof: String,
 }
 
-/// The owning agent checked who the customer is: the conversation is agent-verified as the
-/// shop's customer `customer_id`.
+/// The owning agent typed the order and the email or postcode the customer gave; the shop
+/// confirms them, or the call fails (and counts as a wrong check of the order).
 async fn verify(
     AgentAction(agent): AgentAction,
     State(state): State<AppState>,
@@ -446,7 +455,7 @@ async fn verify(
     let id = ConversationId(id);
     state
         .desk
-        .verify_customer(&agent, &id, &body.customer_id)
+        .verify_customer(&agent, &id, &body.order, &body.proof)
         .await?;
     Ok(ApiJson(load(&state.desk, id.as_str())?))
 }
@@ -498,6 +507,7 @@ fn audit_block(
             time: chrono::Utc::now(),
             action: format!("{action} by agent {agent}"),
             subject: super::privacy::subject_hash(customer),
+            actor: format!("agent:{agent}"),
         })
         .map_err(|e| AppError::from(crate::desk::DeskError::Storage(e)))
 }

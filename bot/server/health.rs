@@ -10,7 +10,7 @@ use crate::desk::Desk;
 use crate::metrics;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -118,6 +118,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
             "agents": figures.agents,
             "channels": state.channels.snapshot(),
             "widget_sockets": state.limits.open_sockets(),
+            "open_files_limit": super::open_files::raised(),
         },
         "waiting": figures.waiting(),
         "figures_as_of": figures.as_of,
@@ -132,7 +133,35 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-pub async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text, for a scraper with `server.metrics_key` or from `server.metrics_from`.
+pub async fn metrics_text(
+    State(state): State<AppState>,
+    super::limits::ClientAddr(ip): super::limits::ClientAddr,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let server = &state.config.server;
+    let keyed = server.metrics_key.as_deref().is_some_and(|key| {
+        use subtle::ConstantTimeEq as _;
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        bool::from(sent.as_bytes().ct_eq(key.as_bytes()))
+    });
+    let near = server
+        .metrics_from
+        .iter()
+        .filter_map(|r| crate::config::IpRange::parse(r).ok())
+        .any(|r| r.contains(ip));
+    if !keyed && !near {
+        return (
+            StatusCode::FORBIDDEN,
+            "/metrics is for your monitoring only: send Authorization: Bearer <server.metrics_key>, \
+             or add this address to server.metrics_from\n",
+        )
+            .into_response();
+    }
     let figures = state.limits.figures.get(&state.desk).await;
     for (queue, depth) in &figures.queues {
         metrics::queue_depth(queue, *depth);
@@ -141,4 +170,5 @@ pub async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
 }

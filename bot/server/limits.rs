@@ -246,6 +246,12 @@ impl Limits {
             .then(|| Duration::from_secs(self.config.socket_idle_secs))
     }
 
+    /// How long a widget socket may go without a message from its page (pings aside).
+    pub fn socket_quiet(&self) -> Option<Duration> {
+        (self.config.socket_quiet_secs > 0)
+            .then(|| Duration::from_secs(self.config.socket_quiet_secs))
+    }
+
     /// The client of a request from `peer`: the peer itself, or, when the peer is a trusted
     /// proxy, the right-most address of `X-Forwarded-For` that is not a trusted proxy.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {

@@ -17,8 +17,9 @@ pub mod error;
 pub mod health;
 pub mod hub;
 pub mod limits;
+pub mod open_files;
 pub mod privacy;
-pub mod throttle;
+pub use crate::throttle;
 pub mod validate;
 pub mod widget;
 

@@ -9,34 +9,42 @@ use super::AppState;
 use crate::store::{AuditLine, CustomerExport, Erased, SledStore, StoreError};
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-/// The hash of a customer id that the audit keeps instead of the id.
-pub fn subject_hash(id: &str) -> String {
-    hex::encode(Sha256::digest(id.as_bytes()))
-}
+pub use crate::store::subject_hash;
 
-/// Everything stored about customer `id` (their id, or the shop's id for them).
-pub fn export_customer(store: &SledStore, id: &str) -> Result<Option<CustomerExport>, StoreError> {
+/// Everything stored about customer `id` (their id, or the shop's id for them), with an
+/// audit line naming `actor` (`agent:NAME`, `key:ID`, `cli`).
+pub fn export_customer(
+    store: &SledStore,
+    id: &str,
+    actor: &str,
+) -> Result<Option<CustomerExport>, StoreError> {
     let export = store.export_customer(id)?;
     if export.is_some() {
         store.audit(&AuditLine {
             time: chrono::Utc::now(),
             action: "export".into(),
             subject: subject_hash(id),
+            actor: actor.into(),
         })?;
     }
     Ok(export)
 }
 
-/// Removes everything stored about customer `id`, with an audit line.
-pub fn erase_customer(store: &SledStore, id: &str) -> Result<Option<Erased>, StoreError> {
+/// Removes everything stored about customer `id` (every customer record with that id or
+/// shop id), with an audit line naming `actor`.
+pub fn erase_customer(
+    store: &SledStore,
+    id: &str,
+    actor: &str,
+) -> Result<Option<Erased>, StoreError> {
     store.erase_customer(
         id,
         &AuditLine {
             time: chrono::Utc::now(),
             action: "erase".into(),
             subject: subject_hash(id),
+            actor: actor.into(),
         },
     )
 }
@@ -63,7 +71,7 @@ pub(super) async fn export(
     Path(id): Path<String>,
 ) -> Result<ApiJson<CustomerExport>, AppError> {
     admin_only(&caller)?;
-    let export = export_customer(&state.store, &id)
+    let export = export_customer(&state.store, &id, &caller.label())
         .map_err(internal)?
         .ok_or_else(|| AppError::NotFound(format!("no customer {id}")))?;
     state.store.flush().await.map_err(internal)?;
@@ -77,7 +85,7 @@ pub(super) async fn erase(
     Path(id): Path<String>,
 ) -> Result<ApiJson<Erased>, AppError> {
     admin_only(&caller)?;
-    let erased = erase_customer(&state.store, &id)
+    let erased = erase_customer(&state.store, &id, &caller.label())
         .map_err(internal)?
         .ok_or_else(|| AppError::NotFound(format!("no customer {id}")))?;
     state.store.flush().await.map_err(internal)?;

@@ -247,6 +247,12 @@ enum ToPage {
     },
 }
 
+/// Whether a text frame is the page's keep-alive (`{"type":"ping"}`), which shows the page
+/// is open but not that anyone is there.
+fn is_ping(text: &str) -> bool {
+    matches!(serde_json::from_str::<FromPage>(text), Ok(FromPage::Ping))
+}
+
 /// The close code of a socket closed for idleness: the page reconnects when the visitor is
 /// back rather than at once.
 pub const IDLE_CLOSE_CODE: u16 = 4000;
@@ -265,7 +271,12 @@ async fn socket(
     if let Err(limited) = state.limits.session(ip) {
         return limited.into_response();
     }
-    ws.max_message_size(state.config.server.max_text_len * 4 + 4096)
+    // The longest message a page may send, in bytes (a message of max_text_len characters,
+    // 4 bytes each at most, in its JSON frame): frames are refused past it too, so a socket
+    // never makes the server buffer more (tungstenite's own frame limit is 16 MiB).
+    let most = state.config.server.max_text_len * 4 + 4096;
+    ws.max_message_size(most)
+        .max_frame_size(most)
         .on_upgrade(move |socket| async move {
             metrics::widget_socket(1.0);
             if let Err(e) = Session::run(socket, state, ip, slot).await {
@@ -374,11 +385,18 @@ impl Session {
 
         let mut stopping = state.stopping.clone();
         let idle = state.limits.socket_idle();
+        let quiet = state.limits.socket_quiet();
         let mut heard = tokio::time::Instant::now();
+        let mut spoke = heard;
         loop {
+            // Closed when the page sends nothing (pings count), or no message (they do not).
+            let deadline = [idle.map(|d| (heard + d, "no frame")), quiet.map(|d| (spoke + d, "no message"))]
+                .into_iter()
+                .flatten()
+                .min_by_key(|(at, _)| *at);
             let silence = async {
-                match idle {
-                    Some(idle) => tokio::time::sleep_until(heard + idle).await,
+                match deadline {
+                    Some((at, _)) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
@@ -387,7 +405,12 @@ impl Session {
                     // Any frame from the page (a WebSocket ping too) shows it is there.
                     heard = tokio::time::Instant::now();
                     match incoming {
-                        Some(Ok(Message::Text(text))) => session.on_frame(&text, &mut watch).await?,
+                        Some(Ok(Message::Text(text))) => {
+                            if !is_ping(&text) {
+                                spoke = heard;
+                            }
+                            session.on_frame(&text, &mut watch).await?
+                        }
                         Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                         _ => {}
                     }
@@ -395,10 +418,12 @@ impl Session {
                 Some(event) = watch.events.recv() => session.on_event(event).await?,
                 _ = silence => {
                     metrics::limited("idle_socket");
-                    let secs = idle.map(|d| d.as_secs()).unwrap_or_default();
+                    let (at, what) = deadline.expect("a deadline fired");
+                    let since = if what == "no frame" { heard } else { spoke };
+                    let secs = (at - since).as_secs();
                     let close = axum::extract::ws::CloseFrame {
                         code: IDLE_CLOSE_CODE,
-                        reason: format!("idle: no message for {secs} seconds").into(),
+                        reason: format!("idle: {what} for {secs} seconds").into(),
                     };
                     let _ = session.socket.send(Message::Close(Some(close))).await;
                     break;
@@ -540,6 +565,7 @@ impl Session {
             msg = msg.with_message_id(key);
         }
         msg.profile = self.profile.clone();
+        msg.origin = Some(self.ip);
         // While the turn runs (an LLM may be writing its answer) the drafts go out as they
         // come; other events wait until the turn's frame is sent, as before.
         let intake = self.state.intake.clone();

@@ -56,21 +56,21 @@ pub trait Store: Send + Sync + 'static {
     fn insert_link_code(&self, code: &str, link: &LinkCode) -> Result<bool, StoreError>;
     /// Removes `code` and returns what it was issued for (a code is used once).
     fn take_link_code(&self, code: &str) -> Result<Option<LinkCode>, StoreError>;
-    /// How many redemptions `identity` got wrong since `since`.
-    fn link_failures(&self, identity: &Identity, since: DateTime<Utc>)
-        -> Result<usize, StoreError>;
-    /// Notes one more wrong redemption at `now`, forgets those before `since`; returns the
-    /// count since `since`.
-    fn note_link_failure(
+    /// How many failures were noted under `key` since `since`. Keys name what is guarded:
+    /// an identity's key (its `/link` redemptions), `order:N` (checks of order N, from any
+    /// conversation), `shop:ID` (checks of any order of that shop customer), `link-addr:IP`
+    /// and `link-all` (wrong link codes from one address, and from everyone).
+    fn failures(&self, key: &str, since: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// Notes one more failure under `key` at `now` and forgets those before `since` (at
+    /// most [`MAX_NOTED_FAILURES`] newest are kept); returns the count since `since`.
+    fn note_failure(
         &self,
-        identity: &Identity,
+        key: &str,
         now: DateTime<Utc>,
         since: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
-    /// Deletes the link codes that expired before `now` and failed-redemption records older
-    /// than [`LINK_ATTEMPT_WINDOW`]; returns how many.
-    /// Removes expired codes and failed-redemption records older than
-    /// [`LINK_ATTEMPT_WINDOW`]; returns how many went.
+    /// Removes expired codes and failure records older than [`ATTEMPT_MEMORY`]; returns
+    /// how many went.
     fn purge_link_codes(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
     /// The outcome stored for inbound message `message_id` of `identity`, if it was handled.
     fn seen_inbound(
@@ -103,7 +103,7 @@ const TREES: [&str; 17] = [
     "api_keys",       // key id -> ApiKeyRecord (the key's SHA-256, never the key)
     "sessions",       // agent session id -> SessionRecord
     "audit",          // u64 BE nanoseconds since 1970 -> AuditLine (no personal data)
-    "link_attempts",  // "channel:user" -> failed /link redemptions (times, last hour)
+    "link_attempts",  // guarded key ("channel:user", "order:N", "shop:ID", ...) -> failure times
     "inbound",        // "channel:user" \0 message id -> SeenInbound (exactly-once intake)
     "awaiting",       // conversation id -> "" : a customer message whose LLM answer is due
 ];
@@ -126,6 +126,11 @@ const INBOUND: usize = 15;
 const AWAITING: usize = 16;
 /// How long a failed `/link` redemption counts towards the lock-out.
 pub const LINK_ATTEMPT_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How long any failure record is kept (the longest window that reads them: order checks).
+pub const ATTEMPT_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// Failure times kept per key at most: every limit that reads them is below this, so an
+/// attacker's flood cannot grow one record without bound.
+pub const MAX_NOTED_FAILURES: usize = 1000;
 
 /// The chat platforms' own trees. They live in the store's database (not one of their
 /// own) so that a reply and its outbox entry can be written in one transaction, and so
@@ -470,24 +475,17 @@ impl Store for SledStore {
         }
     }
 
-    fn link_failures(
-        &self,
-        identity: &Identity,
-        since: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        let times: Vec<DateTime<Utc>> = self
-            .get(LINK_ATTEMPTS, identity.key().as_bytes())?
-            .unwrap_or_default();
+    fn failures(&self, key: &str, since: DateTime<Utc>) -> Result<usize, StoreError> {
+        let times: Vec<DateTime<Utc>> = self.get(LINK_ATTEMPTS, key.as_bytes())?.unwrap_or_default();
         Ok(times.iter().filter(|t| **t >= since).count())
     }
 
-    fn note_link_failure(
+    fn note_failure(
         &self,
-        identity: &Identity,
+        key: &str,
         now: DateTime<Utc>,
         since: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let key = identity.key();
         let mut count = 0;
         self.trees[LINK_ATTEMPTS].fetch_and_update(key.as_bytes(), |old| {
             let mut times: Vec<DateTime<Utc>> = old
@@ -495,6 +493,9 @@ impl Store for SledStore {
                 .unwrap_or_default();
             times.retain(|t| *t >= since);
             times.push(now);
+            if times.len() > MAX_NOTED_FAILURES {
+                times.drain(..times.len() - MAX_NOTED_FAILURES);
+            }
             count = times.len();
             Some(encode(&times))
         })?;
@@ -515,11 +516,10 @@ impl Store for SledStore {
                 purged += 1;
             }
         }
-        // Failed-redemption records older than the lock-out window count for nothing: drop
-        // them, so identities that once guessed wrong do not pile up for ever.
+        // Failure records older than the longest window count for nothing: drop them, so
+        // keys that once failed do not pile up for ever.
         let attempts = &self.trees[LINK_ATTEMPTS];
-        let window_start =
-            now - chrono::Duration::from_std(LINK_ATTEMPT_WINDOW).unwrap_or_default();
+        let window_start = now - chrono::Duration::from_std(ATTEMPT_MEMORY).unwrap_or_default();
         for kv in attempts.iter() {
             let (k, v) = kv?;
             let stale = match serde_json::from_slice::<Vec<DateTime<Utc>>>(&v) {
@@ -666,6 +666,12 @@ impl Store for SledStore {
             .map(|(c, due)| (c.0.clone().into_bytes(), *due))
             .collect();
 
+        let audit: Vec<_> = change
+            .audit
+            .iter()
+            .map(|line| (Self::audit_key(line.time), encode(line)))
+            .collect();
+
         let result: sled::transaction::TransactionResult<(), ()> =
             self.trees[..].transaction(|t| {
                 for (k, v) in &customers {
@@ -709,6 +715,14 @@ impl Store for SledStore {
                 }
                 for (k, v) in &outbox {
                     t[OUTBOX].insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &audit {
+                    // Two lines in the same nanosecond: the next free key.
+                    let mut key = *k;
+                    while t[AUDIT].get(key)?.is_some() {
+                        key = (u64::from_be_bytes(key) + 1).to_be_bytes();
+                    }
+                    t[AUDIT].insert(&key, v.as_slice())?;
                 }
                 Ok(())
             });

@@ -7,24 +7,36 @@ use super::*;
 impl SledStore {
     /// The customer with this id, or whose shop customer id this is.
     pub fn find_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
-        if let Some(c) = self.customer(id)? {
-            return Ok(Some(c));
-        }
-        for kv in self.trees[CUSTOMERS].iter() {
-            let c: Customer = decode("customers", &kv?.1)?;
-            if c.shop_customer_id.as_deref() == Some(id) {
-                return Ok(Some(c));
-            }
-        }
-        Ok(None)
+        Ok(self.find_customers(id)?.into_iter().next())
     }
 
-    /// The customer's identities (their record's and any filed under them).
-    fn identities_of(&self, customer: &Customer) -> Result<Vec<Identity>, StoreError> {
-        let mut out = customer.identities.clone();
+    /// Every customer record this id names: the record with this id, and every record
+    /// whose shop customer id it is (each identity that presented the shop's token before
+    /// it was linked has a record of its own).
+    pub fn find_customers(&self, id: &str) -> Result<Vec<Customer>, StoreError> {
+        let mut out: Vec<Customer> = self.customer(id)?.into_iter().collect();
+        for kv in self.trees[CUSTOMERS].iter() {
+            let c: Customer = decode("customers", &kv?.1)?;
+            if c.shop_customer_id.as_deref() == Some(id) && !out.iter().any(|o| o.id == c.id) {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The identities of these customers (their records' and any filed under them).
+    fn identities_of(&self, customers: &[Customer]) -> Result<Vec<Identity>, StoreError> {
+        let mut out: Vec<Identity> = Vec::new();
+        for c in customers {
+            for i in &c.identities {
+                if !out.contains(i) {
+                    out.push(i.clone());
+                }
+            }
+        }
         for kv in self.trees[IDENTITIES].iter() {
             let (k, v) = kv?;
-            if v.as_ref() == customer.id.as_bytes() {
+            if customers.iter().any(|c| v.as_ref() == c.id.as_bytes()) {
                 let key = String::from_utf8_lossy(&k).into_owned();
                 if let Some(identity) = Identity::from_key(&key) {
                     if !out.contains(&identity) {
@@ -38,13 +50,13 @@ impl SledStore {
 
     fn conversations_of(
         &self,
-        customer: &Customer,
+        customers: &[Customer],
         identities: &[Identity],
     ) -> Result<Vec<ConversationRecord>, StoreError> {
         let mut out = Vec::new();
         for kv in self.trees[CONVERSATIONS].iter() {
             let r: ConversationRecord = decode("conversations", &kv?.1)?;
-            if r.customer == customer.id || identities.contains(&r.identity()) {
+            if customers.iter().any(|c| c.id == r.customer) || identities.contains(&r.identity()) {
                 out.push(r);
             }
         }
@@ -81,12 +93,13 @@ impl SledStore {
 
     /// Everything stored about the customer `id` (or whose shop id it is).
     pub fn export_customer(&self, id: &str) -> Result<Option<CustomerExport>, StoreError> {
-        let Some(customer) = self.find_customer(id)? else {
+        let mut customers = self.find_customers(id)?;
+        if customers.is_empty() {
             return Ok(None);
-        };
-        let identities = self.identities_of(&customer)?;
+        }
+        let identities = self.identities_of(&customers)?;
         let mut conversations = Vec::new();
-        for record in self.conversations_of(&customer, &identities)? {
+        for record in self.conversations_of(&customers, &identities)? {
             let messages = self.messages(&record.id)?;
             conversations.push(ExportedConversation { record, messages });
         }
@@ -96,27 +109,31 @@ impl SledStore {
             .into_iter()
             .map(|(_, _, v)| v)
             .collect();
+        let customer = customers.remove(0);
         Ok(Some(CustomerExport {
             customer,
+            other_records: customers,
             conversations,
             outbox,
         }))
     }
 
-    /// Removes everything stored about the customer `id` (or whose shop id it is): their
-    /// record, identities, conversations and messages, open-conversation index, queue
-    /// entries, assignments, link codes and attempts, outbox entries and Discord routes, in
-    /// one transaction with an audit line that holds only a hash of the id.
+    /// Removes everything stored about the customer `id` (and every record whose shop id
+    /// it is): their records, identities, conversations and messages, open-conversation
+    /// index, queue entries, assignments, the stored outcomes of their messages (`inbound`),
+    /// link codes and attempts, outbox entries and Discord routes, in one transaction with
+    /// an audit line that holds only a hash of the id and who erased it.
     pub fn erase_customer(
         &self,
         id: &str,
         audit: &AuditLine,
     ) -> Result<Option<Erased>, StoreError> {
-        let Some(customer) = self.find_customer(id)? else {
+        let customers = self.find_customers(id)?;
+        if customers.is_empty() {
             return Ok(None);
-        };
-        let identities = self.identities_of(&customer)?;
-        let records = self.conversations_of(&customer, &identities)?;
+        }
+        let identities = self.identities_of(&customers)?;
+        let records = self.conversations_of(&customers, &identities)?;
         let ids: Vec<ConversationId> = records.iter().map(|r| r.id.clone()).collect();
         let mut erased = Erased {
             conversations: ids.len(),
@@ -124,11 +141,24 @@ impl SledStore {
             ..Erased::default()
         };
         // (tree, key) of everything to remove.
-        let mut doomed: Vec<(usize, Vec<u8>)> = vec![(CUSTOMERS, customer.id.clone().into_bytes())];
+        let mut doomed: Vec<(usize, Vec<u8>)> = Vec::new();
+        for customer in &customers {
+            doomed.push((CUSTOMERS, customer.id.clone().into_bytes()));
+            if let Some(shop) = &customer.shop_customer_id {
+                doomed.push((LINK_ATTEMPTS, format!("shop:{shop}").into_bytes()));
+            }
+        }
         for identity in &identities {
             let key = identity.key().into_bytes();
             doomed.push((IDENTITIES, key.clone()));
             doomed.push((OPEN, key.clone()));
+            // The stored outcomes of their messages (served again for a repeated message
+            // id): they hold the bot's answers, order details included.
+            let mut prefix = key.clone();
+            prefix.push(0);
+            for kv in self.trees[INBOUND].scan_prefix(prefix) {
+                doomed.push((INBOUND, kv?.0.to_vec()));
+            }
             doomed.push((LINK_ATTEMPTS, key));
             if identity.channel == crate::message::ChannelKind::Discord {
                 doomed.push((

@@ -28,6 +28,11 @@ pub struct Customer {
     /// NLU, never queued) until an agent unblocks them.
     #[serde(default)]
     pub blocked: Option<Block>,
+    /// The identities that proved `shop_customer_id` themselves (a token the shop signed,
+    /// a trusted integration's profile). Only their conversations speak about the shop
+    /// customer's orders: an identity filed here by `/link` proves it again first.
+    #[serde(default)]
+    pub shop_verified: Vec<Identity>,
 }
 
 /// Who blocked a customer, when and why.
@@ -58,6 +63,12 @@ pub struct PendingSlot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationRecord {
     pub id: ConversationId,
+    /// The network address the customer last wrote from (widget and REST only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<std::net::IpAddr>,
+    /// It waits (or waited) in a queue as an anonymous customer (`QueueEntry::anonymous`).
+    #[serde(default)]
+    pub anonymous_in_queue: bool,
     pub customer: String,
     pub channel: ChannelKind,
     pub channel_user: String,
@@ -204,12 +215,26 @@ pub struct AuditLine {
     pub action: String,
     /// Hex SHA-256 of the customer id.
     pub subject: String,
+    /// Who did it: `agent:NAME`, `key:ID` (an API key), `cli` (a command on the server's
+    /// machine). Lines written before actors were recorded read as empty.
+    #[serde(default)]
+    pub actor: String,
+}
+
+/// The hash of a customer id that the audit keeps instead of the id.
+pub fn subject_hash(id: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(id.as_bytes()))
 }
 
 /// Everything stored about one customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerExport {
     pub customer: Customer,
+    /// Further records of the same shop customer (an identity that presented the shop's
+    /// token before it was linked has its own).
+    #[serde(default)]
+    pub other_records: Vec<Customer>,
     pub conversations: Vec<ExportedConversation>,
     /// Replies waiting for or refused by a chat platform.
     pub outbox: Vec<serde_json::Value>,
@@ -246,6 +271,13 @@ pub struct QueueEntry {
     pub priority: i64,
     pub enqueued_at: DateTime<Utc>,
     pub reasons: Vec<EscalationReason>,
+    /// Nobody knows who waits here (an anonymous, unchecked customer of no tier): such
+    /// entries are capped per address and expire (see `desk::queue`).
+    #[serde(default)]
+    pub anonymous: bool,
+    /// The network address the customer last wrote from (widget, REST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<std::net::IpAddr>,
 }
 
 /// Everything one event changes, written atomically by `Store::apply`.
@@ -275,6 +307,8 @@ pub struct Change {
     /// (conversation, due): an LLM answer is now due for the conversation's latest message
     /// (`true`), or no longer (`false`).
     pub awaiting: Vec<(ConversationId, bool)>,
+    /// Audit lines written with the change (an agent's verification, say).
+    pub audit: Vec<AuditLine>,
 }
 
 impl Change {

@@ -17,6 +17,7 @@ fn customer(i: usize) -> Customer {
         created: Utc::now(),
         conversations: 0,
         blocked: None,
+        shop_verified: Vec::new(),
     }
 }
 
@@ -57,6 +58,8 @@ async fn concurrent_acknowledgements_all_complete_and_survive_reopen() {
 fn conversation(id: &str, status: Status, updated: DateTime<Utc>) -> ConversationRecord {
     ConversationRecord {
         id: ConversationId(id.into()),
+        origin: None,
+        anonymous_in_queue: false,
         customer: "c1".into(),
         channel: ChannelKind::Rest,
         channel_user: "u1".into(),
@@ -143,33 +146,43 @@ fn link_codes_expire_and_failures_are_counted() {
 
     let now = Utc::now();
     let hour_ago = now - chrono::Duration::hours(1);
+    let who = who.key();
     store
-        .note_link_failure(
+        .note_failure(
             &who,
             now - chrono::Duration::hours(2),
             hour_ago - chrono::Duration::hours(2),
         )
         .unwrap();
-    assert_eq!(store.note_link_failure(&who, now, hour_ago).unwrap(), 1);
-    assert_eq!(store.link_failures(&who, hour_ago).unwrap(), 1);
+    assert_eq!(store.note_failure(&who, now, hour_ago).unwrap(), 1);
+    assert_eq!(store.failures(&who, hour_ago).unwrap(), 1);
+    // One key's record stays bounded however many failures are noted.
+    for _ in 0..MAX_NOTED_FAILURES + 10 {
+        store.note_failure("link-all", now, hour_ago).unwrap();
+    }
+    assert_eq!(store.failures("link-all", hour_ago).unwrap(), MAX_NOTED_FAILURES);
 }
 
 #[test]
 fn stale_link_failures_are_purged_and_fresh_ones_kept() {
     let store = SledStore::temporary().unwrap();
     let now = Utc::now();
-    let old = Identity::new(ChannelKind::Web, "old-guesser");
-    let fresh = Identity::new(ChannelKind::Web, "fresh-guesser");
-    let long_ago = now - chrono::Duration::hours(2);
-    store.note_link_failure(&old, long_ago, long_ago).unwrap();
-    store.note_link_failure(&fresh, now, now).unwrap();
+    let old = Identity::new(ChannelKind::Web, "old-guesser").key();
+    let fresh = Identity::new(ChannelKind::Web, "fresh-guesser").key();
+    let long_ago = now - chrono::Duration::hours(25);
+    store.note_failure(&old, long_ago, long_ago).unwrap();
+    store.note_failure(&fresh, now, now).unwrap();
+    // An order check failed 20 hours ago still counts for its day: kept.
+    let yesterday = now - chrono::Duration::hours(20);
+    store.note_failure("order:10009", yesterday, yesterday).unwrap();
     assert_eq!(store.purge_link_codes(now).unwrap(), 1);
     let since = now - chrono::Duration::hours(1);
-    assert_eq!(store.link_failures(&fresh, since).unwrap(), 1);
+    assert_eq!(store.failures(&fresh, since).unwrap(), 1);
+    assert_eq!(store.failures("order:10009", long_ago).unwrap(), 1);
     assert_eq!(
         store.trees[LINK_ATTEMPTS].len(),
-        1,
-        "only the fresh record is left"
+        2,
+        "only the fresh records are left"
     );
 }
 

@@ -58,8 +58,8 @@ async function main() {
     const console_ = agent.context.pages()[0] || (await agent.context.newPage());
     await console_.goto(url + "/console");
     await console_.waitForURL("**/console/login");
-    await console_.fill("input[name=name]", "ana");
-    await console_.fill("input[name=password]", "ana-demo-password");
+    await console_.fill("input[name=name]", process.env.AGENT_NAME);
+    await console_.fill("input[name=password]", process.env.AGENT_PASSWORD);
     await console_.click("button[type=submit]");
     await console_.waitForURL(/\/console$/);
     const entry = console_.locator('#queues .queue[data-queue="general"] .entry').first();

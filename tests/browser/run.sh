@@ -41,6 +41,9 @@ for _ in $(seq 1 600); do
 done
 [ -n "$url" ] || { cat "$log" >&2; echo "the server did not start" >&2; exit 1; }
 echo "server at $url"
+# The example config lists no agents: serve made the `demo` agent and kept its password.
+AGENT_NAME=demo AGENT_PASSWORD="$(cat "$data/store/demo-agent-password")"
+export AGENT_NAME AGENT_PASSWORD
 
 out="${SCREENSHOT_DIR:-$here/screenshots}"
 mkdir -p "$out"

@@ -330,9 +330,10 @@ async fn a_no_or_another_order_drops_the_cancellation() {
     assert_eq!(shop.order("10035").await.state, OrderState::Paid);
 }
 
-/// A person from the team checks who the customer is and vouches for them: the
-/// conversation becomes agent-verified as that shop customer, and after the hand back the
-/// bot answers about that customer's orders (only theirs). Only the owning agent may.
+/// A person from the team types the order and the email the customer gave them, and the
+/// shop confirms it: the conversation becomes agent-verified for that order, and after the
+/// hand back the bot answers about it (only it). Only the owning agent may; an agent's word
+/// without the shop's confirmation proves nothing.
 #[tokio::test]
 async fn an_agent_verified_customer_sees_their_orders_after_the_hand_back() {
     use crate::support::desk::AGENT;
@@ -347,17 +348,29 @@ async fn an_agent_verified_customer_sees_their_orders_after_the_hand_back() {
     let id = queued.conversation_id.clone();
     // Not theirs to verify before they own it.
     assert!(matches!(
-        desk.verify_customer(AGENT, &id, "C1014").await,
+        desk.verify_customer(AGENT, &id, "10002", "omar.moreau@example.com").await,
         Err(DeskError::Conflict(_) | DeskError::Forbidden(_))
     ));
     desk.claim(AGENT, &id).await.unwrap();
     assert!(matches!(
-        desk.verify_customer(AGENT, &id, "  ").await,
+        desk.verify_customer(AGENT, &id, "10002", "  ").await,
         Err(DeskError::Invalid(_))
     ));
-    desk.verify_customer(AGENT, &id, "C1014").await.unwrap();
+    assert!(matches!(
+        desk.verify_customer(AGENT, &id, "10002", "someone@example.com").await,
+        Err(DeskError::Invalid(_))
+    ));
+    desk.verify_customer(AGENT, &id, "10002", "omar.moreau@example.com")
+        .await
+        .unwrap();
     let record = desk.conversation(&id).unwrap().unwrap();
     assert_eq!(record.status, Status::WithAgent);
+    // The transcript says what was checked, and by whom.
+    let said = desk.conversation(&id).unwrap().unwrap().messages;
+    assert!(
+        said.iter().any(|m| m.text.contains("checked order 10002") && m.text.contains("shop confirmed")),
+        "{said:?}"
+    );
     desk.hand_back(AGENT, &id).await.unwrap();
 
     let shipment = shop.order("10002").await.shipment.unwrap();

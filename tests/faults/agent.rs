@@ -11,14 +11,19 @@ use std::time::Duration;
 use crate::customers::Ctx;
 use crate::plan;
 
-/// The agent of the campaign's config (`frontdesk.example.toml`'s first, with its
-/// documented demo password).
+/// The agent of the campaign's config, with a password made for the campaign.
 pub const NAME: &str = "ana";
 pub const DISPLAY_NAME: &str = "Ana";
-pub const PASSWORD: &str = "ana-demo-password";
-pub const CONFIG: &str = "[[agents]]\nname = \"ana\"\ndisplay_name = \"Ana\"\n\
-    password_hash = \"$argon2id$v=19$m=65536,t=3,p=4$ESux5XhTY+hCGyZ9ya84Tg$JuqVE30wY76iFlOUGEEBWdbWc/peWblcbwTSjeLoDII\"\n\
-    capacity = 3\n";
+pub const PASSWORD: &str = "fault-campaign-agent-password";
+
+/// The campaign config's `[[agents]]` entry (the hash made now: none is published).
+pub fn config() -> String {
+    let hash = frontdesk::server::auth::hash_password(PASSWORD).expect("hash the password");
+    format!(
+        "[[agents]]\nname = \"{NAME}\"\ndisplay_name = \"{DISPLAY_NAME}\"\n\
+         password_hash = \"{hash}\"\ncapacity = 3\n"
+    )
+}
 
 /// What the agent got done (answered 2xx).
 #[derive(Debug, Default, Clone, Copy)]

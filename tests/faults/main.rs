@@ -285,7 +285,7 @@ fn write_config(path: &Path, port: u16, data: &Path, telegram: &str, discord: &s
         FakeDiscord::TOKEN,
     );
     toml.push('\n');
-    toml.push_str(agent::CONFIG);
+    toml.push_str(&agent::config());
     toml.push_str(&generous_limits());
     std::fs::write(path, toml).expect("write frontdesk.toml");
 }

@@ -52,6 +52,14 @@ fn create_key(data: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The password of the `demo` agent that serve made (the example config lists no agents).
+fn demo_password(data: &Path) -> String {
+    std::fs::read_to_string(data.join(frontdesk::app::DEMO_AGENT_FILE))
+        .expect("serve keeps the demo agent's password in the data dir")
+        .trim()
+        .to_string()
+}
+
 /// Starts `frontdesk serve` on a free port; returns the child and its base URL.
 fn spawn_server(data: &Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
@@ -182,7 +190,7 @@ async fn kill_during_load_loses_no_acknowledged_message() {
     wait_healthy(&client, &url).await;
     let login: Value = client
         .post(format!("{url}/console/api/login"))
-        .json(&json!({"name": "ana", "password": "ana-demo-password"}))
+        .json(&json!({"name": "demo", "password": demo_password(dir.path())}))
         .send()
         .await
         .unwrap()

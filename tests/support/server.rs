@@ -19,9 +19,27 @@ use std::time::Duration;
 use super::nlu::KeywordNlu;
 use super::repo;
 
-/// Agents of `frontdesk.example.toml` and their documented demo passwords.
-pub const ANA: (&str, &str) = ("ana", "ana-demo-password");
-pub const BEN: (&str, &str) = ("ben", "ben-demo-password");
+/// The tests' two agents and their passwords (hashed once per test binary: no hash the
+/// project publishes is accepted by a server).
+pub const ANA: (&str, &str) = ("ana", "ana-test-password");
+pub const BEN: (&str, &str) = ("ben", "ben-test-password");
+
+/// `[[agents]]` ana (capacity 3) and ben (capacity 2), as the example config once listed.
+pub fn test_agents() -> Vec<frontdesk::config::AgentConfig> {
+    static HASHES: OnceLock<(String, String)> = OnceLock::new();
+    let (a, b) = HASHES.get_or_init(|| {
+        let hash = |p| frontdesk::server::auth::hash_password(p).expect("hash a password");
+        (hash(ANA.1), hash(BEN.1))
+    });
+    let agent = |name: &str, display: &str, hash: &str, capacity| frontdesk::config::AgentConfig {
+        name: name.into(),
+        display_name: Some(display.into()),
+        password_hash: hash.into(),
+        capacity,
+        role: "agent".into(),
+    };
+    vec![agent("ana", "Ana", a, 3), agent("ben", "Ben", b, 2)]
+}
 
 /// The real NLU, loaded once per test binary; its worker thread serves every test's server.
 pub fn real_nlu() -> NluService {
@@ -39,12 +57,13 @@ pub fn real_nlu() -> NluService {
     .clone()
 }
 
-/// The example configuration (agents ana and ben) on a data dir and a free port.
+/// The example configuration with agents ana and ben on a data dir and a free port.
 pub fn config(data_dir: &Path) -> Config {
     let mut config = Config::from_toml(include_str!("../../frontdesk.example.toml"))
         .expect("frontdesk.example.toml is valid");
     config.server.bind = "127.0.0.1:0".into();
     config.server.data_dir = data_dir.to_path_buf();
+    config.agents = test_agents();
     // each message answered at once (the burst tests set their own window)
     config.engine.debounce_ms = 0;
     config

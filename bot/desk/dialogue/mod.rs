@@ -21,6 +21,7 @@ use crate::store::{
     Access, ConversationRecord, IdentityLevel, PendingAction, PendingCheck, PendingSlot,
 };
 use orders::*;
+pub use orders::CheckVerdict;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -34,6 +35,15 @@ pub const CHECK_SLOT: &str = "order_check";
 pub const CONFIRM_SLOT: &str = "confirmation";
 /// Wrong answers to the bot's check allowed per conversation; then a person is offered.
 pub const MAX_CHECKS: u32 = 3;
+/// Wrong checks of one order, from every conversation and address together, in
+/// [`CHECK_WINDOW`] before its checks pause (the arithmetic is in the README's security
+/// section: 5 guesses a day against at least 10^4 postcodes).
+pub const ORDER_CHECK_FAILURES: usize = 5;
+/// Wrong checks of any of one shop customer's orders in [`CHECK_WINDOW`] before all their
+/// orders' checks pause (a customer with many orders is no bigger target).
+pub const CUSTOMER_CHECK_FAILURES: usize = 10;
+/// The window of the two limits above.
+pub const CHECK_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Actions that change an order: restated and done only on a yes.
 const CONFIRMED_ACTIONS: &[&str] = &["cancel_order", "refund_request"];
@@ -84,6 +94,9 @@ pub struct Dialogue {
     intents: IntentSet,
     commerce: Arc<dyn Commerce>,
     help: Option<Arc<HelpCentre>>,
+    /// Where wrong order checks are counted across conversations (the desk's store); without
+    /// one, only the per-conversation limit holds.
+    ledger: Option<Arc<dyn crate::store::Store>>,
 }
 
 impl Dialogue {
@@ -96,7 +109,15 @@ impl Dialogue {
             intents,
             commerce,
             help: None,
+            ledger: None,
         }
+    }
+
+    /// Counts wrong order checks in `store`, per order and per shop customer, whatever
+    /// conversation or address they come from (see [`ORDER_CHECK_FAILURES`]).
+    pub fn with_ledger(mut self, store: Arc<dyn crate::store::Store>) -> Dialogue {
+        self.ledger = Some(store);
+        self
     }
 
     /// Out-of-scope questions are first looked up in `help`: a confident passage is the

@@ -17,6 +17,12 @@ impl Dialogue {
         record
             .slots
             .insert("order_number".into(), check.order.clone());
+        let guarded = self.guarded_keys(&check.order).await;
+        if self.checks_paused(&guarded) {
+            crate::metrics::guess_refused("order_check_locked");
+            record.access.checking = None;
+            return said(copy::order_checks_paused(&check.order), None);
+        }
         match self
             .commerce
             .verify_order(&check.order, &check_answer(analysis))
@@ -34,6 +40,11 @@ impl Dialogue {
                     .await
             }
             Ok(false) => {
+                crate::metrics::guess_refused("order_check");
+                if self.note_wrong_check(&check.order, &guarded).await {
+                    record.access.checking = None;
+                    return said(copy::order_checks_paused(&check.order), None);
+                }
                 record.access.failed_checks += 1;
                 if record.access.failed_checks >= MAX_CHECKS {
                     return offer_person(copy::check_failed_offer_person());
@@ -141,6 +152,11 @@ impl Dialogue {
         if record.access.failed_checks >= MAX_CHECKS {
             return Ok(Owned::Ask(offer_person(copy::check_failed_offer_person())));
         }
+        if self.checks_paused(&self.guarded_keys(number).await) {
+            crate::metrics::guess_refused("order_check_locked");
+            record.slots.remove("order_number");
+            return Ok(Owned::Ask(said(copy::order_checks_paused(number), None)));
+        }
         record.access.checking = Some(PendingCheck {
             intent: intent.to_string(),
             order: number.to_string(),
@@ -230,6 +246,114 @@ pub(super) enum Owned {
 
 /// What the customer gave as the answer to the check: the email address in the message
 /// ("it is emma@example.com"), else the whole message (a postcode).
+/// What the shop said to a check an agent typed for a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckVerdict {
+    Confirmed,
+    Wrong,
+    /// Too many wrong answers for this order (or its owner's orders) today.
+    Paused,
+}
+
+impl Dialogue {
+    /// Checks `proof` (the email or postcode the customer gave) against order `number`,
+    /// counted with every other check of that order: an agent's typed proof is one more
+    /// guess when it is wrong.
+    pub async fn check_order(
+        &self,
+        number: &str,
+        proof: &str,
+    ) -> Result<CheckVerdict, CommerceError> {
+        let guarded = self.guarded_keys(number).await;
+        if self.checks_paused(&guarded) {
+            return Ok(CheckVerdict::Paused);
+        }
+        if self.commerce.verify_order(number, proof).await? {
+            return Ok(CheckVerdict::Confirmed);
+        }
+        crate::metrics::guess_refused("order_check");
+        Ok(match self.note_wrong_check(number, &guarded).await {
+            true => CheckVerdict::Paused,
+            false => CheckVerdict::Wrong,
+        })
+    }
+}
+
+/// The failure keys that guard a check of order `number`: the order's own, and its owner's
+/// when the shop names them.
+struct Guarded(Vec<String>);
+
+impl Dialogue {
+    async fn guarded_keys(&self, number: &str) -> Guarded {
+        let mut keys = vec![format!("order:{number}")];
+        if self.ledger.is_some() {
+            match self.commerce.order_owner(number).await {
+                Ok(Some(owner)) => keys.push(format!("shop:{owner}")),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "order owner look-up failed; counting per order only"),
+            }
+        }
+        Guarded(keys)
+    }
+
+    fn window_start() -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() - chrono::Duration::from_std(CHECK_WINDOW).unwrap_or_default()
+    }
+
+    /// Whether the checks that `guarded` covers are paused. A store that cannot be read
+    /// pauses them too: a check is never given away because the count is unknown.
+    fn checks_paused(&self, guarded: &Guarded) -> bool {
+        let Some(store) = &self.ledger else {
+            return false;
+        };
+        let since = Self::window_start();
+        guarded.0.iter().any(|key| {
+            let limit = if key.starts_with("order:") {
+                ORDER_CHECK_FAILURES
+            } else {
+                CUSTOMER_CHECK_FAILURES
+            };
+            match store.failures(key, since) {
+                Ok(n) => n >= limit,
+                Err(e) => {
+                    tracing::error!(error = %e, "check failures unreadable; check refused");
+                    true
+                }
+            }
+        })
+    }
+
+    /// Counts a wrong check of `number`; true when this one paused its checks (the shop is
+    /// then asked, once, to email the owner a sign-in link).
+    async fn note_wrong_check(&self, number: &str, guarded: &Guarded) -> bool {
+        let Some(store) = &self.ledger else {
+            return false;
+        };
+        let now = chrono::Utc::now();
+        let since = Self::window_start();
+        let mut paused_now = false;
+        for key in &guarded.0 {
+            let limit = if key.starts_with("order:") {
+                ORDER_CHECK_FAILURES
+            } else {
+                CUSTOMER_CHECK_FAILURES
+            };
+            match store.note_failure(key, now, since) {
+                Ok(n) => paused_now |= n == limit,
+                Err(e) => tracing::error!(error = %e, "could not count a wrong check"),
+            }
+        }
+        if paused_now {
+            tracing::warn!(order = number, "order checks paused after wrong answers from anywhere");
+            match self.commerce.send_access_link(number).await {
+                Ok(sent) => tracing::info!(order = number, sent, "sign-in link asked of the shop"),
+                Err(e) => tracing::warn!(error = %e, "the shop could not send a sign-in link"),
+            }
+        }
+        paused_now || self.checks_paused(guarded)
+    }
+}
+
 pub(super) fn check_answer(analysis: &Analysis) -> String {
     if let Some(email) = slot_value(analysis, "email") {
         return email;

@@ -257,8 +257,10 @@
   $("claim").addEventListener("click", function () { act("claim"); });
   $("handback").addEventListener("click", function () { act("hand_back"); });
   $("verify").addEventListener("click", function () {
-    var id = window.prompt("The shop's customer id this customer proved to be (e.g. C1014):");
-    if (id && id.trim()) act("verify", { customer_id: id.trim() });
+    var order = window.prompt("Order number the customer asks about:");
+    if (!order || !order.trim()) return;
+    var proof = window.prompt("Email address or postcode on order " + order.trim() + ", as the customer told you (the shop checks it):");
+    if (proof && proof.trim()) act("verify", { order: order.trim(), proof: proof.trim() });
   });
   $("close").addEventListener("click", function () { act("close"); });
   $("block").addEventListener("click", function () {
