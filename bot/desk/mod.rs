@@ -70,8 +70,8 @@ use router::{RouteError, Router};
 pub use dialogue::{slot_value, Dialogue};
 pub use error::{DeskError, Unavailable};
 pub use identity::{
-    parse_link_command, LinkCommand, LinkError, CODE_TTL, LINK_FAILURES_ALLOWED,
-    LINK_FAILURE_WINDOW,
+    new_code, normalise_code, parse_link_command, LinkCommand, LinkError, CODE_TTL,
+    LINK_FAILURES_ALLOWED, LINK_FAILURES_OVERALL, LINK_FAILURES_PER_ADDRESS, LINK_FAILURE_WINDOW,
 };
 pub use types::{
     AgentView, Conversation, DeskEvent, DeskEventKind, DeskParts, QueueEntryView, QueueSlot,

@@ -14,7 +14,7 @@ use super::llm_turn::{self, LlmJob};
 use super::queue;
 use super::record::{new_conversation, push_message};
 use super::types::{DeskEventKind, QueueSlot, Reply, Turn};
-use crate::message::{ConversationId, Identity, Inbound, Speaker, Status};
+use crate::message::{ChannelKind, ConversationId, Identity, Inbound, Speaker, Status};
 use crate::nlu::{Analysis, OUT_OF_SCOPE};
 use crate::policy::{self, Condition, Escalation, Situation};
 use crate::store::{Change, ConversationRecord, Customer, QueueEntry};
@@ -396,7 +396,10 @@ pub(super) async fn escalate<'a>(
     // Only anonymous customers meet the caps: a checked or high-value customer is never
     // refused for capacity, however many strangers wait.
     if anonymous {
-        if let Some(full) = queue::refusal(&entries, &name, cap, record.origin) {
+        // Per address for widget visitors only: a REST integration relays all its customers
+        // from its own address (and answers for them with its key).
+        let origin = record.origin.filter(|_| record.channel == ChannelKind::Web);
+        if let Some(full) = queue::refusal(&entries, &name, cap, origin) {
             // The bot keeps the customer (and says so) rather than bury the people already
             // waiting; the reasons are kept for when they ask again.
             tracing::warn!(queue = %name, cap, origin = ?record.origin, ?full,
@@ -427,7 +430,7 @@ pub(super) async fn escalate<'a>(
         enqueued_at: now,
         reasons: escalation.reasons.clone(),
         anonymous,
-        origin: record.origin,
+        origin: record.origin.filter(|_| record.channel == ChannelKind::Web),
     };
     let mut entries = entries;
     entries.push(entry.clone());

@@ -14,6 +14,8 @@ mod conversation_shop;
 mod discord_catchup;
 mod discord_routes;
 mod exactly_once;
+mod exposure;
+mod guessing;
 mod http;
 mod intents_files;
 mod kb;

@@ -331,19 +331,11 @@ async fn link_code_guessing_is_locked_out() {
             json!({"user_id": "victim", "text": "/link"}),
         )
         .await;
-    let code: String = replies_of(&turn)
-        .chars()
-        .filter(|c| c.is_ascii_digit())
-        .take(6)
-        .collect();
-    assert_eq!(code.len(), 6, "{turn}");
+    let code = crate::support::scenarios::link_code(&replies_of(&turn));
     // The guesser tries codes; after five wrong ones, even the right one is refused.
     s.say("guesser", "hello").await;
-    for guess in 0..5 {
-        let wrong = format!(
-            "{:06}",
-            (code.parse::<u32>().unwrap() + 1 + guess) % 1_000_000
-        );
+    for _ in 0..5 {
+        let wrong = frontdesk::desk::new_code();
         let turn = s.say("guesser", &format!("/link {wrong}")).await;
         assert!(replies_of(&turn).contains("unknown"), "{turn}");
     }

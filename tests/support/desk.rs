@@ -82,6 +82,12 @@ impl TestDesk {
         self
     }
 
+    /// A shop the test keeps a handle to (to read what the desk asked of it).
+    pub fn shared_shop(mut self, shop: Arc<dyn Commerce>) -> Self {
+        self.shop = shop;
+        self
+    }
+
     pub fn agents(mut self, agents: Vec<AgentConfig>) -> Self {
         self.agents = agents;
         self

@@ -67,14 +67,16 @@ pub fn bot_messages(desk: &Desk, id: &ConversationId) -> Vec<String> {
         .collect()
 }
 
-/// The first six-digit code in `text`.
+/// The first link code (`K7QX-3MZD`) in `text`.
 pub fn link_code(text: &str) -> String {
-    text.split_whitespace()
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .find(|w| {
-            w.trim_end_matches('.').len() == 6 && w.chars().take(6).all(|c| c.is_ascii_digit())
+            w.len() == 9
+                && w.as_bytes()[4] == b'-'
+                && frontdesk::desk::normalise_code(w).is_some()
         })
-        .map(|w| w.chars().take(6).collect())
-        .unwrap_or_else(|| panic!("no six-digit code in {text:?}"))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no link code in {text:?}"))
 }
 
 /// One platform's fake, a desk (keyword NLU) on a temp store, and the platforms in between.

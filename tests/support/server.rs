@@ -399,6 +399,27 @@ impl Widget {
             .unwrap();
     }
 
+    /// Sends one raw WebSocket message (a ping frame, a huge frame...).
+    pub async fn send_raw(&mut self, msg: tokio_tungstenite::tungstenite::Message) -> bool {
+        self.ws.send(msg).await.is_ok()
+    }
+
+    /// Reads until the server closes the socket; its close code (`None`: dropped without
+    /// one). Fails after a generous limit instead of hanging.
+    pub async fn closed(&mut self) -> Option<u16> {
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(60), self.ws.next())
+                .await
+                .expect("the server closes the socket");
+            match frame {
+                Some(Ok(Message::Close(c))) => return c.map(|c| u16::from(c.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     /// The next frame; a test that waits for something that never comes fails after a
     /// generous limit instead of hanging (a guard, not a timing assertion).
     pub async fn next(&mut self) -> Value {
