@@ -186,3 +186,55 @@ async fn unreachable_bot_api_is_reported_as_a_network_failure() {
     );
     platforms.shutdown().await;
 }
+
+/// A Bot API that fails the first sendMessage with 500: the answer to a webhook update is
+/// sent again at the courier's first backoff (about half a second, as the log says), not
+/// after a stall of seconds. (The limit below only tells a stall from a retry.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_error_is_retried_at_its_logged_backoff() {
+    let fake = FakeTelegram::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (desk, store) = TestDesk::new().open_with_store(dir.path());
+    let secret = "s3cret-token_for_tests";
+    let config = PlatformsConfig {
+        telegram: Some(TelegramConfig {
+            token: TOKEN.into(),
+            api_url: Some(fake.url.parse().unwrap()),
+            webhook: Some(WebhookConfig {
+                public_url: "https://frontdesk.test/channels/telegram/webhook"
+                    .parse()
+                    .unwrap(),
+                secret: secret.into(),
+            }),
+        }),
+        discord: None,
+    };
+    let platforms = start_platforms(&desk, &store, config, None).await;
+    eventually("the webhook to be registered", || async { fake.webhook() }).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = platforms.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let client = reqwest::Client::new();
+    fake.recorder().fail_next(&[Failure::ServerError]);
+    let update = fake.webhook_update(CHAT, "hello");
+    let sent_at = std::time::Instant::now();
+    let right = client
+        .post(format!("http://{addr}{WEBHOOK_PATH}"))
+        .header("X-Telegram-Bot-Api-Secret-Token", secret)
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    fake.wait_for_messages(CHAT, 1).await;
+    let took = sent_at.elapsed();
+    eprintln!("answer delivered {} ms after the update (one 500 first)", took.as_millis());
+    assert!(fake.recorder().attempts() >= 2);
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "the retry stalled: {took:?} (the first backoff is about 0.5 s)"
+    );
+    server.abort();
+    platforms.shutdown().await;
+}
