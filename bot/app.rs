@@ -393,7 +393,7 @@ pub async fn start_with_help<U: Understand>(
         intake: intake.clone(),
         keys: keys.clone(),
         store: store.clone(),
-        logins: Arc::new(server::throttle::LoginGuard::default()),
+        logins: Arc::new(server::logins::LoginGuard::default()),
         limits: Arc::new(server::limits::Limits::new(&config)),
         config: Arc::new(config),
         metrics: metrics_handle,

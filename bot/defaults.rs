@@ -188,7 +188,9 @@ fn init_config(agents: &[(String, String)]) -> String {
         out.push_str(replaced);
         out.push('\n');
     }
-    out.push_str("\n# Written by `frontdesk init` with generated passwords (printed once by init).\n");
+    out.push_str(
+        "\n# Written by `frontdesk init` with generated passwords (printed once by init).\n",
+    );
     for (i, (name, hash)) in agents.iter().enumerate() {
         let mut display = name.clone();
         display[..1].make_ascii_uppercase();
@@ -233,7 +235,10 @@ mod tests {
         let agents = [("ana".to_string(), "$argon2id$v=19$made-up".to_string())];
         let done = init(dir.path(), &agents).unwrap();
         let text = std::fs::read_to_string(&done.config).unwrap();
-        assert!(text.contains("password_hash = \"$argon2id$v=19$made-up\""), "{text}");
+        assert!(
+            text.contains("password_hash = \"$argon2id$v=19$made-up\""),
+            "{text}"
+        );
         assert!(text.contains("\nintents_dir = \"intents\""), "{text}");
         assert!(text.contains("\nrules = \"rules.toml\""), "{text}");
         let config = crate::config::Config::load_with_env(Some(&done.config), |_| None).unwrap();

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::desk::{Desk, DeskError, Reply, Turn, Unavailable};
-use crate::throttle::{Bounded, Limiter, Rate, Tracked};
 use crate::message::{ChannelKind, ConversationId, Inbound, Status};
 use crate::metrics;
+use crate::throttle::{Bounded, Limiter, Rate, Tracked};
 
 /// A burst is answered at the latest this many windows after its first message, however
 /// fast the customer keeps typing.

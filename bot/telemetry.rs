@@ -65,7 +65,10 @@ mod tests {
         assert!(text.ends_with("\\r\\u{7}\n"), "{text}");
         assert!(text.contains("identity=web:x\\n2026-01-01"), "{text}");
         // A clean line is passed through as it is.
-        assert!(matches!(escape_controls(b"plain\tline\n"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            escape_controls(b"plain\tline\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

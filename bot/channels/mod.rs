@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod platforms;
 pub mod relay;
 pub mod telegram;
+mod telegram_send;
 
 use chrono::Utc;
 use futures::future::BoxFuture;

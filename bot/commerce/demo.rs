@@ -139,8 +139,14 @@ impl Commerce for DemoShop {
             .contains_key(number);
         if known {
             // A real shop emails the link; the demo only notes it.
-            tracing::info!(order = number, "demo shop: a sign-in link would be emailed to the order's owner");
-            self.links.lock().expect("demo shop lock").push(number.to_string());
+            tracing::info!(
+                order = number,
+                "demo shop: a sign-in link would be emailed to the order's owner"
+            );
+            self.links
+                .lock()
+                .expect("demo shop lock")
+                .push(number.to_string());
         }
         Box::pin(async move { Ok(known) })
     }

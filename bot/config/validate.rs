@@ -71,7 +71,10 @@ impl Config {
         }
         for (i, entry) in self.server.metrics_from.iter().enumerate() {
             if let Err(e) = IpRange::parse(entry) {
-                return Err(invalid(&format!("server.metrics_from[{i}]"), &e.to_string()));
+                return Err(invalid(
+                    &format!("server.metrics_from[{i}]"),
+                    &e.to_string(),
+                ));
             }
         }
         for (i, entry) in self.server.trusted_proxies.iter().enumerate() {

@@ -87,7 +87,10 @@ pub fn parse_link_command(text: &str) -> Option<LinkCommand> {
     match words.next() {
         None => Some(LinkCommand::Start),
         Some(code) => Some(LinkCommand::Redeem(
-            std::iter::once(code).chain(words).collect::<Vec<_>>().join(""),
+            std::iter::once(code)
+                .chain(words)
+                .collect::<Vec<_>>()
+                .join(""),
         )),
     }
 }
@@ -128,10 +131,12 @@ pub(super) async fn link_command(inner: &Inner, msg: &Inbound) -> Option<String>
             Ok(code) => copy::link_code_issued(&code),
             Err(e) => copy::link_code_unavailable(&e.to_string()),
         },
-        LinkCommand::Redeem(code) => match redeem_link_code(inner, &code, &identity, msg.origin).await {
-            Ok(owner) => copy::linked_with(owner.channel.as_str()),
-            Err(e) => copy::link_failed(&e.to_string()),
-        },
+        LinkCommand::Redeem(code) => {
+            match redeem_link_code(inner, &code, &identity, msg.origin).await {
+                Ok(owner) => copy::linked_with(owner.channel.as_str()),
+                Err(e) => copy::link_failed(&e.to_string()),
+            }
+        }
     })
 }
 
@@ -187,9 +192,15 @@ pub(super) async fn redeem_link_code(
         return Err(LinkError::Paused);
     }
     let failed = |e: LinkError| -> Result<Identity, LinkError> {
-        let keys = [Some(identity.key()), address.clone(), Some(LINK_OVERALL_KEY.to_string())];
+        let keys = [
+            Some(identity.key()),
+            address.clone(),
+            Some(LINK_OVERALL_KEY.to_string()),
+        ];
         for key in keys.iter().flatten() {
-            store.note_failure(key, now, since).map_err(DeskError::from)?;
+            store
+                .note_failure(key, now, since)
+                .map_err(DeskError::from)?;
         }
         crate::metrics::link_code_refused();
         tracing::info!(identity = %identity, origin = ?origin, "wrong /link code");

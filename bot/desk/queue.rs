@@ -132,7 +132,10 @@ mod tests {
                 ..entry(&format!("a{i}"), 0, 10)
             })
             .collect();
-        assert_eq!(refusal(&entries, "general", 100, Some(ip)), Some(Refusal::Address));
+        assert_eq!(
+            refusal(&entries, "general", 100, Some(ip)),
+            Some(Refusal::Address)
+        );
         // Another address, or a platform chat without one, still gets in.
         let other: IpAddr = "203.0.113.8".parse().unwrap();
         assert_eq!(refusal(&entries, "general", 100, Some(other)), None);
@@ -140,7 +143,10 @@ mod tests {
         // Known customers from that address do not count against it.
         entries.iter_mut().for_each(|e| e.anonymous = false);
         assert_eq!(refusal(&entries, "general", 100, Some(ip)), None);
-        assert_eq!(refusal(&entries, "general", 3, Some(other)), Some(Refusal::Full));
+        assert_eq!(
+            refusal(&entries, "general", 3, Some(other)),
+            Some(Refusal::Full)
+        );
     }
 
     #[test]

@@ -140,7 +140,7 @@ async fn login(
         }
     };
     // At most a few password checks at once: a flood of logins cannot take every CPU.
-    let permit = tokio::time::timeout(super::throttle::HASHING_WAIT, guard.hashing.acquire())
+    let permit = tokio::time::timeout(super::logins::HASHING_WAIT, guard.hashing.acquire())
         .await
         .map_err(|_| AppError::Busy("too many logins at once; try again in a moment".into()))?
         .map_err(|_| AppError::Busy("the server is stopping".into()))?;

@@ -17,6 +17,7 @@ pub mod error;
 pub mod health;
 pub mod hub;
 pub mod limits;
+pub mod logins;
 pub mod open_files;
 pub mod privacy;
 pub use crate::throttle;
@@ -44,7 +45,7 @@ pub struct AppState {
     /// The store itself, for API keys, sessions and the privacy commands.
     pub store: Arc<crate::store::SledStore>,
     /// Login throttling and the bound on password checks.
-    pub logins: Arc<throttle::LoginGuard>,
+    pub logins: Arc<logins::LoginGuard>,
     /// Abuse limits (`[limits]`): message rates, widget sessions and sockets; and the
     /// cached figures of `/health`.
     pub limits: Arc<limits::Limits>,

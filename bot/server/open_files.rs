@@ -21,7 +21,12 @@ pub fn raise() -> OpenFiles {
         if limits.now < limits.before.max(1) || limits.now == 0 {
             tracing::warn!(?limits, "could not read or raise the open-file limit");
         } else {
-            tracing::info!(before = limits.before, now = limits.now, hard = limits.hard, "open-file limit");
+            tracing::info!(
+                before = limits.before,
+                now = limits.now,
+                hard = limits.hard,
+                "open-file limit"
+            );
         }
         limits
     })
@@ -42,7 +47,11 @@ fn raise_soft_limit() -> OpenFiles {
     // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return OpenFiles { before: 0, now: 0, hard: 0 };
+            return OpenFiles {
+                before: 0,
+                now: 0,
+                hard: 0,
+            };
         }
         let before = limit.rlim_cur;
         if limit.rlim_cur < limit.rlim_max {
@@ -64,5 +73,9 @@ fn raise_soft_limit() -> OpenFiles {
 
 #[cfg(not(unix))]
 fn raise_soft_limit() -> OpenFiles {
-    OpenFiles { before: 0, now: 0, hard: 0 }
+    OpenFiles {
+        before: 0,
+        now: 0,
+        hard: 0,
+    }
 }

@@ -390,10 +390,13 @@ impl Session {
         let mut spoke = heard;
         loop {
             // Closed when the page sends nothing (pings count), or no message (they do not).
-            let deadline = [idle.map(|d| (heard + d, "no frame")), quiet.map(|d| (spoke + d, "no message"))]
-                .into_iter()
-                .flatten()
-                .min_by_key(|(at, _)| *at);
+            let deadline = [
+                idle.map(|d| (heard + d, "no frame")),
+                quiet.map(|d| (spoke + d, "no message")),
+            ]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(at, _)| *at);
             let silence = async {
                 match deadline {
                     Some((at, _)) => tokio::time::sleep_until(at).await,

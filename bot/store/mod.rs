@@ -476,7 +476,8 @@ impl Store for SledStore {
     }
 
     fn failures(&self, key: &str, since: DateTime<Utc>) -> Result<usize, StoreError> {
-        let times: Vec<DateTime<Utc>> = self.get(LINK_ATTEMPTS, key.as_bytes())?.unwrap_or_default();
+        let times: Vec<DateTime<Utc>> =
+            self.get(LINK_ATTEMPTS, key.as_bytes())?.unwrap_or_default();
         Ok(times.iter().filter(|t| **t >= since).count())
     }
 

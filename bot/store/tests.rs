@@ -160,7 +160,10 @@ fn link_codes_expire_and_failures_are_counted() {
     for _ in 0..MAX_NOTED_FAILURES + 10 {
         store.note_failure("link-all", now, hour_ago).unwrap();
     }
-    assert_eq!(store.failures("link-all", hour_ago).unwrap(), MAX_NOTED_FAILURES);
+    assert_eq!(
+        store.failures("link-all", hour_ago).unwrap(),
+        MAX_NOTED_FAILURES
+    );
 }
 
 #[test]
@@ -174,7 +177,9 @@ fn stale_link_failures_are_purged_and_fresh_ones_kept() {
     store.note_failure(&fresh, now, now).unwrap();
     // An order check failed 20 hours ago still counts for its day: kept.
     let yesterday = now - chrono::Duration::hours(20);
-    store.note_failure("order:10009", yesterday, yesterday).unwrap();
+    store
+        .note_failure("order:10009", yesterday, yesterday)
+        .unwrap();
     assert_eq!(store.purge_link_codes(now).unwrap(), 1);
     let since = now - chrono::Duration::hours(1);
     assert_eq!(store.failures(&fresh, since).unwrap(), 1);

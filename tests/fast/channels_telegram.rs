@@ -229,7 +229,10 @@ async fn a_server_error_is_retried_at_its_logged_backoff() {
     assert_eq!(right.status(), 200);
     fake.wait_for_messages(CHAT, 1).await;
     let took = sent_at.elapsed();
-    eprintln!("answer delivered {} ms after the update (one 500 first)", took.as_millis());
+    eprintln!(
+        "answer delivered {} ms after the update (one 500 first)",
+        took.as_millis()
+    );
     assert!(fake.recorder().attempts() >= 2);
     assert!(
         took < std::time::Duration::from_secs(4),

@@ -18,7 +18,11 @@ async fn an_init_folders_agents_have_passwords_nobody_published() {
         .arg(&folder)
         .output()
         .expect("frontdesk init");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     let password = printed
         .lines()
@@ -96,14 +100,20 @@ async fn a_pinging_quiet_socket_is_closed_and_a_huge_frame_refused() {
     let mut page = Widget::connect(&s, None, None).await;
     let pinger = async {
         for _ in 0..40 {
-            if !page.send_raw(Message::Text(r#"{"type":"ping"}"#.into())).await {
+            if !page
+                .send_raw(Message::Text(r#"{"type":"ping"}"#.into()))
+                .await
+            {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     };
     pinger.await;
-    assert_eq!(page.closed().await, Some(frontdesk::server::widget::IDLE_CLOSE_CODE));
+    assert_eq!(
+        page.closed().await,
+        Some(frontdesk::server::widget::IDLE_CLOSE_CODE)
+    );
 
     let mut page = Widget::connect(&s, None, None).await;
     let huge = "x".repeat(16 * 1024 * 1024);

@@ -2,8 +2,8 @@
 //! attacker would (fresh identities, many addresses, the agent's own tools) against a
 //! default desk or server, and must fail.
 
-use crate::support::desk::{reply, say_verified, AGENT};
 use crate::support::desk::{default_rules, demo_shop, TestDesk};
+use crate::support::desk::{reply, say_verified, AGENT};
 use crate::support::server::*;
 use frontdesk::commerce::{Caller, Commerce, OrderState};
 use frontdesk::desk::{Desk, DeskError, LinkError};
@@ -66,10 +66,19 @@ async fn postcode_guessing_from_fresh_identities_is_stopped_per_order() {
     // Now even the right postcode from a fresh visitor is not checked, and nothing is said
     // about the order; the cancellation that followed in the attack does nothing.
     let user = "lucky-guesser";
-    let said = reply(&tell(&desk, from("203.0.113.9", user, "please cancel order 10009")).await);
+    let said = reply(
+        &tell(
+            &desk,
+            from("203.0.113.9", user, "please cancel order 10009"),
+        )
+        .await,
+    );
     assert!(said.contains("can't check order 10009"), "{said}");
     let said = reply(&tell(&desk, from("203.0.113.9", user, "1000-001")).await);
-    assert!(!said.contains("958") && !said.contains("Cancel order"), "{said}");
+    assert!(
+        !said.contains("958") && !said.contains("Cancel order"),
+        "{said}"
+    );
     tell(&desk, from("203.0.113.9", user, "yes")).await;
     let owner = Caller::customer("C1025");
     let order = shop.order("10009", &owner).await.unwrap().unwrap();
@@ -95,16 +104,33 @@ async fn guesses_spread_over_one_customers_orders_are_counted_together() {
     for i in 0..12 {
         let order = if i % 2 == 0 { "10002" } else { "10042" };
         let user = format!("spread-{i}");
-        tell(&desk, from("198.51.100.50", &user, &format!("where is my order {order}?"))).await;
+        tell(
+            &desk,
+            from(
+                "198.51.100.50",
+                &user,
+                &format!("where is my order {order}?"),
+            ),
+        )
+        .await;
         let said = reply(&tell(&desk, from("198.51.100.50", &user, "9999 ZZ")).await);
         if said.contains("doesn't match") {
             checked += 1;
         }
     }
     // Ten wrong checks of C1014's orders pause them all (5 per order would allow 10 more).
-    assert!(checked <= 9, "{checked} wrong checks were told to try again");
+    assert!(
+        checked <= 9,
+        "{checked} wrong checks were told to try again"
+    );
     let user = "spread-last";
-    let said = reply(&tell(&desk, from("198.51.100.51", user, "where is my order 10042?")).await);
+    let said = reply(
+        &tell(
+            &desk,
+            from("198.51.100.51", user, "where is my order 10042?"),
+        )
+        .await,
+    );
     assert!(said.contains("can't check order 10042"), "{said}");
 }
 
@@ -148,7 +174,10 @@ async fn a_link_code_scan_from_fresh_identities_is_refused() {
         .await
         .unwrap();
     let typed = code.to_lowercase().replace('-', " ");
-    assert_eq!(desk.redeem_link_code(&typed, &phone, None).await.unwrap(), victim);
+    assert_eq!(
+        desk.redeem_link_code(&typed, &phone, None).await.unwrap(),
+        victim
+    );
 }
 
 /// Wrong codes from everyone together are budgeted too: a guesser with many addresses and
@@ -208,20 +237,44 @@ async fn a_queue_flood_from_one_address_leaves_room_for_known_customers() {
     let desk = TestDesk::new().rules(rules).open(dir.path());
     let mut queued = 0;
     for i in 0..8 {
-        let turn = tell(&desk, from("198.51.100.7", &format!("flood-{i}"), "I want to talk to a human agent")).await;
+        let turn = tell(
+            &desk,
+            from(
+                "198.51.100.7",
+                &format!("flood-{i}"),
+                "I want to talk to a human agent",
+            ),
+        )
+        .await;
         if turn.status == Status::Queued {
             queued += 1;
         } else {
-            assert!(reply(&turn).contains("several chats from your network"), "{}", reply(&turn));
+            assert!(
+                reply(&turn).contains("several chats from your network"),
+                "{}",
+                reply(&turn)
+            );
         }
     }
     assert_eq!(queued, frontdesk::desk::queue::ANONYMOUS_PER_ADDRESS);
     // Strangers from other addresses fill the queue to its size; then it is full for them.
     for i in 0..3 {
         let ip = format!("198.51.100.{}", 20 + i);
-        tell(&desk, from(&ip, &format!("other-{i}"), "I want to talk to a human agent")).await;
+        tell(
+            &desk,
+            from(
+                &ip,
+                &format!("other-{i}"),
+                "I want to talk to a human agent",
+            ),
+        )
+        .await;
     }
-    let full = tell(&desk, from("198.51.100.30", "late", "I want to talk to a human agent")).await;
+    let full = tell(
+        &desk,
+        from("198.51.100.30", "late", "I want to talk to a human agent"),
+    )
+    .await;
     assert_eq!(full.status, Status::Bot);
     // A signed-in customer is never refused for capacity.
     let known = say_verified(&desk, "jakub", "I want to talk to a human agent", "C1025").await;
@@ -248,7 +301,11 @@ async fn an_agent_cannot_act_as_a_customer_without_the_shops_confirmation() {
     let (desk, store) = TestDesk::new()
         .shared_shop(shop.clone() as Arc<dyn Commerce>)
         .open_with_store(dir.path());
-    let queued = tell(&desk, Inbound::new(ChannelKind::Rest, "stranger", "I want a person")).await;
+    let queued = tell(
+        &desk,
+        Inbound::new(ChannelKind::Rest, "stranger", "I want a person"),
+    )
+    .await;
     let id = queued.conversation_id.clone();
     desk.claim(AGENT, &id).await.unwrap();
     for proof in ["C1025", "jakub", "1000-002"] {
@@ -258,7 +315,11 @@ async fn an_agent_cannot_act_as_a_customer_without_the_shops_confirmation() {
         ));
     }
     desk.hand_back(AGENT, &id).await.unwrap();
-    tell(&desk, Inbound::new(ChannelKind::Rest, "stranger", "cancel order 10009")).await;
+    tell(
+        &desk,
+        Inbound::new(ChannelKind::Rest, "stranger", "cancel order 10009"),
+    )
+    .await;
     tell(&desk, Inbound::new(ChannelKind::Rest, "stranger", "yes")).await;
     let owner = Caller::customer("C1025");
     assert_eq!(
@@ -267,7 +328,9 @@ async fn an_agent_cannot_act_as_a_customer_without_the_shops_confirmation() {
     );
     let audit = store.audit_lines().unwrap();
     assert_eq!(audit.len(), 3, "{audit:?}");
-    assert!(audit.iter().all(|l| l.actor == "agent:ana" && l.action.contains("refused")));
+    assert!(audit
+        .iter()
+        .all(|l| l.actor == "agent:ana" && l.action.contains("refused")));
 }
 
 /// The identities a shop customer presented a token from each have a record; erase by the
@@ -308,10 +371,15 @@ async fn erase_by_shop_id_leaves_nothing_findable() {
     }
     // The same message id again is a new message, not a replay of the stored answer.
     let (_, turn) = s
-        .post_message(json!({"user_id": "jakub-phone", "text": "where is my order 10009?",
-            "message_id": "m-jakub-phone"}))
+        .post_message(
+            json!({"user_id": "jakub-phone", "text": "where is my order 10009?",
+            "message_id": "m-jakub-phone"}),
+        )
         .await;
-    assert!(replies(&turn).contains("email address or the postcode"), "{turn}");
+    assert!(
+        replies(&turn).contains("email address or the postcode"),
+        "{turn}"
+    );
     let line = s.server.store.audit_lines().unwrap().pop().unwrap();
     assert_eq!(line.action, "erase");
     assert!(line.actor.starts_with("key:"), "{line:?}");

@@ -348,7 +348,8 @@ async fn an_agent_verified_customer_sees_their_orders_after_the_hand_back() {
     let id = queued.conversation_id.clone();
     // Not theirs to verify before they own it.
     assert!(matches!(
-        desk.verify_customer(AGENT, &id, "10002", "omar.moreau@example.com").await,
+        desk.verify_customer(AGENT, &id, "10002", "omar.moreau@example.com")
+            .await,
         Err(DeskError::Conflict(_) | DeskError::Forbidden(_))
     ));
     desk.claim(AGENT, &id).await.unwrap();
@@ -357,7 +358,8 @@ async fn an_agent_verified_customer_sees_their_orders_after_the_hand_back() {
         Err(DeskError::Invalid(_))
     ));
     assert!(matches!(
-        desk.verify_customer(AGENT, &id, "10002", "someone@example.com").await,
+        desk.verify_customer(AGENT, &id, "10002", "someone@example.com")
+            .await,
         Err(DeskError::Invalid(_))
     ));
     desk.verify_customer(AGENT, &id, "10002", "omar.moreau@example.com")
@@ -368,7 +370,8 @@ async fn an_agent_verified_customer_sees_their_orders_after_the_hand_back() {
     // The transcript says what was checked, and by whom.
     let said = desk.conversation(&id).unwrap().unwrap().messages;
     assert!(
-        said.iter().any(|m| m.text.contains("checked order 10002") && m.text.contains("shop confirmed")),
+        said.iter()
+            .any(|m| m.text.contains("checked order 10002") && m.text.contains("shop confirmed")),
         "{said:?}"
     );
     desk.hand_back(AGENT, &id).await.unwrap();

@@ -100,7 +100,10 @@ fn link_commands() {
         let want = match (is_link, words.next()) {
             (false, _) => None,
             (true, None) => Some(LinkCommand::Start),
-            (true, Some(code)) => Some(LinkCommand::Redeem(code.to_string())),
+            // A code typed in pieces ("K7QX 3MZD") is read as one.
+            (true, Some(code)) => Some(LinkCommand::Redeem(
+                std::iter::once(code).chain(words).collect::<String>(),
+            )),
         };
         check(got == want, || {
             format!("{text:?}: got {got:?}, expected {want:?}")

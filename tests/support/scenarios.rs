@@ -71,9 +71,7 @@ pub fn bot_messages(desk: &Desk, id: &ConversationId) -> Vec<String> {
 pub fn link_code(text: &str) -> String {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .find(|w| {
-            w.len() == 9
-                && w.as_bytes()[4] == b'-'
-                && frontdesk::desk::normalise_code(w).is_some()
+            w.len() == 9 && w.as_bytes()[4] == b'-' && frontdesk::desk::normalise_code(w).is_some()
         })
         .map(str::to_string)
         .unwrap_or_else(|| panic!("no link code in {text:?}"))

@@ -20,8 +20,8 @@ use crate::nlu::{IntentError, IntentSet, Response};
 use crate::store::{
     Access, ConversationRecord, IdentityLevel, PendingAction, PendingCheck, PendingSlot,
 };
-use orders::*;
 pub use orders::CheckVerdict;
+use orders::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;

@@ -290,7 +290,9 @@ impl Dialogue {
             match self.commerce.order_owner(number).await {
                 Ok(Some(owner)) => keys.push(format!("shop:{owner}")),
                 Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "order owner look-up failed; counting per order only"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "order owner look-up failed; counting per order only")
+                }
             }
         }
         Guarded(keys)
@@ -344,7 +346,10 @@ impl Dialogue {
             }
         }
         if paused_now {
-            tracing::warn!(order = number, "order checks paused after wrong answers from anywhere");
+            tracing::warn!(
+                order = number,
+                "order checks paused after wrong answers from anywhere"
+            );
             match self.commerce.send_access_link(number).await {
                 Ok(sent) => tracing::info!(order = number, sent, "sign-in link asked of the shop"),
                 Err(e) => tracing::warn!(error = %e, "the shop could not send a sign-in link"),
