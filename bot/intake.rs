@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use crate::desk::{Desk, DeskError, Reply, Turn, Unavailable};
 use crate::message::{ChannelKind, ConversationId, Inbound, Status};
 use crate::metrics;
-use crate::throttle::{Bounded, Limiter, Rate, Tracked};
+use crate::throttle::{lock, Bounded, Limiter, Rate, Tracked};
 
 /// A burst is answered at the latest this many windows after its first message, however
 /// fast the customer keeps typing.
@@ -113,17 +113,23 @@ impl Intake {
         tracing::info!(identity = ?key, "platform sender over their message rate; message not read");
         let now = Instant::now();
         let tell = {
-            let mut warned = gate.warned.lock().unwrap_or_else(|e| e.into_inner());
+            let mut warned = lock(&gate.warned);
             let due = warned.get_mut(&key).is_none_or(|w| w.idle(now));
             if due {
                 warned.touch(key, now, || Warned(now)).0 = now;
             }
             due
         };
-        let mut turn = self.link_turn(msg, crate::desk::copy::too_fast());
-        if !tell {
-            turn.replies.clear();
-        }
+        // Told once a minute; the messages in between cost no store read at all.
+        let turn = match tell {
+            true => self.link_turn(msg, crate::desk::copy::too_fast()),
+            false => Turn {
+                conversation_id: ConversationId(format!("limited:{}", msg.identity())),
+                status: Status::Bot,
+                replies: Vec::new(),
+                queue: None,
+            },
+        };
         Some(Received { turn, direct: true })
     }
 

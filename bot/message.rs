@@ -74,8 +74,9 @@ pub struct Inbound {
     /// recorded with the turn too, so a repeat of any of them is not handled again.
     #[serde(default)]
     pub merged_ids: Vec<String>,
-    /// The network address the message came from (widget and REST; the platforms' messages
-    /// have none): guesses are budgeted per address, whatever identity they come from.
+    /// The network address the message came from, as the limits key it (IPv6 per /64, so a
+    /// host cannot rotate through its own block); widget and REST only, the platforms'
+    /// messages have none. Guesses are budgeted per address, whatever identity they use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<std::net::IpAddr>,
 }

@@ -35,12 +35,18 @@ pub(super) async fn agent_action<F>(
 where
     F: FnOnce(&Inner, Action<'_>) -> Result<Option<String>, DeskError>,
 {
-    if !inner.agents.contains_key(agent) {
-        return Err(DeskError::Forbidden(format!(
-            "{agent} is not an agent of this desk"
-        )));
-    }
+    require_agent(inner, agent)?;
     locked_action(inner, id, act).await
+}
+
+/// `agent` is one of this desk's agents.
+fn require_agent(inner: &Inner, agent: &str) -> Result<(), DeskError> {
+    match inner.agents.contains_key(agent) {
+        true => Ok(()),
+        false => Err(DeskError::Forbidden(format!(
+            "{agent} is not an agent of this desk"
+        ))),
+    }
 }
 
 /// [`agent_action`] for the desk itself (a timer): the same locks, store, flush and news.
@@ -221,11 +227,7 @@ pub(super) async fn verify_customer(
                 .into(),
         ));
     }
-    if !inner.agents.contains_key(agent) {
-        return Err(DeskError::Forbidden(format!(
-            "{agent} is not an agent of this desk"
-        )));
-    }
+    require_agent(inner, agent)?;
     // Only the owner asks the shop anything about this conversation's customer.
     let first = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
     require_owner(&first, agent)?;

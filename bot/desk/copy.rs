@@ -146,8 +146,8 @@ pub fn check_failed() -> String {
         .to_string()
 }
 
-/// The order's checks are paused for the day after too many wrong answers, from anywhere.
-/// `link_sent`: the shop emailed the order's owner a sign-in link just now or earlier.
+/// The order's checks are paused for the day after too many wrong answers, from anywhere
+/// (the shop was asked to email the order's owner a sign-in link when they paused).
 pub fn order_checks_paused(number: &str) -> String {
     format!(
         "For your security, I can't check order {number} here right now: there were too many \

@@ -5,7 +5,8 @@
 //! Codes are eight characters of Crockford's base-32 alphabet (40 bits, written `K7QX-3MZD`;
 //! read case-blind, with `I`/`L` as 1 and `O` as 0, dashes and spaces ignored), single use,
 //! valid ten minutes, kept in the store (a restart in between does not lose them). Wrong codes
-//! are budgeted per identity, per network address and overall (see [`LinkBudget`]), so a
+//! are budgeted per identity, per network address and overall (see [`LINK_FAILURES_ALLOWED`],
+//! [`LINK_FAILURES_PER_ADDRESS`], [`LINK_FAILURES_OVERALL`]), so a
 //! guesser with endless fresh identities still gets a bounded number of tries. Link commands
 //! are answered by `Desk::link_command` before a message reaches the NLU; the change itself is
 //! one store transaction. Linking files identities under one customer for history; it never
@@ -31,6 +32,8 @@ pub const LINK_FAILURE_WINDOW: Duration = crate::store::LINK_ATTEMPT_WINDOW;
 pub const LINK_FAILURES_PER_ADDRESS: usize = 30;
 /// Wrong codes from everyone together per window; past it linking pauses for all.
 pub const LINK_FAILURES_OVERALL: usize = 300;
+// Every budget is counted in records that keep this many failures at most.
+const _: () = assert!(LINK_FAILURES_OVERALL < crate::store::MAX_NOTED_FAILURES);
 /// The failure key of every wrong code, from anyone.
 const LINK_OVERALL_KEY: &str = "link-all";
 /// Characters of a code (5 bits each).
@@ -97,11 +100,20 @@ pub fn parse_link_command(text: &str) -> Option<LinkCommand> {
 
 /// A fresh random code, as shown to the customer (`K7QX-3MZD`).
 pub fn new_code() -> String {
+    shown(&random_code())
+}
+
+/// [`CODE_LEN`] random symbols: a code as it is stored.
+fn random_code() -> String {
     let mut rng = rand::thread_rng();
-    let chars: String = (0..CODE_LEN)
+    (0..CODE_LEN)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("{}-{}", &chars[..CODE_LEN / 2], &chars[CODE_LEN / 2..])
+        .collect()
+}
+
+/// A stored code as the customer reads it: two groups of four.
+fn shown(code: &str) -> String {
+    format!("{}-{}", &code[..CODE_LEN / 2], &code[CODE_LEN / 2..])
 }
 
 /// A code as typed, in its stored form (eight symbols, no dash), or `None` when it cannot
@@ -153,11 +165,11 @@ pub(super) async fn issue_link_code(
     // Expired codes go as new ones come.
     store.purge_link_codes(Utc::now())?;
     loop {
-        let code = new_code();
+        let code = random_code();
         // Only taken when free, so two customers never share one.
-        if store.insert_link_code(&normalise_code(&code).unwrap_or_default(), &link)? {
+        if store.insert_link_code(&code, &link)? {
             store.flush().await?;
-            return Ok(code);
+            return Ok(shown(&code));
         }
     }
 }

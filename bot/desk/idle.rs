@@ -80,9 +80,7 @@ pub(super) fn back_to_queue(
         enqueued_at: r.queued_since.unwrap_or(now),
         reasons: r.escalation.clone(),
         anonymous: r.anonymous_in_queue,
-        origin: r
-            .origin
-            .filter(|_| r.channel == crate::message::ChannelKind::Web),
+        origin: r.origin,
     };
     let mut after = entries.to_vec();
     after.push(entry.clone());

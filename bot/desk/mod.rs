@@ -37,6 +37,7 @@
 mod agent;
 pub mod assist;
 pub mod copy;
+mod customer;
 mod delivery;
 mod dialogue;
 mod error;
@@ -54,6 +55,7 @@ pub mod summary;
 mod turn;
 mod types;
 mod views;
+mod waiting;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;

@@ -4,20 +4,20 @@
 use chrono::{DateTime, Utc};
 use tokio::sync::MutexGuard;
 
-use super::copy;
+use super::customer;
 use super::dialogue::{self, is_acknowledgement, slot_value};
 use super::error::{DeskError, Unavailable};
 use super::frustration;
 use super::grounding;
 use super::inner::Inner;
 use super::llm_turn::{self, LlmJob};
-use super::queue;
 use super::record::{new_conversation, push_message};
 use super::types::{DeskEventKind, QueueSlot, Reply, Turn};
+use super::waiting;
 use crate::message::{ChannelKind, ConversationId, Identity, Inbound, Speaker, Status};
 use crate::nlu::{Analysis, OUT_OF_SCOPE};
 use crate::policy::{self, Condition, Escalation, Situation};
-use crate::store::{Change, ConversationRecord, Customer, QueueEntry};
+use crate::store::{Change, ConversationRecord, Customer};
 
 /// Handles one message; the caller (a router worker) guarantees per-customer order. A
 /// question left to the LLM comes back as a job to finish off the worker
@@ -53,7 +53,7 @@ pub(super) async fn handle(
         }),
         ..Outcome::default()
     };
-    let mut customer = customer_for(inner, &msg, &identity, &mut out.change, now).await?;
+    let mut customer = customer::customer_for(inner, &msg, &identity, &mut out.change, now).await?;
     if customer.blocked.is_some() {
         crate::metrics::message_rejected("blocked");
         return Err(DeskError::Forbidden(
@@ -61,7 +61,9 @@ pub(super) async fn handle(
         ));
     }
     let mut record = open_conversation(inner, &mut customer, &identity, &mut out.change, now)?;
-    if msg.origin.is_some() {
+    // Queues cap anonymous chats per address for widget visitors only: a REST integration
+    // relays all its customers from its own address (and answers for them with its key).
+    if msg.channel == ChannelKind::Web && msg.origin.is_some() {
         record.origin = msg.origin;
     }
     // Only an identity that proved the shop customer itself speaks for them (a `/link`ed
@@ -85,7 +87,7 @@ pub(super) async fn handle(
             }
         }
         Status::Queued => {
-            still_waiting(inner, &mut record, &customer, &analysis, &mut out, now).await?
+            waiting::still_waiting(inner, &mut record, &customer, &analysis, &mut out, now).await?
         }
         // An agent owns it: the bot stays silent, the agent sees the message live.
         Status::WithAgent | Status::Closed => {}
@@ -96,13 +98,13 @@ pub(super) async fn handle(
 }
 
 /// How many trend values and escalation reasons a conversation record keeps (the newest).
-const KEPT_PER_RECORD: usize = 50;
+pub(super) const KEPT_PER_RECORD: usize = 50;
 
 /// How many recent messages the conversation's frustration is read from.
 const FRUSTRATION_WINDOW: usize = 40;
 
 /// Drops the oldest entries beyond `keep`.
-fn cap_front<T>(v: &mut Vec<T>, keep: usize) {
+pub(super) fn cap_front<T>(v: &mut Vec<T>, keep: usize) {
     if v.len() > keep {
         v.drain(..v.len() - keep);
     }
@@ -113,19 +115,19 @@ fn cap_front<T>(v: &mut Vec<T>, keep: usize) {
 pub(super) struct Outcome<'a> {
     pub(super) change: Change,
     pub(super) events: Vec<DeskEventKind>,
-    replies: Vec<String>,
-    queue: Option<QueueSlot>,
+    pub(super) replies: Vec<String>,
+    pub(super) queue: Option<QueueSlot>,
     /// Other waiting customers whose position this turn changed.
-    moved: Vec<(ConversationId, usize)>,
+    pub(super) moved: Vec<(ConversationId, usize)>,
     /// Held from the queue decision until the change is applied, so positions stay true.
-    queue_guard: Option<MutexGuard<'a, ()>>,
+    pub(super) queue_guard: Option<MutexGuard<'a, ()>>,
     /// The inbound message's ids (its own and those merged into it), recorded with the
     /// turn's outcome in the same change.
     pub(super) message_ids: Option<(Identity, Vec<String>)>,
     /// The question is left to the LLM (answered after this turn is stored).
     llm: Option<LlmJob>,
     /// The conversation entered a queue in this turn.
-    entered_queue: bool,
+    pub(super) entered_queue: bool,
 }
 
 impl Outcome<'_> {
@@ -314,7 +316,7 @@ async fn bot_turn<'a>(
     match ask_rules(inner, record, customer, analysis, &intent, unresolved).await {
         Some(escalation) => {
             record.unresolved_turns = unresolved;
-            escalate(inner, record, customer, escalation, out, now).await
+            waiting::escalate(inner, record, customer, escalation, out, now).await
         }
         None if question && inner.llm.is_some() => {
             let grounding =
@@ -372,85 +374,6 @@ pub(super) async fn ask_rules(
     policy::decide(&inner.rules, &situation)
 }
 
-/// The conversation goes to the escalation's queue; the customer is told their place and
-/// everyone behind moves down one.
-pub(super) async fn escalate<'a>(
-    inner: &'a Inner,
-    record: &mut ConversationRecord,
-    customer: &Customer,
-    escalation: Escalation,
-    out: &mut Outcome<'a>,
-    now: DateTime<Utc>,
-) -> Result<(), DeskError> {
-    // A person will answer: an LLM answer still being written for it is not wanted.
-    inner.cancel_llm(&record.id);
-    out.queue_guard = Some(inner.lock_queues().await?);
-    let name = escalation.queue;
-    let cap = inner
-        .rules
-        .queues
-        .get(&name)
-        .map_or(usize::MAX, |q| q.max_waiting);
-    let anonymous = queue::is_anonymous(record, customer);
-    let entries = inner.store.queue_entries()?;
-    // Only anonymous customers meet the caps: a checked or high-value customer is never
-    // refused for capacity, however many strangers wait.
-    if anonymous {
-        // Per address for widget visitors only: a REST integration relays all its customers
-        // from its own address (and answers for them with its key).
-        let origin = record.origin.filter(|_| record.channel == ChannelKind::Web);
-        if let Some(full) = queue::refusal(&entries, &name, cap, origin) {
-            // The bot keeps the customer (and says so) rather than bury the people already
-            // waiting; the reasons are kept for when they ask again.
-            tracing::warn!(queue = %name, cap, origin = ?record.origin, ?full,
-                "anonymous customer not queued; the bot keeps them");
-            crate::metrics::message_rejected(full.metric());
-            record.escalation.extend(escalation.reasons);
-            cap_front(&mut record.escalation, KEPT_PER_RECORD);
-            out.queue_guard = None;
-            out.say(record, full.words(), now);
-            return Ok(());
-        }
-    }
-    record.anonymous_in_queue = anonymous;
-    record.status = Status::Queued;
-    record.queue = Some(name.clone());
-    record.priority = escalation.priority;
-    record.escalation.extend(escalation.reasons.iter().cloned());
-    cap_front(&mut record.escalation, KEPT_PER_RECORD);
-    record.queued_since = Some(now);
-    record.pending = None;
-    record.offered_human = false;
-    let entry = QueueEntry {
-        queue: name.clone(),
-        conversation_id: record.id.clone(),
-        customer: record.customer.clone(),
-        channel: record.channel,
-        priority: escalation.priority,
-        enqueued_at: now,
-        reasons: escalation.reasons.clone(),
-        anonymous,
-        origin: record.origin.filter(|_| record.channel == ChannelKind::Web),
-    };
-    let mut entries = entries;
-    entries.push(entry.clone());
-    out.change.enqueue.push(entry);
-    let position = queue::position(&entries, &name, &record.id);
-    out.say(record, copy::queued(position), now);
-    out.events.push(DeskEventKind::Queued {
-        queue: name.clone(),
-        priority: escalation.priority,
-        reasons: escalation.reasons,
-    });
-    out.events.push(DeskEventKind::StatusChanged {
-        status: Status::Queued,
-    });
-    out.moved = others(&entries, &name, &record.id);
-    out.queue = Some(QueueSlot { name, position });
-    out.entered_queue = true;
-    Ok(())
-}
-
 /// The bot answers from the intents (filling and remembering slots).
 pub(super) async fn answer(
     inner: &Inner,
@@ -472,62 +395,6 @@ pub(super) async fn answer(
         record.unresolved_turns += 1;
     }
     out.say(record, answer.text, now);
-}
-
-/// The customer writes while waiting: they are told their place. One who gets angrier
-/// moves up: the rules are asked again, and a higher priority replaces the old one (same
-/// queue, same wait).
-async fn still_waiting<'a>(
-    inner: &'a Inner,
-    record: &mut ConversationRecord,
-    customer: &Customer,
-    analysis: &Analysis,
-    out: &mut Outcome<'a>,
-    now: DateTime<Utc>,
-) -> Result<(), DeskError> {
-    let unresolved = record.unresolved_turns;
-    let escalation = ask_rules(
-        inner,
-        record,
-        customer,
-        analysis,
-        &analysis.intent,
-        unresolved,
-    )
-    .await;
-    out.queue_guard = Some(inner.lock_queues().await?);
-    let mut entries = inner.store.queue_entries()?;
-    let name = record.queue.clone().unwrap_or_default();
-    if let Some(raised) = escalation.filter(|e| e.priority > record.priority) {
-        if let Some(entry) = entries
-            .iter_mut()
-            .find(|e| e.queue == name && e.conversation_id == record.id)
-        {
-            entry.priority = raised.priority;
-            entry.reasons.extend(raised.reasons.iter().cloned());
-            out.change.enqueue.push(entry.clone());
-            record.priority = raised.priority;
-            record.escalation.extend(raised.reasons);
-            cap_front(&mut record.escalation, KEPT_PER_RECORD);
-            out.moved = others(&entries, &name, &record.id);
-        }
-    }
-    let position = queue::position(&entries, &name, &record.id);
-    out.say(record, copy::still_waiting(position), now);
-    out.queue = Some(QueueSlot { name, position });
-    Ok(())
-}
-
-/// Positions in `queue` of everyone but `id`.
-fn others(
-    entries: &[QueueEntry],
-    queue: &str,
-    id: &ConversationId,
-) -> Vec<(ConversationId, usize)> {
-    queue::positions(entries, queue)
-        .into_iter()
-        .filter(|(c, _)| c != id)
-        .collect()
 }
 
 /// Stores the turn as one change, makes it durable, then tells the live views and the
@@ -598,82 +465,4 @@ async fn order_value(inner: &Inner, record: &ConversationRecord) -> Option<f64> 
             None
         }
     }
-}
-
-/// The customer behind this identity, created on first contact; a trusted profile updates
-/// it (and the shop fills what the profile leaves out, from its own customer record).
-async fn customer_for(
-    inner: &Inner,
-    msg: &Inbound,
-    identity: &Identity,
-    change: &mut Change,
-    now: DateTime<Utc>,
-) -> Result<Customer, DeskError> {
-    let store = &inner.store;
-    let existing = match store.customer_of(identity)? {
-        Some(id) => store.customer(&id)?,
-        None => None,
-    };
-    let mut dirty = existing.is_none();
-    let mut customer = existing.unwrap_or_else(|| {
-        let id = uuid::Uuid::new_v4().to_string();
-        change.identities.push((identity.clone(), id.clone()));
-        Customer {
-            id,
-            tier: None,
-            lifetime_value: None,
-            name: None,
-            email: None,
-            shop_customer_id: None,
-            identities: vec![identity.clone()],
-            created: now,
-            conversations: 0,
-            blocked: None,
-            shop_verified: Vec::new(),
-        }
-    });
-    if let Some(p) = &msg.profile {
-        let before = customer.clone();
-        if let Some(shop_id) = &p.customer_id {
-            let known =
-                customer.shop_customer_id.as_ref() == Some(shop_id) && customer.tier.is_some();
-            if customer.shop_customer_id.as_ref() != Some(shop_id) {
-                // Another shop customer now: what earlier identities proved was someone else.
-                customer.shop_verified.clear();
-            }
-            customer.shop_customer_id = Some(shop_id.clone());
-            if !customer.shop_verified.contains(identity) {
-                customer.shop_verified.push(identity.clone());
-            }
-            if !known && (p.tier.is_none() || p.lifetime_value.is_none()) {
-                match inner.dialogue.commerce().customer(shop_id).await {
-                    Ok(Some(c)) => {
-                        customer.tier = Some(c.tier);
-                        customer.lifetime_value = Some(c.lifetime_value);
-                        customer.name = Some(c.name);
-                        customer.email = Some(c.email);
-                    }
-                    Ok(None) => tracing::warn!(shop_id, "the shop does not know this customer"),
-                    Err(e) => tracing::warn!(error = %e, "customer look-up failed"),
-                }
-            }
-        }
-        if p.tier.is_some() {
-            customer.tier = p.tier.as_ref().map(|t| t.to_lowercase());
-        }
-        if p.lifetime_value.is_some() {
-            customer.lifetime_value = p.lifetime_value;
-        }
-        if p.name.is_some() {
-            customer.name = p.name.clone();
-        }
-        if p.email.is_some() {
-            customer.email = p.email.clone();
-        }
-        dirty |= customer != before;
-    }
-    if dirty {
-        change.customers.push(customer.clone());
-    }
-    Ok(customer)
 }

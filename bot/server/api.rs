@@ -133,7 +133,7 @@ async fn post_message(
         .api_turn(ip)
         .map_err(IntoResponse::into_response)?;
     let mut msg = Inbound::new(ChannelKind::Rest, channel_user, body.text);
-    msg.origin = Some(ip);
+    msg.origin = Some(super::limits::address_key(ip));
     if let Some(id) = message_id {
         msg = msg.with_message_id(id);
     }

@@ -111,7 +111,7 @@ async fn login(
     let guard = state.logins.clone();
     // the client's address, `X-Forwarded-For` believed only from `server.trusted_proxies`;
     // the attempt is counted as failed from here until the password proves right
-    let attempt = match guard.begin(&name, ip) {
+    let attempt = match guard.begin(&name, super::limits::address_key(ip)) {
         Ok(a) => a,
         Err(why) => {
             tracing::warn!(name = ?name, %ip, "console login throttled");

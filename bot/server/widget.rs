@@ -248,9 +248,10 @@ enum ToPage {
 }
 
 /// Whether a text frame is the page's keep-alive (`{"type":"ping"}`), which shows the page
-/// is open but not that anyone is there.
+/// is open but not that anyone is there. Only a short frame can be one: a message is not
+/// parsed twice.
 fn is_ping(text: &str) -> bool {
-    matches!(serde_json::from_str::<FromPage>(text), Ok(FromPage::Ping))
+    text.len() <= 64 && matches!(serde_json::from_str::<FromPage>(text), Ok(FromPage::Ping))
 }
 
 /// The close code of a socket closed for idleness: the page reconnects when the visitor is
@@ -568,7 +569,7 @@ impl Session {
             msg = msg.with_message_id(key);
         }
         msg.profile = self.profile.clone();
-        msg.origin = Some(self.ip);
+        msg.origin = Some(super::limits::address_key(self.ip));
         // While the turn runs (an LLM may be writing its answer) the drafts go out as they
         // come; other events wait until the turn's frame is sent, as before.
         let intake = self.state.intake.clone();

@@ -128,9 +128,10 @@ const AWAITING: usize = 16;
 pub const LINK_ATTEMPT_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 /// How long any failure record is kept (the longest window that reads them: order checks).
 pub const ATTEMPT_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-/// Failure times kept per key at most: every limit that reads them is below this, so an
-/// attacker's flood cannot grow one record without bound.
-pub const MAX_NOTED_FAILURES: usize = 1000;
+/// Failure times kept per key at most: every limit that reads them is below this (checked
+/// at compile time where the limits are), so an attacker's flood cannot grow one record
+/// without bound, and a record stays a few KiB.
+pub const MAX_NOTED_FAILURES: usize = 320;
 
 /// The chat platforms' own trees. They live in the store's database (not one of their
 /// own) so that a reply and its outbox entry can be written in one transaction, and so

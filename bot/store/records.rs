@@ -63,7 +63,8 @@ pub struct PendingSlot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationRecord {
     pub id: ConversationId,
-    /// The network address the customer last wrote from (widget and REST only).
+    /// The network address a widget visitor last wrote from (anonymous chats are capped per
+    /// address in the queues).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<std::net::IpAddr>,
     /// It waits (or waited) in a queue as an anonymous customer (`QueueEntry::anonymous`).
@@ -275,7 +276,7 @@ pub struct QueueEntry {
     /// entries are capped per address and expire (see `desk::queue`).
     #[serde(default)]
     pub anonymous: bool,
-    /// The network address the customer last wrote from (widget, REST).
+    /// The network address of a widget visitor (see `ConversationRecord::origin`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<std::net::IpAddr>,
 }

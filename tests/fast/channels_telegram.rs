@@ -83,13 +83,12 @@ async fn customer_links_discord_and_telegram_with_a_one_time_code() {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_calls_without_the_right_secret_are_refused() {
-    let fake = FakeTelegram::start(TOKEN).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (desk, store) = TestDesk::new().open_with_store(dir.path());
-    let secret = "s3cret-token_for_tests";
-    let config = PlatformsConfig {
+/// The webhook secret of [`webhook_config`].
+const SECRET: &str = "s3cret-token_for_tests";
+
+/// Telegram on `fake` with the webhook on (secret [`SECRET`]).
+fn webhook_config(fake: &FakeTelegram) -> PlatformsConfig {
+    PlatformsConfig {
         telegram: Some(TelegramConfig {
             token: TOKEN.into(),
             api_url: Some(fake.url.parse().unwrap()),
@@ -97,12 +96,20 @@ async fn webhook_calls_without_the_right_secret_are_refused() {
                 public_url: "https://frontdesk.test/channels/telegram/webhook"
                     .parse()
                     .unwrap(),
-                secret: secret.into(),
+                secret: SECRET.into(),
             }),
         }),
         discord: None,
-    };
-    let platforms = start_platforms(&desk, &store, config, None).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_calls_without_the_right_secret_are_refused() {
+    let fake = FakeTelegram::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (desk, store) = TestDesk::new().open_with_store(dir.path());
+    let secret = SECRET;
+    let platforms = start_platforms(&desk, &store, webhook_config(&fake), None).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     eprintln!(
         "calls {:?} health {:?}",
@@ -195,21 +202,8 @@ async fn a_server_error_is_retried_at_its_logged_backoff() {
     let fake = FakeTelegram::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let (desk, store) = TestDesk::new().open_with_store(dir.path());
-    let secret = "s3cret-token_for_tests";
-    let config = PlatformsConfig {
-        telegram: Some(TelegramConfig {
-            token: TOKEN.into(),
-            api_url: Some(fake.url.parse().unwrap()),
-            webhook: Some(WebhookConfig {
-                public_url: "https://frontdesk.test/channels/telegram/webhook"
-                    .parse()
-                    .unwrap(),
-                secret: secret.into(),
-            }),
-        }),
-        discord: None,
-    };
-    let platforms = start_platforms(&desk, &store, config, None).await;
+    let secret = SECRET;
+    let platforms = start_platforms(&desk, &store, webhook_config(&fake), None).await;
     eventually("the webhook to be registered", || async { fake.webhook() }).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

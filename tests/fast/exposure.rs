@@ -78,10 +78,23 @@ async fn a_guesser_elsewhere_cannot_lock_an_agent_out() {
     assert!(codes[5..].iter().all(|c| *c == 429), "{codes:?}");
     assert_eq!(login_from(&s, "198.51.100.1", ANA.1).await, 429);
     assert_eq!(login_from(&s, "203.0.113.5", ANA.1).await, 200);
-    // Ten more addresses guess: the name is slowed for strangers, never for her address.
-    for i in 0..10 {
-        login_from(&s, &format!("198.51.100.{}", 10 + i), "guess").await;
+    // An IPv6 host cannot rotate through its /64: its addresses count as one.
+    for i in 0..5 {
+        assert_eq!(
+            login_from(&s, &format!("2001:db8:1:2::{i}"), "guess").await,
+            401
+        );
     }
+    assert_eq!(login_from(&s, "2001:db8:1:2::99", ANA.1).await, 429);
+    // The name has failed 10 times from everywhere: it is slowed for strangers (one attempt
+    // per 5 s: of ten at once, one is checked now, one waits its slot, the rest are told to
+    // come back), never for the address she logged in from.
+    let strangers = (0..10).map(|i| {
+        let s = &s;
+        async move { login_from(s, &format!("198.51.100.{}", 10 + i), "guess").await }
+    });
+    let codes = futures::future::join_all(strangers).await;
+    assert_eq!(codes.iter().filter(|c| **c == 429).count(), 8, "{codes:?}");
     assert_eq!(login_from(&s, "203.0.113.5", ANA.1).await, 200);
     let (status, _) = s.try_login((&"x".repeat(1000), "whatever")).await;
     assert_eq!(status, 401);

@@ -35,15 +35,6 @@ pub const CHECK_SLOT: &str = "order_check";
 pub const CONFIRM_SLOT: &str = "confirmation";
 /// Wrong answers to the bot's check allowed per conversation; then a person is offered.
 pub const MAX_CHECKS: u32 = 3;
-/// Wrong checks of one order, from every conversation and address together, in
-/// [`CHECK_WINDOW`] before its checks pause (the arithmetic is in the README's security
-/// section: 5 guesses a day against at least 10^4 postcodes).
-pub const ORDER_CHECK_FAILURES: usize = 5;
-/// Wrong checks of any of one shop customer's orders in [`CHECK_WINDOW`] before all their
-/// orders' checks pause (a customer with many orders is no bigger target).
-pub const CUSTOMER_CHECK_FAILURES: usize = 10;
-/// The window of the two limits above.
-pub const CHECK_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Actions that change an order: restated and done only on a yes.
 const CONFIRMED_ACTIONS: &[&str] = &["cancel_order", "refund_request"];

@@ -17,18 +17,11 @@ impl Dialogue {
         record
             .slots
             .insert("order_number".into(), check.order.clone());
-        let guarded = self.guarded_keys(&check.order).await;
-        if self.checks_paused(&guarded) {
-            crate::metrics::guess_refused("order_check_locked");
-            record.access.checking = None;
-            return said(copy::order_checks_paused(&check.order), None);
-        }
         match self
-            .commerce
-            .verify_order(&check.order, &check_answer(analysis))
+            .check_order(&check.order, &check_answer(analysis))
             .await
         {
-            Ok(true) => {
+            Ok(CheckVerdict::Confirmed) => {
                 let access = &mut record.access;
                 if !access.verified_orders.contains(&check.order) {
                     access.verified_orders.push(check.order.clone());
@@ -39,12 +32,11 @@ impl Dialogue {
                 self.answer_intent(&check.intent, analysis, record, false)
                     .await
             }
-            Ok(false) => {
-                crate::metrics::guess_refused("order_check");
-                if self.note_wrong_check(&check.order, &guarded).await {
-                    record.access.checking = None;
-                    return said(copy::order_checks_paused(&check.order), None);
-                }
+            Ok(CheckVerdict::Paused) => {
+                record.access.checking = None;
+                said(copy::order_checks_paused(&check.order), None)
+            }
+            Ok(CheckVerdict::Wrong) => {
                 record.access.failed_checks += 1;
                 if record.access.failed_checks >= MAX_CHECKS {
                     return offer_person(copy::check_failed_offer_person());
@@ -244,9 +236,21 @@ pub(super) enum Owned {
     Ask(Answer),
 }
 
-/// What the customer gave as the answer to the check: the email address in the message
-/// ("it is emma@example.com"), else the whole message (a postcode).
-/// What the shop said to a check an agent typed for a customer.
+/// Wrong checks of one order, from every conversation and address together, in
+/// [`CHECK_WINDOW`] before its checks pause (the arithmetic is in the README's security
+/// section: 5 guesses a day against at least 10^4 postcodes).
+pub const ORDER_CHECK_FAILURES: usize = 5;
+/// Wrong checks of any of one shop customer's orders in [`CHECK_WINDOW`] before all their
+/// orders' checks pause (a customer with many orders is no bigger target).
+pub const CUSTOMER_CHECK_FAILURES: usize = 10;
+/// The window of the two limits above.
+pub const CHECK_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The failure keys that guard a check of order `number`, each with its limit: the order's
+/// own, and its owner's when the shop names them.
+struct Guarded(Vec<(String, usize)>);
+
+/// What came of a check of an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckVerdict {
     Confirmed,
@@ -257,8 +261,8 @@ pub enum CheckVerdict {
 
 impl Dialogue {
     /// Checks `proof` (the email or postcode the customer gave) against order `number`,
-    /// counted with every other check of that order: an agent's typed proof is one more
-    /// guess when it is wrong.
+    /// counted with every other check of that order, whoever asks (the bot's check, or an
+    /// agent typing what the customer told them): a wrong proof is one more guess.
     pub async fn check_order(
         &self,
         number: &str,
@@ -266,6 +270,7 @@ impl Dialogue {
     ) -> Result<CheckVerdict, CommerceError> {
         let guarded = self.guarded_keys(number).await;
         if self.checks_paused(&guarded) {
+            crate::metrics::guess_refused("order_check_locked");
             return Ok(CheckVerdict::Paused);
         }
         if self.commerce.verify_order(number, proof).await? {
@@ -277,18 +282,12 @@ impl Dialogue {
             false => CheckVerdict::Wrong,
         })
     }
-}
 
-/// The failure keys that guard a check of order `number`: the order's own, and its owner's
-/// when the shop names them.
-struct Guarded(Vec<String>);
-
-impl Dialogue {
     async fn guarded_keys(&self, number: &str) -> Guarded {
-        let mut keys = vec![format!("order:{number}")];
+        let mut keys = vec![(format!("order:{number}"), ORDER_CHECK_FAILURES)];
         if self.ledger.is_some() {
             match self.commerce.order_owner(number).await {
-                Ok(Some(owner)) => keys.push(format!("shop:{owner}")),
+                Ok(Some(owner)) => keys.push((format!("shop:{owner}"), CUSTOMER_CHECK_FAILURES)),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "order owner look-up failed; counting per order only")
@@ -309,40 +308,37 @@ impl Dialogue {
             return false;
         };
         let since = Self::window_start();
-        guarded.0.iter().any(|key| {
-            let limit = if key.starts_with("order:") {
-                ORDER_CHECK_FAILURES
-            } else {
-                CUSTOMER_CHECK_FAILURES
-            };
-            match store.failures(key, since) {
-                Ok(n) => n >= limit,
+        guarded
+            .0
+            .iter()
+            .any(|(key, limit)| match store.failures(key, since) {
+                Ok(n) => n >= *limit,
                 Err(e) => {
                     tracing::error!(error = %e, "check failures unreadable; check refused");
                     true
                 }
-            }
-        })
+            })
     }
 
-    /// Counts a wrong check of `number`; true when this one paused its checks (the shop is
-    /// then asked, once, to email the owner a sign-in link).
+    /// Counts a wrong check of `number`; true when its checks are now paused. The wrong
+    /// answer that pauses them asks the shop, once, to email the owner a sign-in link.
     async fn note_wrong_check(&self, number: &str, guarded: &Guarded) -> bool {
         let Some(store) = &self.ledger else {
             return false;
         };
         let now = chrono::Utc::now();
         let since = Self::window_start();
-        let mut paused_now = false;
-        for key in &guarded.0 {
-            let limit = if key.starts_with("order:") {
-                ORDER_CHECK_FAILURES
-            } else {
-                CUSTOMER_CHECK_FAILURES
-            };
+        let (mut paused, mut paused_now) = (false, false);
+        for (key, limit) in &guarded.0 {
             match store.note_failure(key, now, since) {
-                Ok(n) => paused_now |= n == limit,
-                Err(e) => tracing::error!(error = %e, "could not count a wrong check"),
+                Ok(n) => {
+                    paused |= n >= *limit;
+                    paused_now |= n == *limit;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not count a wrong check; checks refused");
+                    paused = true;
+                }
             }
         }
         if paused_now {
@@ -355,10 +351,12 @@ impl Dialogue {
                 Err(e) => tracing::warn!(error = %e, "the shop could not send a sign-in link"),
             }
         }
-        paused_now || self.checks_paused(guarded)
+        paused
     }
 }
 
+/// What the customer gave as the answer to the check: the email address in the message
+/// ("it is emma@example.com"), else the whole message (a postcode).
 pub(super) fn check_answer(analysis: &Analysis) -> String {
     if let Some(email) = slot_value(analysis, "email") {
         return email;
