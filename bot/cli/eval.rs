@@ -50,7 +50,8 @@ use super::support::Bars;
 pub struct EvalArgs {
     #[arg(value_enum)]
     pub what: EvalWhat,
-    /// Labelled test file.
+    /// Labelled test file (escalation: replay lines with "expected", or a `.tsv` of labelled
+    /// single messages as in data/stakes and data/frustration).
     #[arg(long)]
     pub test: PathBuf,
     /// Training file for a fresh intent head (intents only).
@@ -202,7 +203,11 @@ fn escalation(a: &EvalArgs) -> anyhow::Result<()> {
         config.engine.intents_dir = Some(dir.clone());
     }
     let rules = replay::rules(&config, a.rules.as_deref())?;
-    let records = replay::read_records(&a.test)?;
+    // labelled single messages (data/stakes, data/frustration) or replay lines
+    let records = match a.test.extension().and_then(|e| e.to_str()) {
+        Some("tsv") => evaluation::read_message_set(&a.test)?,
+        _ => replay::read_records(&a.test)?,
+    };
     let labels = match &a.labels {
         Some(path) => evaluation::read_labels(path)?,
         None => evaluation::labels_of(&records)?,

@@ -7,7 +7,11 @@
 //! `"expected": "escalate" | "bot"` and optionally `"why"` (a label's category, e.g.
 //! "sarcasm", "vip routine"); or plain replay lines with the labels in a separate file of
 //! `{"conversation", "expected", "why"?}` lines. A conversation counts as escalated when it
-//! ends anywhere but with the bot.
+//! ends anywhere but with the bot. Files of labelled single messages (`.tsv`) are read as
+//! one-message conversations (`messages.rs`).
+
+mod messages;
+pub use messages::read_message_set;
 
 use crate::message::Status;
 use crate::replay::{Outcome, Recorded};
