@@ -382,6 +382,15 @@ impl HelpCentre {
         Ok(v)
     }
 
+    /// Forgets the remembered questions (customers' own words): called when a customer's
+    /// data is erased. Returns how many were held.
+    pub fn forget_questions(&self) -> usize {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let held = recent.len();
+        recent.clear();
+        held
+    }
+
     /// Reads the folder again now, changed or not, and swaps the new articles in. On an
     /// error (no articles, an unreadable file) the previous articles stay in use and the
     /// error is logged with what to fix.

@@ -89,6 +89,10 @@ pub(super) async fn erase(
         .map_err(internal)?
         .ok_or_else(|| AppError::NotFound(format!("no customer {id}")))?;
     state.store.flush().await.map_err(internal)?;
+    // The help centre remembers the last few questions as asked: none may outlive an erase.
+    if let Some(help) = state.desk.help_centre() {
+        help.forget_questions();
+    }
     tracing::info!(by = %caller.label(), "customer data erased");
     Ok(ApiJson(erased))
 }

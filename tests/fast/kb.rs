@@ -386,6 +386,10 @@ async fn the_same_question_is_embedded_once() {
     );
     help.search("gift card balance", 1).await;
     assert_eq!(e.calls.load(Ordering::SeqCst), before + 2);
+    // An erase makes it forget the customers' words it held: the next search embeds again.
+    assert_eq!(help.forget_questions(), 2);
+    help.search("gift card balance", 1).await;
+    assert_eq!(e.calls.load(Ordering::SeqCst), before + 3);
 }
 
 /// The shipped rules send a high-value customer to a person on the first turn the bot cannot
