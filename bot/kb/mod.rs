@@ -6,6 +6,7 @@
 //! - `bm25.rs`: the keyword index.
 //! - `cache.rs`: passage embeddings kept on disk, keyed by a hash of the articles and the
 //!   encoder, so a restart does not embed them again.
+//! - `recent.rs`: the last questions' embeddings (cleared by an erase).
 //! - here: [`Kb`] (load, search) and [`HelpCentre`] (a `Kb` with the live encoder and the
 //!   threshold, what the desk asks; it reads its folder again when the articles change,
 //!   swapping the new `Kb` in whole and keeping the old one when the folder is broken).
@@ -18,6 +19,7 @@ mod articles;
 mod bm25;
 mod cache;
 pub mod eval;
+mod recent;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -284,16 +286,11 @@ struct Source {
 pub struct HelpCentre {
     kb: RwLock<Arc<Kb>>,
     embedder: Box<dyn QueryEmbedder>,
-    /// The last questions' embeddings: one turn may search for the same question more than
-    /// once (the LLM's passages, then the bot's own answer when the LLM is not used), and
-    /// the encoder pass is the search's whole cost.
-    recent: std::sync::Mutex<std::collections::VecDeque<(String, Vec<f32>)>>,
+    /// The last questions' embeddings (`recent.rs`).
+    recent: recent::RecentQuestions,
     min_score: f32,
     source: Option<Source>,
 }
-
-/// How many question embeddings a help centre keeps.
-const RECENT_QUESTIONS: usize = 32;
 
 impl HelpCentre {
     /// A help centre of fixed articles (nothing to reload).
@@ -369,26 +366,18 @@ impl HelpCentre {
 
     /// The question's embedding: remembered when it was asked a moment ago, else computed.
     async fn embed(&self, question: &str) -> Result<Vec<f32>, NluError> {
-        let lock = || self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, v)) = lock().iter().find(|(q, _)| q == question) {
-            return Ok(v.clone());
+        if let Some(v) = self.recent.get(question) {
+            return Ok(v);
         }
         let v = self.embedder.embed_query(question.to_string()).await?;
-        let mut recent = lock();
-        if recent.len() >= RECENT_QUESTIONS {
-            recent.pop_front();
-        }
-        recent.push_back((question.to_string(), v.clone()));
+        self.recent.remember(question, &v);
         Ok(v)
     }
 
     /// Forgets the remembered questions (customers' own words): called when a customer's
     /// data is erased. Returns how many were held.
     pub fn forget_questions(&self) -> usize {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        let held = recent.len();
-        recent.clear();
-        held
+        self.recent.forget()
     }
 
     /// Reads the folder again now, changed or not, and swaps the new articles in. On an
