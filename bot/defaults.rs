@@ -214,6 +214,7 @@ mod tests {
         assert!(names.contains(&"models/sentiment.safetensors"));
         assert!(names.contains(&"models/anger.safetensors"));
         assert!(names.contains(&"models/frustration.safetensors"));
+        assert!(names.contains(&"models/stakes.safetensors"));
         assert!(names.iter().any(|n| n.starts_with("models/intents-")));
         assert!(names.contains(&"intents/track_order.yaml"));
         assert!(names.contains(&"validation/out_of_scope_val.txt"));

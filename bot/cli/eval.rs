@@ -87,6 +87,7 @@ pub enum EvalWhat {
     Sentiment,
     Anger,
     Frustration,
+    Stakes,
     Escalation,
     Answers,
 }
@@ -103,6 +104,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         EvalWhat::Sentiment => text(TextTask::Sentiment)?,
         EvalWhat::Anger => text(TextTask::Anger)?,
         EvalWhat::Frustration => text(TextTask::Frustration)?,
+        EvalWhat::Stakes => text(TextTask::Stakes)?,
         EvalWhat::Escalation => return escalation(&a),
         EvalWhat::Answers => return answers(&a),
     };

@@ -21,6 +21,11 @@ use super::support::Bars;
     with TweetEval tweets (--tweet-weight, --sadness, --negative) and routine Bitext requests \
     (--bitext, --bitext-weight; even rows only) mixed in; stored as \
     models/frustration.safetensors.\n\n\
+    stakes: what is at stake in a support message (none, safety, money, vulnerability, business, \
+    legal, privacy) and whose problem it is (own_life, own_mistake, third_party, solved), from \
+    data/stakes/train.tsv (every fifth line chooses; test.tsv stays held out) with routine Bitext \
+    requests (--bitext-weight) and calm support messages (--calm-weight) as `none`, and upset \
+    ones as `complaint` (--upset-weight); stored as models/stakes.safetensors.\n\n\
     Encoder outputs are cached under the cache folder (features/), so a second run takes seconds."
 )]
 pub struct TrainArgs {
@@ -74,9 +79,17 @@ pub struct TrainArgs {
     /// calm examples (default ../shared/data/bitext/train.csv).
     #[arg(long)]
     pub bitext: Option<PathBuf>,
-    /// Frustration only: loss weight of one Bitext request (0 leaves them out).
+    /// Frustration and stakes: loss weight of one Bitext request (0 leaves them out).
     #[arg(long)]
     pub bitext_weight: Option<f32>,
+    /// Stakes only: loss weight of one frustrated or angry support message
+    /// (data/frustration/train.tsv), taught as `complaint` (0 leaves them out).
+    #[arg(long)]
+    pub upset_weight: Option<f32>,
+    /// Stakes only: loss weight of one calm support message (data/frustration/train.tsv),
+    /// taught as `none` (0 leaves them out).
+    #[arg(long)]
+    pub calm_weight: Option<f32>,
 
     /// Anger only: do not add the neutral tweets of the sentiment training set as non-anger
     /// examples (the default since escalation reads the frustration head: anger F1 on val
@@ -113,7 +126,8 @@ pub struct TrainArgs {
     /// Fine-tuning: learning rate of the layer.
     #[arg(long)]
     pub finetune_lr: Option<f64>,
-    /// Skip the prior correction (per-class logit offsets chosen on val for macro-recall).
+    /// Skip the prior correction (per-class logit offsets chosen on val for macro-recall; the
+    /// stakes head's recipe has none).
     #[arg(long)]
     pub no_prior_correction: bool,
     /// Report validation scores without saving the head.
@@ -130,6 +144,7 @@ pub enum TrainWhat {
     Sentiment,
     Anger,
     Frustration,
+    Stakes,
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
@@ -168,6 +183,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         TrainWhat::Sentiment => train_text(&a, &opts, TextTask::Sentiment),
         TrainWhat::Anger => train_text(&a, &opts, TextTask::Anger),
         TrainWhat::Frustration => train_text(&a, &opts, TextTask::Frustration),
+        TrainWhat::Stakes => train_text(&a, &opts, TextTask::Stakes),
     }
 }
 
@@ -187,7 +203,9 @@ fn train_text(
     if a.neutral_negatives || a.no_neutral_negatives {
         plan.neutral_negatives = a.neutral_negatives;
     }
-    plan.prior_correction = !a.no_prior_correction;
+    if a.no_prior_correction {
+        plan.prior_correction = false;
+    }
     match a.adapter {
         Some(0) => plan.adapter = None,
         Some(width) => plan.adapter.get_or_insert_with(Default::default).width = width,
@@ -239,6 +257,12 @@ fn train_text(
             m.bitext = None;
         }
     }
+    if let Some(w) = a.upset_weight {
+        m.upset_weight = w;
+    }
+    if let Some(w) = a.calm_weight {
+        m.calm_weight = w;
+    }
     let t = plan.run(opts, &Bars::default())?;
     let report = &t.report;
     if a.json {
@@ -250,7 +274,7 @@ fn train_text(
                 "macro_recall": report.macro_recall, "macro_f1": report.macro_f1,
                 "anger_f1": anger_f1, "temperature": t.temperature,
                 "train_seconds": t.train_seconds, "train_counts": t.train_counts,
-                "mix": (task == TextTask::Frustration).then_some(&plan.mix),
+                "mix": matches!(task, TextTask::Frustration | TextTask::Stakes).then_some(&plan.mix),
                 "per_label": report.per_label, "matrix": report.matrix,
                 "half_split_macro_recall": t.half_split_macro_recall,
                 "half_split_anger_f1": t.half_split_anger_f1,

@@ -254,7 +254,7 @@ pub struct NluConfig {
     /// Unset: `~/.cache/frontdesk`.
     pub cache_dir: Option<PathBuf>,
     /// Trained heads (`sentiment.safetensors`, `anger.safetensors`, `frustration.safetensors`,
-    /// the intent head).
+    /// `stakes.safetensors`, the intent head).
     /// Unset: the built-in heads (an intent head for other intents is trained and kept in
     /// the cache).
     pub models_dir: Option<PathBuf>,

@@ -18,6 +18,7 @@ fn msg(text: &str, intent: &str, negative: f32) -> Analysis {
         },
         anger: 0.0,
         frustration: FrustrationScores::default(),
+        stakes: Default::default(),
         entities: vec![],
     }
 }

@@ -51,6 +51,7 @@ mod orphans;
 pub mod queue;
 mod record;
 mod router;
+mod stakes;
 pub mod summary;
 mod turn;
 mod types;

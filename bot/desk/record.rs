@@ -61,6 +61,7 @@ pub(super) fn new_conversation(
         delivery_failures: Vec::new(),
         frustration: 0.0,
         frustration_reasons: Vec::new(),
+        late_parcel_raised: false,
         access: Default::default(),
         llm_summary: None,
     }

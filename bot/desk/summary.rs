@@ -227,6 +227,7 @@ mod tests {
                     frustrated: 0.0,
                     angry,
                 },
+                stakes: Default::default(),
                 entities,
             }),
         }

@@ -313,7 +313,11 @@ async fn bot_turn<'a>(
         }
     }
     let unresolved = record.unresolved_turns + u32::from(failed);
-    match ask_rules(inner, record, customer, analysis, &intent, unresolved).await {
+    let escalation = ask_rules(inner, record, customer, analysis, &intent, unresolved).await;
+    // asked once: a second "still not here" after the bot's answer is read with its tone
+    record.late_parcel_raised |=
+        intent == "track_order" || super::stakes::mild_late_parcel(analysis);
+    match escalation {
         Some(escalation) => {
             record.unresolved_turns = unresolved;
             waiting::escalate(inner, record, customer, escalation, out, now).await
@@ -357,7 +361,7 @@ pub(super) async fn ask_rules(
     intent: &str,
     unresolved_turns: u32,
 ) -> Option<Escalation> {
-    let order_value = order_value(inner, record).await;
+    let (order_value, order_units) = order_size(inner, record).await.unzip();
     let situation = Situation {
         analysis,
         intent,
@@ -368,8 +372,10 @@ pub(super) async fn ask_rules(
         unresolved_turns,
         frustration: record.frustration,
         frustration_reasons: &record.frustration_reasons,
-        aimed_elsewhere: super::frustration::aimed_elsewhere(analysis),
+        order_units,
+        aimed_elsewhere: super::stakes::aimed_elsewhere(analysis),
         acknowledgement: super::frustration::acknowledges(analysis),
+        awaiting_look_up: super::stakes::awaiting_look_up(record, analysis),
     };
     policy::decide(&inner.rules, &situation)
 }
@@ -447,21 +453,25 @@ pub(super) async fn commit(
     Ok(turn)
 }
 
-/// The value of the order under discussion, when a rule looks at it.
-async fn order_value(inner: &Inner, record: &ConversationRecord) -> Option<f64> {
-    let wanted = inner
-        .rules
-        .rules
-        .iter()
-        .any(|r| matches!(r.condition, Condition::OrderValue { .. }));
+/// The value and item count of the order under discussion, when a rule looks at them.
+async fn order_size(inner: &Inner, record: &ConversationRecord) -> Option<(f64, u32)> {
+    let wanted = inner.rules.rules.iter().any(|r| {
+        matches!(
+            r.condition,
+            Condition::OrderValue { .. } | Condition::LargeOrderProblem { .. }
+        )
+    });
     let number = record.slots.get("order_number")?;
     if !wanted {
         return None;
     }
     match inner.dialogue.order(number, &record.access).await {
-        Ok(order) => order.map(|o| o.total),
+        Ok(order) => order.map(|o| {
+            let units = o.items.iter().map(|i| i.quantity).sum();
+            (o.total, units)
+        }),
         Err(e) => {
-            tracing::warn!(error = %e, "order look-up for the order-value rule failed");
+            tracing::warn!(error = %e, "order look-up for the order-size rules failed");
             None
         }
     }

@@ -15,7 +15,7 @@ pub(crate) use adapter::TokenAdapter;
 pub(crate) use features::FeatureSpec;
 pub(crate) use head::{argmax, softmax, Dense, Head};
 pub(crate) use intent::{decide_intent, intent_head_file};
-pub use text_task::TextTask;
+pub use text_task::{TextTask, STAKES_LABELS};
 
 #[cfg(test)]
 mod head_tests;

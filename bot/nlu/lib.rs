@@ -30,7 +30,8 @@ mod service;
 pub mod training;
 
 pub use analysis::{
-    Analysis, Entity, EntityKind, FrustrationScores, Sentiment, SentimentScores, OUT_OF_SCOPE,
+    Analysis, Entity, EntityKind, FrustrationScores, Sentiment, SentimentScores, Stake,
+    StakesScores, OUT_OF_SCOPE,
 };
 pub use encoder::{IsaChoice, WeightFormat};
 pub use error::NluError;
@@ -67,6 +68,7 @@ pub struct Nlu {
     sentiment: Reader,
     anger: Reader,
     frustration: Reader,
+    stakes: Reader,
     /// What the heads read besides the sentence embedding.
     keep: Pools,
 }
@@ -108,13 +110,14 @@ impl Nlu {
         let sentiment = text_head(TextTask::Sentiment)?;
         let anger = text_head(TextTask::Anger)?;
         let frustration = text_head(TextTask::Frustration)?;
+        let stakes = text_head(TextTask::Stakes)?;
         // after the committed heads are found, so a wrong --models-dir fails before training
         let intent_head = training::intent_head_for(&encoder, &intents, opts)?;
         let intent = Reader {
             head: intent_head,
             spec: FeatureSpec::embedding(),
         };
-        let readers = [&intent, &sentiment, &anger, &frustration];
+        let readers = [&intent, &sentiment, &anger, &frustration, &stakes];
         let keep = Pools {
             hidden: readers.iter().any(|r| r.spec.needs_hidden_states()),
             tokens: readers.iter().any(|r| r.head.needs_tokens()),
@@ -126,6 +129,7 @@ impl Nlu {
             sentiment,
             anger,
             frustration,
+            stakes,
             keep,
         };
         nlu.check_widths()?;
@@ -140,6 +144,7 @@ impl Nlu {
             &self.sentiment,
             &self.anger,
             &self.frustration,
+            &self.stakes,
         ] {
             let width = r.spec.row(&pooled[0], "hello")?.len();
             if width != r.head.input_dim() {
@@ -209,6 +214,7 @@ impl Nlu {
                     frustrated: fp[1],
                     angry: fp[2],
                 };
+                let stakes = StakesScores::from_probabilities(&self.stakes.probabilities(p, read)?);
                 Ok(Analysis {
                     text: text.to_string(),
                     intent: intent.to_string(),
@@ -217,6 +223,7 @@ impl Nlu {
                     sentiment_scores,
                     anger,
                     frustration,
+                    stakes,
                     entities: entities::extract(text),
                 })
             })

@@ -2,12 +2,14 @@
 //! turns one customer turn (analysis, history, profile) into "the bot answers" or "this
 //! conversation goes to that queue with that priority, because these rules fired".
 
-use crate::nlu::Analysis;
+use crate::nlu::{Analysis, Stake};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod conditions;
 mod rules_file;
+use conditions::fires;
 pub use rules_file::RulesError;
 
 /// A human queue as the rules file declares it.
@@ -66,9 +68,24 @@ pub enum Condition {
     RepeatedFailure {
         count: u32,
     },
-    /// One of these words or phrases appears (case-insensitive, whole words).
+    /// One of these words or phrases appears (case-insensitive, whole words), in the role
+    /// `meaning` asks for (none: as written).
     Keywords {
         words: Vec<String>,
+        meaning: Option<Meaning>,
+    },
+    /// The stakes head reads one of `kinds` (every stake when empty) in this message with
+    /// at least this probability: what a person must see whatever the tone.
+    Stakes {
+        kinds: Vec<Stake>,
+        at_least: f32,
+    },
+    /// The order under discussion is large (worth `value_at_least`, or `units_at_least`
+    /// items; either is enough) and this message reports a problem with it: "half my order is
+    /// missing" is a business stake on an order of 240 chairs.
+    LargeOrderProblem {
+        value_at_least: Option<f64>,
+        units_at_least: Option<u32>,
     },
     /// The conversation's frustration score (`desk/frustration.rs`: this message, repeats,
     /// sarcasm, shouting, contacts, waiting, failures) >= at_least.
@@ -102,8 +119,23 @@ impl Condition {
             Condition::Frustration { .. } => "frustration",
             Condition::MessageFrustration { .. } => "message_frustration",
             Condition::Intent { .. } => "intent",
+            Condition::Stakes { .. } => "stakes",
+            Condition::LargeOrderProblem { .. } => "large_order_problem",
         }
     }
+}
+
+/// What a keyword must mean in the message before its rule fires (`meaning` in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Meaning {
+    /// A threat or a complaint: the message reads as one (a stake, the complaint or threat
+    /// intent, or an upset tone). "is 30 days the legal minimum?" and "my bank is slow
+    /// today" are the words in another role.
+    Threat,
+    /// A request for a person, not someone described: "I'm a store manager, do you do trade
+    /// prices?" and "my agent will collect it" name a job, not whom the customer asks for.
+    Request,
 }
 
 /// `escalate`: firing sends the conversation to the rule's queue. `boost`: firing only adds
@@ -200,6 +232,8 @@ pub struct Situation<'a> {
     pub tier: Option<&'a str>,
     pub lifetime_value: Option<f64>,
     pub order_value: Option<f64>,
+    /// How many items the order under discussion holds (quantities added up).
+    pub order_units: Option<u32>,
     /// Unresolved turns so far, this one included.
     pub unresolved_turns: u32,
     /// The conversation's frustration score (0..1) after this message, and its reasons.
@@ -212,132 +246,15 @@ pub struct Situation<'a> {
     /// This message acknowledges the bot's answer ("oh ok, so it's just a bit delayed"): the
     /// same two do not fire on it (the words of the problem are in it, the complaint is not).
     pub acknowledgement: bool,
+    /// The first message about a late parcel, told with mild impatience (the stakes head),
+    /// before the bot has looked the order up: the tone rules wait for the bot's answer.
+    pub awaiting_look_up: bool,
 }
 
 impl Situation<'_> {
     /// Whether this message's tone may be read as a complaint about the shop.
     fn tone_counts(&self) -> bool {
-        !self.aimed_elsewhere && !self.acknowledgement
-    }
-}
-
-/// Whole-word, case-insensitive match of `phrase` (already lower-case) in `text`.
-fn contains_phrase(text_lower: &str, phrase: &str) -> bool {
-    let is_word = |c: char| c.is_alphanumeric();
-    let mut from = 0;
-    while let Some(pos) = text_lower[from..].find(phrase) {
-        let start = from + pos;
-        let end = start + phrase.len();
-        let before = text_lower[..start].chars().next_back();
-        let after = text_lower[end..].chars().next();
-        if !before.is_some_and(is_word) && !after.is_some_and(is_word) {
-            return true;
-        }
-        from = start + phrase.len().max(1);
-        if from >= text_lower.len() {
-            break;
-        }
-        while !text_lower.is_char_boundary(from) {
-            from += 1;
-        }
-    }
-    false
-}
-
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
-}
-
-/// The observed value when `rule` fires on this turn, or None.
-fn fires(condition: &Condition, s: &Situation) -> Option<(Value, Value)> {
-    match condition {
-        Condition::NegativeMessage { .. } if !s.tone_counts() => None,
-        Condition::NegativeMessage { at_least } => {
-            let v = s.analysis.sentiment_scores.negative;
-            (v >= *at_least).then(|| (json!(round3(v as f64)), json!(round3(*at_least as f64))))
-        }
-        Condition::NegativeTrend { window, at_least } => {
-            if s.negative_history.len() < *window {
-                return None;
-            }
-            let last = &s.negative_history[s.negative_history.len() - window..];
-            let mean = last.iter().sum::<f32>() / *window as f32;
-            (mean >= *at_least).then(|| {
-                (
-                    json!(round3(mean as f64)),
-                    json!(format!(
-                        "mean of last {window} >= {}",
-                        round3(*at_least as f64)
-                    )),
-                )
-            })
-        }
-        Condition::Anger {
-            at_least,
-            negative_at_least,
-        } => {
-            let v = s.analysis.anger;
-            if negative_at_least.is_some_and(|n| s.analysis.sentiment_scores.negative < n) {
-                return None;
-            }
-            (v >= *at_least).then(|| (json!(round3(v as f64)), json!(round3(*at_least as f64))))
-        }
-        Condition::Tier { tiers } => {
-            let tier = s.tier?.to_lowercase();
-            tiers.contains(&tier).then(|| (json!(tier), json!(tiers)))
-        }
-        Condition::LifetimeValue { at_least } => {
-            let v = s.lifetime_value?;
-            (v >= *at_least).then(|| (json!(v), json!(at_least)))
-        }
-        Condition::OrderValue { at_least } => {
-            let v = s.order_value?;
-            (v >= *at_least).then(|| (json!(v), json!(at_least)))
-        }
-        Condition::HumanRequest { intents } => intents
-            .iter()
-            .any(|i| i == s.intent)
-            .then(|| (json!(s.intent), json!(intents))),
-        Condition::RepeatedFailure { count } => {
-            (s.unresolved_turns >= *count).then(|| (json!(s.unresolved_turns), json!(count)))
-        }
-        Condition::Keywords { words } => {
-            let lower = s.analysis.text.to_lowercase();
-            words
-                .iter()
-                .find(|w| contains_phrase(&lower, w))
-                .map(|w| (json!(w), json!(words)))
-        }
-        Condition::Frustration { at_least } => (s.frustration >= *at_least).then(|| {
-            (
-                json!(round3(s.frustration as f64)),
-                json!(round3(*at_least as f64)),
-            )
-        }),
-        Condition::MessageFrustration {
-            angry_at_least,
-            upset_at_least,
-        } => {
-            let f = s.analysis.frustration;
-            if let Some(t) = angry_at_least.filter(|t| f.angry >= *t) {
-                return Some((
-                    json!({ "angry": round3(f.angry as f64) }),
-                    json!({ "angry_at_least": round3(t as f64) }),
-                ));
-            }
-            upset_at_least
-                .filter(|t| s.tone_counts() && f.upset() >= *t)
-                .map(|t| {
-                    (
-                        json!({ "upset": round3(f.upset() as f64) }),
-                        json!({ "upset_at_least": round3(t as f64) }),
-                    )
-                })
-        }
-        Condition::Intent { intents } => intents
-            .iter()
-            .any(|i| i == s.intent)
-            .then(|| (json!(s.intent), json!(intents))),
+        !self.aimed_elsewhere && !self.acknowledgement && !self.awaiting_look_up
     }
 }
 

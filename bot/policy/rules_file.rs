@@ -52,6 +52,10 @@ struct RawRule {
     negative_at_least: Option<f64>,
     angry_at_least: Option<f64>,
     upset_at_least: Option<f64>,
+    kinds: Option<Vec<String>>,
+    meaning: Option<Meaning>,
+    order_value_at_least: Option<f64>,
+    units_at_least: Option<u32>,
     only_for: Option<Audience>,
 }
 
@@ -181,6 +185,10 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         ("negative_at_least", r.negative_at_least.is_some()),
         ("angry_at_least", r.angry_at_least.is_some()),
         ("upset_at_least", r.upset_at_least.is_some()),
+        ("kinds", r.kinds.is_some()),
+        ("meaning", r.meaning.is_some()),
+        ("order_value_at_least", r.order_value_at_least.is_some()),
+        ("units_at_least", r.units_at_least.is_some()),
     ]
     .into_iter()
     .filter(|(_, p)| *p)
@@ -194,7 +202,9 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         "tier" => (&["tiers"], &["tiers"]),
         "human_request" => (&["intents"], &[]),
         "repeated_failure" => (&["count"], &["count"]),
-        "keywords" => (&["words"], &["words"]),
+        "keywords" => (&["words", "meaning"], &["words"]),
+        "stakes" => (&["kinds", "at_least"], &["at_least"]),
+        "large_order_problem" => (&["order_value_at_least", "units_at_least"], &[]),
         "frustration" => (&["at_least"], &["at_least"]),
         "message_frustration" => (&["angry_at_least", "upset_at_least"], &[]),
         "intent" => (&["intents"], &["intents"]),
@@ -204,7 +214,7 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
                 format!(
                     "\"{other}\" is unknown; use one of negative_message, negative_trend, anger, \
                      tier, lifetime_value, order_value, human_request, repeated_failure, keywords, \
-                     frustration, message_frustration, intent"
+                     frustration, message_frustration, intent, stakes, large_order_problem"
                 ),
             ))
         }
@@ -213,6 +223,15 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         return Err((
             key("angry_at_least"),
             "or `upset_at_least` is required for when = \"message_frustration\"".into(),
+        ));
+    }
+    if r.when == "large_order_problem"
+        && r.order_value_at_least.is_none()
+        && r.units_at_least.is_none()
+    {
+        return Err((
+            key("order_value_at_least"),
+            "or `units_at_least` is required for when = \"large_order_problem\"".into(),
         ));
     }
     for p in &present {
@@ -301,6 +320,42 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         }
         "keywords" => Condition::Keywords {
             words: non_empty("words", r.words.as_ref().unwrap())?,
+            meaning: r.meaning,
+        },
+        "stakes" => Condition::Stakes {
+            kinds: match &r.kinds {
+                None => Vec::new(),
+                Some(list) => non_empty("kinds", list)?
+                    .iter()
+                    .map(|k| {
+                        Stake::parse(k).ok_or_else(|| {
+                            (
+                                key("kinds"),
+                                format!(
+                                    "\"{k}\" is no stake; use safety, money, vulnerability, \
+                                     business, legal or privacy"
+                                ),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
+            at_least: probability(r.at_least.unwrap())?,
+        },
+        "large_order_problem" => Condition::LargeOrderProblem {
+            value_at_least: match r.order_value_at_least {
+                Some(v) if !(v >= 0.0 && v.is_finite()) => {
+                    return Err((
+                        key("order_value_at_least"),
+                        format!("must be an amount >= 0, not {v}"),
+                    ))
+                }
+                v => v,
+            },
+            units_at_least: match r.units_at_least {
+                Some(0) => return Err((key("units_at_least"), "must be at least 1".into())),
+                n => n,
+            },
         },
         "frustration" => Condition::Frustration {
             at_least: probability(r.at_least.unwrap())?,

@@ -106,6 +106,10 @@ pub struct ConversationRecord {
     pub frustration: f32,
     #[serde(default)]
     pub frustration_reasons: Vec<String>,
+    /// The customer has already asked after a late parcel here: a second mild "still not
+    /// here" after the bot's answer is read with its tone (`desk/stakes.rs`).
+    #[serde(default)]
+    pub late_parcel_raised: bool,
     /// Who the customer is known to be, and the order actions waiting for a yes
     /// (`desk/dialogue.rs`).
     #[serde(default)]

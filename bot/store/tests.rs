@@ -82,6 +82,7 @@ fn conversation(id: &str, status: Status, updated: DateTime<Utc>) -> Conversatio
         delivery_failures: vec![],
         frustration: 0.0,
         frustration_reasons: vec![],
+        late_parcel_raised: false,
         access: Default::default(),
         llm_summary: None,
     }

@@ -27,6 +27,7 @@ fn analysis(text: &str, intent: &str, negative: f32, anger: f32) -> Analysis {
         sentiment_scores: scores,
         anger,
         frustration: Default::default(),
+        stakes: Default::default(),
         entities: vec![],
     }
 }
@@ -42,6 +43,8 @@ fn situation<'a>(a: &'a Analysis, history: &'a [f32]) -> Situation<'a> {
         unresolved_turns: 0,
         frustration: 0.0,
         frustration_reasons: &[],
+        order_units: None,
+        awaiting_look_up: false,
         aimed_elsewhere: false,
         acknowledgement: false,
     }

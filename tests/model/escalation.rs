@@ -75,6 +75,8 @@ fn missed(file: &str) -> (usize, Vec<String>) {
                 unresolved_turns: u32::from(a.intent == frontdesk::nlu::OUT_OF_SCOPE),
                 frustration: 0.0,
                 frustration_reasons: &[],
+                order_units: None,
+                awaiting_look_up: false,
                 aimed_elsewhere: false,
                 acknowledgement: false,
             };

@@ -100,6 +100,7 @@ pub fn keyword_analysis(text: &str) -> Analysis {
         } else {
             FrustrationScores::default()
         },
+        stakes: Default::default(),
         entities: order_number(text).into_iter().collect(),
     }
 }

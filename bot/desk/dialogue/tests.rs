@@ -91,6 +91,7 @@ fn with_number(text: &str) -> Analysis {
         },
         anger: 0.0,
         frustration: Default::default(),
+        stakes: Default::default(),
         entities,
     }
 }

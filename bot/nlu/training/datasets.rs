@@ -26,6 +26,17 @@ pub(crate) fn read_tsv(path: &Path) -> Result<Vec<Labelled>, NluError> {
         if line.trim().is_empty() || (i == 0 && line.split('\t').next() == Some("label")) {
             continue;
         }
+        // `group<TAB>kind<TAB>text` (data/stakes): the kind is the label
+        let line = match line.splitn(3, '\t').collect::<Vec<_>>()[..] {
+            [_, kind, text] => {
+                out.push(Labelled {
+                    text: text.to_string(),
+                    label: kind.trim().to_string(),
+                });
+                continue;
+            }
+            _ => line,
+        };
         let (label, text) = line.split_once('\t').ok_or_else(|| {
             NluError::data(format!(
                 "{}:{}: expected `label<TAB>text`",
@@ -327,5 +338,17 @@ mod tests {
         let rows = read_tsv(&p).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].label, "calm");
+        // three columns: the middle one (the kind) is the label
+        std::fs::write(
+            &p,
+            "person\tsafety\tit sparked\nbot\troutine\tis it safe?\n",
+        )
+        .unwrap();
+        let rows = read_tsv(&p).unwrap();
+        assert_eq!(
+            (rows[0].label.as_str(), rows[0].text.as_str()),
+            ("safety", "it sparked")
+        );
+        assert_eq!(rows[1].label, "routine");
     }
 }
