@@ -92,6 +92,10 @@ fn describe() {
         LLM_ANSWERS,
         "Questions handed to the LLM, by outcome (answered, handoff, fallback, dropped)."
     );
+    metrics::describe_counter!(
+        LLM_JUDGE,
+        "Messages put to the escalation judge, by verdict (person, bot, none: no verdict in time)."
+    );
 }
 
 /// Drains histogram buckets now and then so memory stays bounded between scrapes.
@@ -172,6 +176,12 @@ pub const LLM_ERRORS: &str = "frontdesk_llm_errors_total";
 pub const LLM_FALLBACKS: &str = "frontdesk_llm_fallbacks_total";
 /// Questions handed to the LLM, by `outcome` (`answered`, `handoff`, `fallback`, `dropped`).
 pub const LLM_ANSWERS: &str = "frontdesk_llm_answers_total";
+/// Messages put to the escalation judge, by `verdict` (`person`, `bot`, `none`).
+pub const LLM_JUDGE: &str = "frontdesk_llm_judge_total";
+
+pub fn llm_judge(verdict: &'static str) {
+    metrics::counter!(LLM_JUDGE, "verdict" => verdict).increment(1);
+}
 
 pub fn llm_tokens(prompt: u64, completion: u64) {
     metrics::counter!(LLM_TOKENS, "kind" => "prompt").increment(prompt);

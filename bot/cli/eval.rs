@@ -67,6 +67,11 @@ pub struct EvalArgs {
     /// Escalation only: rules to try instead of the configured ones.
     #[arg(long)]
     pub rules: Option<PathBuf>,
+    /// Escalation only: run twice, the local reading alone (llm.judge_ms = 0) and with the
+    /// LLM judge ([llm] must be configured), and report both side by side with the judge's
+    /// calls and tokens per conversation.
+    #[arg(long)]
+    pub judge: bool,
     /// Escalation only: labels as `{"conversation", "expected", "why"?}` lines, when the
     /// test file has none.
     #[arg(long)]
@@ -109,8 +114,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         EvalWhat::Answers => return answers(&a),
     };
     anyhow::ensure!(
-        a.rules.is_none() && a.labels.is_none(),
-        "--rules and --labels are for `eval escalation` only"
+        a.rules.is_none() && a.labels.is_none() && !a.judge,
+        "--rules, --labels and --judge are for `eval escalation` only"
     );
     anyhow::ensure!(
         a.bitext.is_none() || a.what == EvalWhat::Frustration,
@@ -214,23 +219,70 @@ fn escalation(a: &EvalArgs) -> anyhow::Result<()> {
         Some(path) => evaluation::read_labels(path)?,
         None => evaluation::labels_of(&records)?,
     };
-    let total = records.len();
+    anyhow::ensure!(
+        !a.judge || config.llm.enabled(),
+        "--judge needs an LLM: set llm.url in the configuration (or FRONTDESK_LLM_URL)"
+    );
+    anyhow::ensure!(
+        !a.judge || config.llm.judge_ms > 0,
+        "--judge needs llm.judge_ms > 0 (the judge's time budget per turn)"
+    );
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let outcomes = runtime.block_on(async {
-        let nlu = frontdesk::app::load_nlu(&config).await?;
-        // the help centre answers what the intents do not, as in `serve`
-        let help = frontdesk::app::load_help_centre(&config, &nlu).await?;
-        let desk = replay::temporary_desk(&config, rules, Arc::new(nlu), help)?;
-        let bar = super::support::progress_bar("messages", total as u64);
-        let outcomes = replay::replay(&desk, records.clone(), &|| bar.inc(1)).await;
-        bar.finish_and_clear();
-        anyhow::Ok(outcomes?)
-    })?;
+    let run = |config: &Config, rules: frontdesk::policy::Rules| {
+        runtime.block_on(async {
+            let nlu = frontdesk::app::load_nlu(config).await?;
+            // the help centre answers what the intents do not, as in `serve`
+            let help = frontdesk::app::load_help_centre(config, &nlu).await?;
+            let desk = replay::temporary_desk(config, rules, Arc::new(nlu), help)?;
+            let bar = super::support::progress_bar("messages", records.len() as u64);
+            let outcomes = replay::replay(&desk, records.clone(), &|| bar.inc(1)).await;
+            bar.finish_and_clear();
+            let judged = desk.llm().map_or((0, 0), |l| l.llm.judged());
+            anyhow::Ok((outcomes?, judged))
+        })
+    };
+    let local_config = Config {
+        llm: frontdesk::config::LlmConfig {
+            judge_ms: if a.judge { 0 } else { config.llm.judge_ms },
+            ..config.llm.clone()
+        },
+        ..config.clone()
+    };
+    let (outcomes, _) = run(&local_config, rules.clone())?;
     let report = evaluation::evaluate(&records, &outcomes, &labels)?;
+    if !a.judge {
+        if a.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print!("{}", report.render());
+        }
+        return Ok(());
+    }
+    let (outcomes, (calls, tokens)) = run(&config, rules)?;
+    let judged = evaluation::evaluate(&records, &outcomes, &labels)?;
+    let n = records.len().max(1) as f64;
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!(
+            "{}",
+            serde_json::json!({"local": report, "judge": judged,
+                "judge_calls": calls, "judge_tokens": tokens,
+                "judge_tokens_per_conversation": tokens as f64 / n})
+        );
     } else {
+        println!("== the local reading alone (llm.judge_ms = 0)");
         print!("{}", report.render());
+        println!(
+            "\n== with the LLM judge (llm.judge_ms = {})",
+            config.llm.judge_ms
+        );
+        print!("{}", judged.render());
+        println!(
+            "\njudge: {calls} verdicts on {} conversations, {tokens} tokens ({:.1} per \
+             conversation, {:.1} per verdict)",
+            records.len(),
+            tokens as f64 / n,
+            tokens as f64 / calls.max(1) as f64
+        );
     }
     Ok(())
 }

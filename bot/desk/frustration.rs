@@ -501,6 +501,19 @@ fn message_signals(s: &mut Signals, m: &Analysis, before: &[Analysis], later: i3
     }
 }
 
+/// Whether the message tells of the customer's history with us ("fourth time asking", "I
+/// emailed on monday", "nobody replied") or of advice that did not work: facts that a first
+/// look-up does not answer.
+pub(crate) fn tells_history(m: &Analysis) -> bool {
+    let lower = m.text.to_lowercase();
+    REPEAT_STRONG
+        .iter()
+        .chain(ADVICE_FAILED)
+        // "still not here" is the parcel's state, which the look-up answers
+        .filter(|(p, _)| !p.starts_with("still"))
+        .any(|(p, _)| has(&lower, p))
+}
+
 /// Words that make a message about the shop, its people or its service.
 const ADDRESSED: &[&str] = &[
     "you",

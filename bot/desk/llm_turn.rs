@@ -147,6 +147,7 @@ pub(super) async fn finish(inner: &Inner, job: LlmJob) -> Result<Turn, DeskError
                 &job.analysis,
                 HUMAN_REQUEST,
                 unresolved,
+                None,
             )
             .await;
             if drafted {

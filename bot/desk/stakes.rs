@@ -1,13 +1,21 @@
-//! The stakes head's reading as the desk uses it: whose problem a message is about, and
-//! whether a late parcel is told with mild impatience (the bot looks it up before the tone
-//! rules may send the customer away).
+//! The stakes head's reading as the desk uses it: whose problem a message is about, whether
+//! a late parcel is told with mild impatience (the bot looks it up before the tone rules may
+//! send the customer away), and when the LLM judge is asked.
 //!
 //! Thresholds chosen on the choosing part of `data/stakes/train.tsv` (every fifth line, which
 //! the head was not trained on) and on `data/frustration/val.tsv`; `data/stakes/test.tsv`
 //! only measures them (see README.md).
 
+use std::time::Duration;
+
+use super::error::DeskError;
+use super::inner::Inner;
+use super::turn::ask_rules;
+use crate::llm::{Line, Speaker as LlmSpeaker};
+use crate::message::Speaker;
 use crate::nlu::Analysis;
-use crate::store::ConversationRecord;
+use crate::policy::{Condition, Escalation, JudgeSaid};
+use crate::store::{ConversationRecord, Customer};
 
 /// The look-alikes' share (own life, own mistake, a third party, solved) from which a
 /// message's tone is read as aimed elsewhere.
@@ -32,7 +40,97 @@ pub(crate) fn mild_late_parcel(m: &Analysis) -> bool {
 }
 
 /// Whether the tone rules wait for the bot's look-up on this turn: the first mild message
-/// about a late parcel in the conversation.
+/// about a late parcel in the conversation, telling no history with us ("fourth time
+/// asking", "nobody replied": a look-up does not answer that).
 pub(crate) fn awaiting_look_up(record: &ConversationRecord, m: &Analysis) -> bool {
-    !record.late_parcel_raised && mild_late_parcel(m)
+    !record.late_parcel_raised && mild_late_parcel(m) && !super::frustration::tells_history(m)
+}
+
+/// The band of the stakes head's "something is at stake" probability in which the local
+/// reading is unsure and the LLM judge is asked (when configured and a rule listens to it).
+/// Chosen on the choosing sets (README.md, "Escalation by stakes"): 14 of 135 messages of the
+/// stakes choosing part fall in it (7 of them need a person), 43 of 339 of
+/// data/frustration/val.tsv (22).
+pub(crate) const JUDGE_BAND: std::ops::Range<f32> = 0.2..0.8;
+
+/// Earlier lines of the conversation the judge reads.
+const JUDGE_HISTORY: usize = 6;
+
+/// Whether the local reading of the message is unsure: a stake half seen, or an upset tone
+/// the desk took as aimed elsewhere.
+pub(crate) fn unsure(m: &Analysis) -> bool {
+    JUDGE_BAND.contains(&m.stakes.at_stake())
+        || (aimed_elsewhere(m) && m.frustration.upset() >= 0.9)
+}
+
+/// The rules kept this turn with the bot: when the local reading is unsure, the LLM is
+/// configured with a judge and a rule listens to it (`when = "llm_judge"`), ask it within
+/// `llm.judge_ms` and put its verdict to the rules. No verdict in time: the local decision.
+pub(super) async fn ask_judge(
+    inner: &Inner,
+    record: &ConversationRecord,
+    customer: &Customer,
+    analysis: &Analysis,
+    intent: &str,
+    unresolved: u32,
+) -> Result<Option<Escalation>, DeskError> {
+    let Some(llm) = inner.llm.as_ref() else {
+        return Ok(None);
+    };
+    let budget = llm.llm.config().judge_ms;
+    let listened = inner
+        .rules
+        .rules
+        .iter()
+        .any(|r| r.condition == Condition::LlmJudge);
+    if budget == 0 || !listened || !unsure(analysis) {
+        return Ok(None);
+    }
+    let earlier: Vec<Line> = inner
+        .store
+        .recent_messages(&record.id, JUDGE_HISTORY)?
+        .into_iter()
+        .map(|m| Line {
+            from: match m.from {
+                Speaker::Customer => LlmSpeaker::Customer,
+                Speaker::Bot => LlmSpeaker::Bot,
+                Speaker::Agent(_) => LlmSpeaker::Agent,
+            },
+            text: m.text,
+        })
+        .collect();
+    let verdict = llm
+        .llm
+        .judge_escalation(
+            &llm.prompts,
+            record.id.as_str(),
+            &earlier,
+            &analysis.text,
+            Duration::from_millis(budget),
+        )
+        .await;
+    let Ok(verdict) = verdict else {
+        crate::metrics::llm_judge("none");
+        return Ok(None);
+    };
+    llm.llm.count_judged(verdict.tokens);
+    let j = &verdict.judgement;
+    crate::metrics::llm_judge(if j.person { "person" } else { "bot" });
+    if !j.person {
+        return Ok(None);
+    }
+    let said = JudgeSaid {
+        stakes: &j.stakes,
+        reason: &j.reason,
+    };
+    Ok(ask_rules(
+        inner,
+        record,
+        customer,
+        analysis,
+        intent,
+        unresolved,
+        Some(said),
+    )
+    .await)
 }

@@ -16,7 +16,7 @@ use super::types::{DeskEventKind, QueueSlot, Reply, Turn};
 use super::waiting;
 use crate::message::{ChannelKind, ConversationId, Identity, Inbound, Speaker, Status};
 use crate::nlu::{Analysis, OUT_OF_SCOPE};
-use crate::policy::{self, Condition, Escalation, Situation};
+use crate::policy::{self, Condition, Escalation, JudgeSaid, Situation};
 use crate::store::{Change, ConversationRecord, Customer};
 
 /// Handles one message; the caller (a router worker) guarantees per-customer order. A
@@ -313,7 +313,17 @@ async fn bot_turn<'a>(
         }
     }
     let unresolved = record.unresolved_turns + u32::from(failed);
-    let escalation = ask_rules(inner, record, customer, analysis, &intent, unresolved).await;
+    let escalation = match ask_rules(inner, record, customer, analysis, &intent, unresolved, None)
+        .await
+    {
+        Some(e) => Some(e),
+        None => super::stakes::ask_judge(inner, record, customer, analysis, &intent, unresolved)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the escalation judge's turn failed");
+                None
+            }),
+    };
     // asked once: a second "still not here" after the bot's answer is read with its tone
     record.late_parcel_raised |=
         intent == "track_order" || super::stakes::mild_late_parcel(analysis);
@@ -352,7 +362,8 @@ async fn bot_turn<'a>(
     }
 }
 
-/// What the escalation rules make of this turn (`None`: the bot answers).
+/// What the escalation rules make of this turn (`None`: the bot answers), with the LLM
+/// judge's verdict when it was asked.
 pub(super) async fn ask_rules(
     inner: &Inner,
     record: &ConversationRecord,
@@ -360,6 +371,7 @@ pub(super) async fn ask_rules(
     analysis: &Analysis,
     intent: &str,
     unresolved_turns: u32,
+    judge: Option<JudgeSaid<'_>>,
 ) -> Option<Escalation> {
     let (order_value, order_units) = order_size(inner, record).await.unzip();
     let situation = Situation {
@@ -376,6 +388,7 @@ pub(super) async fn ask_rules(
         aimed_elsewhere: super::stakes::aimed_elsewhere(analysis),
         acknowledgement: super::frustration::acknowledges(analysis),
         awaiting_look_up: super::stakes::awaiting_look_up(record, analysis),
+        judge,
     };
     policy::decide(&inner.rules, &situation)
 }

@@ -109,6 +109,7 @@ pub(super) async fn still_waiting<'a>(
         analysis,
         &analysis.intent,
         unresolved,
+        None,
     )
     .await;
     out.queue_guard = Some(inner.lock_queues().await?);

@@ -98,6 +98,9 @@ pub struct Llm {
     timeout: Duration,
     slots: Arc<Semaphore>,
     budget: Arc<TokenBudget>,
+    /// Verdicts of the escalation judge and the tokens they cost (for `eval escalation`).
+    judged: std::sync::atomic::AtomicU64,
+    judge_tokens: std::sync::atomic::AtomicU64,
 }
 
 impl Llm {
@@ -131,11 +134,26 @@ impl Llm {
                 config.tokens_per_conversation,
                 config.tokens_per_day,
             )),
+            judged: Default::default(),
+            judge_tokens: Default::default(),
         })
     }
 
     pub fn config(&self) -> &LlmConfig {
         &self.config
+    }
+
+    /// Counts one verdict of the escalation judge and its tokens.
+    pub fn count_judged(&self, tokens: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.judged.fetch_add(1, Relaxed);
+        self.judge_tokens.fetch_add(tokens, Relaxed);
+    }
+
+    /// Verdicts of the escalation judge so far, and the tokens they cost.
+    pub fn judged(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.judged.load(Relaxed), self.judge_tokens.load(Relaxed))
     }
 
     /// Tokens `conversation` has spent today.

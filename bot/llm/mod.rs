@@ -6,6 +6,8 @@
 //! - `tasks`: what the desk can ask for (the answer task, end to end).
 //! - `assist`: what helps the agents: a handoff summary, a draft reply to edit.
 //! - `answer`: the answer's strict JSON shape (`answer`, `cited`, `handoff`).
+//! - `judge`: the escalation judge (a person or not, for messages the local reading is
+//!   unsure about).
 //! - `guard`: the guardrails every answer passes before a customer sees it (pure).
 //! - `pii`: personal data masked before text leaves the machine, unmasked locally.
 //! - `prompts`: the minijinja prompt files, reloaded when they change.
@@ -18,6 +20,7 @@ pub mod assist;
 pub mod budget;
 pub mod client;
 pub mod guard;
+pub mod judge;
 pub mod pii;
 pub mod prompts;
 pub mod tasks;
@@ -27,6 +30,7 @@ pub use assist::{SuggestInput, SummaryInput};
 pub use budget::BudgetScope;
 pub use client::{Completion, Llm, LlmError, TextStream};
 pub use guard::Blocked;
+pub use judge::{Judgement, Verdict};
 pub use pii::Masking;
 pub use prompts::{PromptName, Prompts};
 pub use tasks::{AnswerInput, CheckedAnswer, CustomerFacts, Line, Speaker};

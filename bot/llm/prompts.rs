@@ -24,14 +24,18 @@ pub enum PromptName {
     Summary,
     /// Draft a reply for an agent to edit.
     SuggestReply,
+    /// Whether a person should see a conversation the local reading is unsure about
+    /// (structured output).
+    EscalationJudge,
 }
 
 impl PromptName {
-    pub const ALL: [PromptName; 4] = [
+    pub const ALL: [PromptName; 5] = [
         PromptName::System,
         PromptName::Answer,
         PromptName::Summary,
         PromptName::SuggestReply,
+        PromptName::EscalationJudge,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -40,6 +44,7 @@ impl PromptName {
             PromptName::Answer => "answer.md",
             PromptName::Summary => "summary.md",
             PromptName::SuggestReply => "suggest_reply.md",
+            PromptName::EscalationJudge => "escalation_judge.md",
         }
     }
 
@@ -49,6 +54,7 @@ impl PromptName {
             PromptName::Answer => include_str!("../../prompts/answer.md"),
             PromptName::Summary => include_str!("../../prompts/summary.md"),
             PromptName::SuggestReply => include_str!("../../prompts/suggest_reply.md"),
+            PromptName::EscalationJudge => include_str!("../../prompts/escalation_judge.md"),
         }
     }
 
@@ -82,7 +88,7 @@ struct Loaded {
     seen: Option<Version>,
 }
 
-/// The four prompts, rendered on demand; cheap to share behind an `Arc`.
+/// The prompts, rendered on demand; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Prompts {
     dir: Option<PathBuf>,

@@ -149,6 +149,12 @@ pub(super) fn fires(condition: &Condition, s: &Situation) -> Option<(Value, Valu
                 )
             })
         }
+        Condition::LlmJudge => s.judge.map(|j| {
+            (
+                json!({ "stakes": j.stakes, "reason": j.reason }),
+                json!("a person (LLM judge)"),
+            )
+        }),
         Condition::LargeOrderProblem {
             value_at_least,
             units_at_least,

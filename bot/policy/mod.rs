@@ -87,6 +87,9 @@ pub enum Condition {
         value_at_least: Option<f64>,
         units_at_least: Option<u32>,
     },
+    /// The LLM judge, asked about a message the local stakes reading is unsure about, says a
+    /// person should see the conversation (only with `[llm]` and `llm.judge_ms` > 0).
+    LlmJudge,
     /// The conversation's frustration score (`desk/frustration.rs`: this message, repeats,
     /// sarcasm, shouting, contacts, waiting, failures) >= at_least.
     Frustration {
@@ -121,6 +124,7 @@ impl Condition {
             Condition::Intent { .. } => "intent",
             Condition::Stakes { .. } => "stakes",
             Condition::LargeOrderProblem { .. } => "large_order_problem",
+            Condition::LlmJudge => "llm_judge",
         }
     }
 }
@@ -249,6 +253,15 @@ pub struct Situation<'a> {
     /// The first message about a late parcel, told with mild impatience (the stakes head),
     /// before the bot has looked the order up: the tone rules wait for the bot's answer.
     pub awaiting_look_up: bool,
+    /// What the LLM judge said when it was asked and wants a person (else `None`).
+    pub judge: Option<JudgeSaid<'a>>,
+}
+
+/// The LLM judge's verdict for a person: the stakes it saw and its one line.
+#[derive(Debug, Clone, Copy)]
+pub struct JudgeSaid<'a> {
+    pub stakes: &'a [String],
+    pub reason: &'a str,
 }
 
 impl Situation<'_> {

@@ -205,6 +205,7 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         "keywords" => (&["words", "meaning"], &["words"]),
         "stakes" => (&["kinds", "at_least"], &["at_least"]),
         "large_order_problem" => (&["order_value_at_least", "units_at_least"], &[]),
+        "llm_judge" => (&[], &[]),
         "frustration" => (&["at_least"], &["at_least"]),
         "message_frustration" => (&["angry_at_least", "upset_at_least"], &[]),
         "intent" => (&["intents"], &["intents"]),
@@ -214,7 +215,7 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
                 format!(
                     "\"{other}\" is unknown; use one of negative_message, negative_trend, anger, \
                      tier, lifetime_value, order_value, human_request, repeated_failure, keywords, \
-                     frustration, message_frustration, intent, stakes, large_order_problem"
+                     frustration, message_frustration, intent, stakes, large_order_problem, llm_judge"
                 ),
             ))
         }
@@ -373,6 +374,7 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         "intent" => Condition::Intent {
             intents: non_empty("intents", r.intents.as_ref().unwrap())?,
         },
+        "llm_judge" => Condition::LlmJudge,
         _ => unreachable!("checked above"),
     })
 }

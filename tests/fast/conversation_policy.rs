@@ -26,7 +26,16 @@ fn analysis(text: &str, intent: &str, negative: f32, anger: f32) -> Analysis {
         },
         sentiment_scores: scores,
         anger,
-        frustration: Default::default(),
+        // the support-domain head hears the negativity too (negative_message needs both)
+        frustration: if negative >= 0.5 {
+            frontdesk::nlu::FrustrationScores {
+                calm: 1.0 - negative,
+                frustrated: negative,
+                angry: 0.0,
+            }
+        } else {
+            Default::default()
+        },
         stakes: Default::default(),
         entities: vec![],
     }
@@ -45,6 +54,7 @@ fn situation<'a>(a: &'a Analysis, history: &'a [f32]) -> Situation<'a> {
         frustration_reasons: &[],
         order_units: None,
         awaiting_look_up: false,
+        judge: None,
         aimed_elsewhere: false,
         acknowledgement: false,
     }
@@ -343,17 +353,78 @@ fn calm_high_value_routine_request_stays_with_the_bot() {
 #[test]
 fn threats_and_every_way_of_asking_for_a_person_escalate() {
     let rules = shipped_rules();
-    for (text, intent, queue) in [
-        ("I'll do a chargeback", "payment_issue", "priority"),
-        ("opening a PayPal dispute", "payment_issue", "priority"),
-        ("one star on trustpilot for you", "review", "priority"),
-        ("I'll be telling everyone", "threat_to_escalate", "priority"),
-        ("get me your manager", "contact_human_agent", "general"),
-        ("I'm taking my business elsewhere", "complaint", "angry"),
+    // the stakes head reads a legal route in the first two, the frustration head upset in
+    // the review threat: the shipped threat words check that the message means a threat
+    for (text, intent, legal, upset, queue) in [
+        (
+            "I'll do a chargeback",
+            "payment_issue",
+            0.9,
+            0.3,
+            "priority",
+        ),
+        (
+            "opening a PayPal dispute",
+            "payment_issue",
+            0.9,
+            0.3,
+            "priority",
+        ),
+        (
+            "one star on trustpilot for you",
+            "review",
+            0.0,
+            0.8,
+            "priority",
+        ),
+        (
+            "I'll be telling everyone",
+            "threat_to_escalate",
+            0.0,
+            0.3,
+            "priority",
+        ),
+        (
+            "get me your manager",
+            "contact_human_agent",
+            0.0,
+            0.0,
+            "general",
+        ),
+        (
+            "I'm taking my business elsewhere",
+            "complaint",
+            0.0,
+            0.3,
+            "angry",
+        ),
     ] {
-        let a = analysis(text, intent, 0.3, 0.1);
+        let mut a = analysis(text, intent, 0.3, 0.1);
+        a.stakes.legal = legal;
+        a.stakes.none = 1.0 - legal;
+        a.frustration.frustrated = upset;
+        a.frustration.calm = 1.0 - upset;
         let e = decide(&rules, &situation(&a, &[0.3])).unwrap_or_else(|| panic!("{text}"));
         assert_eq!(e.queue, queue, "{text}: {e:?}");
+    }
+    // the same words in another role stay with the bot
+    for (text, intent) in [
+        (
+            "is a chargeback the same as a refund?",
+            "check_refund_policy",
+        ),
+        ("my bank says your payment page timed out", "payment_issue"),
+        (
+            "do you sell the board game Dispute?",
+            "product_availability",
+        ),
+        (
+            "I'm a store manager, do you offer trade prices?",
+            "out_of_scope",
+        ),
+    ] {
+        let a = analysis(text, intent, 0.1, 0.0);
+        assert_eq!(decide(&rules, &situation(&a, &[0.1])), None, "{text}");
     }
 }
 

@@ -77,6 +77,7 @@ fn missed(file: &str) -> (usize, Vec<String>) {
                 frustration_reasons: &[],
                 order_units: None,
                 awaiting_look_up: false,
+                judge: None,
                 aimed_elsewhere: false,
                 acknowledgement: false,
             };

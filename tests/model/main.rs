@@ -16,3 +16,4 @@ mod server_chat;
 mod server_console;
 mod server_escalation;
 mod server_kill;
+mod stakes;

@@ -7,7 +7,8 @@
 use frontdesk::desk::Understand;
 use frontdesk::nlu::NluError;
 use frontdesk::nlu::{
-    Analysis, Entity, EntityKind, FrustrationScores, Sentiment, SentimentScores, OUT_OF_SCOPE,
+    Analysis, Entity, EntityKind, FrustrationScores, Sentiment, SentimentScores, StakesScores,
+    OUT_OF_SCOPE,
 };
 use futures::future::BoxFuture;
 
@@ -27,6 +28,17 @@ use futures::future::BoxFuture;
 ///
 /// "furious", "!!!", "ridiculous" or "worst" make a message angry (anger 0.97, negative
 /// 0.95, the frustration head's angry 0.95); "thanks" or "great" make it positive. A 5-digit number is an order number.
+///
+/// What is at stake (the stakes head), and the upset the frustration head hears with it:
+///
+/// | the message has                     | stakes head              | frustration head   |
+/// |-------------------------------------|--------------------------|--------------------|
+/// | "sparked", "smoke"                  | safety 0.95              | calm               |
+/// | "overdraft", "charged twice"        | money 0.95               | calm               |
+/// | "half the order"                    | complaint 0.9            | frustrated 0.6     |
+/// | "classic me"                        | own_mistake 0.97         | frustrated 0.95    |
+/// | "still hasn't arrived"              | late_parcel_mild 0.97    | frustrated 0.95    |
+/// | "not sure it matters"               | safety 0.4 (unsure)      | calm               |
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeywordNlu;
 
@@ -61,6 +73,9 @@ pub fn keyword_analysis(text: &str) -> Analysis {
     } else {
         OUT_OF_SCOPE
     };
+    let read = stakes_of(&lower);
+    let stakes = read.map(|r| r.0).unwrap_or_default();
+    let upset = read.map_or(0.0, |r| r.1);
     let scores = if angry {
         SentimentScores {
             negative: 0.95,
@@ -97,12 +112,41 @@ pub fn keyword_analysis(text: &str) -> Analysis {
                 frustrated: 0.03,
                 angry: 0.95,
             }
+        } else if upset > 0.0 {
+            FrustrationScores {
+                calm: 1.0 - upset,
+                frustrated: upset,
+                angry: 0.0,
+            }
         } else {
             FrustrationScores::default()
         },
-        stakes: Default::default(),
+        stakes,
         entities: order_number(text).into_iter().collect(),
     }
+}
+
+/// The stakes head's reading and the frustration head's upset of the keyword table above.
+fn stakes_of(lower: &str) -> Option<(StakesScores, f32)> {
+    let mut p = [0.0f32; 13];
+    let (at, v, upset) = if lower.contains("sparked") || lower.contains("smoke") {
+        (1, 0.95, 0.0)
+    } else if lower.contains("overdraft") || lower.contains("charged twice") {
+        (2, 0.95, 0.0)
+    } else if lower.contains("half the order") {
+        (12, 0.9, 0.6)
+    } else if lower.contains("classic me") {
+        (8, 0.97, 0.95)
+    } else if lower.contains("still hasn't arrived") {
+        (11, 0.97, 0.95)
+    } else if lower.contains("not sure it matters") {
+        (1, 0.4, 0.0)
+    } else {
+        return None;
+    };
+    p[at] = v;
+    p[0] = 1.0 - v;
+    Some((StakesScores::from_probabilities(&p), upset))
 }
 
 /// The first number in `text`, when it has the 5 digits of an order number.
