@@ -200,8 +200,14 @@ fn reports_problem(s: &Situation) -> bool {
 fn means(meaning: Meaning, s: &Situation, lower: &str, word: &str) -> bool {
     let a = s.analysis;
     match meaning {
+        // a threat word fires unless the message reads, with confidence, as a routine
+        // question or as aimed elsewhere ("is a chargeback the same as a refund?", "my bank
+        // is useless"), with no upset, no threat intent and no stake
         Meaning::Threat => {
-            (a.frustration.upset() >= 0.5 && s.tone_counts())
+            let another_role =
+                a.stakes.none >= ROUTINE_AT_LEAST || a.stakes.elsewhere() >= ELSEWHERE_AT_LEAST;
+            !another_role
+                || (a.frustration.upset() >= 0.5 && s.tone_counts())
                 || THREAT_INTENTS.contains(&s.intent)
                 || a.stakes.at_stake() >= 0.5
         }
@@ -234,6 +240,11 @@ const SELF_DESCRIBED: &[&str] = &[
     "i'm a", "i am a", "im a", "i'm an", "i am an", "i'm the", "i am the", "as a", "as an",
     "work as", "my", "our", "his", "her", "their",
 ];
+
+/// The stakes head's `none` from which a message reads as a routine question.
+const ROUTINE_AT_LEAST: f32 = 0.8;
+/// The look-alikes' share from which a message reads as aimed elsewhere (as the desk's).
+const ELSEWHERE_AT_LEAST: f32 = 0.5;
 
 /// Intents in which a threat word is a threat.
 const THREAT_INTENTS: &[&str] = &["threat_to_escalate", "complaint"];

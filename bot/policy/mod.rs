@@ -133,9 +133,10 @@ impl Condition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Meaning {
-    /// A threat or a complaint: the message reads as one (a stake, the complaint or threat
-    /// intent, or an upset tone). "is 30 days the legal minimum?" and "my bank is slow
-    /// today" are the words in another role.
+    /// A threat or a complaint: the word fires unless the message reads with confidence as
+    /// a routine question or as aimed elsewhere, with no stake, no upset and no threat or
+    /// complaint intent. "is a chargeback the same as a refund?" and "my bank is useless,
+    /// they blocked my card" are the words in another role.
     Threat,
     /// A request for a person, not someone described: "I'm a store manager, do you do trade
     /// prices?" and "my agent will collect it" name a job, not whom the customer asks for.

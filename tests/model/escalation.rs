@@ -174,3 +174,66 @@ fn eval_escalation_scores_a_tiny_labelled_file() {
     assert!(text.contains("recall 0.000"), "{text}");
     assert!(text.contains("x [missed] made up"), "{text}");
 }
+
+/// `eval escalation --judge`: the local reading alone and with the LLM judge (a fake
+/// OpenAI-compatible endpoint on 127.0.0.1, reached through the real client), side by side,
+/// with what the judge cost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eval_escalation_with_the_judge_reports_both_readings_and_its_cost() {
+    use crate::support::fakes::llm::{Fake, Reply};
+    let fake = Fake::default();
+    // a verdict for every request (an answer-task call, if one is made, reads it as a
+    // malformed answer and the bot answers alone); only the message the stakes head is unsure
+    // about is put to the judge
+    for _ in 0..6 {
+        fake.then(Reply::Content(
+            r#"{"person": true, "stakes": ["safety"], "reason": "a cable that gets warm"}"#.into(),
+        ));
+    }
+    let url = fake.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("three.tsv");
+    std::fs::write(
+        &file,
+        "person\tsafety\tthe cable on the lamp gets quite warm, is that normal?\n\
+         person\tsafety\tthe blender smells a bit like burning plastic\n\
+         bot\troutine\tdo you deliver on saturdays?\n",
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["eval", "escalation", "--judge", "--json", "--test"])
+        .arg(&file)
+        .env("FRONTDESK_LLM_URL", &url)
+        .current_dir(root())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // alone, the local reading keeps the warm cable with the bot; the judge sends it on
+    assert_eq!(r["local"]["recall"], 0.5, "{r:#}");
+    assert_eq!(r["judge"]["recall"], 1.0, "{r:#}");
+    assert_eq!(r["judge"]["false_escalations"], 0, "{r:#}");
+    assert_eq!(r["judge_calls"], 1, "{r:#}");
+    assert_eq!(r["judge_tokens"], 70, "{r:#}");
+    let verdicts = fake
+        .calls()
+        .iter()
+        .filter(|(_, b)| b["response_format"]["json_schema"]["name"] == "escalation_verdict")
+        .count();
+    assert_eq!(verdicts, 1);
+    // without an LLM, --judge says what to set
+    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["eval", "escalation", "--judge", "--test"])
+        .arg(&file)
+        .env_remove("FRONTDESK_LLM_URL")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("llm.url"));
+}

@@ -78,6 +78,7 @@ fn small_shop() -> (tempfile::TempDir, NluOptions) {
         "sentiment.safetensors",
         "anger.safetensors",
         "frustration.safetensors",
+        "stakes.safetensors",
     ] {
         std::fs::copy(repo("models").join(head), models.join(head)).unwrap();
     }
