@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::datasets::{read_intent_csv, Dataset, RawSet};
 use super::intent_head::intent_options;
 use super::scoring::Report;
-use super::text_head::BITEXT_NOT_ROUTINE;
+use super::text_recipe::BITEXT_NOT_ROUTINE;
 use super::Progress;
 use crate::encoder::{Encoder, ModelFiles};
 use crate::heads::{argmax, FeatureSpec, Head, TextTask};
