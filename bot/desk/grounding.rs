@@ -74,14 +74,7 @@ pub(super) async fn gather(
         .store
         .recent_messages(&record.id, HISTORY + 1)?
         .into_iter()
-        .map(|m| Line {
-            from: match m.from {
-                Speaker::Customer => LlmSpeaker::Customer,
-                Speaker::Bot => LlmSpeaker::Bot,
-                Speaker::Agent(_) => LlmSpeaker::Agent,
-            },
-            text: m.text,
-        })
+        .map(line_of)
         .collect();
     let last_customer = lines.iter().rposition(|l| l.from == LlmSpeaker::Customer);
     let customer_message = match (unsaved, last_customer) {
@@ -148,4 +141,16 @@ pub fn shop_text(o: &Order) -> String {
         text.push_str(" Nothing has been paid back on this order.");
     }
     text
+}
+
+/// A stored message as the prompts show it.
+pub(super) fn line_of(m: crate::store::StoredMessage) -> Line {
+    Line {
+        from: match m.from {
+            Speaker::Customer => LlmSpeaker::Customer,
+            Speaker::Bot => LlmSpeaker::Bot,
+            Speaker::Agent(_) => LlmSpeaker::Agent,
+        },
+        text: m.text,
+    }
 }

@@ -51,7 +51,7 @@ mod orphans;
 pub mod queue;
 mod record;
 mod router;
-mod stakes;
+mod rules;
 pub mod summary;
 mod turn;
 mod types;

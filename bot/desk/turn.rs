@@ -12,11 +12,11 @@ use super::grounding;
 use super::inner::Inner;
 use super::llm_turn::{self, LlmJob};
 use super::record::{new_conversation, push_message};
+use super::rules::ask_rules;
 use super::types::{DeskEventKind, QueueSlot, Reply, Turn};
 use super::waiting;
 use crate::message::{ChannelKind, ConversationId, Identity, Inbound, Speaker, Status};
 use crate::nlu::{Analysis, OUT_OF_SCOPE};
-use crate::policy::{self, Condition, Escalation, JudgeSaid, Situation};
 use crate::store::{Change, ConversationRecord, Customer};
 
 /// Handles one message; the caller (a router worker) guarantees per-customer order. A
@@ -313,20 +313,19 @@ async fn bot_turn<'a>(
         }
     }
     let unresolved = record.unresolved_turns + u32::from(failed);
-    let escalation = match ask_rules(inner, record, customer, analysis, &intent, unresolved, None)
-        .await
-    {
-        Some(e) => Some(e),
-        None => super::stakes::ask_judge(inner, record, customer, analysis, &intent, unresolved)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "the escalation judge's turn failed");
-                None
-            }),
-    };
+    let escalation =
+        match ask_rules(inner, record, customer, analysis, &intent, unresolved, None).await {
+            Some(e) => Some(e),
+            None => super::rules::ask_judge(inner, record, customer, analysis, &intent, unresolved)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "the escalation judge's turn failed");
+                    None
+                }),
+        };
     // asked once: a second "still not here" after the bot's answer is read with its tone
     record.late_parcel_raised |=
-        intent == "track_order" || super::stakes::mild_late_parcel(analysis);
+        intent == "track_order" || super::rules::mild_late_parcel(analysis);
     match escalation {
         Some(escalation) => {
             record.unresolved_turns = unresolved;
@@ -360,37 +359,6 @@ async fn bot_turn<'a>(
             Ok(())
         }
     }
-}
-
-/// What the escalation rules make of this turn (`None`: the bot answers), with the LLM
-/// judge's verdict when it was asked.
-pub(super) async fn ask_rules(
-    inner: &Inner,
-    record: &ConversationRecord,
-    customer: &Customer,
-    analysis: &Analysis,
-    intent: &str,
-    unresolved_turns: u32,
-    judge: Option<JudgeSaid<'_>>,
-) -> Option<Escalation> {
-    let (order_value, order_units) = order_size(inner, record).await.unzip();
-    let situation = Situation {
-        analysis,
-        intent,
-        negative_history: &record.sentiment_trajectory,
-        tier: customer.tier.as_deref(),
-        lifetime_value: customer.lifetime_value,
-        order_value,
-        unresolved_turns,
-        frustration: record.frustration,
-        frustration_reasons: &record.frustration_reasons,
-        order_units,
-        aimed_elsewhere: super::stakes::aimed_elsewhere(analysis),
-        acknowledgement: super::frustration::acknowledges(analysis),
-        awaiting_look_up: super::stakes::awaiting_look_up(record, analysis),
-        judge,
-    };
-    policy::decide(&inner.rules, &situation)
 }
 
 /// The bot answers from the intents (filling and remembering slots).
@@ -464,28 +432,4 @@ pub(super) async fn commit(
         super::assist::spawn_summary(inner, id);
     }
     Ok(turn)
-}
-
-/// The value and item count of the order under discussion, when a rule looks at them.
-async fn order_size(inner: &Inner, record: &ConversationRecord) -> Option<(f64, u32)> {
-    let wanted = inner.rules.rules.iter().any(|r| {
-        matches!(
-            r.condition,
-            Condition::OrderValue { .. } | Condition::LargeOrderProblem { .. }
-        )
-    });
-    let number = record.slots.get("order_number")?;
-    if !wanted {
-        return None;
-    }
-    match inner.dialogue.order(number, &record.access).await {
-        Ok(order) => order.map(|o| {
-            let units = o.items.iter().map(|i| i.quantity).sum();
-            (o.total, units)
-        }),
-        Err(e) => {
-            tracing::warn!(error = %e, "order look-up for the order-size rules failed");
-            None
-        }
-    }
 }

@@ -12,7 +12,7 @@ use async_openai::types::{
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-use super::prompts::as_data;
+use super::prompts::data_text;
 use super::{Line, Llm, LlmError, Masking, PromptName, Prompts};
 use crate::nlu::Stake;
 
@@ -91,13 +91,7 @@ pub fn render(
     customer_message: &str,
     mut masking: Option<&mut Masking>,
 ) -> Result<(String, String), LlmError> {
-    let mut data = |text: &str| {
-        let text = match masking.as_deref_mut() {
-            Some(m) => m.mask(text),
-            None => text.to_string(),
-        };
-        as_data(&text)
-    };
+    let mut data = |text: &str| data_text(masking.as_deref_mut(), text);
     let context = JudgeContext {
         conversation: earlier
             .iter()

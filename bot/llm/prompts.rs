@@ -201,6 +201,15 @@ fn refresh(entry: &mut Loaded, path: &Path, name: PromptName) {
     }
 }
 
+/// Customer-written text as a prompt takes it: personal data masked first (with `masking`),
+/// then escaped as data ([`as_data`]).
+pub fn data_text(masking: Option<&mut super::Masking>, text: &str) -> String {
+    match masking {
+        Some(m) => as_data(&m.mask(text)),
+        None => as_data(text),
+    }
+}
+
 /// Customer-written text made safe to place inside the templates' data tags: `&`, `<` and
 /// `>` become entities, so no text can open or close a tag.
 pub fn as_data(text: &str) -> String {

@@ -5,7 +5,7 @@ use super::answer::{self, Passage};
 use super::client::{Llm, LlmError};
 use super::guard::{self, Grounding, Proposal};
 use super::pii::Masking;
-use super::prompts::{as_data, PromptName, Prompts};
+use super::prompts::{as_data, data_text, PromptName, Prompts};
 use async_openai::types::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
     ChatCompletionRequestUserMessage, CreateChatCompletionRequest,
@@ -247,13 +247,7 @@ pub fn render_answer(
     input: &AnswerInput<'_>,
     mut masking: Option<&mut Masking>,
 ) -> Result<(String, String), LlmError> {
-    let mut data = |text: &str| {
-        let text = match masking.as_deref_mut() {
-            Some(m) => m.mask(text),
-            None => text.to_string(),
-        };
-        as_data(&text)
-    };
+    let mut data = |text: &str| data_text(masking.as_deref_mut(), text);
     let context = PromptContext {
         passages: input.passages,
         conversation: input

@@ -107,7 +107,7 @@ pub struct ConversationRecord {
     #[serde(default)]
     pub frustration_reasons: Vec<String>,
     /// The customer has already asked after a late parcel here: a second mild "still not
-    /// here" after the bot's answer is read with its tone (`desk/stakes.rs`).
+    /// here" after the bot's answer is read with its tone (`desk/rules.rs`).
     #[serde(default)]
     pub late_parcel_raised: bool,
     /// Who the customer is known to be, and the order actions waiting for a yes

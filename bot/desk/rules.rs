@@ -1,6 +1,7 @@
-//! The stakes head's reading as the desk uses it: whose problem a message is about, whether
-//! a late parcel is told with mild impatience (the bot looks it up before the tone rules may
-//! send the customer away), and when the LLM judge is asked.
+//! Asking the escalation rules about a turn: the situation they see (the order's size, the
+//! stakes head's reading as the desk uses it: whose problem a message is about, whether a late
+//! parcel is told with mild impatience, so the bot looks it up before the tone rules may send
+//! the customer away) and, when the local reading is unsure, the LLM judge.
 //!
 //! Thresholds chosen on the choosing part of `data/stakes/train.tsv` (every fifth line, which
 //! the head was not trained on) and on `data/frustration/val.tsv`; `data/stakes/test.tsv`
@@ -10,11 +11,9 @@ use std::time::Duration;
 
 use super::error::DeskError;
 use super::inner::Inner;
-use super::turn::ask_rules;
-use crate::llm::{Line, Speaker as LlmSpeaker};
-use crate::message::Speaker;
+use crate::llm::Line;
 use crate::nlu::Analysis;
-use crate::policy::{Condition, Escalation, JudgeSaid};
+use crate::policy::{self, Condition, Escalation, JudgeSaid, Situation};
 use crate::store::{ConversationRecord, Customer};
 
 /// The look-alikes' share (own life, own mistake, a third party, solved) from which a
@@ -90,14 +89,7 @@ pub(super) async fn ask_judge(
         .store
         .recent_messages(&record.id, JUDGE_HISTORY)?
         .into_iter()
-        .map(|m| Line {
-            from: match m.from {
-                Speaker::Customer => LlmSpeaker::Customer,
-                Speaker::Bot => LlmSpeaker::Bot,
-                Speaker::Agent(_) => LlmSpeaker::Agent,
-            },
-            text: m.text,
-        })
+        .map(super::grounding::line_of)
         .collect();
     let verdict = llm
         .llm
@@ -133,4 +125,59 @@ pub(super) async fn ask_judge(
         Some(said),
     )
     .await)
+}
+
+/// What the escalation rules make of this turn (`None`: the bot answers), with the LLM
+/// judge's verdict when it was asked.
+pub(super) async fn ask_rules(
+    inner: &Inner,
+    record: &ConversationRecord,
+    customer: &Customer,
+    analysis: &Analysis,
+    intent: &str,
+    unresolved_turns: u32,
+    judge: Option<JudgeSaid<'_>>,
+) -> Option<Escalation> {
+    let (order_value, order_units) = order_size(inner, record).await.unzip();
+    let situation = Situation {
+        analysis,
+        intent,
+        negative_history: &record.sentiment_trajectory,
+        tier: customer.tier.as_deref(),
+        lifetime_value: customer.lifetime_value,
+        order_value,
+        unresolved_turns,
+        frustration: record.frustration,
+        frustration_reasons: &record.frustration_reasons,
+        order_units,
+        aimed_elsewhere: aimed_elsewhere(analysis),
+        acknowledgement: super::frustration::acknowledges(analysis),
+        awaiting_look_up: awaiting_look_up(record, analysis),
+        judge,
+    };
+    policy::decide(&inner.rules, &situation)
+}
+
+/// The value and item count of the order under discussion, when a rule looks at them.
+async fn order_size(inner: &Inner, record: &ConversationRecord) -> Option<(f64, u32)> {
+    let wanted = inner.rules.rules.iter().any(|r| {
+        matches!(
+            r.condition,
+            Condition::OrderValue { .. } | Condition::LargeOrderProblem { .. }
+        )
+    });
+    let number = record.slots.get("order_number")?;
+    if !wanted {
+        return None;
+    }
+    match inner.dialogue.order(number, &record.access).await {
+        Ok(order) => order.map(|o| {
+            let units = o.items.iter().map(|i| i.quantity).sum();
+            (o.total, units)
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "order look-up for the order-size rules failed");
+            None
+        }
+    }
 }
