@@ -25,7 +25,7 @@ use crate::nlu::{
 };
 use crate::policy::{Rules, RulesError};
 use crate::server::{self, auth, AppState};
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{AccessControl, CustomerData, SledStore, Store, StoreError};
 
 /// Why the application could not start or stop; each names the part and what to fix.
 #[derive(Debug, thiserror::Error)]

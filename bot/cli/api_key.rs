@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use frontdesk::server::auth::{self, Scope};
-use frontdesk::store::Store as _;
+use frontdesk::store::{AccessControl as _, Store as _};
 
 #[derive(clap::Args, Debug)]
 pub struct ApiKeyArgs {
@@ -57,7 +57,7 @@ pub fn run(args: ApiKeyArgs) -> anyhow::Result<()> {
         ApiKeyCommand::Create { name, scope } => {
             let scope: Scope = scope.parse().map_err(anyhow::Error::msg)?;
             anyhow::ensure!(!name.trim().is_empty(), "the key needs a name");
-            let new = auth::create_api_key(&store, name.trim(), scope)?;
+            let new = auth::create_api_key(store.as_ref(), name.trim(), scope)?;
             flush(&store)?;
             eprintln!(
                 "API key `{}` ({}, scope {}); shown once, keep it safe:",
@@ -79,7 +79,7 @@ pub fn run(args: ApiKeyArgs) -> anyhow::Result<()> {
             }
         }
         ApiKeyCommand::Revoke { id_or_name } => {
-            let revoked = auth::revoke_api_key(&store, &id_or_name)?;
+            let revoked = auth::revoke_api_key(store.as_ref(), &id_or_name)?;
             flush(&store)?;
             anyhow::ensure!(!revoked.is_empty(), "no key with id or name {id_or_name:?}");
             println!("revoked {}", revoked.join(", "));

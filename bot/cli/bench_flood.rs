@@ -698,7 +698,7 @@ impl Flood {
         let rest = if rest_rate > 0 {
             // The REST API needs a key: one of its own, sent with every request.
             let key = frontdesk::server::auth::create_api_key(
-                &running.store,
+                running.store.as_ref(),
                 "bench flood",
                 frontdesk::server::auth::Scope::Messages,
             )?;

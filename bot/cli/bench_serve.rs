@@ -104,7 +104,7 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     let url = format!("{}/api/v1/messages", server.url());
     // The REST API needs a key: one of its own, sent with every request.
     let key = frontdesk::server::auth::create_api_key(
-        &server.store,
+        server.store.as_ref(),
         "bench serve",
         frontdesk::server::auth::Scope::Messages,
     )?;

@@ -33,13 +33,13 @@ pub fn run(args: CustomerArgs) -> anyhow::Result<()> {
         .context("opening the store (is the server running on this data dir? stop it first)")?;
     match args.what {
         CustomerCommand::Export { id } => {
-            let export = frontdesk::server::privacy::export_customer(&store, &id, "cli")?
+            let export = frontdesk::server::privacy::export_customer(store.as_ref(), &id, "cli")?
                 .ok_or_else(|| anyhow::anyhow!("no customer {id:?}"))?;
             super::api_key::flush(&store)?;
             println!("{}", serde_json::to_string_pretty(&export)?);
         }
         CustomerCommand::Erase { id } => {
-            let erased = frontdesk::server::privacy::erase_customer(&store, &id, "cli")?
+            let erased = frontdesk::server::privacy::erase_customer(store.as_ref(), &id, "cli")?
                 .ok_or_else(|| anyhow::anyhow!("no customer {id:?}"))?;
             super::api_key::flush(&store)?;
             println!(

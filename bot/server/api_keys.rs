@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::AppError;
 use super::AppState;
-use crate::store::{ApiKeyRecord, SledStore, StoreError};
+use crate::store::{ApiKeyRecord, Store, StoreError};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -77,7 +77,7 @@ fn key_hash(secret: &str) -> String {
 
 /// Makes and stores a key named `name` with `scope` (call the store's flush after).
 pub fn create_api_key(
-    store: &SledStore,
+    store: &dyn Store,
     name: &str,
     scope: Scope,
 ) -> Result<NewApiKey, StoreError> {
@@ -98,7 +98,7 @@ pub fn create_api_key(
 }
 
 /// Revokes the keys whose id or name is `which`; returns the ids revoked.
-pub fn revoke_api_key(store: &SledStore, which: &str) -> Result<Vec<String>, StoreError> {
+pub fn revoke_api_key(store: &dyn Store, which: &str) -> Result<Vec<String>, StoreError> {
     let mut revoked = Vec::new();
     for key in store.api_keys()? {
         if key.id == which || key.name == which {
@@ -110,7 +110,7 @@ pub fn revoke_api_key(store: &SledStore, which: &str) -> Result<Vec<String>, Sto
 }
 
 /// The stored key a presented `fd_ID_SECRET` is, if any.
-pub fn verify_api_key(store: &SledStore, presented: &str) -> Option<(ApiKeyRecord, Scope)> {
+pub fn verify_api_key(store: &dyn Store, presented: &str) -> Option<(ApiKeyRecord, Scope)> {
     use subtle::ConstantTimeEq as _;
     let rest = presented.trim().strip_prefix(API_KEY_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
@@ -126,7 +126,7 @@ pub fn verify_api_key(store: &SledStore, presented: &str) -> Option<(ApiKeyRecor
 /// The API key in `Authorization: Bearer`, when there is one and it is valid.
 pub fn api_key_of(state: &AppState, headers: &HeaderMap) -> Option<(ApiKeyRecord, Scope)> {
     let token = bearer(headers).filter(|t| t.starts_with(API_KEY_PREFIX))?;
-    verify_api_key(&state.store, &token)
+    verify_api_key(state.store.as_ref(), &token)
 }
 
 /// Who calls the API: a logged-in agent or an integration's key.

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::AppError;
 use super::AppState;
-use crate::store::{SessionRecord, SledStore, StoreError};
+use crate::store::{SessionRecord, Store, StoreError};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -245,7 +245,7 @@ pub fn fingerprint(password_hash: &str) -> String {
 /// stored, then returned as (token, session id).
 pub fn open_session(
     keys: &Keys,
-    store: &SledStore,
+    store: &dyn Store,
     agent: &str,
     password_hash: &str,
     secs: u64,

@@ -160,14 +160,13 @@ async fn login(
     let secs = state.config.server.session_secs;
     let (token, sid) = open_session(
         &state.keys,
-        &state.store,
+        state.store.as_ref(),
         &agent.name,
         &agent.password_hash,
         secs,
     )
     .map_err(|e| AppError::Internal(format!("could not keep the session: {e}")))?;
     {
-        use crate::store::Store as _;
         state
             .store
             .flush()
@@ -201,7 +200,6 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     if let Some(session) = session_of(&state, &headers) {
         check_origin(&state, &headers)?;
         super::auth::check_csrf(&state, &headers, &session.sid)?;
-        use crate::store::Store as _;
         state
             .store
             .remove_session(&session.sid)

@@ -43,7 +43,7 @@ pub struct AppState {
     /// The keys of each purpose (widget, customer, session, CSRF).
     pub keys: Arc<auth::Keys>,
     /// The store itself, for API keys, sessions and the privacy commands.
-    pub store: Arc<crate::store::SledStore>,
+    pub store: Arc<dyn crate::store::Store>,
     /// Login throttling and the bound on password checks.
     pub logins: Arc<logins::LoginGuard>,
     /// Abuse limits (`[limits]`): message rates, widget sessions and sockets; and the

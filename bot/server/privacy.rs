@@ -6,7 +6,7 @@ use super::api_keys::Caller;
 use super::auth::{create_api_key, Scope};
 use super::error::{ApiJson, AppError};
 use super::AppState;
-use crate::store::{AuditLine, CustomerExport, Erased, SledStore, StoreError};
+use crate::store::{AuditLine, CustomerExport, Erased, Store, StoreError};
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,7 @@ pub use crate::store::subject_hash;
 /// Everything stored about customer `id` (their id, or the shop's id for them), with an
 /// audit line naming `actor` (`agent:NAME`, `key:ID`, `cli`).
 pub fn export_customer(
-    store: &SledStore,
+    store: &dyn Store,
     id: &str,
     actor: &str,
 ) -> Result<Option<CustomerExport>, StoreError> {
@@ -34,7 +34,7 @@ pub fn export_customer(
 /// Removes everything stored about customer `id` (every customer record with that id or
 /// shop id), with an audit line naming `actor`.
 pub fn erase_customer(
-    store: &SledStore,
+    store: &dyn Store,
     id: &str,
     actor: &str,
 ) -> Result<Option<Erased>, StoreError> {
@@ -71,7 +71,7 @@ pub(super) async fn export(
     Path(id): Path<String>,
 ) -> Result<ApiJson<CustomerExport>, AppError> {
     admin_only(&caller)?;
-    let export = export_customer(&state.store, &id, &caller.label())
+    let export = export_customer(state.store.as_ref(), &id, &caller.label())
         .map_err(internal)?
         .ok_or_else(|| AppError::NotFound(format!("no customer {id}")))?;
     state.store.flush().await.map_err(internal)?;
@@ -85,7 +85,7 @@ pub(super) async fn erase(
     Path(id): Path<String>,
 ) -> Result<ApiJson<Erased>, AppError> {
     admin_only(&caller)?;
-    let erased = erase_customer(&state.store, &id, &caller.label())
+    let erased = erase_customer(state.store.as_ref(), &id, &caller.label())
         .map_err(internal)?
         .ok_or_else(|| AppError::NotFound(format!("no customer {id}")))?;
     state.store.flush().await.map_err(internal)?;
@@ -114,8 +114,6 @@ pub(super) struct NewKeyResponse {
     key: String,
 }
 
-use crate::store::Store as _;
-
 pub(super) async fn create_key(
     caller: Caller,
     State(state): State<AppState>,
@@ -134,7 +132,7 @@ pub(super) async fn create_key(
             "`name` is empty: name the integration".into(),
         ));
     }
-    let new = create_api_key(&state.store, name, scope).map_err(internal)?;
+    let new = create_api_key(state.store.as_ref(), name, scope).map_err(internal)?;
     state.store.flush().await.map_err(internal)?;
     tracing::info!(by = %caller.label(), key = %new.record.id, scope = scope.as_str(), "API key created");
     Ok(ApiJson(NewKeyResponse {

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod access;
 mod privacy;
 mod records;
+pub use access::AccessControl;
+pub use privacy::CustomerData;
 pub use records::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +34,9 @@ pub enum StoreError {
     },
 }
 
-/// The storage engine behind the desk.
-pub trait Store: Send + Sync + 'static {
+/// The storage engine behind the desk, the server's access control ([`AccessControl`]) and the
+/// privacy commands ([`CustomerData`]).
+pub trait Store: AccessControl + CustomerData + Send + Sync + 'static {
     fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError>;
     fn customer_of(&self, identity: &Identity) -> Result<Option<String>, StoreError>;
     fn open_conversation(&self, identity: &Identity) -> Result<Option<ConversationId>, StoreError>;
@@ -769,5 +772,7 @@ impl Store for SledStore {
     }
 }
 
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;

@@ -3,17 +3,28 @@
 
 use super::*;
 
-/// Customers' data as a whole: export, erase, retention.
-impl SledStore {
+/// Customers' data as a whole: export, erase, retention. Part of every [`Store`].
+pub trait CustomerData {
     /// The customer with this id, or whose shop customer id this is.
-    pub fn find_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+    fn find_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
         Ok(self.find_customers(id)?.into_iter().next())
     }
-
     /// Every customer record this id names: the record with this id, and every record
     /// whose shop customer id it is (each identity that presented the shop's token before
     /// it was linked has a record of its own).
-    pub fn find_customers(&self, id: &str) -> Result<Vec<Customer>, StoreError> {
+    fn find_customers(&self, id: &str) -> Result<Vec<Customer>, StoreError>;
+    /// Everything stored about the customer `id` (or whose shop id it is).
+    fn export_customer(&self, id: &str) -> Result<Option<CustomerExport>, StoreError>;
+    /// Removes everything stored about the customer `id` (and every record whose shop id
+    /// it is) in one atomic change, with `audit` (which holds no personal data).
+    fn erase_customer(&self, id: &str, audit: &AuditLine) -> Result<Option<Erased>, StoreError>;
+    /// Deletes closed conversations last updated before `before`, with their messages;
+    /// returns how many.
+    fn purge_closed(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
+}
+
+impl CustomerData for SledStore {
+    fn find_customers(&self, id: &str) -> Result<Vec<Customer>, StoreError> {
         let mut out: Vec<Customer> = self.customer(id)?.into_iter().collect();
         for kv in self.trees[CUSTOMERS].iter() {
             let c: Customer = decode("customers", &kv?.1)?;
@@ -24,75 +35,8 @@ impl SledStore {
         Ok(out)
     }
 
-    /// The identities of these customers (their records' and any filed under them).
-    fn identities_of(&self, customers: &[Customer]) -> Result<Vec<Identity>, StoreError> {
-        let mut out: Vec<Identity> = Vec::new();
-        for c in customers {
-            for i in &c.identities {
-                if !out.contains(i) {
-                    out.push(i.clone());
-                }
-            }
-        }
-        for kv in self.trees[IDENTITIES].iter() {
-            let (k, v) = kv?;
-            if customers.iter().any(|c| v.as_ref() == c.id.as_bytes()) {
-                let key = String::from_utf8_lossy(&k).into_owned();
-                if let Some(identity) = Identity::from_key(&key) {
-                    if !out.contains(&identity) {
-                        out.push(identity);
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn conversations_of(
-        &self,
-        customers: &[Customer],
-        identities: &[Identity],
-    ) -> Result<Vec<ConversationRecord>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.trees[CONVERSATIONS].iter() {
-            let r: ConversationRecord = decode("conversations", &kv?.1)?;
-            if customers.iter().any(|c| c.id == r.customer) || identities.contains(&r.identity()) {
-                out.push(r);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Outbox entries (both outbox trees) for these conversations or identities.
-    fn outbox_of(
-        &self,
-        conversations: &[ConversationId],
-        identities: &[Identity],
-    ) -> Result<Vec<(usize, Vec<u8>, serde_json::Value)>, StoreError> {
-        #[derive(Deserialize)]
-        struct Entry {
-            message: crate::message::Outbound,
-        }
-        let mut out = Vec::new();
-        for tree in [OUTBOX, OUTBOX_FAILED] {
-            for kv in self.trees[tree].iter() {
-                let (k, v) = kv?;
-                let Ok(entry) = serde_json::from_slice::<Entry>(&v) else {
-                    continue;
-                };
-                let m = &entry.message;
-                let identity = Identity::new(m.channel, &m.channel_user);
-                if conversations.contains(&m.conversation_id) || identities.contains(&identity) {
-                    let value = serde_json::from_slice(&v).unwrap_or(serde_json::Value::Null);
-                    out.push((tree, k.to_vec(), value));
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Everything stored about the customer `id` (or whose shop id it is).
-    pub fn export_customer(&self, id: &str) -> Result<Option<CustomerExport>, StoreError> {
+    fn export_customer(&self, id: &str) -> Result<Option<CustomerExport>, StoreError> {
         let mut customers = self.find_customers(id)?;
         if customers.is_empty() {
             return Ok(None);
@@ -123,11 +67,7 @@ impl SledStore {
     /// index, queue entries, assignments, the stored outcomes of their messages (`inbound`),
     /// link codes and attempts, outbox entries and Discord routes, in one transaction with
     /// an audit line that holds only a hash of the id and who erased it.
-    pub fn erase_customer(
-        &self,
-        id: &str,
-        audit: &AuditLine,
-    ) -> Result<Option<Erased>, StoreError> {
+    fn erase_customer(&self, id: &str, audit: &AuditLine) -> Result<Option<Erased>, StoreError> {
         let customers = self.find_customers(id)?;
         if customers.is_empty() {
             return Ok(None);
@@ -232,7 +172,7 @@ impl SledStore {
 
     /// Deletes closed conversations last updated before `before`, with their messages;
     /// returns how many.
-    pub fn purge_closed(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+    fn purge_closed(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut purged = 0;
         for kv in self.trees[CONVERSATIONS].iter() {
             let (k, v) = kv?;
@@ -252,6 +192,75 @@ impl SledStore {
             self.note_write();
         }
         Ok(purged)
+    }
+}
+
+impl SledStore {
+    /// The identities of these customers (their records' and any filed under them).
+    fn identities_of(&self, customers: &[Customer]) -> Result<Vec<Identity>, StoreError> {
+        let mut out: Vec<Identity> = Vec::new();
+        for c in customers {
+            for i in &c.identities {
+                if !out.contains(i) {
+                    out.push(i.clone());
+                }
+            }
+        }
+        for kv in self.trees[IDENTITIES].iter() {
+            let (k, v) = kv?;
+            if customers.iter().any(|c| v.as_ref() == c.id.as_bytes()) {
+                let key = String::from_utf8_lossy(&k).into_owned();
+                if let Some(identity) = Identity::from_key(&key) {
+                    if !out.contains(&identity) {
+                        out.push(identity);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn conversations_of(
+        &self,
+        customers: &[Customer],
+        identities: &[Identity],
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.trees[CONVERSATIONS].iter() {
+            let r: ConversationRecord = decode("conversations", &kv?.1)?;
+            if customers.iter().any(|c| c.id == r.customer) || identities.contains(&r.identity()) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Outbox entries (both outbox trees) for these conversations or identities.
+    fn outbox_of(
+        &self,
+        conversations: &[ConversationId],
+        identities: &[Identity],
+    ) -> Result<Vec<(usize, Vec<u8>, serde_json::Value)>, StoreError> {
+        #[derive(Deserialize)]
+        struct Entry {
+            message: crate::message::Outbound,
+        }
+        let mut out = Vec::new();
+        for tree in [OUTBOX, OUTBOX_FAILED] {
+            for kv in self.trees[tree].iter() {
+                let (k, v) = kv?;
+                let Ok(entry) = serde_json::from_slice::<Entry>(&v) else {
+                    continue;
+                };
+                let m = &entry.message;
+                let identity = Identity::new(m.channel, &m.channel_user);
+                if conversations.contains(&m.conversation_id) || identities.contains(&identity) {
+                    let value = serde_json::from_slice(&v).unwrap_or(serde_json::Value::Null);
+                    out.push((tree, k.to_vec(), value));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every key of every tree, as text, for checks that nothing of a customer is left.

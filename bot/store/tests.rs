@@ -2,7 +2,7 @@ use super::*;
 use crate::message::{ChannelKind, Speaker};
 use std::sync::Arc;
 
-fn customer(i: usize) -> Customer {
+pub(super) fn customer(i: usize) -> Customer {
     Customer {
         id: format!("c{i}"),
         tier: None,
@@ -55,7 +55,7 @@ async fn concurrent_acknowledgements_all_complete_and_survive_reopen() {
     }
 }
 
-fn conversation(id: &str, status: Status, updated: DateTime<Utc>) -> ConversationRecord {
+pub(super) fn conversation(id: &str, status: Status, updated: DateTime<Utc>) -> ConversationRecord {
     ConversationRecord {
         id: ConversationId(id.into()),
         origin: None,
@@ -88,85 +88,6 @@ fn conversation(id: &str, status: Status, updated: DateTime<Utc>) -> Conversatio
     }
 }
 
-/// Retention deletes closed conversations past it (and their messages), nothing else.
-#[test]
-fn purge_closed_keeps_open_and_recent_conversations() {
-    let store = SledStore::temporary().unwrap();
-    let old = Utc::now() - chrono::Duration::days(40);
-    let mut change = Change::default();
-    for (id, status, when) in [
-        ("old-closed", Status::Closed, old),
-        ("old-open", Status::Bot, old),
-        ("new-closed", Status::Closed, Utc::now()),
-    ] {
-        change.conversations.push(conversation(id, status, when));
-        change.messages.push((
-            ConversationId(id.into()),
-            0,
-            StoredMessage {
-                from: Speaker::Customer,
-                text: "hi".into(),
-                time: when,
-                analysis: None,
-            },
-        ));
-    }
-    store.apply(change).unwrap();
-    let purged = store
-        .purge_closed(Utc::now() - chrono::Duration::days(30))
-        .unwrap();
-    assert_eq!(purged, 1);
-    let gone = ConversationId("old-closed".into());
-    assert!(store.conversation(&gone).unwrap().is_none());
-    assert!(store.messages(&gone).unwrap().is_empty());
-    for kept in ["old-open", "new-closed"] {
-        let id = ConversationId(kept.into());
-        assert!(store.conversation(&id).unwrap().is_some());
-        assert_eq!(store.messages(&id).unwrap().len(), 1);
-    }
-}
-
-/// Expired link codes are purged; wrong redemptions are counted per identity in a window.
-#[test]
-fn link_codes_expire_and_failures_are_counted() {
-    let store = SledStore::temporary().unwrap();
-    let who = Identity::new(ChannelKind::Web, "v1");
-    let expired = LinkCode {
-        identity: who.clone(),
-        expires: Utc::now() - chrono::Duration::minutes(1),
-    };
-    let valid = LinkCode {
-        identity: who.clone(),
-        expires: Utc::now() + chrono::Duration::minutes(10),
-    };
-    assert!(store.insert_link_code("111111", &expired).unwrap());
-    assert!(store.insert_link_code("222222", &valid).unwrap());
-    assert_eq!(store.purge_link_codes(Utc::now()).unwrap(), 1);
-    assert!(store.take_link_code("111111").unwrap().is_none());
-    assert!(store.take_link_code("222222").unwrap().is_some());
-
-    let now = Utc::now();
-    let hour_ago = now - chrono::Duration::hours(1);
-    let who = who.key();
-    store
-        .note_failure(
-            &who,
-            now - chrono::Duration::hours(2),
-            hour_ago - chrono::Duration::hours(2),
-        )
-        .unwrap();
-    assert_eq!(store.note_failure(&who, now, hour_ago).unwrap(), 1);
-    assert_eq!(store.failures(&who, hour_ago).unwrap(), 1);
-    // One key's record stays bounded however many failures are noted.
-    for _ in 0..MAX_NOTED_FAILURES + 10 {
-        store.note_failure("link-all", now, hour_ago).unwrap();
-    }
-    assert_eq!(
-        store.failures("link-all", hour_ago).unwrap(),
-        MAX_NOTED_FAILURES
-    );
-}
-
 #[test]
 fn stale_link_failures_are_purged_and_fresh_ones_kept() {
     let store = SledStore::temporary().unwrap();
@@ -193,7 +114,7 @@ fn stale_link_failures_are_purged_and_fresh_ones_kept() {
 }
 
 /// A turn on Telegram: the customer's message, the bot's answer, the record.
-fn telegram_turn(conv: &str, answer: &str) -> Change {
+pub(super) fn telegram_turn(conv: &str, answer: &str) -> Change {
     let now = Utc::now();
     let mut record = conversation(conv, Status::Bot, now);
     record.channel = ChannelKind::Telegram;
@@ -256,79 +177,6 @@ fn web_and_rest_replies_are_not_queued_for_a_platform() {
     change.conversations[0].channel = ChannelKind::Web;
     store.apply(change).unwrap();
     assert_eq!(store.channel_tree(ChannelTree::Outbox).len(), 0);
-}
-
-/// An inbound id is recorded with its outcome in the same change, and forgotten by age.
-#[test]
-fn inbound_ids_keep_their_outcome_until_purged() {
-    let store = SledStore::temporary().unwrap();
-    let who = Identity::new(ChannelKind::Telegram, "4242");
-    assert_eq!(store.seen_inbound(&who, "m1").unwrap(), None);
-    let mut change = telegram_turn("t1", "ok");
-    change.inbound.push((
-        who.clone(),
-        "m1".into(),
-        serde_json::json!({"replies": ["ok"]}),
-    ));
-    store.apply(change).unwrap();
-    assert_eq!(
-        store.seen_inbound(&who, "m1").unwrap(),
-        Some(serde_json::json!({"replies": ["ok"]}))
-    );
-    let other = Identity::new(ChannelKind::Telegram, "7");
-    assert_eq!(
-        store.seen_inbound(&other, "m1").unwrap(),
-        None,
-        "ids are per sender"
-    );
-    assert_eq!(
-        store
-            .purge_inbound(Utc::now() - chrono::Duration::hours(1))
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        store
-            .purge_inbound(Utc::now() + chrono::Duration::seconds(1))
-            .unwrap(),
-        1
-    );
-    assert_eq!(store.seen_inbound(&who, "m1").unwrap(), None);
-}
-
-/// Only the newest messages are read when asked for a few.
-#[test]
-fn recent_messages_are_the_last_ones_in_order() {
-    let store = SledStore::temporary().unwrap();
-    let now = Utc::now();
-    let id = ConversationId("r1".into());
-    let messages = (0..10)
-        .map(|i| {
-            (
-                id.clone(),
-                i,
-                StoredMessage {
-                    from: Speaker::Customer,
-                    text: format!("m{i}"),
-                    time: now,
-                    analysis: None,
-                },
-            )
-        })
-        .collect();
-    store
-        .apply(Change {
-            messages,
-            ..Change::default()
-        })
-        .unwrap();
-    let texts: Vec<String> = store
-        .recent_messages(&id, 3)
-        .unwrap()
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
-    assert_eq!(texts, ["m7", "m8", "m9"]);
 }
 
 /// Records stored before the LLM's handoff summary existed read as having none.

@@ -8,6 +8,7 @@ use crate::support::server::*;
 use frontdesk::commerce::{Caller, Commerce, OrderState};
 use frontdesk::desk::{Desk, DeskError, LinkError};
 use frontdesk::message::{ChannelKind, Identity, Inbound, Status};
+use frontdesk::store::AccessControl as _;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -8,6 +8,7 @@
 use crate::support::server::*;
 use base64::Engine as _;
 use frontdesk::server::auth::{Keys, Scope, SessionClaims};
+use frontdesk::store::AccessControl as _;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -39,7 +40,7 @@ async fn rest_without_a_key_is_refused() {
     let (status, _) = s.post_message_with(Some(&key), body.clone()).await;
     assert_eq!(status, 200);
     let id = key.split('_').nth(1).unwrap();
-    frontdesk::server::auth::revoke_api_key(&s.server.store, id).unwrap();
+    frontdesk::server::auth::revoke_api_key(s.server.store.as_ref(), id).unwrap();
     let (status, _) = s.post_message_with(Some(&key), body).await;
     assert_eq!(status, 401);
     s.shutdown().await;

@@ -346,7 +346,7 @@ pub fn customer(id: &str, tier: Option<&str>, lifetime_value: Option<f64>) -> Cu
 
 /// A new API key of `scope` on a running server.
 pub fn api_key(server: &RunningServer, name: &str, scope: Scope) -> String {
-    create_api_key(&server.store, name, scope)
+    create_api_key(server.store.as_ref(), name, scope)
         .expect("store the key")
         .key
 }
