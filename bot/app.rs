@@ -25,7 +25,7 @@ use crate::nlu::{
 };
 use crate::policy::{Rules, RulesError};
 use crate::server::{self, auth, AppState};
-use crate::store::{AccessControl, CustomerData, SledStore, Store, StoreError};
+use crate::store::{SledStore, Store, StoreError};
 
 /// Why the application could not start or stop; each names the part and what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -450,11 +450,11 @@ const INBOUND_IDS_KEPT_DAYS: i64 = 7;
 /// and (with
 /// `engine.retention_days`) closed conversations older than that; at start, then hourly.
 fn spawn_upkeep(
-    store: Arc<SledStore>,
+    store: Arc<dyn Store>,
     retention_days: u64,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
-    let sweep = move |store: &SledStore| -> Result<(), StoreError> {
+    let sweep = move |store: &dyn Store| -> Result<(), StoreError> {
         let now = chrono::Utc::now();
         store.purge_sessions(now)?;
         store.purge_link_codes(now)?;
@@ -474,14 +474,14 @@ fn spawn_upkeep(
         }
         Ok(())
     };
-    sweep(&store)?;
+    sweep(store.as_ref())?;
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
                 _ = server::until_stopped(&mut stopping) => break,
             }
-            if let Err(e) = sweep(&store) {
+            if let Err(e) = sweep(store.as_ref()) {
                 tracing::warn!(error = %e, "the hourly clean-up of the store failed");
             }
         }

@@ -13,7 +13,7 @@ use crate::config::{Config, EngineConfig};
 use crate::desk::{Desk, DeskError, Understand};
 use crate::message::{ChannelKind, Inbound, Profile, Status};
 use crate::policy::{EscalationReason, Rules};
-use crate::store::{SledStore, StoreError};
+use crate::store::StoreError;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -249,7 +249,7 @@ pub fn temporary_desk(
         },
         ..config.clone()
     };
-    let store = Arc::new(SledStore::temporary()?);
+    let store = crate::store::temporary()?;
     Ok(app::open_desk_with_help(
         &config,
         store,

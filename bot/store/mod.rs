@@ -90,6 +90,11 @@ pub trait Store: AccessControl + CustomerData + Send + Sync + 'static {
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
+/// A store that lives only as long as the process (replay, evaluation), behind the trait.
+pub fn temporary() -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(std::sync::Arc::new(SledStore::temporary()?))
+}
+
 /// Tree names: the complete on-disk layout of the one database (`DATA/store`).
 const TREES: [&str; 17] = [
     "customers",      // customer id -> Customer
