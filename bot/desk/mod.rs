@@ -42,6 +42,7 @@ mod delivery;
 mod dialogue;
 mod error;
 pub mod frustration;
+mod frustration_words;
 pub mod grounding;
 mod identity;
 mod idle;
