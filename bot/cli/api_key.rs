@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use frontdesk::server::auth::{self, Scope};
-use frontdesk::store::{AccessControl as _, Store as _};
+use frontdesk::store::AccessControl as _;
 
 #[derive(clap::Args, Debug)]
 pub struct ApiKeyArgs {
@@ -58,7 +58,7 @@ pub fn run(args: ApiKeyArgs) -> anyhow::Result<()> {
             let scope: Scope = scope.parse().map_err(anyhow::Error::msg)?;
             anyhow::ensure!(!name.trim().is_empty(), "the key needs a name");
             let new = auth::create_api_key(store.as_ref(), name.trim(), scope)?;
-            flush(&store)?;
+            flush(store.as_ref())?;
             eprintln!(
                 "API key `{}` ({}, scope {}); shown once, keep it safe:",
                 new.record.name,
@@ -80,7 +80,7 @@ pub fn run(args: ApiKeyArgs) -> anyhow::Result<()> {
         }
         ApiKeyCommand::Revoke { id_or_name } => {
             let revoked = auth::revoke_api_key(store.as_ref(), &id_or_name)?;
-            flush(&store)?;
+            flush(store.as_ref())?;
             anyhow::ensure!(!revoked.is_empty(), "no key with id or name {id_or_name:?}");
             println!("revoked {}", revoked.join(", "));
         }
@@ -89,7 +89,7 @@ pub fn run(args: ApiKeyArgs) -> anyhow::Result<()> {
 }
 
 /// Waits for the store's flush.
-pub fn flush(store: &frontdesk::store::SledStore) -> anyhow::Result<()> {
+pub fn flush(store: &dyn frontdesk::store::Store) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_current_thread()
         .build()?
         .block_on(store.flush())

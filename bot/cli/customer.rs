@@ -35,13 +35,13 @@ pub fn run(args: CustomerArgs) -> anyhow::Result<()> {
         CustomerCommand::Export { id } => {
             let export = frontdesk::server::privacy::export_customer(store.as_ref(), &id, "cli")?
                 .ok_or_else(|| anyhow::anyhow!("no customer {id:?}"))?;
-            super::api_key::flush(&store)?;
+            super::api_key::flush(store.as_ref())?;
             println!("{}", serde_json::to_string_pretty(&export)?);
         }
         CustomerCommand::Erase { id } => {
             let erased = frontdesk::server::privacy::erase_customer(store.as_ref(), &id, "cli")?
                 .ok_or_else(|| anyhow::anyhow!("no customer {id:?}"))?;
-            super::api_key::flush(&store)?;
+            super::api_key::flush(store.as_ref())?;
             println!(
                 "erased: {} conversations, {} messages, {} identities, {} other records",
                 erased.conversations, erased.messages, erased.identities, erased.other
