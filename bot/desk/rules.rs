@@ -13,12 +13,9 @@ use super::error::DeskError;
 use super::inner::Inner;
 use crate::llm::Line;
 use crate::nlu::Analysis;
-use crate::policy::{self, Condition, Escalation, JudgeSaid, Situation};
+use crate::policy::{self, Condition, Escalation, JudgeSaid, Situation, ELSEWHERE_AT_LEAST};
 use crate::store::{ConversationRecord, Customer};
 
-/// The look-alikes' share (own life, own mistake, a third party, solved) from which a
-/// message's tone is read as aimed elsewhere.
-pub(crate) const ELSEWHERE_AT_LEAST: f32 = 0.7;
 /// The mild-late-parcel probability from which a first message about a late parcel waits for
 /// the bot's look-up.
 pub(crate) const MILD_LATE_PARCEL_AT_LEAST: f32 = 0.5;

@@ -4,7 +4,7 @@
 //! - `intent_head.rs`: the intent head and its out-of-scope threshold ([`train_intents`];
 //!   also used by [`Nlu::load`](crate::Nlu::load) when intents changed).
 //! - `text_head.rs`: training the sentiment, anger, frustration and stakes heads
-//!   ([`TextTrainPlan`]); `text_recipe.rs`: their recipes and mixes ([`FrustrationMix`]).
+//!   ([`TextTrainPlan`]); `text_recipe.rs`: their recipes and mixes ([`HeadMix`]).
 //! - `evaluation.rs`: quality on labelled test files ([`eval_intents`], [`eval_text`]) and
 //!   the frustration head at thresholds ([`frustration_check`]).
 //! - `fit.rs`: fitting a head in candle; `calibration.rs`: temperature and prior correction.
@@ -32,7 +32,7 @@ pub(crate) use intent_head::intent_head_for;
 pub use intent_head::{train_intents, IntentTraining, ScopeChoice};
 pub use scoring::{Confusion, LabelScore, Report};
 pub use text_head::{TextTrainPlan, TextTraining};
-pub use text_recipe::{FrustrationMix, BITEXT_NOT_ROUTINE};
+pub use text_recipe::{HeadMix, BITEXT_NOT_ROUTINE};
 
 /// Progress of long work (encoding thousands of texts), for a progress bar. One task at a
 /// time: `start`, any number of `inc`, then `finish`.

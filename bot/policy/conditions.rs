@@ -243,8 +243,11 @@ const SELF_DESCRIBED: &[&str] = &[
 
 /// The stakes head's `none` from which a message reads as a routine question.
 const ROUTINE_AT_LEAST: f32 = 0.8;
-/// The look-alikes' share from which a message reads as aimed elsewhere (as the desk's).
-const ELSEWHERE_AT_LEAST: f32 = 0.5;
+/// The stakes head's look-alikes' share (own life, own mistake, a third party, solved) from
+/// which a message reads as aimed elsewhere: the tone rules do not fire on it (the desk's
+/// `Situation::aimed_elsewhere`) and a threat word in it is in another role. Chosen on the
+/// choosing sets (README.md, "Escalation by stakes").
+pub const ELSEWHERE_AT_LEAST: f32 = 0.7;
 
 /// Intents in which a threat word is a threat.
 const THREAT_INTENTS: &[&str] = &["threat_to_escalate", "complaint"];

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 mod conditions;
 mod rules_file;
 use conditions::fires;
+pub use conditions::{ELSEWHERE_AT_LEAST, NEGATIVE_NEEDS_UPSET};
 pub use rules_file::RulesError;
 
 /// A human queue as the rules file declares it.

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::fakes::llm::{Fake, Reply};
 use crate::support::nlu::KeywordNlu;
-use crate::support::server::{config, serve_with, TestServer, ANA};
+use crate::support::server::{config_with_llm, serve_with, TestServer, ANA};
 
 const UNSURE: &str =
     "where is my order 10001? the cable looked a bit melted, not sure it matters. emma@example.com";
@@ -17,11 +17,7 @@ const UNSURE: &str =
 async fn server(fake: &Fake, tweak: impl FnOnce(&mut Config)) -> (TestServer, tempfile::TempDir) {
     let url = fake.start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
-    config.llm.url = Some(url);
-    config.llm.model = "fake-model".into();
-    config.llm.timeout_ms = 3_000;
-    config.llm.max_retries = 0;
+    let mut config = config_with_llm(dir.path(), url);
     tweak(&mut config);
     (serve_with(config, KeywordNlu).await, dir)
 }

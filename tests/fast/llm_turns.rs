@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use crate::support::fakes::llm::{answer_json, Fake, Reply};
 use crate::support::kb::demo_help_centre;
-use crate::support::server::{config, replies, serve_with_help, TestServer, Widget, ANA};
+use crate::support::server::{
+    config, config_with_llm, replies, serve_with_help, TestServer, Widget, ANA,
+};
 
 /// A question no intent knows whose words are in the shipping-zones article.
 const ZONES: &str = "how much is shipping to italy in the european union zone";
@@ -21,11 +23,7 @@ const ZONES_ANSWER: &str =
 async fn server(fake: &Fake, tweak: impl FnOnce(&mut Config)) -> (TestServer, tempfile::TempDir) {
     let url = fake.start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
-    config.llm.url = Some(url);
-    config.llm.model = "fake-model".into();
-    config.llm.timeout_ms = 3_000;
-    config.llm.max_retries = 0;
+    let mut config = config_with_llm(dir.path(), url);
     config.llm.min_passage_score = 0.05;
     tweak(&mut config);
     let server = serve_with_help(config, demo_help_centre(0.99)).await;

@@ -344,6 +344,17 @@ pub fn customer(id: &str, tier: Option<&str>, lifetime_value: Option<f64>) -> Cu
     }
 }
 
+/// The test configuration on `dir` with `[llm]` pointing at `url` (a fake endpoint): 3 s per
+/// call, no retries, so a scripted failure shows at once.
+pub fn config_with_llm(dir: &Path, url: String) -> Config {
+    let mut config = config(dir);
+    config.llm.url = Some(url);
+    config.llm.model = "fake-model".into();
+    config.llm.timeout_ms = 3_000;
+    config.llm.max_retries = 0;
+    config
+}
+
 /// A new API key of `scope` on a running server.
 pub fn api_key(server: &RunningServer, name: &str, scope: Scope) -> String {
     create_api_key(server.store.as_ref(), name, scope)

@@ -4,7 +4,7 @@
 //!
 //! The frustration head learns from the support messages of `data/frustration/train.tsv`,
 //! with TweetEval tweets and routine Bitext requests mixed in at a lower weight
-//! ([`FrustrationMix`]): tweets teach anger and plain statements in general, Bitext teaches
+//! ([`HeadMix`]): tweets teach anger and plain statements in general, Bitext teaches
 //! that a plain request (even a misspelt, terse one) is calm.
 
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use super::datasets::{Dataset, RawSet};
 use super::finetune::{finetune_top_layer, FinetuneEpoch, FinetuneOptions};
 use super::fit::{example_weights, TrainOptions};
 use super::scoring::Report;
-use super::text_recipe::FrustrationMix;
+use super::text_recipe::HeadMix;
 use super::Progress;
 use crate::encoder::{Encoder, ModelFiles};
 use crate::heads::{argmax, FeatureSpec, Head, TextTask};
@@ -39,7 +39,7 @@ pub struct TextTrainPlan {
     /// Per-class logit offsets chosen on val for macro-recall.
     pub prior_correction: bool,
     /// Frustration only: the other sources mixed into the support messages.
-    pub mix: FrustrationMix,
+    pub mix: HeadMix,
     /// A token adapter trained on top of the head (`None`: the head reads pooled rows only).
     pub adapter: Option<AdapterOptions>,
     /// Measure a fine-tuned copy of the top encoder layer on top of the head (reported per
@@ -97,14 +97,14 @@ impl TextTrainPlan {
                 // messages as `complaint` (0.5): without them the look-alike `solved` took
                 // "the issue is still there" and "nothing has changed" (frustrated support
                 // messages of data/frustration/val.tsv escalated 0.852 → 0.892 with them).
-                TextTask::Stakes => FrustrationMix {
+                TextTask::Stakes => HeadMix {
                     bitext_weight: 0.3,
                     support_messages: Some(PathBuf::from("data/frustration/train.tsv")),
                     upset_weight: 0.5,
                     calm_weight: 0.5,
-                    ..FrustrationMix::default()
+                    ..HeadMix::default()
                 },
-                _ => FrustrationMix::default(),
+                _ => HeadMix::default(),
             },
             adapter: task.default_adapter(),
             finetune: None,

@@ -1,7 +1,7 @@
 //! The recipes of the message heads, chosen on validation data: each head's features, L2,
 //! token adapter and data folder (`impl TextTask`), its labels as data files spell them, and
 //! what the frustration and stakes heads learn from besides their own files
-//! ([`FrustrationMix`]).
+//! ([`HeadMix`]).
 
 use std::path::{Path, PathBuf};
 
@@ -12,10 +12,10 @@ use super::scoring::Report;
 use crate::heads::{FeatureSpec, TextTask, STAKES_LABELS};
 use crate::NluError;
 
-/// What the frustration head learns from besides the support messages of `train.tsv`, and
-/// how much it counts (a support message counts 1).
+/// What the frustration and stakes heads learn from besides their own `train.tsv`, and how
+/// much each source counts (a line of `train.tsv` counts 1).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct FrustrationMix {
+pub struct HeadMix {
     /// TweetEval emotion folder (`train.tsv`): anger → angry, joy and optimism → calm,
     /// sadness → [`sadness`](Self::sadness). `None`: not used.
     pub emotion_dir: Option<PathBuf>,
@@ -49,10 +49,10 @@ pub struct FrustrationMix {
 /// Bitext intents that are not routine requests (never used as calm examples).
 pub const BITEXT_NOT_ROUTINE: &[&str] = &["complaint"];
 
-impl Default for FrustrationMix {
+impl Default for HeadMix {
     fn default() -> Self {
         let tweeteval = PathBuf::from("../shared/data/tweeteval");
-        FrustrationMix {
+        HeadMix {
             emotion_dir: Some(tweeteval.join("emotion")),
             sadness: None,
             sentiment_dir: Some(tweeteval.join("sentiment")),
@@ -201,7 +201,7 @@ impl TextTask {
     }
 }
 
-impl FrustrationMix {
+impl HeadMix {
     /// The extra training sets, each read through `raw` (reads and encodes one file).
     pub(super) fn sources(
         &self,
