@@ -368,7 +368,7 @@ fn threats_and_every_way_of_asking_for_a_person_escalate() {
             "payment_issue",
             0.9,
             0.3,
-            "priority",
+            "care",
         ),
         (
             "one star on trustpilot for you",
