@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::channels::health::ChannelHealth;
-use crate::channels::outbox::{FailedDelivery, FailureHook};
 use crate::channels::platforms::{PlatformError, Platforms, PlatformsConfig};
 use crate::commerce::{self, CommerceError};
 use crate::config::{AgentConfig, Config};
@@ -23,9 +22,10 @@ use crate::metrics;
 use crate::nlu::{
     EncoderOptions, IntentError, Nlu, NluError, NluOptions, NluService, ServiceOptions,
 };
+use crate::outbox::{FailedDelivery, FailureHook};
 use crate::policy::{Rules, RulesError};
 use crate::server::{self, auth, AppState};
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{Location, Store, StoreError};
 
 /// Why the application could not start or stop; each names the part and what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +50,9 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot open the store in {path}: {source}")]
+    #[error("cannot open the store ({place}): {source}")]
     Store {
-        path: PathBuf,
+        place: String,
         #[source]
         source: StoreError,
     },
@@ -66,8 +66,6 @@ pub enum AppError {
     Intents(#[from] IntentError),
     #[error("the chat platforms: {0}")]
     Platforms(#[from] PlatformError),
-    #[error("moving the old channel database into the store: {0}")]
-    Migrate(#[from] crate::channels::migrate::MigrateError),
     #[error("cannot keep {path}: {source}")]
     Secret {
         path: PathBuf,
@@ -238,16 +236,32 @@ pub async fn load_help_centre(
     Ok(Some(help))
 }
 
-/// Opens (or creates) the store under `server.data_dir`.
-pub fn open_store(config: &Config) -> Result<Arc<SledStore>, AppError> {
+/// Where `config` keeps the store: `[store] url` when set, else sled in
+/// `server.data_dir/store`.
+pub fn store_location(config: &Config) -> Location {
+    match &config.store.url {
+        Some(url) => Location::Postgres(url.clone()),
+        None => Location::Folder(config.server.data_dir.join("store")),
+    }
+}
+
+/// Opens (or creates) the store `config` names (see [`store_location`]); every command that
+/// reads or writes the desk's state opens it here.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
     let dir = &config.server.data_dir;
     std::fs::create_dir_all(dir).map_err(|source| AppError::DataDir {
         path: dir.clone(),
         source,
     })?;
-    let path = dir.join("store");
-    let store = SledStore::open(&path).map_err(|source| AppError::Store { path, source })?;
-    Ok(Arc::new(store))
+    let location = store_location(config);
+    let store = crate::store::open(&location)
+        .await
+        .map_err(|source| AppError::Store {
+            place: location.describe(),
+            source,
+        })?;
+    tracing::info!(store = %location.describe(), "store open");
+    Ok(store)
 }
 
 pub const SECRET_FILE: &str = "secret";
@@ -266,7 +280,7 @@ pub struct RunningServer {
     /// The keys of each purpose, so an embedding shop (or a test) can sign customer tokens.
     pub keys: Arc<auth::Keys>,
     /// The store, for API keys and the privacy commands of an embedding program (or a test).
-    pub store: Arc<SledStore>,
+    pub store: Arc<dyn Store>,
     /// The state of each chat platform, as `/health` shows it.
     pub channels: ChannelHealth,
     platforms: Platforms,
@@ -321,9 +335,7 @@ pub async fn start_with_help<U: Understand>(
 ) -> Result<RunningServer, AppError> {
     // Every socket holds a file: as many as the system allows (reported in /health).
     crate::server::open_files::raise();
-    let store = open_store(&config)?;
-    // Before the outbox opens, so it numbers new replies after the imported ones.
-    crate::channels::migrate::import_legacy(&config.server.data_dir, &store).await?;
+    let store = open_store(&config).await?;
     let (secret, (demo_agent, demo_agent_new)) = prepare_secrets(&mut config)?;
     // One message through the NLU before anything listens: /health only ever reports a
     // server whose NLU has answered.
@@ -374,6 +386,7 @@ pub async fn start_with_help<U: Understand>(
         config.engine.retention_days,
         stopping.clone(),
     )
+    .await
     .map_err(AppError::Storage)?;
     let metrics_handle = metrics::handle();
     metrics::spawn_upkeep(metrics_handle.clone(), stopping.clone());
@@ -449,21 +462,23 @@ const INBOUND_IDS_KEPT_DAYS: i64 = 7;
 /// Deletes what must not be kept: expired sessions and link codes, old inbound message ids,
 /// and (with
 /// `engine.retention_days`) closed conversations older than that; at start, then hourly.
-fn spawn_upkeep(
+async fn spawn_upkeep(
     store: Arc<dyn Store>,
     retention_days: u64,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
-    let sweep = move |store: &dyn Store| -> Result<(), StoreError> {
+    async fn sweep(store: &dyn Store, retention_days: u64) -> Result<(), StoreError> {
         let now = chrono::Utc::now();
-        store.purge_sessions(now)?;
-        store.purge_link_codes(now)?;
+        store.purge_sessions(now).await?;
+        store.purge_link_codes(now).await?;
         // ids of handled messages: platforms redeliver within minutes, clients retry within
         // hours; a week is far beyond both
-        store.purge_inbound(now - chrono::Duration::days(INBOUND_IDS_KEPT_DAYS))?;
+        store
+            .purge_inbound(now - chrono::Duration::days(INBOUND_IDS_KEPT_DAYS))
+            .await?;
         if retention_days > 0 {
             let before = now - chrono::Duration::days(retention_days as i64);
-            let purged = store.purge_closed(before)?;
+            let purged = store.purge_closed(before).await?;
             if purged > 0 {
                 tracing::info!(
                     purged,
@@ -473,15 +488,15 @@ fn spawn_upkeep(
             }
         }
         Ok(())
-    };
-    sweep(store.as_ref())?;
+    }
+    sweep(store.as_ref(), retention_days).await?;
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
                 _ = server::until_stopped(&mut stopping) => break,
             }
-            if let Err(e) = sweep(store.as_ref()) {
+            if let Err(e) = sweep(store.as_ref(), retention_days).await {
                 tracing::warn!(error = %e, "the hourly clean-up of the store failed");
             }
         }

@@ -102,7 +102,7 @@ impl Intake {
     }
 
     /// `Some` (what the sender gets back) when a platform sender is past their allowance.
-    fn over_platform_rate(&self, msg: &Inbound) -> Option<Received> {
+    async fn over_platform_rate(&self, msg: &Inbound) -> Option<Received> {
         if !matches!(msg.channel, ChannelKind::Telegram | ChannelKind::Discord) {
             return None;
         }
@@ -122,7 +122,7 @@ impl Intake {
         };
         // Told once a minute; the messages in between cost no store read at all.
         let turn = match tell {
-            true => self.link_turn(msg, crate::desk::copy::too_fast()),
+            true => self.link_turn(msg, crate::desk::copy::too_fast()).await,
             false => Turn {
                 conversation_id: ConversationId(format!("limited:{}", msg.identity())),
                 status: Status::Bot,
@@ -133,20 +133,44 @@ impl Intake {
         Some(Received { turn, direct: true })
     }
 
+    /// Queues the replies of a turn that belongs to no conversation (a `/link` command's
+    /// answer, the "too fast" notice) in the outbox, on a chat platform; the widget and REST
+    /// read them in their answer.
+    async fn queue_direct(&self, msg: &Inbound, turn: &Turn) {
+        if !crate::store::has_outbox(msg.channel) {
+            return;
+        }
+        for reply in &turn.replies {
+            let message = crate::message::Outbound {
+                conversation_id: turn.conversation_id.clone(),
+                channel: msg.channel,
+                channel_user: msg.channel_user.clone(),
+                text: reply.text.clone(),
+                from: crate::message::Speaker::Bot,
+                time: chrono::Utc::now(),
+            };
+            if let Err(e) = self.desk.queue_reply(message).await {
+                // What the customer sent was handled; only this answer is lost.
+                tracing::error!(error = %e, channel = %msg.channel, "cannot queue an answer");
+            }
+        }
+    }
+
     pub fn desk(&self) -> &Desk {
         &self.desk
     }
 
     /// Handles one customer message from any channel.
-    pub async fn receive(&self, msg: Inbound) -> Result<Received, DeskError> {
-        if let Some(limited) = self.over_platform_rate(&msg) {
+    pub async fn receive(&self, mut msg: Inbound) -> Result<Received, DeskError> {
+        msg.strip_nul();
+        if let Some(limited) = self.over_platform_rate(&msg).await {
+            self.queue_direct(&msg, &limited.turn).await;
             return Ok(limited);
         }
         if let Some(text) = self.desk.link_command(&msg).await {
-            return Ok(Received {
-                turn: self.link_turn(&msg, text),
-                direct: true,
-            });
+            let turn = self.link_turn(&msg, text).await;
+            self.queue_direct(&msg, &turn).await;
+            return Ok(Received { turn, direct: true });
         }
         // Only the widget waits for a burst to end: its client re-sends an unanswered
         // message with the same id, so a burst held in memory is never lost. Telegram and
@@ -158,7 +182,7 @@ impl Intake {
         // A repeat of a message already answered is not held for a window: the desk checks
         // ids under the conversation's lock too, so only this path needs the early look.
         if let Some(id) = &msg.message_id {
-            if let Some(turn) = self.desk.seen(&msg.identity(), id)? {
+            if let Some(turn) = self.desk.seen(&msg.identity(), id).await? {
                 metrics::inbound_duplicate(msg.channel.as_str());
                 return Ok(Received {
                     turn,
@@ -293,13 +317,15 @@ impl Intake {
     }
 
     /// The answer to a link command, shaped like any other turn.
-    fn link_turn(&self, msg: &Inbound, text: String) -> Turn {
-        let open = self
+    async fn link_turn(&self, msg: &Inbound, text: String) -> Turn {
+        let open = match self
             .desk
             .conversation_of(msg.channel, &msg.channel_user)
-            .ok()
-            .flatten()
-            .and_then(|id| self.desk.conversation(&id).ok().flatten());
+            .await
+        {
+            Ok(Some(id)) => self.desk.conversation(&id).await.ok().flatten(),
+            _ => None,
+        };
         let (conversation_id, status) = match open {
             Some(c) => (c.id, c.status),
             None => (

@@ -42,6 +42,7 @@ pub mod kb;
 pub mod llm;
 pub mod message;
 pub mod metrics;
+pub mod outbox;
 pub use frontdesk_nlu as nlu;
 pub mod policy;
 pub mod replay;

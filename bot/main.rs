@@ -45,6 +45,8 @@ enum Command {
     Token(cli::token::TokenArgs),
     /// Export or erase everything stored about a customer.
     Customer(cli::customer::CustomerArgs),
+    /// Move the store between sled and PostgreSQL (`store copy`).
+    Store(cli::store::StoreArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,5 +87,6 @@ fn main() -> anyhow::Result<()> {
         Command::ApiKey(a) => cli::api_key::run(a),
         Command::Token(a) => cli::token::run(a),
         Command::Customer(a) => cli::customer::run(a),
+        Command::Store(a) => cli::store::run(a),
     }
 }

@@ -25,6 +25,19 @@ impl ChannelKind {
             ChannelKind::Discord => "discord",
         }
     }
+
+    /// Every channel.
+    pub const ALL: [ChannelKind; 4] = [
+        ChannelKind::Web,
+        ChannelKind::Rest,
+        ChannelKind::Telegram,
+        ChannelKind::Discord,
+    ];
+
+    /// The channel named `name` ([`ChannelKind::as_str`]).
+    pub fn parse(name: &str) -> Option<ChannelKind> {
+        ChannelKind::ALL.into_iter().find(|c| c.as_str() == name)
+    }
 }
 
 impl fmt::Display for ChannelKind {
@@ -82,6 +95,20 @@ pub struct Inbound {
 }
 
 impl Inbound {
+    /// Drops NUL characters from everything the store keeps of the message: no engine can
+    /// keep them (PostgreSQL's text refuses them), and no customer types one on purpose.
+    pub fn strip_nul(&mut self) {
+        for field in [&mut self.text, &mut self.channel_user]
+            .into_iter()
+            .chain(self.message_id.as_mut())
+            .chain(self.merged_ids.iter_mut())
+        {
+            if field.contains('\0') {
+                field.retain(|c| c != '\0');
+            }
+        }
+    }
+
     /// A message written now, with no metadata and no profile.
     pub fn new(
         channel: ChannelKind,
@@ -153,15 +180,7 @@ impl Identity {
     /// The identity of a [`Identity::key`].
     pub fn from_key(key: &str) -> Option<Identity> {
         let (channel, user) = key.split_once(':')?;
-        let channel = [
-            ChannelKind::Web,
-            ChannelKind::Rest,
-            ChannelKind::Telegram,
-            ChannelKind::Discord,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == channel)?;
-        Some(Identity::new(channel, user))
+        Some(Identity::new(ChannelKind::parse(channel)?, user))
     }
 }
 

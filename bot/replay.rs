@@ -204,11 +204,14 @@ pub async fn replay(
                 progress();
             }
             let record = match &last {
-                Some(id) => desk.conversation(id).map_err(|source| ReplayError::Turn {
-                    conversation: name.clone(),
-                    text: String::new(),
-                    source,
-                })?,
+                Some(id) => desk
+                    .conversation(id)
+                    .await
+                    .map_err(|source| ReplayError::Turn {
+                        conversation: name.clone(),
+                        text: String::new(),
+                        source,
+                    })?,
                 None => None,
             };
             Ok::<_, ReplayError>(Outcome {

@@ -2,8 +2,8 @@
 //! channels are configured, messages posted there, opening one thread per customer.
 //!
 //! A Discord user is one desk identity (`channel_user` = user id). Where their answers go
-//! (their DM channel, or their thread) is remembered per user in the store's
-//! `discord_routes` tree, so the outbox can deliver after a restart.
+//! (their DM channel, or their thread) is remembered per user in the store's channel state
+//! ([`Routes`]), so the outbox can deliver after a restart, from any node.
 //!
 //! A support channel itself is never a route: when a thread cannot be opened there, the
 //! customer is answered in a DM instead, and when no DM can be opened either, their message
@@ -46,12 +46,11 @@ use tokio::sync::watch;
 
 use super::format::Dialect;
 use super::health::ChannelHealth;
-use super::outbox::{Courier, DeliveryError, Outbox};
-use super::InboundError;
 use crate::config::DiscordSettings;
 use crate::intake::Intake;
 use crate::message::{ChannelKind, Identity, Inbound};
-use crate::store::{ChannelTree, SledStore};
+use crate::outbox::{Courier, DeliveryError};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct DiscordConfig {
@@ -114,16 +113,38 @@ pub enum Route {
 pub struct Discord {
     http: Arc<Http>,
     intake: Intake,
-    outbox: Outbox,
-    store: Arc<SledStore>,
     health: ChannelHealth,
     config: Arc<DiscordConfig>,
-    /// "user:{id}" -> Route; "thread:{id}" -> user id; "seen:{channel}" -> [`Seen`]
-    routes: sled::Tree,
+    routes: Routes,
     /// Messages being handled in this process, per channel (see [`Discord::claim`]).
     in_flight: Arc<Mutex<HashMap<u64, BTreeSet<u64>>>>,
     /// One catch-up at a time (a READY and a RESUME close together wait for each other).
     catching_up: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Discord's state in the store ([`crate::store::Deliveries`]' channel state):
+/// "user:{id}" -> Route; "thread:{id}" -> user id; "seen:{channel}" -> [`Seen`].
+#[derive(Clone)]
+pub struct Routes(Arc<dyn Store>);
+
+impl Routes {
+    pub fn new(store: Arc<dyn Store>) -> Routes {
+        Routes(store)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.0.channel_state(ChannelKind::Discord, key).await
+    }
+
+    async fn set(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        self.0
+            .set_channel_state(ChannelKind::Discord, key, value)
+            .await
+    }
+
+    async fn entries(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.0.channel_states(ChannelKind::Discord).await
+    }
 }
 
 /// How far back a catch-up feeds messages: older ones are not answered any more.
@@ -201,10 +222,11 @@ struct Claim<'a> {
 impl Claim<'_> {
     /// The message is handled: the channel's `seen` mark moves up to it unless an older one
     /// of the channel is still being handled here.
-    fn done(self) {
-        if self.discord.watched(self.channel, self.guild) {
+    async fn done(self) {
+        if self.discord.watched(self.channel, self.guild).await {
             self.discord
-                .mark_seen(self.channel, self.id, self.guild, Some(self.id), 0);
+                .mark_seen(self.channel, self.id, self.guild, Some(self.id), 0)
+                .await;
         }
     }
 }
@@ -226,25 +248,23 @@ impl Drop for Claim<'_> {
 }
 
 impl Discord {
-    /// The adapter; routes are kept in `store`'s `discord_routes` tree (those that point
-    /// at a support channel are removed first: see [`repair_routes`]).
-    pub fn new(
+    /// The adapter; routes are kept in `store` (those that point at a support channel are
+    /// removed first: see [`repair_routes`]).
+    pub async fn new(
         config: DiscordConfig,
         intake: Intake,
-        outbox: Outbox,
         health: ChannelHealth,
-        store: Arc<SledStore>,
+        store: Arc<dyn Store>,
     ) -> Discord {
         health.starting(ChannelKind::Discord);
-        let routes = store.channel_tree(ChannelTree::DiscordRoutes);
-        match repair_routes(&routes, &config.support_channels) {
+        let routes = Routes::new(store);
+        match repair_routes(&routes, &config.support_channels).await {
             Ok(0) => {}
             Ok(n) => {
                 tracing::warn!(
                     removed = n,
                     "removed Discord routes that pointed at a public support channel; those customers get a thread or a DM with their next message"
                 );
-                store.note_write();
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot check the stored Discord routes; routes to a support channel are ignored")
@@ -253,10 +273,8 @@ impl Discord {
         Discord {
             http: Arc::new(config.http()),
             intake,
-            outbox,
             health,
             routes,
-            store,
             config: Arc::new(config),
             in_flight: Arc::default(),
             catching_up: Arc::default(),
@@ -332,7 +350,7 @@ impl Discord {
         }
     }
 
-    fn remember(&self, user: u64, route: Route) {
+    async fn remember(&self, user: u64, route: Route) {
         if self.config.is_public(route.channel()) {
             // Cannot happen (`route_message` never routes there); refuse rather than answer
             // a customer in public.
@@ -343,30 +361,30 @@ impl Discord {
             return;
         }
         let key = format!("user:{user}");
-        if let Ok(bytes) = serde_json::to_vec(&route) {
-            if let Err(e) = self.routes.insert(key, bytes) {
+        if let Ok(text) = serde_json::to_string(&route) {
+            if let Err(e) = self.routes.set(&key, Some(&text)).await {
                 tracing::error!(error = %e, "cannot store where a Discord customer writes from");
             }
         }
         if let Route::Thread(thread) = route {
             let _ = self
                 .routes
-                .insert(format!("thread:{thread}"), user.to_string().as_bytes());
+                .set(&format!("thread:{thread}"), Some(&user.to_string()))
+                .await;
         }
         // Made durable by the store's next flush (the message's own, at the latest).
-        self.store.note_write();
     }
 
-    fn thread_owner(&self, channel: u64) -> Option<u64> {
+    async fn thread_owner(&self, channel: u64) -> Option<u64> {
         if self.config.is_public(channel) {
             return None;
         }
-        let bytes = self.routes.get(format!("thread:{channel}")).ok()??;
-        std::str::from_utf8(&bytes).ok()?.parse().ok()
+        let text = self.routes.get(&format!("thread:{channel}")).await.ok()??;
+        text.parse().ok()
     }
 
-    fn route_of(&self, user: u64) -> Option<Route> {
-        route_of(&self.routes, &self.config, user)
+    async fn route_of(&self, user: u64) -> Option<Route> {
+        route_of(&self.routes, &self.config, user).await
     }
 
     /// Decides whether a message is for the desk and where its answers go.
@@ -379,13 +397,13 @@ impl Discord {
             return Routing::Desk(Some(Route::Direct(channel)));
         }
         if !self.config.is_public(channel) {
-            return match self.thread_owner(channel) {
+            return match self.thread_owner(channel).await {
                 // Staff may talk in a customer's thread too; only the customer goes to the desk.
                 Some(owner) if owner == user => Routing::Desk(Some(Route::Thread(channel))),
                 _ => Routing::Ignore,
             };
         }
-        if let Some(Route::Thread(thread)) = self.route_of(user) {
+        if let Some(Route::Thread(thread)) = self.route_of(user).await {
             return Routing::Desk(Some(Route::Thread(thread)));
         }
         let name = format!("Support: {}", msg.author.name);
@@ -430,14 +448,14 @@ impl Discord {
             return Taken::Busy;
         };
         let taken = self.handle(&msg, guild).await;
-        claim.done();
+        claim.done().await;
         taken
     }
 
     /// Whether a catch-up reads `channel`: a DM, a support channel or a customer's thread
     /// (not the other channels of the guild, whose messages the gateway sends too).
-    fn watched(&self, channel: u64, guild: bool) -> bool {
-        !guild || self.config.is_public(channel) || self.thread_owner(channel).is_some()
+    async fn watched(&self, channel: u64, guild: bool) -> bool {
+        !guild || self.config.is_public(channel) || self.thread_owner(channel).await.is_some()
     }
 
     /// Marks message `id` of `channel` as being handled; `None` if it already is.
@@ -458,7 +476,7 @@ impl Discord {
     /// Moves `channel`'s `seen` mark up to `id` (never down), unless a message of the channel
     /// up to `id` is still being handled here (`own`: the caller's own, not counted).
     /// `floor`: see [`Seen::floor`] (kept, never lowered).
-    fn mark_seen(&self, channel: u64, id: u64, guild: bool, own: Option<u64>, floor: u64) {
+    async fn mark_seen(&self, channel: u64, id: u64, guild: bool, own: Option<u64>, floor: u64) {
         {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             let older_busy = in_flight
@@ -469,21 +487,27 @@ impl Discord {
             }
         }
         let key = format!("seen:{channel}");
-        let updated = self.routes.fetch_and_update(&key, |old| {
-            let old = old.and_then(|b| serde_json::from_slice::<Seen>(b).ok());
+        let merge = move |old: Option<&str>| {
+            let old = old.and_then(|b| serde_json::from_str::<Seen>(b).ok());
             let floor = old.map_or(floor, |old| old.floor.max(floor));
             match old {
-                Some(old) if old.last >= id && old.floor >= floor => serde_json::to_vec(&old).ok(),
+                Some(old) if old.last >= id && old.floor >= floor => {
+                    serde_json::to_string(&old).ok()
+                }
                 _ => {
                     let last = old.map_or(id, |old| old.last.max(id));
-                    serde_json::to_vec(&Seen { last, guild, floor }).ok()
+                    serde_json::to_string(&Seen { last, guild, floor }).ok()
                 }
             }
-        });
-        match updated {
-            // Durable with the store's next flush; until then a catch-up reads a little more.
-            Ok(_) => self.store.note_write(),
-            Err(e) => tracing::warn!(error = %e, "cannot note the last Discord message handled"),
+        };
+        // Durable with the store's next flush; until then a catch-up reads a little more.
+        if let Err(e) = self
+            .routes
+            .0
+            .update_channel_state(ChannelKind::Discord, &key, &merge)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot note the last Discord message handled");
         }
     }
 
@@ -496,7 +520,7 @@ impl Discord {
         };
         let user = msg.author.id.get();
         if let Some(route) = route {
-            self.remember(user, route);
+            self.remember(user, route).await;
         }
         let mut metadata = serde_json::Map::new();
         metadata.insert("discord_message_id".into(), msg.id.get().to_string().into());
@@ -521,13 +545,8 @@ impl Discord {
         // The gateway does not resend events: wait for the desk rather than drop a message.
         let mut wait = Duration::from_millis(200);
         loop {
-            match super::receive(&self.intake, &self.outbox, inbound.clone()).await {
+            match super::receive(&self.intake, inbound.clone()).await {
                 Ok(_) => return Taken::Desk,
-                Err(e @ InboundError::Outbox(_)) => {
-                    // The command itself was handled; only its answer is lost.
-                    tracing::error!(error = %e, "cannot answer a link command");
-                    return Taken::Desk;
-                }
                 Err(e) if e.is_transient() => {
                     tracing::warn!(error = %e, "desk could not take a Discord message yet; retrying");
                     tokio::time::sleep(wait).await;
@@ -547,7 +566,7 @@ impl Discord {
     async fn catch_up(&self, why: &'static str) {
         let _one = self.catching_up.lock().await;
         let started = std::time::Instant::now();
-        let channels = match self.catch_up_channels() {
+        let channels = match self.catch_up_channels().await {
             Ok(channels) => channels,
             Err(e) => {
                 tracing::error!(error = %e, "cannot list the Discord channels to catch up on; messages missed while the bot was away stay unanswered");
@@ -593,22 +612,19 @@ impl Discord {
     /// thread channels of the routes and marks, most recently active first. Marks of
     /// channels no route or support channel names any more and inactive for
     /// [`CATCH_UP_ACTIVE_DAYS`] are removed.
-    fn catch_up_channels(&self) -> Result<Vec<(u64, Place)>, sled::Error> {
+    async fn catch_up_channels(&self) -> Result<Vec<(u64, Place)>, StoreError> {
         let mut seen: HashMap<u64, Seen> = HashMap::new();
         let mut routed: HashMap<u64, bool> = HashMap::new();
-        for entry in self.routes.iter() {
-            let (key, value) = entry?;
-            let Ok(key) = std::str::from_utf8(&key) else {
-                continue;
-            };
+        for (key, value) in self.routes.entries().await? {
+            let key = key.as_str();
             if let Some(channel) = key.strip_prefix("seen:").and_then(|c| c.parse().ok()) {
-                if let Ok(mark) = serde_json::from_slice::<Seen>(&value) {
+                if let Ok(mark) = serde_json::from_str::<Seen>(&value) {
                     seen.insert(channel, mark);
                 }
             } else if let Some(thread) = key.strip_prefix("thread:").and_then(|c| c.parse().ok()) {
                 routed.insert(thread, true);
             } else if key.starts_with("user:") {
-                match serde_json::from_slice::<Route>(&value) {
+                match serde_json::from_str::<Route>(&value) {
                     Ok(Route::Direct(c)) => {
                         routed.insert(c, false);
                     }
@@ -682,7 +698,7 @@ impl Discord {
         }
         out.extend(others);
         for channel in stale {
-            let _ = self.routes.remove(format!("seen:{channel}"));
+            let _ = self.routes.set(&format!("seen:{channel}"), None).await;
         }
         Ok(out)
     }
@@ -727,7 +743,7 @@ impl Discord {
                         channel,
                         "first look at a Discord support channel: earlier messages there are not answered"
                     );
-                    self.mark_seen(channel, newest, true, None, newest);
+                    self.mark_seen(channel, newest, true, None, newest).await;
                 }
                 return Ok((0, 0));
             }
@@ -746,7 +762,7 @@ impl Discord {
         let oldest_wanted = chrono::Utc::now().timestamp() - CATCH_UP_MAX_AGE.as_secs() as i64;
         let (mut taken, mut refused) = (0, 0);
         for msg in messages {
-            if msg.id.get() <= place.floor || !self.missed(&msg, oldest_wanted) {
+            if msg.id.get() <= place.floor || !self.missed(&msg, oldest_wanted).await {
                 continue;
             }
             match self.take(msg, place.guild).await {
@@ -757,14 +773,14 @@ impl Discord {
         }
         if let Some(newest) = newest {
             // Everything read up to here was handled, or needs no handling.
-            self.mark_seen(channel, newest, place.guild, None, 0);
+            self.mark_seen(channel, newest, place.guild, None, 0).await;
         }
         Ok((taken, refused))
     }
 
     /// Whether a message read from history is one the desk may have missed: written by a
     /// person, as an ordinary message, with text, recently, and not handled already.
-    fn missed(&self, msg: &Message, oldest_wanted: i64) -> bool {
+    async fn missed(&self, msg: &Message, oldest_wanted: i64) -> bool {
         if msg.author.bot
             || !matches!(msg.kind, MessageType::Regular | MessageType::InlineReply)
             || msg.content.trim().is_empty()
@@ -777,7 +793,8 @@ impl Discord {
         !matches!(
             self.intake
                 .desk()
-                .seen(&identity, &msg.id.get().to_string()),
+                .seen(&identity, &msg.id.get().to_string())
+                .await,
             Ok(Some(_))
         )
     }
@@ -853,9 +870,9 @@ impl DiscordConfig {
 }
 
 /// Where `user`'s answers go; never a support channel (no route then).
-fn route_of(routes: &sled::Tree, config: &DiscordConfig, user: u64) -> Option<Route> {
-    let bytes = routes.get(format!("user:{user}")).ok()??;
-    let route: Route = serde_json::from_slice(&bytes).ok()?;
+async fn route_of(routes: &Routes, config: &DiscordConfig, user: u64) -> Option<Route> {
+    let text = routes.get(&format!("user:{user}")).await.ok()??;
+    let route: Route = serde_json::from_str(&text).ok()?;
     (!config.is_public(route.channel())).then_some(route)
 }
 
@@ -864,21 +881,17 @@ fn route_of(routes: &sled::Tree, config: &DiscordConfig, user: u64) -> Option<Ro
 /// public and ignored everyone else in the channel. Those customers have no route
 /// afterwards: their next message opens a thread (or a DM), and the outbox opens a DM for
 /// answers already waiting. Returns how many entries were removed.
-pub fn repair_routes(routes: &sled::Tree, support_channels: &[u64]) -> Result<usize, sled::Error> {
+pub async fn repair_routes(routes: &Routes, support_channels: &[u64]) -> Result<usize, StoreError> {
     if support_channels.is_empty() {
         return Ok(0);
     }
     let public = |channel: u64| support_channels.contains(&channel);
     let mut stale = Vec::new();
-    for entry in routes.iter() {
-        let (key, value) = entry?;
-        let Ok(key_text) = std::str::from_utf8(&key) else {
-            continue;
-        };
-        let points_public = if let Some(thread) = key_text.strip_prefix("thread:") {
+    for (key, value) in routes.entries().await? {
+        let points_public = if let Some(thread) = key.strip_prefix("thread:") {
             thread.parse().is_ok_and(public)
-        } else if key_text.starts_with("user:") {
-            serde_json::from_slice::<Route>(&value).is_ok_and(|r| public(r.channel()))
+        } else if key.starts_with("user:") {
+            serde_json::from_str::<Route>(&value).is_ok_and(|r| public(r.channel()))
         } else {
             false
         };
@@ -887,7 +900,7 @@ pub fn repair_routes(routes: &sled::Tree, support_channels: &[u64]) -> Result<us
         }
     }
     for key in &stale {
-        routes.remove(key)?;
+        routes.set(key, None).await?;
     }
     Ok(stale.len())
 }
@@ -1002,7 +1015,7 @@ fn cannot_open_dm(user: u64, e: serenity::Error) -> DeliveryError {
 
 struct DiscordCourier {
     http: Arc<Http>,
-    routes: sled::Tree,
+    routes: Routes,
     config: Arc<DiscordConfig>,
 }
 
@@ -1030,7 +1043,7 @@ impl Courier for DiscordCourier {
             let user: u64 = recipient.parse().map_err(|_| {
                 DeliveryError::Permanent(format!("{recipient:?} is not a Discord user id"))
             })?;
-            let channel = match route_of(&self.routes, &self.config, user) {
+            let channel = match route_of(&self.routes, &self.config, user).await {
                 Some(route) => ChannelId::new(route.channel()),
                 None => {
                     // Never wrote to us here (a linked identity), or neither a support
@@ -1064,36 +1077,41 @@ impl Courier for DiscordCourier {
 mod tests {
     use super::*;
 
-    #[test]
-    fn routes_to_a_support_channel_are_removed_and_others_kept() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let routes = db.open_tree("discord_routes").unwrap();
-        let put = |user: u64, route: Route| {
+    #[tokio::test]
+    async fn routes_to_a_support_channel_are_removed_and_others_kept() {
+        let routes = Routes::new(crate::store::temporary().unwrap());
+        let put = async |user: u64, route: Route| {
+            let text = serde_json::to_string(&route).unwrap();
             routes
-                .insert(format!("user:{user}"), serde_json::to_vec(&route).unwrap())
+                .set(&format!("user:{user}"), Some(&text))
+                .await
                 .unwrap();
         };
         // What the old fallback stored: the public channel as the customer's "thread".
-        put(1, Route::Thread(7));
-        routes.insert("thread:7", b"1".to_vec()).unwrap();
-        put(2, Route::Thread(70));
-        routes.insert("thread:70", b"2".to_vec()).unwrap();
-        put(3, Route::Direct(30));
+        put(1, Route::Thread(7)).await;
+        routes.set("thread:7", Some("1")).await.unwrap();
+        put(2, Route::Thread(70)).await;
+        routes.set("thread:70", Some("2")).await.unwrap();
+        put(3, Route::Direct(30)).await;
 
-        assert_eq!(repair_routes(&routes, &[7, 8]).unwrap(), 2);
-        assert!(routes.get("user:1").unwrap().is_none());
-        assert!(routes.get("thread:7").unwrap().is_none());
+        assert_eq!(repair_routes(&routes, &[7, 8]).await.unwrap(), 2);
+        assert!(routes.get("user:1").await.unwrap().is_none());
+        assert!(routes.get("thread:7").await.unwrap().is_none());
         let config = DiscordConfig {
             token: "t".into(),
             api_url: None,
             support_channels: vec![7, 8],
         };
-        assert_eq!(route_of(&routes, &config, 2), Some(Route::Thread(70)));
-        assert_eq!(route_of(&routes, &config, 3), Some(Route::Direct(30)));
-        assert_eq!(repair_routes(&routes, &[7, 8]).unwrap(), 0, "nothing left");
+        assert_eq!(route_of(&routes, &config, 2).await, Some(Route::Thread(70)));
+        assert_eq!(route_of(&routes, &config, 3).await, Some(Route::Direct(30)));
+        assert_eq!(
+            repair_routes(&routes, &[7, 8]).await.unwrap(),
+            0,
+            "nothing left"
+        );
 
         // Read-time guard too: a public route is no route.
-        put(4, Route::Thread(8));
-        assert_eq!(route_of(&routes, &config, 4), None);
+        put(4, Route::Thread(8)).await;
+        assert_eq!(route_of(&routes, &config, 4).await, None);
     }
 }

@@ -1,6 +1,5 @@
 //! Starts the chat platforms that are configured (Telegram, Discord) beside the desk: the
-//! outbox and one courier per platform, the relay from the desk's events, and each
-//! platform's receiving side. Each platform runs in its own tasks, so one that fails (bad
+//! outbox's courier for each platform and each platform's receiving side. Each platform runs in its own tasks, so one that fails (bad
 //! token, network down) is retried on its own while the others keep working.
 
 use std::sync::Arc;
@@ -11,13 +10,12 @@ use tokio::task::JoinHandle;
 
 use super::discord::{Discord, DiscordConfig};
 use super::health::ChannelHealth;
-use super::outbox::{FailedDelivery, FailureHook, Outbox, OutboxError};
-use super::relay;
 use super::telegram::{Telegram, TelegramConfig, TelegramConfigError};
 use crate::config::ChannelsConfig;
 use crate::intake::Intake;
 use crate::message::ChannelKind;
-use crate::store::SledStore;
+use crate::outbox::{FailedDelivery, FailureHook, Outbox, OutboxError};
+use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
@@ -64,19 +62,16 @@ pub struct Platforms {
 impl Platforms {
     /// Opens the outbox in `store` (the desk's store) and starts every configured platform,
     /// handing their customers' messages to `intake`. Messages a platform refuses for good
-    /// are logged, kept in the `outbox_failed` tree ([`Outbox::failures`]) and given to
+    /// are logged, kept with the failed deliveries ([`Outbox::failures`]) and given to
     /// `on_failure` (to record them on the conversation for the agent).
-    ///
-    /// Run [`super::migrate::import_legacy`] before this, so that what an older version
-    /// left in `DATA/channels` is queued first.
     pub async fn start(
         intake: Intake,
-        store: Arc<SledStore>,
+        store: Arc<dyn Store>,
         config: PlatformsConfig,
         health: ChannelHealth,
         on_failure: Option<FailureHook>,
     ) -> Result<Platforms, PlatformError> {
-        let outbox = Outbox::open(store.clone(), health.clone())?;
+        let outbox = Outbox::open(store.clone(), health.clone()).await?;
         let hook = on_failure;
         let on_failure: FailureHook = Arc::new(move |failed: FailedDelivery| {
             tracing::warn!(conversation = %failed.message.conversation_id,
@@ -90,29 +85,25 @@ impl Platforms {
         let mut tasks = Vec::new();
         let mut graceful = Vec::new();
         let (stop, stopping) = watch::channel(false);
-        let mut kinds = Vec::new();
         let mut telegram_handle = None;
         if let Some(tg) = config.telegram {
-            let telegram = Telegram::new(tg, intake.clone(), outbox.clone(), health.clone());
-            tasks.push(outbox.spawn_courier(telegram.courier(), Some(on_failure.clone()))?);
+            let telegram = Telegram::new(tg, intake.clone(), health.clone());
+            tasks.push(
+                outbox
+                    .spawn_courier(telegram.courier(), Some(on_failure.clone()))
+                    .await?,
+            );
             tasks.push(tokio::spawn(telegram.clone().run()));
-            kinds.push(ChannelKind::Telegram);
             telegram_handle = Some(telegram);
         }
         if let Some(dc) = config.discord {
-            let discord = Discord::new(
-                dc,
-                intake.clone(),
-                outbox.clone(),
-                health.clone(),
-                store.clone(),
+            let discord = Discord::new(dc, intake.clone(), health.clone(), store.clone()).await;
+            tasks.push(
+                outbox
+                    .spawn_courier(discord.courier(), Some(on_failure.clone()))
+                    .await?,
             );
-            tasks.push(outbox.spawn_courier(discord.courier(), Some(on_failure.clone()))?);
             graceful.push(tokio::spawn(discord.run(stopping.clone())));
-            kinds.push(ChannelKind::Discord);
-        }
-        if !kinds.is_empty() {
-            tasks.push(relay::spawn(intake.desk().clone(), outbox.clone(), kinds));
         }
         Ok(Platforms {
             outbox,

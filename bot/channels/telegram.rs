@@ -4,8 +4,7 @@
 //! secret-token header.
 //!
 //! The adapter is thin: an update becomes an [`Inbound`] for the intake; answers come back
-//! through the relay and the outbox, which call [`Telegram::courier`] (a link command's
-//! answer is queued in the outbox by [`super::receive`]).
+//! through the outbox, which calls [`Telegram::courier`].
 //!
 //! An update counts as handled only once the desk stored it: polling consumes the update
 //! stream one update at a time, so the offset that confirms an update to Telegram is sent
@@ -30,11 +29,11 @@ use teloxide::{ApiError, Bot, RequestError};
 
 use super::format::Dialect;
 use super::health::ChannelHealth;
-use super::outbox::{Courier, DeliveryError, Outbox};
 use super::InboundError;
 use crate::config::TelegramSettings;
 use crate::intake::Intake;
 use crate::message::{ChannelKind, Inbound};
+use crate::outbox::{Courier, DeliveryError};
 
 /// Path of the webhook route on the frontdesk server.
 pub const WEBHOOK_PATH: &str = "/channels/telegram/webhook";
@@ -125,18 +124,12 @@ impl TelegramConfig {
 pub struct Telegram {
     bot: Bot,
     intake: Intake,
-    outbox: Outbox,
     health: ChannelHealth,
     config: Arc<TelegramConfig>,
 }
 
 impl Telegram {
-    pub fn new(
-        config: TelegramConfig,
-        intake: Intake,
-        outbox: Outbox,
-        health: ChannelHealth,
-    ) -> Telegram {
+    pub fn new(config: TelegramConfig, intake: Intake, health: ChannelHealth) -> Telegram {
         let mut bot = Bot::new(&config.token);
         if let Some(url) = &config.api_url {
             bot = bot.set_api_url(url.clone());
@@ -145,7 +138,6 @@ impl Telegram {
         Telegram {
             bot,
             intake,
-            outbox,
             health,
             config: Arc::new(config),
         }
@@ -266,9 +258,7 @@ impl Telegram {
         let Some(inbound) = inbound_of(&update) else {
             return Ok(());
         };
-        super::receive(&self.intake, &self.outbox, inbound)
-            .await
-            .map(|_| ())
+        super::receive(&self.intake, inbound).await.map(|_| ())
     }
 
     /// The webhook route (`POST /channels/telegram/webhook`) for the server to merge. Calls

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use teloxide::types::{ChatId, ParseMode};
 use teloxide::{ApiError, Bot, RequestError};
 
-use super::outbox::DeliveryError;
 use super::telegram::classify;
+use crate::outbox::DeliveryError;
 
 /// What the Bot API answers to a call: `{"ok": true, ...}` or the error with its
 /// description and parameters.

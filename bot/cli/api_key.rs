@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use frontdesk::server::auth::{self, Scope};
-use frontdesk::store::AccessControl as _;
 
 #[derive(clap::Args, Debug)]
 pub struct ApiKeyArgs {
@@ -49,16 +48,42 @@ pub fn load_config(
     Ok(config)
 }
 
+/// Runs `work` on a runtime of its own (the commands that open the store).
+pub fn block_on<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(work)
+}
+
+/// Opens the store the config names. With sled, a running server holds the folder; with
+/// PostgreSQL, the commands work beside running servers.
+pub async fn open_store(
+    config: &frontdesk::config::Config,
+) -> anyhow::Result<std::sync::Arc<dyn frontdesk::store::Store>> {
+    let hint = match config.store.url {
+        Some(_) => "opening the store (is the database up, and store.url right?)",
+        None => "opening the store (is the server running on this data dir? stop it first, or use a PostgreSQL store)",
+    };
+    frontdesk::app::open_store(config).await.context(hint)
+}
+
 pub fn run(args: ApiKeyArgs) -> anyhow::Result<()> {
+    block_on(run_async(args))
+}
+
+async fn run_async(args: ApiKeyArgs) -> anyhow::Result<()> {
     let config = load_config(args.config.as_deref(), args.data)?;
-    let store = frontdesk::app::open_store(&config)
-        .context("opening the store (is the server running on this data dir? stop it first)")?;
+    let store = open_store(&config).await?;
     match args.what {
         ApiKeyCommand::Create { name, scope } => {
             let scope: Scope = scope.parse().map_err(anyhow::Error::msg)?;
             anyhow::ensure!(!name.trim().is_empty(), "the key needs a name");
-            let new = auth::create_api_key(store.as_ref(), name.trim(), scope)?;
-            flush(store.as_ref())?;
+            let new = auth::create_api_key(store.as_ref(), name.trim(), scope).await?;
+            flush(store.as_ref()).await?;
             eprintln!(
                 "API key `{}` ({}, scope {}); shown once, keep it safe:",
                 new.record.name,
@@ -68,7 +93,7 @@ pub fn run(args: ApiKeyArgs) -> anyhow::Result<()> {
             println!("{}", new.key);
         }
         ApiKeyCommand::List => {
-            for k in store.api_keys()? {
+            for k in store.api_keys().await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     k.id,
@@ -79,8 +104,8 @@ pub fn run(args: ApiKeyArgs) -> anyhow::Result<()> {
             }
         }
         ApiKeyCommand::Revoke { id_or_name } => {
-            let revoked = auth::revoke_api_key(store.as_ref(), &id_or_name)?;
-            flush(store.as_ref())?;
+            let revoked = auth::revoke_api_key(store.as_ref(), &id_or_name).await?;
+            flush(store.as_ref()).await?;
             anyhow::ensure!(!revoked.is_empty(), "no key with id or name {id_or_name:?}");
             println!("revoked {}", revoked.join(", "));
         }
@@ -89,9 +114,6 @@ pub fn run(args: ApiKeyArgs) -> anyhow::Result<()> {
 }
 
 /// Waits for the store's flush.
-pub fn flush(store: &dyn frontdesk::store::Store) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_current_thread()
-        .build()?
-        .block_on(store.flush())
-        .context("writing the store to disk")
+pub async fn flush(store: &dyn frontdesk::store::Store) -> anyhow::Result<()> {
+    store.flush().await.context("writing the store to disk")
 }

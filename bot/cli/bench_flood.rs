@@ -701,7 +701,8 @@ impl Flood {
                 running.store.as_ref(),
                 "bench flood",
                 frontdesk::server::auth::Scope::Messages,
-            )?;
+            )
+            .await?;
             let mut headers = reqwest::header::HeaderMap::new();
             headers.insert(
                 reqwest::header::AUTHORIZATION,

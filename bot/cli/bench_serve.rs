@@ -107,7 +107,8 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
         server.store.as_ref(),
         "bench serve",
         frontdesk::server::auth::Scope::Messages,
-    )?;
+    )
+    .await?;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,

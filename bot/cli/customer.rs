@@ -5,8 +5,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-
 #[derive(clap::Args, Debug)]
 pub struct CustomerArgs {
     #[command(subcommand)]
@@ -28,20 +26,25 @@ pub enum CustomerCommand {
 }
 
 pub fn run(args: CustomerArgs) -> anyhow::Result<()> {
+    super::api_key::block_on(run_async(args))
+}
+
+async fn run_async(args: CustomerArgs) -> anyhow::Result<()> {
     let config = super::api_key::load_config(args.config.as_deref(), args.data)?;
-    let store = frontdesk::app::open_store(&config)
-        .context("opening the store (is the server running on this data dir? stop it first)")?;
+    let store = super::api_key::open_store(&config).await?;
     match args.what {
         CustomerCommand::Export { id } => {
-            let export = frontdesk::server::privacy::export_customer(store.as_ref(), &id, "cli")?
+            let export = frontdesk::server::privacy::export_customer(store.as_ref(), &id, "cli")
+                .await?
                 .ok_or_else(|| anyhow::anyhow!("no customer {id:?}"))?;
-            super::api_key::flush(store.as_ref())?;
+            super::api_key::flush(store.as_ref()).await?;
             println!("{}", serde_json::to_string_pretty(&export)?);
         }
         CustomerCommand::Erase { id } => {
-            let erased = frontdesk::server::privacy::erase_customer(store.as_ref(), &id, "cli")?
+            let erased = frontdesk::server::privacy::erase_customer(store.as_ref(), &id, "cli")
+                .await?
                 .ok_or_else(|| anyhow::anyhow!("no customer {id:?}"))?;
-            super::api_key::flush(store.as_ref())?;
+            super::api_key::flush(store.as_ref()).await?;
             println!(
                 "erased: {} conversations, {} messages, {} identities, {} other records",
                 erased.conversations, erased.messages, erased.identities, erased.other

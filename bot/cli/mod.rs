@@ -13,6 +13,7 @@ pub mod init;
 pub mod nlu;
 pub mod replay;
 pub mod serve;
+pub mod store;
 pub mod support;
 pub mod token;
 pub mod train;

@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 mod limits;
 mod llm;
+mod store;
 mod validate;
 pub use limits::LimitsConfig;
 pub use llm::{ApiKey, LlmConfig, LLM_MAX_TIMEOUT_MS};
+pub use store::StoreConfig;
 
 /// Everything frontdesk needs to start: server, engine, shop, agents, NLU and chat platforms.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -22,6 +24,8 @@ pub use llm::{ApiKey, LlmConfig, LLM_MAX_TIMEOUT_MS};
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
     #[serde(default)]
     pub engine: EngineConfig,
     #[serde(default)]
@@ -448,9 +452,10 @@ pub enum ConfigError {
 }
 
 /// Every environment variable frontdesk reads, with the config key it overrides.
-pub const ENV_OVERRIDES: [(&str, &str); 24] = [
+pub const ENV_OVERRIDES: [(&str, &str); 25] = [
     ("FRONTDESK_BIND", "server.bind"),
     ("FRONTDESK_DATA", "server.data_dir"),
+    ("FRONTDESK_STORE_URL", "store.url"),
     ("FRONTDESK_SECRET", "server.secret"),
     ("FRONTDESK_SHOP_SECRET", "server.shop_secret"),
     ("FRONTDESK_PUBLIC_URL", "server.public_url"),
@@ -518,6 +523,7 @@ impl Config {
         };
         config.apply_env(env)?;
         config.validate()?;
+        config.store.validate()?;
         config.llm.validate()?;
         config.assist.validate()?;
         Ok(config)
@@ -530,6 +536,7 @@ impl Config {
             source: Box::new(source),
         })?;
         config.validate()?;
+        config.store.validate()?;
         config.llm.validate()?;
         config.assist.validate()?;
         Ok(config)
@@ -580,6 +587,7 @@ impl Config {
             match key {
                 "server.bind" => self.server.bind = value.clone(),
                 "server.data_dir" => self.server.data_dir = PathBuf::from(&value),
+                "store.url" => self.store.url = Some(value.clone()),
                 "server.secret" => self.server.secret = Some(value.clone()),
                 "server.shop_secret" => self.server.shop_secret = Some(value.clone()),
                 "server.public_url" => self.server.public_url = Some(value.clone()),

@@ -12,7 +12,7 @@ use super::record::push_message;
 use super::types::{Conversation, DeskEventKind};
 use super::views;
 use crate::message::{ConversationId, Speaker, Status};
-use crate::store::{Change, ConversationRecord, QueueEntry};
+use crate::store::{Change, ConversationRecord, Customer, QueueEntry};
 
 /// What an action may change: the conversation, the store change that goes with it, the
 /// events to tell once it is stored; it sees the queues as they were before.
@@ -21,6 +21,10 @@ pub(super) struct Action<'a> {
     pub(super) change: &'a mut Change,
     pub(super) events: &'a mut Vec<DeskEventKind>,
     pub(super) entries: &'a [QueueEntry],
+    /// Every (agent, conversation) claim, read under the queues' lock.
+    pub(super) assignments: &'a [(String, ConversationId)],
+    /// The conversation's customer, read under its lock.
+    pub(super) customer: Option<&'a Customer>,
 }
 
 /// Loads conversation `id` and locks it (and the queues) for `agent`'s action `act`, then
@@ -58,13 +62,23 @@ pub(super) async fn locked_action<F>(
 where
     F: FnOnce(&Inner, Action<'_>) -> Result<Option<String>, DeskError>,
 {
-    let first = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
+    let first = inner
+        .store
+        .conversation(id)
+        .await?
+        .ok_or(DeskError::NotFound)?;
     // An agent acts: an LLM answer still being written would talk over them.
     inner.cancel_llm(id);
     let _conversation_guard = inner.lock_customer(&first.identity().key()).await?;
     let _queue_guard = inner.lock_queues().await?;
-    let mut record = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
-    let entries = inner.store.queue_entries()?;
+    let mut record = inner
+        .store
+        .conversation(id)
+        .await?
+        .ok_or(DeskError::NotFound)?;
+    let entries = inner.store.queue_entries().await?;
+    let assignments = inner.store.assignments().await?;
+    let customer = inner.store.customer(&record.customer).await?;
     let mut change = Change::default();
     let mut events = Vec::new();
     let touched_queue = act(
@@ -74,6 +88,8 @@ where
             change: &mut change,
             events: &mut events,
             entries: &entries,
+            assignments: &assignments,
+            customer: customer.as_ref(),
         },
     )?;
     record.updated = Utc::now();
@@ -87,13 +103,18 @@ where
             .any(|(q, c)| &e.queue == q && &e.conversation_id == c)
     });
     after.extend(change.enqueue.iter().cloned());
-    inner.store.apply(change)?;
+    let moved = touched_queue.as_ref().map(|q| (q, positions(&after, q)));
+    if let Some((_, moved)) = &moved {
+        let notices = inner.position_notices(moved).await?;
+        change.outbox.extend(notices);
+    }
+    inner.store.apply(change).await?;
     inner.store.flush().await?;
     for kind in events {
         inner.emit(id, kind);
     }
-    if let Some(q) = touched_queue {
-        inner.announce(&q, positions(&after, &q));
+    if let Some((q, moved)) = moved {
+        inner.announce(q, moved);
     }
     Ok(record)
 }
@@ -113,9 +134,8 @@ pub(super) async fn claim(
             }));
         }
         let config = &inner.agents[agent];
-        let active = inner
-            .store
-            .assignments()?
+        let active = a
+            .assignments
             .iter()
             .filter(|(name, _)| name == agent)
             .count();
@@ -140,7 +160,9 @@ pub(super) async fn claim(
         Ok(Some(queue))
     })
     .await?;
-    views::conversation(inner, id)?.ok_or(DeskError::NotFound)
+    views::conversation(inner, id)
+        .await?
+        .ok_or(DeskError::NotFound)
 }
 
 /// The owning agent writes to the customer.
@@ -229,7 +251,11 @@ pub(super) async fn verify_customer(
     }
     require_agent(inner, agent)?;
     // Only the owner asks the shop anything about this conversation's customer.
-    let first = inner.store.conversation(id)?.ok_or(DeskError::NotFound)?;
+    let first = inner
+        .store
+        .conversation(id)
+        .await?
+        .ok_or(DeskError::NotFound)?;
     require_owner(&first, agent)?;
     let verdict = inner
         .dialogue
@@ -248,7 +274,7 @@ pub(super) async fn verify_customer(
             audit: vec![audit("verify order: refused by the shop")],
             ..Change::default()
         };
-        inner.store.apply(change)?;
+        inner.store.apply(change).await?;
         inner.store.flush().await?;
         return Err(match verdict {
             super::dialogue::CheckVerdict::Paused => DeskError::Conflict(format!(
@@ -349,12 +375,9 @@ pub(super) async fn block_customer(
         ));
     }
     let mut blocked_id = String::new();
-    agent_action(inner, agent, id, |inner, a| {
+    agent_action(inner, agent, id, |_, a| {
         let r = a.record;
-        let mut customer = inner
-            .store
-            .customer(&r.customer)?
-            .ok_or(DeskError::NotFound)?;
+        let mut customer = a.customer.cloned().ok_or(DeskError::NotFound)?;
         let mut touched = None;
         match r.status {
             Status::WithAgent => {
@@ -407,22 +430,26 @@ pub(super) async fn unblock_customer(
     }
     let mut customer = inner
         .store
-        .customer(customer_id)?
+        .customer(customer_id)
+        .await?
         .ok_or(DeskError::NotFound)?;
     let Some(first) = customer.identities.first().cloned() else {
         return Err(DeskError::NotFound);
     };
     let _guard = inner.lock_customer(&first.key()).await?;
-    if let Some(fresh) = inner.store.customer(customer_id)? {
+    if let Some(fresh) = inner.store.customer(customer_id).await? {
         customer = fresh;
     }
     if customer.blocked.take().is_none() {
         return Err(DeskError::Conflict("the customer is not blocked".into()));
     }
-    inner.store.apply(crate::store::Change {
-        customers: vec![customer],
-        ..Default::default()
-    })?;
+    inner
+        .store
+        .apply(crate::store::Change {
+            customers: vec![customer],
+            ..Default::default()
+        })
+        .await?;
     inner.store.flush().await?;
     tracing::info!(agent, customer = customer_id, "customer unblocked");
     Ok(())

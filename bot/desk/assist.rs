@@ -109,17 +109,18 @@ pub(super) async fn write_summary(inner: &Inner, id: &ConversationId) -> Result<
     let Some(llm) = inner.llm.as_ref() else {
         return Ok(false);
     };
-    let Some(record) = inner.store.conversation(id)? else {
+    let Some(record) = inner.store.conversation(id).await? else {
         return Err(DeskError::NotFound);
     };
-    let customer = inner.store.customer(&record.customer)?;
+    let customer = inner.store.customer(&record.customer).await?;
     let g = grounding::gather(inner, &record, customer.as_ref(), Some(""), None).await?;
     // The grounding keeps the customer's latest message apart when it is the last one;
     // the summary reads the whole conversation.
     let mut conversation: Vec<Line> = g.history.clone();
     let latest_is_customer = inner
         .store
-        .recent_messages(id, 1)?
+        .recent_messages(id, 1)
+        .await?
         .last()
         .is_some_and(|m| matches!(m.from, Speaker::Customer));
     if latest_is_customer && !g.customer_message.is_empty() {
@@ -141,14 +142,17 @@ pub(super) async fn write_summary(inner: &Inner, id: &ConversationId) -> Result<
     {
         // The same lock as the customer's turns: the record is read and written whole.
         let _guard = inner.lock_customer(&record.identity().key()).await?;
-        let Some(mut record) = inner.store.conversation(id)? else {
+        let Some(mut record) = inner.store.conversation(id).await? else {
             return Err(DeskError::NotFound);
         };
         record.llm_summary = Some(text);
-        inner.store.apply(Change {
-            conversations: vec![record],
-            ..Change::default()
-        })?;
+        inner
+            .store
+            .apply(Change {
+                conversations: vec![record],
+                ..Change::default()
+            })
+            .await?;
         inner.store.flush().await?;
     }
     inner.emit(id, DeskEventKind::SummaryWritten);

@@ -19,8 +19,8 @@ pub(super) async fn customer_for(
     now: DateTime<Utc>,
 ) -> Result<Customer, DeskError> {
     let store = &inner.store;
-    let existing = match store.customer_of(identity)? {
-        Some(id) => store.customer(&id)?,
+    let existing = match store.customer_of(identity).await? {
+        Some(id) => store.customer(&id).await?,
         None => None,
     };
     let mut dirty = existing.is_none();

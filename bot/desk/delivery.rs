@@ -18,12 +18,12 @@ pub(super) async fn record_failure(
     text: &str,
     error: &str,
 ) -> Result<(), DeskError> {
-    let Some(first) = inner.store.conversation(id)? else {
+    let Some(first) = inner.store.conversation(id).await? else {
         return Err(DeskError::NotFound);
     };
     // The same lock as the customer's turns: the record is read and written whole.
     let _guard = inner.lock_customer(&first.identity().key()).await?;
-    let Some(mut record) = inner.store.conversation(id)? else {
+    let Some(mut record) = inner.store.conversation(id).await? else {
         return Err(DeskError::NotFound);
     };
     let now = Utc::now();
@@ -38,10 +38,13 @@ pub(super) async fn record_failure(
     if record.delivery_failures.len() > 20 {
         record.delivery_failures.remove(0);
     }
-    inner.store.apply(Change {
-        conversations: vec![record],
-        ..Change::default()
-    })?;
+    inner
+        .store
+        .apply(Change {
+            conversations: vec![record],
+            ..Change::default()
+        })
+        .await?;
     inner.emit(
         id,
         DeskEventKind::DeliveryFailed {

@@ -72,7 +72,8 @@ pub(super) async fn gather(
 ) -> Result<Grounding, super::DeskError> {
     let mut lines: Vec<Line> = inner
         .store
-        .recent_messages(&record.id, HISTORY + 1)?
+        .recent_messages(&record.id, HISTORY + 1)
+        .await?
         .into_iter()
         .map(line_of)
         .collect();

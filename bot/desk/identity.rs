@@ -163,11 +163,11 @@ pub(super) async fn issue_link_code(
     };
     let store = &inner.store;
     // Expired codes go as new ones come.
-    store.purge_link_codes(Utc::now())?;
+    store.purge_link_codes(Utc::now()).await?;
     loop {
         let code = random_code();
         // Only taken when free, so two customers never share one.
-        if store.insert_link_code(&code, &link)? {
+        if store.insert_link_code(&code, &link).await? {
             store.flush().await?;
             return Ok(shown(&code));
         }
@@ -189,21 +189,21 @@ pub(super) async fn redeem_link_code(
     // A guesser gets a few tries, then nothing: not even a right code is taken. The
     // identity's budget stops one chat; the address's and the overall one stop a guesser
     // who makes a fresh identity for every few guesses.
-    let over = |key: &str, allowed: usize| -> Result<bool, LinkError> {
-        Ok(store.failures(key, since).map_err(DeskError::from)? >= allowed)
+    let over = async |key: &str, allowed: usize| -> Result<bool, LinkError> {
+        Ok(store.failures(key, since).await.map_err(DeskError::from)? >= allowed)
     };
-    if over(&identity.key(), LINK_FAILURES_ALLOWED)? {
+    if over(&identity.key(), LINK_FAILURES_ALLOWED).await? {
         return Err(LinkError::LockedOut);
     }
     if let Some(address) = &address {
-        if over(address, LINK_FAILURES_PER_ADDRESS)? {
+        if over(address, LINK_FAILURES_PER_ADDRESS).await? {
             return Err(LinkError::AddressLockedOut);
         }
     }
-    if over(LINK_OVERALL_KEY, LINK_FAILURES_OVERALL)? {
+    if over(LINK_OVERALL_KEY, LINK_FAILURES_OVERALL).await? {
         return Err(LinkError::Paused);
     }
-    let failed = |e: LinkError| -> Result<Identity, LinkError> {
+    let failed = async |e: LinkError| -> Result<Identity, LinkError> {
         let keys = [
             Some(identity.key()),
             address.clone(),
@@ -212,6 +212,7 @@ pub(super) async fn redeem_link_code(
         for key in keys.iter().flatten() {
             store
                 .note_failure(key, now, since)
+                .await
                 .map_err(DeskError::from)?;
         }
         crate::metrics::link_code_refused();
@@ -219,13 +220,13 @@ pub(super) async fn redeem_link_code(
         Err(e)
     };
     let Some(code) = normalise_code(code) else {
-        return failed(LinkError::Unknown);
+        return failed(LinkError::Unknown).await;
     };
-    let Some(link) = store.take_link_code(&code).map_err(DeskError::from)? else {
-        return failed(LinkError::Unknown);
+    let Some(link) = store.take_link_code(&code).await.map_err(DeskError::from)? else {
+        return failed(LinkError::Unknown).await;
     };
     if link.expires < now {
-        return failed(LinkError::Expired);
+        return failed(LinkError::Expired).await;
     }
     if &link.identity == identity {
         return Err(LinkError::SameIdentity);
@@ -254,19 +255,19 @@ pub(super) async fn link_identity(
     // not identity key: two links whose keys sort one way and stripes the other would
     // otherwise take the same two locks in opposite orders and deadlock).
     let _guards = inner.lock_two_customers(&owner.key(), &other.key()).await?;
-    let owner_customer = store.customer_of(owner)?;
-    let other_customer = store.customer_of(other)?;
+    let owner_customer = store.customer_of(owner).await?;
+    let other_customer = store.customer_of(other).await?;
     let (target_id, moving, previous) = match (owner_customer, other_customer) {
         (Some(t), previous) => (t, other, previous),
         (None, Some(t)) => (t, owner, None),
         (None, None) => return Ok(None),
     };
     let mut change = Change::default();
-    let Some(mut target) = store.customer(&target_id)? else {
+    let Some(mut target) = store.customer(&target_id).await? else {
         return Ok(None);
     };
     if let Some(prev_id) = previous.filter(|p| p != &target_id) {
-        if let Some(mut prev) = store.customer(&prev_id)? {
+        if let Some(mut prev) = store.customer(&prev_id).await? {
             prev.identities.retain(|i| i != moving);
             // Keep what the shop told us about them.
             target.tier = target.tier.or(prev.tier.clone());
@@ -285,7 +286,7 @@ pub(super) async fn link_identity(
     }
     change.identities.push((moving.clone(), target_id.clone()));
     change.customers.push(target);
-    store.apply(change)?;
+    store.apply(change).await?;
     store.flush().await?;
     tracing::info!(customer = %target_id, identity = %moving, "identities linked");
     Ok(Some(target_id))

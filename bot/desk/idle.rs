@@ -26,8 +26,8 @@ pub(super) async fn reassign_idle(
 ) -> Result<Vec<ConversationId>, DeskError> {
     let limit = chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX);
     let mut moved = Vec::new();
-    for (agent, id) in inner.store.assignments()? {
-        let Some(r) = inner.store.conversation(&id)? else {
+    for (agent, id) in inner.store.assignments().await? {
+        let Some(r) = inner.store.conversation(&id).await? else {
             continue;
         };
         if !is_idle(&r, limit, now) {
@@ -118,12 +118,12 @@ pub(super) async fn expire_anonymous(
         r.status == Status::Queued && r.anonymous_in_queue && now - r.last_customer_at >= limit
     };
     let mut gone = Vec::new();
-    for entry in inner.store.queue_entries()? {
+    for entry in inner.store.queue_entries().await? {
         if !entry.anonymous {
             continue;
         }
         let id = entry.conversation_id;
-        match inner.store.conversation(&id)? {
+        match inner.store.conversation(&id).await? {
             Some(r) if stale(&r) => {}
             _ => continue,
         }

@@ -147,6 +147,32 @@ impl Inner {
         });
     }
 
+    /// The "you are now number N" notices of the chat-platform customers among `moved`, as
+    /// outbox messages to write with the change that moved them (the widget's customers
+    /// see [`Inner::announce`]'s events).
+    pub(super) async fn position_notices(
+        &self,
+        moved: &[(ConversationId, usize)],
+    ) -> Result<Vec<crate::message::Outbound>, DeskError> {
+        let mut out = Vec::new();
+        for (id, position) in moved {
+            let Some(r) = self.store.conversation(id).await? else {
+                continue;
+            };
+            if crate::store::has_outbox(r.channel) {
+                out.push(crate::message::Outbound {
+                    conversation_id: id.clone(),
+                    channel: r.channel,
+                    channel_user: r.channel_user,
+                    text: super::copy::queue_position(*position),
+                    from: crate::message::Speaker::Bot,
+                    time: chrono::Utc::now(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Tells each waiting customer of `queue` their (new) position.
     pub(super) fn announce(&self, queue: &str, positions: Vec<(ConversationId, usize)>) {
         for (id, position) in positions {

@@ -101,7 +101,11 @@ pub(super) async fn finish(inner: &Inner, job: LlmJob) -> Result<Turn, DeskError
         }
     }
     let _guard = inner.lock_customer(&job.identity_key).await?;
-    let mut record = inner.store.conversation(&id)?.ok_or(DeskError::NotFound)?;
+    let mut record = inner
+        .store
+        .conversation(&id)
+        .await?
+        .ok_or(DeskError::NotFound)?;
     let now = Utc::now();
     let mut out = Outcome::for_ids(job.message_ids.clone());
     out.change.awaiting.push((id.clone(), false));
@@ -121,7 +125,8 @@ pub(super) async fn finish(inner: &Inner, job: LlmJob) -> Result<Turn, DeskError
     };
     let customer = inner
         .store
-        .customer(&record.customer)?
+        .customer(&record.customer)
+        .await?
         .unwrap_or_else(|| job.customer.clone());
     match result {
         Ok(CheckedAnswer {
@@ -218,20 +223,21 @@ async fn ask(inner: &Inner, job: &LlmJob, drafted: &mut bool) -> Result<CheckedA
 /// out-of-scope answer) for each question left waiting for the LLM by a crash.
 pub(super) async fn answer_stranded(inner: &Inner) -> Result<usize, DeskError> {
     let mut answered = 0;
-    for id in inner.store.awaiting_answers()? {
+    for id in inner.store.awaiting_answers().await? {
         let mut out = Outcome::for_ids(None);
         out.change.awaiting.push((id.clone(), false));
-        let Some(first) = inner.store.conversation(&id)? else {
-            inner.store.apply(out.change)?;
+        let Some(first) = inner.store.conversation(&id).await? else {
+            inner.store.apply(out.change).await?;
             continue;
         };
         let _guard = inner.lock_customer(&first.identity().key()).await?;
-        let Some(mut record) = inner.store.conversation(&id)? else {
+        let Some(mut record) = inner.store.conversation(&id).await? else {
             continue;
         };
         let asked = inner
             .store
-            .recent_messages(&id, 1)?
+            .recent_messages(&id, 1)
+            .await?
             .into_iter()
             .filter(|m| m.from == crate::message::Speaker::Customer)
             .find_map(|m| m.analysis);

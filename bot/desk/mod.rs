@@ -66,7 +66,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::config::{AgentConfig, EngineConfig};
-use crate::message::{ChannelKind, ConversationId, Identity, Inbound};
+use crate::message::{ChannelKind, ConversationId, Identity, Inbound, Status};
 use crate::policy::Rules;
 use inner::{Inner, Job};
 use router::{RouteError, Router};
@@ -146,10 +146,10 @@ impl Desk {
         id: &ConversationId,
         question: Option<&str>,
     ) -> Result<Option<grounding::Grounding>, DeskError> {
-        let Some(record) = self.inner.store.conversation(id)? else {
+        let Some(record) = self.inner.store.conversation(id).await? else {
             return Ok(None);
         };
-        let customer = self.inner.store.customer(&record.customer)?;
+        let customer = self.inner.store.customer(&record.customer).await?;
         Ok(Some(
             grounding::gather(&self.inner, &record, customer.as_ref(), question, None).await?,
         ))
@@ -160,31 +160,61 @@ impl Desk {
         self.inner.events.subscribe()
     }
 
-    pub fn queues(&self) -> Result<Vec<QueueView>, DeskError> {
-        views::queues(&self.inner, Utc::now())
+    pub async fn queues(&self) -> Result<Vec<QueueView>, DeskError> {
+        views::queues(&self.inner, Utc::now()).await
     }
 
-    pub fn conversation(&self, id: &ConversationId) -> Result<Option<Conversation>, DeskError> {
-        views::conversation(&self.inner, id)
+    pub async fn conversation(
+        &self,
+        id: &ConversationId,
+    ) -> Result<Option<Conversation>, DeskError> {
+        views::conversation(&self.inner, id).await
     }
 
     /// The conversation this channel user writes into now (none once it is closed).
-    pub fn conversation_of(
+    pub async fn conversation_of(
         &self,
         channel: ChannelKind,
         channel_user: &str,
     ) -> Result<Option<ConversationId>, DeskError> {
         let identity = Identity::new(channel, channel_user);
-        Ok(self.inner.store.open_conversation(&identity)?)
+        Ok(self.inner.store.open_conversation(&identity).await?)
     }
 
-    pub fn agents(&self) -> Vec<AgentView> {
-        views::agents(&self.inner)
+    /// Where a queued conversation stands in its queue (position 0 when the queues cannot
+    /// be read); `None` unless it waits.
+    pub async fn queue_slot(&self, c: &Conversation) -> Option<QueueSlot> {
+        let name = c.queue.clone().filter(|_| c.status == Status::Queued)?;
+        let position = self
+            .queues()
+            .await
+            .ok()
+            .and_then(|qs| {
+                qs.into_iter()
+                    .find(|q| q.name == name)?
+                    .entries
+                    .into_iter()
+                    .find(|e| e.conversation_id == c.id)
+                    .map(|e| e.position)
+            })
+            .unwrap_or(0);
+        Some(QueueSlot { name, position })
+    }
+
+    pub async fn agents(&self) -> Vec<AgentView> {
+        views::agents(&self.inner).await
     }
 
     /// The agent's configuration (password hash included), for the console's login.
     pub fn agent(&self, name: &str) -> Option<&AgentConfig> {
         self.inner.agents.get(name)
+    }
+
+    /// Queues `message` in the outbox outside a turn (the answer to a link command, which
+    /// belongs to no conversation) and returns once it is durable.
+    pub async fn queue_reply(&self, message: crate::message::Outbound) -> Result<(), DeskError> {
+        self.inner.store.queue_outbox(message).await?;
+        Ok(self.inner.store.flush().await?)
     }
 
     /// Makes everything stored so far durable.
@@ -319,8 +349,12 @@ impl Desk {
     }
 
     /// The outcome of inbound message `message_id` of `identity`, if it was handled.
-    pub fn seen(&self, identity: &Identity, message_id: &str) -> Result<Option<Turn>, DeskError> {
-        match self.inner.store.seen_inbound(identity, message_id)? {
+    pub async fn seen(
+        &self,
+        identity: &Identity,
+        message_id: &str,
+    ) -> Result<Option<Turn>, DeskError> {
+        match self.inner.store.seen_inbound(identity, message_id).await? {
             Some(v) => Ok(serde_json::from_value(v).ok()),
             None => Ok(None),
         }

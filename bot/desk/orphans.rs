@@ -14,20 +14,20 @@ use crate::store::Change;
 /// (removed from the config). Returns the conversations moved.
 pub(super) async fn requeue_orphans(inner: &Inner) -> Result<Vec<ConversationId>, DeskError> {
     let mut moved = Vec::new();
-    for (agent, id) in inner.store.assignments()? {
+    for (agent, id) in inner.store.assignments().await? {
         if inner.agents.contains_key(&agent) {
             continue;
         }
-        let Some(first) = inner.store.conversation(&id)? else {
+        let Some(first) = inner.store.conversation(&id).await? else {
             // An assignment without its conversation: drop it.
             let mut change = Change::default();
             change.unassign.push((agent.clone(), id.clone()));
-            inner.store.apply(change)?;
+            inner.store.apply(change).await?;
             continue;
         };
         let _conversation = inner.lock_customer(&first.identity().key()).await?;
         let _queues = inner.lock_queues().await?;
-        let Some(mut r) = inner.store.conversation(&id)? else {
+        let Some(mut r) = inner.store.conversation(&id).await? else {
             continue;
         };
         let now = Utc::now();
@@ -37,24 +37,26 @@ pub(super) async fn requeue_orphans(inner: &Inner) -> Result<Vec<ConversationId>
         let mut touched = None;
         let mut events = Vec::new();
         if owned {
-            let entries = inner.store.queue_entries()?;
+            let entries = inner.store.queue_entries().await?;
             let queue = back_to_queue(&mut r, &mut change, &entries, &mut events, &agent, now);
             r.updated = now;
             change.conversations.push(r.clone());
             let mut after = entries;
             after.extend(change.enqueue.iter().cloned());
-            touched = Some((queue, after));
+            let now_at = positions(&after, &queue);
+            change.outbox.extend(inner.position_notices(&now_at).await?);
+            touched = Some((queue, now_at));
         }
-        inner.store.apply(change)?;
+        inner.store.apply(change).await?;
         inner.store.flush().await?;
         for kind in events {
             inner.emit(&id, kind);
         }
-        if let Some((queue, after)) = touched {
-            inner.announce(&queue, positions(&after, &queue));
+        if let Some((queue, now_at)) = touched {
+            inner.announce(&queue, now_at);
             tracing::info!(agent, conversation = %id,
                 "agent no longer configured: conversation back in its queue");
-            moved.push(id);
+            moved.push(id.clone());
         }
     }
     inner.store.flush().await?;

@@ -84,7 +84,8 @@ pub(super) async fn ask_judge(
     }
     let earlier: Vec<Line> = inner
         .store
-        .recent_messages(&record.id, JUDGE_HISTORY)?
+        .recent_messages(&record.id, JUDGE_HISTORY)
+        .await?
         .into_iter()
         .map(super::grounding::line_of)
         .collect();

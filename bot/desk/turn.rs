@@ -31,7 +31,7 @@ pub(super) async fn handle(
     let _conversation_guard = inner.lock_customer(&identity.key()).await?;
     // Exactly once: a message id seen before gets its first outcome back, nothing runs again.
     if let Some(id) = &msg.message_id {
-        if let Some(outcome) = inner.store.seen_inbound(&identity, id)? {
+        if let Some(outcome) = inner.store.seen_inbound(&identity, id).await? {
             crate::metrics::inbound_duplicate(msg.channel.as_str());
             tracing::info!(channel = %msg.channel, message_id = %id, "repeated message answered from its first outcome");
             return serde_json::from_value(outcome)
@@ -60,7 +60,8 @@ pub(super) async fn handle(
             "this conversation was closed by our team and new messages are not accepted".into(),
         ));
     }
-    let mut record = open_conversation(inner, &mut customer, &identity, &mut out.change, now)?;
+    let mut record =
+        open_conversation(inner, &mut customer, &identity, &mut out.change, now).await?;
     // Queues cap anonymous chats per address for widget visitors only: a REST integration
     // relays all its customers from its own address (and answers for them with its key).
     if msg.channel == ChannelKind::Web && msg.origin.is_some() {
@@ -75,7 +76,7 @@ pub(super) async fn handle(
     dialogue::trust(&mut record, proved);
     let analysis = understand(inner, &text).await?;
     record_customer_message(&mut record, &mut out, &text, msg.time, &analysis, now);
-    gauge_frustration(inner, &mut record, &customer, &analysis, now)?;
+    gauge_frustration(inner, &mut record, &customer, &analysis, now).await?;
     match record.status {
         Status::Bot => {
             bot_turn(inner, &mut record, &customer, &analysis, &mut out, now).await?;
@@ -172,7 +173,7 @@ fn validate(msg: &Inbound) -> Result<String, DeskError> {
 
 /// The conversation this identity writes into: the open one, or a new one (counted on
 /// the customer).
-fn open_conversation(
+async fn open_conversation(
     inner: &Inner,
     customer: &mut Customer,
     identity: &Identity,
@@ -180,8 +181,8 @@ fn open_conversation(
     now: DateTime<Utc>,
 ) -> Result<ConversationRecord, DeskError> {
     let store = &inner.store;
-    let open = match store.open_conversation(identity)? {
-        Some(id) => store.conversation(&id)?,
+    let open = match store.open_conversation(identity).await? {
+        Some(id) => store.conversation(&id).await?,
         None => None,
     };
     Ok(match open {
@@ -256,7 +257,7 @@ fn record_customer_message(
 
 /// How frustrated the customer is with the conversation so far (`frustration.rs`): the
 /// score and its reasons are kept on the record, for the rules and the console.
-fn gauge_frustration(
+async fn gauge_frustration(
     inner: &Inner,
     record: &mut ConversationRecord,
     customer: &Customer,
@@ -265,7 +266,8 @@ fn gauge_frustration(
 ) -> Result<(), DeskError> {
     let mut said: Vec<Analysis> = inner
         .store
-        .recent_messages(&record.id, FRUSTRATION_WINDOW)?
+        .recent_messages(&record.id, FRUSTRATION_WINDOW)
+        .await?
         .into_iter()
         .filter(|m| m.from == Speaker::Customer)
         .filter_map(|m| m.analysis)
@@ -417,7 +419,10 @@ pub(super) async fn commit(
             change.inbound.push((identity.clone(), id, outcome.clone()));
         }
     }
-    inner.store.apply(change)?;
+    if turn.queue.is_some() {
+        change.outbox.extend(inner.position_notices(&moved).await?);
+    }
+    inner.store.apply(change).await?;
     drop(queue_guard);
     inner.store.flush().await?;
     for kind in events {

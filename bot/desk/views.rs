@@ -11,53 +11,49 @@ use crate::message::ConversationId;
 use crate::store::ConversationRecord;
 
 /// Every queue of the rules (and any other that has entries), in service order.
-pub(super) fn queues(inner: &Inner, now: DateTime<Utc>) -> Result<Vec<QueueView>, DeskError> {
-    let entries = inner.store.queue_entries()?;
+pub(super) async fn queues(inner: &Inner, now: DateTime<Utc>) -> Result<Vec<QueueView>, DeskError> {
+    let entries = inner.store.queue_entries().await?;
     let mut names: Vec<String> = inner.rules.queues.keys().cloned().collect();
     for e in &entries {
         if !names.contains(&e.queue) {
             names.push(e.queue.clone());
         }
     }
-    names
-        .into_iter()
-        .map(|name| {
-            let spec = inner.rules.queues.get(&name);
-            let sla_secs = spec.map_or(0, |s| s.sla_secs);
-            let list = ordered(&entries, &name)
-                .into_iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    let record = inner.store.conversation(&e.conversation_id)?;
-                    let sentiment = record.as_ref().map_or(0.0, recent_negativity);
-                    let (frustration, frustration_reasons) = record
-                        .as_ref()
-                        .map(|r| (r.frustration, r.frustration_reasons.clone()))
-                        .unwrap_or_default();
-                    let waiting_secs = (now - e.enqueued_at).num_seconds().max(0) as u64;
-                    Ok(QueueEntryView {
-                        conversation_id: e.conversation_id.clone(),
-                        customer: e.customer.clone(),
-                        channel: e.channel,
-                        priority: e.priority,
-                        reasons: e.reasons.clone(),
-                        sentiment,
-                        frustration,
-                        frustration_reasons,
-                        waiting_secs,
-                        position: i + 1,
-                        sla_breached: sla_secs > 0 && waiting_secs > sla_secs,
-                    })
-                })
-                .collect::<Result<Vec<_>, DeskError>>()?;
-            Ok(QueueView {
-                name,
-                description: spec.and_then(|s| s.description.clone()),
-                sla_secs,
-                entries: list,
-            })
-        })
-        .collect()
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let spec = inner.rules.queues.get(&name);
+        let sla_secs = spec.map_or(0, |s| s.sla_secs);
+        let mut list = Vec::new();
+        for (i, e) in ordered(&entries, &name).into_iter().enumerate() {
+            let record = inner.store.conversation(&e.conversation_id).await?;
+            let sentiment = record.as_ref().map_or(0.0, recent_negativity);
+            let (frustration, frustration_reasons) = record
+                .as_ref()
+                .map(|r| (r.frustration, r.frustration_reasons.clone()))
+                .unwrap_or_default();
+            let waiting_secs = (now - e.enqueued_at).num_seconds().max(0) as u64;
+            list.push(QueueEntryView {
+                conversation_id: e.conversation_id.clone(),
+                customer: e.customer.clone(),
+                channel: e.channel,
+                priority: e.priority,
+                reasons: e.reasons.clone(),
+                sentiment,
+                frustration,
+                frustration_reasons,
+                waiting_secs,
+                position: i + 1,
+                sla_breached: sla_secs > 0 && waiting_secs > sla_secs,
+            });
+        }
+        out.push(QueueView {
+            name,
+            description: spec.and_then(|s| s.description.clone()),
+            sla_secs,
+            entries: list,
+        });
+    }
+    Ok(out)
 }
 
 /// Mean negative probability of the last three customer messages.
@@ -72,8 +68,8 @@ fn recent_negativity(r: &ConversationRecord) -> f32 {
 }
 
 /// Every agent with the conversations they hold now.
-pub(super) fn agents(inner: &Inner) -> Vec<AgentView> {
-    let assignments = inner.store.assignments().unwrap_or_default();
+pub(super) async fn agents(inner: &Inner) -> Vec<AgentView> {
+    let assignments = inner.store.assignments().await.unwrap_or_default();
     inner
         .agents
         .values()
@@ -95,16 +91,16 @@ pub(super) fn agents(inner: &Inner) -> Vec<AgentView> {
 }
 
 /// Conversation `id` with its transcript and what we know of its customer.
-pub(super) fn conversation(
+pub(super) async fn conversation(
     inner: &Inner,
     id: &ConversationId,
 ) -> Result<Option<Conversation>, DeskError> {
     let store = &inner.store;
-    let Some(record) = store.conversation(id)? else {
+    let Some(record) = store.conversation(id).await? else {
         return Ok(None);
     };
-    let messages = store.messages(id)?;
-    let customer = store.customer(&record.customer)?;
+    let messages = store.messages(id).await?;
+    let customer = store.customer(&record.customer).await?;
     Ok(Some(Conversation::from_record(
         record,
         messages,

@@ -35,7 +35,7 @@ pub(super) async fn escalate<'a>(
         .get(&name)
         .map_or(usize::MAX, |q| q.max_waiting);
     let anonymous = queue::is_anonymous(record, customer);
-    let entries = inner.store.queue_entries()?;
+    let entries = inner.store.queue_entries().await?;
     // Only anonymous customers meet the caps: a checked or high-value customer is never
     // refused for capacity, however many strangers wait.
     if anonymous {
@@ -114,7 +114,7 @@ pub(super) async fn still_waiting<'a>(
     )
     .await;
     out.queue_guard = Some(inner.lock_queues().await?);
-    let mut entries = inner.store.queue_entries()?;
+    let mut entries = inner.store.queue_entries().await?;
     let name = record.queue.clone().unwrap_or_default();
     if let Some(raised) = escalation.filter(|e| e.priority > record.priority) {
         if let Some(entry) = entries

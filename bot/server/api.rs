@@ -154,7 +154,7 @@ async fn queues(caller: Caller, State(state): State<AppState>) -> Result<Respons
             "this API key cannot read the queues: it needs the agent, lead or admin scope".into(),
         ));
     }
-    let queues: Vec<QueueView> = state.desk.queues()?;
+    let queues: Vec<QueueView> = state.desk.queues().await?;
     Ok(ApiJson(queues).into_response())
 }
 
@@ -183,7 +183,7 @@ async fn conversation(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     if caller.is_agent() {
-        return super::console::transcript(&state, &id);
+        return super::console::transcript(&state, &id).await;
     }
     let Caller::Key { record, .. } = caller else {
         unreachable!("agents are handled above")
@@ -191,7 +191,8 @@ async fn conversation(
     let not_found = || AppError::NotFound(format!("no conversation {id} for this API key"));
     let c = state
         .desk
-        .conversation(&crate::message::ConversationId(id.clone()))?
+        .conversation(&crate::message::ConversationId(id.clone()))
+        .await?
         .ok_or_else(not_found)?;
     let prefix = channel_user(&record.id, "");
     let Some(user_id) = (c.channel == ChannelKind::Rest)
@@ -200,26 +201,7 @@ async fn conversation(
     else {
         return Err(not_found());
     };
-    let queue = c
-        .queue
-        .clone()
-        .filter(|_| c.status == Status::Queued)
-        .map(|name| {
-            let position = state
-                .desk
-                .queues()
-                .ok()
-                .and_then(|qs| {
-                    qs.into_iter()
-                        .find(|q| q.name == name)?
-                        .entries
-                        .into_iter()
-                        .find(|e| e.conversation_id == c.id)
-                        .map(|e| e.position)
-                })
-                .unwrap_or(0);
-            crate::desk::QueueSlot { name, position }
-        });
+    let queue = state.desk.queue_slot(&c).await;
     let messages = c
         .messages
         .iter()

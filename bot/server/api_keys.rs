@@ -76,7 +76,7 @@ fn key_hash(secret: &str) -> String {
 }
 
 /// Makes and stores a key named `name` with `scope` (call the store's flush after).
-pub fn create_api_key(
+pub async fn create_api_key(
     store: &dyn Store,
     name: &str,
     scope: Scope,
@@ -90,7 +90,7 @@ pub fn create_api_key(
         hash: key_hash(&secret),
         created: chrono::Utc::now(),
     };
-    store.put_api_key(&record)?;
+    store.put_api_key(&record).await?;
     Ok(NewApiKey {
         key: format!("{API_KEY_PREFIX}{id}_{secret}"),
         record,
@@ -98,11 +98,11 @@ pub fn create_api_key(
 }
 
 /// Revokes the keys whose id or name is `which`; returns the ids revoked.
-pub fn revoke_api_key(store: &dyn Store, which: &str) -> Result<Vec<String>, StoreError> {
+pub async fn revoke_api_key(store: &dyn Store, which: &str) -> Result<Vec<String>, StoreError> {
     let mut revoked = Vec::new();
-    for key in store.api_keys()? {
+    for key in store.api_keys().await? {
         if key.id == which || key.name == which {
-            store.remove_api_key(&key.id)?;
+            store.remove_api_key(&key.id).await?;
             revoked.push(key.id);
         }
     }
@@ -110,11 +110,11 @@ pub fn revoke_api_key(store: &dyn Store, which: &str) -> Result<Vec<String>, Sto
 }
 
 /// The stored key a presented `fd_ID_SECRET` is, if any.
-pub fn verify_api_key(store: &dyn Store, presented: &str) -> Option<(ApiKeyRecord, Scope)> {
+pub async fn verify_api_key(store: &dyn Store, presented: &str) -> Option<(ApiKeyRecord, Scope)> {
     use subtle::ConstantTimeEq as _;
     let rest = presented.trim().strip_prefix(API_KEY_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let record = store.api_key(id).ok()??;
+    let record = store.api_key(id).await.ok()??;
     let ok: bool = key_hash(secret)
         .as_bytes()
         .ct_eq(record.hash.as_bytes())
@@ -124,9 +124,9 @@ pub fn verify_api_key(store: &dyn Store, presented: &str) -> Option<(ApiKeyRecor
 }
 
 /// The API key in `Authorization: Bearer`, when there is one and it is valid.
-pub fn api_key_of(state: &AppState, headers: &HeaderMap) -> Option<(ApiKeyRecord, Scope)> {
+pub async fn api_key_of(state: &AppState, headers: &HeaderMap) -> Option<(ApiKeyRecord, Scope)> {
     let token = bearer(headers).filter(|t| t.starts_with(API_KEY_PREFIX))?;
-    verify_api_key(state.store.as_ref(), &token)
+    verify_api_key(state.store.as_ref(), &token).await
 }
 
 /// Who calls the API: a logged-in agent or an integration's key.
@@ -164,7 +164,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        if let Some(session) = session_of(state, &parts.headers) {
+        if let Some(session) = session_of(state, &parts.headers).await {
             // A browser's cookie on a state-changing call must come from this site.
             if session.from_cookie && parts.method != axum::http::Method::GET {
                 check_origin(state, &parts.headers)?;
@@ -178,7 +178,7 @@ impl FromRequestParts<AppState> for Caller {
                 admin,
             });
         }
-        if let Some((record, scope)) = api_key_of(state, &parts.headers) {
+        if let Some((record, scope)) = api_key_of(state, &parts.headers).await {
             return Ok(Caller::Key { record, scope });
         }
         let sent_key = parts

@@ -243,7 +243,7 @@ pub fn fingerprint(password_hash: &str) -> String {
 
 /// A new session for `agent` (whose password hash is `password_hash`) lasting `secs`:
 /// stored, then returned as (token, session id).
-pub fn open_session(
+pub async fn open_session(
     keys: &Keys,
     store: &dyn Store,
     agent: &str,
@@ -252,14 +252,16 @@ pub fn open_session(
 ) -> Result<(String, String), StoreError> {
     let sid = random_token(32);
     let expires = chrono::Utc::now() + chrono::Duration::seconds(secs as i64);
-    store.put_session(
-        &sid,
-        &SessionRecord {
-            agent: agent.to_string(),
-            expires,
-            fingerprint: fingerprint(password_hash),
-        },
-    )?;
+    store
+        .put_session(
+            &sid,
+            &SessionRecord {
+                agent: agent.to_string(),
+                expires,
+                fingerprint: fingerprint(password_hash),
+            },
+        )
+        .await?;
     let token = keys.session.sign(&SessionClaims {
         kind: "agent_session".into(),
         sid: sid.clone(),
@@ -359,7 +361,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 
 /// The valid session of this request: signed with the session key, unexpired, still in
 /// the store, of an agent still in the config whose password has not changed since.
-pub fn session_of(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+pub async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<Session> {
     let (token, from_cookie) = match bearer(headers).filter(|t| !t.starts_with(API_KEY_PREFIX)) {
         Some(t) => (t, false),
         None => (session_cookie(headers)?, true),
@@ -369,7 +371,7 @@ pub fn session_of(state: &AppState, headers: &HeaderMap) -> Option<Session> {
     if claims.kind != "agent_session" || claims.exp < now.timestamp() {
         return None;
     }
-    let record = state.store.session(&claims.sid).ok()??;
+    let record = state.store.session(&claims.sid).await.ok()??;
     if record.expires < now || record.agent != claims.agent {
         return None;
     }
@@ -385,8 +387,8 @@ pub fn session_of(state: &AppState, headers: &HeaderMap) -> Option<Session> {
     })
 }
 
-pub(super) fn agent_of(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    session_of(state, headers).map(|s| s.agent)
+pub(super) async fn agent_of(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    session_of(state, headers).await.map(|s| s.agent)
 }
 
 impl FromRequestParts<AppState> for AgentSession {
@@ -394,6 +396,7 @@ impl FromRequestParts<AppState> for AgentSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         agent_of(state, &parts.headers)
+            .await
             .map(AgentSession)
             .ok_or_else(AppError::login_required)
     }
@@ -435,7 +438,9 @@ impl FromRequestParts<AppState> for AgentAction {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let session = session_of(state, &parts.headers).ok_or_else(AppError::login_required)?;
+        let session = session_of(state, &parts.headers)
+            .await
+            .ok_or_else(AppError::login_required)?;
         check_origin(state, &parts.headers)?;
         check_csrf(state, &parts.headers, &session.sid)?;
         Ok(AgentAction(session.agent))

@@ -55,7 +55,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match agent_of(&state, &headers) {
+    match agent_of(&state, &headers).await {
         Some(_) => Html(CONSOLE_HTML).into_response(),
         None => Redirect::to("/console/login").into_response(),
     }
@@ -165,6 +165,7 @@ async fn login(
         &agent.password_hash,
         secs,
     )
+    .await
     .map_err(|e| AppError::Internal(format!("could not keep the session: {e}")))?;
     {
         state
@@ -197,12 +198,13 @@ fn secure_flag(state: &AppState) -> &'static str {
 
 /// Ends the session on the server (the token stops working at once) and clears the cookie.
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    if let Some(session) = session_of(&state, &headers) {
+    if let Some(session) = session_of(&state, &headers).await {
         check_origin(&state, &headers)?;
         super::auth::check_csrf(&state, &headers, &session.sid)?;
         state
             .store
             .remove_session(&session.sid)
+            .await
             .and(Ok(()))
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let _ = state.store.flush().await;
@@ -225,7 +227,9 @@ async fn csrf(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<ApiJson<Csrf>, AppError> {
-    let session = session_of(&state, &headers).ok_or_else(AppError::login_required)?;
+    let session = session_of(&state, &headers)
+        .await
+        .ok_or_else(AppError::login_required)?;
     Ok(ApiJson(Csrf {
         csrf: state.keys.csrf_of(&session.sid),
     }))
@@ -238,6 +242,7 @@ async fn me(
     state
         .desk
         .agents()
+        .await
         .into_iter()
         .find(|a| a.name == agent)
         .map(ApiJson)
@@ -248,11 +253,11 @@ async fn queues(
     _agent: AgentSession,
     State(state): State<AppState>,
 ) -> Result<ApiJson<Vec<QueueView>>, AppError> {
-    Ok(ApiJson(state.desk.queues()?))
+    Ok(ApiJson(state.desk.queues().await?))
 }
 
 async fn agents(_agent: AgentSession, State(state): State<AppState>) -> ApiJson<Vec<AgentView>> {
-    ApiJson(state.desk.agents())
+    ApiJson(state.desk.agents().await)
 }
 
 /// A transcript with each agent's display name, for the console.
@@ -268,15 +273,16 @@ async fn conversation(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    transcript(&state, &id)
+    transcript(&state, &id).await
 }
 
 /// Conversation `id` with its transcript and the agents' display names.
-pub(super) fn transcript(state: &AppState, id: &str) -> Result<Response, AppError> {
-    let conversation = load(&state.desk, id)?;
+pub(super) async fn transcript(state: &AppState, id: &str) -> Result<Response, AppError> {
+    let conversation = load(&state.desk, id).await?;
     let agent_names = state
         .desk
         .agents()
+        .await
         .into_iter()
         .map(|a| (a.name, a.display_name))
         .collect();
@@ -287,8 +293,9 @@ pub(super) fn transcript(state: &AppState, id: &str) -> Result<Response, AppErro
     .into_response())
 }
 
-fn load(desk: &Desk, id: &str) -> Result<Conversation, AppError> {
-    desk.conversation(&ConversationId(id.to_string()))?
+async fn load(desk: &Desk, id: &str) -> Result<Conversation, AppError> {
+    desk.conversation(&ConversationId(id.to_string()))
+        .await?
         .ok_or_else(|| AppError::NotFound(format!("no conversation {id}")))
 }
 
@@ -316,7 +323,7 @@ async fn reply(
     super::validate::check_text(&body.text, state.config.server.max_text_len)?;
     let id = ConversationId(id);
     state.desk.agent_reply(&agent, &id, &body.text).await?;
-    Ok(ApiJson(load(&state.desk, id.as_str())?))
+    Ok(ApiJson(load(&state.desk, id.as_str()).await?))
 }
 
 #[derive(Deserialize)]
@@ -430,7 +437,7 @@ async fn hand_back(
 ) -> Result<ApiJson<Conversation>, AppError> {
     let id = ConversationId(id);
     state.desk.hand_back(&agent, &id).await?;
-    Ok(ApiJson(load(&state.desk, id.as_str())?))
+    Ok(ApiJson(load(&state.desk, id.as_str()).await?))
 }
 
 #[derive(Deserialize)]
@@ -455,7 +462,7 @@ async fn verify(
         .desk
         .verify_customer(&agent, &id, &body.order, &body.proof)
         .await?;
-    Ok(ApiJson(load(&state.desk, id.as_str())?))
+    Ok(ApiJson(load(&state.desk, id.as_str()).await?))
 }
 
 #[derive(Deserialize)]
@@ -474,7 +481,7 @@ async fn block(
 ) -> Result<ApiJson<serde_json::Value>, AppError> {
     let id = ConversationId(id);
     let customer = state.desk.block_customer(&agent, &id, &body.reason).await?;
-    audit_block(&state, &agent, "block", &customer)?;
+    audit_block(&state, &agent, "block", &customer).await?;
     Ok(ApiJson(
         serde_json::json!({ "customer": customer, "blocked": true }),
     ))
@@ -486,14 +493,14 @@ async fn unblock(
     Path(customer): Path<String>,
 ) -> Result<ApiJson<serde_json::Value>, AppError> {
     state.desk.unblock_customer(&agent, &customer).await?;
-    audit_block(&state, &agent, "unblock", &customer)?;
+    audit_block(&state, &agent, "unblock", &customer).await?;
     Ok(ApiJson(
         serde_json::json!({ "customer": customer, "blocked": false }),
     ))
 }
 
 /// Blocking and unblocking are written to the audit (who, what; the customer as a hash).
-fn audit_block(
+async fn audit_block(
     state: &AppState,
     agent: &str,
     action: &str,
@@ -507,6 +514,7 @@ fn audit_block(
             subject: super::privacy::subject_hash(customer),
             actor: format!("agent:{agent}"),
         })
+        .await
         .map_err(|e| AppError::from(crate::desk::DeskError::Storage(e)))
 }
 
@@ -517,7 +525,7 @@ async fn close(
 ) -> Result<ApiJson<Conversation>, AppError> {
     let id = ConversationId(id);
     state.desk.close(&agent, &id).await?;
-    Ok(ApiJson(load(&state.desk, id.as_str())?))
+    Ok(ApiJson(load(&state.desk, id.as_str()).await?))
 }
 
 /// Every desk event, as JSON text frames, while the session lasts; the console refreshes
@@ -528,7 +536,9 @@ async fn live(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    let session = session_of(&state, &headers).ok_or_else(AppError::login_required)?;
+    let session = session_of(&state, &headers)
+        .await
+        .ok_or_else(AppError::login_required)?;
     // A page of another site may open a socket with the agent's cookie: browsers always
     // send Origin, so a cookie session needs one that is this server.
     let origin = headers.get(header::ORIGIN);

@@ -32,8 +32,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn take(desk: &Desk) -> Snapshot {
-        let queues = desk.queues();
+    async fn take(desk: &Desk) -> Snapshot {
+        let queues = desk.queues().await;
         Snapshot {
             taken: Instant::now(),
             as_of: chrono::Utc::now(),
@@ -41,7 +41,7 @@ impl Snapshot {
             queues: queues
                 .map(|qs| qs.into_iter().map(|q| (q.name, q.entries.len())).collect())
                 .unwrap_or_default(),
-            agents: desk.agents().len(),
+            agents: desk.agents().await.len(),
         }
     }
 
@@ -87,7 +87,7 @@ impl Figures {
             return s;
         }
         let desk = desk.clone();
-        let snapshot = match tokio::task::spawn_blocking(move || Snapshot::take(&desk)).await {
+        let snapshot = match tokio::spawn(async move { Snapshot::take(&desk).await }).await {
             Ok(s) => Arc::new(s),
             Err(e) => Arc::new(Snapshot {
                 taken: Instant::now(),

@@ -14,39 +14,43 @@ pub use crate::store::subject_hash;
 
 /// Everything stored about customer `id` (their id, or the shop's id for them), with an
 /// audit line naming `actor` (`agent:NAME`, `key:ID`, `cli`).
-pub fn export_customer(
+pub async fn export_customer(
     store: &dyn Store,
     id: &str,
     actor: &str,
 ) -> Result<Option<CustomerExport>, StoreError> {
-    let export = store.export_customer(id)?;
+    let export = store.export_customer(id).await?;
     if export.is_some() {
-        store.audit(&AuditLine {
-            time: chrono::Utc::now(),
-            action: "export".into(),
-            subject: subject_hash(id),
-            actor: actor.into(),
-        })?;
+        store
+            .audit(&AuditLine {
+                time: chrono::Utc::now(),
+                action: "export".into(),
+                subject: subject_hash(id),
+                actor: actor.into(),
+            })
+            .await?;
     }
     Ok(export)
 }
 
 /// Removes everything stored about customer `id` (every customer record with that id or
 /// shop id), with an audit line naming `actor`.
-pub fn erase_customer(
+pub async fn erase_customer(
     store: &dyn Store,
     id: &str,
     actor: &str,
 ) -> Result<Option<Erased>, StoreError> {
-    store.erase_customer(
-        id,
-        &AuditLine {
-            time: chrono::Utc::now(),
-            action: "erase".into(),
-            subject: subject_hash(id),
-            actor: actor.into(),
-        },
-    )
+    store
+        .erase_customer(
+            id,
+            &AuditLine {
+                time: chrono::Utc::now(),
+                action: "erase".into(),
+                subject: subject_hash(id),
+                actor: actor.into(),
+            },
+        )
+        .await
 }
 
 fn admin_only(caller: &Caller) -> Result<(), AppError> {
@@ -72,6 +76,7 @@ pub(super) async fn export(
 ) -> Result<ApiJson<CustomerExport>, AppError> {
     admin_only(&caller)?;
     let export = export_customer(state.store.as_ref(), &id, &caller.label())
+        .await
         .map_err(internal)?
         .ok_or_else(|| AppError::NotFound(format!("no customer {id}")))?;
     state.store.flush().await.map_err(internal)?;
@@ -86,6 +91,7 @@ pub(super) async fn erase(
 ) -> Result<ApiJson<Erased>, AppError> {
     admin_only(&caller)?;
     let erased = erase_customer(state.store.as_ref(), &id, &caller.label())
+        .await
         .map_err(internal)?
         .ok_or_else(|| AppError::NotFound(format!("no customer {id}")))?;
     state.store.flush().await.map_err(internal)?;
@@ -132,7 +138,9 @@ pub(super) async fn create_key(
             "`name` is empty: name the integration".into(),
         ));
     }
-    let new = create_api_key(state.store.as_ref(), name, scope).map_err(internal)?;
+    let new = create_api_key(state.store.as_ref(), name, scope)
+        .await
+        .map_err(internal)?;
     state.store.flush().await.map_err(internal)?;
     tracing::info!(by = %caller.label(), key = %new.record.id, scope = scope.as_str(), "API key created");
     Ok(ApiJson(NewKeyResponse {

@@ -376,12 +376,19 @@ impl Session {
         session.conversation = state
             .desk
             .conversation_of(ChannelKind::Web, &session.user)
+            .await
             .ok()
             .flatten();
         if let Some(id) = &session.conversation {
             watch.follow(id);
         }
-        let welcome = session.welcome(token);
+        let welcome = Session::welcome(
+            &session.state,
+            session.conversation.clone(),
+            session.user.clone(),
+            token,
+        )
+        .await;
         session.send(&welcome).await?;
 
         let mut stopping = state.stopping.clone();
@@ -441,34 +448,21 @@ impl Session {
         Ok(())
     }
 
-    fn welcome(&self, token: String) -> ToPage {
-        let conversation = self
-            .conversation
-            .as_ref()
-            .and_then(|id| self.state.desk.conversation(id).ok().flatten());
+    /// The first frame of a socket: the conversation so far. (Takes the session's parts:
+    /// the session itself holds the socket, which may not be shared across an await.)
+    async fn welcome(
+        state: &AppState,
+        conversation_id: Option<ConversationId>,
+        user: String,
+        token: String,
+    ) -> ToPage {
+        let conversation = match &conversation_id {
+            Some(id) => state.desk.conversation(id).await.ok().flatten(),
+            None => None,
+        };
         let (status, queue, history) = match conversation {
             Some(c) => {
-                let queue = c
-                    .queue
-                    .clone()
-                    .filter(|_| c.status == Status::Queued)
-                    .map(|name| {
-                        let position = self
-                            .state
-                            .desk
-                            .queues()
-                            .ok()
-                            .and_then(|qs| {
-                                qs.into_iter()
-                                    .find(|q| q.name == name)
-                                    .and_then(|q| {
-                                        q.entries.into_iter().find(|e| e.conversation_id == c.id)
-                                    })
-                                    .map(|e| e.position)
-                            })
-                            .unwrap_or(0);
-                        QueueSlot { name, position }
-                    });
+                let queue = state.desk.queue_slot(&c).await;
                 let history = c
                     .messages
                     .iter()
@@ -488,7 +482,7 @@ impl Session {
                         Speaker::Agent(name) => HistoryItem {
                             from: "agent",
                             agent: Some(
-                                self.state
+                                state
                                     .desk
                                     .agent(name)
                                     .map(|a| a.display().to_string())
@@ -505,12 +499,12 @@ impl Session {
         };
         ToPage::Welcome {
             token,
-            user: self.user.clone(),
-            conversation_id: self.conversation.clone(),
+            user,
+            conversation_id,
             status,
             queue,
             history,
-            idle_secs: self.state.limits.socket_idle().map(|d| d.as_secs()),
+            idle_secs: state.limits.socket_idle().map(|d| d.as_secs()),
         }
     }
 

@@ -1,22 +1,38 @@
-//! Durable state: the `Store` trait and its sled implementation. Every tree and key layout
-//! lives in this file, so another engine can be added by implementing one trait.
+//! Durable state behind one interface, [`Store`], and its engines: sled in a folder
+//! ([`embedded`], the default: one binary is a whole deployment) and PostgreSQL
+//! ([`postgres`], for more than one node). Nothing outside this module names an engine, a
+//! tree or a table; [`open`] picks the engine from the configuration.
 //!
-//! Invariant: everything one event changes (a customer turn with the bot's answer and a queue
-//! placement; a claim; a close) is written by one `apply(Change)`, which is one sled
-//! transaction across all trees. `flush` makes it durable; the desk acknowledges only after.
+//! The contract every engine keeps (checked by one suite, `conformance.rs`, run against
+//! each):
+//! - **Atomicity.** Everything one event changes (a customer turn with the bot's answer, its
+//!   outbox records and a queue placement; a claim; a close) is one [`Store::apply`]: all of
+//!   it is written or none of it.
+//! - **Reads after writes.** A read sees every change whose call returned before it began,
+//!   on any node of the deployment.
+//! - **Durability.** [`Store::flush`] returns once everything applied before it began would
+//!   survive a crash of the process (sled: on disk; PostgreSQL: committed, so at once). The
+//!   desk acknowledges a message only after it.
+//! - **Order.** Messages read back in their sequence order; outbox records of one channel in
+//!   the order they were written, and only once durable.
+//! - **Bounds.** Failure records per key stay below [`MAX_NOTED_FAILURES`].
 
-use crate::message::{ChannelKind, ConversationId, Identity, Outbound, Speaker, Status};
+use crate::message::{ChannelKind, ConversationId, Identity, Outbound};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sled::Transactional;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 mod access;
+pub mod cluster;
+pub mod copy;
+pub mod embedded;
+pub mod postgres;
 mod privacy;
 mod records;
 pub use access::AccessControl;
+pub use embedded::SledStore;
+pub use postgres::PgStore;
 pub use privacy::CustomerData;
 pub use records::*;
 
@@ -24,6 +40,10 @@ pub use records::*;
 pub enum StoreError {
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+    #[error("carrying an older version's data into the store: {0}")]
+    Upgrade(String),
     #[error("the flush to disk stopped: {0}")]
     Flush(#[source] tokio::task::JoinError),
     #[error("stored record is unreadable ({what}): {source}")]
@@ -34,39 +54,50 @@ pub enum StoreError {
     },
 }
 
-/// The storage engine behind the desk, the server's access control ([`AccessControl`]) and the
-/// privacy commands ([`CustomerData`]).
-pub trait Store: AccessControl + CustomerData + Send + Sync + 'static {
-    fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError>;
-    fn customer_of(&self, identity: &Identity) -> Result<Option<String>, StoreError>;
-    fn open_conversation(&self, identity: &Identity) -> Result<Option<ConversationId>, StoreError>;
-    fn conversation(&self, id: &ConversationId) -> Result<Option<ConversationRecord>, StoreError>;
-    fn messages(&self, id: &ConversationId) -> Result<Vec<StoredMessage>, StoreError>;
+/// The storage engine behind the desk, the channels' outbox ([`Deliveries`]), the server's
+/// access control ([`AccessControl`]) and the privacy commands ([`CustomerData`]).
+#[async_trait]
+pub trait Store: AccessControl + CustomerData + Deliveries + Send + Sync + 'static {
+    /// Which engine, for `/health` and logs ("sled", "postgres").
+    fn engine(&self) -> &'static str;
+    async fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError>;
+    async fn customer_of(&self, identity: &Identity) -> Result<Option<String>, StoreError>;
+    async fn open_conversation(
+        &self,
+        identity: &Identity,
+    ) -> Result<Option<ConversationId>, StoreError>;
+    async fn conversation(
+        &self,
+        id: &ConversationId,
+    ) -> Result<Option<ConversationRecord>, StoreError>;
+    async fn messages(&self, id: &ConversationId) -> Result<Vec<StoredMessage>, StoreError>;
     /// The last `n` messages of a conversation, oldest first (reads `n`, not all).
-    fn recent_messages(
+    async fn recent_messages(
         &self,
         id: &ConversationId,
         n: usize,
     ) -> Result<Vec<StoredMessage>, StoreError>;
-    fn queue_entries(&self) -> Result<Vec<QueueEntry>, StoreError>;
+    async fn queue_entries(&self) -> Result<Vec<QueueEntry>, StoreError>;
     /// (agent, conversation) for every conversation an agent owns.
-    fn assignments(&self) -> Result<Vec<(String, ConversationId)>, StoreError>;
-    fn conversation_count(&self) -> Result<usize, StoreError>;
+    async fn assignments(&self) -> Result<Vec<(String, ConversationId)>, StoreError>;
+    async fn conversation_count(&self) -> Result<usize, StoreError>;
     /// Conversations whose latest customer message waits for an answer the LLM was
     /// writing (`Change::awaiting`): after a crash, the desk answers them at start.
-    fn awaiting_answers(&self) -> Result<Vec<ConversationId>, StoreError>;
+    async fn awaiting_answers(&self) -> Result<Vec<ConversationId>, StoreError>;
     /// Keeps `code` for `link` unless the code is taken; returns whether it was free.
-    fn insert_link_code(&self, code: &str, link: &LinkCode) -> Result<bool, StoreError>;
-    /// Removes `code` and returns what it was issued for (a code is used once).
-    fn take_link_code(&self, code: &str) -> Result<Option<LinkCode>, StoreError>;
+    async fn insert_link_code(&self, code: &str, link: &LinkCode) -> Result<bool, StoreError>;
+    /// Removes `code` and returns what it was issued for (a code is used once, even when
+    /// two callers take it at the same moment).
+    async fn take_link_code(&self, code: &str) -> Result<Option<LinkCode>, StoreError>;
     /// How many failures were noted under `key` since `since`. Keys name what is guarded:
     /// an identity's key (its `/link` redemptions), `order:N` (checks of order N, from any
     /// conversation), `shop:ID` (checks of any order of that shop customer), `link-addr:IP`
     /// and `link-all` (wrong link codes from one address, and from everyone).
-    fn failures(&self, key: &str, since: DateTime<Utc>) -> Result<usize, StoreError>;
+    async fn failures(&self, key: &str, since: DateTime<Utc>) -> Result<usize, StoreError>;
     /// Notes one more failure under `key` at `now` and forgets those before `since` (at
     /// most [`MAX_NOTED_FAILURES`] newest are kept); returns the count since `since`.
-    fn note_failure(
+    /// Concurrent notes under one key are all counted.
+    async fn note_failure(
         &self,
         key: &str,
         now: DateTime<Utc>,
@@ -74,64 +105,181 @@ pub trait Store: AccessControl + CustomerData + Send + Sync + 'static {
     ) -> Result<usize, StoreError>;
     /// Removes expired codes and failure records older than [`ATTEMPT_MEMORY`]; returns
     /// how many went.
-    fn purge_link_codes(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+    async fn purge_link_codes(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
     /// The outcome stored for inbound message `message_id` of `identity`, if it was handled.
-    fn seen_inbound(
+    async fn seen_inbound(
         &self,
         identity: &Identity,
         message_id: &str,
     ) -> Result<Option<serde_json::Value>, StoreError>;
     /// Forgets inbound message ids handled before `before` (a platform redelivers within
     /// minutes, a client retries within hours); returns how many.
-    fn purge_inbound(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
-    /// Writes the whole change or nothing.
-    fn apply(&self, change: Change) -> Result<(), StoreError>;
-    /// Returns once everything applied so far is on disk.
-    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    async fn purge_inbound(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// Writes the whole change or nothing, its outbox records included.
+    async fn apply(&self, change: Change) -> Result<(), StoreError>;
+    /// Returns once everything applied so far is durable.
+    async fn flush(&self) -> Result<(), StoreError>;
+    /// Every record, engine-neutral, in a stable order: what `store copy` moves and
+    /// checksums. `table` names one of [`TABLES`].
+    async fn records(&self) -> Result<Vec<Record>, StoreError>;
+    /// Writes records read by [`Store::records`] (of this or another engine) as they are.
+    async fn load(&self, records: &[Record]) -> Result<(), StoreError>;
+}
+
+/// One stored record, engine-neutral: the unit `store copy` moves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub table: String,
+    /// The record's key as the engine-neutral text in [`TABLES`]' comments.
+    pub key: String,
+    /// The record (JSON text; empty for pure index entries).
+    pub value: String,
+}
+
+/// What every engine stores, one name each (sled: a tree; PostgreSQL: a table with the same
+/// name). Keys, engine-neutral:
+pub const TABLES: [&str; 17] = [
+    "customers",     // customer id -> Customer
+    "identities",    // "channel:user" -> customer id
+    "conversations", // conversation id -> ConversationRecord
+    "messages",      // conversation id \t 20-digit sequence -> StoredMessage
+    "open",          // "channel:user" -> conversation id
+    "queue",         // queue name \t conversation id -> QueueEntry
+    "assignments",   // agent name \t conversation id -> ""
+    "link_codes",    // code -> LinkCode
+    "outbox",        // channel \t 20-digit sequence -> Parcel
+    "outbox_failed", // channel \t 20-digit sequence -> FailedDelivery
+    "channel_state", // channel \t key -> the adapter's value (Discord routes and marks)
+    "api_keys",      // key id -> ApiKeyRecord (the key's SHA-256, never the key)
+    "sessions",      // agent session id -> SessionRecord
+    "audit",         // 20-digit nanoseconds since 1970 -> AuditLine (no personal data)
+    "link_attempts", // guarded key ("channel:user", "order:N", "shop:ID", ...) -> times
+    "inbound",       // "channel:user" \t message id -> SeenInbound (exactly-once intake)
+    "awaiting",      // conversation id -> "" : a customer message whose LLM answer is due
+];
+
+/// One outbox record: a message on its way to a chat platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// Unique in the store and increasing in the order records were written.
+    pub id: u64,
+    pub parcel: Parcel,
+}
+
+/// The channels' durable delivery state: outbox records, failed deliveries and the small
+/// records an adapter keeps (Discord's routes and read marks). Part of every [`Store`].
+/// Outbox records are written by [`Store::apply`] with the turn that caused them (or by
+/// [`Deliveries::queue_outbox`]); the channel is a field of the record.
+#[async_trait]
+pub trait Deliveries {
+    /// Queues `message` outside a turn (the answer to a link command); deliverable once
+    /// [`Store::flush`] returns. Messages of channels without a courier here (the widget
+    /// and REST answer in their own request) are not queued.
+    async fn queue_outbox(&self, message: Outbound) -> Result<(), StoreError>;
+    /// Up to `limit` records of `channel` that may be sent, oldest first: only durable
+    /// ones (a crash can no longer undo the turn that wrote them).
+    async fn outbox_pending(
+        &self,
+        channel: ChannelKind,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// How many records of `channel` wait.
+    async fn outbox_len(&self, channel: ChannelKind) -> Result<usize, StoreError>;
+    /// Keeps the progress of `entry` (pieces sent, attempts, the last error).
+    async fn outbox_progress(&self, entry: &OutboxEntry) -> Result<(), StoreError>;
+    /// `entry` was delivered (or is not to be sent any more): it leaves the outbox.
+    async fn outbox_done(&self, entry: &OutboxEntry) -> Result<(), StoreError>;
+    /// `entry` was refused for good: it moves to the failed deliveries, atomically.
+    async fn outbox_failed(
+        &self,
+        entry: &OutboxEntry,
+        failed: &FailedDelivery,
+    ) -> Result<(), StoreError>;
+    /// The failed deliveries of one conversation.
+    async fn failed_deliveries(
+        &self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<FailedDelivery>, StoreError>;
+    /// Woken whenever records of `channel` became deliverable.
+    fn outbox_wake(&self, channel: ChannelKind) -> &tokio::sync::Notify;
+    /// A value an adapter keeps under `key`.
+    async fn channel_state(
+        &self,
+        channel: ChannelKind,
+        key: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Sets (`Some`) or removes (`None`) the value under `key`.
+    async fn set_channel_state(
+        &self,
+        channel: ChannelKind,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Replaces the value under `key` by `update(old)` atomically (`None` removes it).
+    async fn update_channel_state(
+        &self,
+        channel: ChannelKind,
+        key: &str,
+        update: &(dyn for<'s> Fn(Option<&'s str>) -> Option<String> + Send + Sync),
+    ) -> Result<(), StoreError>;
+    /// Every (key, value) of `channel`, in key order.
+    async fn channel_states(
+        &self,
+        channel: ChannelKind,
+    ) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// Which engine holds the desk's state (`[store]` in the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// sled in this folder.
+    Folder(std::path::PathBuf),
+    /// A PostgreSQL database (`postgres://…`).
+    Postgres(String),
+}
+
+impl Location {
+    /// What to tell an operator about this location (no password).
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Folder(p) => format!("sled in {}", p.display()),
+            Location::Postgres(url) => format!("PostgreSQL at {}", postgres::redact(url)),
+        }
+    }
+
+    /// Reads `--to`/`--from` style arguments: a `postgres://` URL or a data folder.
+    pub fn parse(text: &str) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres(text.to_string())
+        } else {
+            Location::Folder(std::path::Path::new(text).join("store"))
+        }
+    }
+}
+
+/// Opens the store at `location` (for PostgreSQL: connects, applies the shipped schema
+/// migrations, and fails with what to do when the database cannot be reached). A sled
+/// store first takes in what an older version left beside it (`embedded::import_legacy`).
+pub async fn open(location: &Location) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match location {
+        Location::Folder(dir) => {
+            let store = SledStore::open(dir)?;
+            if let Some(data_dir) = dir.parent() {
+                embedded::import_legacy(data_dir, &store)
+                    .await
+                    .map_err(|e| StoreError::Upgrade(e.to_string()))?;
+            }
+            Arc::new(store)
+        }
+        Location::Postgres(url) => Arc::new(PgStore::connect(url).await?),
+    })
 }
 
 /// A store that lives only as long as the process (replay, evaluation), behind the trait.
-pub fn temporary() -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    Ok(std::sync::Arc::new(SledStore::temporary()?))
+pub fn temporary() -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SledStore::temporary()?))
 }
 
-/// Tree names: the complete on-disk layout of the one database (`DATA/store`).
-const TREES: [&str; 17] = [
-    "customers",      // customer id -> Customer
-    "identities",     // "channel:user" -> customer id
-    "conversations",  // conversation id -> ConversationRecord
-    "messages",       // conversation id \0 u64 BE sequence -> StoredMessage
-    "open",           // "channel:user" -> conversation id
-    "queue",          // queue name \0 conversation id -> QueueEntry
-    "assignments",    // agent name \0 conversation id -> ""
-    "link_codes",     // six-digit code -> LinkCode
-    "outbox",         // lane byte (0 Telegram, 1 Discord) + u64 BE sequence -> reply to deliver
-    "outbox_failed",  // lane byte + u64 BE sequence -> a reply a platform refused for good
-    "discord_routes", // "user:{id}" -> route JSON; "thread:{id}" -> user id
-    "api_keys",       // key id -> ApiKeyRecord (the key's SHA-256, never the key)
-    "sessions",       // agent session id -> SessionRecord
-    "audit",          // u64 BE nanoseconds since 1970 -> AuditLine (no personal data)
-    "link_attempts",  // guarded key ("channel:user", "order:N", "shop:ID", ...) -> failure times
-    "inbound",        // "channel:user" \0 message id -> SeenInbound (exactly-once intake)
-    "awaiting",       // conversation id -> "" : a customer message whose LLM answer is due
-];
-const CUSTOMERS: usize = 0;
-const IDENTITIES: usize = 1;
-const CONVERSATIONS: usize = 2;
-const MESSAGES: usize = 3;
-const OPEN: usize = 4;
-const QUEUE: usize = 5;
-const ASSIGNMENTS: usize = 6;
-const LINK_CODES: usize = 7;
-const OUTBOX: usize = 8;
-const OUTBOX_FAILED: usize = 9;
-const DISCORD_ROUTES: usize = 10;
-const API_KEYS: usize = 11;
-const SESSIONS: usize = 12;
-const AUDIT: usize = 13;
-const LINK_ATTEMPTS: usize = 14;
-const INBOUND: usize = 15;
-const AWAITING: usize = 16;
 /// How long a failed `/link` redemption counts towards the lock-out.
 pub const LINK_ATTEMPT_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 /// How long any failure record is kept (the longest window that reads them: order checks).
@@ -141,643 +289,39 @@ pub const ATTEMPT_MEMORY: std::time::Duration = std::time::Duration::from_secs(2
 /// without bound, and a record stays a few KiB.
 pub const MAX_NOTED_FAILURES: usize = 320;
 
-/// The chat platforms' own trees. They live in the store's database (not one of their
-/// own) so that a reply and its outbox entry can be written in one transaction, and so
-/// that every flush goes through the store's serialised group commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChannelTree {
-    Outbox = 8,
-    OutboxFailed = 9,
-    DiscordRoutes = 10,
+/// Whether a channel's messages go through the outbox (the chat platforms). The widget and
+/// REST get their replies in the answer to their own request.
+pub fn has_outbox(kind: ChannelKind) -> bool {
+    matches!(kind, ChannelKind::Telegram | ChannelKind::Discord)
 }
 
-/// The sled engine: one database folder, the trees above.
-///
-/// Flushes go one at a time (concurrent `flush_async` calls can deadlock in sled 0.34,
-/// spacejam/sled#1308) and each covers every change applied before it began, so callers
-/// whose change is already covered by a finished flush return at once (group commit).
-pub struct SledStore {
-    db: sled::Db,
-    trees: Vec<sled::Tree>,
-    /// Changes applied so far.
-    applied: AtomicU64,
-    /// How many of them are known to be on disk; the lock also serialises flushes.
-    flushed: tokio::sync::Mutex<u64>,
-    /// The next outbox sequence number (one counter for both platforms' lanes).
-    next_outbox: AtomicU64,
-    /// Outbox keys are taken and committed under this lock, so every sequence number below
-    /// its value is committed (not just allocated).
-    outbox_commit: std::sync::Mutex<u64>,
-    /// Every outbox sequence number below this is on disk: couriers send nothing above it,
-    /// so a customer never gets a reply whose turn a crash could still undo.
-    durable_outbox: AtomicU64,
-    /// Woken when a change queues messages for a platform lane (0 Telegram, 1 Discord).
-    outbox_wake: [tokio::sync::Notify; 2],
-}
-
-/// The outbox lane of a chat platform (`None` for the widget and REST, which get their
-/// replies in the answer to their own request).
-pub fn outbox_lane(kind: ChannelKind) -> Option<u8> {
-    match kind {
-        ChannelKind::Telegram => Some(0),
-        ChannelKind::Discord => Some(1),
-        ChannelKind::Web | ChannelKind::Rest => None,
-    }
-}
-
-/// The sequence number in an outbox key (`[lane, u64 BE]`), if it is one.
-pub fn outbox_sequence_of(key: &[u8]) -> Option<u64> {
-    let bytes: [u8; 8] = key.get(1..9)?.try_into().ok()?;
-    (key.len() == 9).then(|| u64::from_be_bytes(bytes))
-}
-
-/// One past the highest sequence number in the outbox trees, so that a new message sorts
-/// after every message already queued and never takes the key of a recorded failure.
-pub fn first_free_sequence(trees: [&sled::Tree; 2]) -> Result<u64, sled::Error> {
-    let mut next = 0;
-    for tree in trees {
-        for lane in [0u8, 1] {
-            if let Some(key) = tree.scan_prefix([lane]).keys().next_back() {
-                if let Some(seq) = outbox_sequence_of(&key?) {
-                    next = next.max(seq.saturating_add(1));
-                }
-            }
+/// The outbox records a change writes: its explicit ones, and the platform replies among its
+/// messages. A bot message written while the bot owned its conversation is an answer that an
+/// agent taking over later supersedes (`bot_answer`); notices written by an agent's action
+/// and queue notices always go out.
+pub(crate) fn outgoing(change: &Change, now: DateTime<Utc>) -> Vec<Parcel> {
+    use crate::message::{Speaker, Status};
+    let mut out: Vec<Parcel> = change
+        .outbox
+        .iter()
+        .map(|m| Parcel::new(m.clone(), now))
+        .collect();
+    out.extend(change.platform_replies().into_iter().map(|m| {
+        let bot_answer = m.from == Speaker::Bot
+            && change
+                .conversations
+                .iter()
+                .rev()
+                .find(|c| c.id == m.conversation_id)
+                .is_some_and(|c| c.status == Status::Bot);
+        Parcel {
+            bot_answer,
+            ..Parcel::new(m, now)
         }
-    }
-    Ok(next)
-}
-
-fn pair_key(a: &str, b: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(a.len() + b.len() + 1);
-    k.extend_from_slice(a.as_bytes());
-    k.push(0);
-    k.extend_from_slice(b.as_bytes());
-    k
-}
-
-fn message_key(id: &ConversationId, seq: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(id.0.len() + 9);
-    k.extend_from_slice(id.0.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
-fn split_pair(key: &[u8]) -> Option<(String, String)> {
-    let pos = key.iter().position(|b| *b == 0)?;
-    Some((
-        String::from_utf8_lossy(&key[..pos]).into_owned(),
-        String::from_utf8_lossy(&key[pos + 1..]).into_owned(),
-    ))
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("store records always serialize")
-}
-
-fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
-        what: what.to_string(),
-        source,
-    })
-}
-
-impl SledStore {
-    /// Opens (or creates) the store in `dir`.
-    /// A store closed a moment ago in this process may still be finishing a flush on a
-    /// blocking thread: its lock is waited for up to 3 s. Held longer, the folder belongs to
-    /// another running frontdesk, and the error says so.
-    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        loop {
-            match sled::Config::new()
-                .path(dir)
-                .cache_capacity(64 * 1024 * 1024)
-                .open()
-            {
-                Ok(db) => return SledStore::with_trees(db),
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock")
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                    return Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
-                        format!(
-                            "{} is in use by another running frontdesk: stop it first, or \
-                             give this one another data folder ({e})",
-                            dir.display()
-                        ),
-                    ))));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    fn with_trees(db: sled::Db) -> Result<SledStore, StoreError> {
-        let trees = TREES
-            .iter()
-            .map(|name| db.open_tree(name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_outbox = first_free_sequence([&trees[OUTBOX], &trees[OUTBOX_FAILED]])?;
-        Ok(SledStore {
-            db,
-            trees,
-            applied: AtomicU64::new(0),
-            flushed: tokio::sync::Mutex::new(0),
-            next_outbox: AtomicU64::new(next_outbox),
-            outbox_commit: std::sync::Mutex::new(next_outbox),
-            durable_outbox: AtomicU64::new(next_outbox),
-            outbox_wake: [tokio::sync::Notify::new(), tokio::sync::Notify::new()],
-        })
-    }
-
-    /// A fresh outbox key in `lane`: the lane byte, then a sequence number (big-endian, so
-    /// keys sort in queue order). Only under `outbox_commit`.
-    fn next_outbox_key(&self, lane: u8) -> [u8; 9] {
-        let seq = self.next_outbox.fetch_add(1, Ordering::SeqCst);
-        let mut key = [0u8; 9];
-        key[0] = lane;
-        key[1..].copy_from_slice(&seq.to_be_bytes());
-        key
-    }
-
-    /// Queues `message` for its platform outside a turn (the answer to a link command); it
-    /// is deliverable after the next [`Store::flush`].
-    pub fn queue_outbox(&self, message: Outbound) -> Result<(), StoreError> {
-        let Some(lane) = outbox_lane(message.channel) else {
-            return Ok(());
-        };
-        let bytes = encode(&Parcel::new(message, chrono::Utc::now()));
-        let mut committed = self.outbox_commit.lock().unwrap_or_else(|e| e.into_inner());
-        let key = self.next_outbox_key(lane);
-        self.trees[OUTBOX].insert(key, bytes)?;
-        *committed = self.next_outbox.load(Ordering::SeqCst);
-        self.applied.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Counts again from the outbox trees, after entries were written into them directly
-    /// (the import of an old `channels` database at start; every entry there is on disk).
-    pub fn resync_outbox(&self) -> Result<(), StoreError> {
-        let mut committed = self.outbox_commit.lock().unwrap_or_else(|e| e.into_inner());
-        let next = first_free_sequence([&self.trees[OUTBOX], &self.trees[OUTBOX_FAILED]])?
-            .max(self.next_outbox.load(Ordering::SeqCst));
-        self.next_outbox.store(next, Ordering::SeqCst);
-        *committed = next;
-        self.durable_outbox.fetch_max(next, Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Whether the outbox entry at `key` is on disk (see `durable_outbox`).
-    pub fn outbox_durable(&self, key: &[u8]) -> bool {
-        outbox_sequence_of(key).is_some_and(|s| s < self.durable_outbox.load(Ordering::SeqCst))
-    }
-
-    /// Woken whenever messages queued in `lane` became durable (see [`outbox_lane`]).
-    pub fn outbox_wake(&self, lane: u8) -> &tokio::sync::Notify {
-        &self.outbox_wake[lane as usize % 2]
-    }
-
-    /// One of the chat platforms' trees (see [`ChannelTree`]).
-    pub fn channel_tree(&self, tree: ChannelTree) -> sled::Tree {
-        self.trees[tree as usize].clone()
-    }
-
-    /// Counts a write made directly to a [`ChannelTree`], so the next [`Store::flush`]
-    /// covers it.
-    pub fn note_write(&self) {
-        self.applied.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// Whether every change applied so far is known to be on disk (no flush running).
-    pub fn everything_on_disk(&self) -> bool {
-        let applied = self.applied.load(Ordering::SeqCst);
-        self.flushed.try_lock().is_ok_and(|f| *f >= applied)
-    }
-
-    /// A store that lives only as long as the process (replay, tests).
-    pub fn temporary() -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().temporary(true).open()?;
-        SledStore::with_trees(db)
-    }
-
-    fn get<T: DeserializeOwned>(&self, tree: usize, key: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.trees[tree].get(key)? {
-            Some(v) => Ok(Some(decode(TREES[tree], &v)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn get_string(&self, tree: usize, key: &[u8]) -> Result<Option<String>, StoreError> {
-        Ok(self.trees[tree]
-            .get(key)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-}
-
-impl Store for SledStore {
-    fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
-        self.get(CUSTOMERS, id.as_bytes())
-    }
-
-    fn customer_of(&self, identity: &Identity) -> Result<Option<String>, StoreError> {
-        self.get_string(IDENTITIES, identity.key().as_bytes())
-    }
-
-    fn open_conversation(&self, identity: &Identity) -> Result<Option<ConversationId>, StoreError> {
-        Ok(self
-            .get_string(OPEN, identity.key().as_bytes())?
-            .map(ConversationId))
-    }
-
-    fn conversation(&self, id: &ConversationId) -> Result<Option<ConversationRecord>, StoreError> {
-        self.get(CONVERSATIONS, id.0.as_bytes())
-    }
-
-    fn messages(&self, id: &ConversationId) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut prefix = id.0.as_bytes().to_vec();
-        prefix.push(0);
-        self.trees[MESSAGES]
-            .scan_prefix(prefix)
-            .map(|kv| {
-                let (_, v) = kv?;
-                decode("messages", &v)
-            })
-            .collect()
-    }
-
-    fn recent_messages(
-        &self,
-        id: &ConversationId,
-        n: usize,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut prefix = id.0.as_bytes().to_vec();
-        prefix.push(0);
-        let mut out = self.trees[MESSAGES]
-            .scan_prefix(prefix)
-            .rev()
-            .take(n)
-            .map(|kv| {
-                let (_, v) = kv?;
-                decode("messages", &v)
-            })
-            .collect::<Result<Vec<StoredMessage>, StoreError>>()?;
-        out.reverse();
-        Ok(out)
-    }
-
-    fn queue_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
-        self.trees[QUEUE]
-            .iter()
-            .map(|kv| {
-                let (_, v) = kv?;
-                decode("queue", &v)
-            })
-            .collect()
-    }
-
-    fn assignments(&self) -> Result<Vec<(String, ConversationId)>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.trees[ASSIGNMENTS].iter() {
-            let (k, _) = kv?;
-            if let Some((agent, conv)) = split_pair(&k) {
-                out.push((agent, ConversationId(conv)));
-            }
-        }
-        Ok(out)
-    }
-
-    fn conversation_count(&self) -> Result<usize, StoreError> {
-        Ok(self.trees[CONVERSATIONS].len())
-    }
-
-    fn awaiting_answers(&self) -> Result<Vec<ConversationId>, StoreError> {
-        self.trees[AWAITING]
-            .iter()
-            .keys()
-            .map(|k| Ok(ConversationId(String::from_utf8_lossy(&k?).into_owned())))
-            .collect()
-    }
-
-    fn insert_link_code(&self, code: &str, link: &LinkCode) -> Result<bool, StoreError> {
-        let swapped = self.trees[LINK_CODES].compare_and_swap(
-            code.as_bytes(),
-            None as Option<&[u8]>,
-            Some(encode(link)),
-        )?;
-        if swapped.is_ok() {
-            self.applied.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(swapped.is_ok())
-    }
-
-    fn take_link_code(&self, code: &str) -> Result<Option<LinkCode>, StoreError> {
-        match self.trees[LINK_CODES].remove(code.as_bytes())? {
-            Some(v) => {
-                self.applied.fetch_add(1, Ordering::SeqCst);
-                Ok(Some(decode("link_codes", &v)?))
-            }
-            None => Ok(None),
-        }
-    }
-
-    fn failures(&self, key: &str, since: DateTime<Utc>) -> Result<usize, StoreError> {
-        let times: Vec<DateTime<Utc>> =
-            self.get(LINK_ATTEMPTS, key.as_bytes())?.unwrap_or_default();
-        Ok(times.iter().filter(|t| **t >= since).count())
-    }
-
-    fn note_failure(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        since: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        let mut count = 0;
-        self.trees[LINK_ATTEMPTS].fetch_and_update(key.as_bytes(), |old| {
-            let mut times: Vec<DateTime<Utc>> = old
-                .and_then(|v| serde_json::from_slice(v).ok())
-                .unwrap_or_default();
-            times.retain(|t| *t >= since);
-            times.push(now);
-            if times.len() > MAX_NOTED_FAILURES {
-                times.drain(..times.len() - MAX_NOTED_FAILURES);
-            }
-            count = times.len();
-            Some(encode(&times))
-        })?;
-        self.applied.fetch_add(1, Ordering::SeqCst);
-        Ok(count)
-    }
-
-    fn purge_link_codes(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let tree = &self.trees[LINK_CODES];
-        let mut purged = 0;
-        for kv in tree.iter() {
-            let (k, v) = kv?;
-            let expired = match serde_json::from_slice::<LinkCode>(&v) {
-                Ok(link) => link.expires < now,
-                Err(_) => true,
-            };
-            if expired && tree.remove(&k)?.is_some() {
-                purged += 1;
-            }
-        }
-        // Failure records older than the longest window count for nothing: drop them, so
-        // keys that once failed do not pile up for ever.
-        let attempts = &self.trees[LINK_ATTEMPTS];
-        let window_start = now - chrono::Duration::from_std(ATTEMPT_MEMORY).unwrap_or_default();
-        for kv in attempts.iter() {
-            let (k, v) = kv?;
-            let stale = match serde_json::from_slice::<Vec<DateTime<Utc>>>(&v) {
-                Ok(times) => times.iter().all(|t| *t < window_start),
-                Err(_) => true,
-            };
-            if stale && attempts.remove(&k)?.is_some() {
-                purged += 1;
-            }
-        }
-        if purged > 0 {
-            self.applied.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(purged)
-    }
-
-    fn seen_inbound(
-        &self,
-        identity: &Identity,
-        message_id: &str,
-    ) -> Result<Option<serde_json::Value>, StoreError> {
-        let seen: Option<SeenInbound> =
-            self.get(INBOUND, &pair_key(&identity.key(), message_id))?;
-        Ok(seen.map(|s| s.outcome))
-    }
-
-    fn purge_inbound(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
-        let tree = &self.trees[INBOUND];
-        let mut purged = 0;
-        for kv in tree.iter() {
-            let (k, v) = kv?;
-            let old = serde_json::from_slice::<SeenInbound>(&v).map_or(true, |s| s.time < before);
-            if old && tree.remove(&k)?.is_some() {
-                purged += 1;
-            }
-        }
-        if purged > 0 {
-            self.applied.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(purged)
-    }
-
-    fn apply(&self, change: Change) -> Result<(), StoreError> {
-        // Serialise outside the transaction closure: it may run more than once.
-        let now = chrono::Utc::now();
-        let inbound: Vec<_> = change
-            .inbound
-            .iter()
-            .map(|(identity, id, outcome)| {
-                let seen = SeenInbound {
-                    outcome: outcome.clone(),
-                    time: now,
-                };
-                (pair_key(&identity.key(), id), encode(&seen))
-            })
-            .collect();
-        // A bot message written while the bot owned its conversation is an answer that an
-        // agent taking over later supersedes; notices written by an agent's action (joined,
-        // back in the queue) and queue notices always go out.
-        let mut outgoing: Vec<(Outbound, bool)> =
-            change.outbox.iter().map(|m| (m.clone(), false)).collect();
-        outgoing.extend(change.platform_replies().into_iter().map(|m| {
-            let answer = m.from == Speaker::Bot
-                && change
-                    .conversations
-                    .iter()
-                    .rev()
-                    .find(|c| c.id == m.conversation_id)
-                    .is_some_and(|c| c.status == Status::Bot);
-            (m, answer)
-        }));
-        let parcels: Vec<_> = outgoing
-            .iter()
-            .filter_map(|(m, bot_answer)| {
-                Some((
-                    outbox_lane(m.channel)?,
-                    encode(&Parcel {
-                        bot_answer: *bot_answer,
-                        ..Parcel::new(m.clone(), now)
-                    }),
-                ))
-            })
-            .collect();
-        // Keys are taken and committed under one lock (see `outbox_commit`).
-        let mut commit_guard = (!parcels.is_empty())
-            .then(|| self.outbox_commit.lock().unwrap_or_else(|e| e.into_inner()));
-        let outbox: Vec<_> = parcels
-            .into_iter()
-            .map(|(lane, bytes)| (self.next_outbox_key(lane), bytes))
-            .collect();
-        let customers: Vec<_> = change
-            .customers
-            .iter()
-            .map(|c| (c.id.clone().into_bytes(), encode(c)))
-            .collect();
-        let identities: Vec<_> = change
-            .identities
-            .iter()
-            .map(|(i, c)| (i.key().into_bytes(), c.clone().into_bytes()))
-            .collect();
-        let conversations: Vec<_> = change
-            .conversations
-            .iter()
-            .map(|c| (c.id.0.clone().into_bytes(), encode(c)))
-            .collect();
-        let messages: Vec<_> = change
-            .messages
-            .iter()
-            .map(|(id, seq, m)| (message_key(id, *seq), encode(m)))
-            .collect();
-        let open: Vec<_> = change
-            .open
-            .iter()
-            .map(|(i, c)| {
-                (
-                    i.key().into_bytes(),
-                    c.as_ref().map(|c| c.0.clone().into_bytes()),
-                )
-            })
-            .collect();
-        let enqueue: Vec<_> = change
-            .enqueue
-            .iter()
-            .map(|e| (pair_key(&e.queue, &e.conversation_id.0), encode(e)))
-            .collect();
-        let dequeue: Vec<_> = change
-            .dequeue
-            .iter()
-            .map(|(q, c)| pair_key(q, &c.0))
-            .collect();
-        let assign: Vec<_> = change
-            .assign
-            .iter()
-            .map(|(a, c)| pair_key(a, &c.0))
-            .collect();
-        let unassign: Vec<_> = change
-            .unassign
-            .iter()
-            .map(|(a, c)| pair_key(a, &c.0))
-            .collect();
-        let awaiting: Vec<_> = change
-            .awaiting
-            .iter()
-            .map(|(c, due)| (c.0.clone().into_bytes(), *due))
-            .collect();
-
-        let audit: Vec<_> = change
-            .audit
-            .iter()
-            .map(|line| (Self::audit_key(line.time), encode(line)))
-            .collect();
-
-        let result: sled::transaction::TransactionResult<(), ()> =
-            self.trees[..].transaction(|t| {
-                for (k, v) in &customers {
-                    t[CUSTOMERS].insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, v) in &identities {
-                    t[IDENTITIES].insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, v) in &conversations {
-                    t[CONVERSATIONS].insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, v) in &messages {
-                    t[MESSAGES].insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, v) in &open {
-                    match v {
-                        Some(v) => t[OPEN].insert(k.as_slice(), v.as_slice())?,
-                        None => t[OPEN].remove(k.as_slice())?,
-                    };
-                }
-                for k in &dequeue {
-                    t[QUEUE].remove(k.as_slice())?;
-                }
-                for (k, v) in &enqueue {
-                    t[QUEUE].insert(k.as_slice(), v.as_slice())?;
-                }
-                for k in &unassign {
-                    t[ASSIGNMENTS].remove(k.as_slice())?;
-                }
-                for k in &assign {
-                    t[ASSIGNMENTS].insert(k.as_slice(), &[] as &[u8])?;
-                }
-                for (k, v) in &inbound {
-                    t[INBOUND].insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, due) in &awaiting {
-                    match due {
-                        true => t[AWAITING].insert(k.as_slice(), &[] as &[u8])?,
-                        false => t[AWAITING].remove(k.as_slice())?,
-                    };
-                }
-                for (k, v) in &outbox {
-                    t[OUTBOX].insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, v) in &audit {
-                    // Two lines in the same nanosecond: the next free key.
-                    let mut key = *k;
-                    while t[AUDIT].get(key)?.is_some() {
-                        key = (u64::from_be_bytes(key) + 1).to_be_bytes();
-                    }
-                    t[AUDIT].insert(&key, v.as_slice())?;
-                }
-                Ok(())
-            });
-        match result {
-            Ok(()) => {
-                if let Some(committed) = commit_guard.as_mut() {
-                    **committed = self.next_outbox.load(Ordering::SeqCst);
-                }
-                drop(commit_guard);
-                self.applied.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }
-            Err(sled::transaction::TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
-            Err(sled::transaction::TransactionError::Abort(())) => {
-                unreachable!("the transaction never aborts")
-            }
-        }
-    }
-
-    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            let mine = self.applied.load(Ordering::SeqCst);
-            let mut flushed = self.flushed.lock().await;
-            if *flushed >= mine {
-                return Ok(());
-            }
-            let covered = self.applied.load(Ordering::SeqCst);
-            // every outbox entry below this mark is committed now, so this flush covers it
-            let outbox_mark = *self.outbox_commit.lock().unwrap_or_else(|e| e.into_inner());
-            let db = self.db.clone();
-            tokio::task::spawn_blocking(move || db.flush())
-                .await
-                .map_err(StoreError::Flush)??;
-            *flushed = covered;
-            if self.durable_outbox.fetch_max(outbox_mark, Ordering::SeqCst) < outbox_mark {
-                for wake in &self.outbox_wake {
-                    wake.notify_one();
-                }
-            }
-            Ok(())
-        })
-    }
+    }));
+    out.retain(|p| has_outbox(p.message.channel));
+    out
 }
 
 #[cfg(test)]
 mod conformance;
-#[cfg(test)]
-mod tests;

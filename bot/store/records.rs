@@ -384,3 +384,11 @@ pub struct SeenInbound {
     pub outcome: serde_json::Value,
     pub time: DateTime<Utc>,
 }
+
+/// A message the platform refused for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedDelivery {
+    pub message: Outbound,
+    pub error: String,
+    pub time: DateTime<Utc>,
+}

@@ -85,6 +85,7 @@ async fn support_channel_customer_gets_their_own_thread() {
     let id = conversation_of(&desk, ChannelKind::Discord, USER).await;
     let customer_messages = desk
         .conversation(&id)
+        .await
         .unwrap()
         .unwrap()
         .messages

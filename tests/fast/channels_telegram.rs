@@ -139,6 +139,7 @@ async fn webhook_calls_without_the_right_secret_are_refused() {
     assert_eq!(wrong.status(), 401);
     assert!(desk
         .conversation_of(ChannelKind::Telegram, &CHAT.to_string())
+        .await
         .unwrap()
         .is_none());
 
@@ -153,6 +154,7 @@ async fn webhook_calls_without_the_right_secret_are_refused() {
     // Answered 200 only once stored.
     assert!(desk
         .conversation_of(ChannelKind::Telegram, &CHAT.to_string())
+        .await
         .unwrap()
         .is_some());
     fake.wait_for_messages(CHAT, 1).await;

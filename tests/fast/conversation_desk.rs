@@ -38,7 +38,11 @@ async fn track_order_asks_for_the_number_then_answers_with_the_real_state() {
     // The number is remembered: a later refund question needs no new prompt.
     let refund = say_verified(&desk, "u2", "what is the refund status", "C1039").await;
     assert!(reply(&refund).contains("10007"), "{}", reply(&refund));
-    let conversation = desk.conversation(&answer.conversation_id).unwrap().unwrap();
+    let conversation = desk
+        .conversation(&answer.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         conversation.slots.get("order_number").map(String::as_str),
         Some("10007")
@@ -95,7 +99,7 @@ async fn angry_customer_lands_in_the_angry_queue_with_reasons() {
         reply(&turn)
     );
 
-    let queues = desk.queues().unwrap();
+    let queues = desk.queues().await.unwrap();
     let angry = queues.iter().find(|q| q.name == "angry").unwrap();
     assert_eq!(angry.entries.len(), 1);
     let rules: Vec<_> = angry.entries[0]
@@ -145,6 +149,7 @@ async fn vip_goes_ahead_of_customers_who_waited_longer() {
 
     let angry = desk
         .queues()
+        .await
         .unwrap()
         .into_iter()
         .find(|q| q.name == "angry")
@@ -200,6 +205,7 @@ async fn agent_claims_replies_hands_back_and_closes() {
     ));
     assert_eq!(
         desk.agents()
+            .await
             .iter()
             .find(|a| a.name == "ana")
             .unwrap()
@@ -225,13 +231,16 @@ async fn agent_claims_replies_hands_back_and_closes() {
     assert!(reply(&back).contains("on its way"));
 
     desk.close("ana", &id).await.unwrap();
-    let c = desk.conversation(&id).unwrap().unwrap();
+    let c = desk.conversation(&id).await.unwrap().unwrap();
     assert_eq!(c.status, Status::Closed);
     assert!(c
         .messages
         .iter()
         .any(|m| m.from == Speaker::Agent("ana".into())));
-    assert_eq!(desk.conversation_of(ChannelKind::Rest, "u6").unwrap(), None);
+    assert_eq!(
+        desk.conversation_of(ChannelKind::Rest, "u6").await.unwrap(),
+        None
+    );
     let again = say(&desk, "u6", "hello").await;
     assert_ne!(
         again.conversation_id, id,
@@ -269,11 +278,12 @@ async fn idle_agent_loses_the_conversation_back_to_its_queue() {
         .await
         .unwrap();
     assert_eq!(moved, vec![id.clone()]);
-    let c = desk.conversation(&id).unwrap().unwrap();
+    let c = desk.conversation(&id).await.unwrap().unwrap();
     assert_eq!(c.status, Status::Queued);
     assert_eq!(c.assigned_agent, None);
     assert_eq!(
         desk.agents()
+            .await
             .iter()
             .find(|a| a.name == "ana")
             .unwrap()
@@ -306,25 +316,27 @@ async fn restart_keeps_conversations_queues_and_agents() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let desk = keyword_desk(dir.path());
-    let q = desk.conversation(&queued).unwrap().unwrap();
+    let q = desk.conversation(&queued).await.unwrap().unwrap();
     assert_eq!(q.status, Status::Queued);
     assert_eq!(q.messages.len(), 2);
     let angry = desk
         .queues()
+        .await
         .unwrap()
         .into_iter()
         .find(|q| q.name == "angry")
         .unwrap();
     assert_eq!(angry.entries[0].conversation_id, queued);
-    let o = desk.conversation(&owned).unwrap().unwrap();
+    let o = desk.conversation(&owned).await.unwrap().unwrap();
     assert_eq!(o.assigned_agent.as_deref(), Some("ana"));
     assert!(o.messages.iter().any(|m| m.text == "Hello from Ana"));
     assert_eq!(
-        desk.conversation_of(ChannelKind::Rest, "w2").unwrap(),
+        desk.conversation_of(ChannelKind::Rest, "w2").await.unwrap(),
         Some(owned)
     );
     assert_eq!(
         desk.agents()
+            .await
             .iter()
             .find(|a| a.name == "ana")
             .unwrap()
@@ -350,6 +362,7 @@ async fn customer_who_gets_angry_while_waiting_moves_up() {
     );
     let general = desk
         .queues()
+        .await
         .unwrap()
         .into_iter()
         .find(|q| q.name == "general")
@@ -374,7 +387,11 @@ async fn frustration_score_and_reasons_reach_the_queue_view_and_the_transcript()
     let desk = TestDesk::new().rules(rules).open(dir.path());
     let first = say(&desk, "u-f", "where is my order 10002").await;
     assert_eq!(first.status, Status::Bot);
-    let c = desk.conversation(&first.conversation_id).unwrap().unwrap();
+    let c = desk
+        .conversation(&first.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.frustration, 0.0, "{:?}", c.frustration_reasons);
     let turn = say(
         &desk,
@@ -383,7 +400,7 @@ async fn frustration_score_and_reasons_reach_the_queue_view_and_the_transcript()
     )
     .await;
     assert_eq!(turn.status, Status::Queued);
-    let queues = desk.queues().unwrap();
+    let queues = desk.queues().await.unwrap();
     let entry = &queues.iter().find(|q| q.name == "angry").unwrap().entries[0];
     assert!(entry.frustration >= 0.5, "{entry:?}");
     for r in ["third time asking", "asked the same question twice"] {
@@ -398,7 +415,11 @@ async fn frustration_score_and_reasons_reach_the_queue_view_and_the_transcript()
         .find(|r| r.when == "frustration")
         .unwrap();
     assert!(reason.details.contains(&"third time asking".to_string()));
-    let c = desk.conversation(&turn.conversation_id).unwrap().unwrap();
+    let c = desk
+        .conversation(&turn.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.frustration, entry.frustration);
     assert_eq!(c.frustration_reasons, entry.frustration_reasons);
 }

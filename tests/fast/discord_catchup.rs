@@ -13,7 +13,7 @@ use frontdesk::channels::discord::DiscordConfig;
 use frontdesk::channels::platforms::{Platforms, PlatformsConfig};
 use frontdesk::desk::Desk;
 use frontdesk::message::{ChannelKind, Speaker};
-use frontdesk::store::{ChannelTree, SledStore};
+use frontdesk::store::Store;
 use tempfile::TempDir;
 
 use crate::support::desk::TestDesk;
@@ -37,7 +37,7 @@ const SETTLE: Duration = Duration::from_millis(1500);
 struct Bench {
     fake: FakeDiscord,
     desk: Desk,
-    store: Arc<SledStore>,
+    store: Arc<dyn Store>,
     support: Vec<u64>,
     _dir: TempDir,
 }
@@ -87,6 +87,7 @@ impl Bench {
         let id = conversation_of(&self.desk, ChannelKind::Discord, user).await;
         self.desk
             .conversation(&id)
+            .await
             .unwrap()
             .unwrap()
             .messages
@@ -101,7 +102,7 @@ impl Bench {
     async fn wait_for_mark(&self, channel: u64, id: u64) -> serde_json::Value {
         let what = format!("the seen mark of channel {channel} to reach {id}");
         eventually(&what, || async {
-            self.seen_mark(channel).filter(|m| {
+            self.seen_mark(channel).await.filter(|m| {
                 m["last"]
                     .as_str()
                     .and_then(|l| l.parse::<u64>().ok())
@@ -112,26 +113,30 @@ impl Bench {
     }
 
     /// The `seen:{channel}` mark the adapter keeps.
-    fn seen_mark(&self, channel: u64) -> Option<serde_json::Value> {
-        let routes = self.store.channel_tree(ChannelTree::DiscordRoutes);
-        routes
-            .get(format!("seen:{channel}"))
+    async fn seen_mark(&self, channel: u64) -> Option<serde_json::Value> {
+        self.store
+            .channel_state(ChannelKind::Discord, &format!("seen:{channel}"))
+            .await
             .unwrap()
-            .map(|v| serde_json::from_slice(&v).unwrap())
+            .map(|v| serde_json::from_str(&v).unwrap())
     }
 
     /// Forgets the `seen` marks (but those of `keep`), so that the next catch-up reads
     /// whole pages of those channels and relies on the desk's exactly-once alone.
-    fn forget_marks(&self, keep: &[u64]) {
-        let routes = self.store.channel_tree(ChannelTree::DiscordRoutes);
+    async fn forget_marks(&self, keep: &[u64]) {
         let keep: Vec<String> = keep.iter().map(|c| format!("seen:{c}")).collect();
-        let keys: Vec<_> = routes
-            .scan_prefix(b"seen:")
-            .map(|kv| kv.unwrap().0)
-            .filter(|k| !keep.iter().any(|keep| keep.as_bytes() == &k[..]))
-            .collect();
-        for key in keys {
-            routes.remove(key).unwrap();
+        let all = self
+            .store
+            .channel_states(ChannelKind::Discord)
+            .await
+            .unwrap();
+        for (key, _) in all {
+            if key.starts_with("seen:") && !keep.contains(&key) {
+                self.store
+                    .set_channel_state(ChannelKind::Discord, &key, None)
+                    .await
+                    .unwrap();
+            }
         }
     }
 }
@@ -188,7 +193,7 @@ async fn a_message_dispatched_live_and_read_from_history_is_handled_once() {
 
     // Without the marks, a catch-up reads the whole latest page: the desk knows every
     // message there, nothing is fed again.
-    bench.forget_marks(&[]);
+    bench.forget_marks(&[]).await;
     let reads = fake.history_reads(dm);
     let platforms = bench.start().await;
     fake.wait_for_history_reads(dm, reads + 1).await;
@@ -229,8 +234,8 @@ async fn the_bots_own_messages_and_messages_not_for_the_desk_are_not_fed() {
     // Forgetting the thread's mark makes the catch-up read its every message again, the
     // bot's own included; the support channel is read from its mark (a few seconds before:
     // the customer's first message and the other bot's are read again too).
-    assert!(bench.seen_mark(SUPPORT).is_some());
-    bench.forget_marks(&[SUPPORT]);
+    assert!(bench.seen_mark(SUPPORT).await.is_some());
+    bench.forget_marks(&[SUPPORT]).await;
     let platforms = bench.start().await;
     fake.wait_for_messages(thread.id, 2).await;
     let newcomer = fake
@@ -260,6 +265,7 @@ async fn the_bots_own_messages_and_messages_not_for_the_desk_are_not_fed() {
             bench
                 .desk
                 .conversation_of(ChannelKind::Discord, &nobody.to_string())
+                .await
                 .unwrap()
                 .is_none(),
             "{nobody} is not a customer"
@@ -269,6 +275,7 @@ async fn the_bots_own_messages_and_messages_not_for_the_desk_are_not_fed() {
         bench
             .desk
             .conversation_of(ChannelKind::Discord, &frontdesk_bot().to_string())
+            .await
             .unwrap()
             .is_none(),
         "the bot's own messages are not fed"
@@ -341,6 +348,7 @@ async fn a_support_channel_seen_for_the_first_time_is_not_answered_backwards() {
     assert!(bench
         .desk
         .conversation_of(ChannelKind::Discord, &USER.to_string())
+        .await
         .unwrap()
         .is_none());
     let mark = bench.wait_for_mark(SUPPORT, before).await;

@@ -6,10 +6,10 @@
 use chrono::Utc;
 use frontdesk::channels::discord::{DiscordConfig, Route};
 use frontdesk::channels::health::ChannelHealth;
-use frontdesk::channels::outbox::Outbox;
 use frontdesk::channels::platforms::PlatformsConfig;
 use frontdesk::message::{ChannelKind, ConversationId, Outbound, Speaker};
-use frontdesk::store::{ChannelTree, SledStore};
+use frontdesk::outbox::Outbox;
+use frontdesk::store::Store;
 use serde_json::Value;
 
 use crate::support::desk::TestDesk;
@@ -67,20 +67,28 @@ async fn thread_of(fake: &FakeDiscord, user: u64) -> Thread {
 }
 
 /// Every route entry that points at the support channel.
-fn public_routes(store: &SledStore) -> Vec<String> {
-    let routes = store.channel_tree(ChannelTree::DiscordRoutes);
-    routes
-        .iter()
-        .map(Result::unwrap)
-        .filter(|(key, value)| {
-            let key = String::from_utf8_lossy(key);
-            match key.strip_prefix("user:") {
-                Some(_) => serde_json::from_slice::<Route>(value).unwrap().channel() == SUPPORT,
-                None => key == format!("thread:{SUPPORT}"),
-            }
+async fn public_routes(store: &dyn Store) -> Vec<String> {
+    store
+        .channel_states(ChannelKind::Discord)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(key, value)| match key.strip_prefix("user:") {
+            Some(_) => serde_json::from_str::<Route>(value).unwrap().channel() == SUPPORT,
+            None => key == &format!("thread:{SUPPORT}"),
         })
-        .map(|(key, _)| String::from_utf8_lossy(&key).into_owned())
+        .map(|(key, _)| key)
         .collect()
+}
+
+/// Where the store says `user`'s answers go.
+async fn route_of(store: &dyn Store, user: u64) -> Route {
+    let text = store
+        .channel_state(ChannelKind::Discord, &format!("user:{user}"))
+        .await
+        .unwrap()
+        .expect("a route");
+    serde_json::from_str(&text).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,6 +119,7 @@ async fn without_a_thread_the_customer_is_answered_in_a_dm_and_others_keep_their
     fake.wait_for_messages(dm, 2).await;
     let alice = desk
         .conversation(&conversation_of(&desk, ChannelKind::Discord, ALICE).await)
+        .await
         .unwrap()
         .unwrap();
     let from_alice = alice
@@ -122,14 +131,8 @@ async fn without_a_thread_the_customer_is_answered_in_a_dm_and_others_keep_their
     conversation_of(&desk, ChannelKind::Discord, BOB).await;
 
     nothing_public(&fake);
-    assert!(
-        public_routes(&store).is_empty(),
-        "{:?}",
-        public_routes(&store)
-    );
-    let routes = store.channel_tree(ChannelTree::DiscordRoutes);
-    let alice_route: Route =
-        serde_json::from_slice(&routes.get(format!("user:{ALICE}")).unwrap().unwrap()).unwrap();
+    assert_eq!(public_routes(store.as_ref()).await, Vec::<String>::new());
+    let alice_route = route_of(store.as_ref(), ALICE).await;
     assert_eq!(alice_route, Route::Direct(dm));
     platforms.shutdown().await;
 }
@@ -174,7 +177,7 @@ async fn without_a_thread_or_a_dm_the_failure_is_on_the_conversation_and_nothing
 
     assert!(fake.sent().is_empty(), "{:?}", fake.sent());
     nothing_public(&fake);
-    assert!(public_routes(&server.server.store).is_empty());
+    assert!(public_routes(server.server.store.as_ref()).await.is_empty());
     server.shutdown().await;
 }
 
@@ -185,18 +188,20 @@ async fn a_public_channel_route_from_an_old_database_is_not_used() {
     let (desk, store) = TestDesk::new().open_with_store(dir.path());
     // What the old fallback stored when Alice's thread could not be opened, and an answer
     // to her still waiting in the outbox.
-    let routes = store.channel_tree(ChannelTree::DiscordRoutes);
-    routes
-        .insert(
-            format!("user:{ALICE}"),
-            serde_json::to_vec(&Route::Thread(SUPPORT)).unwrap(),
-        )
+    let old_route = serde_json::to_string(&Route::Thread(SUPPORT)).unwrap();
+    let discord = ChannelKind::Discord;
+    let alice = ALICE.to_string();
+    store
+        .set_channel_state(discord, &format!("user:{ALICE}"), Some(&old_route))
+        .await
         .unwrap();
-    routes
-        .insert(format!("thread:{SUPPORT}"), ALICE.to_string().as_bytes())
+    store
+        .set_channel_state(discord, &format!("thread:{SUPPORT}"), Some(&alice))
+        .await
         .unwrap();
     let waiting = "Your refund is on its way.";
     Outbox::open(store.clone(), ChannelHealth::new())
+        .await
         .unwrap()
         .enqueue(Outbound {
             conversation_id: ConversationId::fresh(),
@@ -210,11 +215,7 @@ async fn a_public_channel_route_from_an_old_database_is_not_used() {
         .unwrap();
 
     let platforms = start_platforms(&desk, &store, platforms(&fake), None).await;
-    assert!(
-        public_routes(&store).is_empty(),
-        "{:?}",
-        public_routes(&store)
-    );
+    assert_eq!(public_routes(store.as_ref()).await, Vec::<String>::new());
 
     // The waiting answer goes to a DM, not to the channel.
     let dm = fake.wait_for_dm_opened(ALICE).await;
@@ -235,8 +236,7 @@ async fn a_public_channel_route_from_an_old_database_is_not_used() {
         .await;
 
     nothing_public(&fake);
-    let alice_route: Route =
-        serde_json::from_slice(&routes.get(format!("user:{ALICE}")).unwrap().unwrap()).unwrap();
+    let alice_route = route_of(store.as_ref(), ALICE).await;
     assert_eq!(alice_route, Route::Thread(alices.id));
     platforms.shutdown().await;
 }

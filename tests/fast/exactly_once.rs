@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use frontdesk::desk::Desk;
 use frontdesk::message::{ChannelKind, Identity, Inbound, Speaker, Status};
-use frontdesk::store::{ChannelTree, SledStore, Store};
+use frontdesk::store::Store;
 
 use crate::support::desk::{keyword_desk, reply, say, TestDesk};
 use crate::support::eventually;
@@ -36,7 +36,11 @@ async fn a_repeated_message_id_runs_its_turn_once() {
         .await
         .unwrap();
     assert_eq!(first, again, "a repeat gets the first outcome back");
-    let conversation = desk.conversation(&first.conversation_id).unwrap().unwrap();
+    let conversation = desk
+        .conversation(&first.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
     let from_customer = conversation
         .messages
         .iter()
@@ -55,7 +59,11 @@ async fn a_repeated_message_id_runs_its_turn_once() {
         .await
         .unwrap();
     assert!(!other.replies.is_empty(), "another sender's m-1 is its own");
-    let conversation = desk.conversation(&first.conversation_id).unwrap().unwrap();
+    let conversation = desk
+        .conversation(&first.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         conversation
             .messages
@@ -86,11 +94,12 @@ async fn concurrent_copies_of_one_message_run_one_turn() {
         .map(|t| t.unwrap())
         .collect();
     assert!(turns.windows(2).all(|w| w[0] == w[1]), "{turns:?}");
-    let queues = desk.queues().unwrap();
+    let queues = desk.queues().await.unwrap();
     let waiting: usize = queues.iter().map(|q| q.entries.len()).sum();
     assert_eq!(waiting, 1, "queued once");
     let conversation = desk
         .conversation(&turns[0].conversation_id)
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -117,7 +126,7 @@ async fn a_telegram_update_delivered_twice_is_handled_once() {
     let all = run.fake.wait_for_messages(chat, first.len() + 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let id = run.conversation_of(FakeTelegram::CUSTOMER).await;
-    let stored = run.desk.conversation(&id).unwrap().unwrap();
+    let stored = run.desk.conversation(&id).await.unwrap().unwrap();
     let asked: Vec<_> = stored
         .messages
         .iter()
@@ -127,7 +136,7 @@ async fn a_telegram_update_delivered_twice_is_handled_once() {
     assert_eq!(asked, ["where is my order 10001", "thanks"]);
     let sent = run.fake.sent_to(chat);
     assert_eq!(sent.len(), all.len(), "no answer twice: {sent:?}");
-    let bot = run.bot_messages(&id);
+    let bot = run.bot_messages(&id).await;
     assert_eq!(sent.len(), bot.len(), "every stored reply sent once");
     run.shutdown().await;
 }
@@ -142,7 +151,7 @@ async fn a_discord_message_dispatched_twice_is_handled_once() {
     run.fake.dm_from(user, "thanks");
     let conversation = run.conversation_of(user).await;
     let stored = eventually("both messages stored", || async {
-        let c = run.desk.conversation(&conversation).unwrap().unwrap();
+        let c = run.desk.conversation(&conversation).await.unwrap().unwrap();
         let asked: Vec<String> = c
             .messages
             .iter()
@@ -154,7 +163,7 @@ async fn a_discord_message_dispatched_twice_is_handled_once() {
     .await;
     // the repeat had every chance to be stored too
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let again = run.desk.conversation(&conversation).unwrap().unwrap();
+    let again = run.desk.conversation(&conversation).await.unwrap().unwrap();
     let stored_now = again
         .messages
         .iter()
@@ -191,7 +200,7 @@ async fn a_crash_between_turn_and_delivery_still_delivers() {
             .unwrap();
         assert!(!turn.replies.is_empty());
         assert_eq!(
-            store.channel_tree(ChannelTree::Outbox).len(),
+            store.outbox_len(ChannelKind::Telegram).await.unwrap(),
             turn.replies.len(),
             "the answer is in the outbox with the turn, before any relay ran"
         );
@@ -203,12 +212,12 @@ async fn a_crash_between_turn_and_delivery_still_delivers() {
     let mut config = frontdesk::channels::platforms::PlatformsConfig::default();
     fake.configure(FakeTelegram::TOKEN, &mut config);
     let platforms = start_platforms(&desk, &store, config, None).await;
-    let stored = crate::support::scenarios::bot_messages(&desk, &conversation);
+    let stored = crate::support::scenarios::bot_messages(&desk, &conversation).await;
     let sent = fake.wait_for_messages(chat as i64, stored.len()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.sent_to(chat as i64).len(), stored.len(), "{sent:?}");
     eventually("the outbox to empty", || async {
-        (store.channel_tree(ChannelTree::Outbox).is_empty()).then_some(())
+        (store.outbox_len(ChannelKind::Telegram).await.unwrap() == 0).then_some(())
     })
     .await;
     platforms.shutdown().await;
@@ -249,7 +258,7 @@ async fn an_agent_owned_conversation_never_gets_a_bot_answer() {
                 );
             }
         }
-        let c = desk.conversation(&id).unwrap().unwrap();
+        let c = desk.conversation(&id).await.unwrap().unwrap();
         let claimed_at = c
             .messages
             .iter()
@@ -314,19 +323,18 @@ async fn concurrent_links_in_opposite_orders_all_finish() {
 #[tokio::test]
 async fn a_turn_costs_the_same_to_store_at_message_500() {
     let dir = tempfile::tempdir().unwrap();
-    let (desk, store): (Desk, Arc<SledStore>) = TestDesk::new().open_with_store(dir.path());
-    let record_size = |desk: &Desk, id| {
-        let c = desk.conversation(id).unwrap().unwrap();
-        let _ = c;
+    let (desk, store): (Desk, Arc<dyn Store>) = TestDesk::new().open_with_store(dir.path());
+    let record_size = async |id| {
         let record = store
             .conversation(id)
+            .await
             .unwrap()
             .expect("the conversation is stored");
         serde_json::to_vec(&record).unwrap().len()
     };
     let first = say(&desk, "long", "hello").await;
     let id = first.conversation_id.clone();
-    let at_1 = record_size(&desk, &id);
+    let at_1 = record_size(&id).await;
     let mut at_500 = 0;
     for i in 2..=500 {
         say(
@@ -336,10 +344,10 @@ async fn a_turn_costs_the_same_to_store_at_message_500() {
         )
         .await;
         if i == 500 {
-            at_500 = record_size(&desk, &id);
+            at_500 = record_size(&id).await;
         }
     }
-    let messages = store.messages(&id).unwrap().len();
+    let messages = store.messages(&id).await.unwrap().len();
     eprintln!(
         "conversation record written per turn: {at_1} bytes at turn 1, {at_500} bytes at turn 500 ({messages} messages stored under their own keys)"
     );
@@ -391,6 +399,7 @@ async fn a_burst_of_three_messages_gets_one_answer() {
     );
     let c = desk
         .conversation(&results[0].turn.conversation_id)
+        .await
         .unwrap()
         .unwrap();
     let asked: Vec<_> = c
@@ -411,6 +420,7 @@ async fn a_burst_of_three_messages_gets_one_answer() {
     assert_eq!(again.turn.conversation_id, results[0].turn.conversation_id);
     let c = desk
         .conversation(&results[0].turn.conversation_id)
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -459,9 +469,19 @@ async fn a_blocked_customer_is_refused_until_unblocked() {
         )
         .await
         .unwrap();
-    let waiting: usize = desk.queues().unwrap().iter().map(|q| q.entries.len()).sum();
+    let waiting: usize = desk
+        .queues()
+        .await
+        .unwrap()
+        .iter()
+        .map(|q| q.entries.len())
+        .sum();
     assert_eq!(waiting, 0, "the blocked customer left the queue");
-    let c = desk.conversation(&first.conversation_id).unwrap().unwrap();
+    let c = desk
+        .conversation(&first.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.status, Status::Closed);
     let refused = desk
         .receive(Inbound::new(ChannelKind::Rest, "troll", "agent please!!!"))
@@ -506,6 +526,7 @@ async fn a_full_queue_keeps_the_next_customer_with_the_bot() {
     assert!(reply(&third).contains("queue is full"), "{}", reply(&third));
     let general = desk
         .queues()
+        .await
         .unwrap()
         .into_iter()
         .find(|q| q.name == "general")

@@ -186,9 +186,10 @@ async fn a_flooding_platform_sender_is_limited_and_told_once() {
     assert_eq!(told, 1);
     let id = desk
         .conversation_of(ChannelKind::Telegram, "4242")
+        .await
         .unwrap()
         .unwrap();
-    let stored = desk.conversation(&id).unwrap().unwrap().messages;
+    let stored = desk.conversation(&id).await.unwrap().unwrap().messages;
     let customer = stored.iter().filter(|m| m.text.starts_with("spam")).count();
     assert_eq!(customer, 3, "the burst only");
     let other = Inbound::new(ChannelKind::Telegram, "4343", "where is my order 10001");

@@ -8,7 +8,6 @@ use crate::support::server::*;
 use frontdesk::commerce::{Caller, Commerce, OrderState};
 use frontdesk::desk::{Desk, DeskError, LinkError};
 use frontdesk::message::{ChannelKind, Identity, Inbound, Status};
-use frontdesk::store::AccessControl as _;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -287,9 +286,19 @@ async fn a_queue_flood_from_one_address_leaves_room_for_known_customers() {
         .await
         .unwrap();
     assert_eq!(gone.len(), 5, "{gone:?}");
-    let waiting: usize = desk.queues().unwrap().iter().map(|q| q.entries.len()).sum();
+    let waiting: usize = desk
+        .queues()
+        .await
+        .unwrap()
+        .iter()
+        .map(|q| q.entries.len())
+        .sum();
     assert_eq!(waiting, 1);
-    let known = desk.conversation(&known.conversation_id).unwrap().unwrap();
+    let known = desk
+        .conversation(&known.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(known.status, Status::Queued);
 }
 
@@ -327,7 +336,7 @@ async fn an_agent_cannot_act_as_a_customer_without_the_shops_confirmation() {
         shop.order("10009", &owner).await.unwrap().unwrap().state,
         OrderState::Paid
     );
-    let audit = store.audit_lines().unwrap();
+    let audit = store.audit_lines().await.unwrap();
     assert_eq!(audit.len(), 3, "{audit:?}");
     assert!(audit
         .iter()
@@ -351,7 +360,7 @@ async fn erase_by_shop_id_leaves_nothing_findable() {
         assert_eq!(status, 200, "{turn}");
         assert!(replies(&turn).contains("10009"), "{turn}");
     }
-    let admin_key = s.api_key(frontdesk::server::auth::Scope::Admin);
+    let admin_key = s.api_key(frontdesk::server::auth::Scope::Admin).await;
     let res = s
         .http
         .delete(s.at("/api/v1/customers/C1025"))
@@ -362,7 +371,15 @@ async fn erase_by_shop_id_leaves_nothing_findable() {
     assert_eq!(res.status().as_u16(), 200);
     let erased: Value = res.json().await.unwrap();
     assert_eq!(erased["conversations"], 2, "{erased}");
-    let dump = s.server.store.dump().unwrap();
+    let dump: Vec<(String, String, String)> = s
+        .server
+        .store
+        .records()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.table, r.key, r.value))
+        .collect();
     for needle in ["jakub-laptop", "jakub-phone", "m-jakub", "C1025", "Jakub"] {
         let found: Vec<_> = dump
             .iter()
@@ -381,7 +398,7 @@ async fn erase_by_shop_id_leaves_nothing_findable() {
         replies(&turn).contains("email address or the postcode"),
         "{turn}"
     );
-    let line = s.server.store.audit_lines().unwrap().pop().unwrap();
+    let line = s.server.store.audit_lines().await.unwrap().pop().unwrap();
     assert_eq!(line.action, "erase");
     assert!(line.actor.starts_with("key:"), "{line:?}");
     s.shutdown().await;

@@ -401,9 +401,10 @@ async fn a_question_left_waiting_for_the_llm_by_a_crash_is_answered_at_restart()
     let desk = &restarted.server.desk;
     let id = desk
         .conversation_of(frontdesk::message::ChannelKind::Web, &user)
+        .await
         .unwrap()
         .expect("the conversation survived");
-    let c = desk.conversation(&id).unwrap().unwrap();
+    let c = desk.conversation(&id).await.unwrap().unwrap();
     let last = c.messages.last().unwrap();
     assert_eq!(
         last.from,

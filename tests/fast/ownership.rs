@@ -365,10 +365,10 @@ async fn an_agent_verified_customer_sees_their_orders_after_the_hand_back() {
     desk.verify_customer(AGENT, &id, "10002", "omar.moreau@example.com")
         .await
         .unwrap();
-    let record = desk.conversation(&id).unwrap().unwrap();
+    let record = desk.conversation(&id).await.unwrap().unwrap();
     assert_eq!(record.status, Status::WithAgent);
     // The transcript says what was checked, and by whom.
-    let said = desk.conversation(&id).unwrap().unwrap().messages;
+    let said = desk.conversation(&id).await.unwrap().unwrap().messages;
     assert!(
         said.iter()
             .any(|m| m.text.contains("checked order 10002") && m.text.contains("shop confirmed")),

@@ -93,6 +93,7 @@ async fn a_code_from_the_rest_channel_links_the_telegram_chat() {
         .server
         .desk
         .conversation_of(ChannelKind::Telegram, &CHAT.to_string())
+        .await
         .unwrap()
         .is_none());
 
@@ -100,8 +101,8 @@ async fn a_code_from_the_rest_channel_links_the_telegram_chat() {
     fake.customer_says(CHAT, "hello again");
     let tg_id = conversation_of(&server.server.desk, ChannelKind::Telegram, CHAT as u64).await;
     let desk = &server.server.desk;
-    let web = desk.conversation(&web_id).unwrap().unwrap();
-    let tg = desk.conversation(&tg_id).unwrap().unwrap();
+    let web = desk.conversation(&web_id).await.unwrap().unwrap();
+    let tg = desk.conversation(&tg_id).await.unwrap().unwrap();
     assert_eq!(tg.customer, web.customer);
 
     // A used code is refused.

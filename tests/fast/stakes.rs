@@ -16,8 +16,12 @@ fn rules(text: &str) -> Rules {
 }
 
 /// What the rules that sent a conversation to a person observed, as agents see it.
-fn reasons(desk: &frontdesk::desk::Desk, turn: &frontdesk::desk::Turn) -> Vec<(String, String)> {
+async fn reasons(
+    desk: &frontdesk::desk::Desk,
+    turn: &frontdesk::desk::Turn,
+) -> Vec<(String, String)> {
     desk.conversation(&turn.conversation_id)
+        .await
         .unwrap()
         .unwrap()
         .escalation
@@ -38,7 +42,7 @@ async fn a_calm_safety_report_reaches_a_person_with_its_stake_shown() {
     .await;
     assert_eq!(turn.status, Status::Queued, "{}", reply(&turn));
     assert_eq!(turn.queue.as_ref().map(|q| q.name.as_str()), Some("care"));
-    let why = reasons(&desk, &turn);
+    let why = reasons(&desk, &turn).await;
     assert!(
         why.iter()
             .any(|(when, v)| when == "stakes" && v.contains("\"safety\"")),
@@ -53,6 +57,7 @@ async fn a_calm_safety_report_reaches_a_person_with_its_stake_shown() {
     .await;
     assert_eq!(turn.status, Status::Queued, "{}", reply(&turn));
     assert!(reasons(&desk, &turn)
+        .await
         .iter()
         .any(|(_, v)| v.contains("\"money\"")));
 }
@@ -144,6 +149,7 @@ async fn shipped_keywords_check_the_words_role_and_a_leads_own_fire_as_written()
     .await;
     assert_eq!(threat.status, Status::Queued, "{}", reply(&threat));
     assert!(reasons(&desk, &threat)
+        .await
         .iter()
         .any(|(when, v)| when == "keywords" && v.contains("chargeback")));
     // the same words in a lead's own rule, without `meaning`, fire as written
@@ -196,7 +202,7 @@ async fn a_problem_with_a_large_order_is_a_business_stake() {
     )
     .await;
     assert_eq!(turn.status, Status::Queued, "{}", reply(&turn));
-    let why = reasons(&desk, &turn);
+    let why = reasons(&desk, &turn).await;
     assert!(
         why.iter()
             .any(|(when, v)| when == "large_order_problem" && v.contains("1607")),

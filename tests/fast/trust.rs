@@ -8,7 +8,6 @@
 use crate::support::server::*;
 use base64::Engine as _;
 use frontdesk::server::auth::{Keys, Scope, SessionClaims};
-use frontdesk::store::AccessControl as _;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -32,15 +31,17 @@ async fn rest_without_a_key_is_refused() {
         .await;
     assert_eq!(status, 401, "{reply}");
     // A key for reading queues cannot write as a customer.
-    let agent_key = s.api_key(Scope::Agent);
+    let agent_key = s.api_key(Scope::Agent).await;
     let (status, _) = s.post_message_with(Some(&agent_key), body.clone()).await;
     assert_eq!(status, 403);
     // A revoked key stops working.
-    let key = s.api_key(Scope::Messages);
+    let key = s.api_key(Scope::Messages).await;
     let (status, _) = s.post_message_with(Some(&key), body.clone()).await;
     assert_eq!(status, 200);
     let id = key.split('_').nth(1).unwrap();
-    frontdesk::server::auth::revoke_api_key(s.server.store.as_ref(), id).unwrap();
+    frontdesk::server::auth::revoke_api_key(s.server.store.as_ref(), id)
+        .await
+        .unwrap();
     let (status, _) = s.post_message_with(Some(&key), body).await;
     assert_eq!(status, 401);
     s.shutdown().await;
@@ -50,7 +51,10 @@ async fn rest_without_a_key_is_refused() {
 async fn one_key_cannot_read_or_write_another_keys_conversations() {
     let dir = tempfile::tempdir().unwrap();
     let s = serve_keyword(dir.path()).await;
-    let (a, b) = (s.api_key(Scope::Messages), s.api_key(Scope::Messages));
+    let (a, b) = (
+        s.api_key(Scope::Messages).await,
+        s.api_key(Scope::Messages).await,
+    );
     let say = |key: String, text: &'static str| {
         let s = &s;
         async move {
@@ -88,7 +92,7 @@ async fn one_key_cannot_read_or_write_another_keys_conversations() {
     // A messages key does not read the queues; an agent key reads everything.
     let (status, _) = s.get_with(&a, "/api/v1/queues").await;
     assert_eq!(status, 403);
-    let lead = s.api_key(Scope::Lead);
+    let lead = s.api_key(Scope::Lead).await;
     let (status, queues) = s.get_with(&lead, "/api/v1/queues").await;
     assert_eq!(status, 200, "{queues}");
     let (status, full) = s
@@ -320,7 +324,7 @@ async fn link_code_guessing_is_locked_out() {
     let dir = tempfile::tempdir().unwrap();
     let s = serve_keyword(dir.path()).await;
     // The victim asks for a code on another integration.
-    let victim_key = s.api_key(Scope::Messages);
+    let victim_key = s.api_key(Scope::Messages).await;
     s.post_message_with(
         Some(&victim_key),
         json!({"user_id": "victim", "text": "hello"}),
@@ -366,9 +370,12 @@ async fn an_erased_customer_leaves_nothing_findable() {
 
     // Only an admin may export or erase.
     let path = format!("/api/v1/customers/{customer}");
-    assert_eq!(s.get_with(&s.api_key(Scope::Lead), &path).await.0, 403);
+    assert_eq!(
+        s.get_with(&s.api_key(Scope::Lead).await, &path).await.0,
+        403
+    );
     assert_eq!(ana.get(&path).await.0, 403);
-    let admin = s.api_key(Scope::Admin);
+    let admin = s.api_key(Scope::Admin).await;
     let (status, export) = s.get_with(&admin, &path).await;
     assert_eq!(status, 200, "{export}");
     assert!(export.to_string().contains(secret_text), "{export}");
@@ -381,7 +388,15 @@ async fn an_erased_customer_leaves_nothing_findable() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    let dump = s.server.store.dump().unwrap();
+    let dump: Vec<(String, String, String)> = s
+        .server
+        .store
+        .records()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.table, r.key, r.value))
+        .collect();
     for needle in [customer.as_str(), id.as_str(), "erase-me", "Elm Street"] {
         let found: Vec<_> = dump
             .iter()
@@ -390,7 +405,7 @@ async fn an_erased_customer_leaves_nothing_findable() {
         assert!(found.is_empty(), "{needle} still in {found:?}");
     }
     // The audit says what happened, with a hash in place of the id.
-    let audit = s.server.store.audit_lines().unwrap();
+    let audit = s.server.store.audit_lines().await.unwrap();
     assert_eq!(audit.last().unwrap().action, "erase");
     assert_eq!(
         audit.last().unwrap().subject,
@@ -498,7 +513,7 @@ async fn blocking_and_unblocking_a_customer_are_audited() {
         .post(&format!("/console/api/customers/{customer}/unblock"), None)
         .await;
     assert_eq!(status, 200);
-    let audit = s.server.store.audit_lines().unwrap();
+    let audit = s.server.store.audit_lines().await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|l| l.action.as_str()).collect();
     assert_eq!(actions, ["block by agent ana", "unblock by agent ana"]);
     let hash = frontdesk::server::privacy::subject_hash(&customer);

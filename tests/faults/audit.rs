@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use frontdesk::channels::format::Dialect;
 use frontdesk::message::{ChannelKind, ConversationId, Speaker, Status};
-use frontdesk::store::{ConversationRecord, QueueEntry, SledStore, Store, StoredMessage};
+use frontdesk::store::{ConversationRecord, QueueEntry, Store, StoredMessage};
 
 use crate::agent;
 use crate::customers::Sent;
@@ -30,24 +30,28 @@ pub struct Stored {
 }
 
 impl Stored {
-    /// Reads every conversation (listed from the store's dump, read through the `Store`
-    /// trait), its messages, and the queues.
-    pub fn read(store: &SledStore) -> Stored {
-        let dump = store.dump().expect("read the store");
-        let count = |tree: &str| dump.iter().filter(|(t, _, _)| t == tree).count();
+    /// Reads every conversation (listed from the store's records, read through the `Store`
+    /// trait, whatever the engine), its messages, and the queues.
+    pub async fn read(store: &dyn Store) -> Stored {
+        let records = store.records().await.expect("read the store");
+        let count = |table: &str| records.iter().filter(|r| r.table == table).count();
         let mut conversations = Vec::new();
-        for (_, id, _) in dump.iter().filter(|(t, _, _)| t == "conversations") {
-            let id = ConversationId(id.clone());
+        for r in records.iter().filter(|r| r.table == "conversations") {
+            let id = ConversationId(r.key.clone());
             let record = store
                 .conversation(&id)
+                .await
                 .expect("read a conversation")
                 .expect("a listed conversation exists");
-            let messages = store.messages(&id).expect("read a conversation's messages");
+            let messages = store
+                .messages(&id)
+                .await
+                .expect("read a conversation's messages");
             conversations.push((record, messages));
         }
         Stored {
             conversations,
-            queue: store.queue_entries().expect("read the queues"),
+            queue: store.queue_entries().await.expect("read the queues"),
             outbox: count("outbox"),
             outbox_failed: count("outbox_failed"),
         }

@@ -39,8 +39,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use frontdesk::store::SledStore;
-
 use audit::{Evidence, Injected, Report, Stored};
 use customers::Ctx;
 use plan::{Door, Settings, Trouble};
@@ -194,8 +192,17 @@ async fn fault_campaign() {
         discord.recorder().attempts() - discord.sent().len(),
     ];
 
-    let store = SledStore::open(&data.join("store")).expect("open the store after the campaign");
-    let stored = Stored::read(&store);
+    let stored = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime to read the store")
+        .block_on(async {
+            let location = frontdesk::store::Location::Folder(data.join("store"));
+            let store = frontdesk::store::open(&location)
+                .await
+                .expect("open the store after the campaign");
+            Stored::read(store.as_ref()).await
+        });
     let dm_channel = |user: u64| discord.dm_channel_of(user);
     let report = Report::build(&Evidence {
         sent: &sent,
@@ -216,7 +223,6 @@ async fn fault_campaign() {
         attempts: [&telegram_proxy.sends(), &discord_proxy.sends()],
         began,
     });
-    drop(store);
 
     println!();
     println!(

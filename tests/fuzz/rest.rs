@@ -210,7 +210,7 @@ fn bodies_through_the_server() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let server = rt.block_on(crate::harness::serve(dir.path()));
-    let admin = server.api_key(Scope::Admin);
+    let admin = rt.block_on(server.api_key(Scope::Admin));
     let (session, csrf) = rt.block_on(async {
         let agent = server.login(ANA).await;
         (agent.token.clone(), agent.csrf.clone())

@@ -314,10 +314,16 @@ enum KeyInput {
 #[test]
 fn api_keys() {
     let store = SledStore::temporary().expect("temporary store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let scopes = [Scope::Messages, Scope::Agent, Scope::Lead, Scope::Admin];
     let made: Vec<_> = scopes
         .iter()
-        .map(|s| create_api_key(&store, "fuzz", *s).expect("create a key"))
+        .map(|s| {
+            rt.block_on(create_api_key(&store, "fuzz", *s))
+                .expect("create a key")
+        })
         .collect();
     let n = made.len();
     let input = prop_oneof![
@@ -333,7 +339,7 @@ fn api_keys() {
             KeyInput::RealId(i, s) => format!("fd_{}_{s}", made[*i].record.id),
             KeyInput::Damaged(i, e) => mutate(&made[*i].key, e),
         };
-        let got = verify_api_key(&store, &presented);
+        let got = rt.block_on(verify_api_key(&store, &presented));
         let want = made.iter().find(|k| k.key == presented.trim());
         t.note(if want.is_some() {
             "real key"

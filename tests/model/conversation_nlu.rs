@@ -38,7 +38,11 @@ async fn customers_are_understood_answered_and_escalated() {
     .await;
     assert_eq!(angry.status, Status::Queued, "{}", reply(&angry));
     assert_eq!(angry.queue.as_ref().unwrap().name, "angry");
-    let c = desk.conversation(&angry.conversation_id).unwrap().unwrap();
+    let c = desk
+        .conversation(&angry.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         c.escalation
             .iter()

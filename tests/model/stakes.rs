@@ -30,7 +30,11 @@ async fn calm_stakes_reach_a_person_and_look_alikes_stay_with_the_bot() {
             "{kind}: {text} → {}",
             reply(&turn)
         );
-        let c = desk.conversation(&turn.conversation_id).unwrap().unwrap();
+        let c = desk
+            .conversation(&turn.conversation_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(
             !by_stake || c.escalation.iter().any(|r| r.when == "stakes"),
             "{text}: a stake is the reason agents see: {:?}",

@@ -11,7 +11,7 @@ use frontdesk::config::{AgentConfig, EngineConfig};
 use frontdesk::desk::{Desk, DeskParts, Dialogue, Turn, Understand};
 use frontdesk::message::{ChannelKind, Inbound, Profile};
 use frontdesk::policy::Rules;
-use frontdesk::store::SledStore;
+use frontdesk::store::{SledStore, Store};
 
 use super::nlu::KeywordNlu;
 use super::repo;
@@ -105,9 +105,9 @@ impl TestDesk {
     }
 
     /// The desk and its store, for the chat platforms to share (the outbox and Discord
-    /// routes are trees of the same database).
-    pub fn open_with_store(self, dir: &Path) -> (Desk, Arc<SledStore>) {
-        let store = Arc::new(SledStore::open(dir).expect("the test store opens"));
+    /// routes are records of the same store).
+    pub fn open_with_store(self, dir: &Path) -> (Desk, Arc<dyn Store>) {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir).expect("the test store opens"));
         let dialogue = Dialogue::load(&repo("intents"), self.shop).expect("intents load");
         let desk = Desk::open_with(DeskParts {
             store: store.clone(),

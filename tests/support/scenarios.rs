@@ -10,12 +10,12 @@
 use std::sync::Arc;
 
 use frontdesk::channels::health::{ChannelHealth, ChannelState};
-use frontdesk::channels::outbox::FailureHook;
 use frontdesk::channels::platforms::{Platforms, PlatformsConfig};
 use frontdesk::desk::Desk;
 use frontdesk::intake::Intake;
 use frontdesk::message::{ChannelKind, ConversationId, Speaker, Status};
-use frontdesk::store::SledStore;
+use frontdesk::outbox::FailureHook;
+use frontdesk::store::Store;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -31,7 +31,7 @@ pub const WRONG_TOKEN: &str = "999:wrong-token";
 /// The platforms on the desk's own store, messages through the intake.
 pub async fn start_platforms(
     desk: &Desk,
-    store: &Arc<SledStore>,
+    store: &Arc<dyn Store>,
     config: PlatformsConfig,
     hook: Option<FailureHook>,
 ) -> Platforms {
@@ -50,14 +50,15 @@ pub async fn start_platforms(
 pub async fn conversation_of(desk: &Desk, kind: ChannelKind, user: u64) -> ConversationId {
     let what = format!("the desk to open a conversation for {kind:?} user {user}");
     eventually(&what, || async {
-        desk.conversation_of(kind, &user.to_string()).unwrap()
+        desk.conversation_of(kind, &user.to_string()).await.unwrap()
     })
     .await
 }
 
 /// The bot's messages in a conversation, as stored by the desk.
-pub fn bot_messages(desk: &Desk, id: &ConversationId) -> Vec<String> {
+pub async fn bot_messages(desk: &Desk, id: &ConversationId) -> Vec<String> {
     desk.conversation(id)
+        .await
         .unwrap()
         .unwrap()
         .messages
@@ -81,7 +82,7 @@ pub fn link_code(text: &str) -> String {
 pub struct Run<P: ChatFake> {
     pub fake: P,
     pub desk: Desk,
-    pub store: Arc<SledStore>,
+    pub store: Arc<dyn Store>,
     pub platforms: Platforms,
     pub dir: TempDir,
 }
@@ -112,8 +113,8 @@ impl<P: ChatFake> Run<P> {
         conversation_of(&self.desk, P::KIND, customer).await
     }
 
-    pub fn bot_messages(&self, id: &ConversationId) -> Vec<String> {
-        bot_messages(&self.desk, id)
+    pub async fn bot_messages(&self, id: &ConversationId) -> Vec<String> {
+        bot_messages(&self.desk, id).await
     }
 
     pub fn state(&self) -> ChannelState {
@@ -134,7 +135,7 @@ pub async fn customer_gets_the_bots_answer<P: ChatFake>(first: &str) -> Run<P> {
     run.fake.says(customer, first);
     let greeting = run.fake.wait_for_texts(customer, 1).await.remove(0);
     let id = run.conversation_of(customer).await;
-    assert_eq!(unescape(&greeting), run.bot_messages(&id)[0]);
+    assert_eq!(unescape(&greeting), run.bot_messages(&id).await[0]);
 
     run.fake.says(customer, "where is my order?");
     let answer = run.fake.wait_for_texts(customer, 2).await.remove(1);
@@ -160,7 +161,7 @@ pub async fn angry_customer_gets_the_agents_reply<P: ChatFake>(
         .wait_for_text(customer, |t| t.contains("number 1 in the queue"))
         .await;
     let id = run.conversation_of(customer).await;
-    let conversation = run.desk.conversation(&id).unwrap().unwrap();
+    let conversation = run.desk.conversation(&id).await.unwrap().unwrap();
     assert_eq!(conversation.status, Status::Queued);
     assert_eq!(conversation.queue.as_deref(), Some("angry"));
 
@@ -186,12 +187,17 @@ pub async fn failed_deliveries_are_retried_and_nothing_is_lost<P: ChatFake>(fail
     let sent = run.fake.wait_for_texts(customer, 2).await;
     let id = run.conversation_of(customer).await;
     let got: Vec<String> = sent.iter().map(|s| unescape(s)).collect();
-    assert_eq!(got, run.bot_messages(&id), "every answer, once, in order");
+    assert_eq!(
+        got,
+        run.bot_messages(&id).await,
+        "every answer, once, in order"
+    );
     assert_eq!(run.fake.recorder().attempts(), 2 + failures.len());
     eventually("the outbox to empty", || async {
         run.platforms
             .outbox()
             .pending(P::KIND)
+            .await
             .unwrap()
             .is_empty()
             .then_some(())
@@ -221,7 +227,7 @@ pub async fn pending_outbox_is_delivered_after_a_restart<P: ChatFake>(
     fake.says(customer, "hello");
     eventually("the answer to wait in the outbox", || async {
         (fake.recorder().attempts() >= attempts
-            && platforms.outbox().pending(P::KIND).unwrap().len() == 1)
+            && platforms.outbox().pending(P::KIND).await.unwrap().len() == 1)
             .then_some(())
     })
     .await;
@@ -235,7 +241,7 @@ pub async fn pending_outbox_is_delivered_after_a_restart<P: ChatFake>(
     let platforms = start_platforms(&desk, &store, config, None).await;
     let delivered = fake.wait_for_texts(customer, 1).await;
     let id = conversation_of(&desk, P::KIND, customer).await;
-    assert_eq!(unescape(&delivered[0]), bot_messages(&desk, &id)[0]);
+    assert_eq!(unescape(&delivered[0]), bot_messages(&desk, &id).await[0]);
     platforms.shutdown().await;
 }
 
@@ -254,7 +260,7 @@ pub async fn refused_delivery_is_recorded_as_a_failed_delivery<P: ChatFake>() ->
     run.fake.says(customer, "hello");
     let id = run.conversation_of(customer).await;
     let failures = eventually("the refusal to be recorded", || async {
-        let f = run.platforms.outbox().failures(&id).unwrap();
+        let f = run.platforms.outbox().failures(&id).await.unwrap();
         (!f.is_empty()).then_some(f)
     })
     .await;
@@ -262,7 +268,13 @@ pub async fn refused_delivery_is_recorded_as_a_failed_delivery<P: ChatFake>() ->
     assert_eq!(hooked.message.conversation_id, id);
     let health = run.platforms.health().get(P::KIND).unwrap();
     assert_eq!(health.failed_deliveries, 1);
-    assert!(run.platforms.outbox().pending(P::KIND).unwrap().is_empty());
+    assert!(run
+        .platforms
+        .outbox()
+        .pending(P::KIND)
+        .await
+        .unwrap()
+        .is_empty());
     run.shutdown().await;
     failures[0].error.clone()
 }
@@ -345,10 +357,12 @@ pub async fn customer_links_two_platforms_with_a_one_time_code<A: ChatFake, B: C
 
     let on_a = desk
         .conversation(&conversation_of(&desk, A::KIND, A::CUSTOMER).await)
+        .await
         .unwrap()
         .unwrap();
     let on_b = desk
         .conversation(&conversation_of(&desk, B::KIND, B::CUSTOMER).await)
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(on_b.customer, on_a.customer, "one customer");
@@ -385,7 +399,7 @@ pub async fn server_answers_and_health_shows_the_platform<P: ChatFake>() {
         .await;
     let desk = &server.server.desk;
     let id = conversation_of(desk, P::KIND, customer).await;
-    let stored = desk.conversation(&id).unwrap().unwrap();
+    let stored = desk.conversation(&id).await.unwrap().unwrap();
     assert!(stored.messages.iter().any(|m| m.text == unescape(&answer)));
 
     let body = eventually("/health to show the platform connected", || async {
@@ -437,7 +451,7 @@ pub async fn refused_delivery_shows_in_the_console<P: ChatFake>() -> Value {
     // The record outlives a restart.
     let server =
         serve_with_platforms(config(dir.path()), KeywordNlu, PlatformsConfig::default()).await;
-    let stored = server.server.desk.conversation(&id).unwrap().unwrap();
+    let stored = server.server.desk.conversation(&id).await.unwrap().unwrap();
     assert_eq!(stored.delivery_failures.len(), 1);
     server.shutdown().await;
     failure

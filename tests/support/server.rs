@@ -91,7 +91,7 @@ pub async fn serve_keyword(data_dir: &Path) -> TestServer {
 /// A server on `config` with `nlu`; the chat platforms of its `[channels]`.
 pub async fn serve_with(config: Config, nlu: impl Understand) -> TestServer {
     let server = start(config, nlu).await.expect("server starts");
-    TestServer::new(server)
+    TestServer::new(server).await
 }
 
 /// A server on `config` with `nlu` and the chat platforms given (tests point them at the
@@ -104,7 +104,7 @@ pub async fn serve_with_platforms(
     let server = start_with_platforms(config, nlu, platforms)
         .await
         .expect("server starts with the chat platforms");
-    TestServer::new(server)
+    TestServer::new(server).await
 }
 
 /// A server with the keyword NLU and this help centre (on a stand-in encoder).
@@ -115,13 +115,13 @@ pub async fn serve_with_help(
     let server = start_with_help(config, KeywordNlu, PlatformsConfig::default(), Some(help))
         .await
         .expect("server starts with the help centre");
-    TestServer::new(server)
+    TestServer::new(server).await
 }
 
 impl TestServer {
-    pub fn new(server: RunningServer) -> TestServer {
+    pub async fn new(server: RunningServer) -> TestServer {
         let url = server.url();
-        let key = api_key(&server, "tests", Scope::Messages);
+        let key = api_key(&server, "tests", Scope::Messages).await;
         TestServer {
             server,
             url,
@@ -131,8 +131,8 @@ impl TestServer {
     }
 
     /// A new API key of `scope` on this server.
-    pub fn api_key(&self, scope: Scope) -> String {
-        api_key(&self.server, "tests", scope)
+    pub async fn api_key(&self, scope: Scope) -> String {
+        api_key(&self.server, "tests", scope).await
     }
 
     /// POST /api/v1/messages with `key` (or none); returns (status, body).
@@ -356,8 +356,9 @@ pub fn config_with_llm(dir: &Path, url: String) -> Config {
 }
 
 /// A new API key of `scope` on a running server.
-pub fn api_key(server: &RunningServer, name: &str, scope: Scope) -> String {
+pub async fn api_key(server: &RunningServer, name: &str, scope: Scope) -> String {
     create_api_key(server.store.as_ref(), name, scope)
+        .await
         .expect("store the key")
         .key
 }

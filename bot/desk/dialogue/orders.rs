@@ -144,7 +144,7 @@ impl Dialogue {
         if record.access.failed_checks >= MAX_CHECKS {
             return Ok(Owned::Ask(offer_person(copy::check_failed_offer_person())));
         }
-        if self.checks_paused(&self.guarded_keys(number).await) {
+        if self.checks_paused(&self.guarded_keys(number).await).await {
             crate::metrics::guess_refused("order_check_locked");
             record.slots.remove("order_number");
             return Ok(Owned::Ask(said(copy::order_checks_paused(number), None)));
@@ -269,7 +269,7 @@ impl Dialogue {
         proof: &str,
     ) -> Result<CheckVerdict, CommerceError> {
         let guarded = self.guarded_keys(number).await;
-        if self.checks_paused(&guarded) {
+        if self.checks_paused(&guarded).await {
             crate::metrics::guess_refused("order_check_locked");
             return Ok(CheckVerdict::Paused);
         }
@@ -303,21 +303,22 @@ impl Dialogue {
 
     /// Whether the checks that `guarded` covers are paused. A store that cannot be read
     /// pauses them too: a check is never given away because the count is unknown.
-    fn checks_paused(&self, guarded: &Guarded) -> bool {
+    async fn checks_paused(&self, guarded: &Guarded) -> bool {
         let Some(store) = &self.ledger else {
             return false;
         };
         let since = Self::window_start();
-        guarded
-            .0
-            .iter()
-            .any(|(key, limit)| match store.failures(key, since) {
-                Ok(n) => n >= *limit,
+        for (key, limit) in &guarded.0 {
+            match store.failures(key, since).await {
+                Ok(n) if n >= *limit => return true,
+                Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "check failures unreadable; check refused");
-                    true
+                    return true;
                 }
-            })
+            }
+        }
+        false
     }
 
     /// Counts a wrong check of `number`; true when its checks are now paused. The wrong
@@ -330,7 +331,7 @@ impl Dialogue {
         let since = Self::window_start();
         let (mut paused, mut paused_now) = (false, false);
         for (key, limit) in &guarded.0 {
-            match store.note_failure(key, now, since) {
+            match store.note_failure(key, now, since).await {
                 Ok(n) => {
                     paused |= n >= *limit;
                     paused_now |= n == *limit;

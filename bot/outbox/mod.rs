@@ -1,10 +1,12 @@
-//! Durable delivery to chat platforms. Every message for a Telegram or Discord customer is
-//! written to the store's `outbox` tree (and flushed through the store's group commit) before
-//! anyone tries to send it, and leaves the outbox only
-//! once the platform accepted every piece of it, or refused it for good.
+//! Durable delivery to chat platforms: one outbox every line a platform customer sees
+//! leaves through. Every message for a Telegram or Discord customer is an outbox record of
+//! the store ([`crate::store::Deliveries`]) written before anyone tries to send it, and it
+//! leaves the outbox only once the platform accepted every piece of it, or refused it for
+//! good. The channel is a field of the record.
 //!
-//! Replies of a turn or an agent action are written here by the store in the same transaction
-//! as the turn (`Change::outbox`), and a courier sends only entries already on disk.
+//! Replies of a turn or an agent action are written by the store in the same change as the
+//! turn (`Change::outbox` and the platform replies among its messages), and a courier sends
+//! only records already durable.
 //! One courier task per platform sends that platform's messages in the order they were
 //! queued per chat, so a customer never reads a later answer before an earlier one. Network
 //! errors and 5xx answers are retried with exponential backoff, 429 answers after the
@@ -23,17 +25,15 @@ use std::time::Duration;
 
 use backoff::backoff::Backoff;
 use backoff::ExponentialBackoff;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
-use sled::Transactional;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::format::Dialect;
-use super::health::ChannelHealth;
+use crate::channels::format::Dialect;
+use crate::channels::health::ChannelHealth;
 use crate::message::{ChannelKind, ConversationId, Outbound, Speaker, Status};
-use crate::store::{outbox_lane, ChannelTree, SledStore, Store, StoreError};
+use crate::store::{has_outbox, OutboxEntry, Store, StoreError};
 
 /// Why a platform did not take a message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -77,27 +77,15 @@ pub trait Courier: Send + Sync + 'static {
     }
 }
 
-pub use crate::store::Parcel;
-
-/// A message the platform refused for good.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailedDelivery {
-    pub message: Outbound,
-    pub error: String,
-    pub time: DateTime<Utc>,
-}
+pub use crate::store::{FailedDelivery, Parcel};
 
 /// Called once for every permanent failure, after it is stored.
 pub type FailureHook = Arc<dyn Fn(FailedDelivery) -> BoxFuture<'static, ()> + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
-    #[error("outbox storage: {0}")]
-    Storage(#[from] sled::Error),
-    #[error("outbox not written to disk: {0}")]
-    Flush(#[from] StoreError),
-    #[error("outbox record is unreadable: {0}")]
-    Corrupt(#[from] serde_json::Error),
+    #[error("outbox not stored: {0}")]
+    Store(#[from] StoreError),
     #[error("{0} has no outbox courier: only Telegram and Discord messages go through it")]
     NotAPlatform(ChannelKind),
 }
@@ -143,10 +131,8 @@ pub struct Outbox {
 }
 
 struct Inner {
-    /// The store whose trees these are; every flush goes through it.
-    store: Arc<SledStore>,
-    pending: sled::Tree,
-    failed: sled::Tree,
+    /// The store that holds the records; every flush goes through it.
+    store: Arc<dyn Store>,
     health: ChannelHealth,
     policy: RetryPolicy,
 }
@@ -157,35 +143,33 @@ struct RouteState {
     backoff: ExponentialBackoff,
 }
 
-/// Key prefix per platform, so each courier scans only its own messages in queue order.
-fn lane(kind: ChannelKind) -> Result<u8, OutboxError> {
-    outbox_lane(kind).ok_or(OutboxError::NotAPlatform(kind))
+/// Only the chat platforms have couriers here (the widget and REST answer in their request).
+fn platform(kind: ChannelKind) -> Result<ChannelKind, OutboxError> {
+    has_outbox(kind)
+        .then_some(kind)
+        .ok_or(OutboxError::NotAPlatform(kind))
 }
 
 impl Outbox {
-    /// The outbox in `store`'s `outbox` and `outbox_failed` trees.
-    pub fn open(store: Arc<SledStore>, health: ChannelHealth) -> Result<Outbox, OutboxError> {
-        Self::with_policy(store, health, RetryPolicy::default())
+    /// The outbox in `store`.
+    pub async fn open(store: Arc<dyn Store>, health: ChannelHealth) -> Result<Outbox, OutboxError> {
+        Self::with_policy(store, health, RetryPolicy::default()).await
     }
 
-    pub fn with_policy(
-        store: Arc<SledStore>,
+    pub async fn with_policy(
+        store: Arc<dyn Store>,
         health: ChannelHealth,
         policy: RetryPolicy,
     ) -> Result<Outbox, OutboxError> {
-        let pending = store.channel_tree(ChannelTree::Outbox);
-        let failed = store.channel_tree(ChannelTree::OutboxFailed);
         let outbox = Outbox {
             inner: Arc::new(Inner {
                 store,
-                pending,
-                failed,
                 health,
                 policy,
             }),
         };
         for kind in [ChannelKind::Telegram, ChannelKind::Discord] {
-            let n = outbox.pending(kind)?.len();
+            let n = outbox.inner.store.outbox_len(kind).await?;
             if n > 0 {
                 tracing::info!(channel = %kind, pending = n, "outbox holds messages from before the restart");
             }
@@ -194,113 +178,83 @@ impl Outbox {
     }
 
     /// Queues `message` outside a conversation turn (turns and agent replies queue theirs in
-    /// their own store change) and returns once it is on disk.
+    /// their own store change) and returns once it is durable.
     pub async fn enqueue(&self, message: Outbound) -> Result<(), OutboxError> {
-        let kind = message.channel;
-        lane(kind)?;
-        self.inner.store.queue_outbox(message)?;
+        let kind = platform(message.channel)?;
+        self.inner.store.queue_outbox(message).await?;
         self.inner.store.flush().await?;
-        self.refresh_pending(kind);
+        self.refresh_pending(kind).await;
         Ok(())
     }
 
-    /// Counts a write to the outbox trees, so the store's next flush covers it.
-    fn written(&self) {
-        self.inner.store.note_write();
-    }
-
-    /// Messages still to deliver on one platform, oldest first.
-    pub fn pending(&self, kind: ChannelKind) -> Result<Vec<Parcel>, OutboxError> {
-        let lane = lane(kind)?;
-        self.inner
-            .pending
-            .scan_prefix([lane])
-            .values()
-            .map(|v| Ok(serde_json::from_slice(&v?)?))
-            .collect()
+    /// Messages still to deliver on one platform, oldest first (durable ones).
+    pub async fn pending(&self, kind: ChannelKind) -> Result<Vec<Parcel>, OutboxError> {
+        let kind = platform(kind)?;
+        Ok(self
+            .inner
+            .store
+            .outbox_pending(kind, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|e| e.parcel)
+            .collect())
     }
 
     /// Permanent failures recorded for one conversation.
-    pub fn failures(
+    pub async fn failures(
         &self,
         conversation: &ConversationId,
     ) -> Result<Vec<FailedDelivery>, OutboxError> {
-        let mut out = Vec::new();
-        for value in self.inner.failed.iter().values() {
-            let failed: FailedDelivery = serde_json::from_slice(&value?)?;
-            if &failed.message.conversation_id == conversation {
-                out.push(failed);
-            }
-        }
-        Ok(out)
+        Ok(self.inner.store.failed_deliveries(conversation).await?)
     }
 
-    fn refresh_pending(&self, kind: ChannelKind) {
-        if let Ok(lane) = lane(kind) {
-            let n = self.inner.pending.scan_prefix([lane]).count();
+    async fn refresh_pending(&self, kind: ChannelKind) {
+        if let Ok(n) = self.inner.store.outbox_len(kind).await {
             self.inner.health.outbox_pending(kind, n);
         }
     }
 
     /// Starts the task that delivers `courier`'s platform messages until aborted.
-    pub fn spawn_courier(
+    pub async fn spawn_courier(
         &self,
         courier: Arc<dyn Courier>,
         on_failure: Option<FailureHook>,
     ) -> Result<JoinHandle<()>, OutboxError> {
-        let lane = lane(courier.kind())?;
+        platform(courier.kind())?;
         let outbox = self.clone();
-        self.refresh_pending(courier.kind());
+        self.refresh_pending(courier.kind()).await;
         Ok(tokio::spawn(async move {
-            outbox.run_courier(lane, courier, on_failure).await
+            outbox.run_courier(courier, on_failure).await
         }))
     }
 
-    /// Delivers the lane's durable messages in queue order per chat. A chat the platform
+    /// Delivers the channel's durable messages in queue order per chat. A chat the platform
     /// rate-limits or fails waits on its own (its `retry_after`, else its own backoff); the
     /// other chats' messages go on meanwhile. Later messages of a waiting chat wait too, so
     /// a customer never reads a later answer before an earlier one.
-    async fn run_courier(
-        &self,
-        lane: u8,
-        courier: Arc<dyn Courier>,
-        on_failure: Option<FailureHook>,
-    ) {
+    async fn run_courier(&self, courier: Arc<dyn Courier>, on_failure: Option<FailureHook>) {
         let kind = courier.kind();
+        let store = &self.inner.store;
         let mut routes: HashMap<String, RouteState> = HashMap::new();
         loop {
-            // Registered before the scan, so a message queued during it is not missed.
-            let wake = self.inner.store.outbox_wake(lane).notified();
+            // Registered before the read, so a message queued during it is not missed.
+            let wake = store.outbox_wake(kind).notified();
             let mut waiting: HashSet<String> = HashSet::new();
             let mut next_due: Option<Instant> = None;
             let mut progressed = false;
             let mut flushed = Instant::now();
-            for entry in self.inner.pending.scan_prefix([lane]) {
-                let (key, value) = match entry {
-                    Ok(kv) => kv,
-                    Err(e) => {
-                        tracing::error!(channel = %kind, error = %e, "outbox unreadable; retrying in 5 s");
-                        next_due = Some(Instant::now() + Duration::from_secs(5));
-                        break;
-                    }
-                };
-                // Keys sort by sequence: everything from here on is newer and not on disk yet.
-                if !self.inner.store.outbox_durable(&key) {
-                    break;
+            // Every pending record of the channel: a chat that waits must not hide the chats
+            // queued behind it.
+            let entries = match store.outbox_pending(kind, usize::MAX).await {
+                Ok(entries) => entries,
+                Err(e) => {
+                    tracing::error!(channel = %kind, error = %e, "outbox unreadable; retrying in 5 s");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
                 }
-                let mut parcel: Parcel = match serde_json::from_slice(&value) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        // Cannot happen with records this code wrote; keep the bytes for a
-                        // human rather than block the chat forever.
-                        tracing::error!(channel = %kind, error = %e, "unreadable outbox record moved aside");
-                        let _ = self.inner.failed.insert(key.clone(), value);
-                        let _ = self.inner.pending.remove(key);
-                        self.written();
-                        continue;
-                    }
-                };
-                let recipient = parcel.message.channel_user.clone();
+            };
+            for mut entry in entries {
+                let recipient = entry.parcel.message.channel_user.clone();
                 if waiting.contains(&recipient) {
                     continue;
                 }
@@ -311,18 +265,19 @@ impl Outbox {
                         continue;
                     }
                 }
-                if self.superseded(&parcel) {
+                if self.superseded(&entry.parcel).await {
                     // Ownership is checked at send too: a bot answer queued before an agent
                     // took the conversation (it waited out a rate limit, say) would now talk
                     // over the agent. The agent sees it in the transcript; the customer does not.
-                    tracing::info!(channel = %kind, conversation = %parcel.message.conversation_id,
+                    tracing::info!(channel = %kind, conversation = %entry.parcel.message.conversation_id,
                         "bot answer not sent: an agent took the conversation after it was queued");
-                    let _ = self.inner.pending.remove(&key);
-                    self.written();
+                    if let Err(e) = store.outbox_done(&entry).await {
+                        tracing::error!(channel = %kind, error = %e, "outbox write failed");
+                    }
                     progressed = true;
                     continue;
                 }
-                match self.deliver(&*courier, &key, &mut parcel).await {
+                match self.deliver(&*courier, &mut entry).await {
                     Ok(()) => {
                         routes.remove(&recipient);
                         progressed = true;
@@ -332,7 +287,7 @@ impl Outbox {
                         // on a platform without idempotency keys, nothing but the one piece
                         // whose mark was being flushed).
                         if !courier.deduplicates() || flushed.elapsed() >= MARK_SENT_WITHIN {
-                            if let Err(e) = self.inner.store.flush().await {
+                            if let Err(e) = store.flush().await {
                                 tracing::error!(channel = %kind, error = %e, "outbox flush failed");
                             }
                             flushed = Instant::now();
@@ -340,15 +295,15 @@ impl Outbox {
                     }
                     Err(DeliveryError::Permanent(error)) => {
                         routes.remove(&recipient);
-                        tracing::warn!(channel = %kind, conversation = %parcel.message.conversation_id,
-                            recipient = %parcel.message.channel_user, %error,
+                        tracing::warn!(channel = %kind, conversation = %entry.parcel.message.conversation_id,
+                            recipient = %entry.parcel.message.channel_user, %error,
                             "message refused for good; recorded on the conversation");
                         let failed = FailedDelivery {
-                            message: parcel.message.clone(),
+                            message: entry.parcel.message.clone(),
                             error,
                             time: Utc::now(),
                         };
-                        if let Err(e) = self.give_up(&key, &failed).await {
+                        if let Err(e) = self.give_up(&entry, &failed).await {
                             tracing::error!(channel = %kind, error = %e, "could not record a failed delivery");
                             waiting.insert(recipient);
                             next_due = Some(Instant::now() + Duration::from_secs(1));
@@ -386,26 +341,25 @@ impl Outbox {
                         route.until = Instant::now() + wait;
                         next_due = Some(next_due.map_or(route.until, |d| d.min(route.until)));
                         waiting.insert(recipient);
-                        parcel.attempts += 1;
-                        parcel.last_error = Some(error.to_string());
-                        tracing::warn!(channel = %kind, conversation = %parcel.message.conversation_id,
-                            attempt = parcel.attempts, retry_in_ms = wait.as_millis() as u64, %error,
+                        entry.parcel.attempts += 1;
+                        entry.parcel.last_error = Some(error.to_string());
+                        tracing::warn!(channel = %kind, conversation = %entry.parcel.message.conversation_id,
+                            attempt = entry.parcel.attempts, retry_in_ms = wait.as_millis() as u64, %error,
                             "delivery failed; this chat waits, the others go on");
                         self.inner
                             .health
                             .delivery_error(kind, Some(error.to_string()));
-                        if let Ok(bytes) = serde_json::to_vec(&parcel) {
-                            let _ = self.inner.pending.insert(key.clone(), bytes);
-                            self.written();
+                        if let Err(e) = store.outbox_progress(&entry).await {
+                            tracing::error!(channel = %kind, error = %e, "outbox write failed");
                         }
                     }
                 }
             }
-            self.refresh_pending(kind);
+            self.refresh_pending(kind).await;
             if progressed {
-                // Sent or gave up on something: the outbox is on disk before the next pass,
+                // Sent or gave up on something: the outbox is durable before the next pass,
                 // so a crash re-sends at most the one piece in flight.
-                if let Err(e) = self.inner.store.flush().await {
+                if let Err(e) = store.flush().await {
                     tracing::error!(channel = %kind, error = %e, "outbox flush failed");
                 }
                 continue;
@@ -424,7 +378,7 @@ impl Outbox {
 
     /// A bot answer whose conversation an agent owns, and took (or spoke in) after the answer
     /// was queued.
-    fn superseded(&self, parcel: &Parcel) -> bool {
+    async fn superseded(&self, parcel: &Parcel) -> bool {
         if parcel.message.from != Speaker::Bot || !parcel.bot_answer {
             return false;
         }
@@ -432,6 +386,7 @@ impl Outbox {
             .inner
             .store
             .conversation(&parcel.message.conversation_id)
+            .await
         {
             Ok(Some(c)) => {
                 c.status == Status::WithAgent
@@ -441,18 +396,19 @@ impl Outbox {
         }
     }
 
-    /// Sends the pieces of `parcel` not yet accepted; removes it once all are.
+    /// Sends the pieces of `entry` not yet accepted; removes it once all are.
     async fn deliver(
         &self,
         courier: &dyn Courier,
-        key: &sled::IVec,
-        parcel: &mut Parcel,
+        entry: &mut OutboxEntry,
     ) -> Result<(), DeliveryError> {
-        let pieces = courier.dialect().render(&parcel.message);
-        while parcel.pieces_sent < pieces.len() {
+        let storage = |e: StoreError| DeliveryError::Retryable(format!("outbox storage: {e}"));
+        let pieces = courier.dialect().render(&entry.parcel.message);
+        while entry.parcel.pieces_sent < pieces.len() {
             // A platform call that hangs must not hold every chat of the platform: it counts
             // as a failure of this chat, retried later (the fault campaign found a client with
             // no timeout of its own).
+            let parcel = &entry.parcel;
             let piece_key = piece_key(parcel, parcel.pieces_sent);
             let send = courier.send(
                 &parcel.message.channel_user,
@@ -467,48 +423,29 @@ impl Outbox {
                         SEND_TIMEOUT.as_secs()
                     ))
                 })??;
-            parcel.pieces_sent += 1;
-            if parcel.pieces_sent < pieces.len() {
+            entry.parcel.pieces_sent += 1;
+            if entry.parcel.pieces_sent < pieces.len() {
                 // Remember progress so a crash or retry does not repeat this piece.
-                let bytes = serde_json::to_vec(&*parcel)
-                    .map_err(|e| DeliveryError::Retryable(e.to_string()))?;
                 self.inner
-                    .pending
-                    .insert(key.clone(), bytes)
-                    .map_err(|e| DeliveryError::Retryable(format!("outbox storage: {e}")))?;
-                self.written();
+                    .store
+                    .outbox_progress(entry)
+                    .await
+                    .map_err(storage)?;
                 if !courier.deduplicates() {
-                    self.inner
-                        .store
-                        .flush()
-                        .await
-                        .map_err(|e| DeliveryError::Retryable(format!("outbox flush: {e}")))?;
+                    self.inner.store.flush().await.map_err(storage)?;
                 }
             }
         }
-        self.inner
-            .pending
-            .remove(key)
-            .map_err(|e| DeliveryError::Retryable(format!("outbox storage: {e}")))?;
-        self.written();
+        self.inner.store.outbox_done(entry).await.map_err(storage)?;
         Ok(())
     }
 
-    async fn give_up(&self, key: &sled::IVec, failed: &FailedDelivery) -> Result<(), OutboxError> {
-        let bytes = serde_json::to_vec(failed)?;
-        (&self.inner.pending, &self.inner.failed)
-            .transaction(|(pending, failed_tree)| {
-                pending.remove(key)?;
-                failed_tree.insert(key, bytes.clone())?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(e) => OutboxError::Storage(e),
-                sled::transaction::TransactionError::Abort(()) => {
-                    OutboxError::Storage(sled::Error::ReportableBug("aborted".into()))
-                }
-            })?;
-        self.written();
+    async fn give_up(
+        &self,
+        entry: &OutboxEntry,
+        failed: &FailedDelivery,
+    ) -> Result<(), OutboxError> {
+        self.inner.store.outbox_failed(entry, failed).await?;
         self.inner.store.flush().await?;
         Ok(())
     }
@@ -531,7 +468,7 @@ fn piece_key(parcel: &Parcel, piece: usize) -> String {
     let digest = h.finalize();
     let mut n = [0u8; 8];
     n.copy_from_slice(&digest[..8]);
-    let base = u64::from_be_bytes(n) % 1_000_000_000_000_000_000;
+    let base = u64::from_be_bytes(n) % 100_000_000_000_000_000;
     (base * 100 + (piece as u64 % 100)).to_string()
 }
 
@@ -539,5 +476,4 @@ fn piece_key(parcel: &Parcel, piece: usize) -> String {
 const MARK_SENT_WITHIN: Duration = Duration::from_millis(20);
 
 #[cfg(test)]
-#[path = "outbox_tests.rs"]
 mod tests;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::message::Speaker;
+use crate::store::{Deliveries, SledStore};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -108,8 +109,11 @@ fn fast() -> RetryPolicy {
     }
 }
 
-fn open(store: &Arc<SledStore>) -> Outbox {
-    Outbox::with_policy(store.clone(), ChannelHealth::new(), fast()).unwrap()
+async fn open(store: &Arc<SledStore>) -> Outbox {
+    let store: Arc<dyn Store> = store.clone();
+    Outbox::with_policy(store, ChannelHealth::new(), fast())
+        .await
+        .unwrap()
 }
 
 fn temporary() -> Arc<SledStore> {
@@ -119,7 +123,7 @@ fn temporary() -> Arc<SledStore> {
 #[tokio::test]
 async fn messages_arrive_in_the_order_they_were_queued() {
     let store = temporary();
-    let outbox = open(&store);
+    let outbox = open(&store).await;
     for i in 0..5 {
         outbox
             .enqueue(message("7", &format!("answer {i}")))
@@ -127,7 +131,7 @@ async fn messages_arrive_in_the_order_they_were_queued() {
             .unwrap();
     }
     let courier = Scripted::new(vec![]);
-    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).await.unwrap();
     let got = courier.wait_accepted(5).await;
     let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(
@@ -135,13 +139,17 @@ async fn messages_arrive_in_the_order_they_were_queued() {
         ["answer 0", "answer 1", "answer 2", "answer 3", "answer 4"]
     );
     task.abort();
-    assert!(outbox.pending(ChannelKind::Telegram).unwrap().is_empty());
+    assert!(outbox
+        .pending(ChannelKind::Telegram)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
 async fn server_errors_and_rate_limits_are_retried_without_loss() {
     let store = temporary();
-    let outbox = open(&store);
+    let outbox = open(&store).await;
     let courier = Scripted::new(vec![
         Err(DeliveryError::Retryable("500 Internal Server Error".into())),
         Err(DeliveryError::RateLimited {
@@ -150,7 +158,7 @@ async fn server_errors_and_rate_limits_are_retried_without_loss() {
         }),
         Err(DeliveryError::Retryable("connection refused".into())),
     ]);
-    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).await.unwrap();
     outbox.enqueue(message("7", "first")).await.unwrap();
     outbox.enqueue(message("7", "second")).await.unwrap();
     let got = courier.wait_accepted(2).await;
@@ -163,7 +171,7 @@ async fn server_errors_and_rate_limits_are_retried_without_loss() {
 #[tokio::test]
 async fn permanent_refusal_is_recorded_and_does_not_block_others() {
     let store = temporary();
-    let outbox = open(&store);
+    let outbox = open(&store).await;
     let courier = Scripted::new(vec![Err(DeliveryError::Permanent(
         "Forbidden: bot was blocked by the user".into(),
     ))]);
@@ -175,11 +183,15 @@ async fn permanent_refusal_is_recorded_and_does_not_block_others() {
     });
     outbox.enqueue(message("blocked", "hello?")).await.unwrap();
     outbox.enqueue(message("8", "still here")).await.unwrap();
-    let task = outbox.spawn_courier(courier.clone(), Some(hook)).unwrap();
+    let task = outbox
+        .spawn_courier(courier.clone(), Some(hook))
+        .await
+        .unwrap();
     let got = courier.wait_accepted(1).await;
     assert_eq!(got, vec![("8".to_string(), "still here".to_string())]);
     let failures = outbox
         .failures(&ConversationId::from("conv-blocked"))
+        .await
         .unwrap();
     assert_eq!(failures.len(), 1);
     assert!(failures[0].error.contains("blocked"));
@@ -192,7 +204,7 @@ async fn pending_messages_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Arc::new(SledStore::open(dir.path()).unwrap());
-        let outbox = open(&store);
+        let outbox = open(&store).await;
         outbox
             .enqueue(message("7", "queued before the crash"))
             .await
@@ -200,10 +212,13 @@ async fn pending_messages_survive_a_restart() {
         // No courier ran: the process dies here.
     }
     let store = Arc::new(SledStore::open(dir.path()).unwrap());
-    let outbox = open(&store);
-    assert_eq!(outbox.pending(ChannelKind::Telegram).unwrap().len(), 1);
+    let outbox = open(&store).await;
+    assert_eq!(
+        outbox.pending(ChannelKind::Telegram).await.unwrap().len(),
+        1
+    );
     let courier = Scripted::new(vec![]);
-    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).await.unwrap();
     let got = courier.wait_accepted(1).await;
     assert_eq!(got[0].1, "queued before the crash");
     task.abort();
@@ -212,7 +227,7 @@ async fn pending_messages_survive_a_restart() {
 #[tokio::test]
 async fn a_retry_does_not_repeat_pieces_already_sent() {
     let store = temporary();
-    let outbox = open(&store);
+    let outbox = open(&store).await;
     let long = "Refunds reach your card within five working days. ".repeat(200);
     let pieces = Dialect::TelegramMarkdownV2
         .render(&message("7", &long))
@@ -224,7 +239,7 @@ async fn a_retry_does_not_repeat_pieces_already_sent() {
         Err(DeliveryError::Retryable("502 Bad Gateway".into())),
     ]);
     outbox.enqueue(message("7", &long)).await.unwrap();
-    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).await.unwrap();
     let got = courier.wait_accepted(pieces).await;
     assert_eq!(got.len(), pieces);
     let rendered = Dialect::TelegramMarkdownV2.render(&message("7", &long));
@@ -236,7 +251,7 @@ async fn a_retry_does_not_repeat_pieces_already_sent() {
 #[tokio::test]
 async fn web_messages_are_not_accepted() {
     let store = temporary();
-    let outbox = open(&store);
+    let outbox = open(&store).await;
     let mut m = message("7", "hi");
     m.channel = ChannelKind::Web;
     assert!(matches!(
@@ -252,28 +267,29 @@ async fn failures_keep_their_keys_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Arc::new(SledStore::open(dir.path()).unwrap());
-        let outbox = open(&store);
+        let outbox = open(&store).await;
         let courier = Scripted::new(vec![Err(DeliveryError::Permanent("Forbidden".into()))]);
         outbox.enqueue(message("blocked", "lost")).await.unwrap();
-        let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+        let task = outbox.spawn_courier(courier.clone(), None).await.unwrap();
         outbox.enqueue(message("8", "delivered")).await.unwrap();
         courier.wait_accepted(1).await;
         task.abort();
         let _ = task.await;
     }
     let store = Arc::new(SledStore::open(dir.path()).unwrap());
-    let outbox = open(&store);
+    let outbox = open(&store).await;
     let courier = Scripted::new(vec![Err(DeliveryError::Permanent("Forbidden".into()))]);
     outbox
         .enqueue(message("blocked", "lost again"))
         .await
         .unwrap();
-    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).await.unwrap();
     outbox.enqueue(message("8", "delivered")).await.unwrap();
     courier.wait_accepted(1).await;
     task.abort();
     let failures = outbox
         .failures(&ConversationId::from("conv-blocked"))
+        .await
         .unwrap();
     let texts: Vec<&str> = failures.iter().map(|f| f.message.text.as_str()).collect();
     assert_eq!(texts, ["lost", "lost again"]);
@@ -329,7 +345,7 @@ impl Courier for OneChatLimited {
 #[tokio::test]
 async fn a_rate_limited_chat_does_not_hold_back_the_others() {
     let store = temporary();
-    let outbox = open(&store);
+    let outbox = open(&store).await;
     outbox.enqueue(message("slow", "slow 1")).await.unwrap();
     outbox.enqueue(message("slow", "slow 2")).await.unwrap();
     for i in 0..3 {
@@ -346,7 +362,7 @@ async fn a_rate_limited_chat_does_not_hold_back_the_others() {
         changed: Notify::new(),
     });
     let started = std::time::Instant::now();
-    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).await.unwrap();
     let all = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             let wait = courier.changed.notified();
@@ -379,10 +395,13 @@ async fn a_rate_limited_chat_does_not_hold_back_the_others() {
 #[tokio::test]
 async fn nothing_is_sent_before_it_is_on_disk() {
     let store = temporary();
-    let outbox = open(&store);
+    let outbox = open(&store).await;
     let courier = Scripted::new(vec![]);
-    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
-    store.queue_outbox(message("7", "not yet durable")).unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).await.unwrap();
+    store
+        .queue_outbox(message("7", "not yet durable"))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(courier.accepted().is_empty(), "sent before the flush");
     store.flush().await.unwrap();
@@ -412,7 +431,7 @@ fn taken_record(
 
 /// `text` said by the bot in `conv-taken` while it has `status`, stored (and queued for
 /// Telegram) as a turn or an agent's action stores it.
-fn bot_says(store: &SledStore, status: &str, text: &str) {
+async fn bot_says(store: &SledStore, status: &str, text: &str) {
     use crate::store::{Change, StoredMessage};
     store
         .apply(Change {
@@ -429,6 +448,7 @@ fn bot_says(store: &SledStore, status: &str, text: &str) {
             )],
             ..Change::default()
         })
+        .await
         .unwrap();
 }
 
@@ -439,10 +459,10 @@ fn bot_says(store: &SledStore, status: &str, text: &str) {
 async fn a_bot_answer_is_not_sent_once_an_agent_took_over() {
     use crate::store::Change;
     let store = temporary();
-    let outbox = open(&store);
-    bot_says(&store, "bot", "a stale bot answer");
+    let outbox = open(&store).await;
+    bot_says(&store, "bot", "a stale bot answer").await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    bot_says(&store, "with_agent", "Ana from our team has joined");
+    bot_says(&store, "with_agent", "Ana from our team has joined").await;
     let mut agent = message("9", "Hi, Ana here");
     agent.conversation_id = ConversationId::from("conv-taken");
     agent.from = Speaker::Agent("Ana".into());
@@ -453,11 +473,12 @@ async fn a_bot_answer_is_not_sent_once_an_agent_took_over() {
             conversations: vec![taken_record("with_agent", Some(later))],
             ..Change::default()
         })
+        .await
         .unwrap();
     outbox.enqueue(agent).await.unwrap();
     store.flush().await.unwrap();
     let courier = Scripted::new(vec![]);
-    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).await.unwrap();
     let got = courier.wait_accepted(2).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     task.abort();
@@ -465,7 +486,11 @@ async fn a_bot_answer_is_not_sent_once_an_agent_took_over() {
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(got[0].1.contains("has joined"), "{got:?}");
     assert!(got[1].1.contains("Ana here"), "{got:?}");
-    assert!(outbox.pending(ChannelKind::Telegram).unwrap().is_empty());
+    assert!(outbox
+        .pending(ChannelKind::Telegram)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// A platform without idempotency keys (Telegram) shows a message twice when the process dies
@@ -475,7 +500,7 @@ async fn a_bot_answer_is_not_sent_once_an_agent_took_over() {
 #[tokio::test]
 async fn without_idempotency_keys_each_accepted_piece_is_on_disk_before_the_next_is_sent() {
     let store = temporary();
-    let outbox = open(&store);
+    let outbox = open(&store).await;
     for i in 0..4 {
         outbox
             .enqueue(message(&format!("{}", 10 + i % 2), &format!("answer {i}")))
@@ -489,11 +514,17 @@ async fn without_idempotency_keys_each_accepted_piece_is_on_disk_before_the_next
         .unwrap();
     let courier = Scripted::watching(store.clone());
     assert!(!courier.deduplicates());
-    let task = outbox.spawn_courier(courier.clone(), None).unwrap();
+    let task = outbox.spawn_courier(courier.clone(), None).await.unwrap();
     let seen = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             let seen = courier.on_disk_at_send.lock().unwrap().clone();
-            if seen.len() >= 6 && outbox.pending(ChannelKind::Telegram).unwrap().is_empty() {
+            if seen.len() >= 6
+                && outbox
+                    .pending(ChannelKind::Telegram)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            {
                 return seen;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

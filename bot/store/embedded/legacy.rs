@@ -10,8 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::store::{first_free_sequence, outbox_sequence_of as sequence_of};
-use crate::store::{ChannelTree, SledStore, Store, StoreError};
+use super::outbox::{first_free_sequence, outbox_sequence_of as sequence_of};
+use super::{SledStore, DISCORD_ROUTES, OUTBOX, OUTBOX_FAILED};
+use crate::store::{Store, StoreError};
 
 /// The folder of the old database, under the data folder.
 pub const LEGACY_DIR: &str = "channels";
@@ -114,9 +115,9 @@ fn free_name(data_dir: &Path) -> PathBuf {
 
 /// Copies the three trees; returns how many entries each had.
 fn copy_trees(old: &sled::Db, store: &SledStore) -> Result<(usize, usize, usize), MigrateError> {
-    let pending = store.channel_tree(ChannelTree::Outbox);
-    let failed = store.channel_tree(ChannelTree::OutboxFailed);
-    let routes = store.channel_tree(ChannelTree::DiscordRoutes);
+    let pending = store.trees[OUTBOX].clone();
+    let failed = store.trees[OUTBOX_FAILED].clone();
+    let routes = store.trees[DISCORD_ROUTES].clone();
     let err = |tree: &'static str| move |source| MigrateError::Copy { tree, source };
     // A key the store already uses for something else (never in practice: the store starts
     // its outbox after every key here) gets a fresh key at the end of its lane.
@@ -171,10 +172,8 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::channels::health::ChannelHealth;
-    use crate::channels::outbox::{FailedDelivery, Outbox};
     use crate::message::{ChannelKind, ConversationId, Outbound, Speaker};
-    use crate::store::Parcel;
+    use crate::store::{Deliveries, FailedDelivery, Parcel};
 
     fn outbound(channel: ChannelKind, user: &str, text: &str) -> Outbound {
         Outbound {
@@ -267,46 +266,56 @@ mod tests {
 
         // On disk: a fresh process sees it all, keys unchanged.
         let store = Arc::new(SledStore::open(&data.path().join("store")).unwrap());
-        let routes = store.channel_tree(ChannelTree::DiscordRoutes);
         assert_eq!(
-            routes.get("user:555").unwrap().as_deref(),
-            Some(&br#"{"kind":"thread","channel":900}"#[..])
+            store
+                .channel_state(ChannelKind::Discord, "user:555")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(r#"{"kind":"thread","channel":900}"#)
         );
         assert_eq!(
-            routes.get("thread:900").unwrap().as_deref(),
-            Some(&b"555"[..])
+            store
+                .channel_state(ChannelKind::Discord, "thread:900")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("555")
         );
-        assert!(store
-            .channel_tree(ChannelTree::Outbox)
-            .get(key(1, 8))
-            .unwrap()
-            .is_some());
-        let outbox = Outbox::open(store.clone(), ChannelHealth::new()).unwrap();
-        let telegram: Vec<String> = outbox
-            .pending(ChannelKind::Telegram)
-            .unwrap()
-            .into_iter()
-            .map(|p| p.message.text)
-            .collect();
-        assert_eq!(telegram, ["telegram, first", "telegram, second"]);
-        assert_eq!(outbox.pending(ChannelKind::Discord).unwrap().len(), 1);
-        let failures = outbox
-            .failures(&ConversationId::from("conv-blocked"))
+        let texts = |entries: Vec<crate::store::OutboxEntry>| -> Vec<String> {
+            entries.into_iter().map(|e| e.parcel.message.text).collect()
+        };
+        let telegram = store
+            .outbox_pending(ChannelKind::Telegram, 100)
+            .await
+            .unwrap();
+        assert_eq!(texts(telegram), ["telegram, first", "telegram, second"]);
+        assert_eq!(
+            store
+                .outbox_pending(ChannelKind::Discord, 100)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let failures = store
+            .failed_deliveries(&ConversationId::from("conv-blocked"))
+            .await
             .unwrap();
         assert_eq!(failures.len(), 1);
         assert!(failures[0].error.contains("blocked"));
 
         // A reply queued now goes after the carried-over ones.
-        outbox
-            .enqueue(outbound(ChannelKind::Telegram, "42", "after the upgrade"))
+        store
+            .queue_outbox(outbound(ChannelKind::Telegram, "42", "after the upgrade"))
             .await
             .unwrap();
-        let last = outbox
-            .pending(ChannelKind::Telegram)
-            .unwrap()
-            .pop()
+        store.flush().await.unwrap();
+        let pending = store
+            .outbox_pending(ChannelKind::Telegram, 100)
+            .await
             .unwrap();
-        assert_eq!(last.message.text, "after the upgrade");
+        assert_eq!(texts(pending).pop().unwrap(), "after the upgrade");
     }
 
     #[tokio::test]
@@ -328,6 +337,6 @@ mod tests {
             imported.moved_to,
             data.path().join(format!("{MIGRATED_DIR}.1"))
         );
-        assert_eq!(store.channel_tree(ChannelTree::Outbox).len(), 3);
+        assert_eq!(store.trees[OUTBOX].len(), 3);
     }
 }
