@@ -307,8 +307,9 @@ async fn restart_keeps_conversations_queues_and_agents() {
             .unwrap();
         (queued, owned)
     };
-    // Give the workers a moment to drop their handles, then reopen the same folder.
-    loop {
+    // Give the workers a moment to drop their handles, then reopen the same folder (its
+    // database, on PostgreSQL).
+    while !crate::support::engine::postgres() {
         let probe = frontdesk::store::SledStore::open(dir.path());
         if probe.is_ok() {
             break;

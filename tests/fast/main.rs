@@ -5,6 +5,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+/// The store this binary's desks and servers run on (`support::engine`).
+pub const STORE_ENGINE: &str = "sled";
+
 mod assist;
 mod channels_discord;
 mod channels_telegram;

@@ -27,6 +27,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+/// The store this binary's desks and servers run on (`support::engine`).
+pub const STORE_ENGINE: &str = "sled";
+
 mod agent;
 mod audit;
 mod customers;

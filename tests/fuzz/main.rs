@@ -17,6 +17,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+/// The store this binary's desks and servers run on (`support::engine`).
+pub const STORE_ENGINE: &str = "sled";
+
 mod harness;
 
 mod discord;

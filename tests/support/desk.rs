@@ -1,4 +1,5 @@
-//! The one desk builder of the tests: a real desk on a real `SledStore` in a temp dir, with
+//! The one desk builder of the tests: a real desk on a real store (sled in a temp dir, or
+//! PostgreSQL in the `postgres` binary: `engine.rs`), with
 //! the repository's intents, rules and demo shop, the agents ana and ben, and the keyword
 //! NLU; each can be swapped (`TestDesk::new().rules(..).nlu(..).shop(..).agents(..)`).
 //! Reopening the same dir simulates a restart.
@@ -11,7 +12,7 @@ use frontdesk::config::{AgentConfig, EngineConfig};
 use frontdesk::desk::{Desk, DeskParts, Dialogue, Turn, Understand};
 use frontdesk::message::{ChannelKind, Inbound, Profile};
 use frontdesk::policy::Rules;
-use frontdesk::store::{SledStore, Store};
+use frontdesk::store::Store;
 
 use super::nlu::KeywordNlu;
 use super::repo;
@@ -107,7 +108,7 @@ impl TestDesk {
     /// The desk and its store, for the chat platforms to share (the outbox and Discord
     /// routes are records of the same store).
     pub fn open_with_store(self, dir: &Path) -> (Desk, Arc<dyn Store>) {
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir).expect("the test store opens"));
+        let store: Arc<dyn Store> = super::engine::open_store(dir);
         let dialogue = Dialogue::load(&repo("intents"), self.shop).expect("intents load");
         let desk = Desk::open_with(DeskParts {
             store: store.clone(),

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod desk;
+pub mod engine;
 pub mod fakes;
 pub mod kb;
 pub mod nlu;

@@ -66,6 +66,7 @@ pub fn config(data_dir: &Path) -> Config {
     config.agents = test_agents();
     // each message answered at once (the burst tests set their own window)
     config.engine.debounce_ms = 0;
+    super::engine::configure(&mut config);
     config
 }
 

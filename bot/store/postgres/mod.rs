@@ -103,6 +103,17 @@ impl PgStore {
     /// Connects to `url`, applies the schema migrations this binary ships, and checks the
     /// database is not newer than this binary.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let store = PgStore::open_lazily(url)?;
+        store.migrate().await.map_err(|e| {
+            StoreError::Postgres(format!("cannot open the store at {}: {e}", redact(url)))
+        })?;
+        Ok(store)
+    }
+
+    /// The store at `url` without connecting: connections are made on first use, on the
+    /// runtime that uses them (a runtime that ends takes its connections with it). Run
+    /// [`PgStore::migrate`] once before using it ([`PgStore::connect`] does both).
+    pub fn open_lazily(url: &str) -> Result<PgStore, StoreError> {
         let config: tokio_postgres::Config = url.parse().map_err(|e| {
             StoreError::Postgres(format!(
                 "store.url {} is not a PostgreSQL URL ({e}); write it as \
@@ -124,17 +135,15 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Postgres(format!("connection pool: {e}")))?;
-        let store = PgStore {
+        Ok(PgStore {
             pool,
             outbox_wake: Default::default(),
-        };
-        store.migrate().await.map_err(|e| {
-            StoreError::Postgres(format!("cannot open the store at {}: {e}", redact(url)))
-        })?;
-        Ok(store)
+        })
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    /// Applies the schema migrations this binary ships that the database lacks (one node at
+    /// a time); refuses a database newer than this binary.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         // One node migrates at a time; the others wait here, then find nothing to do.
@@ -453,7 +462,22 @@ impl Store for PgStore {
     }
 
     async fn apply(&self, change: Change) -> Result<(), StoreError> {
-        let channels = self.apply_change(&change).await?;
+        // Rows are written in key order (so two changes lock shared rows in one order), and a
+        // change that still meets a deadlock or a serialisation failure is written again: it
+        // is all or nothing, so trying again is safe.
+        let change = in_key_order(change);
+        let mut attempt = 0;
+        let channels = loop {
+            match self.apply_change(&change).await {
+                Err(StoreError::Postgres(e)) if retryable(&e) && attempt < 5 => {
+                    attempt += 1;
+                    let pause = rand::random::<u64>() % (10 << attempt);
+                    tracing::debug!(attempt, error = %e, "change met another; written again");
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                other => break other?,
+            }
+        };
         for channel in channels {
             self.outbox_wake(channel).notify_one();
         }
@@ -472,6 +496,24 @@ impl Store for PgStore {
     async fn load(&self, records: &[Record]) -> Result<(), StoreError> {
         self.load_records(records).await
     }
+}
+
+/// Whether a failed transaction may simply be run again (deadlock, serialisation).
+fn retryable(error: &str) -> bool {
+    error.contains("(40P01)") || error.contains("(40001)")
+}
+
+/// `change` with the rows of each table sorted by key, the relative order of writes to one
+/// key kept (the last write of a key wins, as in one sled transaction).
+fn in_key_order(mut change: Change) -> Change {
+    change.customers.sort_by(|a, b| a.id.cmp(&b.id));
+    change.identities.sort_by_key(|(i, _)| i.key());
+    change.conversations.sort_by(|a, b| a.id.0.cmp(&b.id.0));
+    change
+        .messages
+        .sort_by(|a, b| (&a.0 .0, a.1).cmp(&(&b.0 .0, b.1)));
+    change.open.sort_by_key(|(i, _)| i.key());
+    change
 }
 
 impl PgStore {
