@@ -336,7 +336,8 @@ pub async fn start_with_help<U: Understand>(
     // Every socket holds a file: as many as the system allows (reported in /health).
     crate::server::open_files::raise();
     let store = open_store(&config).await?;
-    let (secret, (demo_agent, demo_agent_new)) = prepare_secrets(&mut config)?;
+    let (secret, (demo_agent, demo_agent_new)) =
+        prepare_secrets(&mut config, store.as_ref()).await?;
     // One message through the NLU before anything listens: /health only ever reports a
     // server whose NLU has answered.
     let warm = Instant::now();
@@ -357,6 +358,7 @@ pub async fn start_with_help<U: Understand>(
     let desk = open_desk_with_help(&config, store.clone(), Arc::new(nlu), None, help)?;
     desk.requeue_orphans().await.map_err(AppError::Orphans)?;
     desk.answer_stranded().await.map_err(AppError::Stranded)?;
+    let lease_secs = config.store.lease_secs;
     let limits = &config.limits;
     let intake = Intake::with_debounce(
         desk.clone(),
@@ -398,6 +400,7 @@ pub async fn start_with_help<U: Understand>(
         platforms,
         channels.clone(),
         Some(record_failures(desk.clone())),
+        Duration::from_secs(lease_secs),
     )
     .await?;
     let webhooks = platforms.router();
@@ -510,21 +513,23 @@ type DemoAgent = (Option<(String, String)>, bool);
 /// Settles the master secret (`server.secret`, else the one kept in `DATA/secret`, else a
 /// new one written there) and, when no agent is configured, adds the demo agent whose
 /// password is kept in `DATA/demo-agent-password`.
-fn prepare_secrets(config: &mut Config) -> Result<(String, DemoAgent), AppError> {
+///
+/// On a store other nodes share, both are the store's (`settings`): the first node to start
+/// proposes its own, and every node uses what was agreed, so a token, session or CSRF tag
+/// made by one node is accepted by all, and the demo agent logs in on any of them.
+async fn prepare_secrets(
+    config: &mut Config,
+    store: &dyn Store,
+) -> Result<(String, DemoAgent), AppError> {
     let dir = config.server.data_dir.clone();
-    let secret = match config.server.secret.clone().filter(|s| !s.is_empty()) {
-        Some(s) => s,
-        None => {
-            let path = dir.join(SECRET_FILE);
-            let (secret, _) = read_or_create(&path, 48)?;
-            if secret.len() < crate::config::MIN_SECRET_LEN {
-                return Err(AppError::ShortSecret { path });
-            }
-            secret
-        }
-    };
+    let secret = master_secret_of(config, store).await?;
     let (demo_agent, demo_agent_new): DemoAgent = if config.agents.is_empty() {
-        let (password, created) = read_or_create(&dir.join(DEMO_AGENT_FILE), 20)?;
+        let (mut password, mut created) = read_or_create(&dir.join(DEMO_AGENT_FILE), 20)?;
+        if store.shared() {
+            let agreed = agree(store, "demo-agent-password", &password).await?;
+            created &= agreed == password;
+            password = agreed;
+        }
         let hash = auth::hash_password(&password).map_err(AppError::Password)?;
         config.agents.push(AgentConfig {
             name: DEMO_AGENT.into(),
@@ -555,6 +560,24 @@ fn read_or_create(path: &Path, len: usize) -> Result<(String, bool), AppError> {
         source,
     })?;
     Ok((value, true))
+}
+
+/// The setting every node of `store` agrees on (see [`Coordination::agreed_setting`]).
+async fn agree(store: &dyn Store, name: &str, proposal: &str) -> Result<String, AppError> {
+    store
+        .agreed_setting(name, proposal)
+        .await
+        .map_err(AppError::Storage)
+}
+
+/// The master secret the server signs with: `server.secret` when set; else, on a shared
+/// store, the one the nodes agreed on; else the data dir's.
+pub async fn master_secret_of(config: &Config, store: &dyn Store) -> Result<String, AppError> {
+    let local = master_secret(config)?;
+    match config.server.secret.as_deref().filter(|s| !s.is_empty()) {
+        None if store.shared() => agree(store, "secret", &local).await,
+        _ => Ok(local),
+    }
 }
 
 /// The master secret a data dir holds (`server.secret` when set), creating it when

@@ -15,7 +15,7 @@ use crate::config::ChannelsConfig;
 use crate::intake::Intake;
 use crate::message::ChannelKind;
 use crate::outbox::{FailedDelivery, FailureHook, Outbox, OutboxError};
-use crate::store::Store;
+use crate::store::{while_leader, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
@@ -64,12 +64,16 @@ impl Platforms {
     /// handing their customers' messages to `intake`. Messages a platform refuses for good
     /// are logged, kept with the failed deliveries ([`Outbox::failures`]) and given to
     /// `on_failure` (to record them on the conversation for the agent).
+    /// On a store other nodes share, the Telegram poller, the Discord gateway and each
+    /// courier run on one node at a time: the holder of their lease (`lease`, see
+    /// [`crate::store::while_leader`]); the Telegram webhook is served by every node.
     pub async fn start(
         intake: Intake,
         store: Arc<dyn Store>,
         config: PlatformsConfig,
         health: ChannelHealth,
         on_failure: Option<FailureHook>,
+        lease: Duration,
     ) -> Result<Platforms, PlatformError> {
         let outbox = Outbox::open(store.clone(), health.clone()).await?;
         let hook = on_failure;
@@ -88,22 +92,72 @@ impl Platforms {
         let mut telegram_handle = None;
         if let Some(tg) = config.telegram {
             let telegram = Telegram::new(tg, intake.clone(), health.clone());
-            tasks.push(
-                outbox
-                    .spawn_courier(telegram.courier(), Some(on_failure.clone()))
-                    .await?,
-            );
-            tasks.push(tokio::spawn(telegram.clone().run()));
+            let courier = telegram.courier();
+            let polling = !telegram.webhook_mode();
+            match store.shared() {
+                false => {
+                    tasks.push(
+                        outbox
+                            .spawn_courier(courier, Some(on_failure.clone()))
+                            .await?,
+                    );
+                    tasks.push(tokio::spawn(telegram.clone().run()));
+                }
+                true => {
+                    graceful.push(courier_as_leader(
+                        &store,
+                        &outbox,
+                        courier,
+                        &on_failure,
+                        lease,
+                        &stopping,
+                    ));
+                    let runner = telegram.clone();
+                    match polling {
+                        true => graceful.push(tokio::spawn(while_leader(
+                            store.clone(),
+                            "telegram:poller".into(),
+                            lease,
+                            move || runner.clone().run(),
+                            stopping.clone(),
+                        ))),
+                        false => tasks.push(tokio::spawn(runner.run())),
+                    }
+                }
+            }
             telegram_handle = Some(telegram);
         }
         if let Some(dc) = config.discord {
             let discord = Discord::new(dc, intake.clone(), health.clone(), store.clone()).await;
-            tasks.push(
-                outbox
-                    .spawn_courier(discord.courier(), Some(on_failure.clone()))
-                    .await?,
-            );
-            graceful.push(tokio::spawn(discord.run(stopping.clone())));
+            let courier = discord.courier();
+            match store.shared() {
+                false => {
+                    tasks.push(
+                        outbox
+                            .spawn_courier(courier, Some(on_failure.clone()))
+                            .await?,
+                    );
+                    graceful.push(tokio::spawn(discord.run(stopping.clone())));
+                }
+                true => {
+                    graceful.push(courier_as_leader(
+                        &store,
+                        &outbox,
+                        courier,
+                        &on_failure,
+                        lease,
+                        &stopping,
+                    ));
+                    let gateway_stop = stopping.clone();
+                    graceful.push(tokio::spawn(while_leader(
+                        store.clone(),
+                        "discord:gateway".into(),
+                        lease,
+                        move || discord.clone().run(gateway_stop.clone()),
+                        stopping.clone(),
+                    )));
+                }
+            }
         }
         Ok(Platforms {
             outbox,
@@ -155,6 +209,31 @@ impl Platforms {
             }
         }
     }
+}
+
+/// One channel's courier, run by the node that holds its lease (`courier:CHANNEL`): each
+/// outbox record is sent by one node, in order per chat.
+fn courier_as_leader(
+    store: &Arc<dyn Store>,
+    outbox: &Outbox,
+    courier: Arc<dyn crate::outbox::Courier>,
+    on_failure: &FailureHook,
+    lease: Duration,
+    stopping: &watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let (outbox, hook) = (outbox.clone(), on_failure.clone());
+    let name = format!("courier:{}", courier.kind());
+    tokio::spawn(while_leader(
+        store.clone(),
+        name,
+        lease,
+        move || {
+            outbox
+                .clone()
+                .deliver_all(courier.clone(), Some(hook.clone()))
+        },
+        stopping.clone(),
+    ))
 }
 
 impl Drop for Platforms {

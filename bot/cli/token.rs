@@ -71,7 +71,15 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         "--ttl must be between 1 second and server.customer_token_max_secs ({max} s)"
     );
     anyhow::ensure!(!id.trim().is_empty(), "the customer id is empty");
-    let secret = frontdesk::app::master_secret(&config)?;
+    // With PostgreSQL the nodes share the secret through the store; with sled it is the
+    // data folder's (readable while the server runs).
+    let secret = match config.store.url {
+        Some(_) => super::api_key::block_on(async {
+            let store = super::api_key::open_store(&config).await?;
+            Ok(frontdesk::app::master_secret_of(&config, store.as_ref()).await?)
+        })?,
+        None => frontdesk::app::master_secret(&config)?,
+    };
     let keys = Keys::derive(&secret, config.server.shop_secret.as_deref());
     let token = keys.customer.sign(&CustomerClaims {
         customer_id: id.trim().to_string(),

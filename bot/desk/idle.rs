@@ -164,6 +164,18 @@ pub(super) fn spawn_watch(desk: Weak<Inner>, idle_secs: u64) {
         loop {
             tokio::time::sleep(every).await;
             let Some(inner) = desk.upgrade() else { break };
+            // One node runs the timers of a shared store: the holder of the `timers` lease
+            // (renewed each tick; another node takes over once it runs out).
+            let ttl = (every * 3).max(Duration::from_secs(10));
+            let node = inner.store.node().to_string();
+            match inner.store.take_lease("timers", &node, ttl).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the timers' lease; skipping this tick");
+                    continue;
+                }
+            }
             if let Err(e) = reassign_idle(&inner, idle, Utc::now()).await {
                 tracing::warn!(error = %e, "idle-agent check failed");
             }

@@ -7,12 +7,16 @@
 //! until the change is applied; linking two identities takes both stripes, lower index first.
 //! Every wait is bounded ([`LOCK_WAIT`]): a lock held too long turns into a clear error
 //! (`Unavailable::LockTimeout`) for that one caller instead of a hung worker.
+//!
+//! With a store other nodes share (PostgreSQL), each lock is also a lease of the same name
+//! in the store (`stripe:N`, `queues`), taken after the local mutex and given back with it:
+//! one customer's messages are handled by one node at a time, in order, whichever node
+//! received them; a node that dies loses its leases after [`LEASE_TTL`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Weak};
 
-use tokio::sync::{broadcast, oneshot, Mutex, MutexGuard};
+use tokio::sync::{broadcast, oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use super::dialogue::Dialogue;
@@ -32,6 +36,32 @@ const STRIPES: usize = 256;
 
 /// How long anyone waits for a lock before giving up.
 pub(super) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a lock's lease outlives a node that died holding it (longer than any turn).
+pub(super) const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A lock this task holds: the local mutex and, on a shared store, its lease (given back
+/// when the guard drops).
+pub(super) struct Held<'a> {
+    _local: tokio::sync::MutexGuard<'a, ()>,
+    lease: Option<(Arc<dyn Store>, String, String)>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some((store, name, holder)) = self.lease.take() {
+            // Each hold has its own holder name, so a later hold of this node is never
+            // undone by this release.
+            tokio::spawn(async move {
+                if let Err(e) = store.release_lease(&name, &holder).await {
+                    tracing::warn!(lease = %name, error = %e, "cannot give a lease back; it runs out on its own");
+                }
+            });
+        }
+    }
+}
+
+static HOLDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 pub(super) struct Inner {
     pub(super) store: Arc<dyn Store>,
@@ -55,6 +85,8 @@ pub(super) struct Inner {
     pub(super) llm_in_flight: std::sync::Mutex<HashMap<ConversationId, (u64, CancellationToken)>>,
     /// This desk, for work that outlives the turn that starts it (LLM answers, summaries).
     pub(super) me: Weak<Inner>,
+    /// Where this node's events go to be published to the other nodes (`nodes.rs`).
+    pub(super) outgoing: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<DeskEvent>>,
 }
 
 impl Inner {
@@ -80,26 +112,60 @@ impl Inner {
             llm: parts.llm,
             llm_in_flight: std::sync::Mutex::new(HashMap::new()),
             me,
+            outgoing: std::sync::OnceLock::new(),
         }
     }
 
-    /// The stripe (lock index) of the customer with this channel identity key.
+    /// The stripe (lock index) of the customer with this channel identity key: FNV-1a,
+    /// the same on every node and every version.
     fn stripe_index(identity_key: &str) -> usize {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        identity_key.hash(&mut h);
-        (h.finish() % STRIPES as u64) as usize
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in identity_key.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        (h % STRIPES as u64) as usize
+    }
+
+    /// Takes `local`, then (on a shared store) lease `name`, within [`LOCK_WAIT`].
+    async fn hold<'a>(
+        &self,
+        local: &'a Mutex<()>,
+        name: String,
+        what: &'static str,
+    ) -> Result<Held<'a>, DeskError> {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let guard = bounded(local, what).await?;
+        if !self.store.shared() {
+            return Ok(Held {
+                _local: guard,
+                lease: None,
+            });
+        }
+        let n = HOLDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let holder = format!("{}/{n}", self.store.node());
+        let mut pause = std::time::Duration::from_millis(2);
+        loop {
+            if self.store.take_lease(&name, &holder, LEASE_TTL).await? {
+                return Ok(Held {
+                    _local: guard,
+                    lease: Some((self.store.clone(), name, holder)),
+                });
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                tracing::error!(lock = what, lease = %name, "another node held the lock too long");
+                return Err(DeskError::Unavailable(Unavailable::LockTimeout(what)));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Locks the customer with this channel identity key (bounded wait).
-    pub(super) async fn lock_customer(
-        &self,
-        identity_key: &str,
-    ) -> Result<MutexGuard<'_, ()>, DeskError> {
-        bounded(
-            &self.stripes[Self::stripe_index(identity_key)],
-            "a conversation",
-        )
-        .await
+    pub(super) async fn lock_customer(&self, identity_key: &str) -> Result<Held<'_>, DeskError> {
+        let i = Self::stripe_index(identity_key);
+        self.hold(&self.stripes[i], format!("stripe:{i}"), "a conversation")
+            .await
     }
 
     /// Locks two customers in the global order (lower stripe first); one guard when both
@@ -108,21 +174,35 @@ impl Inner {
         &self,
         a: &str,
         b: &str,
-    ) -> Result<(MutexGuard<'_, ()>, Option<MutexGuard<'_, ()>>), DeskError> {
+    ) -> Result<(Held<'_>, Option<Held<'_>>), DeskError> {
         let (i, j) = (Self::stripe_index(a), Self::stripe_index(b));
         let (low, high) = (i.min(j), i.max(j));
-        let first = bounded(&self.stripes[low], "a conversation").await?;
+        let first = self
+            .hold(
+                &self.stripes[low],
+                format!("stripe:{low}"),
+                "a conversation",
+            )
+            .await?;
         let second = if high == low {
             None
         } else {
-            Some(bounded(&self.stripes[high], "a conversation").await?)
+            Some(
+                self.hold(
+                    &self.stripes[high],
+                    format!("stripe:{high}"),
+                    "a conversation",
+                )
+                .await?,
+            )
         };
         Ok((first, second))
     }
 
     /// Locks the queues and assignments (after any customer lock; bounded wait).
-    pub(super) async fn lock_queues(&self) -> Result<MutexGuard<'_, ()>, DeskError> {
-        bounded(&self.queue_lock, "the queues").await
+    pub(super) async fn lock_queues(&self) -> Result<Held<'_>, DeskError> {
+        self.hold(&self.queue_lock, "queues".into(), "the queues")
+            .await
     }
 
     /// Cancels the LLM answer being written for `id`, if any (an agent takes over).
@@ -141,10 +221,14 @@ impl Inner {
     /// Tells the live views what happened to a conversation.
     pub(super) fn emit(&self, conversation_id: &ConversationId, kind: DeskEventKind) {
         // Nobody listening is fine: events are a live view, the store is the record.
-        let _ = self.events.send(DeskEvent {
+        let event = DeskEvent {
             conversation_id: conversation_id.clone(),
             kind,
-        });
+        };
+        if let Some(others) = self.outgoing.get() {
+            let _ = others.send(event.clone());
+        }
+        let _ = self.events.send(event);
     }
 
     /// The "you are now number N" notices of the chat-platform customers among `moved`, as
@@ -191,7 +275,7 @@ impl Inner {
 async fn bounded<'a>(
     lock: &'a Mutex<()>,
     what: &'static str,
-) -> Result<MutexGuard<'a, ()>, DeskError> {
+) -> Result<tokio::sync::MutexGuard<'a, ()>, DeskError> {
     match tokio::time::timeout(LOCK_WAIT, lock.lock()).await {
         Ok(guard) => Ok(guard),
         Err(_) => {

@@ -48,6 +48,7 @@ mod identity;
 mod idle;
 mod inner;
 mod llm_turn;
+mod nodes;
 mod orphans;
 pub mod queue;
 mod record;
@@ -97,6 +98,7 @@ impl Desk {
             Inner::new(parts, start_workers(desk.clone(), &engine), desk.clone())
         });
         idle::spawn_watch(Arc::downgrade(&inner), engine.agent_idle_secs);
+        nodes::start(&inner);
         Desk { inner }
     }
 
@@ -215,6 +217,20 @@ impl Desk {
     pub async fn queue_reply(&self, message: crate::message::Outbound) -> Result<(), DeskError> {
         self.inner.store.queue_outbox(message).await?;
         Ok(self.inner.store.flush().await?)
+    }
+
+    /// The store's engine, this node's name among those sharing it, and the leases held
+    /// now (by any node), for `/health`.
+    pub async fn nodes(
+        &self,
+    ) -> (
+        &'static str,
+        String,
+        Result<Vec<crate::store::Lease>, DeskError>,
+    ) {
+        let store = &self.inner.store;
+        let leases = store.leases().await.map_err(DeskError::from);
+        (store.engine(), store.node().to_string(), leases)
     }
 
     /// Makes everything stored so far durable.

@@ -2,7 +2,6 @@
 //! as the list of its steps; each step is a small function below it.
 
 use chrono::{DateTime, Utc};
-use tokio::sync::MutexGuard;
 
 use super::customer;
 use super::dialogue::{self, is_acknowledgement, slot_value};
@@ -121,7 +120,7 @@ pub(super) struct Outcome<'a> {
     /// Other waiting customers whose position this turn changed.
     pub(super) moved: Vec<(ConversationId, usize)>,
     /// Held from the queue decision until the change is applied, so positions stay true.
-    pub(super) queue_guard: Option<MutexGuard<'a, ()>>,
+    pub(super) queue_guard: Option<super::inner::Held<'a>>,
     /// The inbound message's ids (its own and those merged into it), recorded with the
     /// turn's outcome in the same change.
     pub(super) message_ids: Option<(Identity, Vec<String>)>,

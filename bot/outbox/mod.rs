@@ -228,6 +228,13 @@ impl Outbox {
         }))
     }
 
+    /// The courier's work, for a caller that runs it itself (under a lease): delivers
+    /// `courier`'s channel until the task is dropped.
+    pub async fn deliver_all(self, courier: Arc<dyn Courier>, on_failure: Option<FailureHook>) {
+        self.refresh_pending(courier.kind()).await;
+        self.run_courier(courier, on_failure).await
+    }
+
     /// Delivers the channel's durable messages in queue order per chat. A chat the platform
     /// rate-limits or fails waits on its own (its `retry_after`, else its own backoff); the
     /// other chats' messages go on meanwhile. Later messages of a waiting chat wait too, so

@@ -29,12 +29,20 @@ pub struct Snapshot {
     /// Customers waiting, per queue.
     pub queues: Vec<(String, usize)>,
     pub agents: usize,
+    /// The store's engine, this node's name, and who holds which lease.
+    pub engine: &'static str,
+    pub node: String,
+    pub leases: Vec<crate::store::Lease>,
 }
 
 impl Snapshot {
     async fn take(desk: &Desk) -> Snapshot {
         let queues = desk.queues().await;
+        let (engine, node, leases) = desk.nodes().await;
         Snapshot {
+            engine,
+            node,
+            leases: leases.unwrap_or_default(),
             taken: Instant::now(),
             as_of: chrono::Utc::now(),
             store: queues.as_ref().map(|_| ()).map_err(|e| e.to_string()),
@@ -95,6 +103,9 @@ impl Figures {
                 store: Err(format!("the health check stopped: {e}")),
                 queues: Vec::new(),
                 agents: 0,
+                engine: "unknown",
+                node: String::new(),
+                leases: Vec::new(),
             }),
         };
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(snapshot.clone());
@@ -110,7 +121,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "status": if ok { "ready" } else { "degraded" },
         "components": {
             "store": match &figures.store {
-                Ok(()) => "ok".to_string(),
+                Ok(()) => format!("ok ({})", figures.engine),
                 Err(e) => format!("error: {e}"),
             },
             "nlu": format!("ok (first message in {} ms)", state.nlu_first_ms),
@@ -120,6 +131,13 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
             "widget_sockets": state.limits.open_sockets(),
             "open_files_limit": super::open_files::raised(),
         },
+        "node": figures.node,
+        "leases": figures.leases.iter().map(|l| serde_json::json!({
+            "name": l.name,
+            "holder": l.holder,
+            "mine": l.holder == figures.node || l.holder.starts_with(&format!("{}/", figures.node)),
+            "until": l.until,
+        })).collect::<Vec<_>>(),
         "waiting": figures.waiting(),
         "figures_as_of": figures.as_of,
         "uptime_secs": state.started.elapsed().as_secs(),

@@ -25,12 +25,14 @@ use std::sync::Arc;
 
 mod access;
 pub mod cluster;
+mod coordination;
 pub mod copy;
 pub mod embedded;
 pub mod postgres;
 mod privacy;
 mod records;
 pub use access::AccessControl;
+pub use coordination::{while_leader, Coordination, Lease, RESYNC};
 pub use embedded::SledStore;
 pub use postgres::PgStore;
 pub use privacy::CustomerData;
@@ -57,7 +59,9 @@ pub enum StoreError {
 /// The storage engine behind the desk, the channels' outbox ([`Deliveries`]), the server's
 /// access control ([`AccessControl`]) and the privacy commands ([`CustomerData`]).
 #[async_trait]
-pub trait Store: AccessControl + CustomerData + Deliveries + Send + Sync + 'static {
+pub trait Store:
+    AccessControl + CustomerData + Deliveries + Coordination + Send + Sync + 'static
+{
     /// Which engine, for `/health` and logs ("sled", "postgres").
     fn engine(&self) -> &'static str;
     async fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError>;
@@ -138,7 +142,7 @@ pub struct Record {
 
 /// What every engine stores, one name each (sled: a tree; PostgreSQL: a table with the same
 /// name). Keys, engine-neutral:
-pub const TABLES: [&str; 17] = [
+pub const TABLES: [&str; 18] = [
     "customers",     // customer id -> Customer
     "identities",    // "channel:user" -> customer id
     "conversations", // conversation id -> ConversationRecord
@@ -156,6 +160,7 @@ pub const TABLES: [&str; 17] = [
     "link_attempts", // guarded key ("channel:user", "order:N", "shop:ID", ...) -> times
     "inbound",       // "channel:user" \t message id -> SeenInbound (exactly-once intake)
     "awaiting",      // conversation id -> "" : a customer message whose LLM answer is due
+    "settings",      // name -> value every node shares (the generated master secret)
 ];
 
 /// One outbox record: a message on its way to a chat platform.

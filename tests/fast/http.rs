@@ -75,7 +75,15 @@ async fn health_metrics_demo_page_and_widget_script_are_served() {
     assert_eq!(health.status().as_u16(), 200);
     let health: serde_json::Value = health.json().await.unwrap();
     assert_eq!(health["status"], "ready", "{health}");
-    assert_eq!(health["components"]["store"], "ok", "{health}");
+    assert_eq!(health["components"]["store"], "ok (sled)", "{health}");
+    assert_eq!(health["node"], "local", "{health}");
+    let leases: Vec<&str> = health["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert!(leases.is_empty() || leases == ["timers"], "{health}");
 
     s.say("metrics-1", "where is my order 10001").await;
     let metrics = s

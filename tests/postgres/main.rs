@@ -31,3 +31,5 @@ mod guessing;
 mod server_channels;
 #[path = "../fast/trust.rs"]
 mod trust;
+
+mod nodes;

@@ -41,6 +41,7 @@ pub async fn start_platforms(
         config,
         ChannelHealth::new(),
         hook,
+        std::time::Duration::from_secs(3),
     )
     .await
     .expect("start the chat platforms")

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 mod access;
+mod coordination;
 mod legacy;
 mod outbox;
 mod privacy;
@@ -19,7 +20,7 @@ use outbox::lane;
 pub use outbox::{first_free_sequence, outbox_sequence_of};
 
 /// Tree names: the complete on-disk layout of the one database (`DATA/store`).
-const TREES: [&str; 18] = [
+const TREES: [&str; 19] = [
     "customers",      // customer id -> Customer
     "identities",     // "channel:user" -> customer id
     "conversations",  // conversation id -> ConversationRecord
@@ -38,6 +39,7 @@ const TREES: [&str; 18] = [
     "inbound",        // "channel:user" \0 message id -> SeenInbound (exactly-once intake)
     "awaiting",       // conversation id -> "" : a customer message whose LLM answer is due
     "channel_state",  // channel \0 key -> value, for channels other than Discord
+    "settings",       // name -> value every node agrees on (one node here)
 ];
 const CUSTOMERS: usize = 0;
 const IDENTITIES: usize = 1;
@@ -57,6 +59,7 @@ const LINK_ATTEMPTS: usize = 14;
 const INBOUND: usize = 15;
 const AWAITING: usize = 16;
 const CHANNEL_STATE: usize = 17;
+const SETTINGS: usize = 18;
 
 /// The sled engine: one database folder, the trees above.
 ///
@@ -80,6 +83,10 @@ pub struct SledStore {
     durable_outbox: AtomicU64,
     /// Woken when a change queued records for a channel (by lane, see `outbox::lane`).
     outbox_wake: [tokio::sync::Notify; 4],
+    /// The leases this (only) node holds, for `/health`.
+    leases: std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
+    /// Never sent on: no other node publishes here.
+    published: tokio::sync::broadcast::Sender<String>,
 }
 
 fn pair_key(a: &str, b: &str) -> Vec<u8> {
@@ -166,6 +173,8 @@ impl SledStore {
             outbox_commit: std::sync::Mutex::new(next_outbox),
             durable_outbox: AtomicU64::new(next_outbox),
             outbox_wake: Default::default(),
+            leases: Default::default(),
+            published: tokio::sync::broadcast::channel(1).0,
         })
     }
 

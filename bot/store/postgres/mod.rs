@@ -19,12 +19,16 @@ use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::NoTls;
 
 mod access;
+mod coordination;
 mod outbox;
 mod privacy;
 mod table;
 
 /// The schema migrations, in order: (version, SQL). Never edit a shipped one; add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("001_schema.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("001_schema.sql")),
+    (2, include_str!("002_nodes.sql")),
+];
 
 /// Connections one node keeps at most.
 pub const POOL_SIZE: usize = 16;
@@ -34,6 +38,13 @@ pub struct PgStore {
     pool: Pool,
     /// Woken when records of a channel became deliverable (by `outbox::slot`).
     outbox_wake: [tokio::sync::Notify; 4],
+    /// This node's name in `leases` (host, process, a random part).
+    node: String,
+    /// Where LISTEN/NOTIFY connects (its own connection, outside the pool).
+    url: String,
+    /// What the other nodes publish; the listener starts with the first subscriber.
+    published: tokio::sync::broadcast::Sender<String>,
+    listening: std::sync::Once,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -135,9 +146,22 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Postgres(format!("connection pool: {e}")))?;
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "node".into());
         Ok(PgStore {
             pool,
             outbox_wake: Default::default(),
+            node: format!(
+                "{host}-{}-{:04x}",
+                std::process::id(),
+                rand::random::<u16>()
+            ),
+            url: url.to_string(),
+            published: tokio::sync::broadcast::channel(1024).0,
+            listening: std::sync::Once::new(),
         })
     }
 

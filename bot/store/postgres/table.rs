@@ -4,7 +4,7 @@
 use super::*;
 
 /// For each table: the query that lists it as (key, value) text, in key order.
-const LIST: [(&str, &str); 17] = [
+const LIST: [(&str, &str); 18] = [
     ("customers", "SELECT id, body::text FROM customers"),
     ("identities", "SELECT identity, customer_id FROM identities"),
     ("conversations", "SELECT id, body::text FROM conversations"),
@@ -50,6 +50,7 @@ const LIST: [(&str, &str); 17] = [
         "SELECT identity || E'\\t' || message_id, body::text FROM inbound",
     ),
     ("awaiting", "SELECT conversation_id, '' FROM awaiting"),
+    ("settings", "SELECT name, value FROM settings"),
 ];
 
 fn bad(r: &Record, why: &str) -> StoreError {
@@ -258,6 +259,14 @@ impl PgStore {
                     tx.execute(
                         "INSERT INTO awaiting VALUES ($1) ON CONFLICT DO NOTHING",
                         &[&k],
+                    )
+                    .await?
+                }
+                "settings" => {
+                    tx.execute(
+                        "INSERT INTO settings VALUES ($1, $2)
+                         ON CONFLICT (name) DO UPDATE SET value = $2",
+                        &[&k, &r.value],
                     )
                     .await?
                 }

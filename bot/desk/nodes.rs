@@ -1,0 +1,77 @@
+//! The desk's live events across the nodes of a shared store: every event this node emits
+//! is published to the others (in order, by one task), and the others' events are emitted
+//! here, so an agent's console or a widget socket on any node sees what any node did.
+//! Nothing runs on a store no other node shares (sled).
+
+use std::sync::{Arc, Weak};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast::error::RecvError, mpsc};
+
+use super::inner::Inner;
+use super::types::DeskEvent;
+use crate::store::RESYNC;
+
+/// One published event and the node it came from.
+#[derive(Serialize, Deserialize)]
+struct Published {
+    node: String,
+    event: DeskEvent,
+}
+
+/// Starts the publisher and the listener of `inner`'s desk, when its store is shared.
+pub(super) fn start(inner: &Arc<Inner>) {
+    let store = inner.store.clone();
+    if !store.shared() {
+        return;
+    }
+    let node = store.node().to_string();
+    let (tx, mut rx) = mpsc::unbounded_channel::<DeskEvent>();
+    let _ = inner.outgoing.set(tx);
+    let publisher_store = store.clone();
+    let publisher_node = node.clone();
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            let payload = Published {
+                node: publisher_node.clone(),
+                event,
+            };
+            let Ok(text) = serde_json::to_string(&payload) else {
+                continue;
+            };
+            if let Err(e) = publisher_store.publish(&text).await {
+                tracing::warn!(error = %e, "cannot tell the other nodes about an event");
+            }
+        }
+    });
+    let mut published = store.published();
+    let desk: Weak<Inner> = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        loop {
+            let text = match published.recv().await {
+                Ok(text) => text,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "fell behind the other nodes' events");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            let Some(inner) = desk.upgrade() else {
+                return;
+            };
+            if text == RESYNC {
+                tracing::warn!(
+                    "events of other nodes may have been missed; views refresh on their next read"
+                );
+                continue;
+            }
+            match serde_json::from_str::<Published>(&text) {
+                Ok(p) if p.node != node => {
+                    let _ = inner.events.send(p.event);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "an event from another node is unreadable"),
+            }
+        }
+    });
+}

@@ -1,0 +1,210 @@
+//! Two frontdesk nodes on one PostgreSQL database behave as one desk: one customer's
+//! messages through either node land in one conversation in order; an agent on one node
+//! claims what the other queued (and a second claim is refused); a widget customer on one
+//! node sees the reply an agent sent from the other; the Telegram poller runs on one node
+//! at a time and moves to a live node when its holder stops renewing.
+
+use std::time::Duration;
+
+use frontdesk::channels::platforms::PlatformsConfig;
+use frontdesk::config::Config;
+use frontdesk::store::Location;
+use serde_json::{json, Value};
+
+use crate::support::eventually;
+use crate::support::fakes::telegram::FakeTelegram;
+use crate::support::fakes::ChatFake;
+use crate::support::nlu::KeywordNlu;
+use crate::support::server::{config, serve_with, serve_with_platforms, Widget, ANA, BEN};
+
+/// Two configs on one database, each node with its own data folder.
+fn two_nodes(a: &std::path::Path, b: &std::path::Path) -> (Config, Config) {
+    let first = config(a);
+    let mut second = config(b);
+    second.store.url = first.store.url.clone();
+    assert!(
+        second.store.url.is_some(),
+        "the postgres binary runs on PostgreSQL"
+    );
+    (first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_writing_through_either_node_lands_in_one_conversation_in_order() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ca, cb) = two_nodes(da.path(), db.path());
+    let a = serve_with(ca, KeywordNlu).await;
+    let b = serve_with(cb, KeywordNlu).await;
+    let mut conversation = None;
+    let mut said = Vec::new();
+    for i in 0..12 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let text = format!("what are your delivery options, question {i}");
+        // One integration (one API key, stored once for every node) behind a balancer.
+        let (status, turn) = node
+            .post_message_with(Some(&a.key), json!({"user_id": "two-nodes", "text": text}))
+            .await;
+        assert_eq!(status, 200, "{turn}");
+        let id = turn["conversation_id"].as_str().unwrap().to_string();
+        assert_eq!(conversation.get_or_insert(id.clone()), &id, "{turn}");
+        said.push(text);
+    }
+    let id = conversation.unwrap();
+    for node in [&a, &b] {
+        let ana = node.login(ANA).await;
+        let (status, c) = ana.get(&format!("/api/v1/conversations/{id}")).await;
+        assert_eq!(status, 200, "{c}");
+        let from_customer: Vec<&str> = c["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["from"]["role"] == "customer")
+            .map(|m| m["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            from_customer, said,
+            "every message once, in order, on both nodes"
+        );
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_on_one_node_claims_what_the_other_queued_and_the_widget_hears_them() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ca, cb) = two_nodes(da.path(), db.path());
+    let a = serve_with(ca, KeywordNlu).await;
+    let b = serve_with(cb, KeywordNlu).await;
+
+    // A widget customer on node A asks for a person.
+    let mut widget = Widget::connect(&a, None, None).await;
+    widget.send("I want to talk to a human agent").await;
+    let turn = widget.next_of("turn").await;
+    assert_eq!(turn["status"], "queued", "{turn}");
+    let id = turn["conversation_id"].as_str().unwrap().to_string();
+
+    // Ana works on node B: she sees it waiting, and claims it; Ben on A cannot take it too.
+    // (Her session and its CSRF tag, made by B, are good on A as well: one secret.)
+    let ana = b.login(ANA).await;
+    let (status, queues) = ana.get("/api/v1/queues").await;
+    assert_eq!(status, 200, "{queues}");
+    let waiting = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| q["entries"].as_array().cloned().unwrap_or_default())
+        .any(|e| e["conversation_id"] == id.as_str());
+    assert!(waiting, "node B's queues show what A queued: {queues}");
+    ana.act(&id, "claim", None).await;
+    let ben = a.login(BEN).await;
+    let (status, body) = ben
+        .post(&format!("/console/api/conversations/{id}/claim"), None)
+        .await;
+    assert_eq!(
+        status, 409,
+        "a second claim from the other node is refused: {body}"
+    );
+
+    // Her reply, sent from B, reaches the customer's socket on A.
+    while widget.next_of("status").await["status"] != "with_agent" {}
+    ana.act(
+        &id,
+        "reply",
+        Some(json!({"text": "Ana here, from the other node."})),
+    )
+    .await;
+    let live = widget.next_of("agent").await;
+    assert_eq!(live["text"], "Ana here, from the other node.", "{live}");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_telegram_poller_moves_to_a_live_node_when_its_holder_stops_renewing() {
+    let fake = FakeTelegram::start(FakeTelegram::TOKEN).await;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ca, mut cb) = two_nodes(da.path(), db.path());
+    cb.store.lease_secs = 3;
+    // A node that died holding the poller's lease: its row runs out and is never renewed.
+    let dead = frontdesk::store::open(&Location::Postgres(ca.store.url.clone().unwrap()))
+        .await
+        .unwrap();
+    assert!(dead
+        .take_lease(
+            "telegram:poller",
+            "a-node-that-died",
+            Duration::from_secs(3)
+        )
+        .await
+        .unwrap());
+    let mut platforms = PlatformsConfig::default();
+    fake.configure(FakeTelegram::TOKEN, &mut platforms);
+    let b = serve_with_platforms(cb, KeywordNlu, platforms).await;
+    let node_b = b.health().await["node"].as_str().unwrap().to_string();
+    let holder = |health: Value| {
+        health["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == "telegram:poller")
+            .map(|l| l["holder"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        holder(b.health().await).as_deref(),
+        Some("a-node-that-died")
+    );
+    // Within the lease's time (and one renewal tick), B polls, and answers.
+    eventually("node B to take the poller's lease", || async {
+        (holder(b.health().await).as_deref() == Some(node_b.as_str())).then_some(())
+    })
+    .await;
+    fake.says(FakeTelegram::CUSTOMER, "where is my order?");
+    let sent = fake.wait_for_texts(FakeTelegram::CUSTOMER, 1).await;
+    assert!(!sent.is_empty());
+    drop(ca);
+    b.shutdown().await;
+}
+
+/// Messages of one customer sent at the same moment through both nodes are handled one at
+/// a time (the customer's lease): none overwrites another, each is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_customers_messages_at_once_through_both_nodes_are_all_kept() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ca, cb) = two_nodes(da.path(), db.path());
+    let a = serve_with(ca, KeywordNlu).await;
+    let b = serve_with(cb, KeywordNlu).await;
+    let sends = (0..16).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let key = a.key.clone();
+        async move {
+            let body = json!({"user_id": "racer", "text": format!("delivery options {i}"), "message_id": format!("m{i}")});
+            node.post_message_with(Some(&key), body).await
+        }
+    });
+    let turns = futures::future::join_all(sends).await;
+    let mut ids: Vec<String> = turns
+        .iter()
+        .map(|(status, turn)| {
+            assert_eq!(*status, 200, "{turn}");
+            turn["conversation_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one conversation: {ids:?}");
+    let ana = a.login(ANA).await;
+    let (_, c) = ana.get(&format!("/api/v1/conversations/{}", ids[0])).await;
+    let mut from_customer: Vec<String> = c["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["from"]["role"] == "customer")
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    from_customer.sort();
+    let mut want: Vec<String> = (0..16).map(|i| format!("delivery options {i}")).collect();
+    want.sort();
+    assert_eq!(from_customer, want, "every message stored once");
+    a.shutdown().await;
+    b.shutdown().await;
+}
