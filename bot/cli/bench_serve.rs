@@ -1,5 +1,8 @@
-//! `frontdesk bench serve`: the whole application (`frontdesk::app::start`) on loopback (real NLU, sled in a temporary data
-//! dir) driven over real HTTP connections on the REST channel.
+//! `frontdesk bench serve`: the whole application (`frontdesk::app::start`) on loopback (real
+//! NLU; sled in a temporary data dir, or with `--store postgres` PostgreSQL in a throwaway
+//! cluster, and with `--store postgres-2` two nodes on it, the load spread over both) driven
+//! over real HTTP connections on the REST channel. CPU per message is the whole machine's
+//! CPU time (`/proc/stat`: server, load generator and PostgreSQL) over the throughput phase.
 //!
 //! Three phases, each bounded in count and time:
 //! 1. sustained throughput: `--messages` messages from `--concurrency` keep-alive clients;
@@ -39,6 +42,11 @@ pub struct BenchServeArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Where the store lives: `sled`, `postgres` (a throwaway cluster this command starts:
+    /// Debian's postgresql package), or `postgres-2` (two nodes on that database, each
+    /// message sent to the next node in turn).
+    #[arg(long, default_value = "sled", value_parser = ["sled", "postgres", "postgres-2"])]
+    pub store: String,
 }
 
 /// Routine questions (answered by the bot, no human queue), varied so the NLU sees a mix.
@@ -69,7 +77,13 @@ pub struct Latency {
 
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
+    pub store: String,
     pub cores: usize,
+    /// Whole-machine CPU seconds per answered message in the throughput phase.
+    pub cpu_ms_per_message: f64,
+    /// With PostgreSQL: rows written per answered message, by table, over the whole run
+    /// (inserted + updated + deleted, from `pg_stat_user_tables`), most first.
+    pub rows_written_per_message: Vec<(String, f64)>,
     pub throughput_messages: usize,
     pub throughput_concurrency: usize,
     pub messages_per_sec: f64,
@@ -93,15 +107,59 @@ async fn bench(args: &BenchServeArgs) -> anyhow::Result<BenchReport> {
     bench_in(args, &data.0).await
 }
 
+/// Whole-machine CPU time so far (every core, every process), in seconds.
+fn machine_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait
+    let busy: f64 = fields
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
+        .map(|(_, v)| v)
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    busy / ticks
+}
+
 async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Result<BenchReport> {
     let mut config = Config::load(None)?;
     config.server.bind = "127.0.0.1:0".into();
-    config.server.data_dir = data.to_path_buf();
+    config.server.data_dir = data.join("node-a");
     // the load comes from one address, far above any per-sender limit: measure the server
     config.limits = frontdesk::config::LimitsConfig::unlimited();
-    let nlu = frontdesk::app::load_nlu(&config).await?;
-    let server = frontdesk::app::start(config, nlu).await?;
-    let url = format!("{}/api/v1/messages", server.url());
+    let cluster = match args.store.as_str() {
+        "sled" => None,
+        _ => {
+            let cluster = frontdesk::store::cluster::Cluster::start()?;
+            config.store.url = Some(cluster.url());
+            Some(cluster)
+        }
+    };
+    let mut servers = Vec::new();
+    let nodes = if args.store == "postgres-2" { 2 } else { 1 };
+    for n in 0..nodes {
+        let mut config = config.clone();
+        if n > 0 {
+            config.server.data_dir = data.join(format!("node-{n}"));
+        }
+        let nlu = frontdesk::app::load_nlu(&config).await?;
+        servers.push(frontdesk::app::start(config, nlu).await?);
+    }
+    let server = &servers[0];
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{}/api/v1/messages", s.url()))
+        .collect();
+    let url = urls.join(" ");
     // The REST API needs a key: one of its own, sent with every request.
     let key = frontdesk::server::auth::create_api_key(
         server.store.as_ref(),
@@ -127,6 +185,7 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
 
     let pb = bar("throughput", args.messages);
     let started = Instant::now();
+    let cpu_before = machine_cpu_secs();
     let throughput = closed_loop(
         &client,
         &url,
@@ -138,6 +197,7 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     )
     .await;
     let took = started.elapsed().as_secs_f64();
+    let cpu = machine_cpu_secs() - cpu_before;
     pb.finish_and_clear();
     let ok = throughput.count - throughput.errors;
 
@@ -163,8 +223,19 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     let rss_after = rss_mb();
     let peak = peak_rss_mb();
 
-    server.shutdown().await?;
+    for server in servers {
+        server.shutdown().await?;
+    }
+    let answered = ok + (fixed.count - fixed.errors) + (convs.count - convs.errors) + 100;
+    let rows_written_per_message = match &cluster {
+        Some(cluster) => table_writes(&cluster.url(), answered).await?,
+        None => Vec::new(),
+    };
+    drop(cluster);
     Ok(BenchReport {
+        rows_written_per_message,
+        store: args.store.clone(),
+        cpu_ms_per_message: cpu * 1000.0 / ok.max(1) as f64,
         cores: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
@@ -183,12 +254,42 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     })
 }
 
+/// Rows written per message, by table, from the database's own counters.
+async fn table_writes(url: &str, messages: usize) -> anyhow::Result<Vec<(String, f64)>> {
+    // The counters reach the statistics within a second of each backend going idle.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT relname::text, (n_tup_ins + n_tup_upd + n_tup_del)::float8
+             FROM pg_stat_user_tables ORDER BY 2 DESC",
+            &[],
+        )
+        .await?;
+    driver.abort();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.get::<_, String>(0),
+                r.get::<_, f64>(1) / messages.max(1) as f64,
+            )
+        })
+        .filter(|(_, n)| *n > 0.0)
+        .collect())
+}
+
 fn bar(name: &str, len: usize) -> indicatif::ProgressBar {
     progress_bar(name, len as u64)
 }
 
-/// One message; Ok(latency) when the server answered 200.
+/// One message; Ok(latency) when the server answered 200. `url` may name several nodes
+/// (separated by spaces): the messages take turns among them.
 async fn send(client: &reqwest::Client, url: &str, user: &str, text: &str) -> Result<Duration, ()> {
+    static TURN: AtomicUsize = AtomicUsize::new(0);
+    let nodes: Vec<&str> = url.split(' ').collect();
+    let url = nodes[TURN.fetch_add(1, Ordering::Relaxed) % nodes.len()];
     let started = Instant::now();
     let res = client
         .post(url)
@@ -317,12 +418,12 @@ fn print_table(r: &BenchReport) {
         )
     };
     println!(
-        "frontdesk bench serve (real server on loopback, NLU + sled, {} cores)",
-        r.cores
+        "frontdesk bench serve (real server on loopback, NLU + {}, {} cores)",
+        r.store, r.cores
     );
     println!(
-        "  sustained:      {:.0} messages/s ({} clients)  target >= 300",
-        r.messages_per_sec, r.throughput_concurrency
+        "  sustained:      {:.0} messages/s ({} clients), {:.2} ms CPU per message (whole machine)  target >= 300",
+        r.messages_per_sec, r.throughput_concurrency, r.cpu_ms_per_message
     );
     println!("                  {}", lat(&r.throughput_latency));
     println!(
@@ -335,4 +436,12 @@ fn print_table(r: &BenchReport) {
         "  memory:         RSS {:.0} MB with {} open conversations (before: {:.0} MB, peak {:.0} MB)  target < 400 MB",
         r.rss_after_conversations_mb, r.open_conversations, r.rss_before_mb, r.peak_rss_mb
     );
+    if !r.rows_written_per_message.is_empty() {
+        let rows: Vec<String> = r
+            .rows_written_per_message
+            .iter()
+            .map(|(t, n)| format!("{t} {n:.2}"))
+            .collect();
+        println!("  rows written per message: {}", rows.join(", "));
+    }
 }

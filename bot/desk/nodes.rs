@@ -12,12 +12,16 @@ use super::inner::Inner;
 use super::types::DeskEvent;
 use crate::store::RESYNC;
 
-/// One published event and the node it came from.
+/// Events published together (those waiting when the publisher woke, up to one NOTIFY's
+/// size), and the node they came from.
 #[derive(Serialize, Deserialize)]
 struct Published {
     node: String,
-    event: DeskEvent,
+    events: Vec<DeskEvent>,
 }
+
+/// A batch stops growing past this many bytes of JSON (a NOTIFY takes at most 8,000).
+const BATCH_BYTES: usize = 6_000;
 
 /// Starts the publisher and the listener of `inner`'s desk, when its store is shared.
 pub(super) fn start(inner: &Arc<Inner>) {
@@ -31,16 +35,42 @@ pub(super) fn start(inner: &Arc<Inner>) {
     let publisher_store = store.clone();
     let publisher_node = node.clone();
     tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            let payload = Published {
+        while let Some(first) = rx.recv().await {
+            // One NOTIFY for what piled up meanwhile: a turn emits several events at once.
+            let mut events = vec![first];
+            let mut bytes = 0;
+            while bytes < BATCH_BYTES {
+                let Ok(next) = rx.try_recv() else { break };
+                bytes += serde_json::to_string(&next).map_or(0, |t| t.len());
+                events.push(next);
+            }
+            let batch = Published {
                 node: publisher_node.clone(),
-                event,
+                events,
             };
-            let Ok(text) = serde_json::to_string(&payload) else {
+            let Ok(text) = serde_json::to_string(&batch) else {
                 continue;
             };
-            if let Err(e) = publisher_store.publish(&text).await {
-                tracing::warn!(error = %e, "cannot tell the other nodes about an event");
+            // Too large together: one at a time (an event too large alone is logged by the
+            // store and not sent; the other nodes' views show it on their next read).
+            let payloads = match text.len() <= BATCH_BYTES + 1_000 || batch.events.len() == 1 {
+                true => vec![text],
+                false => batch
+                    .events
+                    .into_iter()
+                    .filter_map(|event| {
+                        serde_json::to_string(&Published {
+                            node: publisher_node.clone(),
+                            events: vec![event],
+                        })
+                        .ok()
+                    })
+                    .collect(),
+            };
+            for text in payloads {
+                if let Err(e) = publisher_store.publish(&text).await {
+                    tracing::warn!(error = %e, "cannot tell the other nodes about an event");
+                }
             }
         }
     });
@@ -67,7 +97,9 @@ pub(super) fn start(inner: &Arc<Inner>) {
             }
             match serde_json::from_str::<Published>(&text) {
                 Ok(p) if p.node != node => {
-                    let _ = inner.events.send(p.event);
+                    for event in p.events {
+                        let _ = inner.events.send(event);
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "an event from another node is unreadable"),

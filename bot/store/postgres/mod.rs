@@ -19,6 +19,7 @@ use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::NoTls;
 
 mod access;
+mod change;
 mod coordination;
 mod outbox;
 mod privacy;
@@ -489,11 +490,11 @@ impl Store for PgStore {
         // Rows are written in key order (so two changes lock shared rows in one order), and a
         // change that still meets a deadlock or a serialisation failure is written again: it
         // is all or nothing, so trying again is safe.
-        let change = in_key_order(change);
+        let change = change::in_key_order(change);
         let mut attempt = 0;
         let channels = loop {
             match self.apply_change(&change).await {
-                Err(StoreError::Postgres(e)) if retryable(&e) && attempt < 5 => {
+                Err(StoreError::Postgres(e)) if change::retryable(&e) && attempt < 5 => {
                     attempt += 1;
                     let pause = rand::random::<u64>() % (10 << attempt);
                     tracing::debug!(attempt, error = %e, "change met another; written again");
@@ -519,167 +520,5 @@ impl Store for PgStore {
 
     async fn load(&self, records: &[Record]) -> Result<(), StoreError> {
         self.load_records(records).await
-    }
-}
-
-/// Whether a failed transaction may simply be run again (deadlock, serialisation).
-fn retryable(error: &str) -> bool {
-    error.contains("(40P01)") || error.contains("(40001)")
-}
-
-/// `change` with the rows of each table sorted by key, the relative order of writes to one
-/// key kept (the last write of a key wins, as in one sled transaction).
-fn in_key_order(mut change: Change) -> Change {
-    change.customers.sort_by(|a, b| a.id.cmp(&b.id));
-    change.identities.sort_by_key(|(i, _)| i.key());
-    change.conversations.sort_by(|a, b| a.id.0.cmp(&b.id.0));
-    change
-        .messages
-        .sort_by(|a, b| (&a.0 .0, a.1).cmp(&(&b.0 .0, b.1)));
-    change.open.sort_by_key(|(i, _)| i.key());
-    change
-}
-
-impl PgStore {
-    /// Writes `change` in one transaction; returns the channels it queued outbox records
-    /// for.
-    async fn apply_change(&self, change: &Change) -> Result<Vec<ChannelKind>, StoreError> {
-        let now = Utc::now();
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        for c in &change.customers {
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO customers (id, shop_customer_id, body) VALUES ($1, $2, $3)
-                     ON CONFLICT (id) DO UPDATE SET shop_customer_id = $2, body = $3",
-                )
-                .await?;
-            tx.execute(&st, &[&c.id, &c.shop_customer_id, &json(c)])
-                .await?;
-        }
-        for (identity, customer) in &change.identities {
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO identities (identity, customer_id) VALUES ($1, $2)
-                     ON CONFLICT (identity) DO UPDATE SET customer_id = $2",
-                )
-                .await?;
-            tx.execute(&st, &[&identity.key(), customer]).await?;
-        }
-        for c in &change.conversations {
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO conversations (id, customer_id, identity, status, updated, body)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (id) DO UPDATE SET customer_id = $2, identity = $3,
-                         status = $4, updated = $5, body = $6",
-                )
-                .await?;
-            tx.execute(
-                &st,
-                &[
-                    &c.id.0,
-                    &c.customer,
-                    &c.identity().key(),
-                    &c.status.as_str(),
-                    &c.updated,
-                    &json(c),
-                ],
-            )
-            .await?;
-        }
-        for (id, seq, m) in &change.messages {
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO messages (conversation_id, seq, body) VALUES ($1, $2, $3)
-                     ON CONFLICT (conversation_id, seq) DO UPDATE SET body = $3",
-                )
-                .await?;
-            tx.execute(&st, &[&id.0, &(*seq as i64), &json(m)]).await?;
-        }
-        for (identity, conversation) in &change.open {
-            match conversation {
-                Some(c) => {
-                    let st = tx
-                        .prepare_cached(
-                            "INSERT INTO open (identity, conversation_id) VALUES ($1, $2)
-                             ON CONFLICT (identity) DO UPDATE SET conversation_id = $2",
-                        )
-                        .await?;
-                    tx.execute(&st, &[&identity.key(), &c.0]).await?;
-                }
-                None => {
-                    let st = tx
-                        .prepare_cached("DELETE FROM open WHERE identity = $1")
-                        .await?;
-                    tx.execute(&st, &[&identity.key()]).await?;
-                }
-            }
-        }
-        for (queue, c) in &change.dequeue {
-            let st = tx
-                .prepare_cached("DELETE FROM queue WHERE queue = $1 AND conversation_id = $2")
-                .await?;
-            tx.execute(&st, &[queue, &c.0]).await?;
-        }
-        for e in &change.enqueue {
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO queue (queue, conversation_id, body) VALUES ($1, $2, $3)
-                     ON CONFLICT (queue, conversation_id) DO UPDATE SET body = $3",
-                )
-                .await?;
-            tx.execute(&st, &[&e.queue, &e.conversation_id.0, &json(e)])
-                .await?;
-        }
-        for (agent, c) in &change.unassign {
-            let st = tx
-                .prepare_cached("DELETE FROM assignments WHERE agent = $1 AND conversation_id = $2")
-                .await?;
-            tx.execute(&st, &[agent, &c.0]).await?;
-        }
-        for (agent, c) in &change.assign {
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO assignments (agent, conversation_id) VALUES ($1, $2)
-                     ON CONFLICT DO NOTHING",
-                )
-                .await?;
-            tx.execute(&st, &[agent, &c.0]).await?;
-        }
-        for (identity, id, outcome) in &change.inbound {
-            let seen = SeenInbound {
-                outcome: outcome.clone(),
-                time: now,
-            };
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO inbound (identity, message_id, time, body) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (identity, message_id) DO UPDATE SET time = $3, body = $4",
-                )
-                .await?;
-            tx.execute(&st, &[&identity.key(), id, &now, &json(&seen)])
-                .await?;
-        }
-        for (c, due) in &change.awaiting {
-            let sql = match due {
-                true => "INSERT INTO awaiting (conversation_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                false => "DELETE FROM awaiting WHERE conversation_id = $1",
-            };
-            let st = tx.prepare_cached(sql).await?;
-            tx.execute(&st, &[&c.0]).await?;
-        }
-        let mut channels = Vec::new();
-        for parcel in outgoing(change, now) {
-            outbox::insert(&tx, &parcel).await?;
-            if !channels.contains(&parcel.message.channel) {
-                channels.push(parcel.message.channel);
-            }
-        }
-        for line in &change.audit {
-            access::insert_audit(&tx, line).await?;
-        }
-        tx.commit().await?;
-        Ok(channels)
     }
 }
