@@ -3,9 +3,9 @@
 //! ## How a message flows
 //! ```text
 //! channel ──> intake ──> desk ──(nlu, policy, queue)──> store ──> outbox ──> channel
-//! widget/REST  one door   the conversation engine       sled      platforms' replies
-//! Telegram     /link,     turn, answer or escalate,     one DB,   durable, retried,
-//! Discord      metrics    agents, idle watch            one table in order per chat
+//! widget/REST  one door   the conversation engine       sled or   platforms' replies
+//! Telegram     /link,     turn, answer or escalate,     Postgres: records of the store,
+//! Discord      metrics    agents, idle watch            one trait durable, in order
 //! ```
 //! Data flows one way along that line; nothing calls back up it.
 //!
@@ -20,8 +20,10 @@
 //! - `policy`: escalation rules, pure (a situation in, a decision out).
 //! - `nlu` (the `frontdesk-nlu` crate in `bot/nlu/`): encoder, heads, training; text in,
 //!   `Analysis` out.
-//! - `store`: the `Store` trait and sled; every tree and key layout in one table.
-//! - `channels/`: Telegram and Discord adapters, the outbox, formatting, health.
+//! - `store`: the async `Store` trait, its contract and its engines (sled, PostgreSQL), the
+//!   leases and events by which N nodes on one PostgreSQL act as one desk.
+//! - `outbox`: the one outbox every line a platform customer sees leaves through.
+//! - `channels/`: Telegram and Discord adapters, formatting, health.
 //! - `server/`: axum: widget, REST, agent console, auth, errors, `/health`, `/metrics`.
 //! - `commerce`: the shop backend (demo shop or the shop's webhook).
 //! - `message`: the types every part speaks (`Inbound`, `Outbound`, identities).

@@ -44,11 +44,11 @@ use serenity::all::{
 use serenity::http::HttpError;
 use tokio::sync::watch;
 
-use super::format::Dialect;
-use super::health::ChannelHealth;
 use crate::config::DiscordSettings;
 use crate::intake::Intake;
 use crate::message::{ChannelKind, Identity, Inbound};
+use crate::outbox::format::Dialect;
+use crate::outbox::health::ChannelHealth;
 use crate::outbox::{Courier, DeliveryError};
 use crate::store::{Store, StoreError};
 
@@ -336,7 +336,7 @@ impl Discord {
                 Err(e) => describe(&e),
             };
             if self.health.get(ChannelKind::Discord).map(|s| s.state)
-                == Some(super::health::ChannelState::Connected)
+                == Some(crate::outbox::health::ChannelState::Connected)
             {
                 backoff.reset();
             }

@@ -14,8 +14,6 @@
 //! ([`crate::store::Deliveries`]).
 
 pub mod discord;
-pub mod format;
-pub mod health;
 pub mod platforms;
 pub mod telegram;
 mod telegram_send;
@@ -26,7 +24,7 @@ use crate::desk::DeskError;
 use crate::intake::{Intake, Received};
 use crate::message::{ChannelKind, Inbound, Outbound};
 
-pub use crate::outbox::{Courier, DeliveryError, Outbox, OutboxError};
+pub use crate::outbox::{format, health, Courier, DeliveryError, Outbox, OutboxError};
 
 /// One platform's delivery of a whole outbound message. Errors say whether to retry
 /// (`Retryable`), wait first (`RateLimited { retry_after }`) or give up (`Permanent`).

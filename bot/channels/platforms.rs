@@ -9,11 +9,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::discord::{Discord, DiscordConfig};
-use super::health::ChannelHealth;
 use super::telegram::{Telegram, TelegramConfig, TelegramConfigError};
 use crate::config::ChannelsConfig;
 use crate::intake::Intake;
 use crate::message::ChannelKind;
+use crate::outbox::health::ChannelHealth;
 use crate::outbox::{FailedDelivery, FailureHook, Outbox, OutboxError};
 use crate::store::{while_leader, Store};
 

@@ -27,12 +27,12 @@ use teloxide::types::{Update, UpdateKind};
 use teloxide::update_listeners::{AsUpdateStream, Polling};
 use teloxide::{ApiError, Bot, RequestError};
 
-use super::format::Dialect;
-use super::health::ChannelHealth;
 use super::InboundError;
 use crate::config::TelegramSettings;
 use crate::intake::Intake;
 use crate::message::{ChannelKind, Inbound};
+use crate::outbox::format::Dialect;
+use crate::outbox::health::ChannelHealth;
 use crate::outbox::{Courier, DeliveryError};
 
 /// Path of the webhook route on the frontdesk server.

@@ -30,10 +30,13 @@ use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::channels::format::Dialect;
-use crate::channels::health::ChannelHealth;
+pub mod format;
+pub mod health;
+
 use crate::message::{ChannelKind, ConversationId, Outbound, Speaker, Status};
 use crate::store::{has_outbox, OutboxEntry, Store, StoreError};
+use format::Dialect;
+use health::ChannelHealth;
 
 /// Why a platform did not take a message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -24,10 +24,10 @@ pub use crate::throttle;
 pub mod validate;
 pub mod widget;
 
-use crate::channels::health::ChannelHealth;
 use crate::config::Config;
 use crate::desk::Desk;
 use crate::intake::Intake;
+use crate::outbox::health::ChannelHealth;
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
