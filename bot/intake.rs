@@ -128,6 +128,7 @@ impl Intake {
                 status: Status::Bot,
                 replies: Vec::new(),
                 queue: None,
+                id: None,
             },
         };
         Some(Received { turn, direct: true })
@@ -338,6 +339,7 @@ impl Intake {
             status,
             replies: vec![Reply { text }],
             queue: None,
+            id: None,
         }
     }
 }

@@ -156,7 +156,10 @@ pub(super) async fn claim(
         a.events.push(DeskEventKind::StatusChanged {
             status: Status::WithAgent,
         });
-        a.events.push(DeskEventKind::BotReply { text: hello });
+        a.events.push(DeskEventKind::BotReply {
+            text: hello,
+            turn: None,
+        });
         Ok(Some(queue))
     })
     .await?;
@@ -217,7 +220,7 @@ pub(super) async fn hand_back(
         a.events.push(DeskEventKind::StatusChanged {
             status: Status::Bot,
         });
-        a.events.push(DeskEventKind::BotReply { text });
+        a.events.push(DeskEventKind::BotReply { text, turn: None });
         Ok(None)
     })
     .await
@@ -304,7 +307,7 @@ pub(super) async fn verify_customer(
         r.last_agent_at = Some(now);
         let text = copy::agent_verified_order(&display, order);
         push_message(r, a.change, Speaker::Bot, &text, now, None);
-        a.events.push(DeskEventKind::BotReply { text });
+        a.events.push(DeskEventKind::BotReply { text, turn: None });
         a.change.audit.push(audit("verify order: confirmed by the shop"));
         tracing::info!(agent, conversation = %r.id, "order checked by an agent, confirmed by the shop");
         Ok(None)
@@ -349,7 +352,7 @@ pub(super) async fn close(
         }
         let text = copy::closed();
         push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);
-        a.events.push(DeskEventKind::BotReply { text });
+        a.events.push(DeskEventKind::BotReply { text, turn: None });
         a.events.push(DeskEventKind::StatusChanged {
             status: Status::Closed,
         });
@@ -398,7 +401,7 @@ pub(super) async fn block_customer(
             a.change.open.push((r.identity(), None));
             let text = copy::blocked();
             push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);
-            a.events.push(DeskEventKind::BotReply { text });
+            a.events.push(DeskEventKind::BotReply { text, turn: None });
             a.events.push(DeskEventKind::StatusChanged {
                 status: Status::Closed,
             });

@@ -147,8 +147,10 @@ impl Outcome<'_> {
         now: DateTime<Utc>,
     ) {
         push_message(record, &mut self.change, Speaker::Bot, &text, now, None);
-        self.events
-            .push(DeskEventKind::BotReply { text: text.clone() });
+        self.events.push(DeskEventKind::BotReply {
+            text: text.clone(),
+            turn: None,
+        });
         self.replies.push(text);
     }
 }
@@ -406,11 +408,23 @@ pub(super) async fn commit(
     let status = record.status;
     let id = record.id.clone();
     change.conversations.push(record);
+    let turn_id = uuid::Uuid::new_v4().simple().to_string();
+    let events: Vec<DeskEventKind> = events
+        .into_iter()
+        .map(|kind| match kind {
+            DeskEventKind::BotReply { text, .. } => DeskEventKind::BotReply {
+                text,
+                turn: Some(turn_id.clone()),
+            },
+            other => other,
+        })
+        .collect();
     let turn = Turn {
         conversation_id: id.clone(),
         status,
         replies: replies.into_iter().map(|text| Reply { text }).collect(),
         queue,
+        id: Some(turn_id),
     };
     if let Some((identity, ids)) = message_ids {
         let outcome = serde_json::to_value(&turn).expect("a turn always serializes");

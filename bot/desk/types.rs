@@ -40,12 +40,34 @@ pub struct DeskParts {
 }
 
 /// What `receive` answers: where the conversation stands after this message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Turn {
     pub conversation_id: ConversationId,
     pub status: Status,
     pub replies: Vec<Reply>,
     pub queue: Option<QueueSlot>,
+    /// The change that wrote these replies, as its `BotReply` events name it: a widget that
+    /// shows the turn skips those events (and shows any other). Not stored, not sent.
+    #[serde(skip)]
+    pub id: Option<String>,
+}
+
+/// Two turns are the same answer whatever change wrote them (a repeated message gets the
+/// stored one back).
+impl PartialEq for Turn {
+    fn eq(&self, other: &Turn) -> bool {
+        (
+            &self.conversation_id,
+            self.status,
+            &self.replies,
+            &self.queue,
+        ) == (
+            &other.conversation_id,
+            other.status,
+            &other.replies,
+            &other.queue,
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +97,9 @@ pub enum DeskEventKind {
     },
     BotReply {
         text: String,
+        /// The change that wrote it, when that was a customer's turn ([`Turn::id`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        turn: Option<String>,
     },
     /// The LLM's answer so far, each word checked; replaced by the `BotReply` that ends
     /// it, or withdrawn by `BotDraftCleared`. Never stored.

@@ -34,7 +34,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WIDGET_JS: &str = include_str!("assets/widget.js");
 const DEMO_HTML: &str = include_str!("assets/demo.html");
@@ -298,8 +298,9 @@ struct Session {
     user: String,
     profile: Option<Profile>,
     conversation: Option<ConversationId>,
-    /// Bot replies already sent with a `turn`, whose events are not to be shown twice.
-    echoes: Vec<(String, Instant)>,
+    /// The turns already shown with a `turn` frame (the newest few): their `BotReply`
+    /// events are not shown twice.
+    shown: std::collections::VecDeque<String>,
 }
 
 type SocketResult = Result<(), axum::Error>;
@@ -352,7 +353,7 @@ impl Session {
             user: visitor.sub.clone(),
             profile: None,
             conversation: None,
-            echoes: Vec::new(),
+            shown: Default::default(),
         };
         if let Some(ct) = customer_token.as_deref().filter(|t| !t.is_empty()) {
             match profile_from_token(&state, ct) {
@@ -599,11 +600,12 @@ impl Session {
                 let turn = received.turn;
                 watch.follow(&turn.conversation_id);
                 self.conversation = Some(turn.conversation_id.clone());
-                let now = Instant::now();
-                self.echoes
-                    .retain(|(_, at)| now.duration_since(*at) < Duration::from_secs(10));
-                self.echoes
-                    .extend(turn.replies.iter().map(|r| (r.text.clone(), now)));
+                if let Some(id) = &turn.id {
+                    if self.shown.len() >= 16 {
+                        self.shown.pop_front();
+                    }
+                    self.shown.push_back(id.clone());
+                }
                 self.send(&ToPage::Turn {
                     id,
                     conversation_id: turn.conversation_id,
@@ -634,9 +636,8 @@ impl Session {
 
     async fn on_event(&mut self, event: DeskEvent) -> SocketResult {
         let frame = match event.kind {
-            DeskEventKind::BotReply { text } => {
-                if let Some(i) = self.echoes.iter().position(|(t, _)| *t == text) {
-                    self.echoes.remove(i);
+            DeskEventKind::BotReply { text, turn } => {
+                if turn.is_some_and(|t| self.shown.contains(&t)) {
                     return Ok(());
                 }
                 ToPage::Bot { text }
