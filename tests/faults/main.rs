@@ -195,17 +195,12 @@ async fn fault_campaign() {
         discord.recorder().attempts() - discord.sent().len(),
     ];
 
-    let stored = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime to read the store")
-        .block_on(async {
-            let location = frontdesk::store::Location::Folder(data.join("store"));
-            let store = frontdesk::store::open(&location)
-                .await
-                .expect("open the store after the campaign");
-            Stored::read(store.as_ref()).await
-        });
+    let location = frontdesk::store::Location::Folder(data.join("store"));
+    let store = frontdesk::store::open(&location)
+        .await
+        .expect("open the store after the campaign");
+    let stored = Stored::read(store.as_ref()).await;
+    drop(store);
     let dm_channel = |user: u64| discord.dm_channel_of(user);
     let report = Report::build(&Evidence {
         sent: &sent,
