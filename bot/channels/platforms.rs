@@ -93,61 +93,37 @@ impl Platforms {
         if let Some(tg) = config.telegram {
             let telegram = Telegram::new(tg, intake.clone(), health.clone());
             let courier = telegram.courier();
-            let polling = !telegram.webhook_mode();
-            match store.shared() {
-                false => {
-                    tasks.push(
-                        outbox
-                            .spawn_courier(courier, Some(on_failure.clone()))
-                            .await?,
-                    );
-                    tasks.push(tokio::spawn(telegram.clone().run()));
-                }
-                true => {
-                    graceful.push(courier_as_leader(
-                        &store,
-                        &outbox,
-                        courier,
-                        &on_failure,
-                        lease,
-                        &stopping,
-                    ));
-                    let runner = telegram.clone();
-                    match polling {
-                        true => graceful.push(tokio::spawn(while_leader(
-                            store.clone(),
-                            "telegram:poller".into(),
-                            lease,
-                            move || runner.clone().run(),
-                            stopping.clone(),
-                        ))),
-                        false => tasks.push(tokio::spawn(runner.run())),
-                    }
-                }
+            let (task, leader) =
+                start_courier(&store, &outbox, courier, &on_failure, lease, &stopping).await?;
+            match leader {
+                true => graceful.push(task),
+                false => tasks.push(task),
+            }
+            let runner = telegram.clone();
+            match store.shared() && !telegram.webhook_mode() {
+                true => graceful.push(tokio::spawn(while_leader(
+                    store.clone(),
+                    "telegram:poller".into(),
+                    lease,
+                    move || runner.clone().run(),
+                    stopping.clone(),
+                ))),
+                false => tasks.push(tokio::spawn(runner.run())),
             }
             telegram_handle = Some(telegram);
         }
         if let Some(dc) = config.discord {
             let discord = Discord::new(dc, intake.clone(), health.clone(), store.clone()).await;
             let courier = discord.courier();
+            let (task, leader) =
+                start_courier(&store, &outbox, courier, &on_failure, lease, &stopping).await?;
+            match leader {
+                true => graceful.push(task),
+                false => tasks.push(task),
+            }
             match store.shared() {
-                false => {
-                    tasks.push(
-                        outbox
-                            .spawn_courier(courier, Some(on_failure.clone()))
-                            .await?,
-                    );
-                    graceful.push(tokio::spawn(discord.run(stopping.clone())));
-                }
+                false => graceful.push(tokio::spawn(discord.run(stopping.clone()))),
                 true => {
-                    graceful.push(courier_as_leader(
-                        &store,
-                        &outbox,
-                        courier,
-                        &on_failure,
-                        lease,
-                        &stopping,
-                    ));
                     let gateway_stop = stopping.clone();
                     graceful.push(tokio::spawn(while_leader(
                         store.clone(),
@@ -211,8 +187,32 @@ impl Platforms {
     }
 }
 
-/// One channel's courier, run by the node that holds its lease (`courier:CHANNEL`): each
-/// outbox record is sent by one node, in order per chat.
+/// A platform's courier: on a store others share, run by the node that holds its lease
+/// (`courier:CHANNEL`: each outbox record is sent by one node, in order per chat); the task,
+/// and whether it gives its lease back at shutdown (then it is awaited, not aborted).
+async fn start_courier(
+    store: &Arc<dyn Store>,
+    outbox: &Outbox,
+    courier: Arc<dyn crate::outbox::Courier>,
+    on_failure: &FailureHook,
+    lease: Duration,
+    stopping: &watch::Receiver<bool>,
+) -> Result<(JoinHandle<()>, bool), PlatformError> {
+    Ok(match store.shared() {
+        false => (
+            outbox
+                .spawn_courier(courier, Some(on_failure.clone()))
+                .await?,
+            false,
+        ),
+        true => (
+            courier_as_leader(store, outbox, courier, on_failure, lease, stopping),
+            true,
+        ),
+    })
+}
+
+/// One channel's courier, run by the node that holds its lease.
 fn courier_as_leader(
     store: &Arc<dyn Store>,
     outbox: &Outbox,

@@ -371,15 +371,7 @@ async fn erase_by_shop_id_leaves_nothing_findable() {
     assert_eq!(res.status().as_u16(), 200);
     let erased: Value = res.json().await.unwrap();
     assert_eq!(erased["conversations"], 2, "{erased}");
-    let dump: Vec<(String, String, String)> = s
-        .server
-        .store
-        .records()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.table, r.key, r.value))
-        .collect();
+    let dump = crate::support::server::dump(s.server.store.as_ref()).await;
     for needle in ["jakub-laptop", "jakub-phone", "m-jakub", "C1025", "Jakub"] {
         let found: Vec<_> = dump
             .iter()

@@ -388,15 +388,7 @@ async fn an_erased_customer_leaves_nothing_findable() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    let dump: Vec<(String, String, String)> = s
-        .server
-        .store
-        .records()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.table, r.key, r.value))
-        .collect();
+    let dump = crate::support::server::dump(s.server.store.as_ref()).await;
     for needle in [customer.as_str(), id.as_str(), "erase-me", "Elm Street"] {
         let found: Vec<_> = dump
             .iter()

@@ -356,6 +356,18 @@ pub fn config_with_llm(dir: &Path, url: String) -> Config {
     config
 }
 
+/// Every record of `store` as (table, key, value), for checks that nothing of someone is
+/// left, whatever the engine.
+pub async fn dump(store: &dyn frontdesk::store::Store) -> Vec<(String, String, String)> {
+    store
+        .records()
+        .await
+        .expect("read every record")
+        .into_iter()
+        .map(|r| (r.table, r.key, r.value))
+        .collect()
+}
+
 /// A new API key of `scope` on a running server.
 pub async fn api_key(server: &RunningServer, name: &str, scope: Scope) -> String {
     create_api_key(server.store.as_ref(), name, scope)
