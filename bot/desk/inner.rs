@@ -11,7 +11,8 @@
 //! With a store other nodes share (PostgreSQL), each lock is also a lease of the same name
 //! in the store (`stripe:N`, `queues`), taken after the local mutex and given back with it:
 //! one customer's messages are handled by one node at a time, in order, whichever node
-//! received them; a node that dies loses its leases after [`LEASE_TTL`].
+//! received them; a node that dies loses its leases after [`LEASE_TTL`] (a live one renews
+//! them while it holds the lock).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
@@ -37,18 +38,24 @@ const STRIPES: usize = 256;
 /// How long anyone waits for a lock before giving up.
 pub(super) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// How long a lock's lease outlives a node that died holding it (longer than any turn).
-pub(super) const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a lock's lease outlives a node that died holding it. A live holder renews it
+/// every third of this while it holds the lock, so a long turn keeps it.
+pub(super) const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A lock this task holds: the local mutex and, on a shared store, its lease (given back
 /// when the guard drops).
 pub(super) struct Held<'a> {
     _local: tokio::sync::MutexGuard<'a, ()>,
     lease: Option<(Arc<dyn Store>, String, String)>,
+    /// Renews the lease while the lock is held.
+    renewal: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
         if let Some((store, name, holder)) = self.lease.take() {
             // Each hold has its own holder name, so a later hold of this node is never
             // undone by this release.
@@ -140,6 +147,7 @@ impl Inner {
             return Ok(Held {
                 _local: guard,
                 lease: None,
+                renewal: None,
             });
         }
         let n = HOLDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -147,9 +155,19 @@ impl Inner {
         let mut pause = std::time::Duration::from_millis(2);
         loop {
             if self.store.take_lease(&name, &holder, LEASE_TTL).await? {
+                let (store, lease, me) = (self.store.clone(), name.clone(), holder.clone());
+                let renewal = tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(LEASE_TTL / 3).await;
+                        if let Err(e) = store.take_lease(&lease, &me, LEASE_TTL).await {
+                            tracing::warn!(lease = %lease, error = %e, "cannot renew a lock's lease");
+                        }
+                    }
+                });
                 return Ok(Held {
                     _local: guard,
                     lease: Some((self.store.clone(), name, holder)),
+                    renewal: Some(renewal),
                 });
             }
             if tokio::time::Instant::now() + pause > deadline {

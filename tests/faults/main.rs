@@ -33,6 +33,7 @@ pub const STORE_ENGINE: &str = "sled";
 mod agent;
 mod audit;
 mod customers;
+mod nodes;
 mod outbound;
 mod plan;
 mod process;
@@ -297,7 +298,7 @@ fn write_config(path: &Path, port: u16, data: &Path, telegram: &str, discord: &s
 /// A `[limits]` section when the server has one (its keys are read from
 /// `frontdesk.example.toml`): every rate off (0), the socket caps far away, the rest as
 /// shipped.
-fn generous_limits() -> String {
+pub(crate) fn generous_limits() -> String {
     let example = std::fs::read_to_string(support::repo("frontdesk.example.toml"))
         .expect("read frontdesk.example.toml");
     let example: toml::Table = example.parse().expect("frontdesk.example.toml is TOML");
