@@ -91,8 +91,12 @@ pub(super) fn start(inner: &Arc<Inner>) {
             };
             if text == RESYNC {
                 tracing::warn!(
-                    "events of other nodes may have been missed; views refresh on their next read"
+                    "events of other nodes may have been missed; every live view reads again"
                 );
+                let _ = inner.events.send(DeskEvent {
+                    conversation_id: crate::message::ConversationId(String::new()),
+                    kind: super::types::DeskEventKind::Resync,
+                });
                 continue;
             }
             match serde_json::from_str::<Published>(&text) {

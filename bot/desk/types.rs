@@ -138,6 +138,10 @@ pub enum DeskEventKind {
     },
     /// The LLM wrote the conversation's handoff summary (`Conversation::llm_summary`).
     SummaryWritten,
+    /// Events of other nodes may have been missed (this node's listener lost its
+    /// connection): every live view reads its state again. Goes to every socket; its
+    /// conversation id is empty.
+    Resync,
 }
 
 /// One waiting conversation as the console lists it.

@@ -73,6 +73,17 @@ impl Hub {
             return;
         }
         let watchers = self.watchers.lock().expect("hub lock");
+        if event.kind == DeskEventKind::Resync {
+            // Every socket, once (a socket may watch several conversations).
+            let mut told = std::collections::HashSet::new();
+            let customers = self.customers.lock().expect("hub lock");
+            for (id, tx) in watchers.values().chain(customers.values()).flatten() {
+                if told.insert(*id) {
+                    let _ = tx.try_send(event.clone());
+                }
+            }
+            return;
+        }
         if let Some(list) = watchers.get(&event.conversation_id) {
             for (_, tx) in list {
                 // A full socket buffer drops the event rather than stalling every socket.

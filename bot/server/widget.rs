@@ -301,6 +301,8 @@ struct Session {
     /// The turns already shown with a `turn` frame (the newest few): their `BotReply`
     /// events are not shown twice.
     shown: std::collections::VecDeque<String>,
+    /// The visitor's token, sent again with a fresh `welcome` after a resync.
+    token: String,
 }
 
 type SocketResult = Result<(), axum::Error>;
@@ -354,6 +356,7 @@ impl Session {
             profile: None,
             conversation: None,
             shown: Default::default(),
+            token: token.clone(),
         };
         if let Some(ct) = customer_token.as_deref().filter(|t| !t.is_empty()) {
             match profile_from_token(&state, ct) {
@@ -656,6 +659,17 @@ impl Session {
             | DeskEventKind::CustomerMessage { .. }
             | DeskEventKind::DeliveryFailed { .. }
             | DeskEventKind::SummaryWritten => return Ok(()),
+            // Other nodes' events may have been missed: the page gets the whole state again
+            // (a `welcome`, as after a reconnect).
+            DeskEventKind::Resync => {
+                Session::welcome(
+                    &self.state,
+                    self.conversation.clone(),
+                    self.user.clone(),
+                    self.token.clone(),
+                )
+                .await
+            }
         };
         self.send(&frame).await
     }

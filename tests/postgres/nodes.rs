@@ -208,3 +208,39 @@ async fn one_customers_messages_at_once_through_both_nodes_are_all_kept() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A node whose LISTEN connection drops may have missed the other nodes' events: once it
+/// listens again, its widget sockets get the whole state again (a fresh `welcome`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_events_has_its_widgets_read_everything_again() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ca, cb) = two_nodes(da.path(), db.path());
+    let url = ca.store.url.clone().unwrap();
+    let a = serve_with(ca, KeywordNlu).await;
+    let b = serve_with(cb, KeywordNlu).await;
+    let mut widget = Widget::connect(&a, None, None).await;
+    widget.send("where is my order?").await;
+    widget.next_of("turn").await;
+    // Every listening connection of the database is cut, as a network blip would.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    let cut = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(!cut.is_empty(), "the nodes were listening");
+    driver.abort();
+    let again = widget.next_of("welcome").await;
+    let history = again["history"].as_array().unwrap();
+    assert!(
+        history.iter().any(|h| h["text"] == "where is my order?"),
+        "the whole conversation again: {again}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
