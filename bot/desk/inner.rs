@@ -93,7 +93,7 @@ pub(super) struct Inner {
     /// This desk, for work that outlives the turn that starts it (LLM answers, summaries).
     pub(super) me: Weak<Inner>,
     /// Where this node's events go to be published to the other nodes (`nodes.rs`).
-    pub(super) outgoing: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<DeskEvent>>,
+    pub(super) outgoing: std::sync::OnceLock<super::nodes::Outgoing>,
 }
 
 impl Inner {
@@ -244,7 +244,7 @@ impl Inner {
             kind,
         };
         if let Some(others) = self.outgoing.get() {
-            let _ = others.send(event.clone());
+            others.send(&event);
         }
         let _ = self.events.send(event);
     }

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Weak};
 
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 
 use super::inner::Inner;
@@ -23,6 +24,25 @@ struct Published {
 /// A batch stops growing past this many bytes of JSON (a NOTIFY takes at most 8,000).
 const BATCH_BYTES: usize = 6_000;
 
+/// Events waiting to be published, at most: a database that cannot keep up costs this much
+/// memory, no more. What does not fit is dropped, and the other nodes' views are told to
+/// read everything again instead.
+const WAITING: usize = 4_096;
+
+/// This node's events on their way to the other nodes.
+pub(super) struct Outgoing {
+    queue: mpsc::Sender<DeskEvent>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl Outgoing {
+    pub(super) fn send(&self, event: &DeskEvent) {
+        if self.queue.try_send(event.clone()).is_err() {
+            self.dropped.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Starts the publisher and the listener of `inner`'s desk, when its store is shared.
 pub(super) fn start(inner: &Arc<Inner>) {
     let store = inner.store.clone();
@@ -30,8 +50,12 @@ pub(super) fn start(inner: &Arc<Inner>) {
         return;
     }
     let node = store.node().to_string();
-    let (tx, mut rx) = mpsc::unbounded_channel::<DeskEvent>();
-    let _ = inner.outgoing.set(tx);
+    let (tx, mut rx) = mpsc::channel::<DeskEvent>(WAITING);
+    let dropped = Arc::new(AtomicBool::new(false));
+    let _ = inner.outgoing.set(Outgoing {
+        queue: tx,
+        dropped: dropped.clone(),
+    });
     let publisher_store = store.clone();
     let publisher_node = node.clone();
     tokio::spawn(async move {
@@ -53,7 +77,7 @@ pub(super) fn start(inner: &Arc<Inner>) {
             };
             // Too large together: one at a time (an event too large alone is logged by the
             // store and not sent; the other nodes' views show it on their next read).
-            let payloads = match text.len() <= BATCH_BYTES + 1_000 || batch.events.len() == 1 {
+            let mut payloads = match text.len() <= BATCH_BYTES + 1_000 || batch.events.len() == 1 {
                 true => vec![text],
                 false => batch
                     .events
@@ -67,6 +91,10 @@ pub(super) fn start(inner: &Arc<Inner>) {
                     })
                     .collect(),
             };
+            if dropped.swap(false, Ordering::Relaxed) {
+                tracing::warn!("events came faster than the database took them; the other nodes' views read again");
+                payloads.push(RESYNC.to_string());
+            }
             for text in payloads {
                 if let Err(e) = publisher_store.publish(&text).await {
                     tracing::warn!(error = %e, "cannot tell the other nodes about an event");

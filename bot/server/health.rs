@@ -114,10 +114,16 @@ impl Figures {
 }
 
 /// 200 with the state of each component once the desk answers; 503 otherwise.
-pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+/// The node's name and who holds which lease (host names) are shown to the operator's
+/// monitoring only (as for `/metrics`); everyone else gets the status without them.
+pub async fn health(
+    State(state): State<AppState>,
+    super::limits::ClientAddr(ip): super::limits::ClientAddr,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
     let figures = state.limits.figures.get(&state.desk).await;
     let ok = figures.store.is_ok();
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "status": if ok { "ready" } else { "degraded" },
         "components": {
             "store": match &figures.store {
@@ -131,18 +137,20 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
             "widget_sockets": state.limits.open_sockets(),
             "open_files_limit": super::open_files::raised(),
         },
-        "node": figures.node,
-        "leases": figures.leases.iter().map(|l| serde_json::json!({
-            "name": l.name,
-            "holder": l.holder,
-            "mine": l.holder == figures.node || l.holder.starts_with(&format!("{}/", figures.node)),
-            "until": l.until,
-        })).collect::<Vec<_>>(),
         "waiting": figures.waiting(),
         "figures_as_of": figures.as_of,
         "uptime_secs": state.started.elapsed().as_secs(),
         "version": env!("CARGO_PKG_VERSION"),
     });
+    if monitoring(&state, ip, &headers) {
+        body["node"] = serde_json::json!(figures.node);
+        body["leases"] = serde_json::json!(figures.leases.iter().map(|l| serde_json::json!({
+            "name": l.name,
+            "holder": l.holder,
+            "mine": l.holder == figures.node || l.holder.starts_with(&format!("{}/", figures.node)),
+            "until": l.until,
+        })).collect::<Vec<_>>());
+    }
     let status = if ok {
         StatusCode::OK
     } else {
@@ -152,11 +160,9 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text, for a scraper with `server.metrics_key` or from `server.metrics_from`.
-pub async fn metrics_text(
-    State(state): State<AppState>,
-    super::limits::ClientAddr(ip): super::limits::ClientAddr,
-    headers: axum::http::HeaderMap,
-) -> Response {
+/// Whether the caller is the operator's monitoring: `server.metrics_key` as a bearer
+/// token, or an address in `server.metrics_from`.
+fn monitoring(state: &AppState, ip: std::net::IpAddr, headers: &axum::http::HeaderMap) -> bool {
     let server = &state.config.server;
     let keyed = server.metrics_key.as_deref().is_some_and(|key| {
         use subtle::ConstantTimeEq as _;
@@ -167,12 +173,20 @@ pub async fn metrics_text(
             .unwrap_or("");
         bool::from(sent.as_bytes().ct_eq(key.as_bytes()))
     });
-    let near = server
-        .metrics_from
-        .iter()
-        .filter_map(|r| crate::config::IpRange::parse(r).ok())
-        .any(|r| r.contains(ip));
-    if !keyed && !near {
+    keyed
+        || server
+            .metrics_from
+            .iter()
+            .filter_map(|r| crate::config::IpRange::parse(r).ok())
+            .any(|r| r.contains(ip))
+}
+
+pub async fn metrics_text(
+    State(state): State<AppState>,
+    super::limits::ClientAddr(ip): super::limits::ClientAddr,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if !monitoring(&state, ip, &headers) {
         return (
             StatusCode::FORBIDDEN,
             "/metrics is for your monitoring only: send Authorization: Bearer <server.metrics_key>, \

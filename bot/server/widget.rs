@@ -23,8 +23,8 @@ use super::error::AppError;
 use super::limits::{ClientAddr, Limited, SocketSlot};
 use super::validate::{check_text, profile_from_token};
 use super::AppState;
-use crate::desk::{DeskEvent, DeskEventKind, QueueSlot};
-use crate::message::{ChannelKind, ConversationId, Inbound, Profile, Speaker, Status};
+use crate::desk::{DeskEvent, DeskEventKind};
+use crate::message::{ChannelKind, ConversationId, Inbound, Profile};
 use crate::metrics;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -32,9 +32,13 @@ use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::net::IpAddr;
 use std::time::Duration;
+
+#[path = "widget_frames.rs"]
+mod frames;
+use frames::*;
 
 const WIDGET_JS: &str = include_str!("assets/widget.js");
 const DEMO_HTML: &str = include_str!("assets/demo.html");
@@ -154,104 +158,6 @@ async fn demo_page(
             .replace("{{WHO}}", &who)
             .replace("{{CUSTOMER_ATTR}}", &attr),
     )
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum FromPage {
-    Hello {
-        #[serde(default)]
-        token: Option<String>,
-        #[serde(default)]
-        customer_token: Option<String>,
-    },
-    Message {
-        #[serde(default)]
-        id: Option<FrameId>,
-        text: String,
-    },
-    /// Keeps the socket open (see `limits.socket_idle_secs`); no answer.
-    Ping,
-}
-
-/// The page's id for a message frame, echoed back on its `turn`, `error` or `slow_down`; a
-/// string is also the message's idempotency key.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-enum FrameId {
-    Number(u64),
-    Text(String),
-}
-
-#[derive(Serialize)]
-struct HistoryItem {
-    from: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    agent: Option<String>,
-    text: String,
-    time: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ToPage {
-    Welcome {
-        token: String,
-        user: String,
-        conversation_id: Option<ConversationId>,
-        status: Option<Status>,
-        queue: Option<QueueSlot>,
-        history: Vec<HistoryItem>,
-        /// The socket is closed after this long without a frame from the page; `None`:
-        /// never.
-        idle_secs: Option<u64>,
-    },
-    Turn {
-        id: Option<FrameId>,
-        conversation_id: ConversationId,
-        status: Status,
-        replies: Vec<crate::desk::Reply>,
-        queue: Option<QueueSlot>,
-    },
-    Bot {
-        text: String,
-    },
-    /// The bot's answer so far, while the LLM writes it (each word already checked); the
-    /// `turn` or `bot` frame that follows replaces it.
-    Draft {
-        text: String,
-    },
-    /// The draft shown is withdrawn.
-    DraftCleared,
-    Agent {
-        agent: String,
-        text: String,
-    },
-    Queue {
-        queue: String,
-        position: usize,
-    },
-    Status {
-        status: Status,
-    },
-    Error {
-        id: Option<FrameId>,
-        message: String,
-    },
-    /// The message was not handled: the visitor (or the address) sends too fast. The page
-    /// shows `message` and sends the same frame again after `retry_after_secs`.
-    SlowDown {
-        id: Option<FrameId>,
-        retry_after_secs: u64,
-        message: String,
-    },
-}
-
-/// Whether a text frame is the page's keep-alive (`{"type":"ping"}`), which shows the page
-/// is open but not that anyone is there. Only a short frame can be one: a message is not
-/// parsed twice.
-fn is_ping(text: &str) -> bool {
-    text.len() <= 64 && matches!(serde_json::from_str::<FromPage>(text), Ok(FromPage::Ping))
 }
 
 /// The close code of a socket closed for idleness: the page reconnects when the visitor is
@@ -386,7 +292,7 @@ impl Session {
         if let Some(id) = &session.conversation {
             watch.follow(id);
         }
-        let welcome = Session::welcome(
+        let welcome = frames::welcome(
             &session.state,
             session.conversation.clone(),
             session.user.clone(),
@@ -450,66 +356,6 @@ impl Session {
             }
         }
         Ok(())
-    }
-
-    /// The first frame of a socket: the conversation so far. (Takes the session's parts:
-    /// the session itself holds the socket, which may not be shared across an await.)
-    async fn welcome(
-        state: &AppState,
-        conversation_id: Option<ConversationId>,
-        user: String,
-        token: String,
-    ) -> ToPage {
-        let conversation = match &conversation_id {
-            Some(id) => state.desk.conversation(id).await.ok().flatten(),
-            None => None,
-        };
-        let (status, queue, history) = match conversation {
-            Some(c) => {
-                let queue = state.desk.queue_slot(&c).await;
-                let history = c
-                    .messages
-                    .iter()
-                    .map(|m| match &m.from {
-                        Speaker::Customer => HistoryItem {
-                            from: "customer",
-                            agent: None,
-                            text: m.text.clone(),
-                            time: m.time,
-                        },
-                        Speaker::Bot => HistoryItem {
-                            from: "bot",
-                            agent: None,
-                            text: m.text.clone(),
-                            time: m.time,
-                        },
-                        Speaker::Agent(name) => HistoryItem {
-                            from: "agent",
-                            agent: Some(
-                                state
-                                    .desk
-                                    .agent(name)
-                                    .map(|a| a.display().to_string())
-                                    .unwrap_or_else(|| name.clone()),
-                            ),
-                            text: m.text.clone(),
-                            time: m.time,
-                        },
-                    })
-                    .collect();
-                (Some(c.status), queue, history)
-            }
-            None => (None, None, Vec::new()),
-        };
-        ToPage::Welcome {
-            token,
-            user,
-            conversation_id,
-            status,
-            queue,
-            history,
-            idle_secs: state.limits.socket_idle().map(|d| d.as_secs()),
-        }
     }
 
     async fn on_frame(&mut self, text: &str, watch: &mut super::hub::Watch) -> SocketResult {
@@ -662,7 +508,7 @@ impl Session {
             // Other nodes' events may have been missed: the page gets the whole state again
             // (a `welcome`, as after a reconnect).
             DeskEventKind::Resync => {
-                Session::welcome(
+                frames::welcome(
                     &self.state,
                     self.conversation.clone(),
                     self.user.clone(),

@@ -228,3 +228,19 @@ async fn a_tier_typed_by_the_visitor_is_not_trusted() {
     assert_eq!(status, 401, "{body}");
     s.shutdown().await;
 }
+
+/// `/health` names the node and the leases' holders (host names) to the operator's
+/// monitoring only: from an address outside `server.metrics_from`, without a metrics key,
+/// the status comes without them.
+#[tokio::test]
+async fn health_keeps_node_names_for_the_monitoring() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::server::config(dir.path());
+    config.server.metrics_from = vec!["10.9.9.0/24".into()];
+    let s = crate::support::server::serve_with(config, crate::support::nlu::KeywordNlu).await;
+    let health = s.health().await;
+    assert_eq!(health["status"], "ready", "{health}");
+    assert!(health.get("node").is_none(), "{health}");
+    assert!(health.get("leases").is_none(), "{health}");
+    s.shutdown().await;
+}
