@@ -128,15 +128,17 @@ impl Intake {
                 status: Status::Bot,
                 replies: Vec::new(),
                 queue: None,
-                id: None,
+                id: Some(crate::desk::new_turn_id()),
             },
         };
         Some(Received { turn, direct: true })
     }
 
     /// Queues the replies of a turn that belongs to no conversation (a `/link` command's
-    /// answer, the "too fast" notice) in the outbox, on a chat platform; the widget and REST
-    /// read them in their answer.
+    /// answer, the "too fast" notice) in the outbox, on a channel with couriers (REST reads
+    /// them in its answer). The widget that sent the message shows them in its `turn` frame
+    /// and skips them when the courier brings them (they carry the turn's id); the visitor's
+    /// other tabs show them then.
     async fn queue_direct(&self, msg: &Inbound, turn: &Turn) {
         if !crate::store::has_outbox(msg.channel) {
             return;
@@ -149,6 +151,7 @@ impl Intake {
                 text: reply.text.clone(),
                 from: crate::message::Speaker::Bot,
                 time: chrono::Utc::now(),
+                turn: turn.id.clone(),
             };
             if let Err(e) = self.desk.queue_reply(message).await {
                 // What the customer sent was handled; only this answer is lost.
@@ -339,7 +342,7 @@ impl Intake {
             status,
             replies: vec![Reply { text }],
             queue: None,
-            id: None,
+            id: Some(crate::desk::new_turn_id()),
         }
     }
 }

@@ -155,6 +155,10 @@ pub struct Outbound {
     /// Who speaks: the bot, or an agent's display name.
     pub from: Speaker,
     pub time: DateTime<Utc>,
+    /// The customer's turn that wrote it ([`crate::desk::Turn`]'s id), when one did: the
+    /// widget that showed that turn's answer in its own frame does not show it twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<String>,
 }
 
 /// One user on one channel: `telegram:12345`. A customer may own several.

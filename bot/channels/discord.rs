@@ -1035,11 +1035,12 @@ impl Courier for DiscordCourier {
 
     fn send<'a>(
         &'a self,
-        recipient: &'a str,
+        message: &'a crate::message::Outbound,
         text: &'a str,
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
+            let recipient = message.channel_user.as_str();
             let user: u64 = recipient.parse().map_err(|_| {
                 DeliveryError::Permanent(format!("{recipient:?} is not a Discord user id"))
             })?;

@@ -17,6 +17,7 @@ pub mod discord;
 pub mod platforms;
 pub mod telegram;
 mod telegram_send;
+pub mod widget;
 
 use futures::future::BoxFuture;
 
@@ -46,7 +47,7 @@ impl<C: Courier> Channel for C {
             let base = uuid::Uuid::new_v4().simple().to_string();
             for (i, piece) in self.dialect().render(message).iter().enumerate() {
                 let key = format!("{}{i}", &base[..20]);
-                self.send(&message.channel_user, piece, &key).await?;
+                self.send(message, piece, &key).await?;
             }
             Ok(())
         })

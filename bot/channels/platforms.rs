@@ -1,5 +1,6 @@
 //! Starts the chat platforms that are configured (Telegram, Discord) beside the desk: the
-//! outbox's courier for each platform and each platform's receiving side. Each platform runs in its own tasks, so one that fails (bad
+//! outbox's courier for each platform (and the widget's, always) and each platform's
+//! receiving side. Each platform runs in its own tasks, so one that fails (bad
 //! token, network down) is retried on its own while the others keep working.
 
 use std::sync::Arc;
@@ -90,6 +91,14 @@ impl Platforms {
         let mut graceful = Vec::new();
         let (stop, stopping) = watch::channel(false);
         let mut telegram_handle = None;
+        // The widget is always on: its courier runs whatever platforms are configured.
+        let widget = super::widget::WidgetCourier::courier(intake.desk().clone());
+        let (task, leader) =
+            start_courier(&store, &outbox, widget, &on_failure, lease, &stopping).await?;
+        match leader {
+            true => graceful.push(task),
+            false => tasks.push(task),
+        }
         if let Some(tg) = config.telegram {
             let telegram = Telegram::new(tg, intake.clone(), health.clone());
             let courier = telegram.courier();

@@ -417,12 +417,13 @@ impl Courier for TelegramCourier {
 
     fn send<'a>(
         &'a self,
-        recipient: &'a str,
+        message: &'a crate::message::Outbound,
         text: &'a str,
         // Telegram's Bot API has no idempotency key: a piece sent again may show twice.
         _key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
+            let recipient = message.channel_user.as_str();
             let chat: i64 = recipient.parse().map_err(|_| {
                 DeliveryError::Permanent(format!("{recipient:?} is not a Telegram chat id"))
             })?;

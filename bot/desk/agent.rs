@@ -156,10 +156,7 @@ pub(super) async fn claim(
         a.events.push(DeskEventKind::StatusChanged {
             status: Status::WithAgent,
         });
-        a.events.push(DeskEventKind::BotReply {
-            text: hello,
-            turn: None,
-        });
+        a.events.push(DeskEventKind::BotReply { text: hello });
         Ok(Some(queue))
     })
     .await?;
@@ -220,7 +217,7 @@ pub(super) async fn hand_back(
         a.events.push(DeskEventKind::StatusChanged {
             status: Status::Bot,
         });
-        a.events.push(DeskEventKind::BotReply { text, turn: None });
+        a.events.push(DeskEventKind::BotReply { text });
         Ok(None)
     })
     .await
@@ -307,7 +304,7 @@ pub(super) async fn verify_customer(
         r.last_agent_at = Some(now);
         let text = copy::agent_verified_order(&display, order);
         push_message(r, a.change, Speaker::Bot, &text, now, None);
-        a.events.push(DeskEventKind::BotReply { text, turn: None });
+        a.events.push(DeskEventKind::BotReply { text });
         a.change.audit.push(audit("verify order: confirmed by the shop"));
         tracing::info!(agent, conversation = %r.id, "order checked by an agent, confirmed by the shop");
         Ok(None)
@@ -352,7 +349,7 @@ pub(super) async fn close(
         }
         let text = copy::closed();
         push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);
-        a.events.push(DeskEventKind::BotReply { text, turn: None });
+        a.events.push(DeskEventKind::BotReply { text });
         a.events.push(DeskEventKind::StatusChanged {
             status: Status::Closed,
         });
@@ -401,7 +398,7 @@ pub(super) async fn block_customer(
             a.change.open.push((r.identity(), None));
             let text = copy::blocked();
             push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);
-            a.events.push(DeskEventKind::BotReply { text, turn: None });
+            a.events.push(DeskEventKind::BotReply { text });
             a.events.push(DeskEventKind::StatusChanged {
                 status: Status::Closed,
             });

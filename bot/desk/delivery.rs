@@ -1,11 +1,12 @@
 //! What the desk keeps when a chat platform refuses a reply for good (the customer blocked
 //! the bot, the chat is gone): the failure goes on the conversation, where the agent sees
-//! it, and a `DeliveryFailed` event tells open consoles at once.
+//! it, and a `DeliveryFailed` event tells open consoles at once. And the widget's delivery:
+//! a line from the outbox put in front of the customer's open sockets on every node.
 
 use super::error::DeskError;
 use super::inner::Inner;
-use super::types::DeskEventKind;
-use crate::message::{ChannelKind, ConversationId};
+use super::types::{DeskEvent, DeskEventKind};
+use crate::message::{ChannelKind, ConversationId, Identity, Outbound, Speaker};
 use crate::store::{Change, DeliveryFailure};
 use chrono::Utc;
 
@@ -52,5 +53,34 @@ pub(super) async fn record_failure(
             error: error.to_string(),
         },
     );
+    Ok(())
+}
+
+/// Shows one piece of an outbox record to the widget customer's open sockets, here and (on a
+/// shared store) on every other node, before it returns: the courier marks the record sent
+/// only after that. A customer with no socket open reads it in the history of their next
+/// `welcome`.
+pub(super) async fn show_line(
+    inner: &Inner,
+    message: &Outbound,
+    text: &str,
+    key: &str,
+) -> Result<(), DeskError> {
+    let event = DeskEvent {
+        conversation_id: message.conversation_id.clone(),
+        kind: DeskEventKind::Line {
+            customer: Identity::new(message.channel, &message.channel_user).key(),
+            agent: match &message.from {
+                Speaker::Agent(name) => Some(name.clone()),
+                _ => None,
+            },
+            text: text.to_string(),
+            time: message.time,
+            turn: message.turn.clone(),
+            key: key.to_string(),
+        },
+    };
+    super::nodes::publish_now(inner, &event).await?;
+    let _ = inner.events.send(event);
     Ok(())
 }

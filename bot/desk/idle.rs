@@ -94,7 +94,7 @@ pub(super) fn back_to_queue(
     events.push(DeskEventKind::StatusChanged {
         status: Status::Queued,
     });
-    events.push(DeskEventKind::BotReply { text, turn: None });
+    events.push(DeskEventKind::BotReply { text });
     queue
 }
 
@@ -143,7 +143,7 @@ pub(super) async fn expire_anonymous(
             a.events.push(DeskEventKind::StatusChanged {
                 status: Status::Bot,
             });
-            a.events.push(DeskEventKind::BotReply { text, turn: None });
+            a.events.push(DeskEventKind::BotReply { text });
             Ok(Some(queue))
         })
         .await?;

@@ -269,6 +269,7 @@ impl Inner {
                     text: super::copy::queue_position(*position),
                     from: crate::message::Speaker::Bot,
                     time: chrono::Utc::now(),
+                    turn: None,
                 });
             }
         }

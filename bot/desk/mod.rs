@@ -83,6 +83,11 @@ pub use types::{
     QueueView, Reply, Turn, Understand,
 };
 
+/// A fresh id for a customer's turn ([`Turn::id`]).
+pub fn new_turn_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
 /// The engine handle: cheap to clone, shared by every channel and the console.
 #[derive(Clone)]
 pub struct Desk {
@@ -210,6 +215,17 @@ impl Desk {
     /// The agent's configuration (password hash included), for the console's login.
     pub fn agent(&self, name: &str) -> Option<&AgentConfig> {
         self.inner.agents.get(name)
+    }
+
+    /// Shows one piece of an outbox record to the widget customer's open sockets on every
+    /// node (the widget's courier calls it; see [`crate::channels::widget`]).
+    pub async fn show_line(
+        &self,
+        message: &crate::message::Outbound,
+        text: &str,
+        key: &str,
+    ) -> Result<(), DeskError> {
+        delivery::show_line(&self.inner, message, text, key).await
     }
 
     /// Queues `message` in the outbox outside a turn (the answer to a link command, which

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast::error::RecvError, mpsc};
 
 use super::inner::Inner;
 use super::types::DeskEvent;
-use crate::store::RESYNC;
+use crate::store::{StoreError, RESYNC};
 
 /// Events published together (those waiting when the publisher woke, up to one NOTIFY's
 /// size), and the node they came from.
@@ -41,6 +41,20 @@ impl Outgoing {
             self.dropped.store(true, Ordering::Relaxed);
         }
     }
+}
+
+/// Publishes `event` to the other nodes now, on a shared store (a delivery that is marked
+/// done only once the others were told; other events go through the publisher's queue).
+pub(super) async fn publish_now(inner: &Inner, event: &DeskEvent) -> Result<(), StoreError> {
+    if !inner.store.shared() {
+        return Ok(());
+    }
+    let published = Published {
+        node: inner.store.node().to_string(),
+        events: vec![event.clone()],
+    };
+    let text = serde_json::to_string(&published).expect("events serialise");
+    inner.store.publish(&text).await
 }
 
 /// Starts the publisher and the listener of `inner`'s desk, when its store is shared.

@@ -147,10 +147,8 @@ impl Outcome<'_> {
         now: DateTime<Utc>,
     ) {
         push_message(record, &mut self.change, Speaker::Bot, &text, now, None);
-        self.events.push(DeskEventKind::BotReply {
-            text: text.clone(),
-            turn: None,
-        });
+        self.events
+            .push(DeskEventKind::BotReply { text: text.clone() });
         self.replies.push(text);
     }
 }
@@ -408,17 +406,8 @@ pub(super) async fn commit(
     let status = record.status;
     let id = record.id.clone();
     change.conversations.push(record);
-    let turn_id = uuid::Uuid::new_v4().simple().to_string();
-    let events: Vec<DeskEventKind> = events
-        .into_iter()
-        .map(|kind| match kind {
-            DeskEventKind::BotReply { text, .. } => DeskEventKind::BotReply {
-                text,
-                turn: Some(turn_id.clone()),
-            },
-            other => other,
-        })
-        .collect();
+    let turn_id = super::new_turn_id();
+    change.turn = Some(turn_id.clone());
     let turn = Turn {
         conversation_id: id.clone(),
         status,

@@ -46,8 +46,9 @@ pub struct Turn {
     pub status: Status,
     pub replies: Vec<Reply>,
     pub queue: Option<QueueSlot>,
-    /// The change that wrote these replies, as its `BotReply` events name it: a widget that
-    /// shows the turn skips those events (and shows any other). Not stored, not sent.
+    /// The change that wrote these replies, as their outbox records name it
+    /// ([`crate::message::Outbound::turn`]): a widget that shows the turn skips those lines
+    /// when the courier brings them (and shows any other). Not stored, not sent.
     #[serde(skip)]
     pub id: Option<String>,
 }
@@ -97,9 +98,6 @@ pub enum DeskEventKind {
     },
     BotReply {
         text: String,
-        /// The change that wrote it, when that was a customer's turn ([`Turn::id`]).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        turn: Option<String>,
     },
     /// The LLM's answer so far, each word checked; replaced by the `BotReply` that ends
     /// it, or withdrawn by `BotDraftCleared`. Never stored.
@@ -130,6 +128,26 @@ pub enum DeskEventKind {
         queue: String,
         priority: i64,
         reasons: Vec<EscalationReason>,
+    },
+    /// A line for the customer's own screens, brought by the widget's courier from the
+    /// outbox ([`crate::message::Outbound`]): the widget shows these, not the `BotReply`
+    /// and `AgentReply` events (those are the agents' live view). Sent to the customer's
+    /// sockets only.
+    Line {
+        /// The customer's channel identity (`Identity::key`).
+        customer: String,
+        /// The agent's display name; `None`: the bot.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        text: String,
+        /// When the line was written (a page whose history already holds it skips it).
+        time: DateTime<Utc>,
+        /// The customer's turn that wrote it ([`Turn::id`]): the page that showed that turn
+        /// skips it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        turn: Option<String>,
+        /// The same on every delivery of this piece: a repeat after a crash is skipped.
+        key: String,
     },
     /// A reply could not be delivered on the customer's chat platform, for good.
     DeliveryFailed {

@@ -5,7 +5,9 @@
 //! or agent typed (`*`, `_`, `[`...) turns into formatting or breaks the request, plus a bold
 //! speaker line for agent replies. Both dialects let a backslash escape any ASCII punctuation
 //! anywhere, which keeps escaping per character and lets the splitter measure a piece before
-//! it is escaped.
+//! it is escaped. The widget gets plain text (the page shows it as text, never as markup)
+//! and the speaker in its frame, in pieces small enough to cross to other nodes in one
+//! notification.
 
 use crate::message::{Outbound, Speaker};
 
@@ -13,6 +15,9 @@ use crate::message::{Outbound, Speaker};
 pub const TELEGRAM_LIMIT: usize = 4096;
 /// Discord rejects a message `content` longer than this.
 pub const DISCORD_LIMIT: usize = 2000;
+/// The most bytes one widget line takes in JSON (escapes counted), so that its event fits
+/// one PostgreSQL notification (8,000 bytes) with room for the rest of the event.
+pub const WIDGET_LIMIT: usize = 5_000;
 
 /// One platform's Markdown dialect and length limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +26,8 @@ pub enum Dialect {
     TelegramMarkdownV2,
     /// Discord's message Markdown.
     Discord,
+    /// The widget: plain text, measured in bytes of JSON.
+    Widget,
 }
 
 impl Dialect {
@@ -30,6 +37,7 @@ impl Dialect {
         match self {
             Dialect::TelegramMarkdownV2 => TELEGRAM_LIMIT,
             Dialect::Discord => DISCORD_LIMIT,
+            Dialect::Widget => WIDGET_LIMIT,
         }
     }
 
@@ -39,6 +47,7 @@ impl Dialect {
             Dialect::TelegramMarkdownV2 => "_*[]()~`>#+-=|{}.!\\".contains(c),
             // Emphasis, strike, spoiler, code, quotes, headings, lists, masked links, escapes.
             Dialect::Discord => "\\*_~`|>#-[]()<:@".contains(c),
+            Dialect::Widget => false,
         }
     }
 
@@ -54,9 +63,17 @@ impl Dialect {
         out
     }
 
-    /// Length of `c` once escaped, in UTF-16 code units.
+    /// Length of `c` once escaped, in UTF-16 code units (the widget: bytes in a JSON
+    /// string).
     fn cost(self, c: char) -> usize {
-        c.len_utf16() + usize::from(self.is_special(c))
+        match self {
+            Dialect::Widget => match c {
+                '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+                c if (c as u32) < 0x20 => 6,
+                c => c.len_utf8(),
+            },
+            _ => c.len_utf16() + usize::from(self.is_special(c)),
+        }
     }
 
     /// Length of `text` once escaped, in UTF-16 code units.
@@ -64,10 +81,13 @@ impl Dialect {
         text.chars().map(|c| self.cost(c)).sum()
     }
 
-    fn bold(self, escaped: &str) -> String {
+    /// The speaker line of an agent's reply (the widget names the agent in its frame).
+    fn header(self, name: &str) -> Option<String> {
+        let escaped = self.escape(name);
         match self {
-            Dialect::TelegramMarkdownV2 => format!("*{escaped}*"),
-            Dialect::Discord => format!("**{escaped}**"),
+            Dialect::TelegramMarkdownV2 => Some(format!("*{escaped}*\n")),
+            Dialect::Discord => Some(format!("**{escaped}**\n")),
+            Dialect::Widget => None,
         }
     }
 
@@ -76,9 +96,7 @@ impl Dialect {
     /// [`Dialect::limit`].
     pub fn render(self, message: &Outbound) -> Vec<String> {
         let header = match &message.from {
-            Speaker::Agent(name) if !name.trim().is_empty() => {
-                Some(self.bold(&self.escape(name.trim())) + "\n")
-            }
+            Speaker::Agent(name) if !name.trim().is_empty() => self.header(name.trim()),
             _ => None,
         };
         let header_len = header
@@ -175,6 +193,7 @@ mod tests {
             text: text.into(),
             from,
             time: chrono::Utc::now(),
+            turn: None,
         }
     }
 

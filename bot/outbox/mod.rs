@@ -18,6 +18,10 @@
 //! Delivery is at least once: a crash between the platform's success answer and the outbox
 //! write re-sends that one piece after restart. Long messages are split per platform and the
 //! pieces already accepted are remembered, so a retry never repeats them.
+//!
+//! On a store several nodes share, each channel's courier runs on one node (its lease) and
+//! records queued on any node wake it (PostgreSQL: a NOTIFY in the same transaction); it
+//! also looks every [`LOOK_AGAIN`] in case a notification was missed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -60,13 +64,13 @@ pub enum DeliveryError {
 pub trait Courier: Send + Sync + 'static {
     fn kind(&self) -> ChannelKind;
     fn dialect(&self) -> Dialect;
-    /// Sends one already formatted piece (within the dialect's limit) to `recipient`, the
-    /// `channel_user` of the conversation. `key` is the same on every try of this piece
+    /// Sends one already formatted piece (within the dialect's limit) of `message` to its
+    /// recipient (`message.channel_user`). `key` is the same on every try of this piece
     /// (and unique to it): a platform that deduplicates by such a key (Discord's nonce) never
     /// shows a piece twice, even when its answer was lost and the piece is sent again.
     fn send<'a>(
         &'a self,
-        recipient: &'a str,
+        message: &'a Outbound,
         text: &'a str,
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>>;
@@ -89,7 +93,7 @@ pub type FailureHook = Arc<dyn Fn(FailedDelivery) -> BoxFuture<'static, ()> + Se
 pub enum OutboxError {
     #[error("outbox not stored: {0}")]
     Store(#[from] StoreError),
-    #[error("{0} has no outbox courier: only Telegram and Discord messages go through it")]
+    #[error("{0} has no outbox courier: only Telegram, Discord and widget messages go through it")]
     NotAPlatform(ChannelKind),
 }
 
@@ -146,7 +150,7 @@ struct RouteState {
     backoff: ExponentialBackoff,
 }
 
-/// Only the chat platforms have couriers here (the widget and REST answer in their request).
+/// Only the chat platforms and the widget have couriers (REST answers in its request).
 fn platform(kind: ChannelKind) -> Result<ChannelKind, OutboxError> {
     has_outbox(kind)
         .then_some(kind)
@@ -171,7 +175,11 @@ impl Outbox {
                 policy,
             }),
         };
-        for kind in [ChannelKind::Telegram, ChannelKind::Discord] {
+        for kind in [
+            ChannelKind::Telegram,
+            ChannelKind::Discord,
+            ChannelKind::Web,
+        ] {
             let n = outbox.inner.store.outbox_len(kind).await?;
             if n > 0 {
                 tracing::info!(channel = %kind, pending = n, "outbox holds messages from before the restart");
@@ -374,6 +382,12 @@ impl Outbox {
                 }
                 continue;
             }
+            // On a store other nodes share, a notification from them may be missed (their
+            // listener reconnecting): the outbox is looked at again now and then anyway.
+            if store.shared() {
+                let look = Instant::now() + LOOK_AGAIN;
+                next_due = Some(next_due.map_or(look, |d| d.min(look)));
+            }
             match next_due {
                 Some(due) => {
                     tokio::select! {
@@ -420,11 +434,7 @@ impl Outbox {
             // no timeout of its own).
             let parcel = &entry.parcel;
             let piece_key = piece_key(parcel, parcel.pieces_sent);
-            let send = courier.send(
-                &parcel.message.channel_user,
-                &pieces[parcel.pieces_sent],
-                &piece_key,
-            );
+            let send = courier.send(&parcel.message, &pieces[parcel.pieces_sent], &piece_key);
             tokio::time::timeout(SEND_TIMEOUT, send)
                 .await
                 .map_err(|_| {
@@ -481,6 +491,9 @@ fn piece_key(parcel: &Parcel, piece: usize) -> String {
     let base = u64::from_be_bytes(n) % 100_000_000_000_000_000;
     (base * 100 + (piece as u64 % 100)).to_string()
 }
+
+/// How often a courier on a shared store looks at its outbox without being woken.
+const LOOK_AGAIN: Duration = Duration::from_secs(2);
 
 /// How long a courier's pass may go on sending before what it sent is flushed.
 const MARK_SENT_WITHIN: Duration = Duration::from_millis(20);

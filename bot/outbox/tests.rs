@@ -68,11 +68,12 @@ impl Courier for Scripted {
     }
     fn send<'a>(
         &'a self,
-        recipient: &'a str,
+        message: &'a crate::message::Outbound,
         text: &'a str,
         _key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
+            let recipient = message.channel_user.as_str();
             if let Some(store) = &self.watched {
                 let on_disk = store.everything_on_disk();
                 self.on_disk_at_send.lock().unwrap().push(on_disk);
@@ -99,6 +100,7 @@ pub(super) fn message(user: &str, text: &str) -> Outbound {
         text: text.to_string(),
         from: Speaker::Bot,
         time: Utc::now(),
+        turn: None,
     }
 }
 
@@ -249,14 +251,14 @@ async fn a_retry_does_not_repeat_pieces_already_sent() {
 }
 
 #[tokio::test]
-async fn web_messages_are_not_accepted() {
+async fn rest_messages_are_not_accepted() {
     let store = temporary();
     let outbox = open(&store).await;
     let mut m = message("7", "hi");
-    m.channel = ChannelKind::Web;
+    m.channel = ChannelKind::Rest;
     assert!(matches!(
         outbox.enqueue(m).await,
-        Err(OutboxError::NotAPlatform(ChannelKind::Web))
+        Err(OutboxError::NotAPlatform(ChannelKind::Rest))
     ));
 }
 
@@ -313,11 +315,12 @@ impl Courier for OneChatLimited {
     }
     fn send<'a>(
         &'a self,
-        recipient: &'a str,
+        message: &'a crate::message::Outbound,
         text: &'a str,
         _key: &'a str,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
+            let recipient = message.channel_user.as_str();
             let mut refusals = self.refusals.lock().unwrap();
             let result = if recipient == self.limited && *refusals < 1 {
                 *refusals += 1;

@@ -561,6 +561,8 @@ async fn forward_events(mut socket: WebSocket, state: AppState) {
     loop {
         tokio::select! {
             event = events.recv() => match event {
+                // The customer's own copy of a line the agents saw as it was written.
+                Ok(event) if matches!(event.kind, DeskEventKind::Line { .. }) => {}
                 Ok(event) => {
                     let Ok(text) = serde_json::to_string(&event) else { continue };
                     if socket.send(Message::Text(text.into())).await.is_err() {

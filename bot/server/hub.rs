@@ -63,8 +63,10 @@ impl Hub {
     }
 
     fn dispatch(&self, event: DeskEvent) {
+        // Drafts and delivered lines go to the customer's sockets, whatever they follow.
         if let DeskEventKind::BotDraft { customer, .. }
-        | DeskEventKind::BotDraftCleared { customer } = &event.kind
+        | DeskEventKind::BotDraftCleared { customer }
+        | DeskEventKind::Line { customer, .. } = &event.kind
         {
             let customers = self.customers.lock().expect("hub lock");
             for (_, tx) in customers.get(customer).into_iter().flatten() {

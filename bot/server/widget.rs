@@ -204,9 +204,8 @@ struct Session {
     user: String,
     profile: Option<Profile>,
     conversation: Option<ConversationId>,
-    /// The turns already shown with a `turn` frame (the newest few): their `BotReply`
-    /// events are not shown twice.
-    shown: std::collections::VecDeque<String>,
+    /// What the page shows already, so that the courier's lines are not shown twice.
+    shown: Shown,
     /// The visitor's token, sent again with a fresh `welcome` after a resync.
     token: String,
 }
@@ -261,7 +260,7 @@ impl Session {
             user: visitor.sub.clone(),
             profile: None,
             conversation: None,
-            shown: Default::default(),
+            shown: Shown::default(),
             token: token.clone(),
         };
         if let Some(ct) = customer_token.as_deref().filter(|t| !t.is_empty()) {
@@ -292,14 +291,7 @@ impl Session {
         if let Some(id) = &session.conversation {
             watch.follow(id);
         }
-        let welcome = frames::welcome(
-            &session.state,
-            session.conversation.clone(),
-            session.user.clone(),
-            token,
-        )
-        .await;
-        session.send(&welcome).await?;
+        session.welcome().await?;
 
         let mut stopping = state.stopping.clone();
         let idle = state.limits.socket_idle();
@@ -450,10 +442,7 @@ impl Session {
                 watch.follow(&turn.conversation_id);
                 self.conversation = Some(turn.conversation_id.clone());
                 if let Some(id) = &turn.id {
-                    if self.shown.len() >= 16 {
-                        self.shown.pop_front();
-                    }
-                    self.shown.push_back(id.clone());
+                    self.shown.turn(id.clone());
                 }
                 self.send(&ToPage::Turn {
                     id,
@@ -485,38 +474,50 @@ impl Session {
 
     async fn on_event(&mut self, event: DeskEvent) -> SocketResult {
         let frame = match event.kind {
-            DeskEventKind::BotReply { text, turn } => {
-                if turn.is_some_and(|t| self.shown.contains(&t)) {
+            DeskEventKind::Line {
+                agent,
+                text,
+                time,
+                turn,
+                key,
+                ..
+            } => {
+                if !self.shown.first_time(turn, key, time) {
                     return Ok(());
                 }
-                ToPage::Bot { text }
+                match agent {
+                    Some(agent) => ToPage::Agent { agent, text },
+                    None => ToPage::Bot { text },
+                }
             }
-            DeskEventKind::AgentReply {
-                display_name, text, ..
-            } => ToPage::Agent {
-                agent: display_name,
-                text,
-            },
             DeskEventKind::QueuePosition { queue, position } => ToPage::Queue { queue, position },
             DeskEventKind::StatusChanged { status } => ToPage::Status { status },
             DeskEventKind::BotDraft { text, .. } => ToPage::Draft { text },
             DeskEventKind::BotDraftCleared { .. } => ToPage::DraftCleared,
-            DeskEventKind::Queued { .. }
+            // The agents' live view: the customer's screens get the courier's lines.
+            DeskEventKind::BotReply { .. }
+            | DeskEventKind::AgentReply { .. }
+            | DeskEventKind::Queued { .. }
             | DeskEventKind::CustomerMessage { .. }
             | DeskEventKind::DeliveryFailed { .. }
             | DeskEventKind::SummaryWritten => return Ok(()),
             // Other nodes' events may have been missed: the page gets the whole state again
             // (a `welcome`, as after a reconnect).
-            DeskEventKind::Resync => {
-                frames::welcome(
-                    &self.state,
-                    self.conversation.clone(),
-                    self.user.clone(),
-                    self.token.clone(),
-                )
-                .await
-            }
+            DeskEventKind::Resync => return self.welcome().await,
         };
+        self.send(&frame).await
+    }
+
+    /// Sends a `welcome`: the conversation so far, whose lines are then not shown again.
+    async fn welcome(&mut self) -> SocketResult {
+        let (frame, newest) = frames::welcome(
+            &self.state,
+            self.conversation.clone(),
+            self.user.clone(),
+            self.token.clone(),
+        )
+        .await;
+        self.shown.history_until = newest;
         self.send(&frame).await
     }
 }

@@ -1,10 +1,12 @@
-//! The widget socket's frames (what the page sends, what it gets) and the `welcome` that
-//! opens a session or answers a resync.
+//! The widget socket's frames (what the page sends, what it gets), the `welcome` that
+//! opens a session or answers a resync, and what a page shows already.
 
 use super::AppState;
 use crate::desk::QueueSlot;
 use crate::message::{ConversationId, Speaker, Status};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -39,7 +41,7 @@ pub(super) struct HistoryItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) agent: Option<String>,
     pub(super) text: String,
-    pub(super) time: chrono::DateTime<chrono::Utc>,
+    pub(super) time: DateTime<Utc>,
 }
 
 #[derive(Serialize)]
@@ -104,18 +106,22 @@ pub(super) fn is_ping(text: &str) -> bool {
     text.len() <= 64 && matches!(serde_json::from_str::<FromPage>(text), Ok(FromPage::Ping))
 }
 
-/// The first frame of a socket: the conversation so far. (Takes the session's parts:
-/// the session itself holds the socket, which may not be shared across an await.)
+/// The first frame of a socket: the conversation so far, and when its newest message was
+/// written. (Takes the session's parts: the session itself holds the socket, which may not
+/// be shared across an await.)
 pub(super) async fn welcome(
     state: &AppState,
     conversation_id: Option<ConversationId>,
     user: String,
     token: String,
-) -> ToPage {
+) -> (ToPage, Option<DateTime<Utc>>) {
     let conversation = match &conversation_id {
         Some(id) => state.desk.conversation(id).await.ok().flatten(),
         None => None,
     };
+    let newest = conversation
+        .as_ref()
+        .and_then(|c| c.messages.iter().map(|m| m.time).max());
     let (status, queue, history) = match conversation {
         Some(c) => {
             let queue = state.desk.queue_slot(&c).await;
@@ -153,7 +159,7 @@ pub(super) async fn welcome(
         }
         None => (None, None, Vec::new()),
     };
-    ToPage::Welcome {
+    let frame = ToPage::Welcome {
         token,
         user,
         conversation_id,
@@ -161,5 +167,92 @@ pub(super) async fn welcome(
         queue,
         history,
         idle_secs: state.limits.socket_idle().map(|d| d.as_secs()),
+    };
+    (frame, newest)
+}
+
+/// What one page shows already: the courier's line for it is skipped. A line of a turn the
+/// page showed in its `turn` frame, a line delivered again (a node died before marking it
+/// sent), a line the last `welcome`'s history held (it was written before the welcome read
+/// the conversation, and delivered after).
+#[derive(Default)]
+pub(super) struct Shown {
+    /// The newest turns shown with a `turn` frame.
+    turns: VecDeque<String>,
+    /// The keys of the newest lines shown.
+    lines: VecDeque<String>,
+    /// When the newest message of the last welcome's history was written.
+    pub(super) history_until: Option<DateTime<Utc>>,
+}
+
+/// How many turns and line keys a page remembers: more than a courier's pass brings late.
+const REMEMBERED: usize = 32;
+
+fn remember(list: &mut VecDeque<String>, item: String) {
+    if list.len() >= REMEMBERED {
+        list.pop_front();
+    }
+    list.push_back(item);
+}
+
+impl Shown {
+    /// The page showed turn `id` in its own frame.
+    pub(super) fn turn(&mut self, id: String) {
+        remember(&mut self.turns, id);
+    }
+
+    /// Whether the line (of `turn`, with `key`, written at `time`) is new to the page; it
+    /// counts as shown from now on.
+    pub(super) fn first_time(
+        &mut self,
+        turn: Option<String>,
+        key: String,
+        time: DateTime<Utc>,
+    ) -> bool {
+        let seen = turn.is_some_and(|t| self.turns.contains(&t))
+            || self.lines.contains(&key)
+            || self.history_until.is_some_and(|until| time <= until);
+        if !seen {
+            remember(&mut self.lines, key);
+        }
+        !seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_shown_once_whichever_way_the_page_had_it() {
+        let now = Utc::now();
+        let mut shown = Shown::default();
+        shown.turn("t1".into());
+        assert!(!shown.first_time(Some("t1".into()), "k1".into(), now));
+        assert!(shown.first_time(Some("t2".into()), "k2".into(), now));
+        assert!(!shown.first_time(None, "k2".into(), now), "delivered again");
+        shown.history_until = Some(now);
+        let before = now - chrono::Duration::milliseconds(1);
+        assert!(
+            !shown.first_time(None, "k3".into(), before),
+            "in the history"
+        );
+        let after = now + chrono::Duration::milliseconds(1);
+        assert!(shown.first_time(None, "k4".into(), after));
+    }
+
+    #[test]
+    fn a_page_remembers_a_bounded_number_of_lines() {
+        let mut shown = Shown::default();
+        let now = Utc::now();
+        for i in 0..1_000 {
+            assert!(shown.first_time(None, format!("k{i}"), now));
+        }
+        assert_eq!(shown.lines.len(), REMEMBERED);
+        assert!(
+            shown.first_time(None, "k0".into(), now),
+            "forgotten long ago"
+        );
+        assert!(!shown.first_time(None, "k999".into(), now));
     }
 }

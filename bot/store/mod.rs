@@ -294,10 +294,14 @@ pub const ATTEMPT_MEMORY: std::time::Duration = std::time::Duration::from_secs(2
 /// without bound, and a record stays a few KiB.
 pub const MAX_NOTED_FAILURES: usize = 320;
 
-/// Whether a channel's messages go through the outbox (the chat platforms). The widget and
-/// REST get their replies in the answer to their own request.
+/// Whether a channel's messages go through the outbox: the chat platforms and the widget
+/// (whose courier shows them on the customer's open sockets). REST clients get their
+/// replies in the answer to their own request and read the conversation for later ones.
 pub fn has_outbox(kind: ChannelKind) -> bool {
-    matches!(kind, ChannelKind::Telegram | ChannelKind::Discord)
+    matches!(
+        kind,
+        ChannelKind::Telegram | ChannelKind::Discord | ChannelKind::Web
+    )
 }
 
 /// The outbox records a change writes: its explicit ones, and the platform replies among its

@@ -314,35 +314,37 @@ pub struct Change {
     pub awaiting: Vec<(ConversationId, bool)>,
     /// Audit lines written with the change (an agent's verification, say).
     pub audit: Vec<AuditLine>,
+    /// The customer's turn this change stores, when it is one: its replies name it.
+    pub turn: Option<String>,
 }
 
 impl Change {
-    /// Every bot or agent message this change stores in a conversation on a chat platform,
-    /// as the outbound message the platform must get: the store queues them in the same
-    /// transaction, so every reply it holds reaches the customer (none lost, none twice).
+    /// Every bot or agent message this change stores in a conversation whose channel has
+    /// couriers (Telegram, Discord, the widget), as the outbound message the customer must
+    /// get: the store queues them in the same transaction, so every reply it holds reaches
+    /// the customer (none lost, none twice).
     pub fn platform_replies(&self) -> Vec<Outbound> {
         self.messages
             .iter()
             .filter(|(_, _, m)| m.from != Speaker::Customer)
             .filter_map(|(id, _, m)| {
                 let c = self.conversations.iter().rev().find(|c| &c.id == id)?;
-                matches!(c.channel, ChannelKind::Telegram | ChannelKind::Discord).then(|| {
-                    Outbound {
-                        conversation_id: id.clone(),
-                        channel: c.channel,
-                        channel_user: c.channel_user.clone(),
-                        text: m.text.clone(),
-                        from: match &m.from {
-                            Speaker::Agent(name) => Speaker::Agent(
-                                self.display_names
-                                    .iter()
-                                    .find(|(n, _)| n == name)
-                                    .map_or_else(|| name.clone(), |(_, d)| d.clone()),
-                            ),
-                            other => other.clone(),
-                        },
-                        time: m.time,
-                    }
+                super::has_outbox(c.channel).then(|| Outbound {
+                    conversation_id: id.clone(),
+                    channel: c.channel,
+                    channel_user: c.channel_user.clone(),
+                    text: m.text.clone(),
+                    from: match &m.from {
+                        Speaker::Agent(name) => Speaker::Agent(
+                            self.display_names
+                                .iter()
+                                .find(|(n, _)| n == name)
+                                .map_or_else(|| name.clone(), |(_, d)| d.clone()),
+                        ),
+                        other => other.clone(),
+                    },
+                    time: m.time,
+                    turn: self.turn.clone(),
                 })
             })
             .collect()

@@ -210,6 +210,7 @@ async fn a_public_channel_route_from_an_old_database_is_not_used() {
             text: waiting.into(),
             from: Speaker::Bot,
             time: Utc::now(),
+            turn: None,
         })
         .await
         .unwrap();

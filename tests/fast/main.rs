@@ -30,3 +30,4 @@ mod ownership;
 mod server_channels;
 mod stakes;
 mod trust;
+mod widget_courier;

@@ -57,6 +57,7 @@ pub fn check(
                 text: m.text.clone(),
                 from,
                 time: m.time,
+                turn: None,
             };
             for piece in dialect.render(&message) {
                 row.stored += 1;

@@ -31,5 +31,7 @@ mod guessing;
 mod server_channels;
 #[path = "../fast/trust.rs"]
 mod trust;
+#[path = "../fast/widget_courier.rs"]
+mod widget_courier;
 
 mod nodes;

@@ -4,13 +4,18 @@ use super::*;
 use crate::message::Speaker;
 
 /// Platform replies are queued by the change that wrote them, handed out per channel in the
-/// order written, keep their progress, and leave once done; the widget's are not queued.
+/// order written, keep their progress, and leave once done; the widget's are queued in their
+/// own channel, named by their turn; REST's are not queued.
 pub(super) async fn outbox_records_leave_with_their_turn_in_order(store: &dyn Store) {
     store.apply(telegram_turn("t1", "first")).await.unwrap();
     store.apply(telegram_turn("t2", "second")).await.unwrap();
     let mut web = telegram_turn("w1", "on the widget");
     web.conversations[0].channel = ChannelKind::Web;
+    web.turn = Some("turn-w1".into());
     store.apply(web).await.unwrap();
+    let mut rest = telegram_turn("r1", "over REST");
+    rest.conversations[0].channel = ChannelKind::Rest;
+    store.apply(rest).await.unwrap();
     store
         .queue_outbox(Outbound {
             conversation_id: ConversationId("t3".into()),
@@ -19,6 +24,7 @@ pub(super) async fn outbox_records_leave_with_their_turn_in_order(store: &dyn St
             text: "linked".into(),
             from: Speaker::Bot,
             time: Utc::now(),
+            turn: None,
         })
         .await
         .unwrap();
@@ -38,7 +44,11 @@ pub(super) async fn outbox_records_leave_with_their_turn_in_order(store: &dyn St
         "a bot answer of a bot-owned conversation"
     );
     assert_eq!(store.outbox_len(ChannelKind::Telegram).await.unwrap(), 2);
-    assert_eq!(store.outbox_len(ChannelKind::Web).await.unwrap(), 0);
+    assert_eq!(store.outbox_len(ChannelKind::Rest).await.unwrap(), 0);
+    let web = store.outbox_pending(ChannelKind::Web, 10).await.unwrap();
+    assert_eq!(web.len(), 1);
+    assert_eq!(web[0].parcel.message.text, "on the widget");
+    assert_eq!(web[0].parcel.message.turn.as_deref(), Some("turn-w1"));
     assert_eq!(
         store
             .outbox_pending(ChannelKind::Discord, 10)

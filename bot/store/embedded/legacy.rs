@@ -183,6 +183,7 @@ mod tests {
             text: text.to_string(),
             from: Speaker::Bot,
             time: Utc::now(),
+            turn: None,
         }
     }
 

@@ -113,14 +113,21 @@ async fn a_platform_reply_is_queued_with_its_turn_and_survives_a_restart() {
     assert!(keys[0] < keys[1]);
 }
 
-/// Widget and REST replies go back in the answer to the request: nothing is queued.
+/// REST replies go back in the answer to the request: nothing is queued. The widget's are
+/// queued in their own lane (its courier shows them on the customer's sockets).
 #[tokio::test]
-async fn web_and_rest_replies_are_not_queued_for_a_platform() {
+async fn rest_replies_are_not_queued_and_widget_replies_are() {
     let store = SledStore::temporary().unwrap();
+    let mut change = telegram_turn("r1", "hi");
+    change.conversations[0].channel = ChannelKind::Rest;
+    store.apply(change).await.unwrap();
+    assert_eq!(store.trees[OUTBOX].len(), 0);
     let mut change = telegram_turn("w1", "hi");
     change.conversations[0].channel = ChannelKind::Web;
     store.apply(change).await.unwrap();
-    assert_eq!(store.trees[OUTBOX].len(), 0);
+    assert_eq!(store.trees[OUTBOX].len(), 1);
+    let key = store.trees[OUTBOX].iter().keys().next().unwrap().unwrap();
+    assert_eq!(key[0], lane(ChannelKind::Web));
 }
 
 /// Records stored before the LLM's handoff summary existed read as having none.

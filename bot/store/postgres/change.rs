@@ -162,6 +162,15 @@ fn statements(change: &Change, now: DateTime<Utc>) -> (Statements, Vec<ChannelKi
         );
         if !channels.contains(&m.channel) {
             channels.push(m.channel);
+            // Delivered at commit, to every node: the courier of the channel may run on
+            // another one.
+            out.push(
+                "SELECT pg_notify($1, $2)",
+                vec![
+                    text(super::outbox::OUTBOX_NOTICES),
+                    text(m.channel.as_str()),
+                ],
+            );
         }
     }
     for line in &change.audit {

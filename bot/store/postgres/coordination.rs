@@ -1,6 +1,7 @@
 //! The PostgreSQL engine's [`Coordination`]: the `leases` and `settings` tables, and
-//! LISTEN/NOTIFY on `frontdesk_events` over a connection of its own (outside the pool),
-//! made again when it drops, with [`RESYNC`] published locally after each gap.
+//! LISTEN/NOTIFY on `frontdesk_events` (and `frontdesk_outbox`, which wakes this node's
+//! couriers for records other nodes queued) over a connection of its own (outside the
+//! pool), made again when it drops, with [`RESYNC`] published locally after each gap.
 
 use super::*;
 use futures::StreamExt;
@@ -16,10 +17,11 @@ impl PgStore {
     fn start_listening(&self) {
         let url = self.url.clone();
         let out = self.published.clone();
+        let wake = self.outbox_wake.clone();
         tokio::spawn(async move {
             let mut first = true;
             loop {
-                match listen(&url, &out, first).await {
+                match listen(&url, &out, &wake, first).await {
                     Ok(()) => {
                         tracing::warn!("the event listener's connection closed; reconnecting")
                     }
@@ -42,6 +44,7 @@ impl PgStore {
 async fn listen(
     url: &str,
     out: &tokio::sync::broadcast::Sender<String>,
+    wake: &[tokio::sync::Notify; 4],
     first: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
@@ -52,7 +55,7 @@ async fn listen(
         while let Some(message) = stream.next().await {
             match message {
                 Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
-                    let _ = tx.send(n.payload().to_string());
+                    let _ = tx.send((n.channel() == EVENTS, n.payload().to_string()));
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -62,13 +65,25 @@ async fn listen(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {EVENTS}")).await?;
+    client
+        .batch_execute(&format!(
+            "LISTEN {EVENTS}; LISTEN {}",
+            super::outbox::OUTBOX_NOTICES
+        ))
+        .await?;
     if !first {
-        // Whatever was published while this node did not listen is gone: say so.
+        // Whatever was published while this node did not listen is gone: say so (the
+        // couriers look at their outbox again on their own, see `crate::outbox`).
         let _ = out.send(RESYNC.to_string());
     }
-    while let Some(payload) = rx.recv().await {
-        let _ = out.send(payload);
+    while let Some((event, payload)) = rx.recv().await {
+        if event {
+            let _ = out.send(payload);
+            continue;
+        }
+        if let Some(channel) = ChannelKind::ALL.into_iter().find(|c| c.as_str() == payload) {
+            wake[super::outbox::slot(channel)].notify_one();
+        }
     }
     driver.abort();
     Ok(())

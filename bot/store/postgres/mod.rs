@@ -39,7 +39,7 @@ pub const POOL_SIZE: usize = 16;
 pub struct PgStore {
     pool: Pool,
     /// Woken when records of a channel became deliverable (by `outbox::slot`).
-    outbox_wake: [tokio::sync::Notify; 4],
+    outbox_wake: Arc<[tokio::sync::Notify; 4]>,
     /// This node's name in `leases` (host, process, a random part).
     node: String,
     /// Where LISTEN/NOTIFY connects (its own connection, outside the pool).

@@ -3,8 +3,12 @@
 
 use super::*;
 
+/// The NOTIFY channel that tells every node a channel's outbox has new records (the payload
+/// names the channel): its courier may run on any of them.
+pub(super) const OUTBOX_NOTICES: &str = "frontdesk_outbox";
+
 /// Which `outbox_wake` a channel uses.
-fn slot(channel: ChannelKind) -> usize {
+pub(super) fn slot(channel: ChannelKind) -> usize {
     ChannelKind::ALL
         .iter()
         .position(|c| *c == channel)
@@ -46,6 +50,11 @@ impl Deliveries for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         insert(&tx, &Parcel::new(message, Utc::now())).await?;
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&OUTBOX_NOTICES, &channel.as_str()],
+        )
+        .await?;
         tx.commit().await?;
         self.outbox_wake(channel).notify_one();
         Ok(())
