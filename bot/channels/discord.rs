@@ -29,7 +29,7 @@
 //! another server: serenity applies that only with its rate limiter off, so in that mode a
 //! 429 reaches the outbox without a `retry_after` and the outbox backs off on its own.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -120,6 +120,10 @@ pub struct Discord {
     in_flight: Arc<Mutex<HashMap<u64, BTreeSet<u64>>>>,
     /// One catch-up at a time (a READY and a RESUME close together wait for each other).
     catching_up: Arc<tokio::sync::Mutex<()>>,
+    /// The channels the running catch-up has still to read: their `seen` marks stay where
+    /// they are until it has (see [`Discord::mark_seen`]). `None`: every channel, until the
+    /// first catch-up of this process has listed them (live messages may come first).
+    not_caught_up: Arc<Mutex<Option<HashSet<u64>>>>,
 }
 
 /// Discord's state in the store ([`crate::store::Deliveries`]' channel state):
@@ -278,6 +282,7 @@ impl Discord {
             config: Arc::new(config),
             in_flight: Arc::default(),
             catching_up: Arc::default(),
+            not_caught_up: Arc::default(),
         }
     }
 
@@ -473,10 +478,32 @@ impl Discord {
         })
     }
 
-    /// Moves `channel`'s `seen` mark up to `id` (never down), unless a message of the channel
+    /// The running catch-up is done with `channel`: its mark may move again.
+    fn caught_up(&self, channel: u64) {
+        if let Some(waiting) = self
+            .not_caught_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            waiting.remove(&channel);
+        }
+    }
+
+    /// Moves `channel`'s `seen` mark up to `id` (never down), unless the running catch-up
+    /// has still to read the channel, or unless a message of the channel
     /// up to `id` is still being handled here (`own`: the caller's own, not counted).
     /// `floor`: see [`Seen::floor`] (kept, never lowered).
     async fn mark_seen(&self, channel: u64, id: u64, guild: bool, own: Option<u64>, floor: u64) {
+        let waiting = self
+            .not_caught_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_none_or(|waiting| waiting.contains(&channel));
+        if waiting {
+            return;
+        }
         {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             let older_busy = in_flight
@@ -573,9 +600,16 @@ impl Discord {
                 return;
             }
         };
+        // Until its history is read, a channel's live messages do not move its mark: were
+        // this process to die before the catch-up reached it, the next catch-up would start
+        // past the messages this one was to hand over (found by the two-node kill campaign).
+        *self.not_caught_up.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(channels.iter().map(|(c, _)| *c).collect());
         let (mut recovered, mut refused, mut failed) = (0usize, 0usize, 0usize);
         for (channel, seen) in &channels {
-            match self.catch_up_channel(*channel, *seen).await {
+            let result = self.catch_up_channel(*channel, *seen).await;
+            self.caught_up(*channel);
+            match result {
                 Ok((taken, not_taken)) => {
                     recovered += taken;
                     refused += not_taken;
@@ -743,6 +777,7 @@ impl Discord {
                         channel,
                         "first look at a Discord support channel: earlier messages there are not answered"
                     );
+                    self.caught_up(channel);
                     self.mark_seen(channel, newest, true, None, newest).await;
                 }
                 return Ok((0, 0));
@@ -760,17 +795,31 @@ impl Discord {
         messages.truncate(CATCH_UP_MAX_PER_CHANNEL);
         let newest = messages.last().map(|m| m.id.get());
         let oldest_wanted = chrono::Utc::now().timestamp() - CATCH_UP_MAX_AGE.as_secs() as i64;
-        let (mut taken, mut refused) = (0, 0);
+        // Every message to hand over is claimed before the first is handled: a live message
+        // of the channel handled meanwhile then cannot move the channel's `seen` mark past
+        // one still waiting here (the two-node kill campaign lost such messages: a process
+        // killed during a long catch-up left them below a mark the next catch-up read from).
+        // One a live handler claimed already is that handler's.
+        let mut claimed = Vec::new();
         for msg in messages {
             if msg.id.get() <= place.floor || !self.missed(&msg, oldest_wanted).await {
                 continue;
             }
-            match self.take(msg, place.guild).await {
+            if let Some(claim) = self.claim(channel, msg.id.get(), place.guild) {
+                claimed.push((claim, msg));
+            }
+        }
+        let (mut taken, mut refused) = (0, 0);
+        for (claim, msg) in claimed {
+            let outcome = self.handle(&msg, place.guild).await;
+            claim.done().await;
+            match outcome {
                 Taken::Desk => taken += 1,
                 Taken::Refused => refused += 1,
                 Taken::Ignored | Taken::Busy => {}
             }
         }
+        self.caught_up(channel);
         if let Some(newest) = newest {
             // Everything read up to here was handled, or needs no handling.
             self.mark_seen(channel, newest, place.guild, None, 0).await;

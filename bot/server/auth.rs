@@ -378,6 +378,10 @@ pub async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<Session
     // An agent removed from the config, or whose password changed, loses access.
     let agent = state.desk.agent(&record.agent)?;
     if fingerprint(&agent.password_hash) != record.fingerprint {
+        // Also what a node whose config hashed the same password again (another salt) sees
+        // of the other nodes' sessions: say so where an operator looks.
+        tracing::warn!(agent = %record.agent,
+            "a console session refused: it was made with another password hash for this agent (the password changed, or the nodes' configs differ: give every node the same [[agents]] entries)");
         return None;
     }
     Some(Session {

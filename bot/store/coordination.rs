@@ -48,8 +48,11 @@ pub const RESYNC: &str = "resync";
 
 /// Runs `task` on this node only while it holds lease `name`: takes the lease (trying again
 /// every `ttl / 3` while another node holds it), renews it every `ttl / 3`, and aborts the
-/// task the moment a renewal fails, so two nodes never run it at once for longer than the
-/// time a renewal takes. Returns when `stop` turns true (the lease is given back).
+/// task the moment a renewal fails or takes longer than `ttl / 6`, so the task stops before
+/// the lease it last renewed can run out for the other nodes (a node too starved to renew
+/// in time stops instead of running beside the next holder: the two-node kill campaign saw
+/// one Telegram message sent by both). Returns when `stop` turns true (the lease is given
+/// back).
 pub async fn while_leader<F, Fut>(
     store: Arc<dyn Store>,
     name: String,
@@ -63,10 +66,17 @@ pub async fn while_leader<F, Fut>(
     let every = ttl / 3;
     let mut running: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        let held = match store.take_lease(&name, store.node(), ttl).await {
-            Ok(held) => held,
-            Err(e) => {
+        let held = match tokio::time::timeout(every / 2, store.take_lease(&name, store.node(), ttl))
+            .await
+        {
+            Ok(Ok(held)) => held,
+            Ok(Err(e)) => {
                 tracing::warn!(lease = %name, error = %e, "cannot renew a lease; stepping down");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(lease = %name, waited_ms = (every / 2).as_millis() as u64,
+                    "a lease renewal took too long; stepping down");
                 false
             }
         };

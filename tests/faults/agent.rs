@@ -18,7 +18,12 @@ pub const PASSWORD: &str = "fault-campaign-agent-password";
 
 /// The campaign config's `[[agents]]` entry (the hash made now: none is published).
 pub fn config() -> String {
-    let hash = frontdesk::server::auth::hash_password(PASSWORD).expect("hash the password");
+    // One hash for every node: a session is good on every node whose config holds the same
+    // password hash (the same `[[agents]]` everywhere, as the README says).
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| {
+        frontdesk::server::auth::hash_password(PASSWORD).expect("hash the password")
+    });
     format!(
         "[[agents]]\nname = \"{NAME}\"\ndisplay_name = \"{DISPLAY_NAME}\"\n\
          password_hash = \"{hash}\"\ncapacity = 3\n"
@@ -84,7 +89,7 @@ pub async fn work(ctx: Arc<Ctx>) -> Work {
 async fn login(ctx: &Ctx) -> Option<Session> {
     let res = ctx
         .http
-        .post(format!("{}/console/api/login", ctx.url))
+        .post(format!("{}/console/api/login", ctx.next_url()))
         .json(&json!({"name": NAME, "password": PASSWORD}))
         .send()
         .await
@@ -107,7 +112,8 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Option<Value> {
-    let url = format!("{}{path}", ctx.url);
+    // Each call to the next node: a session made by one is good on all.
+    let url = format!("{}{path}", ctx.next_url());
     let mut req = match method {
         "GET" => ctx.http.get(url),
         _ => ctx.http.post(url).header("x-csrf-token", &session.csrf),
@@ -119,6 +125,13 @@ async fn call(
     }
     let res = req.send().await.ok()?;
     if !res.status().is_success() {
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap_or_default();
+        ctx.note(format!(
+            "console: {method} {} answered {status} {}",
+            path.split('/').take(4).collect::<Vec<_>>().join("/"),
+            body.chars().take(120).collect::<String>()
+        ));
         return None;
     }
     res.json().await.ok()

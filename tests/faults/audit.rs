@@ -92,6 +92,9 @@ pub struct OutboundRow {
     pub lost: usize,
     /// Queue-position notices beyond the stored ones (sent live, not part of the record).
     pub notices: usize,
+    /// Bot answers not sent because an agent took the conversation after they were queued
+    /// (held back by design; stored, written before the agent's last action).
+    pub held_back: usize,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -225,18 +228,19 @@ impl Report {
         );
         println!();
         println!(
-            "outbound     stored  delivered  duplicated  lost  notices  429s  500s  timeouts  refused-attempts"
+            "outbound     stored  delivered  duplicated  lost  notices  held-back  429s  500s  timeouts  refused-attempts"
         );
         for (i, name) in ["telegram", "discord"].iter().enumerate() {
             let r = &self.outbound[i];
             println!(
-                "{:<10} {:>8} {:>10} {:>11} {:>5} {:>8} {:>5} {:>5} {:>9} {:>17}",
+                "{:<10} {:>8} {:>10} {:>11} {:>5} {:>8} {:>10} {:>5} {:>5} {:>9} {:>17}",
                 name,
                 r.stored,
                 r.delivered,
                 r.duplicated,
                 r.lost,
                 r.notices,
+                r.held_back,
                 injected.rate_limited[i],
                 injected.server_errors[i],
                 injected.timeouts[i],
@@ -244,7 +248,7 @@ impl Report {
             );
         }
         println!(
-            "  (platform messages; notices: live queue-position updates the store does not keep)"
+            "  (platform messages; notices: live queue-position updates the store does not keep;\n   held-back: bot answers an agent's takeover superseded before they were sent)"
         );
         println!();
         let q = &self.queues;

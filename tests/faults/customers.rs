@@ -58,7 +58,10 @@ pub struct Sent {
 /// What every customer shares.
 pub struct Ctx {
     pub seed: u64,
-    pub url: String,
+    /// Every node's `http://127.0.0.1:PORT` (one, or several on one database).
+    pub urls: Vec<String>,
+    /// The next node [`Ctx::next_url`] gives.
+    next: std::sync::atomic::AtomicUsize,
     pub key: String,
     pub http: reqwest::Client,
     pub telegram: Arc<FakeTelegram>,
@@ -75,14 +78,15 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(
         seed: u64,
-        url: String,
+        urls: Vec<String>,
         key: String,
         telegram: Arc<FakeTelegram>,
         discord: Arc<FakeDiscord>,
     ) -> Ctx {
         Ctx {
             seed,
-            url,
+            urls,
+            next: Default::default(),
             key,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -97,6 +101,16 @@ impl Ctx {
         }
     }
 
+    /// Node `n` (counted round the nodes).
+    pub fn url(&self, n: usize) -> &str {
+        &self.urls[n % self.urls.len()]
+    }
+
+    /// The nodes in turn, as a round-robin balancer hands them out.
+    pub fn next_url(&self) -> &str {
+        self.url(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
     /// Customers finish the message they are on and stop.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -106,7 +120,7 @@ impl Ctx {
         self.stop.load(Ordering::SeqCst)
     }
 
-    fn note(&self, note: String) {
+    pub fn note(&self, note: String) {
         let mut notes = self.notes.lock().unwrap();
         if !notes.contains(&note) {
             notes.push(note);
@@ -151,12 +165,12 @@ async fn rest_customer(ctx: Arc<Ctx>, i: usize) -> Vec<Sent> {
         let text = plan::text(&mut rng, &reference, plan::upset_chance(i));
         let id = format!("fault-{reference}");
         let mut s = sent(Door::Rest, reference, user.clone());
-        let refused = post(&ctx, &user, &text, &id, &mut s.tries).await;
+        let refused = post(&ctx, i + m, &user, &text, &id, &mut s.tries).await;
         s.acked = refused.is_none();
         s.refused = refused;
         if s.acked && rng.gen_bool(REPLAY_CHANCE) {
             let mut tries = 0;
-            post(&ctx, &user, &text, &id, &mut tries).await;
+            post(&ctx, i + m + 1, &user, &text, &id, &mut tries).await;
             s.replays += 1;
         }
         out.push(s);
@@ -165,9 +179,16 @@ async fn rest_customer(ctx: Arc<Ctx>, i: usize) -> Vec<Sent> {
     out
 }
 
-/// Posts one REST message until it is answered; `None` once it is acknowledged, else why
-/// it was given up on.
-async fn post(ctx: &Ctx, user: &str, text: &str, id: &str, tries: &mut u32) -> Option<String> {
+/// Posts one REST message until it is answered, first to node `node`, each try again to the
+/// next node; `None` once it is acknowledged, else why it was given up on.
+async fn post(
+    ctx: &Ctx,
+    node: usize,
+    user: &str,
+    text: &str,
+    id: &str,
+    tries: &mut u32,
+) -> Option<String> {
     let started = Instant::now();
     loop {
         if started.elapsed() > PERSISTENCE {
@@ -180,7 +201,10 @@ async fn post(ctx: &Ctx, user: &str, text: &str, id: &str, tries: &mut u32) -> O
         }
         let res = ctx
             .http
-            .post(format!("{}/api/v1/messages", ctx.url))
+            .post(format!(
+                "{}/api/v1/messages",
+                ctx.url(node + *tries as usize)
+            ))
             .bearer_auth(&ctx.key)
             .json(&body)
             .send()
@@ -219,9 +243,12 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One widget visitor: a socket that is opened again (with the kept visitor token) after
-/// every restart.
+/// every restart, each time on the next node.
 struct Visitor {
-    url: String,
+    /// Every node's socket URL.
+    urls: Vec<String>,
+    /// The node of the next socket.
+    at: usize,
     socket: Option<Ws>,
     token: Option<String>,
     user: Option<String>,
@@ -231,7 +258,9 @@ impl Visitor {
     /// The open socket, or a new one: hello with the kept token, then the welcome.
     async fn take_socket(&mut self, ctx: &Ctx) -> Option<Ws> {
         if self.socket.is_none() {
-            let connect = tokio_tungstenite::connect_async(self.url.as_str());
+            let url = &self.urls[self.at % self.urls.len()];
+            self.at += 1;
+            let connect = tokio_tungstenite::connect_async(url.as_str());
             let (mut ws, _) = tokio::time::timeout(Duration::from_secs(5), connect)
                 .await
                 .ok()?
@@ -336,7 +365,12 @@ async fn next_frame(ws: &mut Ws, limit: Duration) -> Option<Value> {
 async fn widget_customer(ctx: Arc<Ctx>, i: usize) -> Vec<Sent> {
     let mut rng = plan::customer_rng(ctx.seed, Door::Widget, i);
     let mut visitor = Visitor {
-        url: format!("{}/ws", ctx.url.replacen("http://", "ws://", 1)),
+        urls: ctx
+            .urls
+            .iter()
+            .map(|u| format!("{}/ws", u.replacen("http://", "ws://", 1)))
+            .collect(),
+        at: i,
         socket: None,
         token: None,
         user: None,

@@ -28,6 +28,9 @@ pub fn check(
 ) -> OutboundRow {
     let mut row = OutboundRow::default();
     let mut expected: HashMap<(u64, String), usize> = HashMap::new();
+    // Bot answers written before an agent's last action in their conversation: the outbox
+    // holds one back when the agent took over before it was sent (by design).
+    let mut supersedable: HashMap<(u64, String), usize> = HashMap::new();
     for (c, messages) in e
         .stored
         .conversations
@@ -59,8 +62,13 @@ pub fn check(
                 time: m.time,
                 turn: None,
             };
+            let before_agent =
+                m.from == Speaker::Bot && c.last_agent_at.is_some_and(|t| t > m.time);
             for piece in dialect.render(&message) {
                 row.stored += 1;
+                if before_agent {
+                    *supersedable.entry((chat, piece.clone())).or_default() += 1;
+                }
                 *expected.entry((chat, piece)).or_default() += 1;
             }
         }
@@ -96,6 +104,9 @@ pub fn check(
                 );
             }
         }
+        let excused = (want.saturating_sub(got)).min(supersedable.get(key).copied().unwrap_or(0));
+        row.held_back += excused;
+        let want = want - excused;
         if want > got {
             row.lost += want - got;
             example(

@@ -244,3 +244,32 @@ async fn a_node_that_missed_events_has_its_widgets_read_everything_again() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_session_made_by_one_node_works_on_the_other() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut ca, mut cb) = two_nodes(da.path(), db.path());
+    // No secret in the config: the nodes agree on one through the database.
+    ca.server.secret = None;
+    cb.server.secret = None;
+    let a = serve_with(ca, KeywordNlu).await;
+    let b = serve_with(cb, KeywordNlu).await;
+    let ana = a.login(ANA).await;
+    let on_b = crate::support::server::Agent {
+        server: &b,
+        token: ana.token.clone(),
+        csrf: ana.csrf.clone(),
+    };
+    let (status, body) = on_b.get("/console/api/queues").await;
+    assert_eq!(status, 200, "node B takes node A's session: {body}");
+    // Its CSRF tag too: a logout through B ends the session on A as well.
+    let (status, body) = on_b.post("/console/api/logout", None).await;
+    assert!(
+        status < 300,
+        "node B takes node A's CSRF tag: {status} {body}"
+    );
+    let (status, _) = ana.get("/console/api/queues").await;
+    assert_eq!(status, 401, "the session ended on every node");
+    a.shutdown().await;
+    b.shutdown().await;
+}
