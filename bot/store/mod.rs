@@ -31,12 +31,14 @@ pub mod embedded;
 pub mod postgres;
 mod privacy;
 mod records;
+mod versions;
 pub use access::AccessControl;
 pub use coordination::{while_leader, Coordination, Lease, RESYNC};
 pub use embedded::SledStore;
 pub use postgres::PgStore;
 pub use privacy::CustomerData;
 pub use records::*;
+pub use versions::{version_key, ConfigVersion, Versions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -60,7 +62,7 @@ pub enum StoreError {
 /// access control ([`AccessControl`]) and the privacy commands ([`CustomerData`]).
 #[async_trait]
 pub trait Store:
-    AccessControl + CustomerData + Deliveries + Coordination + Send + Sync + 'static
+    AccessControl + CustomerData + Deliveries + Coordination + Versions + Send + Sync + 'static
 {
     /// Which engine, for `/health` and logs ("sled", "postgres").
     fn engine(&self) -> &'static str;
@@ -142,7 +144,7 @@ pub struct Record {
 
 /// What every engine stores, one name each (sled: a tree; PostgreSQL: a table with the same
 /// name). Keys, engine-neutral:
-pub const TABLES: [&str; 18] = [
+pub const TABLES: [&str; 19] = [
     "customers",     // customer id -> Customer
     "identities",    // "channel:user" -> customer id
     "conversations", // conversation id -> ConversationRecord
@@ -161,6 +163,7 @@ pub const TABLES: [&str; 18] = [
     "inbound",       // "channel:user" \t message id -> SeenInbound (exactly-once intake)
     "awaiting",      // conversation id -> "" : a customer message whose LLM answer is due
     "settings",      // name -> value every node shares (the generated master secret)
+    "versions",      // kind \t 20-digit id -> ConfigVersion (applied rules files...)
 ];
 
 /// One outbox record: a message on its way to a chat platform.

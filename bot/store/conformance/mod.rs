@@ -15,8 +15,10 @@ use futures::future::BoxFuture;
 mod checks;
 mod deliveries;
 mod fixtures;
+mod versions;
 use checks::*;
 use deliveries::*;
+use versions::*;
 pub(crate) use fixtures::{conversation, customer, telegram_turn};
 
 type Check = for<'a> fn(&'a dyn Store) -> BoxFuture<'a, ()>;
@@ -41,6 +43,7 @@ pub(crate) const CHECKS: &[(&str, Check)] = checks![
     "channel_state" => channel_state_is_kept_and_updated_atomically,
     "queue_and_claims" => queue_entries_and_assignments_follow_the_change,
     "hostile_text" => any_text_a_customer_sends_is_stored_as_sent,
+    "versions" => versions_are_numbered_kept_whole_and_not_repeated,
 ];
 
 /// Runs every check, each on a fresh store from `fresh`.
@@ -187,6 +190,10 @@ async fn fill(store: &dyn Store) {
                 time: Utc::now(),
             },
         )
+        .await
+        .unwrap();
+    store
+        .add_version(version("rules", "[queues]\n"))
         .await
         .unwrap();
     store.flush().await.unwrap();

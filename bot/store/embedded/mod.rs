@@ -16,12 +16,13 @@ mod legacy;
 mod outbox;
 mod privacy;
 mod table;
+mod versions;
 pub use legacy::{import_legacy, Imported, MigrateError, LEGACY_DIR, MIGRATED_DIR};
 use outbox::lane;
 pub use outbox::{first_free_sequence, outbox_sequence_of};
 
 /// Tree names: the complete on-disk layout of the one database (`DATA/store`).
-const TREES: [&str; 19] = [
+const TREES: [&str; 20] = [
     "customers",      // customer id -> Customer
     "identities",     // "channel:user" -> customer id
     "conversations",  // conversation id -> ConversationRecord
@@ -41,6 +42,7 @@ const TREES: [&str; 19] = [
     "awaiting",       // conversation id -> "" : a customer message whose LLM answer is due
     "channel_state",  // channel \0 key -> value, for channels other than Discord
     "settings",       // name -> value every node agrees on (one node here)
+    "versions",       // kind \t 20-digit id -> ConfigVersion
 ];
 const CUSTOMERS: usize = 0;
 const IDENTITIES: usize = 1;
@@ -61,6 +63,7 @@ const INBOUND: usize = 15;
 const AWAITING: usize = 16;
 const CHANNEL_STATE: usize = 17;
 const SETTINGS: usize = 18;
+const VERSIONS: usize = 19;
 
 /// The sled engine: one database folder, the trees above.
 ///
@@ -74,6 +77,8 @@ pub struct SledStore {
     applied: AtomicU64,
     /// How many of them are known to be on disk; the lock also serialises flushes.
     flushed: tokio::sync::Mutex<u64>,
+    /// Versions are numbered one writer at a time.
+    versions_lock: tokio::sync::Mutex<()>,
     /// The next outbox sequence number (one counter for both platforms' lanes).
     next_outbox: AtomicU64,
     /// Outbox keys are taken and committed under this lock, so every sequence number below
@@ -170,6 +175,7 @@ impl SledStore {
             trees,
             applied: AtomicU64::new(0),
             flushed: tokio::sync::Mutex::new(0),
+            versions_lock: tokio::sync::Mutex::new(()),
             next_outbox: AtomicU64::new(next_outbox),
             outbox_commit: std::sync::Mutex::new(next_outbox),
             durable_outbox: AtomicU64::new(next_outbox),

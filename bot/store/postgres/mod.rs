@@ -25,11 +25,13 @@ mod coordination;
 mod outbox;
 mod privacy;
 mod table;
+mod versions;
 
 /// The schema migrations, in order: (version, SQL). Never edit a shipped one; add the next.
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("001_schema.sql")),
     (2, include_str!("002_nodes.sql")),
+    (3, include_str!("003_versions.sql")),
 ];
 
 /// Connections one node keeps at most.

@@ -4,7 +4,7 @@
 use super::*;
 
 /// For each table: the query that lists it as (key, value) text, in key order.
-const LIST: [(&str, &str); 18] = [
+const LIST: [(&str, &str); 19] = [
     ("customers", "SELECT id, body::text FROM customers"),
     ("identities", "SELECT identity, customer_id FROM identities"),
     ("conversations", "SELECT id, body::text FROM conversations"),
@@ -51,6 +51,10 @@ const LIST: [(&str, &str); 18] = [
     ),
     ("awaiting", "SELECT conversation_id, '' FROM awaiting"),
     ("settings", "SELECT name, value FROM settings"),
+    (
+        "versions",
+        "SELECT kind || E'\\t' || lpad(id::text, 20, '0'), body::text FROM versions",
+    ),
 ];
 
 fn bad(r: &Record, why: &str) -> StoreError {
@@ -267,6 +271,15 @@ impl PgStore {
                         "INSERT INTO settings VALUES ($1, $2)
                          ON CONFLICT (name) DO UPDATE SET value = $2",
                         &[&k, &r.value],
+                    )
+                    .await?
+                }
+                "versions" => {
+                    let (kind, id) = pair(r)?;
+                    tx.execute(
+                        "INSERT INTO versions VALUES ($1, $2, $3)
+                         ON CONFLICT (kind, id) DO UPDATE SET body = $3",
+                        &[&kind, &number(r, id)?, &Json(value(r)?)],
                     )
                     .await?
                 }
