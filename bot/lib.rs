@@ -34,6 +34,7 @@
 //! The command line (`bot/main.rs`, `bot/cli/`) is the only layer that prints.
 pub mod app;
 pub mod channels;
+pub mod cockpit;
 pub mod commerce;
 pub mod config;
 pub mod defaults;

@@ -47,6 +47,8 @@ enum Command {
     Customer(cli::customer::CustomerArgs),
     /// Move the store between sled and PostgreSQL (`store copy`).
     Store(cli::store::StoreArgs),
+    /// Check the escalation rules file, list its applied versions, show one, roll back.
+    Rules(cli::rules::RulesArgs),
 }
 
 #[derive(clap::Args)]
@@ -88,5 +90,6 @@ fn main() -> anyhow::Result<()> {
         Command::Token(a) => cli::token::run(a),
         Command::Customer(a) => cli::customer::run(a),
         Command::Store(a) => cli::store::run(a),
+        Command::Rules(a) => cli::rules::run(a),
     }
 }

@@ -10,6 +10,8 @@ pub const RECEIVED: &str = "frontdesk_messages_received_total";
 pub const REJECTED: &str = "frontdesk_messages_rejected_total";
 pub const BOT_REPLIES: &str = "frontdesk_bot_replies_total";
 pub const AGENT_REPLIES: &str = "frontdesk_agent_replies_total";
+pub const RULES_VERSION: &str = "frontdesk_rules_version";
+pub const RULES_REFUSED: &str = "frontdesk_rules_refused_total";
 pub const ESCALATIONS: &str = "frontdesk_escalations_total";
 pub const QUEUE_DEPTH: &str = "frontdesk_queue_depth";
 pub const REPLY_LATENCY: &str = "frontdesk_reply_latency_seconds";
@@ -62,6 +64,14 @@ fn describe() {
     );
     metrics::describe_counter!(BOT_REPLIES, "Bot replies sent, by channel.");
     metrics::describe_counter!(AGENT_REPLIES, "Agent replies sent.");
+    metrics::describe_gauge!(
+        RULES_VERSION,
+        "The version of the escalation rules in force."
+    );
+    metrics::describe_counter!(
+        RULES_REFUSED,
+        "Changes of the rules file refused (invalid); the version in force stayed."
+    );
     metrics::describe_counter!(
         ESCALATIONS,
         "Conversations placed in a human queue, by queue."
@@ -132,6 +142,14 @@ pub fn message_rejected(reason: &'static str) {
 
 pub fn escalated(queue: &str) {
     metrics::counter!(ESCALATIONS, "queue" => queue.to_string()).increment(1);
+}
+
+pub fn rules_version(id: u64) {
+    metrics::gauge!(RULES_VERSION).set(id as f64);
+}
+
+pub fn rules_refused() {
+    metrics::counter!(RULES_REFUSED).increment(1);
 }
 
 pub fn agent_replied() {

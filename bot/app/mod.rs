@@ -84,6 +84,8 @@ pub enum AppError {
     Storage(#[source] StoreError),
     #[error("putting the conversations of removed agents back in their queue: {0}")]
     Orphans(#[source] crate::desk::DeskError),
+    #[error("cannot keep the rules' versions: {0}")]
+    Cockpit(#[from] crate::cockpit::CockpitError),
     #[error("answering the questions a stop left waiting for the LLM: {0}")]
     Stranded(#[source] crate::desk::DeskError),
     #[error("cannot listen on {addr}: {source} (is another frontdesk running there? change server.bind or --bind)")]
@@ -383,6 +385,14 @@ pub async fn start_with_help<U: Understand>(
         &secret,
         config.server.shop_secret.as_deref(),
     ));
+    // The rules file is read again when it changes; each version is kept in the store.
+    let rules = crate::cockpit::LiveRules::start(
+        desk.clone(),
+        store.clone(),
+        &Paths::resolve(&config)?.rules,
+    )
+    .await?;
+    rules.watch(stopping.clone());
     spawn_upkeep(
         store.clone(),
         config.engine.retention_days,
@@ -418,6 +428,7 @@ pub async fn start_with_help<U: Understand>(
         started: Instant::now(),
         nlu_first_ms,
         channels: channels.clone(),
+        rules,
     };
     let until = stopping.clone();
     let task = tokio::spawn(async move {

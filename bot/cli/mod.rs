@@ -12,6 +12,7 @@ pub mod hash_password;
 pub mod init;
 pub mod nlu;
 pub mod replay;
+pub mod rules;
 pub mod serve;
 pub mod store;
 pub mod support;

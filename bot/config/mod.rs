@@ -420,6 +420,11 @@ impl AgentConfig {
         self.role == "admin"
     }
 
+    /// A support lead (role `lead`) or an admin: may see and change the rules.
+    pub fn is_lead(&self) -> bool {
+        matches!(self.role.as_str(), "lead" | "admin")
+    }
+
     pub fn display(&self) -> &str {
         self.display_name.as_deref().unwrap_or(&self.name)
     }

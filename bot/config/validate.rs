@@ -198,8 +198,11 @@ impl Config {
             if agent.capacity == 0 {
                 return Err(invalid(&key("capacity"), "must be at least 1"));
             }
-            if !matches!(agent.role.as_str(), "agent" | "admin") {
-                return Err(invalid(&key("role"), "must be \"agent\" or \"admin\""));
+            if !matches!(agent.role.as_str(), "agent" | "lead" | "admin") {
+                return Err(invalid(
+                    &key("role"),
+                    "must be \"agent\", \"lead\" or \"admin\"",
+                ));
             }
         }
         Ok(())

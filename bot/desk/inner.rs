@@ -74,7 +74,9 @@ pub(super) struct Inner {
     pub(super) store: Arc<dyn Store>,
     pub(super) nlu: Arc<dyn Understand>,
     pub(super) dialogue: Dialogue,
-    pub(super) rules: Rules,
+    /// The escalation rules and queues in force; a reload swaps them whole (a turn reads
+    /// one version from start to end).
+    rules: std::sync::RwLock<Arc<Rules>>,
     pub(super) agents: BTreeMap<String, AgentConfig>,
     pub(super) events: broadcast::Sender<DeskEvent>,
     /// The conversation workers (per-customer order, bounded inboxes).
@@ -103,7 +105,7 @@ impl Inner {
             dialogue: parts.dialogue.with_ledger(parts.store.clone()),
             store: parts.store,
             nlu: parts.nlu,
-            rules: parts.rules,
+            rules: std::sync::RwLock::new(Arc::new(parts.rules)),
             agents: parts
                 .agents
                 .into_iter()
@@ -234,6 +236,16 @@ impl Inner {
             token.cancel();
             tracing::info!(conversation = %id, "LLM answer cancelled: an agent took over");
         }
+    }
+
+    /// The rules in force now.
+    pub(super) fn rules(&self) -> Arc<Rules> {
+        self.rules.read().expect("rules lock").clone()
+    }
+
+    /// Puts `rules` in force for every turn that starts from now on.
+    pub(super) fn set_rules(&self, rules: Rules) {
+        *self.rules.write().expect("rules lock") = Arc::new(rules);
     }
 
     /// Tells the live views what happened to a conversation.

@@ -254,8 +254,15 @@ impl Desk {
         Ok(self.inner.store.flush().await?)
     }
 
-    pub fn rules(&self) -> &Rules {
-        &self.inner.rules
+    /// The escalation rules and queues in force now.
+    pub fn rules(&self) -> Arc<Rules> {
+        self.inner.rules()
+    }
+
+    /// Puts `rules` in force from the next turn on (a turn already running finishes on the
+    /// rules it started with): the live reload of `rules.toml`.
+    pub fn set_rules(&self, rules: Rules) {
+        self.inner.set_rules(rules)
     }
 
     /// An agent takes a waiting conversation, if they have room for one more.

@@ -75,7 +75,7 @@ pub(super) async fn ask_judge(
     };
     let budget = llm.llm.config().judge_ms;
     let listened = inner
-        .rules
+        .rules()
         .rules
         .iter()
         .any(|r| r.condition == Condition::LlmJudge);
@@ -153,12 +153,12 @@ pub(super) async fn ask_rules(
         awaiting_look_up: awaiting_look_up(record, analysis),
         judge,
     };
-    policy::decide(&inner.rules, &situation)
+    policy::decide(&inner.rules(), &situation)
 }
 
 /// The value and item count of the order under discussion, when a rule looks at them.
 async fn order_size(inner: &Inner, record: &ConversationRecord) -> Option<(f64, u32)> {
-    let wanted = inner.rules.rules.iter().any(|r| {
+    let wanted = inner.rules().rules.iter().any(|r| {
         matches!(
             r.condition,
             Condition::OrderValue { .. } | Condition::LargeOrderProblem { .. }

@@ -13,7 +13,8 @@ use crate::store::ConversationRecord;
 /// Every queue of the rules (and any other that has entries), in service order.
 pub(super) async fn queues(inner: &Inner, now: DateTime<Utc>) -> Result<Vec<QueueView>, DeskError> {
     let entries = inner.store.queue_entries().await?;
-    let mut names: Vec<String> = inner.rules.queues.keys().cloned().collect();
+    let rules = inner.rules();
+    let mut names: Vec<String> = rules.queues.keys().cloned().collect();
     for e in &entries {
         if !names.contains(&e.queue) {
             names.push(e.queue.clone());
@@ -21,7 +22,7 @@ pub(super) async fn queues(inner: &Inner, now: DateTime<Utc>) -> Result<Vec<Queu
     }
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        let spec = inner.rules.queues.get(&name);
+        let spec = rules.queues.get(&name);
         let sla_secs = spec.map_or(0, |s| s.sla_secs);
         let mut list = Vec::new();
         for (i, e) in ordered(&entries, &name).into_iter().enumerate() {

@@ -30,7 +30,7 @@ pub(super) async fn escalate<'a>(
     out.queue_guard = Some(inner.lock_queues().await?);
     let name = escalation.queue;
     let cap = inner
-        .rules
+        .rules()
         .queues
         .get(&name)
         .map_or(usize::MAX, |q| q.max_waiting);

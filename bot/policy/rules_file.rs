@@ -25,6 +25,64 @@ pub enum RulesError {
     },
 }
 
+impl RulesError {
+    /// The line of `text` (the file's contents, 1-based) the error is about, when it can
+    /// be told: where the TOML parser stopped, or the line of the named key.
+    pub fn line(&self, text: &str) -> Option<usize> {
+        match self {
+            RulesError::Read { .. } => None,
+            RulesError::Parse { source, .. } => source
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1)),
+            RulesError::Invalid { key, .. } => line_of_key(text, key),
+        }
+    }
+
+    /// Why, without the file's name (shown beside the file and the line).
+    pub fn reason(&self) -> String {
+        match self {
+            RulesError::Read { source, .. } => source.to_string(),
+            RulesError::Parse { source, .. } => source.message().to_string(),
+            RulesError::Invalid { key, message, .. } => format!("`{key}` {message}"),
+        }
+    }
+}
+
+/// The line of `key` (`rules[2].queue`, `queues.care.sla_secs`) in a rules file: the field's
+/// own line in its table, else the table's header.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let (start, field) = if let Some(rest) = key.strip_prefix("rules[") {
+        let (n, field) = rest.split_once("].")?;
+        let n: usize = n.parse().ok()?;
+        let header = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.trim() == "[[rules]]")
+            .nth(n)?
+            .0;
+        (header, field)
+    } else if let Some(rest) = key.strip_prefix("queues.") {
+        let (name, field) = rest.rsplit_once('.')?;
+        let header = lines.iter().position(|l| {
+            let l = l.trim();
+            l == format!("[queues.{name}]") || l == format!("[queues.\"{name}\"]")
+        })?;
+        (header, field)
+    } else {
+        return None;
+    };
+    let own = lines[start + 1..]
+        .iter()
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(field)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        });
+    Some(own.map_or(start, |i| start + 1 + i) + 1)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
@@ -377,4 +435,38 @@ fn raw_condition(r: &RawRule, key: &dyn Fn(&str) -> String) -> Result<Condition,
         "llm_judge" => Condition::LlmJudge,
         _ => unreachable!("checked above"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QUEUE: &str = "[queues.general]\nsla_secs = 300\n\n";
+
+    fn refused(text: &str) -> (Option<usize>, String) {
+        let e = Rules::parse(text, Path::new("rules.toml")).unwrap_err();
+        (e.line(text), e.reason())
+    }
+
+    #[test]
+    fn a_refused_file_names_the_line_of_the_bad_key() {
+        // The key that is wrong, on its own line.
+        let text = format!(
+            "{QUEUE}[[rules]]\nname = \"a\"\nwhen = \"human_request\"\nqueue = \"nowhere\"\npriority = 1\n"
+        );
+        let (line, reason) = refused(&text);
+        assert_eq!(line, Some(7), "{reason}");
+        assert!(reason.contains("rules[0].queue") && reason.contains("nowhere"));
+        // A key that is missing: its table's header.
+        let text = format!(
+            "{QUEUE}[[rules]]\nname = \"a\"\nwhen = \"human_request\"\nqueue = \"general\"\npriority = 1\n\n[[rules]]\nname = \"b\"\nwhen = \"human_request\"\npriority = 2\n"
+        );
+        assert_eq!(refused(&text).0, Some(10));
+        // A queue's value.
+        let text = "[queues.general]\nsla_secs = 0\n";
+        assert_eq!(refused(text).0, Some(2));
+        // Not TOML at all: where the parser stopped.
+        let text = format!("{QUEUE}[[rules]]\nname = \"a\nwhen = 1\n");
+        assert_eq!(refused(&text).0, Some(5));
+    }
 }

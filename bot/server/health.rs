@@ -123,6 +123,7 @@ pub async fn health(
 ) -> impl IntoResponse {
     let figures = state.limits.figures.get(&state.desk).await;
     let ok = figures.store.is_ok();
+    let rules = state.rules.state();
     let mut body = serde_json::json!({
         "status": if ok { "ready" } else { "degraded" },
         "components": {
@@ -136,6 +137,11 @@ pub async fn health(
             "channels": state.channels.snapshot(),
             "widget_sockets": state.limits.open_sockets(),
             "open_files_limit": super::open_files::raised(),
+            "rules": {
+                "version": rules.version,
+                // A change of the file was refused: the version above stays in force.
+                "refused": rules.refused.is_some(),
+            },
         },
         "waiting": figures.waiting(),
         "figures_as_of": figures.as_of,
@@ -143,6 +149,7 @@ pub async fn health(
         "version": env!("CARGO_PKG_VERSION"),
     });
     if monitoring(&state, ip, &headers) {
+        body["components"]["rules"] = serde_json::json!(rules);
         body["node"] = serde_json::json!(figures.node);
         body["leases"] = serde_json::json!(figures.leases.iter().map(|l| serde_json::json!({
             "name": l.name,

@@ -12,6 +12,7 @@ pub mod accept;
 pub mod api;
 mod api_keys;
 pub mod auth;
+mod cockpit;
 pub mod console;
 pub mod error;
 pub mod health;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub nlu_first_ms: u64,
     /// The state of each chat platform (Telegram, Discord), for `/health`.
     pub channels: ChannelHealth,
+    /// The escalation rules in force, their versions and reload (`crate::cockpit`).
+    pub rules: crate::cockpit::LiveRules,
 }
 
 /// The whole router, built from its state so tests can drive it.
@@ -76,6 +79,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(api::routes())
         .merge(widget::routes())
         .merge(console::routes())
+        .merge(cockpit::routes())
         .with_state(state)
         .merge(extra)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

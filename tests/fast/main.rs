@@ -11,6 +11,7 @@ pub const STORE_ENGINE: &str = "sled";
 mod assist;
 mod channels_discord;
 mod channels_telegram;
+mod cockpit;
 mod conversation_desk;
 mod conversation_policy;
 mod conversation_shop;

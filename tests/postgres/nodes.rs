@@ -273,3 +273,52 @@ async fn a_console_session_made_by_one_node_works_on_the_other() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rules_change_made_on_one_node_is_in_force_on_the_other() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut ca, mut cb) = two_nodes(da.path(), db.path());
+    let shipped = std::fs::read_to_string(crate::support::repo("rules.toml")).unwrap();
+    // Each node its own copy of the file, as two machines would have.
+    let (ra, rb) = (da.path().join("rules.toml"), db.path().join("rules.toml"));
+    std::fs::write(&ra, &shipped).unwrap();
+    std::fs::write(&rb, &shipped).unwrap();
+    ca.engine.rules = Some(ra.clone());
+    cb.engine.rules = Some(rb.clone());
+    cb.agents[0].role = "lead".into();
+    let a = serve_with(ca, KeywordNlu).await;
+    let b = serve_with(cb, KeywordNlu).await;
+    let before = b.say("cancel-1", "cancel my order 12345").await;
+    assert_eq!(before["status"], "bot", "{before}");
+
+    std::fs::write(
+        &ra,
+        format!(
+            "{shipped}\n[[rules]]\nname = \"cancellations to a person\"\nwhen = \"intent\"\n\
+             intents = [\"cancel_order\"]\nqueue = \"general\"\npriority = 10\n"
+        ),
+    )
+    .unwrap();
+    let mut n = 0;
+    eventually("node B to use the rule written on node A", || {
+        n += 1;
+        let b = &b;
+        async move {
+            let turn = b
+                .say(&format!("cancel-b-{n}"), "cancel my order 12345")
+                .await;
+            (turn["status"] == "queued").then_some(())
+        }
+    })
+    .await;
+    let ana = b.login(ANA).await;
+    let (_, rules) = ana.get("/console/api/rules").await;
+    assert_eq!(rules["state"]["version"], 2, "{rules}");
+    assert_eq!(
+        std::fs::read_to_string(&rb).unwrap(),
+        shipped,
+        "node B's own file is left as it was"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

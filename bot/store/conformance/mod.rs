@@ -18,8 +18,8 @@ mod fixtures;
 mod versions;
 use checks::*;
 use deliveries::*;
-use versions::*;
 pub(crate) use fixtures::{conversation, customer, telegram_turn};
+use versions::*;
 
 type Check = for<'a> fn(&'a dyn Store) -> BoxFuture<'a, ()>;
 

@@ -19,11 +19,20 @@ pub(super) fn version(kind: &str, text: &str) -> ConfigVersion {
 /// already is not added again, eight nodes adding at once get eight distinct ids, and each
 /// reads back whole.
 pub(super) async fn versions_are_numbered_kept_whole_and_not_repeated(store: &dyn Store) {
-    let first = store.add_version(version("rules", "a = 1\n")).await.unwrap();
+    let first = store
+        .add_version(version("rules", "a = 1\n"))
+        .await
+        .unwrap();
     assert_eq!(first.id, 1);
-    let again = store.add_version(version("rules", "a = 1\n")).await.unwrap();
+    let again = store
+        .add_version(version("rules", "a = 1\n"))
+        .await
+        .unwrap();
     assert_eq!(again.id, 1, "the same text is the same version");
-    let second = store.add_version(version("rules", "a = 2\n")).await.unwrap();
+    let second = store
+        .add_version(version("rules", "a = 2\n"))
+        .await
+        .unwrap();
     assert_eq!(second.id, 2);
     let other = store.add_version(version("intents", "x\n")).await.unwrap();
     assert_eq!(other.id, 1, "each kind counts on its own");

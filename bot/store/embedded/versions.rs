@@ -6,7 +6,10 @@ use crate::store::{version_key, ConfigVersion, Versions};
 
 impl SledStore {
     fn newest_version(&self, kind: &str) -> Result<Option<ConfigVersion>, StoreError> {
-        match self.trees[VERSIONS].scan_prefix(format!("{kind}\t")).next_back() {
+        match self.trees[VERSIONS]
+            .scan_prefix(format!("{kind}\t"))
+            .next_back()
+        {
             Some(kv) => Ok(Some(decode(TREES[VERSIONS], &kv?.1)?)),
             None => Ok(None),
         }

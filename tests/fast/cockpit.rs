@@ -1,0 +1,166 @@
+//! The lead's cockpit, first part: the rules file reloads while the server answers
+//! customers; an invalid change is refused with its line and the version in force stays;
+//! every applied version is kept and can be put back from the console.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::support::nlu::KeywordNlu;
+use crate::support::server::{config, serve_with, ANA, BEN};
+use crate::support::{eventually, repo};
+
+const CANCELLATIONS_TO_A_PERSON: &str = "
+[[rules]]
+name = \"cancellations to a person\"
+when = \"intent\"
+intents = [\"cancel_order\"]
+queue = \"general\"
+priority = 10
+";
+
+/// The same rule without its queue: refused.
+const BROKEN: &str = "
+[[rules]]
+name = \"broken\"
+when = \"intent\"
+intents = [\"cancel_order\"]
+priority = 10
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let shipped = std::fs::read_to_string(repo("rules.toml")).unwrap();
+    std::fs::write(&rules, &shipped).unwrap();
+    let mut cfg = config(dir.path());
+    cfg.engine.rules = Some(rules.clone());
+    cfg.agents[0].role = "lead".into();
+    let s = Arc::new(serve_with(cfg, KeywordNlu).await);
+
+    let ana = s.login(ANA).await;
+    let (status, first) = ana.get("/console/api/rules").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["state"]["version"], 1, "{first}");
+    assert_eq!(first["text"], shipped.as_str());
+    let ben = s.login(BEN).await;
+    let (status, _) = ben.get("/console/api/rules").await;
+    assert_eq!(
+        status, 403,
+        "an agent who is not a lead may not see the rules"
+    );
+
+    // Customers write all along; none of their messages may fail.
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let traffic = {
+        let (s, stop, answered) = (s.clone(), stop.clone(), answered.clone());
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // A customer each (one customer's own rate limit is not what is tested).
+                let (status, body) = s
+                    .post_message(json!({"user_id": format!("steady-{i}"),
+                                         "text": "where is my order 12345"}))
+                    .await;
+                assert_eq!(status, 200, "a message failed during a reload: {body}");
+                answered.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    // Before: a cancellation is the bot's.
+    let before = s.say("c-before", "cancel my order 12345").await;
+    assert_eq!(before["status"], "bot", "{before}");
+
+    // A valid change: in force within seconds, a version with its author and diff.
+    std::fs::write(&rules, format!("{shipped}{CANCELLATIONS_TO_A_PERSON}")).unwrap();
+    let written = Instant::now();
+    let mut n = 0;
+    eventually("the new rule to be in force", || {
+        n += 1;
+        let s = s.clone();
+        async move {
+            let turn = s
+                .say(&format!("c-after-{n}"), "cancel my order 12345")
+                .await;
+            (turn["status"] == "queued").then_some(())
+        }
+    })
+    .await;
+    println!(
+        "new rule in force {:.1} s after the file was written",
+        written.elapsed().as_secs_f64()
+    );
+    let (_, now) = ana.get("/console/api/rules").await;
+    assert_eq!(now["state"]["version"], 2, "{now}");
+    assert_eq!(now["versions"][0]["summary"], "+7 -0", "{now}");
+    assert!(now["versions"][0]["author"]
+        .as_str()
+        .unwrap()
+        .starts_with("file on "));
+    let (_, v2) = ana.get("/console/api/rules/versions/2").await;
+    assert!(
+        v2["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+name = \"cancellations to a person\""),
+        "{v2}"
+    );
+
+    // An invalid change: refused with its line and reason, version 2 stays in force.
+    let broken = format!("{shipped}{CANCELLATIONS_TO_A_PERSON}{BROKEN}");
+    // Its `[[rules]]` header (the table that lacks the key): the last line but four.
+    let header = broken.lines().count() - 4;
+    std::fs::write(&rules, &broken).unwrap();
+    let refused: Value = eventually("the invalid change to be refused", || {
+        let ana = &ana;
+        async move {
+            let (_, body) = ana.get("/console/api/rules").await;
+            (!body["state"]["refused"].is_null()).then_some(body)
+        }
+    })
+    .await;
+    let why = &refused["state"]["refused"];
+    assert_eq!(why["line"], header, "{why}");
+    assert!(why["reason"].as_str().unwrap().contains("queue"), "{why}");
+    assert_eq!(refused["state"]["version"], 2);
+    // (The test asks from the monitoring's own address: the refusal in full.)
+    let health = s.health().await;
+    assert_eq!(
+        health["components"]["rules"]["refused"]["line"], header,
+        "{health}"
+    );
+    assert_eq!(health["components"]["rules"]["version"], 2);
+    let still = s.say("c-during", "cancel my order 12345").await;
+    assert_eq!(
+        still["status"], "queued",
+        "the version in force stays: {still}"
+    );
+
+    // Roll back to the shipped rules from the console: in force at once, written to the file.
+    let back = ana
+        .post("/console/api/rules/versions/1/rollback", None)
+        .await;
+    assert_eq!(back.0, 200, "{:?}", back.1);
+    assert_eq!(back.1["version"], 3);
+    assert_eq!(std::fs::read_to_string(&rules).unwrap(), shipped);
+    let after = s.say("c-rolled-back", "cancel my order 12345").await;
+    assert_eq!(after["status"], "bot", "{after}");
+    let (_, last) = ana.get("/console/api/rules").await;
+    assert_eq!(last["state"]["version"], 3);
+    assert!(last["state"]["refused"].is_null(), "{last}");
+    let ben_rollback = ben
+        .post("/console/api/rules/versions/2/rollback", None)
+        .await;
+    assert_eq!(ben_rollback.0, 403, "an agent may not roll back");
+
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    assert!(answered.load(Ordering::Relaxed) > 0);
+}
