@@ -118,6 +118,10 @@ async fn run_async(args: RulesArgs) -> anyhow::Result<()> {
             Ok(())
         }
         RulesCommand::Rollback { id } => {
+            anyhow::ensure!(
+                config.engine.rules.is_some(),
+                "the config uses the built-in rules, which are not a file of yours: `frontdesk init DIR`                  writes an editable rules.toml; point engine.rules at it, then roll back"
+            );
             let store = super::api_key::open_store(&config).await?;
             let version = frontdesk::cockpit::rollback_in_store(
                 store.as_ref(),

@@ -94,6 +94,12 @@ async fn rollback(
     Path(id): Path<u64>,
 ) -> Result<ApiJson<Value>, AppError> {
     lead(&state, &agent)?;
+    if state.config.engine.rules.is_none() {
+        return Err(AppError::Conflict(
+            "this server runs the built-in rules, which are not a file of yours: `frontdesk init DIR`              writes an editable rules.toml; point engine.rules at it, then roll back"
+                .into(),
+        ));
+    }
     match state.rules.rollback(id, &agent).await {
         Ok(v) => {
             tracing::info!(%agent, to = id, version = v.id, "rules rolled back from the console");
