@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::channels::platforms::{PlatformError, Platforms, PlatformsConfig};
 use crate::commerce::{self, CommerceError};
 use crate::config::Config;
-use crate::defaults::{self, DefaultPaths, DefaultsError};
+use crate::defaults::{self, DefaultsError};
 use crate::desk::{Desk, DeskParts, Dialogue, Understand};
 use crate::intake::Intake;
 use crate::kb::{HelpCentre, KbError};
@@ -30,6 +30,8 @@ use crate::store::{Location, Store, StoreError};
 /// Why the application could not start or stop; each names the part and what to fix.
 mod secrets;
 use secrets::prepare_secrets;
+mod paths;
+pub use paths::Paths;
 pub use secrets::{master_secret, master_secret_of, DEMO_AGENT, DEMO_AGENT_FILE, SECRET_FILE};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,38 +100,6 @@ pub enum AppError {
     Serve(#[source] std::io::Error),
     #[error("a background task panicked: {0}")]
     Panicked(#[source] tokio::task::JoinError),
-}
-
-/// The files every part reads, after the built-in defaults filled what the config leaves
-/// unset.
-#[derive(Debug, Clone)]
-pub struct Paths {
-    pub intents_dir: PathBuf,
-    pub rules: PathBuf,
-    pub demo_file: PathBuf,
-    pub models_dir: PathBuf,
-    pub validation_dir: PathBuf,
-    pub cache_dir: PathBuf,
-}
-
-impl Paths {
-    /// Fills what the config leaves unset with the built-in defaults (written once into
-    /// the cache, see [`defaults::materialize`]).
-    pub fn resolve(config: &Config) -> Result<Paths, AppError> {
-        let cache_dir = config.nlu.cache();
-        let built_in: DefaultPaths = defaults::materialize(&cache_dir)?;
-        let or = |set: &Option<PathBuf>, default: &PathBuf| set.clone().unwrap_or(default.clone());
-        Ok(Paths {
-            intents_dir: or(&config.engine.intents_dir, &built_in.intents_dir),
-            rules: or(&config.engine.rules, &built_in.rules),
-            demo_file: or(&config.commerce.demo_file, &built_in.demo_shop),
-            models_dir: or(&config.nlu.models_dir, &built_in.models_dir),
-            // The shipped validation sets only match the shipped intents; with other
-            // intents the trainer notices and keeps its default threshold.
-            validation_dir: built_in.validation_dir,
-            cache_dir,
-        })
-    }
 }
 
 /// The NLU's options from `[nlu]` and the resolved paths.

@@ -36,6 +36,8 @@ use tokio::time::Instant;
 
 pub mod format;
 pub mod health;
+mod retry;
+pub use retry::RetryPolicy;
 
 use crate::message::{ChannelKind, ConversationId, Outbound, Speaker, Status};
 use crate::store::{has_outbox, OutboxEntry, Store, StoreError};
@@ -99,37 +101,6 @@ pub enum OutboxError {
 
 /// How long one platform call may take before it counts as failed.
 const SEND_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Backoff between attempts of the same message.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub first: Duration,
-    pub max: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            first: Duration::from_millis(500),
-            max: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn backoff(&self) -> ExponentialBackoff {
-        ExponentialBackoff {
-            initial_interval: self.first,
-            current_interval: self.first,
-            max_interval: self.max,
-            multiplier: 2.0,
-            randomization_factor: 0.2,
-            // Never give up on a retryable error: losing a customer's answer is worse.
-            max_elapsed_time: None,
-            ..ExponentialBackoff::default()
-        }
-    }
-}
 
 /// Handle to the outbox; cheap to clone.
 #[derive(Clone)]
