@@ -87,54 +87,44 @@ impl Platforms {
                 None => Box::pin(async {}),
             }
         });
-        let mut tasks = Vec::new();
-        let mut graceful = Vec::new();
+        let mut started = Started::default();
         let (stop, stopping) = watch::channel(false);
         let mut telegram_handle = None;
         // The widget is always on: its courier runs whatever platforms are configured.
         let widget = super::widget::WidgetCourier::courier(intake.desk().clone());
-        let (task, leader) =
-            start_courier(&store, &outbox, widget, &on_failure, lease, &stopping).await?;
-        match leader {
-            true => graceful.push(task),
-            false => tasks.push(task),
-        }
+        started.keep(start_courier(&store, &outbox, widget, &on_failure, lease, &stopping).await?);
         if let Some(tg) = config.telegram {
             let telegram = Telegram::new(tg, intake.clone(), health.clone());
             let courier = telegram.courier();
-            let (task, leader) =
-                start_courier(&store, &outbox, courier, &on_failure, lease, &stopping).await?;
-            match leader {
-                true => graceful.push(task),
-                false => tasks.push(task),
-            }
+            started.keep(
+                start_courier(&store, &outbox, courier, &on_failure, lease, &stopping).await?,
+            );
             let runner = telegram.clone();
             match store.shared() && !telegram.webhook_mode() {
-                true => graceful.push(tokio::spawn(while_leader(
+                true => started.graceful.push(tokio::spawn(while_leader(
                     store.clone(),
                     "telegram:poller".into(),
                     lease,
                     move || runner.clone().run(),
                     stopping.clone(),
                 ))),
-                false => tasks.push(tokio::spawn(runner.run())),
+                false => started.tasks.push(tokio::spawn(runner.run())),
             }
             telegram_handle = Some(telegram);
         }
         if let Some(dc) = config.discord {
             let discord = Discord::new(dc, intake.clone(), health.clone(), store.clone()).await;
             let courier = discord.courier();
-            let (task, leader) =
-                start_courier(&store, &outbox, courier, &on_failure, lease, &stopping).await?;
-            match leader {
-                true => graceful.push(task),
-                false => tasks.push(task),
-            }
+            started.keep(
+                start_courier(&store, &outbox, courier, &on_failure, lease, &stopping).await?,
+            );
             match store.shared() {
-                false => graceful.push(tokio::spawn(discord.run(stopping.clone()))),
+                false => started
+                    .graceful
+                    .push(tokio::spawn(discord.run(stopping.clone()))),
                 true => {
                     let gateway_stop = stopping.clone();
-                    graceful.push(tokio::spawn(while_leader(
+                    started.graceful.push(tokio::spawn(while_leader(
                         store.clone(),
                         "discord:gateway".into(),
                         lease,
@@ -148,8 +138,8 @@ impl Platforms {
             outbox,
             health,
             telegram: telegram_handle,
-            tasks,
-            graceful,
+            tasks: started.tasks,
+            graceful: started.graceful,
             stop,
         })
     }
@@ -192,6 +182,24 @@ impl Platforms {
             if self.health.get(kind).is_some() {
                 self.health.stopped(kind);
             }
+        }
+    }
+}
+
+/// The tasks started so far: those aborted at shutdown, and those that close their
+/// platform session or give their lease back when `stop` turns true (awaited).
+#[derive(Default)]
+struct Started {
+    tasks: Vec<JoinHandle<()>>,
+    graceful: Vec<JoinHandle<()>>,
+}
+
+impl Started {
+    /// Keeps a courier's task with the others of its kind ([`start_courier`]'s answer).
+    fn keep(&mut self, (task, leader): (JoinHandle<()>, bool)) {
+        match leader {
+            true => self.graceful.push(task),
+            false => self.tasks.push(task),
         }
     }
 }
