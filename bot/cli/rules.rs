@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use frontdesk::cockpit::{unified, RULES};
+use frontdesk::cockpit::{with_diff, RULES};
 use frontdesk::policy::Rules;
 
 #[derive(Args)]
@@ -95,32 +95,20 @@ async fn run_async(args: RulesArgs) -> anyhow::Result<()> {
         }
         RulesCommand::Show { id, diff } => {
             let store = super::api_key::open_store(&config).await?;
-            let v = store.version(RULES, id).await?.with_context(|| {
+            let (v, text_diff) = with_diff(store.as_ref(), id).await?.with_context(|| {
                 format!("no version {id}: `frontdesk rules versions` lists them")
             })?;
-            if diff {
-                let before = match id {
-                    0 | 1 => None,
-                    _ => store.version(RULES, id - 1).await?,
-                };
-                print!(
-                    "{}",
-                    unified(
-                        before.as_ref().map_or("", |b| b.text.as_str()),
-                        &v.text,
-                        &format!("version {}", id.saturating_sub(1)),
-                        &format!("version {id}"),
-                    )
-                );
-            } else {
-                print!("{}", v.text);
+            match diff {
+                true => print!("{text_diff}"),
+                false => print!("{}", v.text),
             }
             Ok(())
         }
         RulesCommand::Rollback { id } => {
             anyhow::ensure!(
                 config.engine.rules.is_some(),
-                "the config uses the built-in rules, which are not a file of yours: `frontdesk init DIR`                  writes an editable rules.toml; point engine.rules at it, then roll back"
+                "the config uses the built-in rules, which are not a file of yours: `frontdesk init DIR` \
+                 writes an editable rules.toml; point engine.rules at it, then roll back"
             );
             let store = super::api_key::open_store(&config).await?;
             let version = frontdesk::cockpit::rollback_in_store(

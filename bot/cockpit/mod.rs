@@ -88,6 +88,27 @@ pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
         .to_string()
 }
 
+/// Version `id` of the rules and its unified diff against the version before it.
+pub async fn with_diff(
+    store: &dyn Store,
+    id: u64,
+) -> Result<Option<(ConfigVersion, String)>, StoreError> {
+    let Some(version) = store.version(RULES, id).await? else {
+        return Ok(None);
+    };
+    let before = match id {
+        0 | 1 => None,
+        _ => store.version(RULES, id - 1).await?,
+    };
+    let diff = unified(
+        before.as_ref().map_or("", |b| b.text.as_str()),
+        &version.text,
+        &format!("version {}", id.saturating_sub(1)),
+        &format!("version {id}"),
+    );
+    Ok(Some((version, diff)))
+}
+
 /// The live rules of one node: the desk they are in force on, the store of versions, the
 /// file. Cheap to clone.
 #[derive(Clone)]

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::auth::{AgentAction, AgentSession};
 use super::error::{ApiJson, AppError};
 use super::AppState;
-use crate::cockpit::{unified, CockpitError, RULES};
+use crate::cockpit::{with_diff, CockpitError, RULES};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -72,19 +72,12 @@ async fn version(
     Path(id): Path<u64>,
 ) -> Result<ApiJson<Value>, AppError> {
     lead(&state, &agent)?;
-    let Some(v) = state.store.version(RULES, id).await.map_err(internal)? else {
+    let Some((v, diff)) = with_diff(state.store.as_ref(), id)
+        .await
+        .map_err(internal)?
+    else {
         return Err(AppError::NotFound(format!("no version {id} of the rules")));
     };
-    let before = match id {
-        0 | 1 => None,
-        _ => state.store.version(RULES, id - 1).await.map_err(internal)?,
-    };
-    let diff = unified(
-        before.as_ref().map_or("", |b| b.text.as_str()),
-        &v.text,
-        &format!("version {}", id.saturating_sub(1)),
-        &format!("version {id}"),
-    );
     Ok(ApiJson(json!({"version": v, "diff": diff})))
 }
 
@@ -96,7 +89,8 @@ async fn rollback(
     lead(&state, &agent)?;
     if state.config.engine.rules.is_none() {
         return Err(AppError::Conflict(
-            "this server runs the built-in rules, which are not a file of yours: `frontdesk init DIR`              writes an editable rules.toml; point engine.rules at it, then roll back"
+            "this server runs the built-in rules, which are not a file of yours: `frontdesk init DIR` \
+             writes an editable rules.toml; point engine.rules at it, then roll back"
                 .into(),
         ));
     }
