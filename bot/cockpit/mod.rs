@@ -196,12 +196,17 @@ impl LiveRules {
                 id: version.id,
                 reason: e.reason(),
             })?;
+        self.apply(rules, version);
+        Ok(())
+    }
+
+    /// Puts `rules`, read from `version`, in force here.
+    fn apply(&self, rules: Rules, version: &ConfigVersion) {
         self.desk.set_rules(rules);
         self.mark(version);
         crate::metrics::rules_version(version.id);
         tracing::info!(version = version.id, author = %version.author, summary = %version.summary,
             "rules in force");
-        Ok(())
     }
 
     /// Looks at the file once (and, on a shared store, at the newest version): what
@@ -225,13 +230,17 @@ impl LiveRules {
                 .expect("rules lock")
                 .replace(now.clone())
                 != Some(now.clone());
-            if new && self.state().sha256.as_deref() != Some(now.as_str()) {
+            let in_force = self.state().sha256.as_deref() == Some(now.as_str());
+            if new && in_force {
+                // Put back as it was (after a refused edit, say): nothing is refused now.
+                self.state.lock().expect("rules lock").refused = None;
+            } else if new {
                 match Rules::parse(&text, &self.path) {
-                    Ok(_) => {
+                    Ok(rules) => {
                         let version = self
                             .record(&text, format!("file on {}", self.store.node()))
                             .await?;
-                        self.put_in_force(&version)?;
+                        self.apply(rules, &version);
                         changed = true;
                     }
                     Err(e) => self.refuse(&e, &text, now),

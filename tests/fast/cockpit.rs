@@ -143,6 +143,22 @@ async fn rules_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
         "the version in force stays: {still}"
     );
 
+    // The lead puts the file back as it was: nothing is refused any more.
+    std::fs::write(&rules, format!("{shipped}{CANCELLATIONS_TO_A_PERSON}")).unwrap();
+    eventually("the refusal to clear", || {
+        let ana = &ana;
+        async move {
+            let (_, body) = ana.get("/console/api/rules").await;
+            body["state"]["refused"].is_null().then_some(())
+        }
+    })
+    .await;
+    let (_, now) = ana.get("/console/api/rules").await;
+    assert_eq!(
+        now["state"]["version"], 2,
+        "the same text is the same version: {now}"
+    );
+
     // Roll back to the shipped rules from the console: in force at once, written to the file.
     let back = ana
         .post("/console/api/rules/versions/1/rollback", None)
