@@ -1,6 +1,6 @@
 //! The PostgreSQL engine's [`Versions`]: the `versions` table (`003_versions.sql`). A new
-//! version takes the next id of its kind in one statement; two nodes adding at once are
-//! told apart by the primary key and the loser tries again.
+//! version takes the next id of its kind under a lock on the kind, so nodes adding at once
+//! queue and each gets its own id.
 
 use super::*;
 use crate::store::{ConfigVersion, Versions};
@@ -8,29 +8,39 @@ use crate::store::{ConfigVersion, Versions};
 #[async_trait]
 impl Versions for PgStore {
     async fn add_version(&self, version: ConfigVersion) -> Result<ConfigVersion, StoreError> {
-        for _ in 0..5 {
-            let newest = self.versions(&version.kind, 1).await?.into_iter().next();
-            if let Some(newest) = newest.as_ref().filter(|n| n.sha256 == version.sha256) {
-                return Ok(newest.clone());
-            }
-            let next = ConfigVersion {
-                id: newest.map_or(1, |n| n.id + 1),
-                ..version.clone()
-            };
-            let added = self
-                .exec(
-                    "INSERT INTO versions (kind, id, body) VALUES ($1, $2, $3)
-                     ON CONFLICT (kind, id) DO NOTHING",
-                    &[&next.kind, &(next.id as i64), &json(&next)],
-                )
-                .await?;
-            if added == 1 {
-                return Ok(next);
-            }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // One writer per kind at a time (an advisory lock: the kind may have no row yet), so
+        // nodes adding at once queue rather than race for the same id.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('versions' || E'\\t' || $1, 0))",
+            &[&version.kind],
+        )
+        .await?;
+        let newest: Option<ConfigVersion> = match tx
+            .query_opt(
+                "SELECT body FROM versions WHERE kind = $1 ORDER BY id DESC LIMIT 1",
+                &[&version.kind],
+            )
+            .await?
+        {
+            Some(row) => Some(from_json("versions", row.get::<_, Json<_>>(0).0)?),
+            None => None,
+        };
+        if let Some(newest) = newest.as_ref().filter(|n| n.sha256 == version.sha256) {
+            return Ok(newest.clone());
         }
-        Err(StoreError::Postgres(
-            "versions: other nodes kept adding a version at the same time; try again".into(),
-        ))
+        let next = ConfigVersion {
+            id: newest.map_or(1, |n| n.id + 1),
+            ..version
+        };
+        tx.execute(
+            "INSERT INTO versions (kind, id, body) VALUES ($1, $2, $3)",
+            &[&next.kind, &(next.id as i64), &json(&next)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(next)
     }
 
     async fn versions(&self, kind: &str, limit: usize) -> Result<Vec<ConfigVersion>, StoreError> {
