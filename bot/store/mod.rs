@@ -87,6 +87,13 @@ pub trait Store:
     /// (agent, conversation) for every conversation an agent owns.
     async fn assignments(&self) -> Result<Vec<(String, ConversationId)>, StoreError>;
     async fn conversation_count(&self) -> Result<usize, StoreError>;
+    /// Conversations last changed at or after `since`, newest first, at most `limit`: what
+    /// the cockpit reads (what-if replay on real history, the unanswered inbox, feedback).
+    async fn conversations_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ConversationRecord>, StoreError>;
     /// Conversations whose latest customer message waits for an answer the LLM was
     /// writing (`Change::awaiting`): after a crash, the desk answers them at start.
     async fn awaiting_answers(&self) -> Result<Vec<ConversationId>, StoreError>;

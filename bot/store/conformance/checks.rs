@@ -375,3 +375,35 @@ pub(super) async fn any_text_a_customer_sends_is_stored_as_sent(store: &dyn Stor
         1
     );
 }
+
+/// `conversations_since` finds the conversations changed at or after a time, newest first,
+/// no more than asked for.
+pub(super) async fn conversations_since_are_the_newest_changed_ones(store: &dyn Store) {
+    let now = Utc::now();
+    let mut change = Change::default();
+    for (id, days) in [("a", 10), ("b", 3), ("c", 1), ("d", 0)] {
+        change.conversations.push(conversation(
+            id,
+            Status::Bot,
+            now - chrono::Duration::days(days),
+        ));
+    }
+    store.apply(change).await.unwrap();
+    let ids = |records: Vec<ConversationRecord>| -> Vec<String> {
+        records.into_iter().map(|r| r.id.0).collect()
+    };
+    let week = now - chrono::Duration::days(7);
+    assert_eq!(
+        ids(store.conversations_since(week, 10).await.unwrap()),
+        ["d", "c", "b"]
+    );
+    assert_eq!(
+        ids(store.conversations_since(week, 2).await.unwrap()),
+        ["d", "c"]
+    );
+    assert!(store
+        .conversations_since(now + chrono::Duration::days(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}

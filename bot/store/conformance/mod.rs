@@ -44,6 +44,7 @@ pub(crate) const CHECKS: &[(&str, Check)] = checks![
     "queue_and_claims" => queue_entries_and_assignments_follow_the_change,
     "hostile_text" => any_text_a_customer_sends_is_stored_as_sent,
     "versions" => versions_are_numbered_kept_whole_and_not_repeated,
+    "conversations_since" => conversations_since_are_the_newest_changed_ones,
 ];
 
 /// Runs every check, each on a fresh store from `fresh`.

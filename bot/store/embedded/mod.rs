@@ -123,6 +123,12 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("store records always serialize")
 }
 
+/// Keeps the `limit` most recently updated records, newest first (ties by id).
+fn newest_first(records: &mut Vec<ConversationRecord>, limit: usize) {
+    records.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.0.cmp(&b.id.0)));
+    records.truncate(limit);
+}
+
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
         what: what.to_string(),
@@ -301,6 +307,27 @@ impl Store for SledStore {
 
     async fn conversation_count(&self) -> Result<usize, StoreError> {
         Ok(self.trees[CONVERSATIONS].len())
+    }
+
+    async fn conversations_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        // The tree is keyed by id: a scan, kept to `limit` newest as it goes.
+        let mut out: Vec<ConversationRecord> = Vec::new();
+        for kv in self.trees[CONVERSATIONS].iter() {
+            let (_, v) = kv?;
+            let record: ConversationRecord = decode("conversation", &v)?;
+            if record.updated >= since {
+                out.push(record);
+                if out.len() > limit.saturating_mul(2).max(1024) {
+                    newest_first(&mut out, limit);
+                }
+            }
+        }
+        newest_first(&mut out, limit);
+        Ok(out)
     }
 
     async fn awaiting_answers(&self) -> Result<Vec<ConversationId>, StoreError> {

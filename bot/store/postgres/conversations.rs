@@ -108,6 +108,20 @@ impl Store for PgStore {
         Ok(rows[0].get::<_, i64>(0) as usize)
     }
 
+    async fn conversations_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.bodies(
+            "conversations",
+            "SELECT body FROM conversations WHERE updated >= $1 ORDER BY updated DESC, id LIMIT $2",
+            &[&since, &limit],
+        )
+        .await
+    }
+
     async fn awaiting_answers(&self) -> Result<Vec<ConversationId>, StoreError> {
         let rows = self
             .rows(
