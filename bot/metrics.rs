@@ -12,6 +12,8 @@ pub const BOT_REPLIES: &str = "frontdesk_bot_replies_total";
 pub const AGENT_REPLIES: &str = "frontdesk_agent_replies_total";
 pub const RULES_VERSION: &str = "frontdesk_rules_version";
 pub const RULES_REFUSED: &str = "frontdesk_rules_refused_total";
+pub const CONFIG_VERSION: &str = "frontdesk_config_version";
+pub const CONFIG_REFUSED: &str = "frontdesk_config_refused_total";
 pub const ESCALATIONS: &str = "frontdesk_escalations_total";
 pub const QUEUE_DEPTH: &str = "frontdesk_queue_depth";
 pub const REPLY_LATENCY: &str = "frontdesk_reply_latency_seconds";
@@ -71,6 +73,14 @@ fn describe() {
     metrics::describe_counter!(
         RULES_REFUSED,
         "Changes of the rules file refused (invalid); the version in force stayed."
+    );
+    metrics::describe_gauge!(
+        CONFIG_VERSION,
+        "The version in force of each watched configuration, by kind (rules, intents, canned, prompts, help_centre)."
+    );
+    metrics::describe_counter!(
+        CONFIG_REFUSED,
+        "Configuration changes refused (invalid), by kind; the version in force stayed."
     );
     metrics::describe_counter!(
         ESCALATIONS,
@@ -144,12 +154,20 @@ pub fn escalated(queue: &str) {
     metrics::counter!(ESCALATIONS, "queue" => queue.to_string()).increment(1);
 }
 
-pub fn rules_version(id: u64) {
-    metrics::gauge!(RULES_VERSION).set(id as f64);
+/// The version of `kind` in force (the rules also under their own older name).
+pub fn config_version(kind: &'static str, id: u64) {
+    metrics::gauge!(CONFIG_VERSION, "kind" => kind).set(id as f64);
+    if kind == "rules" {
+        metrics::gauge!(RULES_VERSION).set(id as f64);
+    }
 }
 
-pub fn rules_refused() {
-    metrics::counter!(RULES_REFUSED).increment(1);
+/// A change of `kind` refused.
+pub fn config_refused(kind: &'static str) {
+    metrics::counter!(CONFIG_REFUSED, "kind" => kind).increment(1);
+    if kind == "rules" {
+        metrics::counter!(RULES_REFUSED).increment(1);
+    }
 }
 
 pub fn agent_replied() {

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use frontdesk::config::Config;
+use frontdesk::evaluation::report;
 use frontdesk::kb::{eval as kb_eval, HelpCentre, Kb};
 use frontdesk::llm::LlmHandle;
 use frontdesk::{evaluation, replay};
 
-use frontdesk::nlu::training::{self, FrustrationCheck, Report, TextTask};
+use frontdesk::nlu::training::{self, FrustrationCheck, Predictions, Report, TextTask};
 
 use super::nlu::Places;
 use super::support::Bars;
@@ -46,7 +47,14 @@ use super::support::Bars;
     (hand-off), guardrail blocks by reason, LLM errors, and for lines with a \"fact\" (a short \
     phrase the right answer contains) the share of answers containing it.\n\n\
     --json prints one object (with at least `accuracy` and `macro_f1`; escalation: `precision`, \
-    `recall`, `f1`, `rules`, `per_why`, `misses`).")]
+    `recall`, `f1`, `rules`, `per_why`, `misses`).\n\n\
+    --html FILE (every kind but answers; with or without --json) also writes the report as one \
+    self-contained HTML page (inline SVG charts, no script): per-label precision/recall/F1, \
+    a confusion heat map, the worst examples; intents: the confidence histogram with the \
+    out-of-scope threshold; sentiment, anger, frustration, stakes: calibration plots and the \
+    expected calibration error; escalation: precision/recall/F1 per rule, recall per `why`, \
+    the misses. Written as DATA/reports/NAME.html (DATA: the server's data_dir), it appears \
+    in the console for leads and admins.")]
 pub struct EvalArgs {
     #[arg(value_enum)]
     pub what: EvalWhat,
@@ -82,6 +90,10 @@ pub struct EvalArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as an HTML page here (`DATA/reports/NAME.html` shows it in the
+    /// console).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     #[command(flatten)]
     pub places: Places,
 }
@@ -100,19 +112,23 @@ pub enum EvalWhat {
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let opts = a.places.options()?;
     let bars = Bars::default();
-    let text = |task: TextTask| -> anyhow::Result<Report> {
+    let text = |task: TextTask| -> anyhow::Result<Predictions> {
         anyhow::ensure!(a.train.is_none(), "--train is for `eval intents` only");
-        Ok(training::eval_text(&opts, task, &a.test, &bars)?)
+        Ok(training::predict_text(&opts, task, &a.test, &bars)?)
     };
-    let report = match a.what {
-        EvalWhat::Intents => training::eval_intents(&opts, &a.test, a.train.as_deref(), &bars)?,
+    let predictions = match a.what {
+        EvalWhat::Intents => training::predict_intents(&opts, &a.test, a.train.as_deref(), &bars)?,
         EvalWhat::Sentiment => text(TextTask::Sentiment)?,
         EvalWhat::Anger => text(TextTask::Anger)?,
         EvalWhat::Frustration => text(TextTask::Frustration)?,
         EvalWhat::Stakes => text(TextTask::Stakes)?,
         EvalWhat::Escalation => return escalation(&a),
-        EvalWhat::Answers => return answers(&a),
+        EvalWhat::Answers => {
+            anyhow::ensure!(a.html.is_none(), "--html is not for `eval answers`");
+            return answers(&a);
+        }
     };
+    let report: Report = predictions.report();
     anyhow::ensure!(
         a.rules.is_none() && a.labels.is_none() && !a.judge,
         "--rules, --labels and --judge are for `eval escalation` only"
@@ -160,6 +176,29 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             print_check(c);
         }
     }
+    if let Some(path) = &a.html {
+        let test = a.test.display().to_string();
+        let figures = match a.what {
+            EvalWhat::Intents => report::intents(&test, &predictions),
+            other => {
+                let what = format!("{other:?}").to_lowercase();
+                report::message_head(&what, &test, &predictions)
+            }
+        };
+        write_html(path, &report::classification_page(&figures))?;
+    }
+    Ok(())
+}
+
+/// Writes a report page (and the folders above it), and says where.
+fn write_html(path: &std::path::Path, page: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating {} for the HTML report", dir.display()))?;
+    }
+    std::fs::write(path, page)
+        .with_context(|| format!("writing the HTML report to {}", path.display()))?;
+    eprintln!("report written to {}", path.display());
     Ok(())
 }
 
@@ -250,7 +289,12 @@ fn escalation(a: &EvalArgs) -> anyhow::Result<()> {
     };
     let (outcomes, _) = run(&local_config, rules.clone())?;
     let report = evaluation::evaluate(&records, &outcomes, &labels)?;
+    let test = a.test.display().to_string();
     if !a.judge {
+        if let Some(path) = &a.html {
+            let figures = report::escalation("the configured rules", &test, &report);
+            write_html(path, &report::escalation_page(&[figures]))?;
+        }
         if a.json {
             println!("{}", serde_json::to_string(&report)?);
         } else {
@@ -260,6 +304,13 @@ fn escalation(a: &EvalArgs) -> anyhow::Result<()> {
     }
     let (outcomes, (calls, tokens)) = run(&config, rules)?;
     let judged = evaluation::evaluate(&records, &outcomes, &labels)?;
+    if let Some(path) = &a.html {
+        let runs = [
+            report::escalation("the local reading alone (llm.judge_ms = 0)", &test, &report),
+            report::escalation("with the LLM judge", &test, &judged),
+        ];
+        write_html(path, &report::escalation_page(&runs))?;
+    }
     let n = records.len().max(1) as f64;
     if a.json {
         println!(

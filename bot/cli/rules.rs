@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use frontdesk::cockpit::{with_diff, RULES};
+use frontdesk::cockpit::{with_diff, RulesSource, RULES};
 use frontdesk::policy::Rules;
 
 #[derive(Args)]
@@ -95,7 +95,7 @@ async fn run_async(args: RulesArgs) -> anyhow::Result<()> {
         }
         RulesCommand::Show { id, diff } => {
             let store = super::api_key::open_store(&config).await?;
-            let (v, text_diff) = with_diff(store.as_ref(), id).await?.with_context(|| {
+            let (v, text_diff) = with_diff(store.as_ref(), RULES, id).await?.with_context(|| {
                 format!("no version {id}: `frontdesk rules versions` lists them")
             })?;
             match diff {
@@ -111,13 +111,13 @@ async fn run_async(args: RulesArgs) -> anyhow::Result<()> {
                  writes an editable rules.toml; point engine.rules at it, then roll back"
             );
             let store = super::api_key::open_store(&config).await?;
-            let version = frontdesk::cockpit::rollback_in_store(
-                store.as_ref(),
-                &path,
-                id,
-                "the command line",
-            )
-            .await?;
+            let source = RulesSource {
+                path: path.clone(),
+                desk: None,
+            };
+            let version =
+                frontdesk::cockpit::rollback_in_store(store.as_ref(), &source, id, "the command line")
+                    .await?;
             println!(
                 "version {} (a copy of {id}, {}) is the newest and written to {}",
                 version.id,

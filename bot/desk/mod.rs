@@ -41,6 +41,7 @@ mod customer;
 mod delivery;
 mod dialogue;
 mod error;
+mod feedback;
 pub mod frustration;
 mod frustration_words;
 pub mod grounding;
@@ -265,6 +266,23 @@ impl Desk {
         self.inner.set_rules(rules)
     }
 
+    /// The intents whose answers are in force.
+    pub fn intents(&self) -> Arc<crate::nlu::IntentSet> {
+        self.inner.dialogue.intents()
+    }
+
+    /// Puts a new set of intents in force: the NLU's intent head first (trained in the
+    /// background when new; the old one answers meanwhile), then their answers. A turn that
+    /// started before reads the set it started with.
+    pub async fn set_intents(
+        &self,
+        intents: crate::nlu::IntentSet,
+    ) -> Result<(), crate::nlu::NluError> {
+        self.inner.nlu.reload_intents(intents.clone()).await?;
+        self.inner.dialogue.set_intents(intents);
+        Ok(())
+    }
+
     /// An agent takes a waiting conversation, if they have room for one more.
     pub async fn claim(&self, agent: &str, id: &ConversationId) -> Result<Conversation, DeskError> {
         agent::claim(&self.inner, agent, id).await
@@ -312,6 +330,19 @@ impl Desk {
         reason: &str,
     ) -> Result<String, DeskError> {
         agent::block_customer(&self.inner, agent, id, reason).await
+    }
+
+    /// `agent` marks conversation `id` (`feedback.rs`): its escalation needed or not, or a
+    /// bot answer wrong (`message`, else the bot's latest answer). Returns its marks.
+    pub async fn mark(
+        &self,
+        agent: &str,
+        id: &ConversationId,
+        mark: crate::store::MarkKind,
+        reason: Option<&str>,
+        message: Option<u64>,
+    ) -> Result<Vec<crate::store::Mark>, DeskError> {
+        feedback::mark(&self.inner, agent, id, mark, reason, message).await
     }
 
     /// Lets a blocked customer write again.

@@ -64,5 +64,6 @@ pub(super) fn new_conversation(
         late_parcel_raised: false,
         access: Default::default(),
         llm_summary: None,
+        feedback: Vec::new(),
     }
 }

@@ -11,6 +11,7 @@
 //! one-message conversations (`messages.rs`).
 
 mod messages;
+pub mod report;
 pub use messages::read_message_set;
 
 use crate::message::Status;

@@ -15,7 +15,7 @@
 //! halves are absolute (not normalised by the best hit), so one threshold separates
 //! answerable from unanswerable questions.
 
-mod articles;
+pub mod articles;
 mod bm25;
 mod cache;
 pub mod eval;
@@ -372,6 +372,19 @@ impl HelpCentre {
         let v = self.embedder.embed_query(question.to_string()).await?;
         self.recent.remember(question, &v);
         Ok(v)
+    }
+
+    /// Sentence embeddings of `texts` by the help centre's encoder, in input order, not
+    /// remembered: the cockpit's unanswered inbox groups customers' messages by them. Up to
+    /// 32 texts wait on the encoder at once (the NLU worker batches them).
+    pub async fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, NluError> {
+        use futures::StreamExt as _;
+        let vectors: Vec<Result<Vec<f32>, NluError>> = futures::stream::iter(texts.to_vec())
+            .map(|t| self.embedder.embed_query(t))
+            .buffered(32)
+            .collect()
+            .await;
+        vectors.into_iter().collect()
     }
 
     /// Forgets the remembered questions (customers' own words): called when a customer's

@@ -147,11 +147,17 @@ impl IntentSet {
     /// Reads every `*.yaml` / `*.yml` intent file in `dir` plus `_out_of_scope.yaml` when
     /// present, and checks them all. The first problem found is returned.
     pub fn load_dir(dir: &Path) -> Result<IntentSet, IntentError> {
+        IntentSet::from_files(dir, &IntentSet::read_files(dir)?)
+    }
+
+    /// The intent files of `dir` (`*.yaml` / `*.yml`), by name, with their text, sorted by
+    /// name: what [`from_files`](Self::from_files) reads.
+    pub fn read_files(dir: &Path) -> Result<Vec<(String, String)>, IntentError> {
         let io = |source| IntentError::Io {
             path: dir.to_path_buf(),
             source,
         };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(io)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(io)?
@@ -159,29 +165,48 @@ impl IntentSet {
             .map(|entry| entry.path())
             .filter(|path| path.is_file() && is_yaml(path))
             .collect();
-        files.sort();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|path| {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("")
+                    .to_string();
+                std::fs::read_to_string(&path)
+                    .map(|text| (name, text))
+                    .map_err(|source| IntentError::Io { path, source })
+            })
+            .collect()
+    }
 
+    /// Checks the intent files `files` (name, text) as if they were the folder `dir`: the
+    /// live reload checks a change before it is put in force. The first problem found is
+    /// returned, naming its file and line.
+    pub fn from_files(dir: &Path, files: &[(String, String)]) -> Result<IntentSet, IntentError> {
         let mut intents: Vec<Intent> = Vec::new();
         let mut origin: BTreeMap<String, PathBuf> = BTreeMap::new();
         let mut out_of_scope = None;
-        for path in files {
-            let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let source = std::fs::read_to_string(&path).map_err(|source| IntentError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        let mut files: Vec<&(String, String)> = files
+            .iter()
+            .filter(|(name, _)| is_yaml(Path::new(name)))
+            .collect();
+        files.sort();
+        for (file_name, source) in files {
+            let path = dir.join(file_name);
             if file_name == OUT_OF_SCOPE_FILE {
-                out_of_scope = Some(parse_out_of_scope(&path, &source)?);
+                out_of_scope = Some(parse_out_of_scope(&path, source)?);
                 continue;
             }
             if file_name.starts_with('_') {
                 continue;
             }
-            let intent = parse_intent(&path, &source)?;
+            let intent = parse_intent(&path, source)?;
             if let Some(first) = origin.get(&intent.name) {
                 return Err(IntentError::Invalid {
                     file: path.clone(),
-                    line: find_line(&source, "name:"),
+                    line: find_line(source, "name:"),
                     message: format!(
                         "intent `{}` is already defined in {}: keep one definition",
                         intent.name,

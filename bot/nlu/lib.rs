@@ -63,14 +63,23 @@ impl Reader {
 /// sentiment, anger and frustration heads; entities come from rules. Shareable across threads.
 pub struct Nlu {
     encoder: Encoder,
-    intents: IntentSet,
-    intent: Reader,
+    /// The intents and the head trained on them; a reload swaps both at once, and a batch
+    /// reads one pair from start to end.
+    intent: std::sync::RwLock<std::sync::Arc<IntentPart>>,
     sentiment: Reader,
     anger: Reader,
     frustration: Reader,
     stakes: Reader,
     /// What the heads read besides the sentence embedding.
     keep: Pools,
+    /// Where it was loaded from: a reload of the intents trains (or finds) its head there.
+    options: NluOptions,
+}
+
+/// The intents in force and their head.
+struct IntentPart {
+    set: IntentSet,
+    reader: Reader,
 }
 
 impl Nlu {
@@ -124,13 +133,16 @@ impl Nlu {
         };
         let nlu = Nlu {
             encoder,
-            intents,
-            intent,
+            intent: std::sync::RwLock::new(std::sync::Arc::new(IntentPart {
+                set: intents,
+                reader: intent,
+            })),
             sentiment,
             anger,
             frustration,
             stakes,
             keep,
+            options: opts.clone(),
         };
         nlu.check_widths()?;
         Ok(nlu)
@@ -139,8 +151,9 @@ impl Nlu {
     /// A head fed rows of another width would answer nonsense: refuse at load.
     fn check_widths(&self) -> Result<(), NluError> {
         let pooled = self.encoder.encode_pooled(&["hello"], self.keep)?;
+        let intent = self.intent_part();
         for r in [
-            &self.intent,
+            &intent.reader,
             &self.sentiment,
             &self.anger,
             &self.frustration,
@@ -169,9 +182,41 @@ impl Nlu {
         Ok(())
     }
 
-    /// The intent definitions the head was trained on.
-    pub fn intents(&self) -> &IntentSet {
-        &self.intents
+    fn intent_part(&self) -> std::sync::Arc<IntentPart> {
+        self.intent.read().expect("intent head lock").clone()
+    }
+
+    /// The intent definitions the head in force was trained on.
+    pub fn intents(&self) -> IntentSet {
+        self.intent_part().set.clone()
+    }
+
+    /// The out-of-scope confidence threshold of the intent head in force.
+    pub fn intent_threshold(&self) -> Option<f32> {
+        self.intent_part().reader.head.threshold
+    }
+
+    /// Puts `set` in force: its head is read from the models folder when one was trained
+    /// for these intents, else trained here (seconds to a minute; the caller runs this off
+    /// the async threads). Messages understood meanwhile use the head in force; once this
+    /// returns, the next batch uses the new one.
+    pub fn reload_intents(&self, set: IntentSet) -> Result<(), NluError> {
+        let head = training::intent_head_for(&self.encoder, &set, &self.options)?;
+        let reader = Reader {
+            head,
+            spec: FeatureSpec::embedding(),
+        };
+        let pooled = self.encoder.encode_pooled(&["hello"], self.keep)?;
+        let width = reader.spec.row(&pooled[0], "hello")?.len();
+        if width != reader.head.input_dim() {
+            return Err(NluError::head(format!(
+                "the retrained intent head reads {} values, the model gives {width}",
+                reader.head.input_dim()
+            )));
+        }
+        *self.intent.write().expect("intent head lock") =
+            std::sync::Arc::new(IntentPart { set, reader });
+        Ok(())
     }
 
     /// Sentence embeddings (mean-pooled over the tokens, L2-normalised, as
@@ -194,13 +239,15 @@ impl Nlu {
         let model: Vec<std::borrow::Cow<str>> = texts.iter().map(|t| model_text(t)).collect();
         let refs: Vec<&str> = model.iter().map(|m| m.as_ref()).collect();
         let pooled = self.encoder.encode_pooled(&refs, self.keep)?;
+        let intent_part = self.intent_part();
+        let intent_reader = &intent_part.reader;
         texts
             .iter()
             .zip(refs)
             .zip(&pooled)
             .map(|((&text, read), p)| {
-                let ip = self.intent.probabilities(p, read)?;
-                let (intent, intent_confidence) = heads::decide_intent(&self.intent.head, &ip);
+                let ip = intent_reader.probabilities(p, read)?;
+                let (intent, intent_confidence) = heads::decide_intent(&intent_reader.head, &ip);
                 let sp = self.sentiment.probabilities(p, read)?;
                 let sentiment_scores = SentimentScores {
                     negative: sp[0],

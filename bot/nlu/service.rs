@@ -96,6 +96,20 @@ impl NluService {
         Ok(out)
     }
 
+    /// Puts a new set of intents in force ([`Nlu::reload_intents`]) on a thread of its own:
+    /// the worker keeps answering with the head in force until the new one is ready.
+    pub async fn reload_intents(&self, set: crate::IntentSet) -> Result<(), NluError> {
+        let nlu = Arc::clone(&self.nlu);
+        let (done, finished) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("nlu-intents".into())
+            .spawn(move || {
+                let _ = done.send(nlu.reload_intents(set));
+            })
+            .map_err(|e| NluError::head(format!("cannot start a thread to train the intents: {e}")))?;
+        finished.await.map_err(|_| NluError::Stopped)?
+    }
+
     /// The engine behind the worker (intent definitions and responses, for example).
     pub fn nlu(&self) -> &Nlu {
         &self.nlu

@@ -5,8 +5,11 @@
 //!   also used by [`Nlu::load`](crate::Nlu::load) when intents changed).
 //! - `text_head.rs`: training the sentiment, anger, frustration and stakes heads
 //!   ([`TextTrainPlan`]); `text_recipe.rs`: their recipes and mixes ([`HeadMix`]).
-//! - `evaluation.rs`: quality on labelled test files ([`eval_intents`], [`eval_text`]) and
-//!   the frustration head at thresholds ([`frustration_check`]).
+//! - `feedback.rs`: retraining one of them with agents' feedback, held-out figures before and
+//!   after ([`FeedbackRun`]).
+//! - `evaluation.rs`: quality on labelled test files ([`eval_intents`], [`eval_text`]; their
+//!   answers one by one: [`predict_intents`], [`predict_text`]) and the frustration head at
+//!   thresholds ([`frustration_check`]).
 //! - `fit.rs`: fitting a head in candle; `calibration.rs`: temperature and prior correction.
 //! - `scoring.rs`: F1 / confusion [`Report`]s; `datasets.rs` and `feature_cache.rs`: labelled
 //!   files and their cached encoder outputs.
@@ -16,6 +19,7 @@ mod calibration;
 mod datasets;
 mod evaluation;
 mod feature_cache;
+mod feedback;
 mod finetune;
 mod fit;
 mod intent_head;
@@ -25,7 +29,13 @@ mod text_recipe;
 
 pub use crate::heads::TextTask;
 pub use adapter::{AdapterOptions, EpochScore};
-pub use evaluation::{eval_intents, eval_text, frustration_check, FrustrationCheck, ThresholdRow};
+pub use evaluation::{
+    eval_intents, eval_text, frustration_check, predict_intents, predict_text, FrustrationCheck,
+    Prediction, Predictions, ThresholdRow,
+};
+pub use feedback::{
+    ExampleProbabilities, FeedbackRun, FeedbackTraining, PartFigures, Scores,
+};
 pub use finetune::{FinetuneEpoch, FinetuneOptions};
 pub use fit::{ClassWeights, TrainOptions};
 pub(crate) use intent_head::intent_head_for;

@@ -20,6 +20,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// Well-formed but refused by the checks (a configuration change that does not pass).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     Unsupported(String),
     #[error("{0}")]
@@ -39,6 +42,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -54,6 +58,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::TooLarge(_) => "too_large",
+            AppError::Unprocessable(_) => "refused",
             AppError::Unsupported(_) => "unsupported_media_type",
             AppError::Busy(_) => "busy",
             AppError::TooMany(_) => "too_many_requests",

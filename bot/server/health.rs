@@ -123,7 +123,19 @@ pub async fn health(
 ) -> impl IntoResponse {
     let figures = state.limits.figures.get(&state.desk).await;
     let ok = figures.store.is_ok();
-    let rules = state.rules.state();
+    let rules = state.cockpit.state(crate::cockpit::RULES);
+    // Each watched configuration: its version in force, and whether a change was refused.
+    let config: serde_json::Map<String, serde_json::Value> = state
+        .cockpit
+        .all()
+        .map(|live| {
+            let s = live.state();
+            (
+                live.kind().to_string(),
+                serde_json::json!({"version": s.version, "refused": s.refused.is_some()}),
+            )
+        })
+        .collect();
     let mut body = serde_json::json!({
         "status": if ok { "ready" } else { "degraded" },
         "components": {
@@ -142,6 +154,7 @@ pub async fn health(
                 // A change of the file was refused: the version above stays in force.
                 "refused": rules.refused.is_some(),
             },
+            "config": config,
         },
         "waiting": figures.waiting(),
         "figures_as_of": figures.as_of,
@@ -150,6 +163,9 @@ pub async fn health(
     });
     if monitoring(&state, ip, &headers) {
         body["components"]["rules"] = serde_json::json!(rules);
+        for live in state.cockpit.all() {
+            body["components"]["config"][live.kind()] = serde_json::json!(live.state());
+        }
         body["node"] = serde_json::json!(figures.node);
         body["leases"] = serde_json::json!(figures.leases.iter().map(|l| serde_json::json!({
             "name": l.name,

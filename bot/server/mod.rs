@@ -15,12 +15,15 @@ pub mod auth;
 mod cockpit;
 pub mod console;
 pub mod error;
+mod feedback;
 pub mod health;
 pub mod hub;
 pub mod limits;
 pub mod logins;
 pub mod open_files;
 pub mod privacy;
+mod reports;
+mod unanswered;
 pub use crate::throttle;
 pub mod validate;
 pub mod widget;
@@ -61,8 +64,8 @@ pub struct AppState {
     pub nlu_first_ms: u64,
     /// The state of each chat platform (Telegram, Discord), for `/health`.
     pub channels: ChannelHealth,
-    /// The escalation rules in force, their versions and reload (`crate::cockpit`).
-    pub rules: crate::cockpit::LiveRules,
+    /// The configuration the lead edits (rules, intents, ...), watched and versioned.
+    pub cockpit: crate::cockpit::Cockpit,
 }
 
 /// The whole router, built from its state so tests can drive it.
@@ -80,6 +83,9 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(widget::routes())
         .merge(console::routes())
         .merge(cockpit::routes())
+        .merge(feedback::routes())
+        .merge(reports::routes())
+        .merge(unanswered::routes())
         .with_state(state)
         .merge(extra)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

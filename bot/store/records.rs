@@ -117,6 +117,10 @@ pub struct ConversationRecord {
     /// The handoff summary the LLM wrote for the agents (`[llm]` on), once it has.
     #[serde(default)]
     pub llm_summary: Option<String>,
+    /// What agents said of it: its escalation needed or not, a bot answer wrong
+    /// (`desk/feedback.rs`); at most one escalation mark per agent, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feedback: Vec<Mark>,
 }
 
 /// How sure the desk is of who writes in a conversation.
@@ -183,6 +187,58 @@ pub struct DeliveryFailure {
     /// The text that was not delivered.
     pub text: String,
     pub time: DateTime<Utc>,
+}
+
+/// One agent's judgement of a conversation: its escalation was needed or not, or one of the
+/// bot's answers was wrong. Read by the cockpit (precision per rule, wrong answers per intent),
+/// the what-if replay (labelled conversations) and `train --feedback`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mark {
+    /// The agent's name.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub mark: MarkKind,
+    /// Why, in the agent's words (one line, bounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Escalation marks: the escalation's reasons when it was marked (rule, observed value,
+    /// threshold), so precision per rule stays computable after the rules change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalation: Vec<EscalationReason>,
+    /// Wrong-answer marks: the bot message's index in the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<u64>,
+    /// Wrong-answer marks: the intent of the customer message it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+}
+
+/// What an agent marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkKind {
+    /// The escalation was right: a person had to see it.
+    Needed,
+    /// The bot could have gone on: nobody needed to see it.
+    NotNeeded,
+    /// A bot answer was wrong (marked when the agent took over).
+    WrongAnswer,
+}
+
+impl MarkKind {
+    /// The name the API and the files use (`needed`, `not_needed`, `wrong_answer`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarkKind::Needed => "needed",
+            MarkKind::NotNeeded => "not_needed",
+            MarkKind::WrongAnswer => "wrong_answer",
+        }
+    }
+
+    /// A judgement of the escalation (needed or not), not of one answer.
+    pub fn is_escalation(self) -> bool {
+        matches!(self, MarkKind::Needed | MarkKind::NotNeeded)
+    }
 }
 
 /// A one-time `/link` code: who asked for it and until when it may be used.

@@ -20,3 +20,4 @@ mod server_console;
 mod server_escalation;
 mod server_kill;
 mod stakes;
+mod unanswered;

@@ -25,6 +25,8 @@ mod discord_catchup;
 mod discord_routes;
 #[path = "../fast/exactly_once.rs"]
 mod exactly_once;
+#[path = "../fast/feedback.rs"]
+mod feedback;
 #[path = "../fast/guessing.rs"]
 mod guessing;
 #[path = "../fast/server_channels.rs"]

@@ -280,6 +280,24 @@ impl<'a> Agent<'a> {
         )
     }
 
+    /// PUT `path` with a JSON body (CSRF token and session sent); returns (status, body).
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .server
+            .http
+            .put(self.server.at(path))
+            .bearer_auth(&self.token)
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
     pub async fn post(&self, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self
             .server

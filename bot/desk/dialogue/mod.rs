@@ -82,7 +82,8 @@ pub struct Answer {
 /// The answers of one intents folder, bound to a shop (and, when given, a help centre
 /// quoted for questions outside the intents).
 pub struct Dialogue {
-    intents: IntentSet,
+    /// The intents in force; a reload swaps them whole (a turn reads one set).
+    intents: std::sync::RwLock<Arc<IntentSet>>,
     commerce: Arc<dyn Commerce>,
     help: Option<Arc<HelpCentre>>,
     /// Where wrong order checks are counted across conversations (the desk's store); without
@@ -97,7 +98,7 @@ impl Dialogue {
 
     pub fn new(intents: IntentSet, commerce: Arc<dyn Commerce>) -> Dialogue {
         Dialogue {
-            intents,
+            intents: std::sync::RwLock::new(Arc::new(intents)),
             commerce,
             help: None,
             ledger: None,
@@ -127,8 +128,18 @@ impl Dialogue {
         &self.commerce
     }
 
-    fn response(&self, intent: &str) -> Option<&Response> {
-        self.intents.get(intent).map(|i| &i.response)
+    /// The intents in force.
+    pub fn intents(&self) -> Arc<IntentSet> {
+        self.intents.read().expect("intents lock").clone()
+    }
+
+    /// Puts `intents` in force from the next answer on: the live reload of the intents.
+    pub fn set_intents(&self, intents: IntentSet) {
+        *self.intents.write().expect("intents lock") = Arc::new(intents);
+    }
+
+    fn response(&self, intent: &str) -> Option<Response> {
+        self.intents().get(intent).map(|i| i.response.clone())
     }
 
     /// The intent this turn is about. A message that gives the slot the bot asked for
@@ -163,19 +174,19 @@ impl Dialogue {
         // "order 10014", "and 10040": a bare order number asks after that order
         if analysis.intent == OUT_OF_SCOPE && is_bare_order_number(analysis) {
             if let Some(status) = self.status_intent() {
-                return status.to_string();
+                return status;
             }
         }
         analysis.intent.clone()
     }
 
     /// The intent whose answer is an order's status (action `order_status`), if any.
-    fn status_intent(&self) -> Option<&str> {
-        self.intents
+    fn status_intent(&self) -> Option<String> {
+        self.intents()
             .intents
             .iter()
             .find(|i| i.response.action.as_deref() == Some("order_status"))
-            .map(|i| i.name.as_str())
+            .map(|i| i.name.clone())
     }
 
     /// Answers `intent` in the conversation `record`: a yes to a restated action does it,
@@ -228,7 +239,7 @@ impl Dialogue {
                 }
             }
             let text = self
-                .intents
+                .intents()
                 .out_of_scope
                 .as_ref()
                 .map(|o| o.response.text.clone())
@@ -291,7 +302,7 @@ impl Dialogue {
             }
         }
         let slots = &mut record.slots;
-        match self.act(response, slots, &record.access).await {
+        match self.act(&response, slots, &record.access).await {
             Ok(Acted::Fill(values)) => Answer {
                 text: render(&response.text, slots, &values),
                 resolved: true,

@@ -16,6 +16,42 @@ use crate::encoder::{Encoder, ModelFiles};
 use crate::heads::{argmax, FeatureSpec, Head, TextTask};
 use crate::{Nlu, NluError, NluOptions, OUT_OF_SCOPE};
 
+/// One labelled test example and the head's answer to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    pub text: String,
+    /// The true label, an index into [`Predictions::labels`].
+    pub truth: usize,
+    /// The answer, an index into [`Predictions::labels`].
+    pub predicted: usize,
+    /// The top probability (intents: the best intent's, also when the answer is
+    /// `out_of_scope` because it fell below the threshold).
+    pub confidence: f32,
+    /// Every label's probability in [`Predictions::labels`] order (message heads; empty for
+    /// intents, whose answers are what [`Nlu::analyze`] decides).
+    pub probabilities: Vec<f32>,
+}
+
+/// A head's answers on a labelled test file, one per example in file order: what the
+/// evaluation reports draw their histograms, calibration and worst examples from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Predictions {
+    pub labels: Vec<String>,
+    pub examples: Vec<Prediction>,
+    /// The intent head's out-of-scope threshold (a best intent below it is answered
+    /// `out_of_scope`); none for message heads and freshly trained intent heads.
+    pub threshold: Option<f32>,
+}
+
+impl Predictions {
+    /// The scores of these answers (accuracy, per-label F1, confusion matrix).
+    pub fn report(&self) -> Report {
+        let truth: Vec<usize> = self.examples.iter().map(|e| e.truth).collect();
+        let predicted: Vec<usize> = self.examples.iter().map(|e| e.predicted).collect();
+        Report::new(&self.labels, &truth, &predicted)
+    }
+}
+
 /// Score intents on `test` (CSV with a `text,intent` header).
 ///
 /// With `train` (same format), a fresh head is trained on it (logistic regression on the
@@ -27,12 +63,24 @@ pub fn eval_intents(
     train: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<Report, NluError> {
+    Ok(predict_intents(opts, test, train, progress)?.report())
+}
+
+/// [`eval_intents`]'s answers one by one, with their confidence and the threshold.
+pub fn predict_intents(
+    opts: &NluOptions,
+    test: &Path,
+    train: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<Predictions, NluError> {
     let test_rows = read_intent_csv(test)?;
     if test_rows.is_empty() {
         return Err(NluError::data(format!("{} has no rows", test.display())));
     }
     let texts: Vec<&str> = test_rows.iter().map(|r| r.text.as_str()).collect();
-    let (mut labels, predicted): (Vec<String>, Vec<String>) = match train {
+    // (labels, answers with their confidence, threshold)
+    type Answers = (Vec<String>, Vec<(String, f32)>, Option<f32>);
+    let (mut labels, predicted, threshold): Answers = match train {
         Some(train_path) => {
             let files = ModelFiles::resolve(opts.model_dir.as_deref(), &opts.cache_dir)?;
             let encoder = Encoder::load(&files, &opts.encoder)?;
@@ -57,19 +105,24 @@ pub fn eval_intents(
             let mut predicted = Vec::new();
             for chunk in texts.chunks(64) {
                 for x in encoder.encode(chunk)? {
-                    predicted.push(labels[head.predict(&x).0].clone());
+                    let (best, p) = head.predict(&x);
+                    predicted.push((labels[best].clone(), p));
                 }
                 progress.inc(chunk.len() as u64);
             }
             progress.finish();
-            (labels, predicted)
+            (labels, predicted, None)
         }
         None => {
             let nlu = Nlu::load(opts)?;
             progress.start("classifying", texts.len() as u64);
             let mut predicted = Vec::new();
             for chunk in texts.chunks(64) {
-                predicted.extend(nlu.analyze(chunk)?.into_iter().map(|x| x.intent));
+                predicted.extend(
+                    nlu.analyze(chunk)?
+                        .into_iter()
+                        .map(|x| (x.intent, x.intent_confidence)),
+                );
                 progress.inc(chunk.len() as u64);
             }
             progress.finish();
@@ -80,7 +133,7 @@ pub fn eval_intents(
                 .map(|s| s.to_string())
                 .collect();
             labels.push(OUT_OF_SCOPE.to_string());
-            (labels, predicted)
+            (labels, predicted, nlu.intent_threshold())
         }
     };
     for r in &test_rows {
@@ -89,9 +142,22 @@ pub fn eval_intents(
         }
     }
     let index = |l: &str| labels.iter().position(|x| x == l).expect("label listed");
-    let truth: Vec<usize> = test_rows.iter().map(|r| index(&r.label)).collect();
-    let pred: Vec<usize> = predicted.iter().map(|p| index(p)).collect();
-    Ok(Report::new(&labels, &truth, &pred))
+    let examples = test_rows
+        .iter()
+        .zip(predicted)
+        .map(|(r, (answer, confidence))| Prediction {
+            text: r.text.clone(),
+            truth: index(&r.label),
+            predicted: index(&answer),
+            confidence,
+            probabilities: Vec::new(),
+        })
+        .collect();
+    Ok(Predictions {
+        labels,
+        examples,
+        threshold,
+    })
 }
 
 /// A stored message head with what reading a data file for it takes: the encoder, and the
@@ -151,14 +217,39 @@ pub fn eval_text(
     test: &Path,
     progress: &dyn Progress,
 ) -> Result<Report, NluError> {
+    Ok(predict_text(opts, task, test, progress)?.report())
+}
+
+/// [`eval_text`]'s answers one by one, with every label's probability.
+pub fn predict_text(
+    opts: &NluOptions,
+    task: TextTask,
+    test: &Path,
+    progress: &dyn Progress,
+) -> Result<Predictions, NluError> {
     let stored = StoredHead::load(opts, task)?;
     let data = stored.data(test, progress)?;
-    let predicted: Vec<usize> = data
-        .probabilities(&stored.head, &stored.spec)?
-        .iter()
-        .map(|p| argmax(p).0)
+    let probabilities = data.probabilities(&stored.head, &stored.spec)?;
+    let examples = probabilities
+        .into_iter()
+        .zip(&data.labels)
+        .zip(&data.texts)
+        .map(|((p, &truth), text)| {
+            let (predicted, confidence) = argmax(&p);
+            Prediction {
+                text: text.clone(),
+                truth,
+                predicted,
+                confidence,
+                probabilities: p,
+            }
+        })
         .collect();
-    Ok(Report::new(&task.labels(), &data.labels, &predicted))
+    Ok(Predictions {
+        labels: task.labels(),
+        examples,
+        threshold: None,
+    })
 }
 
 /// How the frustration head's scores split messages at one threshold `t`: `upset` is

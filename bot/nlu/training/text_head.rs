@@ -45,6 +45,9 @@ pub struct TextTrainPlan {
     /// Measure a fine-tuned copy of the top encoder layer on top of the head (reported per
     /// epoch in [`TextTraining::finetune_epochs`]; the head is saved without it).
     pub finetune: Option<FinetuneOptions>,
+    /// Labelled messages from agents' feedback (`label<TAB>text`, a file apart from the
+    /// shipped data, see `feedback.rs`) and the loss weight of one.
+    pub feedback: Option<(PathBuf, f32)>,
 }
 
 /// A trained tweet head and its validation figures; [`save`](Self::save) stores it.
@@ -108,6 +111,7 @@ impl TextTrainPlan {
             },
             adapter: task.default_adapter(),
             finetune: None,
+            feedback: None,
         }
     }
 
@@ -163,6 +167,10 @@ impl TextTrainPlan {
             for part in self.mix.sources(raw)? {
                 train_set.extend(part);
             }
+        }
+        if let Some((path, weight)) = &self.feedback {
+            let set = raw(path)?;
+            train_set.extend(Dataset::select(&set, *weight, |_, l| task.index(l).ok()));
         }
         let started = Instant::now();
         let (mut head, report, adapter_epochs) = train_text_head(
@@ -239,6 +247,10 @@ impl TextTrainPlan {
                 "mix".into(),
                 serde_json::to_string(&self.mix).unwrap_or_default(),
             );
+        }
+        if let Some((path, weight)) = &self.feedback {
+            let examples = format!("{} (weight {weight})", path.display());
+            head.notes.insert("feedback".into(), examples);
         }
         head.notes.insert(
             "train_counts".into(),

@@ -52,6 +52,7 @@ pub(crate) fn conversation(id: &str, status: Status, updated: DateTime<Utc>) -> 
         late_parcel_raised: false,
         access: Default::default(),
         llm_summary: None,
+        feedback: Vec::new(),
     }
 }
 

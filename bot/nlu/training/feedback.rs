@@ -1,0 +1,296 @@
+//! Retraining a message head (frustration, sentiment, anger) with labelled messages from
+//! agents' feedback (`frontdesk train ... --feedback`), and what it changed.
+//!
+//! The examples come as a `label<TAB>text` file of their own, never mixed into the shipped
+//! data: they join the head's training set with a loss weight each ([`FeedbackRun::weight`]),
+//! so a handful can move the head's decision on them among thousands of shipped examples.
+//!
+//! So that something stays held out, the run splits the head's `val.tsv` by position: the
+//! even lines (the 1st, 3rd, ...) choose what the recipe chooses on val (prior correction,
+//! temperature, the token adapter's epoch), the odd lines are never looked at until the
+//! report. With [`FeedbackRun::baseline`] the same split trains a head without the
+//! examples too, so the report tells the examples' effect apart from the split's.
+//! [`FeedbackTraining::save`] keeps the head in force as
+//! `<head>.before-feedback-<UTC time>.safetensors` before the new one takes its name.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::datasets::Dataset;
+use super::scoring::Report;
+use super::text_head::{TextTrainPlan, TextTraining};
+use super::Progress;
+use crate::encoder::{Encoder, ModelFiles};
+use crate::heads::{argmax, FeatureSpec, Head, TextTask};
+use crate::{NluError, NluOptions};
+
+/// One retraining with feedback: the head's usual plan, the examples and their weight.
+#[derive(Debug, Clone)]
+pub struct FeedbackRun {
+    /// The plan `frontdesk train` built (recipe, data folder with `train.tsv` and
+    /// `val.tsv`, the flags' overrides).
+    pub plan: TextTrainPlan,
+    /// The feedback examples, `label<TAB>text` under a `label<TAB>text` header.
+    pub examples: PathBuf,
+    /// Loss weight of one example (a shipped example counts 1).
+    pub weight: f32,
+    /// Also train without the examples on the same split, for the report.
+    pub baseline: bool,
+}
+
+/// How a head scores on one labelled file.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Scores {
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub macro_recall: f64,
+    /// What the recipe's prior correction maximises (anger: anger F1; else macro-recall).
+    pub objective: f64,
+}
+
+/// One part of the head's validation file, scored by each head.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartFigures {
+    /// `chosen on` (even lines of val.tsv) or `held out` (odd lines).
+    pub part: String,
+    pub rows: usize,
+    /// The head in force before (it chose on the whole of val.tsv, both parts included).
+    pub in_force: Option<Scores>,
+    /// Retrained on the same split without the examples.
+    pub baseline: Option<Scores>,
+    /// Retrained with them.
+    pub feedback: Scores,
+}
+
+/// One feedback example and each head's probabilities for it (in the head's label order).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExampleProbabilities {
+    pub text: String,
+    pub label: String,
+    pub in_force: Option<Vec<f32>>,
+    pub baseline: Option<Vec<f32>>,
+    pub feedback: Vec<f32>,
+}
+
+/// A head retrained with feedback, and what changed.
+pub struct FeedbackTraining {
+    /// The new head (saved by [`save`](Self::save)).
+    pub training: TextTraining,
+    pub baseline: Option<TextTraining>,
+    /// `chosen on`, then `held out`.
+    pub parts: Vec<PartFigures>,
+    /// In the examples file's order.
+    pub examples: Vec<ExampleProbabilities>,
+}
+
+impl FeedbackRun {
+    /// Split val, train (without the examples too, when asked) and score every head on both
+    /// parts and on the examples. Works in `<cache>/feedback/<head>/`.
+    pub fn run(
+        &self,
+        opts: &NluOptions,
+        progress: &dyn Progress,
+    ) -> Result<FeedbackTraining, NluError> {
+        let task = self.plan.task;
+        if !matches!(
+            task,
+            TextTask::Frustration | TextTask::Sentiment | TextTask::Anger
+        ) {
+            return Err(NluError::train(
+                "feedback retrains the frustration, sentiment and anger heads only",
+            ));
+        }
+        let work = opts.cache_dir.join("feedback").join(task.name());
+        let (chosen, held_out) = split_data(&self.plan.data_dir, &work)?;
+        let mut plan = self.plan.clone();
+        plan.data_dir = work.clone();
+        plan.feedback = None;
+        let baseline = match self.baseline {
+            true => Some(plan.run(opts, progress)?),
+            false => None,
+        };
+        plan.feedback = Some((self.examples.clone(), self.weight));
+        let training = plan.run(opts, progress)?;
+
+        // every head on every file, read as each head reads it
+        let files = ModelFiles::resolve(opts.model_dir.as_deref(), &opts.cache_dir)?;
+        let encoder = Encoder::load(&files, &opts.encoder)?;
+        let in_force_file = task.head_file(&opts.models_dir);
+        let in_force = match in_force_file.is_file() {
+            true => Some(Head::load(&in_force_file)?),
+            false => None,
+        };
+        let mut heads: Vec<Option<Head>> = vec![in_force];
+        for (name, t) in [
+            ("baseline", baseline.as_ref()),
+            ("feedback", Some(&training)),
+        ] {
+            heads.push(match t {
+                Some(t) => {
+                    let dir = work.join(name);
+                    std::fs::create_dir_all(&dir).map_err(|e| {
+                        NluError::data_from(format!("cannot create {}", dir.display()), e)
+                    })?;
+                    Some(Head::load(&t.save(&dir)?)?)
+                }
+                None => None,
+            });
+        }
+        let tokens = heads.iter().flatten().any(Head::needs_tokens);
+        let load = |path: &Path| {
+            Dataset::load(
+                &encoder,
+                &files,
+                &opts.cache_dir,
+                task,
+                path,
+                tokens,
+                progress,
+            )
+        };
+        let mut parts = Vec::new();
+        for (part, path) in [("chosen on", &chosen), ("held out", &held_out)] {
+            let data = load(path)?;
+            let scored = heads
+                .iter()
+                .map(|h| h.as_ref().map(|h| scores(task, h, &data)).transpose())
+                .collect::<Result<Vec<_>, _>>()?;
+            parts.push(PartFigures {
+                part: part.into(),
+                rows: data.labels.len(),
+                in_force: scored[0],
+                baseline: scored[1],
+                feedback: scored[2].ok_or_else(|| NluError::train("no head was trained"))?,
+            });
+        }
+        let data = load(&self.examples)?;
+        let labels = task.labels();
+        let p = heads
+            .iter()
+            .map(|h| h.as_ref().map(|h| probabilities(h, &data)).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        let examples = (0..data.labels.len())
+            .map(|i| ExampleProbabilities {
+                text: data.texts[i].clone(),
+                label: labels[data.labels[i]].clone(),
+                in_force: p[0].as_ref().map(|p| p[i].clone()),
+                baseline: p[1].as_ref().map(|p| p[i].clone()),
+                feedback: p[2].as_ref().map(|p| p[i].clone()).unwrap_or_default(),
+            })
+            .collect();
+        Ok(FeedbackTraining {
+            training,
+            baseline,
+            parts,
+            examples,
+        })
+    }
+}
+
+impl FeedbackTraining {
+    /// Keeps the head in force as `<head>.before-feedback-<UTC time>.safetensors` in
+    /// `models_dir`, then saves the new head as `<head>.safetensors`. Returns (the new head's
+    /// file, the kept one's, if there was a head in force). Going back is copying the kept
+    /// file over `<head>.safetensors`.
+    pub fn save(&self, models_dir: &Path) -> Result<(PathBuf, Option<PathBuf>), NluError> {
+        let task = self.training.task;
+        let path = task.head_file(models_dir);
+        let kept = match path.is_file() {
+            true => {
+                let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+                let kept = models_dir.join(format!(
+                    "{}.before-feedback-{stamp}.safetensors",
+                    task.name()
+                ));
+                std::fs::copy(&path, &kept).map_err(|e| {
+                    NluError::head_from(
+                        format!(
+                            "cannot keep the head in force as {} (nothing was changed)",
+                            kept.display()
+                        ),
+                        e,
+                    )
+                })?;
+                Some(kept)
+            }
+            false => None,
+        };
+        Ok((self.training.save(models_dir)?, kept))
+    }
+}
+
+/// `train.tsv` of `data_dir` copied into `work`, and its `val.tsv` split into the even
+/// lines (`val.tsv`, chosen on) and the odd ones (`held_out.tsv`); returns the paths of
+/// both parts.
+fn split_data(data_dir: &Path, work: &Path) -> Result<(PathBuf, PathBuf), NluError> {
+    let io = |what: String| move |e: std::io::Error| NluError::data_from(what, e);
+    std::fs::create_dir_all(work).map_err(io(format!("cannot create {}", work.display())))?;
+    let train = data_dir.join("train.tsv");
+    std::fs::copy(&train, work.join("train.tsv"))
+        .map_err(io(format!("cannot read {}", train.display())))?;
+    let val = data_dir.join("val.tsv");
+    let text =
+        std::fs::read_to_string(&val).map_err(io(format!("cannot read {}", val.display())))?;
+    let (chosen, held_out) = split_lines(&text);
+    let paths = (work.join("val.tsv"), work.join("held_out.tsv"));
+    for (path, body) in [(&paths.0, chosen), (&paths.1, held_out)] {
+        std::fs::write(path, body).map_err(io(format!("cannot write {}", path.display())))?;
+    }
+    Ok(paths)
+}
+
+/// A labelled file's lines split by position (its header, if any, kept on both): even
+/// lines, odd lines.
+fn split_lines(text: &str) -> (String, String) {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty()).peekable();
+    let header = lines
+        .next_if(|l| l.split('\t').next() == Some("label"))
+        .map(|h| format!("{h}\n"))
+        .unwrap_or_default();
+    let (mut even, mut odd) = (header.clone(), header);
+    for (i, line) in lines.enumerate() {
+        let part = if i % 2 == 0 { &mut even } else { &mut odd };
+        part.push_str(line);
+        part.push('\n');
+    }
+    (even, odd)
+}
+
+/// `head`'s calibrated probabilities for every row of `data`.
+fn probabilities(head: &Head, data: &Dataset) -> Result<Vec<Vec<f32>>, NluError> {
+    let spec: FeatureSpec = head.feature_spec.parse()?;
+    data.probabilities(head, &spec)
+}
+
+/// How `head` scores on `data`.
+fn scores(task: TextTask, head: &Head, data: &Dataset) -> Result<Scores, NluError> {
+    let predicted: Vec<usize> = probabilities(head, data)?
+        .iter()
+        .map(|p| argmax(p).0)
+        .collect();
+    let report = Report::new(&task.labels(), &data.labels, &predicted);
+    Ok(Scores {
+        accuracy: report.accuracy,
+        macro_f1: report.macro_f1,
+        macro_recall: report.macro_recall,
+        objective: (task.shift_objective())(&report),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn val_splits_by_position_and_keeps_its_header() {
+        let (even, odd) = split_lines("label\ttext\ncalm\ta\nangry\tb\n\ncalm\tc\n");
+        assert_eq!(even, "label\ttext\ncalm\ta\ncalm\tc\n");
+        assert_eq!(odd, "label\ttext\nangry\tb\n");
+        let (even, odd) = split_lines("calm\ta\nangry\tb\ncalm\tc");
+        assert_eq!(
+            (even.as_str(), odd.as_str()),
+            ("calm\ta\ncalm\tc\n", "angry\tb\n")
+        );
+    }
+}
