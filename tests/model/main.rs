@@ -9,6 +9,7 @@ mod support;
 pub const STORE_ENGINE: &str = "sled";
 
 mod cli_anywhere;
+mod cockpit_intents;
 mod conversation_nlu;
 mod encoder_reference;
 mod escalation;

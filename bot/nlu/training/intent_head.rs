@@ -112,6 +112,9 @@ impl ScopeValidation {
     }
 }
 
+/// Intent heads kept in the models folder (the newest, counting the one just stored).
+const KEEP_INTENT_HEADS: usize = 4;
+
 /// Confidence threshold used when no validation data fits the intent set.
 const DEFAULT_INTENT_THRESHOLD: f32 = 0.35;
 
@@ -265,15 +268,29 @@ fn choose_threshold(
 fn store_intent_head(models_dir: &Path, head: &Head, hash: &str) -> Result<PathBuf, NluError> {
     let path = intent_head_file(models_dir, hash);
     head.save(&path)?;
-    if let Ok(rd) = std::fs::read_dir(models_dir) {
-        for entry in rd.flatten() {
-            let p = entry.path();
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.starts_with("intents-") && name.ends_with(".safetensors") && p != path {
-                if let Err(e) = std::fs::remove_file(&p) {
-                    tracing::warn!(path = %p.display(), "stale intent head not removed: {e}");
-                }
-            }
+    // The heads of the last few sets stay, so a rollback of the intents finds its head
+    // rather than training it again; older ones go.
+    let mut older: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(models_dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|entry| entry.path())
+                .filter(|p| {
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    name.starts_with("intents-") && name.ends_with(".safetensors") && *p != path
+                })
+                .map(|p| {
+                    let when = std::fs::metadata(&p)
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH);
+                    (when, p)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    older.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, p) in older.into_iter().skip(KEEP_INTENT_HEADS - 1) {
+        if let Err(e) = std::fs::remove_file(&p) {
+            tracing::warn!(path = %p.display(), "stale intent head not removed: {e}");
         }
     }
     Ok(path)
