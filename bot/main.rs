@@ -49,6 +49,8 @@ enum Command {
     Store(cli::store::StoreArgs),
     /// Check the escalation rules file, list its applied versions, show one, roll back.
     Rules(cli::rules::RulesArgs),
+    /// Export agents' marks of escalations and bot answers (`train ... --feedback` reads them).
+    Feedback(cli::feedback::FeedbackArgs),
 }
 
 #[derive(clap::Args)]
@@ -91,5 +93,6 @@ fn main() -> anyhow::Result<()> {
         Command::Customer(a) => cli::customer::run(a),
         Command::Store(a) => cli::store::run(a),
         Command::Rules(a) => cli::rules::run(a),
+        Command::Feedback(a) => cli::feedback::run(a),
     }
 }

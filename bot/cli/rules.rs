@@ -95,9 +95,12 @@ async fn run_async(args: RulesArgs) -> anyhow::Result<()> {
         }
         RulesCommand::Show { id, diff } => {
             let store = super::api_key::open_store(&config).await?;
-            let (v, text_diff) = with_diff(store.as_ref(), RULES, id).await?.with_context(|| {
-                format!("no version {id}: `frontdesk rules versions` lists them")
-            })?;
+            let (v, text_diff) =
+                with_diff(store.as_ref(), RULES, id)
+                    .await?
+                    .with_context(|| {
+                        format!("no version {id}: `frontdesk rules versions` lists them")
+                    })?;
             match diff {
                 true => print!("{text_diff}"),
                 false => print!("{}", v.text),
@@ -115,9 +118,13 @@ async fn run_async(args: RulesArgs) -> anyhow::Result<()> {
                 path: path.clone(),
                 desk: None,
             };
-            let version =
-                frontdesk::cockpit::rollback_in_store(store.as_ref(), &source, id, "the command line")
-                    .await?;
+            let version = frontdesk::cockpit::rollback_in_store(
+                store.as_ref(),
+                &source,
+                id,
+                "the command line",
+            )
+            .await?;
             println!(
                 "version {} (a copy of {id}, {}) is the newest and written to {}",
                 version.id,

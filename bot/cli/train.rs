@@ -130,6 +130,27 @@ pub struct TrainArgs {
     /// stakes head's recipe has none).
     #[arg(long)]
     pub no_prior_correction: bool,
+    /// Frustration, sentiment, anger: also learn from agents' marks of escalations in the
+    /// configured store (`frontdesk feedback export` shows them): the messages that fired the
+    /// head's rules become labelled examples in <models>/feedback/<head>.tsv, apart from the
+    /// shipped data. val.tsv's odd lines are then held out for the report; the head in force is
+    /// kept as <head>.before-feedback-<time>.safetensors.
+    #[arg(long)]
+    pub feedback: bool,
+    /// Read the marks from this `frontdesk feedback export` file instead (implies --feedback).
+    #[arg(long, value_name = "F.jsonl")]
+    pub feedback_file: Option<PathBuf>,
+    /// The window of marks read from the store.
+    #[arg(long, default_value = "90d")]
+    pub feedback_since: String,
+    /// Loss weight of one feedback example (a shipped example counts 1). Default: 1, 2, 4,
+    /// ... 32 in turn, keeping the first with which the head decides every marked message as
+    /// the agents marked it (the smallest change that does).
+    #[arg(long)]
+    pub feedback_weight: Option<f32>,
+    /// Do not also retrain without the feedback for the report (saves one training).
+    #[arg(long)]
+    pub no_baseline: bool,
     /// Report validation scores without saving the head.
     #[arg(long)]
     pub dry_run: bool,
@@ -137,6 +158,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// The loss weights of one feedback example tried in turn without `--feedback-weight`.
+pub const FEEDBACK_WEIGHTS: [f32; 6] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrainWhat {
@@ -262,6 +286,27 @@ fn train_text(
     }
     if let Some(w) = a.calm_weight {
         m.calm_weight = w;
+    }
+    if a.feedback || a.feedback_file.is_some() {
+        let flags = super::feedback::Flags {
+            file: a.feedback_file.as_deref(),
+            config: a.places.config.as_deref(),
+            since: &a.feedback_since,
+            weights: a
+                .feedback_weight
+                .map_or(FEEDBACK_WEIGHTS.to_vec(), |w| vec![w]),
+            baseline: !a.no_baseline,
+            dry_run: a.dry_run,
+            json: a.json,
+        };
+        anyhow::ensure!(
+            matches!(
+                task,
+                TextTask::Frustration | TextTask::Sentiment | TextTask::Anger
+            ),
+            "--feedback retrains the frustration, sentiment and anger heads"
+        );
+        return super::feedback::retrain(plan, opts, &flags);
     }
     let t = plan.run(opts, &Bars::default())?;
     let report = &t.report;

@@ -80,7 +80,12 @@ impl Live {
 
     /// Stores `text` as the newest version (or finds it is that already).
     async fn record(&self, text: &str, author: String) -> Result<ConfigVersion, StoreError> {
-        let previous = self.store.versions(self.kind(), 1).await?.into_iter().next();
+        let previous = self
+            .store
+            .versions(self.kind(), 1)
+            .await?
+            .into_iter()
+            .next();
         self.store
             .add_version(ConfigVersion {
                 id: 0,
@@ -136,12 +141,8 @@ impl Live {
         };
         if let Some(text) = text {
             let now = sha(&text);
-            let new = self
-                .seen
-                .lock()
-                .expect("cockpit lock")
-                .replace(now.clone())
-                != Some(now.clone());
+            let new =
+                self.seen.lock().expect("cockpit lock").replace(now.clone()) != Some(now.clone());
             let in_force = self.state().sha256.as_deref() == Some(now.as_str());
             if new && in_force {
                 // Put back as it was (after a refused edit, say): nothing is refused now.
@@ -161,7 +162,13 @@ impl Live {
             }
         }
         if self.store.shared() {
-            if let Some(newest) = self.store.versions(self.kind(), 1).await?.into_iter().next() {
+            if let Some(newest) = self
+                .store
+                .versions(self.kind(), 1)
+                .await?
+                .into_iter()
+                .next()
+            {
                 if self.state().sha256.as_deref() != Some(newest.sha256.as_str()) {
                     self.put_in_force(&newest).await?;
                     changed = true;
@@ -191,7 +198,10 @@ impl Live {
     pub async fn edit(&self, text: &str, who: &str) -> Result<ConfigVersion, CockpitError> {
         self.source.check(text).map_err(CockpitError::Refused)?;
         let _busy = self.busy.lock().await;
-        self.source.put_in_force(text).await.map_err(CockpitError::Refused)?;
+        self.source
+            .put_in_force(text)
+            .await
+            .map_err(CockpitError::Refused)?;
         self.source
             .write(text)
             .map_err(|source| CockpitError::Write {
@@ -209,8 +219,8 @@ impl Live {
     /// and is written to disk.
     pub async fn rollback(&self, id: u64, who: &str) -> Result<ConfigVersion, CockpitError> {
         // What is written is not a change to take again.
-        let version = super::rollback_in_store(self.store.as_ref(), self.source.as_ref(), id, who)
-            .await?;
+        let version =
+            super::rollback_in_store(self.store.as_ref(), self.source.as_ref(), id, who).await?;
         *self.seen.lock().expect("cockpit lock") = Some(version.sha256.clone());
         self.put_in_force(&version).await?;
         Ok(version)

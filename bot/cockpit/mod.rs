@@ -30,8 +30,8 @@ use sha2::{Digest, Sha256};
 pub use live::Live;
 pub use source::{Problem, Source};
 pub use sources::{
-    CannedSource, HelpCentreSource, IntentsSource, PromptsSource, RulesSource, CANNED,
-    HELP_CENTRE, INTENTS, PROMPTS, RULES,
+    CannedSource, HelpCentreSource, IntentsSource, PromptsSource, RulesSource, CANNED, HELP_CENTRE,
+    INTENTS, PROMPTS, RULES,
 };
 
 use crate::store::{ConfigVersion, Store, StoreError};
@@ -70,7 +70,9 @@ pub enum CockpitError {
     Store(#[from] StoreError),
     #[error("no version {id} of the {kind} is stored: the console's history (or `frontdesk rules versions`) lists them")]
     NoSuchVersion { kind: &'static str, id: u64 },
-    #[error("version {id} of the {kind} no longer passes the checks ({reason}); it was not put back")]
+    #[error(
+        "version {id} of the {kind} no longer passes the checks ({reason}); it was not put back"
+    )]
     Unreadable {
         kind: &'static str,
         id: u64,

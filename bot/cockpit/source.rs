@@ -169,8 +169,12 @@ mod tests {
         let files = unbundle(&text, dir.path()).unwrap();
         assert_eq!(files[0], ("a.yaml".into(), "name: a\n".into()));
         // b.yaml removed, c.yaml added, notes.txt (not a file of this kind) kept
-        write_bundle(dir.path(), "==> a.yaml <==\nname: a2\n==> c.yaml <==\nname: c\n", yaml)
-            .unwrap();
+        write_bundle(
+            dir.path(),
+            "==> a.yaml <==\nname: a2\n==> c.yaml <==\nname: c\n",
+            yaml,
+        )
+        .unwrap();
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

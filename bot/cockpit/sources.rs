@@ -55,9 +55,8 @@ impl Source for RulesSource {
 
 impl RulesSource {
     fn parse(&self, text: &str) -> Result<Rules, Problem> {
-        Rules::parse(text, &self.path).map_err(|e| {
-            Problem::new(self.path.display().to_string(), e.line(text), e.reason())
-        })
+        Rules::parse(text, &self.path)
+            .map_err(|e| Problem::new(self.path.display().to_string(), e.line(text), e.reason()))
     }
 }
 

@@ -106,7 +106,9 @@ impl NluService {
             .spawn(move || {
                 let _ = done.send(nlu.reload_intents(set));
             })
-            .map_err(|e| NluError::head(format!("cannot start a thread to train the intents: {e}")))?;
+            .map_err(|e| {
+                NluError::head(format!("cannot start a thread to train the intents: {e}"))
+            })?;
         finished.await.map_err(|_| NluError::Stopped)?
     }
 

@@ -33,9 +33,7 @@ pub use evaluation::{
     eval_intents, eval_text, frustration_check, predict_intents, predict_text, FrustrationCheck,
     Prediction, Predictions, ThresholdRow,
 };
-pub use feedback::{
-    ExampleProbabilities, FeedbackRun, FeedbackTraining, PartFigures, Scores,
-};
+pub use feedback::{ExampleProbabilities, FeedbackRun, FeedbackTraining, PartFigures, Scores};
 pub use finetune::{FinetuneEpoch, FinetuneOptions};
 pub use fit::{ClassWeights, TrainOptions};
 pub(crate) use intent_head::intent_head_for;

@@ -43,7 +43,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/api/rules", get(rules))
         .route("/console/api/rules/versions/{id}", get(rules_version))
-        .route("/console/api/rules/versions/{id}/rollback", post(rules_rollback))
+        .route(
+            "/console/api/rules/versions/{id}/rollback",
+            post(rules_rollback),
+        )
         // A whole folder is one edit; who sends it is checked before the body is read.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_EDIT + 64 * 1024))
 }
@@ -196,9 +199,9 @@ async fn edit(
                 json!({"version": v.id, "author": v.author, "summary": v.summary}),
             ))
         }
-        Err(CockpitError::Refused(p)) => Err(AppError::Unprocessable(format!(
-            "{p}; nothing was changed"
-        ))),
+        Err(CockpitError::Refused(p)) => {
+            Err(AppError::Unprocessable(format!("{p}; nothing was changed")))
+        }
         Err(e) => Err(internal(e)),
     }
 }
@@ -224,10 +227,7 @@ async fn rollback(
     }
 }
 
-async fn rules(
-    session: AgentSession,
-    state: State<AppState>,
-) -> Result<ApiJson<Value>, AppError> {
+async fn rules(session: AgentSession, state: State<AppState>) -> Result<ApiJson<Value>, AppError> {
     one(session, state, Path(RULES.to_string())).await
 }
 

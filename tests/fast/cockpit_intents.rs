@@ -25,7 +25,10 @@ fn copy_intents(to: &std::path::Path) {
 }
 
 fn first_reply(turn: &Value) -> String {
-    turn["replies"][0]["text"].as_str().unwrap_or("").to_string()
+    turn["replies"][0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,9 +46,15 @@ async fn intents_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
     let (status, first) = ana.get("/console/api/config/intents").await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["state"]["version"], 1, "{first}");
-    assert!(first["text"].as_str().unwrap().contains("==> greet.yaml <=="));
+    assert!(first["text"]
+        .as_str()
+        .unwrap()
+        .contains("==> greet.yaml <=="));
     let (status, _) = s.login(BEN).await.get("/console/api/config/intents").await;
-    assert_eq!(status, 403, "an agent who is not a lead may not see the intents");
+    assert_eq!(
+        status, 403,
+        "an agent who is not a lead may not see the intents"
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicUsize::new(0));
@@ -123,14 +132,26 @@ async fn intents_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
     let text_now = now["text"].as_str().unwrap().to_string();
     let bad = text_now.replace("name: greet\n", "name: Greet Me\n");
     let (status, checked) = ana
-        .post("/console/api/config/intents/check", Some(json!({"text": bad})))
+        .post(
+            "/console/api/config/intents/check",
+            Some(json!({"text": bad})),
+        )
         .await;
     assert_eq!(status, 200, "{checked}");
     assert_eq!(checked["ok"], false, "{checked}");
-    assert!(checked["problem"]["file"].as_str().unwrap().ends_with("greet.yaml"));
-    let (status, body) = ana.put("/console/api/config/intents", json!({"text": bad})).await;
+    assert!(checked["problem"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("greet.yaml"));
+    let (status, body) = ana
+        .put("/console/api/config/intents", json!({"text": bad}))
+        .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(std::fs::read_to_string(&greet).unwrap(), changed, "nothing written");
+    assert_eq!(
+        std::fs::read_to_string(&greet).unwrap(),
+        changed,
+        "nothing written"
+    );
     let edited = text_now.replace("Welcome back to the shop!", "Hello from the console!");
     let (status, body) = ana
         .put("/console/api/config/intents", json!({"text": edited}))
@@ -150,7 +171,10 @@ async fn intents_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
     assert_eq!(status, 200, "{back}");
     assert_eq!(back["version"], newest + 1);
     assert_eq!(std::fs::read_to_string(&greet).unwrap(), shipped);
-    assert_eq!(first_reply(&s.say("i-rolled-back", "hello").await), old_answer);
+    assert_eq!(
+        first_reply(&s.say("i-rolled-back", "hello").await),
+        old_answer
+    );
 
     stop.store(true, Ordering::Relaxed);
     traffic.await.unwrap();
@@ -169,7 +193,9 @@ async fn the_built_in_intents_are_shown_but_not_written_over() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["built_in"], true);
     let text = body["text"].as_str().unwrap().to_string();
-    let (status, body) = ana.put("/console/api/config/intents", json!({"text": text})).await;
+    let (status, body) = ana
+        .put("/console/api/config/intents", json!({"text": text}))
+        .await;
     assert_eq!(status, 409, "{body}");
     assert!(body.to_string().contains("frontdesk init"), "{body}");
     let (status, _) = ana.get("/console/api/config/nothing").await;

@@ -64,7 +64,10 @@ async fn a_new_intent_is_answered_after_its_head_is_trained_in_the_background() 
     let question = "could I buy a gift card for my dad's birthday?";
     let before = s.say("gift-before", question).await;
     assert!(
-        !before["replies"][0]["text"].as_str().unwrap().contains("Gift cards come"),
+        !before["replies"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Gift cards come"),
         "{before}"
     );
 
@@ -80,7 +83,10 @@ async fn a_new_intent_is_answered_after_its_head_is_trained_in_the_background() 
                     .post_message(json!({"user_id": format!("steady-{i}"),
                                          "text": "where is my order 12345"}))
                     .await;
-                assert_eq!(status, 200, "a message failed during the retraining: {body}");
+                assert_eq!(
+                    status, 200,
+                    "a message failed during the retraining: {body}"
+                );
                 answered.fetch_add(1, Ordering::Relaxed);
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -109,5 +115,8 @@ async fn a_new_intent_is_answered_after_its_head_is_trained_in_the_background() 
     println!("new intent answered {took:.1} s after its file was written; {during} messages answered meanwhile, none failed");
     assert!(during > 0);
     let health = s.health().await;
-    assert_eq!(health["components"]["config"]["intents"]["version"], 2, "{health}");
+    assert_eq!(
+        health["components"]["config"]["intents"]["version"], 2,
+        "{health}"
+    );
 }

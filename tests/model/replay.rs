@@ -168,3 +168,93 @@ fn bad_line_and_bad_rules_are_reported_with_where() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("rules[0].queue"), "{stderr}");
 }
+
+/// The what-if on a fixture with known differences: the shipped rules plus one that sends
+/// cancellations to a person. Only the cancellation (c10) changes its fate; the labels say
+/// a person was needed for it, so the change gets one more labelled conversation right.
+#[test]
+fn what_if_shows_exactly_the_conversations_a_rules_change_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = root().join("rules.toml");
+    let changed = dir.path().join("rules.toml");
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    std::fs::write(
+        &changed,
+        format!(
+            "{text}\n[[rules]]\nname = \"cancellations to a person\"\nwhen = \"intent\"\n\
+             intents = [\"cancel_order\"]\nqueue = \"general\"\npriority = 10\n"
+        ),
+    )
+    .unwrap();
+    // The example, labelled: c10 (a cancellation) needs a person, c06 does not.
+    let labelled = dir.path().join("labelled.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(root().join("data/replay_example.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            match v["conversation"].as_str().unwrap() {
+                "c10" => v["expected"] = "escalate".into(),
+                "c06" => v["expected"] = "bot".into(),
+                _ => {}
+            }
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&labelled, lines.join("\n")).unwrap();
+    let html = dir.path().join("whatif.html");
+    let out = replay(&[
+        labelled.to_str().unwrap(),
+        "--rules",
+        changed.to_str().unwrap(),
+        "--baseline",
+        shipped.to_str().unwrap(),
+        "--json",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let w: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changed: Vec<(&str, &str)> = w["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["conversation"].as_str().unwrap(),
+                c["change"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(changed, [("c10", "newly_escalated")], "{w}");
+    assert!(
+        w["changed"][0]["after_rules"]
+            .as_array()
+            .unwrap()
+            .contains(&"cancellations to a person".into()),
+        "{w}"
+    );
+    assert_eq!(w["changed"][0]["label"], true);
+    assert_eq!(w["conversations"], 12);
+    assert_eq!(
+        w["escalated_after"].as_u64().unwrap(),
+        w["escalated_before"].as_u64().unwrap() + 1
+    );
+    assert_eq!(w["labels_before"]["labelled"], 2);
+    assert_eq!(w["labels_before"]["missed"], 1);
+    assert_eq!(w["labels_after"]["missed"], 0);
+    assert_eq!(
+        w["labels_after"]["right"].as_u64().unwrap(),
+        w["labels_before"]["right"].as_u64().unwrap() + 1
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("I want to cancel order 10009"),
+        "the page names it"
+    );
+    assert!(page.contains("newly escalated"));
+}

@@ -19,11 +19,12 @@
 //!
 //! "Not needed" says no person had to see the conversation, so no reading that sent it to
 //! one was right: each firing message teaches calm (never positive: nobody said so).
-//! "Needed" teaches upset only when every escalating rule of the conversation read this head:
-//! with a stake, a keyword or a request for a person beside it, the person may have been
-//! needed for that. Rules over several messages or the whole conversation (`negative_trend`,
-//! the `frustration` score) teach nothing: no single message carries their reading. A text
-//! that two marks label differently is left out.
+//! "Needed" teaches upset only when every escalating rule of the conversation read the
+//! customer's tone (the rules above, `negative_trend`, the `frustration` score): with a stake,
+//! a keyword, a request for a person or a tier beside them, the person may have been needed
+//! for that. Rules over several messages or the whole conversation (`negative_trend`, the
+//! `frustration` score) label no message themselves: no single message carries their reading.
+//! A text that two marks label differently is left out.
 
 use std::collections::BTreeMap;
 
@@ -257,9 +258,9 @@ pub fn head_examples(lines: &[FeedbackLine], task: TextTask) -> Vec<HeadExample>
             .iter()
             .filter(|r| r.effect == Effect::Escalate)
             .collect();
-        let only_this_head = escalating.iter().all(|r| {
-            Reading::of_rule(&r.when, &r.value).is_some_and(|(reading, _)| reading.head() == task)
-        });
+        let only_tone = escalating
+            .iter()
+            .all(|r| TONE_RULES.contains(&r.when.as_str()));
         for rule in &line.fired {
             let Some((reading, _)) = Reading::of_rule(&rule.when, &rule.value) else {
                 continue;
@@ -267,7 +268,7 @@ pub fn head_examples(lines: &[FeedbackLine], task: TextTask) -> Vec<HeadExample>
             let Some(threshold) = threshold_of(&rule.threshold) else {
                 continue;
             };
-            if reading.head() != task || (verdict == Verdict::Needed && !only_this_head) {
+            if reading.head() != task || (verdict == Verdict::Needed && !only_tone) {
                 continue;
             }
             for m in rule.messages.iter().filter(|m| !m.text.trim().is_empty()) {
@@ -298,6 +299,15 @@ pub fn head_examples(lines: &[FeedbackLine], task: TextTask) -> Vec<HeadExample>
     }
     by_text.into_values().flatten().collect()
 }
+
+/// The conditions that read the customer's tone (one message's, or the conversation's).
+const TONE_RULES: &[&str] = &[
+    "message_frustration",
+    "negative_message",
+    "anger",
+    "negative_trend",
+    "frustration",
+];
 
 /// The label a message that fired a `reading` rule gets from `verdict`.
 fn label(reading: Reading, verdict: Verdict, scores: &[f32]) -> &'static str {

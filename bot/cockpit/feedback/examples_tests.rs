@@ -166,8 +166,17 @@ fn each_mark_teaches_only_what_the_table_says() {
         ),
         // sentiment rule, not needed: neutral for the sentiment head only
         (
-            record("f", vec![negative], &[("ana", MarkKind::NotNeeded)]),
+            record("f", vec![negative.clone()], &[("ana", MarkKind::NotNeeded)]),
             "grumpy words",
+        ),
+        // needed, two tone rules of two heads: each head learns its own message
+        (
+            record(
+                "g",
+                vec![upset_rule(0.93), negative],
+                &[("ana", MarkKind::Needed)],
+            ),
+            "tone both",
         ),
     ]
     .iter()
@@ -179,19 +188,25 @@ fn each_mark_teaches_only_what_the_table_says() {
         .iter()
         .map(|e| (e.text.as_str(), e.label))
         .collect();
-    assert_eq!(got, [("upset one", "frustrated")]);
-    assert_eq!(frustration[0].threshold, 0.9);
-    assert!((frustration[0].read_then - 0.93).abs() < 1e-6);
+    assert_eq!(
+        got,
+        [("tone both", "frustrated"), ("upset one", "frustrated")]
+    );
+    assert_eq!(frustration[1].threshold, 0.9);
+    assert!((frustration[1].read_then - 0.93).abs() < 1e-6);
     // the decision the agents asked for: fire (needed) at upset >= 0.9
-    assert!(frustration[0].as_marked(&[0.05, 0.9, 0.05]));
-    assert!(!frustration[0].as_marked(&[0.5, 0.3, 0.2]));
+    assert!(frustration[1].as_marked(&[0.05, 0.9, 0.05]));
+    assert!(!frustration[1].as_marked(&[0.5, 0.3, 0.2]));
 
     let sentiment = head_examples(&lines, TextTask::Sentiment);
     let got: Vec<(&str, &str)> = sentiment
         .iter()
         .map(|e| (e.text.as_str(), e.label))
         .collect();
-    assert_eq!(got, [("grumpy words", "neutral")]);
+    assert_eq!(
+        got,
+        [("grumpy words", "neutral"), ("tone both", "negative")]
+    );
     // not needed: the retrained head should read it below 0.75 negative
     assert!(sentiment[0].as_marked(&[0.6, 0.3, 0.1]));
     assert!(!sentiment[0].as_marked(&[0.8, 0.1, 0.1]));

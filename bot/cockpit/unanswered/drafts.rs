@@ -275,3 +275,6 @@ pub fn write_article(
         .map_err(write_error(&path))?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,7 +21,7 @@ th,td{padding:4px 10px;border-bottom:1px solid #f1f5f9;text-align:left;vertical-
 th{background:#f1f5f9;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .bar{display:inline-block;height:8px;background:#2563eb;border-radius:2px;vertical-align:middle}
 .bad .bar{background:#dc2626}
-.chart{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:8px;overflow-x:auto}
+.chart{display:inline-block;max-width:calc(100% - 18px);vertical-align:top;background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:8px;overflow-x:auto}
 .panels{display:flex;flex-wrap:wrap;gap:10px}
 .text{max-width:520px;word-break:break-word}
 ";
@@ -53,10 +53,10 @@ fn head(out: &mut String, title: &str) {
 }
 
 fn foot(out: &mut String, command: &str) {
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<p class=\"muted small\">Made by <code>{}</code>. Hover a chart's cells and bars for \
-         their numbers.</p></main></body></html>\n",
+         their numbers.</p></main></body></html>",
         escape(command)
     );
 }

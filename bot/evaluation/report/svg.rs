@@ -88,10 +88,10 @@ pub fn heat_map(
             let _ = write!(
                 out,
                 r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{w:.1}" fill="{fill}" fill-opacity="{opacity:.3}" stroke="{GRID}" stroke-width="0.5"><title>{} → {}: {count} ({:.1}% of {})</title></rect>"#,
-                escape(&labels[t]),
-                escape(&labels[p]),
+                escape(labels[t]),
+                escape(labels[p]),
                 100.0 * share,
-                escape(&labels[t]),
+                escape(labels[t]),
                 w = cell,
             );
             if count > 0 {

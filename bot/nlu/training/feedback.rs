@@ -2,8 +2,11 @@
 //! agents' feedback (`frontdesk train ... --feedback`), and what it changed.
 //!
 //! The examples come as a `label<TAB>text` file of their own, never mixed into the shipped
-//! data: they join the head's training set with a loss weight each ([`FeedbackRun::weight`]),
-//! so a handful can move the head's decision on them among thousands of shipped examples.
+//! data: they join the head's training set with a loss weight each, so a handful can move
+//! the head's decision on them among thousands of shipped examples. The run tries the
+//! weights it is given from the smallest ([`FeedbackRun::weights`]) and keeps the first with
+//! which the head decides every example as the agents marked it: the rest of what the head
+//! learnt moves as little as that allows.
 //!
 //! So that something stays held out, the run splits the head's `val.tsv` by position: the
 //! even lines (the 1st, 3rd, ...) choose what the recipe chooses on val (prior correction,
@@ -33,8 +36,9 @@ pub struct FeedbackRun {
     pub plan: TextTrainPlan,
     /// The feedback examples, `label<TAB>text` under a `label<TAB>text` header.
     pub examples: PathBuf,
-    /// Loss weight of one example (a shipped example counts 1).
-    pub weight: f32,
+    /// Loss weights of one example to try, in order (a shipped example counts 1): the first
+    /// with which the head decides every example as marked is kept.
+    pub weights: Vec<f32>,
     /// Also train without the examples on the same split, for the report.
     pub baseline: bool,
 }
@@ -78,6 +82,10 @@ pub struct FeedbackTraining {
     /// The new head (saved by [`save`](Self::save)).
     pub training: TextTraining,
     pub baseline: Option<TextTraining>,
+    /// The weight of one example the new head was trained with, and each weight tried with
+    /// whether the head then decided every example as marked.
+    pub weight: f32,
+    pub tried: Vec<(f32, bool)>,
     /// `chosen on`, then `held out`.
     pub parts: Vec<PartFigures>,
     /// In the examples file's order.
@@ -85,12 +93,15 @@ pub struct FeedbackTraining {
 }
 
 impl FeedbackRun {
-    /// Split val, train (without the examples too, when asked) and score every head on both
-    /// parts and on the examples. Works in `<cache>/feedback/<head>/`.
+    /// Split val, train (without the examples too, when asked), then with them at each of
+    /// [`weights`](Self::weights) in turn until `decided(probabilities of every example)`
+    /// holds (the last weight when none does), and score every head on both parts of val
+    /// and on the examples. Works in `<cache>/feedback/<head>/`.
     pub fn run(
         &self,
         opts: &NluOptions,
         progress: &dyn Progress,
+        decided: &dyn Fn(&[Vec<f32>]) -> bool,
     ) -> Result<FeedbackTraining, NluError> {
         let task = self.plan.task;
         if !matches!(
@@ -101,19 +112,11 @@ impl FeedbackRun {
                 "feedback retrains the frustration, sentiment and anger heads only",
             ));
         }
+        if self.weights.is_empty() {
+            return Err(NluError::train("give at least one weight for the feedback"));
+        }
         let work = opts.cache_dir.join("feedback").join(task.name());
         let (chosen, held_out) = split_data(&self.plan.data_dir, &work)?;
-        let mut plan = self.plan.clone();
-        plan.data_dir = work.clone();
-        plan.feedback = None;
-        let baseline = match self.baseline {
-            true => Some(plan.run(opts, progress)?),
-            false => None,
-        };
-        plan.feedback = Some((self.examples.clone(), self.weight));
-        let training = plan.run(opts, progress)?;
-
-        // every head on every file, read as each head reads it
         let files = ModelFiles::resolve(opts.model_dir.as_deref(), &opts.cache_dir)?;
         let encoder = Encoder::load(&files, &opts.encoder)?;
         let in_force_file = task.head_file(&opts.models_dir);
@@ -121,23 +124,9 @@ impl FeedbackRun {
             true => Some(Head::load(&in_force_file)?),
             false => None,
         };
-        let mut heads: Vec<Option<Head>> = vec![in_force];
-        for (name, t) in [
-            ("baseline", baseline.as_ref()),
-            ("feedback", Some(&training)),
-        ] {
-            heads.push(match t {
-                Some(t) => {
-                    let dir = work.join(name);
-                    std::fs::create_dir_all(&dir).map_err(|e| {
-                        NluError::data_from(format!("cannot create {}", dir.display()), e)
-                    })?;
-                    Some(Head::load(&t.save(&dir)?)?)
-                }
-                None => None,
-            });
-        }
-        let tokens = heads.iter().flatten().any(Head::needs_tokens);
+        // every file read as every head reads it (token states for any adapter)
+        let tokens =
+            self.plan.adapter.is_some() || in_force.as_ref().is_some_and(Head::needs_tokens);
         let load = |path: &Path| {
             Dataset::load(
                 &encoder,
@@ -149,39 +138,80 @@ impl FeedbackRun {
                 progress,
             )
         };
+        let kept = |t: &TextTraining, name: &str| -> Result<Head, NluError> {
+            let dir = work.join(name);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| NluError::data_from(format!("cannot create {}", dir.display()), e))?;
+            Head::load(&t.save(&dir)?)
+        };
+        let mut plan = self.plan.clone();
+        plan.data_dir = work.clone();
+        plan.feedback = None;
+        let baseline = match self.baseline {
+            true => {
+                let t = plan.run(opts, progress)?;
+                let head = kept(&t, "baseline")?;
+                Some((t, head))
+            }
+            false => None,
+        };
+        let data = load(&self.examples)?;
+        let mut tried = Vec::new();
+        let mut last = None;
+        for &weight in &self.weights {
+            plan.feedback = Some((self.examples.clone(), weight));
+            let t = plan.run(opts, progress)?;
+            let head = kept(&t, "feedback")?;
+            let p = probabilities(&head, &data)?;
+            let done = decided(&p);
+            tried.push((weight, done));
+            last = Some((t, head, p, weight));
+            if done {
+                break;
+            }
+        }
+        let Some((training, head, after, weight)) = last else {
+            return Err(NluError::train("no head was trained"));
+        };
+        let heads = [
+            in_force.as_ref(),
+            baseline.as_ref().map(|b| &b.1),
+            Some(&head),
+        ];
         let mut parts = Vec::new();
         for (part, path) in [("chosen on", &chosen), ("held out", &held_out)] {
-            let data = load(path)?;
+            let set = load(path)?;
             let scored = heads
                 .iter()
-                .map(|h| h.as_ref().map(|h| scores(task, h, &data)).transpose())
+                .map(|h| h.map(|h| scores(task, h, &set)).transpose())
                 .collect::<Result<Vec<_>, _>>()?;
             parts.push(PartFigures {
                 part: part.into(),
-                rows: data.labels.len(),
+                rows: set.labels.len(),
                 in_force: scored[0],
                 baseline: scored[1],
-                feedback: scored[2].ok_or_else(|| NluError::train("no head was trained"))?,
+                feedback: scores(task, &head, &set)?,
             });
         }
-        let data = load(&self.examples)?;
-        let labels = task.labels();
-        let p = heads
+        let before = [heads[0], heads[1]]
             .iter()
-            .map(|h| h.as_ref().map(|h| probabilities(h, &data)).transpose())
+            .map(|h| h.map(|h| probabilities(h, &data)).transpose())
             .collect::<Result<Vec<_>, _>>()?;
+        let labels = task.labels();
         let examples = (0..data.labels.len())
             .map(|i| ExampleProbabilities {
                 text: data.texts[i].clone(),
                 label: labels[data.labels[i]].clone(),
-                in_force: p[0].as_ref().map(|p| p[i].clone()),
-                baseline: p[1].as_ref().map(|p| p[i].clone()),
-                feedback: p[2].as_ref().map(|p| p[i].clone()).unwrap_or_default(),
+                in_force: before[0].as_ref().map(|p| p[i].clone()),
+                baseline: before[1].as_ref().map(|p| p[i].clone()),
+                feedback: after[i].clone(),
             })
             .collect();
         Ok(FeedbackTraining {
             training,
-            baseline,
+            baseline: baseline.map(|b| b.0),
+            weight,
+            tried,
             parts,
             examples,
         })

@@ -14,12 +14,16 @@ use crate::desk::{Desk, DeskError, Understand};
 use crate::message::{ChannelKind, Inbound, Profile, Status};
 use crate::policy::{EscalationReason, Rules};
 use crate::store::StoreError;
+
+pub mod whatif;
+mod whatif_html;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+pub use whatif_html::render_html;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
