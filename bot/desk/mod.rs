@@ -141,6 +141,11 @@ impl Desk {
         self.inner.llm.as_ref()
     }
 
+    /// The understanding this desk reads messages with (the what-if replays with it).
+    pub fn nlu(&self) -> Arc<dyn Understand> {
+        self.inner.nlu.clone()
+    }
+
     /// The help centre, when one is configured.
     pub fn help_centre(&self) -> Option<&Arc<crate::kb::HelpCentre>> {
         self.inner.dialogue.help()

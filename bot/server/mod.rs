@@ -27,6 +27,7 @@ mod unanswered;
 pub use crate::throttle;
 pub mod validate;
 pub mod widget;
+mod whatif;
 
 use crate::config::Config;
 use crate::desk::Desk;
@@ -86,6 +87,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(feedback::routes())
         .merge(reports::routes())
         .merge(unanswered::routes())
+        .merge(whatif::routes())
         .with_state(state)
         .merge(extra)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

@@ -180,3 +180,70 @@ async fn rules_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
     traffic.await.unwrap();
     assert!(answered.load(Ordering::Relaxed) > 0);
 }
+
+/// The what-if before "apply": the proposed rules against those in force on the store's own
+/// conversations; nothing is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_sees_what_a_rules_change_would_do_on_real_history_before_applying_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let shipped = std::fs::read_to_string(repo("rules.toml")).unwrap();
+    std::fs::write(&rules, &shipped).unwrap();
+    let mut cfg = config(dir.path());
+    cfg.engine.rules = Some(rules.clone());
+    cfg.agents[0].role = "lead".into();
+    let s = serve_with(cfg, KeywordNlu).await;
+    for (user, text) in [
+        ("h-1", "cancel my order 12345"),
+        ("h-2", "please cancel order 12346"),
+        ("h-3", "where is my order 12347"),
+        ("h-4", "hello"),
+    ] {
+        assert_eq!(s.say(user, text).await["status"], "bot");
+    }
+    let ana = s.login(ANA).await;
+    let proposed = format!("{shipped}{CANCELLATIONS_TO_A_PERSON}");
+    let (status, w) = ana
+        .post(
+            "/console/api/config/rules/whatif",
+            Some(json!({"text": proposed, "since": "1d"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{w}");
+    assert_eq!(w["conversations"], 4, "{w}");
+    let mut moved: Vec<&str> = w["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["change"], "newly_escalated");
+            assert_eq!(c["after_queue"], "general");
+            c["first_message"].as_str().unwrap()
+        })
+        .collect();
+    moved.sort();
+    assert_eq!(moved, ["cancel my order 12345", "please cancel order 12346"]);
+    assert_eq!(w["escalated_after"], 2);
+    assert_eq!(w["queues"][0]["queue"], "general");
+    assert_eq!(w["queues"][0]["after"], 2);
+    assert!(w["html"].as_str().unwrap().contains("please cancel order 12346"));
+    // Nothing was applied: the rules in force and the file are as they were.
+    assert_eq!(std::fs::read_to_string(&rules).unwrap(), shipped);
+    assert_eq!(s.say("h-5", "cancel my order 12348").await["status"], "bot");
+
+    let broken = format!("{shipped}{BROKEN}");
+    let (status, body) = ana
+        .post("/console/api/config/rules/whatif", Some(json!({"text": broken})))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("queue"), "{body}");
+    let (status, _) = s
+        .login(BEN)
+        .await
+        .post(
+            "/console/api/config/rules/whatif",
+            Some(json!({"text": proposed})),
+        )
+        .await;
+    assert_eq!(status, 403, "an agent who is not a lead may not run a what-if");
+}

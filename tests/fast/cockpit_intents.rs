@@ -94,8 +94,15 @@ async fn intents_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
         "changed intent answered {:.1} s after the file was written",
         written.elapsed().as_secs_f64()
     );
-    let (_, now) = ana.get("/console/api/config/intents").await;
-    assert_eq!(now["state"]["version"], 2, "{now}");
+    // The version is kept right after it is put in force.
+    let now: Value = eventually("version 2 to be kept", || {
+        let ana = &ana;
+        async move {
+            let (_, body) = ana.get("/console/api/config/intents").await;
+            (body["state"]["version"] == 2).then_some(body)
+        }
+    })
+    .await;
     assert_eq!(now["versions"][0]["summary"], "+1 -1", "{now}");
 
     // An invalid change (an intent with no examples): refused with its file and line.

@@ -13,6 +13,7 @@ mod cockpit_intents;
 mod conversation_nlu;
 mod encoder_reference;
 mod escalation;
+mod feedback;
 mod kb;
 mod nlu_train_classify;
 mod replay;
