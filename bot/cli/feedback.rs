@@ -295,7 +295,8 @@ fn print_report(t: &FeedbackTraining, examples: &[HeadExample], file: &Path, con
     let [in_force, baseline, feedback] = as_marked(t, examples);
     let n = |c: Option<usize>| c.map_or("-".into(), |c| c.to_string());
     println!(
-        "marked messages decided as the agents marked them: in force {}, without {}, with {} (of {})",
+        "marked messages decided as the agents marked them: in force {}, without {}, with {} \
+         (of {})",
         n(in_force),
         n(baseline),
         n(feedback),

@@ -26,6 +26,13 @@ use super::support::Bars;
     data/stakes/train.tsv (every fifth line chooses; test.tsv stays held out) with routine Bitext \
     requests (--bitext-weight) and calm support messages (--calm-weight) as `none`, and upset \
     ones as `complaint` (--upset-weight); stored as models/stakes.safetensors.\n\n\
+    --feedback (frustration, sentiment, anger): also learns from agents' marks of escalations \
+    (the configured store, or --feedback-file from `frontdesk feedback export`): a \"not needed\" \
+    escalation by the head's own rule teaches that the messages that fired it were calm \
+    (neutral, not anger), a \"needed\" one whose rules all read the customer's tone teaches \
+    upset. The examples are kept in <models>/feedback/<head>.tsv, the odd lines of val.tsv are \
+    held out for the before/after report, and the head in force is kept as \
+    <head>.before-feedback-<time>.safetensors (copy it back to go back).\n\n\
     Encoder outputs are cached under the cache folder (features/), so a second run takes seconds."
 )]
 pub struct TrainArgs {

@@ -27,7 +27,10 @@ pub const MAX_SINCE_DAYS: i64 = 3650;
 
 /// The window's length was not understood.
 #[derive(Debug, thiserror::Error)]
-#[error("`since` = {0:?}: give a number and a unit, e.g. 30d (days), 12h (hours) or 8w (weeks), at most {MAX_SINCE_DAYS} days")]
+#[error(
+    "`since` = {0:?}: give a number and a unit, e.g. 30d (days), 12h (hours) or 8w (weeks), \
+     at most {MAX_SINCE_DAYS} days"
+)]
 pub struct BadSince(pub String);
 
 /// The start of a window given as `30d`, `12h` or `8w` (ending `now`).

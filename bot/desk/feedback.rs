@@ -127,10 +127,9 @@ fn clean_reason(reason: Option<&str>) -> Result<Option<String>, DeskError> {
         )));
     }
     // control characters (new lines included) and the marks that reorder text on screen
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let reorders =
+        |c: char| matches!(c as u32, 0x200e | 0x200f | 0x202a..=0x202e | 0x2066..=0x2069);
+    let hidden = |c: char| c.is_control() || reorders(c);
     if text.chars().any(hidden) {
         return Err(DeskError::Invalid(
             "the reason may not hold control characters or new lines: write it as one line \

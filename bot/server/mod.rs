@@ -18,6 +18,7 @@ pub mod error;
 mod feedback;
 pub mod health;
 pub mod hub;
+mod intents;
 pub mod limits;
 pub mod logins;
 pub mod open_files;
@@ -26,8 +27,8 @@ mod reports;
 mod unanswered;
 pub use crate::throttle;
 pub mod validate;
-pub mod widget;
 mod whatif;
+pub mod widget;
 
 use crate::config::Config;
 use crate::desk::Desk;
@@ -88,6 +89,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(reports::routes())
         .merge(unanswered::routes())
         .merge(whatif::routes())
+        .merge(intents::routes())
         .with_state(state)
         .merge(extra)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

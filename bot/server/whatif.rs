@@ -108,7 +108,9 @@ async fn rules_what_if(
     let title = format!(
         "the proposed rules against version {} on the last {since}{}",
         live.state().version.unwrap_or(0),
-        ask.queue.as_ref().map_or(String::new(), |q| format!(" in queue {q}"))
+        ask.queue
+            .as_ref()
+            .map_or(String::new(), |q| format!(" in queue {q}"))
     );
     let mut body = serde_json::to_value(&result).map_err(|e| AppError::Internal(e.to_string()))?;
     body["queues"] = json!(result

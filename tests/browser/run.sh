@@ -48,3 +48,29 @@ export AGENT_NAME AGENT_PASSWORD
 out="${SCREENSHOT_DIR:-$here/screenshots}"
 mkdir -p "$out"
 node "$here/chat.mjs" "$url" "$out"
+
+# The lead's cockpit: a folder from `frontdesk init` (editable rules and intents; ana is its
+# admin), a report written by `eval --html` into the data folder's reports/, a second server.
+kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+server_pid=""
+conf="$data/conf"
+"$bin" init "$conf" >"$data/init.txt"
+LEAD_NAME=ana
+LEAD_PASSWORD="$(awk '$1 == "ana" {print $2}' "$data/init.txt")"
+export LEAD_NAME LEAD_PASSWORD
+mkdir -p "$data/store2/reports"
+(cd "$root" && "$bin" eval intents --test tests/data/in_scope_val.csv \
+  --html "$data/store2/reports/intents.html" >/dev/null)
+log2="$data/server2.log"
+(cd "$conf" && exec "$bin" serve --bind 127.0.0.1:0 --data "$data/store2" --config "$conf/frontdesk.toml") 2>"$log2" &
+server_pid=$!
+url=""
+for _ in $(seq 1 600); do
+  url="$(grep -o 'listening on http://[0-9.:]*' "$log2" | head -1 | sed 's/listening on //')" || true
+  [ -n "$url" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$log2" >&2; echo "the lead's server exited" >&2; exit 1; }
+  sleep 0.5
+done
+[ -n "$url" ] || { cat "$log2" >&2; echo "the lead's server did not start" >&2; exit 1; }
+echo "lead's server at $url"
+node "$here/lead.mjs" "$url" "$out"

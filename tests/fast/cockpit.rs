@@ -222,18 +222,27 @@ async fn a_lead_sees_what_a_rules_change_would_do_on_real_history_before_applyin
         })
         .collect();
     moved.sort();
-    assert_eq!(moved, ["cancel my order 12345", "please cancel order 12346"]);
+    assert_eq!(
+        moved,
+        ["cancel my order 12345", "please cancel order 12346"]
+    );
     assert_eq!(w["escalated_after"], 2);
     assert_eq!(w["queues"][0]["queue"], "general");
     assert_eq!(w["queues"][0]["after"], 2);
-    assert!(w["html"].as_str().unwrap().contains("please cancel order 12346"));
+    assert!(w["html"]
+        .as_str()
+        .unwrap()
+        .contains("please cancel order 12346"));
     // Nothing was applied: the rules in force and the file are as they were.
     assert_eq!(std::fs::read_to_string(&rules).unwrap(), shipped);
     assert_eq!(s.say("h-5", "cancel my order 12348").await["status"], "bot");
 
     let broken = format!("{shipped}{BROKEN}");
     let (status, body) = ana
-        .post("/console/api/config/rules/whatif", Some(json!({"text": broken})))
+        .post(
+            "/console/api/config/rules/whatif",
+            Some(json!({"text": broken})),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
     assert!(body.to_string().contains("queue"), "{body}");
@@ -245,5 +254,8 @@ async fn a_lead_sees_what_a_rules_change_would_do_on_real_history_before_applyin
             Some(json!({"text": proposed})),
         )
         .await;
-    assert_eq!(status, 403, "an agent who is not a lead may not run a what-if");
+    assert_eq!(
+        status, 403,
+        "an agent who is not a lead may not run a what-if"
+    );
 }

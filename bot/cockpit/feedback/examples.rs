@@ -10,12 +10,13 @@
 //! ([`Verdict::Needed`] or [`Verdict::NotNeeded`]) teach, and only through the rules that read
 //! one message of the head being trained:
 //!
-//! | rule (`when`)                      | head        | not needed | needed                    |
-//! |------------------------------------|-------------|------------|---------------------------|
-//! | `message_frustration`, angry fired | frustration | calm       | angry                     |
-//! | `message_frustration`, upset fired | frustration | calm       | frustrated, or angry when the head read angry higher |
-//! | `negative_message`                 | sentiment   | neutral    | negative                  |
-//! | `anger`                            | anger       | other      | anger                     |
+//! | rule (`when`)                      | head        | not needed | needed                 |
+//! |------------------------------------|-------------|------------|------------------------|
+//! | `message_frustration`, angry fired | frustration | calm       | angry                  |
+//! | `message_frustration`, upset fired | frustration | calm       | frustrated (angry when |
+//! |                                    |             |            | it read angry higher)  |
+//! | `negative_message`                 | sentiment   | neutral    | negative               |
+//! | `anger`                            | anger       | other      | anger                  |
 //!
 //! "Not needed" says no person had to see the conversation, so no reading that sent it to
 //! one was right: each firing message teaches calm (never positive: nobody said so).

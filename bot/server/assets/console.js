@@ -317,6 +317,11 @@
     };
   }
 
+  // Leads and admins see the way to their cockpit.
+  fetch("/console/api/config", { credentials: "same-origin" }).then(function (res) {
+    if (res.ok) $("lead-link").hidden = false;
+  });
+
   refresh();
   live();
   setInterval(refresh, 5000);
