@@ -24,6 +24,8 @@
 //!   the bot still owns the conversation. `grounding.rs`: what an LLM task may be told
 //!   about a conversation. `assist.rs`: LLM summaries, suggested and canned replies.
 //! - `copy.rs`: every sentence the bot says on its own. `record.rs`: transcript helpers.
+//! - `live.rs`: the rules and intents the lead's cockpit swaps while the desk runs.
+//!   `feedback.rs`: agents' marks on escalations and bot answers.
 //!
 //! One turn ([`Desk::receive`]): the router hands the message to the customer's worker, so
 //! one customer's messages are handled in order. `turn::handle` then validates the text,
@@ -48,6 +50,7 @@ pub mod grounding;
 mod identity;
 mod idle;
 mod inner;
+mod live;
 mod llm_turn;
 mod nodes;
 mod orphans;
@@ -69,7 +72,6 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::config::{AgentConfig, EngineConfig};
 use crate::message::{ChannelKind, ConversationId, Identity, Inbound, Status};
-use crate::policy::Rules;
 use inner::{Inner, Job};
 use router::{RouteError, Router};
 
@@ -139,11 +141,6 @@ impl Desk {
     /// The optional LLM (`[llm]`), for the console's assist.
     pub fn llm(&self) -> Option<&crate::llm::LlmHandle> {
         self.inner.llm.as_ref()
-    }
-
-    /// The understanding this desk reads messages with (the what-if replays with it).
-    pub fn nlu(&self) -> Arc<dyn Understand> {
-        self.inner.nlu.clone()
     }
 
     /// The help centre, when one is configured.
@@ -258,34 +255,6 @@ impl Desk {
     /// Makes everything stored so far durable.
     pub async fn flush(&self) -> Result<(), DeskError> {
         Ok(self.inner.store.flush().await?)
-    }
-
-    /// The escalation rules and queues in force now.
-    pub fn rules(&self) -> Arc<Rules> {
-        self.inner.rules()
-    }
-
-    /// Puts `rules` in force from the next turn on (a turn already running finishes on the
-    /// rules it started with): the live reload of `rules.toml`.
-    pub fn set_rules(&self, rules: Rules) {
-        self.inner.set_rules(rules)
-    }
-
-    /// The intents whose answers are in force.
-    pub fn intents(&self) -> Arc<crate::nlu::IntentSet> {
-        self.inner.dialogue.intents()
-    }
-
-    /// Puts a new set of intents in force: the NLU's intent head first (trained in the
-    /// background when new; the old one answers meanwhile), then their answers. A turn that
-    /// started before reads the set it started with.
-    pub async fn set_intents(
-        &self,
-        intents: crate::nlu::IntentSet,
-    ) -> Result<(), crate::nlu::NluError> {
-        self.inner.nlu.reload_intents(intents.clone()).await?;
-        self.inner.dialogue.set_intents(intents);
-        Ok(())
     }
 
     /// An agent takes a waiting conversation, if they have room for one more.
