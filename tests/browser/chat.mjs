@@ -69,6 +69,9 @@ async function main() {
     await console_.screenshot({ path: join(out, "console-queue.png") });
     await console_.locator("#claim").click();
     await console_.locator("#chat-status", { hasText: "with agent" }).waitFor(WAIT);
+    // One click tells the lead's figures this escalation was needed.
+    await console_.locator('#marks button[data-mark="needed"]').click();
+    await console_.locator("#marks-said", { hasText: "Marked: escalation needed" }).waitFor(WAIT);
 
     // The visitor is told a person joined.
     await panel.locator(".status", { hasText: "chatting with a person" }).waitFor(WAIT);

@@ -210,6 +210,11 @@
     $("ai-summary-text").textContent = c.llm_summary || "";
     $("frustration").textContent = frustrationText(c.frustration, c.frustration_reasons);
     $("reasons").textContent = c.escalation.length ? "Escalated: " + c.escalation.map(reasonText).join("; ") : "";
+    // One click: was the escalation needed, was a bot answer wrong (the lead's figures).
+    $("marks").hidden = c.status === "bot";
+    Array.prototype.forEach.call(document.querySelectorAll("#marks button[data-mark]"), function (b) {
+      if (b.getAttribute("data-mark") !== "wrong_answer") b.hidden = !c.escalation.length;
+    });
     var t = $("transcript");
     t.innerHTML = "";
     c.messages.forEach(function (m) {
@@ -316,6 +321,16 @@
       setTimeout(live, 2000);
     };
   }
+
+  Array.prototype.forEach.call(document.querySelectorAll("#marks button[data-mark]"), function (b) {
+    b.addEventListener("click", function () {
+      if (!selected) return;
+      var mark = b.getAttribute("data-mark");
+      api("POST", "/console/api/conversations/" + encodeURIComponent(selected) + "/feedback", { mark: mark })
+        .then(function () { $("marks-said").textContent = "Marked: " + b.textContent.toLowerCase() + ". Thank you."; })
+        .catch(function (e) { $("marks-said").textContent = e.message; });
+    });
+  });
 
   // Leads and admins see the way to their cockpit.
   fetch("/console/api/config", { credentials: "same-origin" }).then(function (res) {
