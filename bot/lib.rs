@@ -28,8 +28,12 @@
 //! - `commerce`: the shop backend (demo shop or the shop's webhook).
 //! - `message`: the types every part speaks (`Inbound`, `Outbound`, identities).
 //! - `metrics`, `telemetry`: Prometheus metrics and logs.
-//! - `replay`: recorded conversations through the full desk, for tuning rules;
-//!   `evaluation`: the same, scored against labels (`frontdesk eval escalation`).
+//! - `replay`: recorded conversations through the full desk, for tuning rules, and the
+//!   what-if of a change on real history; `evaluation`: the same, scored against labels
+//!   (`frontdesk eval escalation`), and the HTML reports.
+//! - `cockpit`: what a support lead edits (rules, intents, canned replies, prompts, help
+//!   centre), watched, checked, versioned and rolled back while the server runs; the
+//!   agents' feedback per rule; the unanswered inbox.
 //!
 //! The command line (`bot/main.rs`, `bot/cli/`) is the only layer that prints.
 pub mod app;

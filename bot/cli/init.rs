@@ -8,8 +8,9 @@ use std::path::PathBuf;
     intents/ (examples and answers), rules.toml (escalation rules and queues), models/ (the \
     trained heads), demo_shop.json, validation/ (out-of-scope validation sets), and a \
     frontdesk.toml that points at them. Then `cd DIR && frontdesk serve` uses your copies; \
-    after editing intents/, restart serve (it retrains the intent head) or run `frontdesk \
-    train`. Nothing is overwritten."
+    a change of intents/ or rules.toml is checked and put in force within seconds while it \
+    runs (the intent head is retrained in the background), or refused with its line. \
+    Nothing is overwritten."
 )]
 pub struct InitArgs {
     /// Folder to write into (created when missing).
