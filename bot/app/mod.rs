@@ -31,7 +31,9 @@ use crate::store::{Location, Store, StoreError};
 mod secrets;
 use secrets::prepare_secrets;
 mod paths;
+mod replay_desk;
 pub use paths::Paths;
+pub use replay_desk::{desk_maker, replay_rules, temporary_desk};
 pub use secrets::{master_secret, master_secret_of, DEMO_AGENT, DEMO_AGENT_FILE, SECRET_FILE};
 
 #[derive(Debug, thiserror::Error)]
@@ -417,6 +419,7 @@ pub async fn start_with_help<U: Understand>(
     )
     .await?;
     let webhooks = platforms.router();
+    let replay_desks = desk_maker(config.clone(), desk.help_centre().cloned());
     let state = AppState {
         desk: desk.clone(),
         intake: intake.clone(),
@@ -432,6 +435,7 @@ pub async fn start_with_help<U: Understand>(
         nlu_first_ms,
         channels: channels.clone(),
         cockpit,
+        replay_desks,
     };
     let until = stopping.clone();
     let task = tokio::spawn(async move {

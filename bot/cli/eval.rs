@@ -248,7 +248,7 @@ fn escalation(a: &EvalArgs) -> anyhow::Result<()> {
     if let Some(dir) = &a.places.intents_dir {
         config.engine.intents_dir = Some(dir.clone());
     }
-    let rules = replay::rules(&config, a.rules.as_deref())?;
+    let rules = frontdesk::app::replay_rules(&config, a.rules.as_deref())?;
     // labelled single messages (data/stakes, data/frustration) or replay lines
     let records = match a.test.extension().and_then(|e| e.to_str()) {
         Some("tsv") => evaluation::read_message_set(&a.test)?,
@@ -272,7 +272,7 @@ fn escalation(a: &EvalArgs) -> anyhow::Result<()> {
             let nlu = frontdesk::app::load_nlu(config).await?;
             // the help centre answers what the intents do not, as in `serve`
             let help = frontdesk::app::load_help_centre(config, &nlu).await?;
-            let desk = replay::temporary_desk(config, rules, Arc::new(nlu), help)?;
+            let desk = frontdesk::app::temporary_desk(config, rules, Arc::new(nlu), help)?;
             let bar = super::support::progress_bar("messages", records.len() as u64);
             let outcomes = replay::replay(&desk, records.clone(), &|| bar.inc(1)).await;
             bar.finish_and_clear();

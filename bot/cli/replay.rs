@@ -83,8 +83,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         // the help centre answers what the intents do not, as in `serve`
         let help = frontdesk::app::load_help_centre(&config, &nlu).await?;
         if !what_if {
-            let rules = replay::rules(&config, args.rules.as_deref())?;
-            let desk = replay::temporary_desk(&config, rules, Arc::new(nlu), help)?;
+            let rules = frontdesk::app::replay_rules(&config, args.rules.as_deref())?;
+            let desk = frontdesk::app::temporary_desk(&config, rules, Arc::new(nlu), help)?;
             let bar = support::progress_bar("messages", total as u64);
             let outcomes = replay::replay(&desk, history.records, &|| bar.inc(1)).await;
             bar.finish_and_clear();
@@ -101,12 +101,15 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         }
         let shared: Arc<dyn Understand> = whatif::Remembering::new(Arc::new(nlu.clone()));
         let before = Side {
-            rules: replay::rules(&config, args.baseline.as_deref())?,
+            rules: frontdesk::app::replay_rules(&config, args.baseline.as_deref())?,
             nlu: shared.clone(),
             intents_dir: None,
         };
         let after = Side {
-            rules: replay::rules(&config, args.rules.as_deref().or(args.baseline.as_deref()))?,
+            rules: frontdesk::app::replay_rules(
+                &config,
+                args.rules.as_deref().or(args.baseline.as_deref()),
+            )?,
             nlu: match &args.intents {
                 // Other intents: an NLU of their own, with its intent head.
                 Some(dir) => {
@@ -119,7 +122,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             intents_dir: args.intents.clone(),
         };
         let bar = support::progress_bar("messages", 2 * total as u64);
-        let result = whatif::what_if(&config, help, before, after, &history, &|| bar.inc(1)).await;
+        let make = frontdesk::app::desk_maker(config.clone(), help);
+        let result = whatif::what_if(&make, before, after, &history, &|| bar.inc(1)).await;
         bar.finish_and_clear();
         let result = result?;
         let title = title(&args);

@@ -8,21 +8,23 @@
 //! `"expected"` and `"why"`, which replay ignores). Output, one [`Outcome`] per conversation in order
 //! of first appearance, and a [`Summary`].
 
-use crate::app::{self, AppError};
-use crate::config::{Config, EngineConfig};
-use crate::desk::{Desk, DeskError, Understand};
-use crate::message::{ChannelKind, Inbound, Profile, Status};
-use crate::policy::{EscalationReason, Rules};
-use crate::store::StoreError;
+//!
+//! `whatif.rs`: the same conversations under a baseline and a change, and what differs;
+//! `whatif_html.rs`: that as a page. The desks they run on are built by the composition
+//! root (`app::temporary_desk`, `app::desk_maker`).
 
 pub mod whatif;
 mod whatif_html;
+
+use crate::desk::{Desk, DeskError};
+use crate::message::{ChannelKind, Inbound, Profile, Status};
+use crate::policy::EscalationReason;
+use crate::store::StoreError;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 pub use whatif_html::render_html;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +51,9 @@ pub enum ReplayError {
     },
     #[error("a temporary store for the replay: {0}")]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    App(#[from] AppError),
+    /// The desk to replay on could not be built (its intents, shop or rules).
+    #[error("the desk to replay on: {0}")]
+    Desk(String),
 }
 
 /// One recorded customer message.
@@ -237,40 +240,4 @@ pub async fn replay(
         .await
         .into_iter()
         .collect()
-}
-
-/// A desk on a temporary store with the configured intents and shop, the given rules and
-/// (as `serve` has it) the help centre.
-pub fn temporary_desk(
-    config: &Config,
-    rules: Rules,
-    nlu: Arc<dyn Understand>,
-    help: Option<Arc<crate::kb::HelpCentre>>,
-) -> Result<Desk, ReplayError> {
-    let config = Config {
-        agents: Vec::new(),
-        engine: EngineConfig {
-            // A replay waits for the NLU rather than answering "busy".
-            busy_wait_ms: 600_000,
-            ..config.engine.clone()
-        },
-        ..config.clone()
-    };
-    let store = crate::store::temporary()?;
-    Ok(app::open_desk_with_help(
-        &config,
-        store,
-        nlu,
-        Some(rules),
-        help,
-    )?)
-}
-
-/// The rules to replay with: `path`, else the configured (or built-in) ones.
-pub fn rules(config: &Config, path: Option<&Path>) -> Result<Rules, ReplayError> {
-    let path = match path {
-        Some(p) => p.to_path_buf(),
-        None => app::Paths::resolve(config)?.rules,
-    };
-    Ok(Rules::load(&path).map_err(AppError::from)?)
 }

@@ -335,11 +335,13 @@ pub struct Side {
     pub intents_dir: Option<std::path::PathBuf>,
 }
 
-/// Replays `history` under `before` and `after`, each on a temporary store, and compares.
+/// Builds the desk one side replays on (a temporary store; `app::desk_maker`).
+pub type DeskMaker = Arc<dyn Fn(Side) -> Result<crate::desk::Desk, String> + Send + Sync>;
+
+/// Replays `history` under `before` and `after`, each on a desk `make` builds, and compares.
 /// `progress` is called once per replayed message (twice the messages in all).
 pub async fn what_if(
-    config: &crate::config::Config,
-    help: Option<Arc<crate::kb::HelpCentre>>,
+    make: &DeskMaker,
     before: Side,
     after: Side,
     history: &History,
@@ -347,11 +349,7 @@ pub async fn what_if(
 ) -> Result<WhatIf, super::ReplayError> {
     let mut outcomes = Vec::new();
     for side in [before, after] {
-        let mut config = config.clone();
-        if let Some(dir) = side.intents_dir {
-            config.engine.intents_dir = Some(dir);
-        }
-        let desk = super::temporary_desk(&config, side.rules, side.nlu, help.clone())?;
+        let desk = make(side).map_err(super::ReplayError::Desk)?;
         outcomes.push(super::replay(&desk, history.records.clone(), progress).await?);
     }
     Ok(compare(

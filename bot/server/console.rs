@@ -26,6 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 const CONSOLE_HTML: &str = include_str!("assets/console.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
 const CONSOLE_JS: &str = include_str!("assets/console.js");
+const COMMON_JS: &str = include_str!("assets/common.js");
 const CONSOLE_CSS: &str = include_str!("assets/console.css");
 
 pub fn routes() -> Router<AppState> {
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/", get(page))
         .route("/console/login", get(login_page))
         .route("/console/assets/console.js", get(script))
+        .route("/console/assets/common.js", get(common_script))
         .route("/console/assets/console.css", get(style))
         .route("/console/api/login", post(login))
         .route("/console/api/logout", post(logout))
@@ -69,6 +71,13 @@ async fn script(_agent: AgentSession) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         CONSOLE_JS,
+    )
+}
+
+async fn common_script(_agent: AgentSession) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        COMMON_JS,
     )
 }
 

@@ -68,6 +68,8 @@ pub struct AppState {
     pub channels: ChannelHealth,
     /// The configuration the lead edits (rules, intents, ...), watched and versioned.
     pub cockpit: crate::cockpit::Cockpit,
+    /// How the what-if builds the desks it replays on (the composition root's).
+    pub replay_desks: crate::replay::whatif::DeskMaker,
 }
 
 /// The whole router, built from its state so tests can drive it.

@@ -26,7 +26,6 @@ use super::error::{ApiJson, AppError};
 use super::AppState;
 use crate::cockpit::unanswered::drafts::{self, DraftError, NewIntent};
 use crate::cockpit::unanswered::{self as inbox, Group, Inbox, Replies};
-use crate::nlu::IntentSet;
 use crate::store::AuditLine;
 
 /// The window when none is given.
@@ -91,16 +90,14 @@ struct Window {
     since: Option<String>,
 }
 
-/// The out-of-scope answer of the intents folder in use, if it has one.
+/// The out-of-scope answer of the intents in force, if they have one.
 fn folder_answer(state: &AppState) -> Option<String> {
-    let paths = crate::app::Paths::resolve(&state.config).ok()?;
-    match IntentSet::load_dir(&paths.intents_dir) {
-        Ok(set) => set.out_of_scope.map(|o| o.response.text),
-        Err(e) => {
-            tracing::warn!(error = %e, "the unanswered inbox could not read the intents folder's out-of-scope answer; only the built-in one is recognised");
-            None
-        }
-    }
+    state
+        .desk
+        .intents()
+        .out_of_scope
+        .as_ref()
+        .map(|o| o.response.text.clone())
 }
 
 /// The inbox of the window `since` (`DEFAULT_SINCE` when none).

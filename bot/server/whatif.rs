@@ -86,8 +86,7 @@ async fn rules_what_if(
     let in_force = state.desk.rules();
     let started = std::time::Instant::now();
     let result = whatif::what_if(
-        &state.config,
-        state.desk.help_centre().cloned(),
+        &state.replay_desks,
         Side {
             rules: (*in_force).clone(),
             nlu: nlu.clone(),

@@ -2,14 +2,14 @@
 //! customers; an invalid change is refused with its line and the version in force stays;
 //! every applied version is kept and can be put back from the console.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::support::nlu::KeywordNlu;
 use crate::support::server::{config, serve_with, ANA, BEN};
+use crate::support::traffic::Steady;
 use crate::support::{eventually, repo};
 
 const CANCELLATIONS_TO_A_PERSON: &str = "
@@ -54,25 +54,11 @@ async fn rules_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
     );
 
     // Customers write all along; none of their messages may fail.
-    let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicUsize::new(0));
-    let traffic = {
-        let (s, stop, answered) = (s.clone(), stop.clone(), answered.clone());
-        tokio::spawn(async move {
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                // A customer each (one customer's own rate limit is not what is tested).
-                let (status, body) = s
-                    .post_message(json!({"user_id": format!("steady-{i}"),
-                                         "text": "where is my order 12345"}))
-                    .await;
-                assert_eq!(status, 200, "a message failed during a reload: {body}");
-                answered.fetch_add(1, Ordering::Relaxed);
-                i += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let traffic = Steady::start(
+        s.clone(),
+        "where is my order 12345",
+        Duration::from_millis(20),
+    );
 
     // Before: a cancellation is the bot's.
     let before = s.say("c-before", "cancel my order 12345").await;
@@ -176,9 +162,7 @@ async fn rules_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
         .await;
     assert_eq!(ben_rollback.0, 403, "an agent may not roll back");
 
-    stop.store(true, Ordering::Relaxed);
-    traffic.await.unwrap();
-    assert!(answered.load(Ordering::Relaxed) > 0);
+    assert!(traffic.stop().await > 0);
 }
 
 /// The what-if before "apply": the proposed rules against those in force on the store's own

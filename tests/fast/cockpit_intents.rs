@@ -4,14 +4,14 @@
 //! rolls a version back, and the binary's built-in intents are not written over. (The
 //! real NLU's retraining of the intent head is checked in the model tier.)
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::support::nlu::KeywordNlu;
 use crate::support::server::{config, serve_with, ANA, BEN};
+use crate::support::traffic::Steady;
 use crate::support::{eventually, repo};
 
 fn copy_intents(to: &std::path::Path) {
@@ -56,23 +56,7 @@ async fn intents_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
         "an agent who is not a lead may not see the intents"
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicUsize::new(0));
-    let traffic = {
-        let (s, stop, answered) = (s.clone(), stop.clone(), answered.clone());
-        tokio::spawn(async move {
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let (status, body) = s
-                    .post_message(json!({"user_id": format!("steady-{i}"), "text": "hello"}))
-                    .await;
-                assert_eq!(status, 200, "a message failed during a reload: {body}");
-                answered.fetch_add(1, Ordering::Relaxed);
-                i += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let traffic = Steady::start(s.clone(), "hello", Duration::from_millis(20));
 
     // A changed answer in the file: given within seconds, kept as version 2.
     let old_answer = first_reply(&s.say("i-before", "hello").await);
@@ -183,9 +167,7 @@ async fn intents_reload_under_traffic_refuse_an_invalid_change_and_roll_back() {
         old_answer
     );
 
-    stop.store(true, Ordering::Relaxed);
-    traffic.await.unwrap();
-    assert!(answered.load(Ordering::Relaxed) > 0);
+    assert!(traffic.stop().await > 0);
 }
 
 #[tokio::test]

@@ -2,14 +2,13 @@
 //! trained in the background while customers keep being answered by the head in force,
 //! and is answered once its head is ready (the seconds it took are printed).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use frontdesk::nlu::{Nlu, NluOptions, NluService, ServiceOptions};
-use serde_json::json;
 
 use crate::support::server::{config, serve_with};
+use crate::support::traffic::Steady;
 use crate::support::{eventually, repo};
 
 const GIFT_CARDS: &str = r#"name: gift_cards
@@ -72,27 +71,11 @@ async fn a_new_intent_is_answered_after_its_head_is_trained_in_the_background() 
     );
 
     // Customers write all along: none of their messages may fail while the head trains.
-    let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicUsize::new(0));
-    let traffic = {
-        let (s, stop, answered) = (s.clone(), stop.clone(), answered.clone());
-        tokio::spawn(async move {
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let (status, body) = s
-                    .post_message(json!({"user_id": format!("steady-{i}"),
-                                         "text": "where is my order 12345"}))
-                    .await;
-                assert_eq!(
-                    status, 200,
-                    "a message failed during the retraining: {body}"
-                );
-                answered.fetch_add(1, Ordering::Relaxed);
-                i += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let traffic = Steady::start(
+        s.clone(),
+        "where is my order 12345",
+        Duration::from_millis(50),
+    );
     std::fs::write(intents.join("gift_cards.yaml"), GIFT_CARDS).unwrap();
     let written = Instant::now();
     let mut n = 0;
@@ -109,9 +92,7 @@ async fn a_new_intent_is_answered_after_its_head_is_trained_in_the_background() 
     })
     .await;
     let took = written.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    traffic.await.unwrap();
-    let during = answered.load(Ordering::Relaxed);
+    let during = traffic.stop().await;
     println!("new intent answered {took:.1} s after its file was written; {during} messages answered meanwhile, none failed");
     assert!(during > 0);
     let health = s.health().await;

@@ -11,6 +11,7 @@ pub mod kb;
 pub mod nlu;
 pub mod scenarios;
 pub mod server;
+pub mod traffic;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::svg;
+use super::svg::{self, escape};
 use super::{ClassificationFigures, EscalationFigures};
 use crate::evaluation::Expected;
 
@@ -25,22 +25,6 @@ th{background:#f1f5f9;font-weight:600}td.n{text-align:right;font-variant-numeric
 .panels{display:flex;flex-wrap:wrap;gap:10px}
 .text{max-width:520px;word-break:break-word}
 ";
-
-/// `s` safe inside HTML text, attribute values and SVG (XML): `& < > " '` escaped.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn head(out: &mut String, title: &str) {
     let _ = write!(

@@ -29,7 +29,8 @@ pub use figures::{
     calibration, confidence_histogram, escalation, intents, message_head, reliability, row_shares,
     worst_examples, CALIBRATION_BINS, CONFIDENCE_BINS, WORST_EXAMPLES,
 };
-pub use html::{classification_page, escalation_page, escape};
+pub use html::{classification_page, escalation_page};
+pub use svg::escape;
 
 #[cfg(doc)]
 use crate::nlu::training::Predictions;

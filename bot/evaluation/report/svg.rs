@@ -5,8 +5,23 @@
 
 use std::fmt::Write as _;
 
-use super::html::escape;
 use super::{ConfidenceHistogram, Reliability};
+
+/// `s` safe inside HTML text, attribute values and SVG (XML): `& < > " '` escaped.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Colours: right answers and the diagonal, wrong answers and the rest, ink, grid, muted.
 const RIGHT: &str = "#2563eb";
