@@ -1,39 +1,22 @@
 // A visitor chats in the widget on the demo shop page; an agent logs into the console,
 // claims the conversation and answers; the visitor sees the answer live, and again after a
 // reload. Usage: node chat.mjs http://127.0.0.1:PORT SCREENSHOT_DIR
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { launch, WAIT } from "./launch.mjs";
 
 const [url, out] = process.argv.slice(2);
 if (!url || !out) {
   console.error("usage: node chat.mjs SERVER_URL SCREENSHOT_DIR");
   process.exit(2);
 }
-const WAIT = { timeout: 60_000 };
 
-function launch() {
-  const profile = mkdtempSync(join(tmpdir(), "frontdesk-chromium-"));
-  return chromium
-    .launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      args: [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      ],
-    })
-    .then((context) => ({ context, profile }));
-}
 
 async function main() {
   const visitor = await launch();
   const agent = await launch();
   try {
     // The visitor opens the shop and the chat bubble.
-    const shop = visitor.context.pages()[0] || (await visitor.context.newPage());
+    const shop = visitor.page;
     await shop.goto(url + "/");
     await shop.locator("#frontdesk-widget .bubble").click();
     const panel = shop.locator("#frontdesk-widget .panel");
@@ -55,7 +38,7 @@ async function main() {
     await panel.locator(".status", { hasText: "number 1 in line" }).waitFor(WAIT);
 
     // The agent logs in, sees the waiting customer and claims the conversation.
-    const console_ = agent.context.pages()[0] || (await agent.context.newPage());
+    const console_ = agent.page;
     await console_.goto(url + "/console");
     await console_.waitForURL("**/console/login");
     await console_.fill("input[name=name]", process.env.AGENT_NAME);
@@ -94,10 +77,7 @@ async function main() {
 
     console.log("browser test passed; screenshots in " + out);
   } finally {
-    for (const b of [visitor, agent]) {
-      await b.context.close().catch(() => {});
-      rmSync(b.profile, { recursive: true, force: true });
-    }
+    for (const b of [visitor, agent]) await b.close();
   }
 }
 

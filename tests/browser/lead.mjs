@@ -3,13 +3,10 @@
 // the what-if on the real conversation, applies it, and the next cancellation goes to a
 // person. Screenshots of each lead page and of an evaluation report.
 // Usage: node lead.mjs http://127.0.0.1:PORT SCREENSHOT_DIR
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { launch, WAIT } from "./launch.mjs";
 
 const [url, out] = process.argv.slice(2);
-const WAIT = { timeout: 60_000 };
 const RULE = `
 [[rules]]
 name = "cancellations to a person"
@@ -19,18 +16,6 @@ queue = "general"
 priority = 10
 `;
 
-function launch() {
-  const profile = mkdtempSync(join(tmpdir(), "frontdesk-chromium-"));
-  return chromium
-    .launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    })
-    .then((context) => ({ context, profile }));
-}
 
 async function say(page, text) {
   const panel = page.locator("#frontdesk-widget .panel");
@@ -42,9 +27,9 @@ async function say(page, text) {
 
 async function main() {
   const visitor = await launch();
-  const lead = await launch();
+  const lead = await launch({ width: 1280, height: 900 });
   try {
-    const shop = visitor.context.pages()[0] || (await visitor.context.newPage());
+    const shop = visitor.page;
     await shop.goto(url + "/");
     await shop.locator("#frontdesk-widget .bubble").click();
     const panel = shop.locator("#frontdesk-widget .panel");
@@ -56,7 +41,7 @@ async function main() {
       throw new Error("under the shipped rules a cancellation is the bot's");
     }
 
-    const page = lead.context.pages()[0] || (await lead.context.newPage());
+    const page = lead.page;
     await page.goto(url + "/console");
     await page.waitForURL("**/console/login");
     await page.fill("input[name=name]", process.env.LEAD_NAME);
@@ -85,7 +70,7 @@ async function main() {
     await page.locator("#rules-state", { hasText: "Version 2 of the rules is in force" }).waitFor(WAIT);
     const other = await launch();
     try {
-      const shop2 = other.context.pages()[0] || (await other.context.newPage());
+      const shop2 = other.page;
       await shop2.goto(url + "/");
       await shop2.locator("#frontdesk-widget .bubble").click();
       const panel2 = shop2.locator("#frontdesk-widget .panel");
@@ -93,8 +78,7 @@ async function main() {
       await say(shop2, "please cancel my order 10002");
       await panel2.locator(".status", { hasText: "in line" }).waitFor(WAIT);
     } finally {
-      await other.context.close().catch(() => {});
-      rmSync(other.profile, { recursive: true, force: true });
+      await other.close();
     }
 
     // The other lead pages.
@@ -123,10 +107,7 @@ async function main() {
     await page.screenshot({ path: join(out, "report-intents.png"), fullPage: true });
     console.log("lead browser test passed; screenshots in " + out);
   } finally {
-    for (const b of [visitor, lead]) {
-      await b.context.close().catch(() => {});
-      rmSync(b.profile, { recursive: true, force: true });
-    }
+    for (const b of [visitor, lead]) await b.close();
   }
 }
 

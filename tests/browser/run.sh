@@ -28,18 +28,24 @@ cleanup() {
   rm -rf "$data"
 }
 trap cleanup EXIT
-# From an empty folder: the installed binary needs nothing from the repository but a config.
-(cd "$data" && exec "$bin" serve --bind 127.0.0.1:0 --data "$data/store" --config "$root/frontdesk.example.toml") 2>"$log" &
-server_pid=$!
+# Starts `serve` (its arguments after the log file) in the background, from the folder
+# given first, and waits for it to listen: sets server_pid and url.
+start_server() {
+  local dir="$1" log="$2"; shift 2
+  (cd "$dir" && exec "$bin" serve --bind 127.0.0.1:0 "$@") 2>"$log" &
+  server_pid=$!
+  url=""
+  for _ in $(seq 1 600); do
+    url="$(grep -o 'listening on http://[0-9.:]*' "$log" | head -1 | sed 's/listening on //')" || true
+    [ -n "$url" ] && return 0
+    kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; echo "the server exited" >&2; exit 1; }
+    sleep 0.5
+  done
+  cat "$log" >&2; echo "the server did not start" >&2; exit 1
+}
 
-url=""
-for _ in $(seq 1 600); do
-  url="$(grep -o 'listening on http://[0-9.:]*' "$log" | head -1 | sed 's/listening on //')" || true
-  [ -n "$url" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; echo "the server exited" >&2; exit 1; }
-  sleep 0.5
-done
-[ -n "$url" ] || { cat "$log" >&2; echo "the server did not start" >&2; exit 1; }
+# From an empty folder: the installed binary needs nothing from the repository but a config.
+start_server "$data" "$log" --data "$data/store" --config "$root/frontdesk.example.toml"
 echo "server at $url"
 # The example config lists no agents: serve made the `demo` agent and kept its password.
 AGENT_NAME=demo AGENT_PASSWORD="$(cat "$data/store/demo-agent-password")"
@@ -61,16 +67,6 @@ export LEAD_NAME LEAD_PASSWORD
 mkdir -p "$data/store2/reports"
 (cd "$root" && "$bin" eval intents --test tests/data/in_scope_val.csv \
   --html "$data/store2/reports/intents.html" >/dev/null)
-log2="$data/server2.log"
-(cd "$conf" && exec "$bin" serve --bind 127.0.0.1:0 --data "$data/store2" --config "$conf/frontdesk.toml") 2>"$log2" &
-server_pid=$!
-url=""
-for _ in $(seq 1 600); do
-  url="$(grep -o 'listening on http://[0-9.:]*' "$log2" | head -1 | sed 's/listening on //')" || true
-  [ -n "$url" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$log2" >&2; echo "the lead's server exited" >&2; exit 1; }
-  sleep 0.5
-done
-[ -n "$url" ] || { cat "$log2" >&2; echo "the lead's server did not start" >&2; exit 1; }
+start_server "$conf" "$data/server2.log" --data "$data/store2" --config "$conf/frontdesk.toml"
 echo "lead's server at $url"
 node "$here/lead.mjs" "$url" "$out"
