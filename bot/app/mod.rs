@@ -30,6 +30,7 @@ use crate::store::{Location, Store, StoreError};
 /// Why the application could not start or stop; each names the part and what to fix.
 mod secrets;
 use secrets::prepare_secrets;
+mod cockpit;
 mod paths;
 mod replay_desk;
 pub use paths::Paths;
@@ -299,45 +300,6 @@ pub async fn start_with_platforms<U: Understand>(
     start_with_help(config, nlu, platforms, None).await
 }
 
-/// Watches the rules and the intents (the built-in copies when the config names none) and
-/// the canned replies, prompts and help centre the config names.
-async fn start_cockpit(
-    config: &Config,
-    desk: &Desk,
-    store: Arc<dyn Store>,
-    stopping: watch::Receiver<bool>,
-) -> Result<crate::cockpit::Cockpit, AppError> {
-    use crate::cockpit::{self as c, Source};
-    let paths = Paths::resolve(config)?;
-    let mut sources: Vec<Arc<dyn Source>> = vec![
-        Arc::new(c::RulesSource {
-            path: paths.rules,
-            desk: Some(desk.clone()),
-        }),
-        Arc::new(c::IntentsSource {
-            dir: paths.intents_dir,
-            desk: Some(desk.clone()),
-        }),
-    ];
-    let mut built_in = Vec::new();
-    if config.engine.rules.is_none() {
-        built_in.push(c::RULES);
-    }
-    if config.engine.intents_dir.is_none() {
-        built_in.push(c::INTENTS);
-    }
-    if let Some(path) = &config.assist.canned_replies {
-        sources.push(Arc::new(c::CannedSource { path: path.clone() }));
-    }
-    if let Some(dir) = &config.llm.prompts_dir {
-        sources.push(Arc::new(c::PromptsSource { dir: dir.clone() }));
-    }
-    if let Some(dir) = config.kb.dir.as_ref().filter(|_| config.kb.enabled) {
-        sources.push(Arc::new(c::HelpCentreSource { dir: dir.clone() }));
-    }
-    Ok(c::Cockpit::start(sources, built_in, store, stopping).await?)
-}
-
 /// [`start_with_platforms`] with this help centre instead of the one `[kb]` loads (tests
 /// run one on a stand-in encoder).
 pub async fn start_with_help<U: Understand>(
@@ -397,7 +359,7 @@ pub async fn start_with_help<U: Understand>(
         config.server.shop_secret.as_deref(),
     ));
     // What the lead edits is read again when it changes; each version is kept in the store.
-    let cockpit = start_cockpit(&config, &desk, store.clone(), stopping.clone()).await?;
+    let cockpit = cockpit::start(&config, &desk, store.clone(), stopping.clone()).await?;
     spawn_upkeep(
         store.clone(),
         config.engine.retention_days,

@@ -8,6 +8,7 @@ pub mod bench_nlu;
 pub mod bench_serve;
 pub mod customer;
 pub mod eval;
+mod eval_answers;
 pub mod feedback;
 pub mod hash_password;
 pub mod init;
