@@ -128,8 +128,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         let result = result?;
         let title = title(&args);
         if let Some(path) = &args.html {
-            std::fs::write(path, replay::render_html(&result, &title))
-                .with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(
+                path,
+                frontdesk::evaluation::report::whatif_page(&result, &title),
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
         if args.json {
@@ -184,16 +187,9 @@ async fn history(args: &ReplayArgs, config: &Config) -> anyhow::Result<History> 
             })
         }
         (None, Some(since)) => {
-            let window = whatif::parse_since(since)
-                .with_context(|| format!("--since {since:?}: write a window like 7d, 12h or 2w"))?;
+            let from = frontdesk::cockpit::parse_since(since, chrono::Utc::now())?;
             let store = super::api_key::open_store(config).await?;
-            Ok(whatif::from_store(
-                store.as_ref(),
-                chrono::Utc::now() - window,
-                args.queue.as_deref(),
-                args.limit,
-            )
-            .await?)
+            Ok(whatif::from_store(store.as_ref(), from, args.queue.as_deref(), args.limit).await?)
         }
         (Some(_), Some(_)) => anyhow::bail!("give a FILE or --since, not both"),
         (None, None) => {

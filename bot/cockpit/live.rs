@@ -198,17 +198,24 @@ impl Live {
     pub async fn edit(&self, text: &str, who: &str) -> Result<ConfigVersion, CockpitError> {
         self.source.check(text).map_err(CockpitError::Refused)?;
         let _busy = self.busy.lock().await;
-        self.source
-            .put_in_force(text)
-            .await
-            .map_err(CockpitError::Refused)?;
-        self.source
-            .write(text)
-            .map_err(|source| CockpitError::Write {
+        // Written first, so nothing is in force that a restart would lose; put back as it
+        // was when it cannot be put in force (an intent head that cannot be trained).
+        let before = self.source.read().ok();
+        let write = |t: &str| {
+            self.source.write(t).map_err(|source| CockpitError::Write {
                 path: self.place().to_path_buf(),
                 source,
-            })?;
+            })
+        };
+        write(text)?;
         *self.seen.lock().expect("cockpit lock") = Some(sha(text));
+        if let Err(problem) = self.source.put_in_force(text).await {
+            if let Some(before) = before {
+                write(&before)?;
+                *self.seen.lock().expect("cockpit lock") = Some(sha(&before));
+            }
+            return Err(CockpitError::Refused(problem));
+        }
         let version = self.record(text, format!("edit by {who}")).await?;
         self.store.flush().await?;
         self.mark(&version);

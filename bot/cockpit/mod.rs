@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use feedback::{parse_since, BadSince};
 pub use live::Live;
 pub use source::{Problem, Source};
 pub use sources::{

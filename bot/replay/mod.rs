@@ -9,12 +9,11 @@
 //! of first appearance, and a [`Summary`].
 
 //!
-//! `whatif.rs`: the same conversations under a baseline and a change, and what differs;
-//! `whatif_html.rs`: that as a page. The desks they run on are built by the composition
+//! `whatif.rs`: the same conversations under a baseline and a change, and what differs
+//! (as a page: `evaluation::report::whatif_page`). The desks they run on are built by the composition
 //! root (`app::temporary_desk`, `app::desk_maker`).
 
 pub mod whatif;
-mod whatif_html;
 
 use crate::desk::{Desk, DeskError};
 use crate::message::{ChannelKind, Inbound, Profile, Status};
@@ -25,7 +24,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-pub use whatif_html::render_html;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {

@@ -361,20 +361,6 @@ pub async fn what_if(
     ))
 }
 
-/// "7d", "12h", "30m", "90d": how far back from now; `None` when it does not read.
-pub fn parse_since(text: &str) -> Option<chrono::Duration> {
-    let text = text.trim();
-    let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
-    let n: i64 = n.parse().ok().filter(|n| *n > 0 && *n <= 10_000)?;
-    match unit {
-        "d" => Some(chrono::Duration::days(n)),
-        "h" => Some(chrono::Duration::hours(n)),
-        "m" => Some(chrono::Duration::minutes(n)),
-        "w" => Some(chrono::Duration::weeks(n)),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 #[path = "whatif_tests.rs"]
 mod tests;

@@ -128,13 +128,3 @@ fn the_differences_the_counts_the_load_and_the_labels_are_the_known_ones() {
     assert!(text.contains("escalated 2 before, 2 after (+0)"), "{text}");
     assert!(text.contains("right 1 -> 3"), "{text}");
 }
-
-#[test]
-fn since_reads_days_hours_minutes_and_weeks() {
-    assert_eq!(parse_since("7d"), Some(chrono::Duration::days(7)));
-    assert_eq!(parse_since("12h"), Some(chrono::Duration::hours(12)));
-    assert_eq!(parse_since("2w"), Some(chrono::Duration::weeks(2)));
-    for bad in ["", "d", "7", "-7d", "7y", "0d", "99999d"] {
-        assert_eq!(parse_since(bad), None, "{bad}");
-    }
-}

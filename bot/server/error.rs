@@ -33,6 +33,13 @@ pub enum AppError {
     Internal(String),
 }
 
+/// A window (`since`) that does not read: 400 with what to write instead.
+impl From<crate::cockpit::BadSince> for AppError {
+    fn from(e: crate::cockpit::BadSince) -> Self {
+        AppError::BadRequest(e.to_string())
+    }
+}
+
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {

@@ -108,8 +108,7 @@ async fn figures(
             ))
         }
     }
-    let since = parse_since(window.since.as_deref().unwrap_or("30d"), Utc::now())
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let since = parse_since(window.since.as_deref().unwrap_or("30d"), Utc::now())?;
     let records = state
         .store
         .conversations_since(since, MAX_CONVERSATIONS)

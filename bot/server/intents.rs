@@ -22,9 +22,9 @@ use super::auth::AgentSession;
 use super::cockpit::lead;
 use super::error::{ApiJson, AppError};
 use super::AppState;
+use crate::cockpit::parse_since;
 use crate::message::Speaker;
 use crate::nlu::OUT_OF_SCOPE;
-use crate::replay::whatif::parse_since;
 use crate::store::MarkKind;
 
 /// The most conversations one figures page reads.
@@ -79,15 +79,11 @@ async fn intents(
 ) -> Result<ApiJson<Value>, AppError> {
     lead(&state, &agent)?;
     let since = window.since.as_deref().unwrap_or("30d");
-    let span = parse_since(since).ok_or_else(|| {
-        AppError::BadRequest(format!(
-            "since {since:?}: write a window like 30d, 12h or 2w"
-        ))
-    })?;
+    let from = parse_since(since, chrono::Utc::now())?;
     let internal = |e: crate::store::StoreError| AppError::Internal(e.to_string());
     let records = state
         .store
-        .conversations_since(chrono::Utc::now() - span, MOST)
+        .conversations_since(from, MOST)
         .await
         .map_err(internal)?;
     let mut tally: BTreeMap<String, Tally> = BTreeMap::new();

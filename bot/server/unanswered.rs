@@ -30,8 +30,6 @@ use crate::store::AuditLine;
 
 /// The window when none is given.
 pub const DEFAULT_SINCE: &str = "30d";
-/// The longest window, in days.
-pub const MAX_DAYS: i64 = 366;
 /// Longest answer, description or extra example accepted.
 const MAX_TEXT: usize = 4000;
 /// Most extra examples accepted.
@@ -60,31 +58,6 @@ fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(e.to_string())
 }
 
-/// `30d`, `12h`, `2w` before now.
-pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, AppError> {
-    let bad = || {
-        AppError::BadRequest(format!(
-            "since `{text}` is not a window: write a number and a unit, h (hours), d (days) or \
-             w (weeks), e.g. 30d, at most {MAX_DAYS} days"
-        ))
-    };
-    let text = text.trim();
-    let unit = text.chars().last().ok_or_else(bad)?;
-    let n: i64 = text[..text.len() - unit.len_utf8()]
-        .parse()
-        .map_err(|_| bad())?;
-    let hours = match unit {
-        'h' => n,
-        'd' => n.saturating_mul(24),
-        'w' => n.saturating_mul(24 * 7),
-        _ => return Err(bad()),
-    };
-    if !(1..=MAX_DAYS * 24).contains(&hours) {
-        return Err(bad());
-    }
-    Ok(now - chrono::Duration::hours(hours))
-}
-
 #[derive(Debug, Deserialize)]
 struct Window {
     since: Option<String>,
@@ -105,7 +78,7 @@ async fn read_inbox(
     state: &AppState,
     since: Option<&str>,
 ) -> Result<(Inbox, DateTime<Utc>, Replies), AppError> {
-    let since = parse_since(since.unwrap_or(DEFAULT_SINCE), Utc::now())?;
+    let since = crate::cockpit::parse_since(since.unwrap_or(DEFAULT_SINCE), Utc::now())?;
     let help = state.desk.help_centre().ok_or_else(|| {
         AppError::Conflict(
             "the unanswered inbox groups messages with the local encoder, which this server \
@@ -308,39 +281,4 @@ async fn to_article(
         "questions": group.texts.len().min(drafts::MAX_EXAMPLES),
         "messages": group.count,
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_read_as_hours_days_weeks_and_nothing_else() {
-        let now = Utc::now();
-        assert_eq!(
-            parse_since("30d", now).unwrap(),
-            now - chrono::Duration::days(30)
-        );
-        assert_eq!(
-            parse_since("12h", now).unwrap(),
-            now - chrono::Duration::hours(12)
-        );
-        assert_eq!(
-            parse_since("2w", now).unwrap(),
-            now - chrono::Duration::days(14)
-        );
-        for bad in [
-            "",
-            "d",
-            "30",
-            "0d",
-            "-3d",
-            "400d",
-            "3y",
-            "1é",
-            "99999999999999999999d",
-        ] {
-            assert!(parse_since(bad, now).is_err(), "{bad}");
-        }
-    }
 }

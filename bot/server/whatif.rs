@@ -65,23 +65,14 @@ async fn rules_what_if(
         AppError::Unprocessable(format!("{}{at}: {}", path.display(), e.reason()))
     })?;
     let since = ask.since.as_deref().unwrap_or("7d");
-    let window = whatif::parse_since(since).ok_or_else(|| {
-        AppError::BadRequest(format!(
-            "since {since:?}: write a window like 7d, 12h or 2w"
-        ))
-    })?;
+    let from = crate::cockpit::parse_since(since, chrono::Utc::now())?;
     let _turn = ONE_AT_A_TIME
         .acquire()
         .await
         .map_err(|_| AppError::Busy("the server is stopping".into()))?;
-    let history = whatif::from_store(
-        state.store.as_ref(),
-        chrono::Utc::now() - window,
-        ask.queue.as_deref(),
-        MOST,
-    )
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let history = whatif::from_store(state.store.as_ref(), from, ask.queue.as_deref(), MOST)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let nlu = whatif::Remembering::new(state.desk.nlu());
     let in_force = state.desk.rules();
     let started = std::time::Instant::now();
@@ -118,6 +109,6 @@ async fn rules_what_if(
         .map(|(q, b, a)| json!({"queue": q, "before": b, "after": a}))
         .collect::<Vec<_>>());
     body["title"] = json!(title);
-    body["html"] = json!(crate::replay::render_html(&result, &title));
+    body["html"] = json!(crate::evaluation::report::whatif_page(&result, &title));
     Ok(ApiJson(body))
 }

@@ -24,6 +24,7 @@ use super::limits::{ClientAddr, Limited, SocketSlot};
 use super::validate::{check_text, profile_from_token};
 use super::AppState;
 use crate::desk::{DeskEvent, DeskEventKind};
+use crate::evaluation::report::escape;
 use crate::message::{ChannelKind, ConversationId, Inbound, Profile};
 use crate::metrics;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -67,22 +68,6 @@ struct DemoQuery {
     /// Pretend the shop has signed this customer in (a demo of `data-customer-token`);
     /// only with the demo shop and `[demo] enabled = true`.
     customer: Option<String>,
-}
-
-/// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Where pages load the widget from: `server.public_url`, else the request's own host with
@@ -135,9 +120,9 @@ async fn demo_page(
             (
                 format!(
                     "Signed in as customer <b>{}</b> (demo). <a href=\"/\">Sign out</a>",
-                    escape_html(id)
+                    escape(id)
                 ),
-                format!(" data-customer-token=\"{}\"", escape_html(&token)),
+                format!(" data-customer-token=\"{}\"", escape(&token)),
             )
         }
         None if minting => (
@@ -151,10 +136,7 @@ async fn demo_page(
     };
     Html(
         DEMO_HTML
-            .replace(
-                "{{WIDGET_SRC}}",
-                &escape_html(&widget_src(&state, &headers)),
-            )
+            .replace("{{WIDGET_SRC}}", &escape(&widget_src(&state, &headers)))
             .replace("{{WHO}}", &who)
             .replace("{{CUSTOMER_ATTR}}", &attr),
     )

@@ -322,3 +322,54 @@ async fn a_rules_change_made_on_one_node_is_in_force_on_the_other() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intents_change_made_on_one_node_is_answered_on_the_other() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut ca, mut cb) = two_nodes(da.path(), db.path());
+    // Each node its own copy of the intents folder, as two machines would have.
+    let (ia, ib) = (da.path().join("intents"), db.path().join("intents"));
+    for dir in [&ia, &ib] {
+        std::fs::create_dir_all(dir).unwrap();
+        for entry in std::fs::read_dir(crate::support::repo("intents")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    ca.engine.intents_dir = Some(ia.clone());
+    cb.engine.intents_dir = Some(ib.clone());
+    let a = serve_with(ca, KeywordNlu).await;
+    let b = serve_with(cb, KeywordNlu).await;
+    let shipped = std::fs::read_to_string(ia.join("greet.yaml")).unwrap();
+    let old = b.say("hello-1", "hello").await["replies"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        ia.join("greet.yaml"),
+        shipped.replace(&old, "Good to see you again! What can I do for you?"),
+    )
+    .unwrap();
+    let mut n = 0;
+    eventually("node B to give the greeting written on node A", || {
+        n += 1;
+        let b = &b;
+        async move {
+            let turn = b.say(&format!("hello-b-{n}"), "hello").await;
+            turn["replies"][0]["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Good to see you again"))
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(ib.join("greet.yaml")).unwrap(),
+        shipped,
+        "node B's own folder is left as it was"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -1,4 +1,5 @@
 use super::*;
+use crate::nlu::EntityKind;
 
 #[test]
 fn render_fills_slots_and_values() {

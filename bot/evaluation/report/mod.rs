@@ -19,6 +19,7 @@ mod page_tests;
 mod svg;
 #[cfg(test)]
 mod tests;
+mod whatif_page;
 
 use serde::Serialize;
 
@@ -31,6 +32,7 @@ pub use figures::{
 };
 pub use html::{classification_page, escalation_page};
 pub use svg::escape;
+pub use whatif_page::whatif_page;
 
 #[cfg(doc)]
 use crate::nlu::training::Predictions;

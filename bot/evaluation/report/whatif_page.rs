@@ -1,27 +1,11 @@
-//! A what-if as one self-contained HTML page (inline CSS and SVG, no script, nothing
+//! A what-if (`crate::replay::whatif`) as one self-contained HTML page (inline CSS and SVG, no script, nothing
 //! fetched): the counts, the labelled conversations before and after, each queue's load by
 //! hour of day as paired bars, and the conversations whose fate changes.
 
 use std::fmt::Write as _;
 
-use super::whatif::WhatIf;
-
-/// Text from conversations is the customers' own: escaped everywhere it is shown.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::svg::escape as esc;
+use crate::replay::whatif::WhatIf;
 
 const BEFORE: &str = "#9aa5b1";
 const AFTER: &str = "#d9480f";
@@ -77,7 +61,7 @@ fn hours_chart(queue: &str, before: &[usize], after: &[usize]) -> String {
 }
 
 /// The page for `what`, titled `title` (what was compared with what).
-pub fn render_html(what: &WhatIf, title: &str) -> String {
+pub fn whatif_page(what: &WhatIf, title: &str) -> String {
     let mut body = String::new();
     let delta = what.escalated_after as i64 - what.escalated_before as i64;
     let _ = write!(
@@ -157,8 +141,8 @@ pub fn render_html(what: &WhatIf, title: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::whatif::{Changed, LabelScore, WhatIf};
     use super::*;
+    use crate::replay::whatif::{Changed, LabelScore, WhatIf};
 
     #[test]
     fn the_page_shows_the_figures_and_escapes_what_customers_wrote() {
@@ -193,7 +177,7 @@ mod tests {
             label: Some(true),
             first_message: "<script>alert(1)</script> cancel it".into(),
         });
-        let page = render_html(&what, "rules v2 vs v3");
+        let page = whatif_page(&what, "rules v2 vs v3");
         assert!(page.contains("<b>1</b> before, <b>2</b> after (+1)"));
         assert!(page.contains("<h3>general: 0 &rarr; 2</h3>"));
         assert!(page.contains("<title>14:00 after: 2</title>"));
