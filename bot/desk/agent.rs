@@ -12,7 +12,7 @@ use super::record::push_message;
 use super::types::{Conversation, DeskEventKind};
 use super::views;
 use crate::message::{ConversationId, Speaker, Status};
-use crate::store::{Change, ConversationRecord, Customer, QueueEntry};
+use crate::store::{Change, ConversationRecord, Customer, MilestoneKind, QueueEntry};
 
 /// What an action may change: the conversation, the store change that goes with it, the
 /// events to tell once it is stored; it sees the queues as they were before.
@@ -151,6 +151,13 @@ pub(super) async fn claim(
         r.status = Status::WithAgent;
         r.assigned_agent = Some(agent.to_string());
         r.last_agent_at = Some(Utc::now());
+        r.note(
+            Utc::now(),
+            MilestoneKind::Claimed {
+                agent: agent.to_string(),
+                auto: false,
+            },
+        );
         let hello = copy::agent_joined(config.display());
         push_message(r, a.change, Speaker::Bot, &hello, Utc::now(), None);
         a.events.push(DeskEventKind::StatusChanged {
@@ -212,6 +219,12 @@ pub(super) async fn hand_back(
         r.pending = None;
         r.offered_human = false;
         r.unresolved_turns = 0;
+        r.note(
+            Utc::now(),
+            MilestoneKind::HandedBack {
+                agent: agent.to_string(),
+            },
+        );
         let text = copy::handed_back(inner.agents[agent].display());
         push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);
         a.events.push(DeskEventKind::StatusChanged {
@@ -342,6 +355,12 @@ pub(super) async fn close(
         }
         r.status = Status::Closed;
         r.assigned_agent = None;
+        r.note(
+            Utc::now(),
+            MilestoneKind::Closed {
+                by: format!("agent:{agent}"),
+            },
+        );
         // With a reopen window the identity keeps pointing here: a message soon after
         // reopens this conversation (see `turn::open_conversation`).
         if inner.reopen_within.is_zero() {
@@ -395,6 +414,12 @@ pub(super) async fn block_customer(
         if r.status != Status::Closed {
             r.status = Status::Closed;
             r.assigned_agent = None;
+            r.note(
+                Utc::now(),
+                MilestoneKind::Closed {
+                    by: format!("blocked:{agent}"),
+                },
+            );
             a.change.open.push((r.identity(), None));
             let text = copy::blocked();
             push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);

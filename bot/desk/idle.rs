@@ -15,7 +15,7 @@ use super::queue::position;
 use super::record::push_message;
 use super::types::DeskEventKind;
 use crate::message::{ConversationId, Speaker, Status};
-use crate::store::{Change, ConversationRecord, QueueEntry};
+use crate::store::{Change, ConversationRecord, MilestoneKind, QueueEntry};
 
 /// Puts back in their queue the conversations whose agent has not acted for `idle` while
 /// the customer waits for an answer. Returns the conversations moved.
@@ -89,6 +89,12 @@ pub(super) fn back_to_queue(
     r.assigned_agent = None;
     r.queue = Some(queue.clone());
     r.queued_since = Some(r.queued_since.unwrap_or(now));
+    r.note(
+        now,
+        MilestoneKind::Requeued {
+            agent: agent.to_string(),
+        },
+    );
     let text = copy::agent_idle_requeued(position(&after, &queue, &r.id));
     push_message(r, change, Speaker::Bot, &text, now, None);
     events.push(DeskEventKind::StatusChanged {

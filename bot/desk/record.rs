@@ -65,5 +65,8 @@ pub(super) fn new_conversation(
         access: Default::default(),
         llm_summary: None,
         feedback: Vec::new(),
+        timeline: Vec::new(),
+        csat: None,
+        nps: None,
     }
 }

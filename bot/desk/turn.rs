@@ -199,6 +199,7 @@ async fn open_conversation(
             r.pending = None;
             r.offered_human = false;
             r.unresolved_turns = 0;
+            r.note(now, crate::store::MilestoneKind::Reopened);
             tracing::info!(conversation = %r.id, "closed conversation reopened by the customer");
             r
         }

@@ -13,7 +13,7 @@ use super::types::{DeskEventKind, QueueSlot};
 use crate::message::{ConversationId, Status};
 use crate::nlu::Analysis;
 use crate::policy::Escalation;
-use crate::store::{ConversationRecord, Customer, QueueEntry};
+use crate::store::{ConversationRecord, Customer, MilestoneKind, QueueEntry};
 
 /// The conversation goes to the escalation's queue; the customer is told their place and
 /// everyone behind moves down one.
@@ -59,6 +59,13 @@ pub(super) async fn escalate<'a>(
     record.escalation.extend(escalation.reasons.iter().cloned());
     cap_front(&mut record.escalation, KEPT_PER_RECORD);
     record.queued_since = Some(now);
+    record.note(
+        now,
+        MilestoneKind::Escalated {
+            queue: name.clone(),
+            rules: escalation.reasons.iter().map(|r| r.rule.clone()).collect(),
+        },
+    );
     record.pending = None;
     record.offered_human = false;
     let entry = QueueEntry {

@@ -121,6 +121,50 @@ pub struct ConversationRecord {
     /// (`desk/feedback.rs`); at most one escalation mark per agent, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feedback: Vec<Mark>,
+    /// What happened to it and when (escalated, claimed, handed back, closed, reopened,
+    /// rated), oldest first, at most [`TIMELINE_KEPT`]: what the KPIs are computed from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Milestone>,
+    /// The customer's answers to the satisfaction survey after it closed: CSAT 1-5, NPS 0-10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csat: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nps: Option<u8>,
+}
+
+/// Milestones kept per conversation; the oldest go first (a conversation reopened hundreds
+/// of times keeps its latest story).
+pub const TIMELINE_KEPT: usize = 200;
+
+/// One step in a conversation's life.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Milestone {
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub kind: MilestoneKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MilestoneKind {
+    /// It joined `queue` because of `rules` (the rule names that fired).
+    Escalated { queue: String, rules: Vec<String> },
+    /// An agent took it (`auto`: given by auto-assignment rather than claimed).
+    Claimed {
+        agent: String,
+        #[serde(default)]
+        auto: bool,
+    },
+    /// The agent gave it back to the bot.
+    HandedBack { agent: String },
+    /// Back in its queue from an agent (idle, went away).
+    Requeued { agent: String },
+    /// Closed by `by` (`agent:NAME`, `blocked:NAME`, `idle`).
+    Closed { by: String },
+    /// The customer wrote again within the reopen window.
+    Reopened,
+    /// A survey answer: `survey` is `csat` or `nps`.
+    Rated { survey: String, score: u8 },
 }
 
 /// How sure the desk is of who writes in a conversation.
@@ -317,6 +361,15 @@ pub struct Erased {
 }
 
 impl ConversationRecord {
+    /// Notes `kind` at `at` on the timeline (the oldest go past [`TIMELINE_KEPT`]).
+    pub fn note(&mut self, at: DateTime<Utc>, kind: MilestoneKind) {
+        self.timeline.push(Milestone { at, kind });
+        if self.timeline.len() > TIMELINE_KEPT {
+            let extra = self.timeline.len() - TIMELINE_KEPT;
+            self.timeline.drain(..extra);
+        }
+    }
+
     pub fn identity(&self) -> Identity {
         Identity::new(self.channel, &self.channel_user)
     }

@@ -53,6 +53,9 @@ pub(crate) fn conversation(id: &str, status: Status, updated: DateTime<Utc>) -> 
         access: Default::default(),
         llm_summary: None,
         feedback: Vec::new(),
+        timeline: Vec::new(),
+        csat: None,
+        nps: None,
     }
 }
 
