@@ -152,6 +152,7 @@ impl Intake {
                 from: crate::message::Speaker::Bot,
                 time: chrono::Utc::now(),
                 turn: turn.id.clone(),
+                survey: None,
             };
             if let Err(e) = self.desk.queue_reply(message).await {
                 // What the customer sent was handled; only this answer is lost.

@@ -37,6 +37,8 @@ enum Command {
     Bench(BenchArgs),
     /// Run recorded conversations through the full policy against a temporary store.
     Replay(cli::replay::ReplayArgs),
+    /// Simulate a 24-hour day at the desk from the labelled data and print its KPIs.
+    SimulateDay(cli::simulate::SimulateArgs),
     /// Print an argon2 hash of a password (read from stdin) for an agent's `password_hash`.
     HashPassword,
     /// Create, list or revoke the REST API's keys.
@@ -87,6 +89,7 @@ fn main() -> anyhow::Result<()> {
             what: BenchWhat::Flood(a),
         }) => cli::bench_flood::run(a),
         Command::Replay(a) => cli::replay::run(a),
+        Command::SimulateDay(a) => cli::simulate::run(a),
         Command::HashPassword => cli::hash_password::run(),
         Command::ApiKey(a) => cli::api_key::run(a),
         Command::Token(a) => cli::token::run(a),

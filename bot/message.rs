@@ -159,6 +159,50 @@ pub struct Outbound {
     /// widget that showed that turn's answer in its own frame does not show it twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<String>,
+    /// A satisfaction question asked with this message: the channel shows its answers as
+    /// buttons (Telegram's inline keyboard, Discord's buttons, the widget's stars).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey: Option<SurveyAsk>,
+}
+
+/// Which satisfaction question: CSAT (1-5) or NPS (0-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Survey {
+    Csat,
+    Nps,
+}
+
+impl Survey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Survey::Csat => "csat",
+            Survey::Nps => "nps",
+        }
+    }
+
+    /// The survey named `name` ([`Survey::as_str`]).
+    pub fn parse(name: &str) -> Option<Survey> {
+        [Survey::Csat, Survey::Nps]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+
+    /// The scores a customer may give.
+    pub fn scores(self) -> std::ops::RangeInclusive<u8> {
+        match self {
+            Survey::Csat => 1..=5,
+            Survey::Nps => 0..=10,
+        }
+    }
+}
+
+/// The structured part of a survey question: which survey, of which conversation, and the
+/// label of the button that declines it. The question itself is the message's text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveyAsk {
+    pub survey: Survey,
+    pub skip_label: String,
 }
 
 /// One user on one channel: `telegram:12345`. A customer may own several.

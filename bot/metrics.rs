@@ -26,6 +26,12 @@ pub const CONNECTIONS_REFUSED: &str = "frontdesk_connections_refused_total";
 /// email or postcode for an order), `order_check_locked` (a check of an order whose checks
 /// are paused).
 pub const GUESSES: &str = "frontdesk_guesses_refused_total";
+/// Each KPI of the last `kpis.metrics_window_hours` (`crate::kpis`), by `kpi`, `queue`
+/// (`all` for the whole desk) and `window`; its sample size in [`KPI_SAMPLES`].
+pub const KPI: &str = "frontdesk_kpi";
+pub const KPI_SAMPLES: &str = "frontdesk_kpi_samples";
+/// The escalation rate of each rule over the same window.
+pub const KPI_ESCALATION_BY_RULE: &str = "frontdesk_kpi_escalation_rate_by_rule";
 
 /// Latency buckets from 1 ms to 10 s: replies should sit in the low tens of milliseconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -65,6 +71,15 @@ fn describe() {
         "Customer messages refused (invalid or busy), by reason."
     );
     metrics::describe_counter!(BOT_REPLIES, "Bot replies sent, by channel.");
+    metrics::describe_gauge!(
+        KPI,
+        "Each KPI over the last kpis.metrics_window_hours, by kpi and queue (formulas: GET /api/v1/kpis)."
+    );
+    metrics::describe_gauge!(KPI_SAMPLES, "How many cases each KPI counts.");
+    metrics::describe_gauge!(
+        KPI_ESCALATION_BY_RULE,
+        "Share of the window's conversations each rule sent to a queue."
+    );
     metrics::describe_counter!(AGENT_REPLIES, "Agent replies sent.");
     metrics::describe_gauge!(
         RULES_VERSION,
@@ -168,6 +183,23 @@ pub fn config_refused(kind: &'static str) {
     if kind == "rules" {
         metrics::counter!(RULES_REFUSED).increment(1);
     }
+}
+
+/// One KPI figure; a figure without a value (no case counted) is shown as NaN, which
+/// Prometheus reads as "no data".
+pub fn kpi(kpi: &str, queue: &str, window: &str, value: Option<f64>, n: usize) {
+    let labels = [
+        ("kpi", kpi.to_string()),
+        ("queue", queue.to_string()),
+        ("window", window.to_string()),
+    ];
+    metrics::gauge!(KPI, &labels).set(value.unwrap_or(f64::NAN));
+    metrics::gauge!(KPI_SAMPLES, &labels).set(n as f64);
+}
+
+pub fn kpi_escalation_by_rule(rule: &str, window: &str, value: Option<f64>) {
+    let labels = [("rule", rule.to_string()), ("window", window.to_string())];
+    metrics::gauge!(KPI_ESCALATION_BY_RULE, &labels).set(value.unwrap_or(f64::NAN));
 }
 
 pub fn agent_replied() {

@@ -34,7 +34,7 @@ mod cockpit;
 mod paths;
 mod replay_desk;
 pub use paths::Paths;
-pub use replay_desk::{desk_maker, replay_rules, temporary_desk};
+pub use replay_desk::{desk_maker, replay_rules, simulation_desk, temporary_desk};
 pub use secrets::{master_secret, master_secret_of, DEMO_AGENT, DEMO_AGENT_FILE, SECRET_FILE};
 
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +165,7 @@ pub fn open_desk_with_help(
     };
     let shop = commerce::from_config(&config.commerce, &paths.demo_file)?;
     let dialogue = Dialogue::load(&paths.intents_dir, shop)?.with_help_centre(help);
-    Ok(Desk::open_with(DeskParts {
+    let desk = Desk::open_with(DeskParts {
         store,
         nlu,
         dialogue,
@@ -173,7 +173,9 @@ pub fn open_desk_with_help(
         agents: config.agents.clone(),
         engine: config.engine.clone(),
         llm: crate::llm::LlmHandle::from_config(&config.llm).map_err(AppError::Llm)?,
-    }))
+    });
+    desk.set_survey(config.survey.clone());
+    Ok(desk)
 }
 
 /// The help centre of `[kb]` (the built-in one unless `kb.dir` is set), its passages
@@ -370,6 +372,13 @@ pub async fn start_with_help<U: Understand>(
     let metrics_handle = metrics::handle();
     metrics::spawn_upkeep(metrics_handle.clone(), stopping.clone());
     server::console::spawn_event_metrics(desk.clone(), stopping.clone());
+    let rules_now = desk.clone();
+    crate::kpis::metrics::spawn(
+        store.clone(),
+        Arc::new(move || rules_now.rules()),
+        config.kpis.clone(),
+        stopping.clone(),
+    );
     let channels = ChannelHealth::new();
     let platforms = Platforms::start(
         intake.clone(),

@@ -53,3 +53,37 @@ pub fn desk_maker(
         temporary_desk(&config, side.rules, side.nlu, help.clone()).map_err(|e| e.to_string())
     })
 }
+
+/// A desk for `replay::day` on a temporary store, with `team` as its agents (no password:
+/// nobody logs in) and the given rules; returns the store too, which the simulation
+/// rewrites into simulated time.
+pub fn simulation_desk(
+    config: &Config,
+    rules: Rules,
+    nlu: Arc<dyn Understand>,
+    help: Option<Arc<crate::kb::HelpCentre>>,
+    team: &[crate::replay::day::SimAgent],
+) -> Result<(Desk, Arc<dyn crate::store::Store>), AppError> {
+    let agents = team
+        .iter()
+        .map(|a| {
+            serde_json::from_value(serde_json::json!({
+                "name": a.name,
+                "password_hash": "-",
+                "capacity": a.capacity,
+            }))
+            .expect("a name, a capacity and a hash make an AgentConfig")
+        })
+        .collect::<Vec<crate::config::AgentConfig>>();
+    let config = Config {
+        agents,
+        engine: EngineConfig {
+            busy_wait_ms: 600_000,
+            ..config.engine.clone()
+        },
+        ..config.clone()
+    };
+    let store = crate::store::temporary().map_err(AppError::Storage)?;
+    let desk = open_desk_with_help(&config, store.clone(), nlu, Some(rules), help)?;
+    Ok((desk, store))
+}

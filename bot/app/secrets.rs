@@ -42,6 +42,7 @@ pub(super) async fn prepare_secrets(
             password_hash: hash,
             capacity: 5,
             role: "admin".into(),
+            queues: Vec::new(),
         });
         (Some((DEMO_AGENT.to_string(), password)), created)
     } else {

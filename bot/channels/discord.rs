@@ -52,6 +52,9 @@ use crate::outbox::health::ChannelHealth;
 use crate::outbox::{Courier, DeliveryError};
 use crate::store::{Store, StoreError};
 
+#[path = "discord_buttons.rs"]
+mod buttons;
+
 #[derive(Debug, Clone)]
 pub struct DiscordConfig {
     pub token: String,
@@ -991,6 +994,10 @@ impl EventHandler for Gateway {
         self.discord.on_message(msg).await;
     }
 
+    async fn interaction_create(&self, _ctx: Context, interaction: serenity::all::Interaction) {
+        buttons::on_interaction(&self.discord, interaction).await;
+    }
+
     async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
         match event.new {
             ConnectionStage::Connected => self.discord.health.connected(ChannelKind::Discord),
@@ -1106,7 +1113,8 @@ impl Courier for DiscordCourier {
                     dm.id
                 }
             };
-            let message = CreateMessage::new()
+            // A survey question carries its answer buttons.
+            let message = buttons::with_buttons(CreateMessage::new(), message)
                 .content(text)
                 // Nothing a customer or agent writes may ping anyone.
                 .allowed_mentions(CreateAllowedMentions::new())

@@ -35,6 +35,9 @@ use crate::outbox::format::Dialect;
 use crate::outbox::health::ChannelHealth;
 use crate::outbox::{Courier, DeliveryError};
 
+#[path = "telegram_survey.rs"]
+mod survey;
+
 /// Path of the webhook route on the frontdesk server.
 pub const WEBHOOK_PATH: &str = "/channels/telegram/webhook";
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -255,6 +258,9 @@ impl Telegram {
     /// Turns an update into an [`Inbound`] and gives it to the intake. Updates that are not
     /// private text messages are ignored.
     pub async fn handle(&self, update: Update) -> Result<(), InboundError> {
+        if let UpdateKind::CallbackQuery(press) = &update.kind {
+            return survey::on_callback(self, press).await;
+        }
         let Some(inbound) = inbound_of(&update) else {
             return Ok(());
         };
@@ -427,7 +433,8 @@ impl Courier for TelegramCourier {
             let chat: i64 = recipient.parse().map_err(|_| {
                 DeliveryError::Permanent(format!("{recipient:?} is not a Telegram chat id"))
             })?;
-            super::telegram_send::send_message(&self.bot, chat, text).await
+            let keyboard = survey::keyboard(message);
+            super::telegram_send::send_message(&self.bot, chat, text, keyboard).await
         })
     }
 }

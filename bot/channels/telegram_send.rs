@@ -34,7 +34,13 @@ struct BotAnswerParameters {
 /// in its `net/request.rs`) before it returns, so one "500" stalled a chat 10 s on top of the
 /// outbox's own per-chat backoff (0.5 s first), which is what the log reported. The outbox
 /// decides when to try again; the call returns as soon as the answer is read.
-pub(super) async fn send_message(bot: &Bot, chat: i64, text: &str) -> Result<(), DeliveryError> {
+/// `keyboard`: the buttons under the message (a survey question's answers).
+pub(super) async fn send_message(
+    bot: &Bot,
+    chat: i64,
+    text: &str,
+    keyboard: Option<teloxide::types::InlineKeyboardMarkup>,
+) -> Result<(), DeliveryError> {
     use teloxide::payloads::SendMessage;
     use teloxide::types::Seconds;
     let mut url = bot.api_url();
@@ -45,6 +51,7 @@ pub(super) async fn send_message(bot: &Bot, chat: i64, text: &str) -> Result<(),
         .push("sendMessage");
     let mut payload = SendMessage::new(ChatId(chat), text);
     payload.parse_mode = Some(ParseMode::MarkdownV2);
+    payload.reply_markup = keyboard.map(teloxide::types::ReplyMarkup::InlineKeyboard);
     let network = |e: reqwest::Error| classify(RequestError::Network(Arc::new(e)));
     let response = bot
         .client()

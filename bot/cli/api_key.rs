@@ -26,7 +26,8 @@ pub enum ApiKeyCommand {
         /// What the key is for, e.g. the integration's name.
         name: String,
         /// messages (post customers' messages), agent or lead (read queues and
-        /// conversations), admin (everything, customers' data included).
+        /// conversations), admin (everything, customers' data included), shop (post the
+        /// shop's events to /api/v1/events, nothing else).
         #[arg(long, default_value = "messages")]
         scope: String,
     },

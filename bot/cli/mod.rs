@@ -16,6 +16,7 @@ pub mod nlu;
 pub mod replay;
 pub mod rules;
 pub mod serve;
+pub mod simulate;
 pub mod store;
 pub mod support;
 pub mod token;

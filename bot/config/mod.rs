@@ -10,13 +10,19 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod kpis;
 mod limits;
 mod llm;
+mod notices;
 mod store;
+mod survey;
 mod validate;
+pub use kpis::KpisConfig;
 pub use limits::LimitsConfig;
 pub use llm::{ApiKey, LlmConfig, LLM_MAX_TIMEOUT_MS};
+pub use notices::{NoticesConfig, QuietWindow};
 pub use store::StoreConfig;
+pub use survey::{SurveyConfig, SurveyText};
 
 /// Everything frontdesk needs to start: server, engine, shop, agents, NLU and chat platforms.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -44,6 +50,12 @@ pub struct Config {
     pub kb: KbConfig,
     #[serde(default)]
     pub assist: AssistConfig,
+    #[serde(default)]
+    pub survey: SurveyConfig,
+    #[serde(default)]
+    pub kpis: KpisConfig,
+    #[serde(default)]
+    pub notices: NoticesConfig,
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
 }
@@ -207,6 +219,9 @@ pub struct EngineConfig {
     /// A message within this many minutes of an agent closing the conversation reopens it
     /// (same conversation, back with the bot); later, or with 0, it starts a new one.
     pub reopen_within_mins: u64,
+    /// Waiting conversations go by themselves to the available agent serving their queue
+    /// with the most room (`desk/assign.rs`); manual claims work either way.
+    pub auto_assign: bool,
 }
 
 impl Default for EngineConfig {
@@ -221,6 +236,7 @@ impl Default for EngineConfig {
             retention_days: 0,
             debounce_ms: 1500,
             reopen_within_mins: 0,
+            auto_assign: true,
         }
     }
 }
@@ -405,6 +421,9 @@ pub struct AgentConfig {
     /// `agent` (default) or `admin` (may also export and erase customers' data).
     #[serde(default = "default_role")]
     pub role: String,
+    /// The queues auto-assignment gives this agent conversations from; empty: every queue.
+    #[serde(default)]
+    pub queues: Vec<String>,
 }
 
 fn default_role() -> String {
@@ -531,6 +550,7 @@ impl Config {
         config.store.validate()?;
         config.llm.validate()?;
         config.assist.validate()?;
+        config.kpis.validate()?;
         Ok(config)
     }
 
@@ -544,6 +564,7 @@ impl Config {
         config.store.validate()?;
         config.llm.validate()?;
         config.assist.validate()?;
+        config.kpis.validate()?;
         Ok(config)
     }
 

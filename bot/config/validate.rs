@@ -198,6 +198,17 @@ impl Config {
             if agent.capacity == 0 {
                 return Err(invalid(&key("capacity"), "must be at least 1"));
             }
+            if agent
+                .queues
+                .iter()
+                .any(|q| q.trim().is_empty() || q.chars().count() > MAX_AGENT_NAME)
+            {
+                return Err(invalid(
+                    &key("queues"),
+                    "names a queue that is empty or too long: use the queue names of the rules \
+                     file ([queues.NAME]), or leave the list out for every queue",
+                ));
+            }
             if !matches!(agent.role.as_str(), "agent" | "lead" | "admin") {
                 return Err(invalid(
                     &key("role"),

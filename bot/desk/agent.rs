@@ -125,51 +125,59 @@ pub(super) async fn claim(
     agent: &str,
     id: &ConversationId,
 ) -> Result<Conversation, DeskError> {
-    agent_action(inner, agent, id, |inner, a| {
-        let r = a.record;
-        if r.status != Status::Queued {
-            return Err(DeskError::Conflict(match &r.assigned_agent {
-                Some(owner) => format!("the conversation is already with {owner}"),
-                None => format!("the conversation is not waiting (it is {})", r.status),
-            }));
-        }
-        let config = &inner.agents[agent];
-        let active = a
-            .assignments
-            .iter()
-            .filter(|(name, _)| name == agent)
-            .count();
-        if active >= config.capacity {
-            return Err(DeskError::Conflict(format!(
-                "{agent} already has {active} conversations (capacity {})",
-                config.capacity
-            )));
-        }
-        let queue = r.queue.clone().unwrap_or_default();
-        a.change.dequeue.push((queue.clone(), r.id.clone()));
-        a.change.assign.push((agent.to_string(), r.id.clone()));
-        r.status = Status::WithAgent;
-        r.assigned_agent = Some(agent.to_string());
-        r.last_agent_at = Some(Utc::now());
-        r.note(
-            Utc::now(),
-            MilestoneKind::Claimed {
-                agent: agent.to_string(),
-                auto: false,
-            },
-        );
-        let hello = copy::agent_joined(config.display());
-        push_message(r, a.change, Speaker::Bot, &hello, Utc::now(), None);
-        a.events.push(DeskEventKind::StatusChanged {
-            status: Status::WithAgent,
-        });
-        a.events.push(DeskEventKind::BotReply { text: hello });
-        Ok(Some(queue))
-    })
-    .await?;
+    agent_action(inner, agent, id, |inner, a| take(inner, a, agent, false)).await?;
     views::conversation(inner, id)
         .await?
         .ok_or(DeskError::NotFound)
+}
+
+/// `agent` takes the waiting conversation of `a` if they have room (the one path of a claim
+/// and of auto-assignment, `auto`, under the same locks). Returns the queue it left.
+pub(super) fn take(
+    inner: &Inner,
+    a: Action<'_>,
+    agent: &str,
+    auto: bool,
+) -> Result<Option<String>, DeskError> {
+    let r = a.record;
+    if r.status != Status::Queued {
+        return Err(DeskError::Conflict(match &r.assigned_agent {
+            Some(owner) => format!("the conversation is already with {owner}"),
+            None => format!("the conversation is not waiting (it is {})", r.status),
+        }));
+    }
+    let config = &inner.agents[agent];
+    let active = a
+        .assignments
+        .iter()
+        .filter(|(name, _)| name == agent)
+        .count();
+    if active >= config.capacity {
+        return Err(DeskError::Conflict(format!(
+            "{agent} already has {active} conversations (capacity {})",
+            config.capacity
+        )));
+    }
+    let queue = r.queue.clone().unwrap_or_default();
+    a.change.dequeue.push((queue.clone(), r.id.clone()));
+    a.change.assign.push((agent.to_string(), r.id.clone()));
+    r.status = Status::WithAgent;
+    r.assigned_agent = Some(agent.to_string());
+    r.last_agent_at = Some(Utc::now());
+    r.note(
+        Utc::now(),
+        MilestoneKind::Claimed {
+            agent: agent.to_string(),
+            auto,
+        },
+    );
+    let hello = copy::agent_joined(config.display());
+    push_message(r, a.change, Speaker::Bot, &hello, Utc::now(), None);
+    a.events.push(DeskEventKind::StatusChanged {
+        status: Status::WithAgent,
+    });
+    a.events.push(DeskEventKind::BotReply { text: hello });
+    Ok(Some(queue))
 }
 
 /// The owning agent writes to the customer.
@@ -233,8 +241,9 @@ pub(super) async fn hand_back(
         a.events.push(DeskEventKind::BotReply { text });
         Ok(None)
     })
-    .await
-    .map(|_| ())
+    .await?;
+    super::assign::room_freed(inner).await;
+    Ok(())
 }
 
 /// The owning agent typed what the customer told them about order `order` (its email
@@ -333,7 +342,7 @@ pub(super) async fn close(
     agent: &str,
     id: &ConversationId,
 ) -> Result<(), DeskError> {
-    agent_action(inner, agent, id, |inner, a| {
+    let closed = agent_action(inner, agent, id, |inner, a| {
         let r = a.record;
         let mut touched = None;
         match r.status {
@@ -368,14 +377,17 @@ pub(super) async fn close(
         }
         let text = copy::closed();
         push_message(r, a.change, Speaker::Bot, &text, Utc::now(), None);
+        super::survey::ask_on_close(inner, r, a.change, Utc::now());
         a.events.push(DeskEventKind::BotReply { text });
         a.events.push(DeskEventKind::StatusChanged {
             status: Status::Closed,
         });
         Ok(touched)
     })
-    .await
-    .map(|_| ())
+    .await?;
+    super::survey::remember_asked(inner, &closed).await;
+    super::assign::room_freed(inner).await;
+    Ok(())
 }
 
 /// Blocks the customer of conversation `id` (any agent may, e.g. against abuse or a flood):

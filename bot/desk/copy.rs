@@ -294,3 +294,27 @@ pub fn too_fast() -> String {
 pub fn blocked() -> String {
     "This conversation has been closed by our team.".to_string()
 }
+
+/// The customer was queued while the team is away (`back`: "Monday at 09:00 (Europe/Berlin)",
+/// None when no opening is set): when a person will be back, and that a message is kept.
+pub fn queued_out_of_hours(back: Option<&str>, position: usize) -> String {
+    let away = match back {
+        Some(when) => format!("Our team is away right now and back {when}."),
+        None => "Our team is away right now, and no return time is set yet.".to_string(),
+    };
+    format!(
+        "{away} I've put you in their queue, so nothing is lost: leave a message here with \
+         anything they should know, and they will see it first when they are back. You are \
+         number {position} in the queue. Meanwhile I can still help with orders, deliveries, \
+         refunds and your account."
+    )
+}
+
+/// The customer wrote again while the team is away: the message is kept for it.
+pub fn kept_for_team(back: Option<&str>, position: usize) -> String {
+    let when = back.map_or(String::new(), |w| format!(" (back {w})"));
+    format!(
+        "Thanks, I've kept that for our team{when}; they will see it first thing. You are \
+         number {position} in the queue."
+    )
+}

@@ -39,6 +39,7 @@ pub(super) async fn customer_for(
             conversations: 0,
             blocked: None,
             shop_verified: Vec::new(),
+            notices: Default::default(),
         }
     });
     if let Some(p) = &msg.profile {

@@ -78,6 +78,7 @@ pub(super) async fn show_line(
             time: message.time,
             turn: message.turn.clone(),
             key: key.to_string(),
+            survey: message.survey.clone(),
         },
     };
     super::nodes::publish_now(inner, &event).await?;

@@ -38,6 +38,7 @@ pub(super) async fn reassign_idle(
         if result.status == Status::Queued {
             tracing::info!(agent, conversation = %id, "idle agent: conversation back in its queue");
             moved.push(id);
+            super::presence::idle_agent(inner, &agent).await;
         }
     }
     Ok(moved)
@@ -81,6 +82,7 @@ pub(super) fn back_to_queue(
         reasons: r.escalation.clone(),
         anonymous: r.anonymous_in_queue,
         origin: r.origin,
+        left_for_opening: None,
     };
     let mut after = entries.to_vec();
     after.push(entry.clone());
@@ -161,6 +163,14 @@ pub(super) async fn expire_anonymous(
     Ok(gone)
 }
 
+/// Sends the one reminder of the satisfaction surveys left unanswered (`survey.rs`); a
+/// failure is logged and tried again at the next tick.
+async fn remind_surveys(inner: &Inner, now: DateTime<Utc>) {
+    if let Err(e) = super::survey::remind_due(inner, now).await {
+        tracing::warn!(error = %e, "survey reminder check failed");
+    }
+}
+
 /// Background task: checks for idle agents a few times per limit, and for anonymous chats
 /// waiting silent, until the desk is dropped.
 pub(super) fn spawn_watch(desk: Weak<Inner>, idle_secs: u64) {
@@ -189,6 +199,7 @@ pub(super) fn spawn_watch(desk: Weak<Inner>, idle_secs: u64) {
             if let Err(e) = expire_anonymous(&inner, ttl, Utc::now()).await {
                 tracing::warn!(error = %e, "anonymous queue check failed");
             }
+            remind_surveys(&inner, Utc::now()).await;
         }
     });
 }

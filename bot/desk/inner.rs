@@ -87,6 +87,8 @@ pub(super) struct Inner {
     pub(super) queue_lock: Mutex<()>,
     /// A message this soon after a close reopens the conversation (zero: never).
     pub(super) reopen_within: chrono::Duration,
+    /// Waiting conversations go to available agents by themselves (`assign.rs`).
+    pub(super) auto_assign: bool,
     /// The optional LLM (`[llm]`).
     pub(super) llm: Option<crate::llm::LlmHandle>,
     /// LLM answers being written, by conversation: an agent who takes the conversation
@@ -96,6 +98,8 @@ pub(super) struct Inner {
     pub(super) me: Weak<Inner>,
     /// Where this node's events go to be published to the other nodes (`nodes.rs`).
     pub(super) outgoing: std::sync::OnceLock<super::nodes::Outgoing>,
+    /// The `[survey]` settings (`survey.rs`), set once after start; unset: the defaults.
+    pub(super) survey: std::sync::OnceLock<crate::config::SurveyConfig>,
 }
 
 impl Inner {
@@ -118,10 +122,12 @@ impl Inner {
             reopen_within: chrono::Duration::minutes(
                 parts.engine.reopen_within_mins.min(525_600) as i64
             ),
+            auto_assign: parts.engine.auto_assign,
             llm: parts.llm,
             llm_in_flight: std::sync::Mutex::new(HashMap::new()),
             me,
             outgoing: std::sync::OnceLock::new(),
+            survey: std::sync::OnceLock::new(),
         }
     }
 
@@ -282,6 +288,7 @@ impl Inner {
                     from: crate::message::Speaker::Bot,
                     time: chrono::Utc::now(),
                     turn: None,
+                    survey: None,
                 });
             }
         }

@@ -19,6 +19,9 @@
 //!   conversation back to its queue. `delivery.rs`: replies a platform refused for good.
 //!   `identity.rs`: one customer across channels (`/link`). `orphans.rs`: conversations of
 //!   agents removed from the config go back to their queue at start.
+//! - `assign.rs`: auto-assignment (waiting conversations to the available agent with the
+//!   most room, in turn among equals). `presence.rs`: who is available; going away hands
+//!   an agent's conversations back to their queues.
 //! - `llm_turn.rs`: the LLM's part of a turn (`[llm]`): a question the intents cannot
 //!   answer, after the rules let it through, is answered off the worker and stored only if
 //!   the bot still owns the conversation. `grounding.rs`: what an LLM task may be told
@@ -37,6 +40,7 @@
 //! the other waiting customers their new positions.
 
 mod agent;
+mod assign;
 pub mod assist;
 pub mod copy;
 mod customer;
@@ -53,12 +57,15 @@ mod inner;
 mod live;
 mod llm_turn;
 mod nodes;
+pub mod notice;
 mod orphans;
+mod presence;
 pub mod queue;
 mod record;
 mod router;
 mod rules;
 pub mod summary;
+pub mod survey;
 mod turn;
 mod types;
 mod views;
@@ -81,6 +88,7 @@ pub use identity::{
     new_code, normalise_code, parse_link_command, LinkCommand, LinkError, CODE_TTL,
     LINK_FAILURES_ALLOWED, LINK_FAILURES_OVERALL, LINK_FAILURES_PER_ADDRESS, LINK_FAILURE_WINDOW,
 };
+pub use presence::Availability;
 pub use types::{
     AgentView, Conversation, DeskEvent, DeskEventKind, DeskParts, QueueEntryView, QueueSlot,
     QueueView, Reply, Turn, Understand,
@@ -102,10 +110,16 @@ impl Desk {
     /// the conversation workers and the idle-agent watcher. Needs a tokio runtime.
     pub fn open_with(parts: DeskParts) -> Desk {
         let engine = parts.engine.clone();
+        for line in assign::unknown_queues(&parts.agents, &parts.rules) {
+            tracing::error!("{line}");
+        }
         let inner = Arc::new_cyclic(|desk: &Weak<Inner>| {
             Inner::new(parts, start_workers(desk.clone(), &engine), desk.clone())
         });
         idle::spawn_watch(Arc::downgrade(&inner), engine.agent_idle_secs);
+        if !inner.agents.is_empty() {
+            presence::spawn_watch(Arc::downgrade(&inner));
+        }
         nodes::start(&inner);
         Desk { inner }
     }
@@ -255,6 +269,41 @@ impl Desk {
     /// Makes everything stored so far durable.
     pub async fn flush(&self) -> Result<(), DeskError> {
         Ok(self.inner.store.flush().await?)
+    }
+
+    /// Whether `agent` is available for auto-assignment.
+    pub async fn availability(&self, agent: &str) -> Result<Availability, DeskError> {
+        presence::availability(&self.inner, agent).await
+    }
+
+    /// `agent` is available (while console session `session` lasts, when given: see
+    /// `presence.rs`) or away (their conversations go back to their queues).
+    pub async fn set_availability(
+        &self,
+        agent: &str,
+        available: bool,
+        session: Option<&str>,
+    ) -> Result<Availability, DeskError> {
+        presence::set_availability(&self.inner, agent, available, session).await
+    }
+
+    /// Agents whose console session ended go away, and waiting conversations nobody was
+    /// given are handed out (a background watcher does this every few seconds). Returns who
+    /// went away.
+    pub async fn check_availability(&self) -> Result<Vec<String>, DeskError> {
+        presence::sweep(&self.inner).await
+    }
+
+    /// Conversations matching `query` (any agent may search every conversation); a query
+    /// with a problem is `Invalid`, with what to change.
+    pub async fn search(
+        &self,
+        query: &crate::store::SearchQuery,
+    ) -> Result<crate::store::SearchResults, DeskError> {
+        if let Some(problem) = query.problem() {
+            return Err(DeskError::Invalid(problem));
+        }
+        Ok(self.inner.store.search_conversations(query).await?)
     }
 
     /// An agent takes a waiting conversation, if they have room for one more.
@@ -430,6 +479,13 @@ fn start_workers(desk: Weak<Inner>, engine: &EngineConfig) -> Router<Job> {
                     let _ = reply.send(Err(Unavailable::ShuttingDown.into()));
                     return;
                 };
+                // "4" or "skip" right after a survey question is its answer (`survey.rs`),
+                // taken in the customer's own order like any message.
+                match survey::typed_reply(&inner, &msg).await {
+                    Ok(None) => {}
+                    Ok(Some(turn)) => return drop(reply.send(Ok(turn))),
+                    Err(e) => return drop(reply.send(Err(e))),
+                }
                 match turn::handle(&inner, msg).await {
                     // The LLM's answer is written off the worker: the customers behind
                     // this one do not wait for the model.
@@ -446,12 +502,24 @@ fn start_workers(desk: Weak<Inner>, engine: &EngineConfig) -> Router<Job> {
                             if let Err(e) = &answered {
                                 tracing::warn!(error = %e, "storing the LLM's answer failed");
                             }
+                            if let Ok(Turn {
+                                status: Status::Queued,
+                                queue: Some(slot),
+                                ..
+                            }) = &answered
+                            {
+                                assign::queue_entered(&inner, &slot.name).await;
+                            }
                             if let Some(reply) = reply {
                                 let _ = reply.send(answered);
                             }
                         });
                     }
                     Ok((turn, None)) => {
+                        // Given to an agent with room before the caller hears of it.
+                        if let (Status::Queued, Some(slot)) = (turn.status, &turn.queue) {
+                            assign::queue_entered(&inner, &slot.name).await;
+                        }
                         let _ = reply.send(Ok(turn));
                     }
                     Err(e) => {
@@ -475,4 +543,6 @@ fn desk_is_shareable(desk: Desk, id: ConversationId) {
     send(desk.agent_reply("a", &id, "x"));
     send(desk.hand_back("a", &id));
     send(desk.close("a", &id));
+    send(desk.set_availability("a", true, None));
+    send(desk.check_availability());
 }

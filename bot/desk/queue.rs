@@ -1,6 +1,6 @@
-//! Human queues, pure: the order conversations are served in (priority, then waiting
-//! time), the positions customers are told, and who may join. No locks, no store: callers
-//! pass the entries.
+//! Human queues, pure: the order conversations are served in (those left out of hours
+//! first, then priority, then waiting time), the positions customers are told, and who may
+//! join. No locks, no store: callers pass the entries.
 //!
 //! Anyone can open a widget or invent a REST user id, and a keyword ("lawyer") escalates at
 //! once, so strangers could fill a queue. An anonymous customer (not signed in, no order
@@ -73,12 +73,16 @@ pub(super) fn refusal(
     }
 }
 
-/// Entries of `queue` in service order: higher priority first, then longer waiting.
+/// Entries of `queue` in service order. Messages left while the queue was closed come
+/// first, earliest opening first (at opening they are ahead of whatever arrives then,
+/// whatever its priority); then higher priority first, then longer waiting.
 pub(super) fn ordered<'a>(entries: &'a [QueueEntry], queue: &str) -> Vec<&'a QueueEntry> {
     let mut list: Vec<_> = entries.iter().filter(|e| e.queue == queue).collect();
+    let held = |e: &QueueEntry| (e.left_for_opening.is_none(), e.left_for_opening);
     list.sort_by(|a, b| {
-        b.priority
-            .cmp(&a.priority)
+        held(a)
+            .cmp(&held(b))
+            .then(b.priority.cmp(&a.priority))
             .then(a.enqueued_at.cmp(&b.enqueued_at))
             .then(a.conversation_id.cmp(&b.conversation_id))
     });
@@ -119,6 +123,7 @@ mod tests {
             reasons: Vec::new(),
             anonymous: false,
             origin: None,
+            left_for_opening: None,
         }
     }
 
@@ -165,5 +170,31 @@ mod tests {
             3
         );
         assert_eq!(position(&entries, "other", &ConversationId("a".into())), 0);
+    }
+
+    #[test]
+    fn messages_left_out_of_hours_come_first_at_opening_whatever_the_priority() {
+        let opening = Utc::now() - chrono::Duration::seconds(600);
+        let night = |id: &str, priority, waited| QueueEntry {
+            left_for_opening: Some(opening),
+            ..entry(id, priority, waited)
+        };
+        let earlier_night = QueueEntry {
+            left_for_opening: Some(opening - chrono::Duration::days(1)),
+            ..entry("old", 0, 90_000)
+        };
+        // "vip" arrived after opening with a high priority; "late" and "low" were left
+        // overnight, "old" the night before.
+        let entries = vec![
+            entry("vip", 90, 60),
+            night("low", 0, 3_000),
+            night("late", 5, 2_000),
+            earlier_night,
+        ];
+        let order: Vec<_> = ordered(&entries, "general")
+            .into_iter()
+            .map(|e| e.conversation_id.0.as_str())
+            .collect();
+        assert_eq!(order, vec!["old", "late", "low", "vip"]);
     }
 }

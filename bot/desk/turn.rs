@@ -75,6 +75,14 @@ pub(super) async fn handle(
     dialogue::trust(&mut record, proved);
     let analysis = understand(inner, &text).await?;
     record_customer_message(&mut record, &mut out, &text, msg.time, &analysis, now);
+    // "stop notices", "offers on": the customer's choice about the shop's notices.
+    if let Some(choice) = super::notice::preference_command(&text) {
+        let said = super::notice::apply_preference(&mut customer, choice, &mut out.change);
+        if record.status == Status::Bot {
+            out.say(&mut record, said, now);
+        }
+        return Ok((commit(inner, record, out).await?, None));
+    }
     gauge_frustration(inner, &mut record, &customer, &analysis, now).await?;
     match record.status {
         Status::Bot => {

@@ -166,6 +166,9 @@ pub enum DeskEventKind {
         turn: Option<String>,
         /// The same on every delivery of this piece: a repeat after a crash is skipped.
         key: String,
+        /// A survey question: the page shows its answers as buttons (`desk/survey.rs`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        survey: Option<crate::message::SurveyAsk>,
     },
     /// A reply could not be delivered on the customer's chat platform, for good.
     DeliveryFailed {
@@ -195,7 +198,15 @@ pub struct QueueEntryView {
     pub frustration_reasons: Vec<String>,
     pub waiting_secs: u64,
     pub position: usize,
+    /// Waited longer than the SLA, counted in business time (`waiting_business_secs`).
     pub sla_breached: bool,
+    /// The part of `waiting_secs` the queue was open: what its SLA counts.
+    #[serde(default)]
+    pub waiting_business_secs: u64,
+    /// The customer left it while the queue was closed (a message for the team): it is
+    /// served first at opening.
+    #[serde(default)]
+    pub left_out_of_hours: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,6 +215,19 @@ pub struct QueueView {
     pub description: Option<String>,
     pub sla_secs: u64,
     pub entries: Vec<QueueEntryView>,
+    /// Its people work now (a queue without `hours` is always open).
+    #[serde(default = "always")]
+    pub open: bool,
+    /// While closed, its next opening (None while open, or when it never opens).
+    #[serde(default)]
+    pub opens_at: Option<DateTime<Utc>>,
+    /// The time zone of its hours (IANA name), when it has hours.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+fn always() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +268,16 @@ pub struct Conversation {
     pub summary: super::summary::HandoffSummary,
     /// The handoff summary the LLM wrote (`[llm]` on), shown above `summary` when present.
     pub llm_summary: Option<String>,
+    /// What the customer answered to the survey after the close (`desk/survey.rs`).
+    #[serde(default)]
+    pub rating: Rating,
+}
+
+/// A conversation's satisfaction answers: CSAT 1-5, NPS 0-10 (`None`: not given).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rating {
+    pub csat: Option<u8>,
+    pub nps: Option<u8>,
 }
 
 impl Conversation {
@@ -276,6 +310,10 @@ impl Conversation {
             delivery_failures: r.delivery_failures,
             summary,
             llm_summary: r.llm_summary,
+            rating: Rating {
+                csat: r.csat,
+                nps: r.nps,
+            },
         }
     }
 }

@@ -1,5 +1,6 @@
-//! What the console reads: the queues with waiting times against each SLA, the agents with
-//! the conversations they hold, and one conversation with its transcript.
+//! What the console reads: the queues with waiting times against each SLA (counted in
+//! business time: the hours the queue is open), whether each is open and when it opens, the
+//! agents with the conversations they hold, and one conversation with its transcript.
 
 use chrono::{DateTime, Utc};
 
@@ -33,6 +34,9 @@ pub(super) async fn queues(inner: &Inner, now: DateTime<Utc>) -> Result<Vec<Queu
                 .map(|r| (r.frustration, r.frustration_reasons.clone()))
                 .unwrap_or_default();
             let waiting_secs = (now - e.enqueued_at).num_seconds().max(0) as u64;
+            let waiting_business_secs = spec.map_or(waiting_secs, |s| {
+                s.business_secs_between(e.enqueued_at, now).max(0) as u64
+            });
             list.push(QueueEntryView {
                 conversation_id: e.conversation_id.clone(),
                 customer: e.customer.clone(),
@@ -44,14 +48,25 @@ pub(super) async fn queues(inner: &Inner, now: DateTime<Utc>) -> Result<Vec<Queu
                 frustration_reasons,
                 waiting_secs,
                 position: i + 1,
-                sla_breached: sla_secs > 0 && waiting_secs > sla_secs,
+                sla_breached: sla_secs > 0 && waiting_business_secs > sla_secs,
+                waiting_business_secs,
+                left_out_of_hours: e.left_for_opening.is_some(),
             });
         }
+        let open = spec.is_none_or(|s| s.is_open(now));
+        let hours = spec.and_then(|s| s.hours.as_ref());
         out.push(QueueView {
             name,
             description: spec.and_then(|s| s.description.clone()),
             sla_secs,
             entries: list,
+            open,
+            opens_at: if open {
+                None
+            } else {
+                hours.and_then(|h| h.next_open(now))
+            },
+            timezone: hours.map(|h| h.timezone().to_string()),
         });
     }
     Ok(out)

@@ -194,6 +194,7 @@ mod tests {
             from,
             time: chrono::Utc::now(),
             turn: None,
+            survey: None,
         }
     }
 

@@ -101,6 +101,7 @@ pub(super) fn message(user: &str, text: &str) -> Outbound {
         from: Speaker::Bot,
         time: Utc::now(),
         turn: None,
+        survey: None,
     }
 }
 

@@ -3,14 +3,17 @@
 //! conversation goes to that queue with that priority, because these rules fired".
 
 use crate::nlu::{Analysis, Stake};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 mod conditions;
+pub mod hours;
 mod rules_file;
 use conditions::fires;
 pub use conditions::{ELSEWHERE_AT_LEAST, NEGATIVE_NEEDS_UPSET};
+pub use hours::{BusinessHours, HoursError, HoursSpec};
 pub use rules_file::RulesError;
 
 /// A human queue as the rules file declares it.
@@ -25,6 +28,33 @@ pub struct QueueSpec {
     /// and says so (a flood cannot bury the people already waiting).
     #[serde(default = "default_max_waiting")]
     pub max_waiting: usize,
+    /// When its people work (`[queues.NAME.hours]`, see `hours.rs`); `None`: always open, and
+    /// business time is wall time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<BusinessHours>,
+}
+
+impl QueueSpec {
+    /// Whether its people work at `at`.
+    pub fn is_open(&self, at: DateTime<Utc>) -> bool {
+        self.hours.as_ref().is_none_or(|h| h.is_open(at))
+    }
+
+    /// `at` when open, else its next opening (None when it never opens).
+    pub fn next_open(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match &self.hours {
+            Some(h) => h.next_open(at),
+            None => Some(at),
+        }
+    }
+
+    /// Seconds of opening time between `from` and `to`: what its SLA counts.
+    pub fn business_secs_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        match &self.hours {
+            Some(h) => h.business_secs_between(from, to),
+            None => (to - from).num_seconds().max(0),
+        }
+    }
 }
 
 fn default_max_waiting() -> usize {

@@ -63,12 +63,22 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
             .0;
         (header, field)
     } else if let Some(rest) = key.strip_prefix("queues.") {
-        let (name, field) = rest.rsplit_once('.')?;
-        let header = lines.iter().position(|l| {
-            let l = l.trim();
-            l == format!("[queues.{name}]") || l == format!("[queues.\"{name}\"]")
-        })?;
-        (header, field)
+        // `queues.care.hours.mon`: the line in `[queues.care.hours]`, else (hours written
+        // inline) the `hours` line in `[queues.care]`.
+        let mut found = None;
+        let mut table = rest;
+        while let Some((name, field)) = table.rsplit_once('.') {
+            let header = lines.iter().position(|l| {
+                let l = l.trim();
+                l == format!("[queues.{name}]") || l == format!("[queues.\"{name}\"]")
+            });
+            if let Some(header) = header {
+                found = Some((header, field));
+                break;
+            }
+            table = name;
+        }
+        found?
     } else {
         return None;
     };
@@ -87,9 +97,22 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
-    queues: BTreeMap<String, QueueSpec>,
+    queues: BTreeMap<String, RawQueue>,
     #[serde(default)]
     rules: Vec<RawRule>,
+}
+
+/// A queue as written: its hours are checked with the rest, so an error names its key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    sla_secs: u64,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default = "default_max_waiting")]
+    max_waiting: usize,
+    #[serde(default)]
+    hours: Option<HoursSpec>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +174,21 @@ impl Rules {
                 ));
             }
         }
+        let mut queues = BTreeMap::new();
+        for (name, q) in raw.queues {
+            let hours = q.hours.as_ref().map(BusinessHours::from_spec).transpose();
+            let hours = hours
+                .map_err(|e| invalid(format!("queues.{name}.hours.{}", e.field), e.message))?;
+            queues.insert(
+                name,
+                QueueSpec {
+                    sla_secs: q.sla_secs,
+                    description: q.description,
+                    max_waiting: q.max_waiting,
+                    hours,
+                },
+            );
+        }
         let mut rules = Vec::new();
         let mut names = std::collections::HashSet::new();
         for (i, r) in raw.rules.into_iter().enumerate() {
@@ -174,8 +212,8 @@ impl Rules {
                             "is required: name the queue this rule sends customers to".into(),
                         ))
                     }
-                    Some(q) if !raw.queues.contains_key(q) => {
-                        let known: Vec<_> = raw.queues.keys().cloned().collect();
+                    Some(q) if !queues.contains_key(q) => {
+                        let known: Vec<_> = queues.keys().cloned().collect();
                         return Err(invalid(
                             key("queue"),
                             format!("\"{q}\" is not declared under [queues] (known: {known:?})"),
@@ -203,10 +241,7 @@ impl Rules {
                 only_for,
             });
         }
-        Ok(Rules {
-            queues: raw.queues,
-            rules,
-        })
+        Ok(Rules { queues, rules })
     }
 }
 
@@ -468,5 +503,28 @@ mod tests {
         // Not TOML at all: where the parser stopped.
         let text = format!("{QUEUE}[[rules]]\nname = \"a\nwhen = 1\n");
         assert_eq!(refused(&text).0, Some(5));
+    }
+
+    #[test]
+    fn bad_business_hours_are_refused_with_their_key_and_line() {
+        let text = format!(
+            "{QUEUE}[queues.general.hours]\ntimezone = \"Europe/Berlin\"\nmon = \"09:00-17:00\"\n\
+             tue = \"17:00-09:00\"\n"
+        );
+        let (line, reason) = refused(&text);
+        assert_eq!(line, Some(7), "{reason}");
+        assert!(reason.contains("queues.general.hours.tue"), "{reason}");
+        // Written inline in the queue's table: the `hours` line.
+        let text = "[queues.general]\nsla_secs = 300\nhours = { timezone = \"Mars/Olympus\" }\n";
+        let (line, reason) = refused(text);
+        assert_eq!(line, Some(3), "{reason}");
+        assert!(reason.contains("queues.general.hours.timezone"), "{reason}");
+        // Good hours are kept with the queue.
+        let text = format!(
+            "{QUEUE}[queues.general.hours]\ntimezone = \"Europe/Berlin\"\nmon = \"09:00-17:00\"\n"
+        );
+        let rules = Rules::parse(&text, Path::new("rules.toml")).unwrap();
+        let hours = rules.queues["general"].hours.as_ref().unwrap();
+        assert_eq!(hours.timezone(), "Europe/Berlin");
     }
 }

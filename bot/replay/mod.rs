@@ -13,6 +13,7 @@
 //! (as a page: `evaluation::report::whatif_page`). The desks they run on are built by the composition
 //! root (`app::temporary_desk`, `app::desk_maker`).
 
+pub mod day;
 pub mod whatif;
 
 use crate::desk::{Desk, DeskError};

@@ -15,6 +15,9 @@ use super::auth::*;
 /// API keys: `fd_ID_SECRET`; the store keeps the SHA-256 of SECRET under ID.
 pub const API_KEY_PREFIX: &str = "fd_";
 
+/// The one path a key of [`Scope::Shop`] may call.
+pub const SHOP_PATH: &str = "/api/v1/events";
+
 /// What an API key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scope {
@@ -26,6 +29,9 @@ pub enum Scope {
     Lead,
     /// Everything, customers' data export and erasure and new keys included.
     Admin,
+    /// The shop's own systems: post events (`POST /api/v1/events`, `crate::notices`) and
+    /// nothing else, so a key in the shop's webhook sender reads no conversation.
+    Shop,
 }
 
 impl Scope {
@@ -35,6 +41,7 @@ impl Scope {
             Scope::Agent => "agent",
             Scope::Lead => "lead",
             Scope::Admin => "admin",
+            Scope::Shop => "shop",
         }
     }
 
@@ -42,9 +49,10 @@ impl Scope {
     pub fn allows(self, needed: Scope) -> bool {
         match needed {
             Scope::Messages => matches!(self, Scope::Messages | Scope::Admin),
-            Scope::Agent => self >= Scope::Agent,
-            Scope::Lead => self >= Scope::Lead,
+            Scope::Agent => matches!(self, Scope::Agent | Scope::Lead | Scope::Admin),
+            Scope::Lead => matches!(self, Scope::Lead | Scope::Admin),
             Scope::Admin => self == Scope::Admin,
+            Scope::Shop => matches!(self, Scope::Shop | Scope::Admin),
         }
     }
 }
@@ -57,8 +65,9 @@ impl std::str::FromStr for Scope {
             "agent" => Ok(Scope::Agent),
             "lead" => Ok(Scope::Lead),
             "admin" => Ok(Scope::Admin),
+            "shop" => Ok(Scope::Shop),
             other => Err(format!(
-                "unknown scope {other:?}: use messages, agent, lead or admin"
+                "unknown scope {other:?}: use messages, agent, lead, admin or shop"
             )),
         }
     }
@@ -179,6 +188,13 @@ impl FromRequestParts<AppState> for Caller {
             });
         }
         if let Some((record, scope)) = api_key_of(state, &parts.headers).await {
+            // A shop key is the shop's webhook sender: it posts events and reaches nothing
+            // else, whatever a handler would make of a key that is not an agent's.
+            if scope == Scope::Shop && parts.uri.path() != SHOP_PATH {
+                return Err(AppError::Forbidden(format!(
+                    "this API key has the shop scope: it may only post events to {SHOP_PATH};                      create a key with another scope for this"
+                )));
+            }
             return Ok(Caller::Key { record, scope });
         }
         let sent_key = parts

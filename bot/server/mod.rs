@@ -15,15 +15,19 @@ pub mod auth;
 mod cockpit;
 pub mod console;
 pub mod error;
+mod events;
 mod feedback;
 pub mod health;
 pub mod hub;
 mod intents;
+mod kpis;
 pub mod limits;
 pub mod logins;
 pub mod open_files;
+mod presence;
 pub mod privacy;
 mod reports;
+mod search;
 mod unanswered;
 pub use crate::throttle;
 pub mod validate;
@@ -92,6 +96,10 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(unanswered::routes())
         .merge(whatif::routes())
         .merge(intents::routes())
+        .merge(kpis::routes())
+        .merge(presence::routes())
+        .merge(search::routes())
+        .merge(events::routes(&state))
         .with_state(state)
         .merge(extra)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

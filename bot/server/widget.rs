@@ -40,6 +40,8 @@ use std::time::Duration;
 #[path = "widget_frames.rs"]
 mod frames;
 use frames::*;
+#[path = "widget_survey.rs"]
+mod survey;
 
 const WIDGET_JS: &str = include_str!("assets/widget.js");
 const DEMO_HTML: &str = include_str!("assets/demo.html");
@@ -339,6 +341,20 @@ impl Session {
         }
         let (id, text) = match frame {
             Ok(FromPage::Message { id, text }) => (id, text),
+            Ok(FromPage::Survey {
+                conversation_id,
+                survey,
+                score,
+                skip,
+            }) => {
+                let page = survey::PageAnswer {
+                    conversation_id,
+                    survey,
+                    score,
+                    skip,
+                };
+                return self.on_survey_answer(page).await;
+            }
             // Anything else costs the address's allowance; past it, no answer at all.
             other => {
                 if self.state.limits.address_message(self.ip).is_err() {
@@ -462,14 +478,16 @@ impl Session {
                 time,
                 turn,
                 key,
+                survey: asked,
                 ..
             } => {
                 if !self.shown.first_time(turn, key, time) {
                     return Ok(());
                 }
-                match agent {
-                    Some(agent) => ToPage::Agent { agent, text },
-                    None => ToPage::Bot { text },
+                match (asked, agent) {
+                    (Some(ask), _) => survey::question(event.conversation_id, ask, text),
+                    (None, Some(agent)) => ToPage::Agent { agent, text },
+                    (None, None) => ToPage::Bot { text },
                 }
             }
             DeskEventKind::QueuePosition { queue, position } => ToPage::Queue { queue, position },

@@ -24,6 +24,45 @@ pub(super) enum FromPage {
     },
     /// Keeps the socket open (see `limits.socket_idle_secs`); no answer.
     Ping,
+    /// A click on a survey question's stars (`score`) or its declining button (`skip`).
+    Survey {
+        conversation_id: String,
+        survey: String,
+        #[serde(default)]
+        score: Option<u8>,
+        #[serde(default)]
+        skip: bool,
+    },
+}
+
+/// A survey question as the page shows it: the text, one button per score from `min` to
+/// `max`, and the button that declines (`skip`).
+#[derive(Serialize)]
+pub(super) struct SurveyQuestion {
+    pub(super) conversation_id: ConversationId,
+    pub(super) survey: crate::message::Survey,
+    pub(super) text: String,
+    pub(super) min: u8,
+    pub(super) max: u8,
+    pub(super) skip: String,
+}
+
+impl SurveyQuestion {
+    pub(super) fn new(
+        conversation_id: ConversationId,
+        ask: crate::message::SurveyAsk,
+        text: String,
+    ) -> SurveyQuestion {
+        let scores = ask.survey.scores();
+        SurveyQuestion {
+            conversation_id,
+            survey: ask.survey,
+            text,
+            min: *scores.start(),
+            max: *scores.end(),
+            skip: ask.skip_label,
+        }
+    }
 }
 
 /// The page's id for a message frame, echoed back on its `turn`, `error` or `slow_down`; a
@@ -57,6 +96,9 @@ pub(super) enum ToPage {
         /// The socket is closed after this long without a frame from the page; `None`:
         /// never.
         idle_secs: Option<u64>,
+        /// The visitor's survey question still open (after a close), to show again.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        survey: Option<SurveyQuestion>,
     },
     Turn {
         id: Option<FrameId>,
@@ -75,6 +117,13 @@ pub(super) enum ToPage {
     },
     /// The draft shown is withdrawn.
     DraftCleared,
+    /// A survey question with its answer buttons.
+    Survey(SurveyQuestion),
+    /// What became of the page's `survey` answer: `counted` false when the question was
+    /// over (answered already, or not this visitor's).
+    SurveyAnswered {
+        counted: bool,
+    },
     Agent {
         agent: String,
         text: String,
@@ -159,6 +208,14 @@ pub(super) async fn welcome(
         }
         None => (None, None, Vec::new()),
     };
+    let identity = crate::message::Identity::new(crate::message::ChannelKind::Web, &user);
+    let survey = match state.desk.open_survey(&identity).await {
+        Ok(open) => open.map(|(id, ask, text)| SurveyQuestion::new(id, ask, text)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the visitor's open survey");
+            None
+        }
+    };
     let frame = ToPage::Welcome {
         token,
         user,
@@ -167,6 +224,7 @@ pub(super) async fn welcome(
         queue,
         history,
         idle_secs: state.limits.socket_idle().map(|d| d.as_secs()),
+        survey,
     };
     (frame, newest)
 }

@@ -36,6 +36,11 @@ pub trait Coordination {
     /// The value of setting `name` every node agrees on: the one stored, or `proposal` when
     /// none was stored yet (the first node to ask decides).
     async fn agreed_setting(&self, name: &str, proposal: &str) -> Result<String, StoreError>;
+    /// Sets (`Some`) or removes (`None`) setting `name`, for every node: state the nodes
+    /// share and change as they run (an agent's availability, whose turn is next).
+    async fn set_setting(&self, name: &str, value: Option<&str>) -> Result<(), StoreError>;
+    /// Every setting whose name starts with `prefix`, in name order.
+    async fn settings_under(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError>;
     /// Tells every other node `payload` (at most 7,000 bytes; larger ones are not sent).
     async fn publish(&self, payload: &str) -> Result<(), StoreError>;
     /// What the other nodes publish, from now on. A gap (the listening connection was lost

@@ -31,6 +31,7 @@ pub mod embedded;
 pub mod postgres;
 mod privacy;
 mod records;
+mod search;
 mod versions;
 pub use access::AccessControl;
 pub use coordination::{while_leader, Coordination, Lease, RESYNC};
@@ -38,6 +39,9 @@ pub use embedded::SledStore;
 pub use postgres::PgStore;
 pub use privacy::CustomerData;
 pub use records::*;
+pub use search::{
+    ConversationSearch, SearchHit, SearchQuery, SearchResults, MAX_SEARCH_LIMIT, MAX_SEARCH_TEXT,
+};
 pub use versions::{version_key, ConfigVersion, Versions};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +66,15 @@ pub enum StoreError {
 /// access control ([`AccessControl`]) and the privacy commands ([`CustomerData`]).
 #[async_trait]
 pub trait Store:
-    AccessControl + CustomerData + Deliveries + Coordination + Versions + Send + Sync + 'static
+    AccessControl
+    + CustomerData
+    + Deliveries
+    + Coordination
+    + Versions
+    + ConversationSearch
+    + Send
+    + Sync
+    + 'static
 {
     /// Which engine, for `/health` and logs ("sled", "postgres").
     fn engine(&self) -> &'static str;

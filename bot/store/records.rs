@@ -33,6 +33,27 @@ pub struct Customer {
     /// customer's orders: an identity filed here by `/link` proves it again first.
     #[serde(default)]
     pub shop_verified: Vec<Identity>,
+    /// The shop's notices to this customer (`crate::notices`): their choices and what was
+    /// sent lately (for the daily cap).
+    #[serde(default)]
+    pub notices: NoticeState,
+}
+
+/// A customer's notices from the shop: whether they want them, and when the last ones went
+/// out (the per-customer cap counts these).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NoticeState {
+    /// They said "stop notices": no service notice (delay, shipped, refund) is sent.
+    #[serde(default)]
+    pub opted_out: bool,
+    /// They said "offers on": promotional notices (back in stock) may be sent. Off unless
+    /// they asked.
+    #[serde(default)]
+    pub offers: bool,
+    /// When notices were sent (or held for the end of quiet hours) lately, oldest first;
+    /// only the last day is kept.
+    #[serde(default)]
+    pub sent: Vec<DateTime<Utc>>,
 }
 
 /// Who blocked a customer, when and why.
@@ -392,6 +413,11 @@ pub struct QueueEntry {
     /// The network address of a widget visitor (see `ConversationRecord::origin`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<std::net::IpAddr>,
+    /// Left while the queue was closed: the opening it waits for (9999-12-31 when the queue
+    /// had none ahead). Such entries are served first, earliest opening first, ahead of
+    /// whatever arrives once it is open (`desk::queue::ordered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_for_opening: Option<DateTime<Utc>>,
 }
 
 /// Everything one event changes, written atomically by `Store::apply`.
@@ -454,6 +480,7 @@ impl Change {
                     },
                     time: m.time,
                     turn: self.turn.clone(),
+                    survey: None,
                 })
             })
             .collect()

@@ -1,6 +1,7 @@
 // A visitor chats in the widget on the demo shop page; an agent logs into the console,
 // claims the conversation and answers; the visitor sees the answer live, and again after a
-// reload. Usage: node chat.mjs http://127.0.0.1:PORT SCREENSHOT_DIR
+// reload; the agent closes it, the visitor rates it with the widget's stars and the console's
+// API shows the rating. Usage: node chat.mjs http://127.0.0.1:PORT SCREENSHOT_DIR
 import { join } from "node:path";
 import { launch, WAIT } from "./launch.mjs";
 
@@ -47,6 +48,7 @@ async function main() {
     await console_.waitForURL(/\/console$/);
     const entry = console_.locator('#queues .queue[data-queue="general"] .entry').first();
     await entry.waitFor(WAIT);
+    const conversationId = await entry.getAttribute("data-conversation");
     await entry.click();
     await console_.locator("#transcript .m.customer", { hasText: "human agent" }).waitFor(WAIT);
     await console_.screenshot({ path: join(out, "console-queue.png") });
@@ -74,6 +76,24 @@ async function main() {
     await panel.locator(".msg.agent", { hasText: "keep an eye on it" }).waitFor(WAIT);
     await panel.locator(".msg.customer", { hasText: "where is my order 10001" }).waitFor(WAIT);
     await shop.screenshot({ path: join(out, "widget-after-reload.png") });
+
+    // The agent closes the conversation: the visitor is asked to rate it with stars, and a
+    // click stores the rating on the conversation, as the console's API shows.
+    await console_.locator("#close").click();
+    await console_.locator("#chat-status", { hasText: "closed" }).waitFor(WAIT);
+    const star = panel.locator('.survey button[data-score="5"]');
+    await star.waitFor(WAIT);
+    await shop.screenshot({ path: join(out, "widget-survey.png") });
+    await star.click();
+    await panel.locator(".msg.bot", { hasText: "Thank you for your rating" }).waitFor(WAIT);
+    if (await panel.locator(".survey").count() !== 0) throw new Error("the stars stay after the answer");
+    const rating = await console_.evaluate(async (id) => {
+      const r = await fetch("/console/api/conversations/" + id, { credentials: "same-origin" });
+      return (await r.json()).rating;
+    }, conversationId);
+    if (!rating || rating.csat !== 5) {
+      throw new Error("the console does not show the rating 5: " + JSON.stringify(rating));
+    }
 
     console.log("browser test passed; screenshots in " + out);
   } finally {

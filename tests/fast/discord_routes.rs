@@ -211,6 +211,7 @@ async fn a_public_channel_route_from_an_old_database_is_not_used() {
             from: Speaker::Bot,
             time: Utc::now(),
             turn: None,
+            survey: None,
         })
         .await
         .unwrap();

@@ -93,6 +93,7 @@ async fn a_line_queued_for_a_visitor_reaches_their_socket_and_no_one_elses() {
             from: Speaker::Bot,
             time: chrono::Utc::now(),
             turn: None,
+            survey: None,
         })
         .await
         .unwrap();

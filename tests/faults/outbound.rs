@@ -61,6 +61,7 @@ pub fn check(
                 from,
                 time: m.time,
                 turn: None,
+                survey: None,
             };
             let before_agent =
                 m.from == Speaker::Bot && c.last_agent_at.is_some_and(|t| t > m.time);

@@ -21,5 +21,6 @@ mod server_chat;
 mod server_console;
 mod server_escalation;
 mod server_kill;
+mod simulate_day;
 mod stakes;
 mod unanswered;

@@ -9,6 +9,8 @@ mod support;
 /// The store this binary's desks and servers run on (`support::engine`).
 pub const STORE_ENGINE: &str = "postgres";
 
+#[path = "../fast/assign.rs"]
+mod assign;
 #[path = "../fast/channels_discord.rs"]
 mod channels_discord;
 #[path = "../fast/channels_telegram.rs"]
@@ -29,6 +31,8 @@ mod exactly_once;
 mod feedback;
 #[path = "../fast/guessing.rs"]
 mod guessing;
+#[path = "../fast/search.rs"]
+mod search;
 #[path = "../fast/server_channels.rs"]
 mod server_channels;
 #[path = "../fast/trust.rs"]

@@ -30,6 +30,7 @@ pub fn agents() -> Vec<AgentConfig> {
             password_hash: "$argon2id$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
             capacity: 2,
             role: "agent".into(),
+            queues: Vec::new(),
         })
         .collect()
 }

@@ -37,6 +37,7 @@ pub fn test_agents() -> Vec<frontdesk::config::AgentConfig> {
         password_hash: hash.into(),
         capacity,
         role: "agent".into(),
+        queues: Vec::new(),
     };
     vec![agent("ana", "Ana", a, 3), agent("ben", "Ben", b, 2)]
 }

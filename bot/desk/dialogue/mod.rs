@@ -11,6 +11,7 @@
 //! refunding is restated first and done only on a yes, with an idempotency key, so a
 //! question ("can I still cancel...?") or a repeated yes never acts (twice).
 
+mod notice;
 mod orders;
 mod words;
 use super::copy;
@@ -222,6 +223,9 @@ impl Dialogue {
         }
         if let Some(check) = check.filter(|c| waiting == Some(CHECK_SLOT) && intent == c.intent) {
             return self.check(check, analysis, record).await;
+        }
+        if let Some(answer) = self.notice_follow_up(intent, analysis, record).await {
+            return answer;
         }
         self.answer_intent(intent, analysis, record, true).await
     }

@@ -266,11 +266,56 @@
     act("reply", { text: text });
   });
   $("logout").addEventListener("click", function () {
-    csrf.then(function (token) {
-      return fetch("/console/api/logout", {
-        method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": token }
+    // Logging out also makes the agent away: their chats go back to their queues.
+    api("POST", "/console/api/logout").catch(function () {})
+      .then(function () { location.href = "/console/login"; });
+  });
+
+  // Availability: agents start away; "Available" lets the desk give them waiting customers
+  // by itself, "Away" puts their conversations back at their place in the queues.
+  var available = false;
+  function renderAvailability(a) {
+    available = a.available;
+    var b = $("availability");
+    b.textContent = a.available ? "Available" : "Away";
+    b.className = "pill " + (a.available ? "on" : "off");
+    b.title = !a.auto_assign ? "Auto-assignment is off: claim customers from the queues" :
+      a.available ? "You get waiting customers by yourself. Press to go away: your conversations go back to their queues" :
+      "You are away: press to get waiting customers by yourself";
+  }
+  $("availability").addEventListener("click", function () {
+    if (available && !window.confirm("Go away? Your conversations go back to their queues for the others.")) return;
+    api("POST", "/console/api/me/availability", { available: !available })
+      .then(function (a) { renderAvailability(a); refresh(); })
+      .catch(function (e) { window.alert(e.message); });
+  });
+  api("GET", "/console/api/me/availability").then(renderAvailability).catch(function (e) { console.warn(e); });
+
+  // Conversation search: one field (words, customer or order number) and a date window.
+  $("search").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var params = new URLSearchParams(), value = $("search-value").value.trim();
+    if (value) params.set($("search-field").value, value);
+    if ($("search-from").value) params.set("from", $("search-from").value);
+    if ($("search-to").value) params.set("to", $("search-to").value);
+    var box = $("search-results");
+    box.innerHTML = "";
+    api("GET", "/console/api/search?" + params.toString()).then(function (data) {
+      if (!data.results.length) box.appendChild(el("div", "none", "Nothing found"));
+      data.results.forEach(function (c) {
+        var row = el("div", "entry" + (selected === c.id ? " sel" : ""));
+        var top = el("div", "row");
+        top.appendChild(el("b", null, c.channel_user + " · " + c.channel));
+        top.appendChild(el("span", "pill", c.status.replace("_", " ")));
+        row.appendChild(top);
+        row.appendChild(el("div", "meta", new Date(c.created).toLocaleString() +
+          (c.assigned_agent ? " · with " + c.assigned_agent : "") + (c.queue ? " · queue " + c.queue : "")));
+        if (c.snippet) row.appendChild(el("div", "snippet", c.snippet));
+        row.addEventListener("click", function () { open(c.id); });
+        box.appendChild(row);
       });
-    }).then(function () { location.href = "/console/login"; });
+      if (!data.complete) box.appendChild(el("div", "none", "Only part of the conversations were searched: narrow the search (a customer, a date window)."));
+    }).catch(function (e) { box.appendChild(el("div", "none", e.message)); });
   });
 
   function live() {

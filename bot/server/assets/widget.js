@@ -16,6 +16,10 @@
  * while it is shown or a person may write, so the server's idle timeout only closes
  * sockets nobody looks at; after such a close (code 4000) it reconnects when the visitor
  * comes back.
+ *
+ * After an agent closes the conversation a "survey" frame may ask for a rating: the page
+ * shows stars (CSAT 1-5) or 0-10 (NPS) and a Skip button; a click sends
+ * {"type":"survey","conversation_id","survey","score"|"skip":true}.
  */
 (function () {
   "use strict";
@@ -60,6 +64,10 @@
     'input{flex:1;border:0;padding:12px;font:inherit;outline:none}' +
     'form button{border:0;background:#2f5bea;color:#fff;padding:0 16px;font:inherit;cursor:pointer}' +
     'form button:disabled{background:#9aaae0}' +
+    '.survey{align-self:flex-start;display:flex;flex-wrap:wrap;gap:4px;max-width:90%}' +
+    '.survey button{border:1px solid #c9d2e6;background:#fff;border-radius:8px;padding:4px 8px;font:inherit;cursor:pointer;color:#1d2330}' +
+    '.survey button.star{font-size:20px;line-height:1;color:#e0a800;border:0;background:none;padding:2px}' +
+    '.survey button.skip{color:#5b6475}' +
     '</style>' +
     '<div class="fd">' +
     '<button class="bubble" aria-label="Open chat"><svg width="28" height="28" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg><span class="dot"></span></button>' +
@@ -187,6 +195,46 @@
     if (draft) { draft.remove(); draft = null; }
   }
 
+  // A survey question: its text, one button per score, and Skip; one shown at a time.
+  var survey = null;
+  function showSurvey(q) {
+    if (survey) survey.remove();
+    add("bot", q.text);
+    survey = document.createElement("div");
+    survey.className = "survey";
+    var answer = function (extra) {
+      if (!ready) return;
+      var frame = { type: "survey", conversation_id: q.conversation_id, survey: q.survey };
+      for (var k in extra) frame[k] = extra[k];
+      ws.send(JSON.stringify(frame));
+      survey.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+    };
+    var stars = q.survey === "csat";
+    for (var n = q.min; n <= q.max; n++) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.setAttribute("data-score", String(n));
+      b.setAttribute("aria-label", stars ? n + (n === 1 ? " star" : " stars") : String(n));
+      b.className = stars ? "star" : "score";
+      b.textContent = stars ? "\u2605" : String(n);
+      b.addEventListener("click", (function (score) {
+        return function () { answer({ score: score }); };
+      })(n));
+      survey.appendChild(b);
+    }
+    var skip = document.createElement("button");
+    skip.type = "button";
+    skip.className = "skip";
+    skip.textContent = q.skip;
+    skip.addEventListener("click", function () { answer({ skip: true }); });
+    survey.appendChild(skip);
+    log.appendChild(survey);
+    log.scrollTop = log.scrollHeight;
+  }
+  function clearSurvey() {
+    if (survey) { survey.remove(); survey = null; }
+  }
+
   function showQueue(queue, st) {
     if (st) status = st;
     if (st === "queued" && queue) {
@@ -229,6 +277,8 @@
           if (!m.history || m.history.length === 0) add("bot", "Hi! How can we help you today?");
           showQueue(m.queue, m.status);
           if (m.status === "queued" && m.queue) add("note", "You are number " + m.queue.position + " in the " + m.queue.name + " queue.");
+          survey = null;
+          if (m.survey) showSurvey(m.survey);
           // Messages not answered before the socket closed go again, with their ids: the
           // server handles each once, even if it had read one already.
           outbox.forEach(function (o) { if (!o.timer) o.sent = false; });
@@ -256,6 +306,13 @@
           break;
         case "slow_down":
           slowDown(m);
+          break;
+        case "survey":
+          showSurvey(m);
+          break;
+        case "survey_answered":
+          clearSurvey();
+          if (!m.counted) add("note", "This question is closed.");
           break;
         case "bot":
           clearDraft();

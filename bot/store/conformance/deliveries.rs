@@ -25,6 +25,7 @@ pub(super) async fn outbox_records_leave_with_their_turn_in_order(store: &dyn St
             from: Speaker::Bot,
             time: Utc::now(),
             turn: None,
+            survey: None,
         })
         .await
         .unwrap();

@@ -19,6 +19,7 @@ pub(crate) fn customer(i: usize) -> Customer {
         conversations: 0,
         blocked: None,
         shop_verified: Vec::new(),
+        notices: Default::default(),
     }
 }
 

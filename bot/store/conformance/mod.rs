@@ -15,10 +15,12 @@ use futures::future::BoxFuture;
 mod checks;
 mod deliveries;
 mod fixtures;
+mod search;
 mod versions;
 use checks::*;
 use deliveries::*;
 pub(crate) use fixtures::{conversation, customer, telegram_turn};
+use search::*;
 use versions::*;
 
 type Check = for<'a> fn(&'a dyn Store) -> BoxFuture<'a, ()>;
@@ -45,6 +47,8 @@ pub(crate) const CHECKS: &[(&str, Check)] = checks![
     "hostile_text" => any_text_a_customer_sends_is_stored_as_sent,
     "versions" => versions_are_numbered_kept_whole_and_not_repeated,
     "conversations_since" => conversations_since_are_the_newest_changed_ones,
+    "search" => conversations_are_found_by_customer_order_text_and_date,
+    "settings" => settings_are_set_listed_and_removed,
 ];
 
 /// Runs every check, each on a fresh store from `fresh`.

@@ -57,6 +57,29 @@ impl Coordination for SledStore {
             .unwrap_or_else(|| proposal.to_string()))
     }
 
+    async fn set_setting(&self, name: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let tree = &self.trees[SETTINGS];
+        match value {
+            Some(v) => tree.insert(name, v.as_bytes()).map(|_| ())?,
+            None => tree.remove(name).map(|_| ())?,
+        }
+        self.note_write();
+        Ok(())
+    }
+
+    async fn settings_under(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.trees[SETTINGS]
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                ))
+            })
+            .collect()
+    }
+
     async fn publish(&self, _payload: &str) -> Result<(), StoreError> {
         Ok(())
     }

@@ -184,6 +184,7 @@ mod tests {
             from: Speaker::Bot,
             time: Utc::now(),
             turn: None,
+            survey: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod coordination;
 mod legacy;
 mod outbox;
 mod privacy;
+mod search;
 mod table;
 mod versions;
 pub use legacy::{import_legacy, Imported, MigrateError, LEGACY_DIR, MIGRATED_DIR};

@@ -163,6 +163,35 @@ impl Coordination for PgStore {
             .map_or_else(|| proposal.to_string(), |r| r.get(0)))
     }
 
+    async fn set_setting(&self, name: &str, value: Option<&str>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => {
+                self.exec(
+                    "INSERT INTO settings (name, value) VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                    &[&name, &v],
+                )
+                .await?
+            }
+            None => {
+                self.exec("DELETE FROM settings WHERE name = $1", &[&name])
+                    .await?
+            }
+        };
+        Ok(())
+    }
+
+    async fn settings_under(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        // starts_with, not LIKE: a prefix holding % or _ means itself.
+        let rows = self
+            .rows(
+                "SELECT name, value FROM settings WHERE starts_with(name, $1) ORDER BY name",
+                &[&prefix],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     async fn publish(&self, payload: &str) -> Result<(), StoreError> {
         if payload.len() > MAX_PAYLOAD {
             tracing::warn!(

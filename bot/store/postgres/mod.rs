@@ -24,6 +24,7 @@ mod conversations;
 mod coordination;
 mod outbox;
 mod privacy;
+mod search;
 mod table;
 mod versions;
 

@@ -39,7 +39,14 @@ pub struct Sent {
     pub channel_id: u64,
     pub content: String,
     pub allowed_mentions: Value,
+    /// The message's components (action rows of buttons), `null` when none.
+    pub components: Value,
 }
+
+#[path = "discord_interactions.rs"]
+mod interactions;
+#[allow(unused_imports)] // read by the fast tier's survey tests only
+pub use interactions::{buttons, Callback};
 
 /// A thread the bot opened.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +93,8 @@ pub(super) struct Inner {
     /// Messages the bot created with `enforce_nonce`, by (channel, nonce): a repeat returns
     /// the first instead of posting again, as Discord does for a few minutes.
     nonces: HashMap<(u64, String), Value>,
+    /// Interaction callbacks the bot sent, in order.
+    callbacks: Vec<Callback>,
 }
 
 /// 2015-01-01T00:00:00Z, where Discord's snowflake timestamps start, in Unix ms.
@@ -177,6 +186,10 @@ impl FakeDiscord {
             .route(
                 "/channels/{channel}/messages/{message}/threads",
                 post(thread_from_message),
+            )
+            .route(
+                "/interactions/{interaction}/{token}/callback",
+                post(interactions::callback),
             )
             .fallback(any(unknown_route));
         let router = Router::new()
@@ -666,6 +679,7 @@ async fn create_message(
         channel_id: channel,
         content: content.clone(),
         allowed_mentions: body["allowed_mentions"].clone(),
+        components: body["components"].clone(),
     });
     let guild = (dm_user.is_none()).then_some(GUILD_ID);
     let message = message_json(id, channel, guild, &bot_user_json(), &content);

@@ -29,7 +29,14 @@ pub struct Sent {
     pub chat_id: i64,
     pub text: String,
     pub parse_mode: Option<String>,
+    /// The buttons sent with it (`reply_markup`), `null` when none.
+    pub reply_markup: Value,
 }
+
+#[path = "telegram_buttons.rs"]
+mod buttons;
+#[allow(unused_imports)] // read by the fast tier's survey tests only
+pub use buttons::keyboard;
 
 #[derive(Default)]
 struct Inner {
@@ -44,6 +51,8 @@ struct Inner {
     /// How many times `getUpdates` answered each update.
     served: std::collections::HashMap<i64, u32>,
     webhook: Option<(String, Option<String>)>,
+    /// `answerCallbackQuery` calls: (callback query id, the text shown, if any).
+    callback_answers: Vec<(String, Option<String>)>,
 }
 
 struct Shared {
@@ -329,6 +338,7 @@ async fn call(
         })),
         "getUpdates" => get_updates(&shared, &params).await,
         "sendMessage" => send_message(&shared, &params),
+        "answerCallbackQuery" => buttons::answer_callback_query(&shared, &params),
         "getWebhookInfo" => {
             let url = shared
                 .inner
@@ -358,7 +368,8 @@ async fn call(
     }
 }
 
-const METHODS: [&str; 6] = [
+const METHODS: [&str; 7] = [
+    "answerCallbackQuery",
     "getMe",
     "getUpdates",
     "sendMessage",
@@ -452,6 +463,7 @@ fn send_message(shared: &Shared, params: &Value) -> Response {
         chat_id,
         text: text.clone(),
         parse_mode,
+        reply_markup: params["reply_markup"].clone(),
     });
     ok(json!({
         "message_id": message_id,
