@@ -6,17 +6,17 @@
 //!
 //! It runs when a conversation enters a queue (after the turn is stored), when an agent frees
 //! room (close, hand back), when an agent becomes available or another goes away, and every
-//! few seconds on the node holding the `assign` lease (`presence::spawn_watch`: whatever the
+//! few seconds on the node holding the `assign` lease (`availability::spawn_watch`: whatever the
 //! others missed, conversations an idle agent lost). Each hand-out is a claim
-//! (`agent::take`, noted `Claimed { auto: true }`) under the same locks, with the agent chosen
+//! (`locked::take`, noted `Claimed { auto: true }`) under the same locks, with the agent chosen
 //! again from the assignments read under those locks: two nodes never give one conversation
 //! to two agents, and nobody gets more than their capacity. Manual claims work as before.
 
 use std::collections::HashSet;
 
-use super::agent::{locked_action, take};
 use super::error::DeskError;
 use super::inner::Inner;
+use super::locked::{locked_action, take};
 use super::presence::present;
 use super::queue;
 use crate::config::AgentConfig;

@@ -7,15 +7,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::agent::{agent_action, locked_action, Action};
 use super::copy;
 use super::error::DeskError;
 use super::inner::Inner;
-use super::queue::position;
+use super::locked::{agent_action, back_to_queue, locked_action, Action};
 use super::record::push_message;
 use super::types::DeskEventKind;
 use crate::message::{ConversationId, Speaker, Status};
-use crate::store::{Change, ConversationRecord, MilestoneKind, QueueEntry};
+use crate::store::ConversationRecord;
 
 /// Puts back in their queue the conversations whose agent has not acted for `idle` while
 /// the customer waits for an answer. Returns the conversations moved.
@@ -38,7 +37,7 @@ pub(super) async fn reassign_idle(
         if result.status == Status::Queued {
             tracing::info!(agent, conversation = %id, "idle agent: conversation back in its queue");
             moved.push(id);
-            super::presence::idle_agent(inner, &agent).await;
+            super::availability::idle_agent(inner, &agent).await;
         }
     }
     Ok(moved)
@@ -58,52 +57,6 @@ fn requeue(
     }
     let queue = back_to_queue(r, a.change, a.entries, a.events, agent, now);
     Ok(Some(queue))
-}
-
-/// Takes `r` from `agent` and puts it back in its queue (keeping its place), with the
-/// bot's note to the customer. `entries` are the queues before; returns the queue.
-pub(super) fn back_to_queue(
-    r: &mut ConversationRecord,
-    change: &mut Change,
-    entries: &[QueueEntry],
-    events: &mut Vec<DeskEventKind>,
-    agent: &str,
-    now: DateTime<Utc>,
-) -> String {
-    let queue = r.queue.clone().unwrap_or_else(|| "general".into());
-    change.unassign.push((agent.to_string(), r.id.clone()));
-    let entry = QueueEntry {
-        queue: queue.clone(),
-        conversation_id: r.id.clone(),
-        customer: r.customer.clone(),
-        channel: r.channel,
-        priority: r.priority,
-        enqueued_at: r.queued_since.unwrap_or(now),
-        reasons: r.escalation.clone(),
-        anonymous: r.anonymous_in_queue,
-        origin: r.origin,
-        left_for_opening: None,
-    };
-    let mut after = entries.to_vec();
-    after.push(entry.clone());
-    change.enqueue.push(entry);
-    r.status = Status::Queued;
-    r.assigned_agent = None;
-    r.queue = Some(queue.clone());
-    r.queued_since = Some(r.queued_since.unwrap_or(now));
-    r.note(
-        now,
-        MilestoneKind::Requeued {
-            agent: agent.to_string(),
-        },
-    );
-    let text = copy::agent_idle_requeued(position(&after, &queue, &r.id));
-    push_message(r, change, Speaker::Bot, &text, now, None);
-    events.push(DeskEventKind::StatusChanged {
-        status: Status::Queued,
-    });
-    events.push(DeskEventKind::BotReply { text });
-    queue
 }
 
 /// The customer wrote after the agent's last action, and that action is older than `limit`.

@@ -4,8 +4,8 @@
 use chrono::Utc;
 
 use super::error::DeskError;
-use super::idle::back_to_queue;
 use super::inner::Inner;
+use super::locked::back_to_queue;
 use super::queue::positions;
 use crate::message::{ConversationId, Status};
 use crate::store::Change;

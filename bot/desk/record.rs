@@ -70,3 +70,13 @@ pub(super) fn new_conversation(
         nps: None,
     }
 }
+
+/// How many trend values and escalation reasons a conversation record keeps (the newest).
+pub(super) const KEPT_PER_RECORD: usize = 50;
+
+/// Drops the oldest entries beyond `keep`.
+pub(super) fn cap_front<T>(v: &mut Vec<T>, keep: usize) {
+    if v.len() > keep {
+        v.drain(..v.len() - keep);
+    }
+}

@@ -10,7 +10,7 @@ use super::frustration;
 use super::grounding;
 use super::inner::Inner;
 use super::llm_turn::{self, LlmJob};
-use super::record::{new_conversation, push_message};
+use super::record::{cap_front, new_conversation, push_message, KEPT_PER_RECORD};
 use super::rules::ask_rules;
 use super::types::{DeskEventKind, QueueSlot, Reply, Turn};
 use super::waiting;
@@ -105,18 +105,8 @@ pub(super) async fn handle(
     Ok((turn, job))
 }
 
-/// How many trend values and escalation reasons a conversation record keeps (the newest).
-pub(super) const KEPT_PER_RECORD: usize = 50;
-
 /// How many recent messages the conversation's frustration is read from.
 const FRUSTRATION_WINDOW: usize = 40;
-
-/// Drops the oldest entries beyond `keep`.
-pub(super) fn cap_front<T>(v: &mut Vec<T>, keep: usize) {
-    if v.len() > keep {
-        v.drain(..v.len() - keep);
-    }
-}
 
 /// What one turn changes and says, gathered before anything is stored.
 #[derive(Default)]

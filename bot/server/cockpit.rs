@@ -56,7 +56,8 @@ pub(super) fn lead(state: &AppState, agent: &str) -> Result<(), AppError> {
     match state.desk.agent(agent) {
         Some(a) if a.is_lead() => Ok(()),
         _ => Err(AppError::Forbidden(
-            "only a lead or an admin (role = \"lead\" or \"admin\" in [[agents]]) may see and change the configuration"
+            "this is for leads: only an agent with role = \"lead\" or \"admin\" in [[agents]] \
+             may see the lead's pages (configuration, reports, the unanswered inbox, KPIs)"
                 .into(),
         )),
     }

@@ -19,6 +19,7 @@ use axum::Router;
 use serde::Serialize;
 
 use super::auth::AgentSession;
+use super::cockpit::lead;
 use super::error::{ApiJson, AppError};
 use super::AppState;
 
@@ -32,18 +33,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/console/api/reports", get(list))
         .route("/console/reports/{name}", get(show))
-}
-
-/// Leads and admins only.
-fn lead(state: &AppState, agent: &str) -> Result<(), AppError> {
-    match state.desk.agent(agent) {
-        Some(a) if a.is_lead() => Ok(()),
-        _ => Err(AppError::Forbidden(
-            "only a lead or an admin (role = \"lead\" or \"admin\" in [[agents]]) may read the \
-             evaluation reports"
-                .into(),
-        )),
-    }
 }
 
 fn folder(state: &AppState) -> PathBuf {

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{AgentAction, AgentSession};
+use super::cockpit::lead;
 use super::error::{ApiJson, AppError};
 use super::AppState;
 use crate::cockpit::unanswered::drafts::{self, DraftError, NewIntent};
@@ -40,18 +41,6 @@ pub fn routes() -> Router<AppState> {
         .route("/console/api/unanswered", get(list))
         .route("/console/api/unanswered/{id}/intent", post(to_intent))
         .route("/console/api/unanswered/{id}/article", post(to_article))
-}
-
-/// Leads and admins only.
-fn lead(state: &AppState, agent: &str) -> Result<(), AppError> {
-    match state.desk.agent(agent) {
-        Some(a) if a.is_lead() => Ok(()),
-        _ => Err(AppError::Forbidden(
-            "only a lead or an admin (role = \"lead\" or \"admin\" in [[agents]]) may read the \
-             unanswered inbox and turn it into intents or articles"
-                .into(),
-        )),
-    }
 }
 
 fn internal(e: impl std::fmt::Display) -> AppError {

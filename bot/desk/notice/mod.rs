@@ -10,17 +10,27 @@
 //! order as its order and may repeat what the notice said (number, new date, what the shop
 //! offers), and everything else about the order, and every action on it, goes through the
 //! usual checks (`dialogue/notice.rs`).
+//!
+//! `preference.rs`: the customer's notice commands; `held.rs`: the release of notices held
+//! for the end of quiet hours.
+
+mod held;
+mod preference;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::{DeskError, Unavailable};
 use super::inner::Inner;
-use super::record::{new_conversation, push_message};
+use super::record::{cap_front, new_conversation, push_message};
 use super::types::DeskEventKind;
 use super::Desk;
-use crate::message::{ChannelKind, ConversationId, Identity, Speaker, Status};
+use crate::message::{ChannelKind, Identity, Speaker, Status};
 use crate::store::{Change, ConversationRecord, Customer};
+
+pub use held::release_held;
+pub(in crate::desk) use preference::apply_preference;
+pub use preference::{preference_command, Preference};
 
 /// The conversation slot that keeps the latest order notice ([`NoticeContext`], JSON).
 pub const CONTEXT_SLOT: &str = "notice";
@@ -175,7 +185,7 @@ pub async fn deliver(desk: &Desk, notice: Notice) -> Result<Delivered, DeskError
         return remember(inner, &notice, refused).await;
     }
     customer.notices.sent.push(now);
-    super::turn::cap_front(&mut customer.notices.sent, SENT_KEPT);
+    cap_front(&mut customer.notices.sent, SENT_KEPT);
     let mut change = Change::default();
     let mut record = conversation_for(inner, &mut customer, &identity, &mut change, now).await?;
     let outcome = match notice.hold_until.filter(|t| *t > now) {
@@ -427,176 +437,9 @@ fn held_of(record: &ConversationRecord) -> Vec<Held> {
         .unwrap_or_default()
 }
 
-/// Sends the held notices that are due by `now` (all of them with `everything`: quiet
-/// hours are over), each on the conversation it was held on, unless the customer opted out
-/// or was blocked in the meantime. Every node may run it: each conversation is released
-/// under its lock, once. Returns how many were sent.
-pub async fn release_held(
-    desk: &Desk,
-    now: DateTime<Utc>,
-    everything: bool,
-) -> Result<usize, DeskError> {
-    let inner = &desk.inner;
-    let candidates = inner
-        .store
-        .conversations_since(now - HELD_FOR_AT_MOST, 20_000)
-        .await?;
-    let mut sent = 0;
-    for r in candidates
-        .iter()
-        .filter(|r| r.slots.contains_key(HELD_SLOT))
-    {
-        match release_one(inner, &r.id, &r.identity(), now, everything).await {
-            Ok(n) => sent += n,
-            Err(e) => {
-                tracing::warn!(conversation = %r.id, error = %e, "held notices not released; tried again later")
-            }
-        }
-    }
-    Ok(sent)
-}
-
-async fn release_one(
-    inner: &Inner,
-    id: &ConversationId,
-    identity: &Identity,
-    now: DateTime<Utc>,
-    everything: bool,
-) -> Result<usize, DeskError> {
-    let _guard = inner.lock_customer(&identity.key()).await?;
-    let Some(mut record) = inner.store.conversation(id).await? else {
-        return Ok(0);
-    };
-    let (due, later): (Vec<Held>, Vec<Held>) = held_of(&record)
-        .into_iter()
-        .partition(|h| everything || h.until <= now);
-    if due.is_empty() {
-        return Ok(0);
-    }
-    let customer = inner.store.customer(&record.customer).await?;
-    let mut change = Change::default();
-    let mut said = Vec::new();
-    for h in due {
-        let wanted = customer.as_ref().is_some_and(|c| {
-            c.blocked.is_none()
-                && match h.promotional {
-                    true => c.notices.offers,
-                    false => !c.notices.opted_out,
-                }
-        });
-        if wanted {
-            say(&mut record, &mut change, &h.text, h.context, now);
-            said.push(h.text);
-        }
-    }
-    if later.is_empty() {
-        record.slots.remove(HELD_SLOT);
-    } else {
-        record.slots.insert(
-            HELD_SLOT.into(),
-            serde_json::to_string(&later).expect("held notices serialize"),
-        );
-    }
-    change.conversations.push(record);
-    inner.store.apply(change).await?;
-    inner.store.flush().await?;
-    for text in &said {
-        inner.emit(id, DeskEventKind::BotReply { text: text.clone() });
-    }
-    tracing::info!(conversation = %id, sent = said.len(), "held notices released");
-    Ok(said.len())
-}
-
-/// What a customer may say about their notices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Preference {
-    StopNotices,
-    StartNotices,
-    OffersOn,
-    OffersOff,
-}
-
-/// The notice command in `text`, if the whole message is one: "stop notices" /
-/// "notices off", "notices on" / "start notices", "offers on", "offers off" (any case,
-/// with or without a leading `/`, `_` for a space: `/notices_off`).
-pub fn preference_command(text: &str) -> Option<Preference> {
-    let words: Vec<String> = text
-        .trim()
-        .trim_start_matches('/')
-        .split(|c: char| c.is_whitespace() || c == '_')
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect();
-    match words.join(" ").as_str() {
-        "stop notices" | "notices off" | "no more notices" => Some(Preference::StopNotices),
-        "start notices" | "notices on" => Some(Preference::StartNotices),
-        "offers on" | "start offers" => Some(Preference::OffersOn),
-        "offers off" | "stop offers" => Some(Preference::OffersOff),
-        _ => None,
-    }
-}
-
-/// Applies a notice command of the customer's turn to `customer` (written with the turn's
-/// change); the bot's answer.
-pub(super) fn apply_preference(
-    customer: &mut Customer,
-    preference: Preference,
-    change: &mut Change,
-) -> String {
-    let n = &mut customer.notices;
-    let said = match preference {
-        Preference::StopNotices => {
-            n.opted_out = true;
-            "Done: we won't send you notices about your orders any more. Write \"notices on\" \
-             to have them again."
-        }
-        Preference::StartNotices => {
-            n.opted_out = false;
-            "Done: we'll tell you here when an order is delayed, ships or is refunded. Write \
-             \"stop notices\" to stop them."
-        }
-        Preference::OffersOn => {
-            n.offers = true;
-            "Done: we'll also tell you when something you asked about is back in stock. Write \
-             \"offers off\" to stop that."
-        }
-        Preference::OffersOff => {
-            n.offers = false;
-            "Done: no more offers. Notices about your orders still come unless you write \
-             \"stop notices\"."
-        }
-    };
-    change.customers.retain(|c| c.id != customer.id);
-    change.customers.push(customer.clone());
-    tracing::info!(customer = %customer.id, ?preference, "notice preference changed");
-    said.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn notice_commands_are_whole_messages_only() {
-        assert_eq!(
-            preference_command("Stop notices!"),
-            Some(Preference::StopNotices)
-        );
-        assert_eq!(
-            preference_command("/notices_off"),
-            Some(Preference::StopNotices)
-        );
-        assert_eq!(
-            preference_command(" notices on "),
-            Some(Preference::StartNotices)
-        );
-        assert_eq!(preference_command("offers on"), Some(Preference::OffersOn));
-        assert_eq!(preference_command("please stop notices for my order"), None);
-        assert_eq!(preference_command("stop"), None);
-    }
 
     #[test]
     fn the_cap_counts_the_last_day_and_choices_come_first() {

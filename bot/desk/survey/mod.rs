@@ -17,12 +17,15 @@
 //! conversation record stays the authority (a question already answered is refused under
 //! the conversation's lock).
 
+mod answers;
+mod reminder;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::agent::locked_action;
 use super::error::DeskError;
 use super::inner::Inner;
+use super::locked::locked_action;
 use super::record::push_message;
 use super::types::{DeskEventKind, Reply, Turn};
 use crate::config::{SurveyConfig, SurveyText};
@@ -31,22 +34,15 @@ use crate::message::{
 };
 use crate::store::{has_outbox, Change, ConversationRecord, MilestoneKind};
 
+pub use answers::{button_data, parse_answer, parse_button, SurveyAnswer};
+pub(in crate::desk) use reminder::remind_due;
+
 /// How long a survey waits for its answer; then it is forgotten.
 pub const SURVEY_OPEN_FOR: Duration = Duration::days(7);
 
 /// The channel whose state holds the open surveys (see the module's documentation).
 const STATE_CHANNEL: ChannelKind = ChannelKind::Rest;
 const KEY_PREFIX: &str = "survey:";
-
-/// Longest button payload we read (Discord's custom ids are at most 100 characters).
-const MAX_BUTTON_DATA: usize = 100;
-
-/// What a customer answered to a survey question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SurveyAnswer {
-    Score(u8),
-    Skip,
-}
 
 /// The open survey of one customer identity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,61 +56,6 @@ struct Pending {
 
 fn state_key(identity: &Identity) -> String {
     format!("{KEY_PREFIX}{}", identity.key())
-}
-
-/// A typed answer to `survey`: the score alone ("4", " 4 ", "4."), or "skip" in any case.
-/// Anything else is a normal message.
-pub fn parse_answer(text: &str, survey: Survey) -> Option<SurveyAnswer> {
-    let t = text.trim().trim_end_matches(['.', '!']).trim();
-    if t.eq_ignore_ascii_case("skip") {
-        return Some(SurveyAnswer::Skip);
-    }
-    if t.is_empty() || t.len() > 2 || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u8 = t.parse().ok()?;
-    survey
-        .scores()
-        .contains(&n)
-        .then_some(SurveyAnswer::Score(n))
-}
-
-/// The payload of one answer button (Telegram's `callback_data`, Discord's `custom_id`, at
-/// most 64 bytes for a conversation id of 36): `fd:csat:4:{conversation}`.
-pub fn button_data(conversation: &ConversationId, survey: Survey, answer: SurveyAnswer) -> String {
-    let answer = match answer {
-        SurveyAnswer::Score(n) => n.to_string(),
-        SurveyAnswer::Skip => "skip".into(),
-    };
-    format!("fd:{}:{answer}:{}", survey.as_str(), conversation.as_str())
-}
-
-/// A button payload read back; `None` for anything [`button_data`] did not write (it comes
-/// from outside: a forged one is refused here or, when well formed, by [`answer`]).
-pub fn parse_button(data: &str) -> Option<(ConversationId, Survey, SurveyAnswer)> {
-    if data.len() > MAX_BUTTON_DATA {
-        return None;
-    }
-    let mut parts = data.splitn(4, ':');
-    if parts.next()? != "fd" {
-        return None;
-    }
-    let survey = Survey::parse(parts.next()?)?;
-    let answer = match parts.next()? {
-        "skip" => SurveyAnswer::Skip,
-        n if !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()) => {
-            let n: u8 = n.parse().ok()?;
-            survey
-                .scores()
-                .contains(&n)
-                .then_some(SurveyAnswer::Score(n))?
-        }
-        _ => return None,
-    };
-    let id = parts.next()?;
-    let well_formed =
-        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-    well_formed.then(|| (ConversationId(id.to_string()), survey, answer))
 }
 
 /// The survey settings in force ([`crate::desk::Desk::set_survey`], else the defaults).
@@ -384,75 +325,6 @@ async fn answer(
     }))
 }
 
-/// Sends the one reminder of every open survey asked at least `reminder_after_mins` before
-/// `now` and not answered, skipped or reminded yet; forgets surveys past
-/// [`SURVEY_OPEN_FOR`] and those whose conversation went on. A customer who has started a
-/// new conversation since is not interrupted. Returns the reminders sent.
-pub(super) async fn remind_due(inner: &Inner, now: DateTime<Utc>) -> Result<usize, DeskError> {
-    let cfg = config(inner);
-    let after = Duration::minutes(cfg.reminder_after_mins as i64);
-    let mut sent = 0;
-    for (key, value) in inner.store.channel_states(STATE_CHANNEL).await? {
-        let Some(identity) = key.strip_prefix(KEY_PREFIX).and_then(Identity::from_key) else {
-            continue;
-        };
-        let Ok(mut pending) = serde_json::from_str::<Pending>(&value) else {
-            continue;
-        };
-        if now - pending.asked_at > SURVEY_OPEN_FOR {
-            save(inner, &identity, None).await?;
-            continue;
-        }
-        if cfg.reminder_after_mins == 0 || pending.reminded || now - pending.asked_at < after {
-            continue;
-        }
-        pending.reminded = true;
-        let elsewhere = inner
-            .store
-            .open_conversation(&identity)
-            .await?
-            .is_some_and(|open| open != pending.conversation);
-        if elsewhere {
-            save(inner, &identity, Some(&pending)).await?;
-            continue;
-        }
-        let reminded = locked_action(inner, &pending.conversation, |_, a| {
-            let r = a.record;
-            let answered = match pending.survey {
-                Survey::Csat => r.csat.is_some(),
-                Survey::Nps => r.nps.is_some(),
-            };
-            if r.status != Status::Closed || answered {
-                return Err(DeskError::Conflict("the survey is over".into()));
-            }
-            let queue = r.queue.clone();
-            let text = format!(
-                "{}\n{}",
-                cfg.text(queue.as_deref(), SurveyText::Reminder),
-                question_text(cfg, queue.as_deref(), pending.survey)
-            );
-            put_question(r, a.change, cfg, pending.survey, text, now);
-            Ok(None)
-        })
-        .await;
-        match reminded {
-            Ok(_) => {
-                sent += 1;
-                tracing::info!(conversation = %pending.conversation, "survey reminder sent");
-                save(inner, &identity, Some(&pending)).await?;
-            }
-            // Answered, or the conversation went on: nothing more to ask.
-            Err(DeskError::Conflict(_) | DeskError::NotFound) => {
-                save(inner, &identity, None).await?
-            }
-            // Tried again at the next tick.
-            Err(e) => tracing::warn!(conversation = %pending.conversation, error = %e,
-                "cannot send a survey reminder now"),
-        }
-    }
-    Ok(sent)
-}
-
 /// `msg` as a typed answer ("4", "skip") to its customer's open survey, when it is one
 /// and the customer has no other conversation going: the turn (the bot's thanks, and on
 /// REST the next question). `None`: a normal message, for the desk. A message handled
@@ -570,73 +442,5 @@ impl super::Desk {
     /// seconds); returns how many went out.
     pub async fn remind_surveys(&self, now: DateTime<Utc>) -> Result<usize, DeskError> {
         remind_due(&self.inner, now).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typed_answers_are_a_score_in_range_or_skip() {
-        assert_eq!(
-            parse_answer(" 4 ", Survey::Csat),
-            Some(SurveyAnswer::Score(4))
-        );
-        assert_eq!(
-            parse_answer("5.", Survey::Csat),
-            Some(SurveyAnswer::Score(5))
-        );
-        assert_eq!(parse_answer("SKIP", Survey::Csat), Some(SurveyAnswer::Skip));
-        assert_eq!(parse_answer("0", Survey::Csat), None);
-        assert_eq!(parse_answer("6", Survey::Csat), None);
-        assert_eq!(parse_answer("0", Survey::Nps), Some(SurveyAnswer::Score(0)));
-        assert_eq!(
-            parse_answer("10", Survey::Nps),
-            Some(SurveyAnswer::Score(10))
-        );
-        assert_eq!(parse_answer("11", Survey::Nps), None);
-        for normal in [
-            "",
-            "4 stars",
-            "order 4",
-            "-1",
-            "+4",
-            "٤",
-            "04x",
-            "where is 10001",
-        ] {
-            assert_eq!(parse_answer(normal, Survey::Csat), None, "{normal:?}");
-        }
-    }
-
-    #[test]
-    fn buttons_read_back_what_was_written_and_nothing_else() {
-        let id = ConversationId("0b5e6c1e-3f0a-4f57-9d3c-2a7d1c7f2e11".into());
-        for (survey, answer) in [
-            (Survey::Csat, SurveyAnswer::Score(1)),
-            (Survey::Csat, SurveyAnswer::Skip),
-            (Survey::Nps, SurveyAnswer::Score(10)),
-        ] {
-            let data = button_data(&id, survey, answer);
-            assert!(data.len() <= 64, "Telegram takes 64 bytes: {data}");
-            assert_eq!(parse_button(&data), Some((id.clone(), survey, answer)));
-        }
-        for forged in [
-            "fd:csat:6:0b5e6c1e",
-            "fd:nps:11:0b5e6c1e",
-            "fd:csat:4:",
-            "fd:csat:4:../../x",
-            "fd:csat:4:0b5e:6c1e",
-            "xx:csat:4:0b5e6c1e",
-            "fd:ces:4:0b5e6c1e",
-            "fd:csat:-1:0b5e6c1e",
-            "fd:csat",
-            "",
-        ] {
-            assert_eq!(parse_button(forged), None, "{forged:?}");
-        }
-        let long = format!("fd:csat:4:{}", "a".repeat(200));
-        assert_eq!(parse_button(&long), None);
     }
 }
