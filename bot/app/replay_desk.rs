@@ -24,6 +24,11 @@ pub fn temporary_desk(
             busy_wait_ms: 600_000,
             ..config.engine.clone()
         },
+        // The simulated customers answer the NPS question too.
+        survey: crate::config::SurveyConfig {
+            nps: true,
+            ..config.survey.clone()
+        },
         ..config.clone()
     };
     let store = crate::store::temporary().map_err(AppError::Storage)?;
@@ -80,6 +85,11 @@ pub fn simulation_desk(
         engine: EngineConfig {
             busy_wait_ms: 600_000,
             ..config.engine.clone()
+        },
+        // The simulated customers answer the NPS question too.
+        survey: crate::config::SurveyConfig {
+            nps: true,
+            ..config.survey.clone()
         },
         ..config.clone()
     };

@@ -19,7 +19,8 @@ use super::support;
     folder (escalation sets, stakes and late-parcel messages) arrive over 24 hours with a \
     daytime peak and go through the real NLU, rules and queues; five simulated agents on \
     shifts from 07:00 to 22:00 UTC take queued conversations after 10-60 s, answer 20-75 s \
-    later and close 3-12 min after that; 40% of customers answer the rating. The store is \
+    later and close 3-12 min after that; 40% of customers answer the rating, 70% of them \
+    the NPS question after it. The store is \
     then moved to the simulated day's times and the KPIs are computed from it exactly as \
     GET /api/v1/kpis does (as of the next day, so every recontact window is over).\n\n\
     Prints the KPIs with their sample sizes; --json prints the whole report, --html FILE \
@@ -142,7 +143,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         } else {
             println!(
                 "simulated {} ({} conversations, {} customer messages, {} claims, {} agent \
-                 replies, {} closes, {} ratings sent; computed {})",
+                 replies, {} closes, {} ratings and {} NPS answers sent; computed {})",
                 args.day,
                 counts.conversations,
                 counts.customer_messages,
@@ -150,6 +151,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
                 counts.agent_replies,
                 counts.closes,
                 counts.ratings_sent,
+                counts.recommendations_sent,
                 Utc::now().format("%Y-%m-%d %H:%M")
             );
             for (name, f) in &report.kpis {

@@ -11,7 +11,8 @@
 //! message comes 25-120 s after the last; agents pick up 10-60 s after a conversation is
 //! first seen waiting while they have room and are on shift, write their first answer 20-75 s
 //! later and close 3-12 min after that; 40% of customers answer the rating, 1-5, lower for
-//! customers who sounded negative at the end or waited over 10 minutes. Everything else is
+//! customers who sounded negative at the end or waited over 25 minutes, and 70% of those
+//! answer the NPS question after it (0-10, in line with their rating). Everything else is
 //! the product's own behaviour.
 
 use std::cmp::Reverse;
@@ -77,12 +78,14 @@ pub struct DayCounts {
     pub agent_replies: usize,
     pub closes: usize,
     pub ratings_sent: usize,
+    pub recommendations_sent: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
     Customer { conv: usize, message: usize },
     Rate { conv: usize, score: u8 },
+    Recommend { conv: usize, score: u8 },
     Look,
     Claim { agent: usize, id: String },
     Reply { agent: usize, id: String },
@@ -178,6 +181,16 @@ pub async fn simulate(
                 let m = &conversations[conv][0];
                 desk.receive(inbound(m, &score.to_string())).await?;
                 counts.ratings_sent += 1;
+                if rng.gen_bool(0.7) {
+                    let score = recommend(&mut rng, score);
+                    let when = at + Duration::seconds(rng.gen_range(15..=120));
+                    push(&mut steps, when, Step::Recommend { conv, score });
+                }
+            }
+            Step::Recommend { conv, score } => {
+                let m = &conversations[conv][0];
+                desk.receive(inbound(m, &score.to_string())).await?;
+                counts.recommendations_sent += 1;
             }
             Step::Look => {
                 let hour = (at - day).num_hours().rem_euclid(24) as u32;
@@ -272,6 +285,17 @@ fn rating(rng: &mut StdRng, negative: f32, waited: bool) -> u8 {
     let mut score = 4.6 - 2.0 * negative as f64 - if waited { 1.2 } else { 0.0 };
     score += rng.gen_range(-1.0..1.0);
     score.round().clamp(1.0, 5.0) as u8
+}
+
+/// How likely a customer who rated `rating` is to recommend us, 0-10: promoters (9-10)
+/// among the 5s, passives and detractors below.
+fn recommend(rng: &mut StdRng, rating: u8) -> u8 {
+    match rating {
+        5 => rng.gen_range(8..=10),
+        4 => rng.gen_range(6..=9),
+        3 => rng.gen_range(4..=7),
+        _ => rng.gen_range(0..=5),
+    }
 }
 
 /// The message as written now (the store's times move to the simulated day afterwards,

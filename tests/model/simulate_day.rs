@@ -48,6 +48,8 @@ fn a_simulated_day_gives_every_kpi_from_the_real_desk() {
     );
     assert!(n("csat") > 50, "customers rated: {k:#}");
     assert!((1.0..=5.0).contains(&value("csat_mean")));
+    assert!(n("nps") > 20, "raters answered NPS too: {k:#}");
+    assert!((-100.0..=100.0).contains(&value("nps")));
     // Every escalation overnight waits for 07:00, in business time it does not.
     assert!(value("first_response_person_business_secs") <= value("first_response_person_secs"));
     assert_eq!(r["series"].as_array().unwrap().len(), 24, "hourly");
