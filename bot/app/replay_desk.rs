@@ -17,20 +17,7 @@ pub fn temporary_desk(
     nlu: Arc<dyn Understand>,
     help: Option<Arc<crate::kb::HelpCentre>>,
 ) -> Result<Desk, AppError> {
-    let config = Config {
-        agents: Vec::new(),
-        engine: EngineConfig {
-            // A replay waits for the NLU rather than answering "busy".
-            busy_wait_ms: 600_000,
-            ..config.engine.clone()
-        },
-        // The simulated customers answer the NPS question too.
-        survey: crate::config::SurveyConfig {
-            nps: true,
-            ..config.survey.clone()
-        },
-        ..config.clone()
-    };
+    let config = patient(config, Vec::new());
     let store = crate::store::temporary().map_err(AppError::Storage)?;
     open_desk_with_help(&config, store, nlu, Some(rules), help)
 }
@@ -80,20 +67,23 @@ pub fn simulation_desk(
             .expect("a name, a capacity and a hash make an AgentConfig")
         })
         .collect::<Vec<crate::config::AgentConfig>>();
-    let config = Config {
+    let mut config = patient(config, agents);
+    // The simulated customers answer the NPS question too.
+    config.survey.nps = true;
+    let store = crate::store::temporary().map_err(AppError::Storage)?;
+    let desk = open_desk_with_help(&config, store.clone(), nlu, Some(rules), help)?;
+    Ok((desk, store))
+}
+
+/// `config` with `agents`, for a desk that waits for the NLU rather than answering "busy"
+/// (a replay or a simulation sends every message at once).
+fn patient(config: &Config, agents: Vec<crate::config::AgentConfig>) -> Config {
+    Config {
         agents,
         engine: EngineConfig {
             busy_wait_ms: 600_000,
             ..config.engine.clone()
         },
-        // The simulated customers answer the NPS question too.
-        survey: crate::config::SurveyConfig {
-            nps: true,
-            ..config.survey.clone()
-        },
         ..config.clone()
-    };
-    let store = crate::store::temporary().map_err(AppError::Storage)?;
-    let desk = open_desk_with_help(&config, store.clone(), nlu, Some(rules), help)?;
-    Ok((desk, store))
+    }
 }

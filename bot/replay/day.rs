@@ -24,7 +24,7 @@ use rand::{Rng, SeedableRng};
 
 use super::Recorded;
 use crate::desk::Desk;
-use crate::message::{ChannelKind, ConversationId, Inbound, Profile};
+use crate::message::ConversationId;
 use crate::store::{Record, Store, StoreError};
 
 /// Relative arrivals per hour of the day (00:00 first): a web shop's support day.
@@ -161,7 +161,7 @@ pub async fn simulate(
         match step {
             Step::Customer { conv, message } => {
                 let m = &conversations[conv][message];
-                let turn = desk.receive(inbound(m, &m.text)).await?;
+                let turn = desk.receive(m.inbound(&m.text)).await?;
                 counts.customer_messages += 1;
                 progress();
                 conv_of.insert(turn.conversation_id.0.clone(), conv);
@@ -179,7 +179,7 @@ pub async fn simulate(
             }
             Step::Rate { conv, score } => {
                 let m = &conversations[conv][0];
-                desk.receive(inbound(m, &score.to_string())).await?;
+                desk.receive(m.inbound(&score.to_string())).await?;
                 counts.ratings_sent += 1;
                 if rng.gen_bool(0.7) {
                     let score = recommend(&mut rng, score);
@@ -189,7 +189,7 @@ pub async fn simulate(
             }
             Step::Recommend { conv, score } => {
                 let m = &conversations[conv][0];
-                desk.receive(inbound(m, &score.to_string())).await?;
+                desk.receive(m.inbound(&score.to_string())).await?;
                 counts.recommendations_sent += 1;
             }
             Step::Look => {
@@ -296,22 +296,6 @@ fn recommend(rng: &mut StdRng, rating: u8) -> u8 {
         3 => rng.gen_range(4..=7),
         _ => rng.gen_range(0..=5),
     }
-}
-
-/// The message as written now (the store's times move to the simulated day afterwards,
-/// with everything else the call wrote).
-fn inbound(m: &Recorded, text: &str) -> Inbound {
-    let user = format!("{}/{}", m.user_id, m.conversation);
-    let mut msg = Inbound::new(ChannelKind::Rest, user, text);
-    if let Some(p) = &m.profile {
-        msg.profile = Some(Profile {
-            tier: p.tier.clone(),
-            lifetime_value: p.lifetime_value,
-            customer_id: p.customer_id.clone(),
-            ..Default::default()
-        });
-    }
-    msg
 }
 
 /// Copies `from` into the empty `to` with every time in the conversations, messages and

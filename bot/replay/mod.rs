@@ -139,6 +139,24 @@ impl Summary {
     }
 }
 
+impl Recorded {
+    /// The message as a REST customer sends it (with `text`, the recorded one or another),
+    /// from one identity per recorded conversation, even when a user has several.
+    pub fn inbound(&self, text: &str) -> Inbound {
+        let user = format!("{}/{}", self.user_id, self.conversation);
+        let mut msg = Inbound::new(ChannelKind::Rest, user, text);
+        if let Some(p) = &self.profile {
+            msg.profile = Some(Profile {
+                tier: p.tier.clone(),
+                lifetime_value: p.lifetime_value,
+                customer_id: p.customer_id.clone(),
+                ..Default::default()
+            });
+        }
+        msg
+    }
+}
+
 /// Reads a replay file; a bad line is an error naming its line number.
 pub fn read_records(path: &Path) -> Result<Vec<Recorded>, ReplayError> {
     let read = |source| ReplayError::Read {
@@ -186,17 +204,7 @@ pub async fn replay(
             let mut replies = Vec::new();
             let mut last = None;
             for m in messages {
-                // One identity per recorded conversation, even when a user has several.
-                let user = format!("{}/{}", m.user_id, m.conversation);
-                let mut msg = Inbound::new(ChannelKind::Rest, user, m.text.clone());
-                if let Some(p) = &m.profile {
-                    msg.profile = Some(Profile {
-                        tier: p.tier.clone(),
-                        lifetime_value: p.lifetime_value,
-                        customer_id: p.customer_id.clone(),
-                        ..Default::default()
-                    });
-                }
+                let msg = m.inbound(&m.text);
                 let turn = desk
                     .receive(msg)
                     .await

@@ -197,6 +197,16 @@ struct Session {
 type SocketResult = Result<(), axum::Error>;
 
 impl Session {
+    /// One more message from this visitor: the visitor's allowance first, then the
+    /// address's, so one visitor sending too fast does not use up the allowance of everyone
+    /// else behind the same address.
+    pub(super) fn allowance(&self) -> Result<(), Limited> {
+        self.state
+            .limits
+            .customer_message(&format!("web:{}", self.user))
+            .and_then(|()| self.state.limits.address_message(self.ip))
+    }
+
     async fn send(&mut self, frame: &ToPage) -> SocketResult {
         let text = serde_json::to_string(frame).expect("frames serialise");
         self.socket.send(Message::Text(text.into())).await
@@ -388,14 +398,7 @@ impl Session {
                     .await;
             }
         };
-        // The visitor first, then the address: one visitor sending too fast does not use up
-        // the allowance of everyone else behind the same address.
-        let limited = self
-            .state
-            .limits
-            .customer_message(&format!("web:{}", self.user))
-            .and_then(|()| self.state.limits.address_message(self.ip));
-        if let Err(limited) = limited {
+        if let Err(limited) = self.allowance() {
             return self.slow_down(id, limited).await;
         }
         let mut msg = Inbound::new(ChannelKind::Web, self.user.clone(), text);

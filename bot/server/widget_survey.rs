@@ -24,12 +24,7 @@ const MAX_ID: usize = 64;
 impl Session {
     /// Answers the survey for the socket's visitor; tells the page whether it counted.
     pub(super) async fn on_survey_answer(&mut self, page: PageAnswer) -> SocketResult {
-        let limited = self
-            .state
-            .limits
-            .customer_message(&format!("web:{}", self.user))
-            .and_then(|()| self.state.limits.address_message(self.ip));
-        if let Err(limited) = limited {
+        if let Err(limited) = self.allowance() {
             return self.slow_down(None, limited).await;
         }
         let given = match (page.score, page.skip) {

@@ -108,6 +108,16 @@ pub struct SearchResults {
     pub complete: bool,
 }
 
+impl SearchResults {
+    /// Nothing found, and nothing left to look at (a query with a problem finds nothing).
+    pub fn nothing() -> SearchResults {
+        SearchResults {
+            hits: Vec::new(),
+            complete: true,
+        }
+    }
+}
+
 /// Part of every [`super::Store`].
 #[async_trait]
 pub trait ConversationSearch {

@@ -45,10 +45,7 @@ impl SledStore {
 impl ConversationSearch for SledStore {
     async fn search_conversations(&self, query: &SearchQuery) -> Result<SearchResults, StoreError> {
         if query.problem().is_some() {
-            return Ok(SearchResults {
-                hits: Vec::new(),
-                complete: true,
-            });
+            return Ok(SearchResults::nothing());
         }
         let want = Folded::of(query);
         let mut complete = true;

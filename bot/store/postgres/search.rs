@@ -40,10 +40,7 @@ SELECT c.body,
 impl ConversationSearch for PgStore {
     async fn search_conversations(&self, query: &SearchQuery) -> Result<SearchResults, StoreError> {
         if query.problem().is_some() {
-            return Ok(SearchResults {
-                hits: Vec::new(),
-                complete: true,
-            });
+            return Ok(SearchResults::nothing());
         }
         let want = Folded::of(query);
         let order = want.order.clone();
