@@ -61,6 +61,19 @@ pub struct Figures {
     pub best_batch: usize,
     /// Messages per second at each batch size tried.
     pub throughput_by_batch: Vec<(usize, f64)>,
+    /// What made the batch-1 tail: the encoder's helper threads during the timed calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Tail>,
+}
+
+/// The helper threads during the timed batch-1 calls: stalls (a wait for a helper much
+/// longer than its chunk), calls in which a product ran alone because the team was backing
+/// off after one, and the p99 of the calls that never did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tail {
+    pub stalls: u64,
+    pub calls_alone: usize,
+    pub p99_shared_ms: f64,
 }
 
 #[derive(serde::Serialize)]
@@ -77,6 +90,7 @@ struct Report {
     distinct_texts: usize,
     mean_tokens: f64,
     reference: Option<Figures>,
+    tail: Option<Tail>,
     /// Reference p50 divided by ours: how many times faster at batch 1.
     p50_speedup: Option<f64>,
     throughput_speedup: Option<f64>,
@@ -169,6 +183,7 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
     let report = Report {
         p50_ms: ours.p50_ms,
         p99_ms: ours.p99_ms,
+        tail: ours.tail.clone(),
         throughput_per_s: ours.throughput_per_s,
         rss_mb,
         best_batch: ours.best_batch,
@@ -215,6 +230,7 @@ fn print_table(r: &Report) {
             throughput_per_s: r.throughput_per_s,
             best_batch: r.best_batch,
             throughput_by_batch: Vec::new(),
+            tail: None,
         },
     );
     if let Some(reference) = &r.reference {
@@ -231,6 +247,13 @@ fn print_table(r: &Report) {
         .map(|(b, t)| format!("{b}: {t:.0}/s"))
         .collect();
     println!("throughput by batch size: {}", by.join(", "));
+    if let Some(t) = &r.tail {
+        println!(
+            "batch-1 tail: {} helper stalls, {} calls ran a product alone after one; p99 of \
+             the others {:.3} ms",
+            t.stalls, t.calls_alone, t.p99_shared_ms
+        );
+    }
     println!(
         "peak RSS {:.1} MB (before the reference is loaded)",
         r.rss_mb
@@ -254,13 +277,31 @@ fn measure(
         bar.inc(1);
     }
     let mut lat = Vec::with_capacity(calls);
+    let mut shared = Vec::with_capacity(calls);
+    let team_before = bench::team_counters();
     for t in texts.iter().cycle().take(calls) {
+        let alone_before = bench::team_counters().alone_backing_off;
         let t0 = Instant::now();
         run(&[t])?;
-        lat.push(t0.elapsed());
+        let took = t0.elapsed();
+        lat.push(took);
+        if bench::team_counters().alone_backing_off == alone_before {
+            shared.push(took);
+        }
         bar.inc(1);
     }
+    let team_after = bench::team_counters();
     lat.sort();
+    shared.sort();
+    let tail = (team_after.shared > team_before.shared).then(|| Tail {
+        stalls: team_after.stalls - team_before.stalls,
+        calls_alone: calls - shared.len(),
+        p99_shared_ms: if shared.is_empty() {
+            f64::NAN
+        } else {
+            ms(percentile(&shared, 0.99))
+        },
+    });
     let mut by_batch = Vec::new();
     for b in BATCH_SIZES {
         let msgs: Vec<&str> = texts.iter().cycle().take(per_batch).copied().collect();
@@ -282,6 +323,7 @@ fn measure(
         throughput_per_s: best,
         best_batch,
         throughput_by_batch: by_batch,
+        tail,
     })
 }
 

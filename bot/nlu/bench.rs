@@ -17,6 +17,13 @@ pub fn kernels() -> String {
     format!("{:?}", kernels::isa())
 }
 
+pub use crate::encoder::kernels::team::TeamCounters;
+
+/// What the encoder's helper threads did so far (see [`TeamCounters`]).
+pub fn team_counters() -> TeamCounters {
+    kernels::team::counters()
+}
+
 /// The model's tokenizer set up as sentence-transformers uses it: no padding, truncation at
 /// 256 word pieces.
 fn bench_tokenizer(files: &ModelFiles) -> Result<Tokenizer, NluError> {

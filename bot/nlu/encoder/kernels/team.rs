@@ -40,10 +40,44 @@ pub(crate) fn configure(threads: Option<usize>, spin: Duration) {
     let _ = SETTINGS.set(Settings { threads, spin });
 }
 
+/// What the team did since the process started, for `bench nlu`: products shared with the
+/// helpers, products run alone because the team was backing off after a stall or busy with
+/// another caller's product, and stalls (waits for a helper much longer than a chunk).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TeamCounters {
+    pub shared: u64,
+    pub alone_backing_off: u64,
+    pub alone_busy: u64,
+    pub stalls: u64,
+}
+
+static SHARED: AtomicU64 = AtomicU64::new(0);
+static ALONE_BACKING_OFF: AtomicU64 = AtomicU64::new(0);
+static ALONE_BUSY: AtomicU64 = AtomicU64::new(0);
+static STALLS: AtomicU64 = AtomicU64::new(0);
+
+/// The counters so far.
+pub fn counters() -> TeamCounters {
+    TeamCounters {
+        shared: SHARED.load(Ordering::Relaxed),
+        alone_backing_off: ALONE_BACKING_OFF.load(Ordering::Relaxed),
+        alone_busy: ALONE_BUSY.load(Ordering::Relaxed),
+        stalls: STALLS.load(Ordering::Relaxed),
+    }
+}
+
 /// A wait for helpers longer than this (plus three chunks' time) counts as a stall.
 const STALL_GRACE: Duration = Duration::from_micros(100);
-/// How long callers work alone after a stall before they try the helpers again.
-const BACK_OFF: Duration = Duration::from_millis(50);
+/// After a stall soon after another ([`STALLS_APART`]), callers work alone this long before
+/// they try the helpers again; each further stall soon after doubles it, up to
+/// [`MAX_BACK_OFF`]. A lone stall (a helper preempted once in a while: a 2-core machine
+/// running anything else, a hypervisor's hiccup) costs only its own wait, not the next
+/// fifty messages' worth of lone work; a machine that stays saturated, where stalls come
+/// one after another, soon backs off long.
+const BACK_OFF: Duration = Duration::from_millis(1);
+const MAX_BACK_OFF: Duration = Duration::from_millis(50);
+/// A stall within this of the previous one counts as "soon after".
+const STALLS_APART: Duration = Duration::from_millis(20);
 
 /// Run `work(i)` for every `i` in `0..chunks`, on the caller and any free helper threads.
 /// Returns when all chunks are done. Chunks must write disjoint data.
@@ -59,9 +93,16 @@ pub(crate) fn for_each_chunk(chunks: usize, work: &(dyn Fn(usize) + Sync)) {
         (team.clock.elapsed().as_micros() as u64) < team.alone_until_us.load(Ordering::Relaxed);
     let busy = team.busy.try_lock();
     if backing_off || busy.is_err() {
+        let counter = if backing_off {
+            &ALONE_BACKING_OFF
+        } else {
+            &ALONE_BUSY
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         (0..chunks).for_each(work);
         return;
     }
+    SHARED.fetch_add(1, Ordering::Relaxed);
     // SAFETY: helpers call `work` only for a chunk they claimed below `chunks`, and this
     // function does not return before every claimed chunk is finished, so the borrow
     // outlives every use. The lifetime is erased only to pass it through the shared slot.
@@ -94,9 +135,21 @@ pub(crate) fn for_each_chunk(chunks: usize, work: &(dyn Fn(usize) + Sync)) {
     // programs are using the CPU): work alone for a while rather than stall on it again.
     let per_chunk = worked / mine.max(1) as u32;
     if waited > STALL_GRACE + per_chunk * 3 {
-        let until = team.clock.elapsed() + BACK_OFF;
+        STALLS.fetch_add(1, Ordering::Relaxed);
+        let now = team.clock.elapsed();
+        let now_us = now.as_micros() as u64;
+        let last_us = team.last_stall_us.swap(now_us, Ordering::Relaxed);
+        let soon = now_us
+            .checked_sub(last_us)
+            .is_some_and(|apart| apart < STALLS_APART.as_micros() as u64);
+        let back_off = match soon {
+            true => (team.back_off_us.load(Ordering::Relaxed) * 2)
+                .clamp(BACK_OFF.as_micros() as u64, MAX_BACK_OFF.as_micros() as u64),
+            false => 0,
+        };
+        team.back_off_us.store(back_off, Ordering::Relaxed);
         team.alone_until_us
-            .store(until.as_micros() as u64, Ordering::Relaxed);
+            .store(now_us + back_off, Ordering::Relaxed);
     }
     if job.panicked.load(Ordering::Acquire) {
         panic!("a chunk of an encoder kernel panicked");
@@ -148,6 +201,10 @@ struct Team {
     clock: Instant,
     /// Microseconds on `clock` before which callers work alone.
     alone_until_us: AtomicU64,
+    /// When the last stall was (microseconds on `clock`; `u64::MAX`: none yet), and the
+    /// back-off it started.
+    last_stall_us: AtomicU64,
+    back_off_us: AtomicU64,
 }
 
 /// The process-wide team: `threads` threads in all (default: the CPU count, at most 4), so
@@ -176,6 +233,8 @@ fn team() -> &'static Team {
             busy: Mutex::new(()),
             clock: Instant::now(),
             alone_until_us: AtomicU64::new(0),
+            last_stall_us: AtomicU64::new(u64::MAX),
+            back_off_us: AtomicU64::new(0),
         }
     })
 }
