@@ -440,4 +440,76 @@ mod tests {
             }
         }
     }
+
+    /// Every x86 kernel this CPU can run, whatever `isa()` picked, on every tile height
+    /// (1 to 13 rows) and a ragged last panel, against the portable fallback.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_x86_kernel_matches_the_fallback_on_every_tile_height() {
+        let avx2 = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c");
+        let avx512 = avx2 && is_x86_feature_detected!("avx512f");
+        let (n, k) = (72, 40);
+        let w = pseudo(n * k, 5);
+        let b = pseudo(n, 6);
+        for m in 1..=13 {
+            let x = pseudo(m * k, 7);
+            for format in [WeightFormat::F32, WeightFormat::F16] {
+                let lin = PackedLinear::new(&w, &b, n, k, format);
+                let np = lin.panel_count();
+                let mut want = vec![0f32; m * n];
+                linear_portable(
+                    &lin,
+                    &x,
+                    0..m,
+                    &SharedOut::new(&mut want),
+                    Epilogue::Bias,
+                    0..np,
+                );
+                let mut kernels: Vec<(&str, Vec<f32>)> = Vec::new();
+                if avx2 {
+                    let mut got = vec![0f32; m * n];
+                    // SAFETY: avx2, fma and f16c were detected above; `x` holds m * k values,
+                    // `got` m * n, and this call is the only writer.
+                    unsafe {
+                        x86::linear_avx2(
+                            &lin,
+                            &x,
+                            0..m,
+                            &SharedOut::new(&mut got),
+                            Epilogue::Bias,
+                            0..np,
+                        )
+                    };
+                    kernels.push(("avx2", got));
+                }
+                if avx512 {
+                    let mut got = vec![0f32; m * n];
+                    // SAFETY: as above, with avx512f detected too.
+                    unsafe {
+                        x86::linear_avx512(
+                            &lin,
+                            &x,
+                            0..m,
+                            &SharedOut::new(&mut got),
+                            Epilogue::Bias,
+                            0..np,
+                        )
+                    };
+                    kernels.push(("avx512", got));
+                }
+                for (name, got) in kernels {
+                    for i in 0..m * n {
+                        assert!(
+                            (got[i] - want[i]).abs() < 1e-4,
+                            "{name} {format:?} m={m} at {i}: {} vs {}",
+                            got[i],
+                            want[i]
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -17,8 +17,13 @@ use super::{finish, Epilogue, PackedLinear, Panels, SharedOut, NR};
 
 /// Rows per AVX-512 tile: 12 rows x 2 registers = 24 accumulators of 32.
 const MR512: usize = 12;
-/// Rows per AVX2 tile: 3 rows x 4 registers = 12 accumulators of 16.
-const MR256: usize = 3;
+/// Rows per AVX2 tile: 6 rows x 2 registers (half a panel, 16 columns) = 12 accumulators
+/// of 8, with 2 registers of weights and 1 broadcast: 15 of the 16 registers. Half a panel
+/// per tile converts each f16 weight row once per 6 rows instead of once per 3 (`vcvtph2ps`
+/// competes with the FMAs for the same ports).
+const MR256: usize = 6;
+/// Columns per AVX2 tile.
+const NR256: usize = NR / 2;
 
 /// How one panel row (32 weights) becomes registers.
 trait PanelRow512 {
@@ -170,35 +175,30 @@ fn masks(cols: usize) -> (u16, u16) {
 }
 
 trait PanelRow256 {
+    /// Half a panel row: the 16 weights of row `kk` from column `half * 16`.
+    ///
     /// # Safety
-    /// `p` must point at a panel with `(kk + 1) * NR` readable weights, on a CPU with the
-    /// features of the calling kernel.
-    unsafe fn row(p: *const Self, kk: usize) -> [__m256; 4];
+    /// `p` must point at a panel with `(kk + 1) * NR` readable weights, `half` be 0 or 1, on
+    /// a CPU with the features of the calling kernel.
+    unsafe fn half_row(p: *const Self, kk: usize, half: usize) -> [__m256; 2];
 }
 
-// SAFETY (both impls): as for PanelRow512: 32 in-bounds unaligned loads from row `kk`.
+// SAFETY (both impls): as for PanelRow512: 16 in-bounds unaligned loads from row `kk`.
 impl PanelRow256 for f32 {
     #[inline(always)]
-    unsafe fn row(p: *const f32, kk: usize) -> [__m256; 4] {
-        let p = p.add(kk * NR);
-        [
-            _mm256_loadu_ps(p),
-            _mm256_loadu_ps(p.add(8)),
-            _mm256_loadu_ps(p.add(16)),
-            _mm256_loadu_ps(p.add(24)),
-        ]
+    unsafe fn half_row(p: *const f32, kk: usize, half: usize) -> [__m256; 2] {
+        let p = p.add(kk * NR + half * NR256);
+        [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))]
     }
 }
 
 impl PanelRow256 for u16 {
     #[inline(always)]
-    unsafe fn row(p: *const u16, kk: usize) -> [__m256; 4] {
-        let p = p.add(kk * NR) as *const __m128i;
+    unsafe fn half_row(p: *const u16, kk: usize, half: usize) -> [__m256; 2] {
+        let p = p.add(kk * NR + half * NR256) as *const __m128i;
         [
             _mm256_cvtph_ps(_mm_loadu_si128(p)),
             _mm256_cvtph_ps(_mm_loadu_si128(p.add(1))),
-            _mm256_cvtph_ps(_mm_loadu_si128(p.add(2))),
-            _mm256_cvtph_ps(_mm_loadu_si128(p.add(3))),
         ]
     }
 }
@@ -248,10 +248,17 @@ unsafe fn panels256<T: PanelRow256>(
         while r0 < m {
             let rows = MR256.min(m - r0);
             let xp = x.as_ptr().add(r0 * k);
-            match rows {
-                3 => tile256::<T, 3>(xp, k, panel, bias, tmp.as_mut_ptr()),
-                2 => tile256::<T, 2>(xp, k, panel, bias, tmp.as_mut_ptr()),
-                _ => tile256::<T, 1>(xp, k, panel, bias, tmp.as_mut_ptr()),
+            for half in 0..2 {
+                let b = bias.add(half * NR256);
+                let t = tmp.as_mut_ptr().add(half * NR256);
+                match rows {
+                    6 => tile256::<T, 6>(xp, k, panel, half, b, t),
+                    5 => tile256::<T, 5>(xp, k, panel, half, b, t),
+                    4 => tile256::<T, 4>(xp, k, panel, half, b, t),
+                    3 => tile256::<T, 3>(xp, k, panel, half, b, t),
+                    2 => tile256::<T, 2>(xp, k, panel, half, b, t),
+                    _ => tile256::<T, 1>(xp, k, panel, half, b, t),
+                }
             }
             for i in 0..rows {
                 let off = (r0 + i) * n + p * NR;
@@ -264,38 +271,34 @@ unsafe fn panels256<T: PanelRow256>(
     }
 }
 
-/// `R` rows of `x` times one panel, plus bias, stored to `R * NR` values at `out`.
+/// `R` rows of `x` times half a panel (columns `half * 16..`), plus bias, stored to 16
+/// columns of `R` rows `NR` apart at `out`.
 ///
 /// # Safety
 /// AVX2 (as the caller). `x` must point at `R` rows of `k` values, `panel` at `k * NR`
-/// weights, `bias` at `NR` values and `out` at `R * NR` writable values.
+/// weights, `half` be 0 or 1, `bias` point at 16 values and `out` at `R` rows of `NR`
+/// values of which the first 16 are written.
 #[inline(always)]
 unsafe fn tile256<T: PanelRow256, const R: usize>(
     x: *const f32,
     k: usize,
     panel: *const T,
+    half: usize,
     bias: *const f32,
     out: *mut f32,
 ) {
-    let b = [
-        _mm256_loadu_ps(bias),
-        _mm256_loadu_ps(bias.add(8)),
-        _mm256_loadu_ps(bias.add(16)),
-        _mm256_loadu_ps(bias.add(24)),
-    ];
+    let b = [_mm256_loadu_ps(bias), _mm256_loadu_ps(bias.add(8))];
     let mut acc = [b; R];
     for kk in 0..k {
-        let w = T::row(panel, kk);
+        let w = T::half_row(panel, kk, half);
         for (r, a) in acc.iter_mut().enumerate() {
             let xv = _mm256_set1_ps(*x.add(r * k + kk));
-            for j in 0..4 {
-                a[j] = _mm256_fmadd_ps(xv, w[j], a[j]);
-            }
+            a[0] = _mm256_fmadd_ps(xv, w[0], a[0]);
+            a[1] = _mm256_fmadd_ps(xv, w[1], a[1]);
         }
     }
     for (r, a) in acc.iter().enumerate() {
-        for (j, v) in a.iter().enumerate() {
-            _mm256_storeu_ps(out.add(r * NR + j * 8), *v);
-        }
+        _mm256_storeu_ps(out.add(r * NR), a[0]);
+        _mm256_storeu_ps(out.add(r * NR + 8), a[1]);
     }
 }
