@@ -15,6 +15,7 @@
 use super::support::{peak_rss_mb, progress_bar, rss_mb};
 use frontdesk::config::Config;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,6 +82,9 @@ pub struct BenchReport {
     pub cores: usize,
     /// Whole-machine CPU seconds per answered message in the throughput phase.
     pub cpu_ms_per_message: f64,
+    /// This process's share of it, by thread (numbers in names dropped), most first: where
+    /// a message's CPU goes (see [`THREAD_ROLES`]).
+    pub cpu_ms_per_message_by_thread: Vec<(String, f64)>,
     /// With PostgreSQL: rows written per answered message, by table, over the whole run
     /// (inserted + updated + deleted, from `pg_stat_user_tables`), most first.
     pub rows_written_per_message: Vec<(String, f64)>,
@@ -105,6 +109,79 @@ pub fn run(args: BenchServeArgs) -> anyhow::Result<()> {
 async fn bench(args: &BenchServeArgs) -> anyhow::Result<BenchReport> {
     let data = super::support::BenchDir::new("serve");
     bench_in(args, &data.0).await
+}
+
+/// The server runtime's thread names.
+const SERVER_THREADS: &str = "fd-server";
+
+/// What each thread does, for the table.
+const THREAD_ROLES: &[(&str, &str)] = &[
+    (
+        SERVER_THREADS,
+        "HTTP, JSON, auth, the desk's turn, store calls",
+    ),
+    (
+        "nlu-worker",
+        "NLU: tokenizer, encoder (with its helpers), heads, entities",
+    ),
+    ("frontdesk-encod", "encoder helper threads"),
+    ("tokio-r", "the bench's own HTTP client (not the server)"),
+    ("sled-io", "the embedded store's writes to disk"),
+];
+
+fn took_ok(l: &Latency) -> usize {
+    l.count - l.errors
+}
+
+/// CPU seconds each live thread of this process has used, by name with its digits dropped
+/// (`frontdesk-encoder-1` and `-2` count together). Threads that ended are not in it.
+fn thread_cpu_secs() -> BTreeMap<String, f64> {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ... utime stime ...`: the name may hold spaces and parentheses.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name: String = stat[open + 1..close]
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+            .to_string();
+        let fields: Vec<f64> = stat[close + 1..]
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // After the name: state (not a number, skipped), then fields 4.. of stat(5):
+        // utime and stime are its 14th and 15th.
+        if let (Some(user), Some(system)) = (fields.get(10), fields.get(11)) {
+            *by_name.entry(name).or_insert(0.0) += (user + system) / ticks;
+        }
+    }
+    by_name
+}
+
+/// Milliseconds per message of each thread name between two readings, most first.
+fn per_message(
+    after: BTreeMap<String, f64>,
+    before: BTreeMap<String, f64>,
+    messages: usize,
+) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = after
+        .into_iter()
+        .map(|(name, secs)| {
+            let used = secs - before.get(&name).copied().unwrap_or(0.0);
+            (name, used * 1000.0 / messages.max(1) as f64)
+        })
+        .filter(|(_, ms)| *ms >= 0.005)
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
 }
 
 /// Whole-machine CPU time so far (every core, every process), in seconds.
@@ -144,6 +221,12 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
             Some(cluster)
         }
     };
+    // The servers run on a runtime of their own, so the CPU their threads use is told apart
+    // from the load generator's (which runs on this one).
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name(SERVER_THREADS)
+        .enable_all()
+        .build()?;
     let mut servers = Vec::new();
     let nodes = if args.store == "postgres-2" { 2 } else { 1 };
     for n in 0..nodes {
@@ -151,8 +234,11 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
         if n > 0 {
             config.server.data_dir = data.join(format!("node-{n}"));
         }
-        let nlu = frontdesk::app::load_nlu(&config).await?;
-        servers.push(frontdesk::app::start(config, nlu).await?);
+        let started = server_rt.spawn(async move {
+            let nlu = frontdesk::app::load_nlu(&config).await?;
+            frontdesk::app::start(config, nlu).await
+        });
+        servers.push(started.await??);
     }
     let server = &servers[0];
     let urls: Vec<String> = servers
@@ -186,6 +272,7 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     let pb = bar("throughput", args.messages);
     let started = Instant::now();
     let cpu_before = machine_cpu_secs();
+    let threads_before = thread_cpu_secs();
     let throughput = closed_loop(
         &client,
         &url,
@@ -198,6 +285,7 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     .await;
     let took = started.elapsed().as_secs_f64();
     let cpu = machine_cpu_secs() - cpu_before;
+    let by_thread = per_message(thread_cpu_secs(), threads_before, took_ok(&throughput));
     pb.finish_and_clear();
     let ok = throughput.count - throughput.errors;
 
@@ -224,8 +312,9 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     let peak = peak_rss_mb();
 
     for server in servers {
-        server.shutdown().await?;
+        server_rt.spawn(server.shutdown()).await??;
     }
+    server_rt.shutdown_background();
     let answered = ok + (fixed.count - fixed.errors) + (convs.count - convs.errors) + 100;
     let rows_written_per_message = match &cluster {
         Some(cluster) => table_writes(&cluster.url(), answered).await?,
@@ -236,6 +325,7 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
         rows_written_per_message,
         store: args.store.clone(),
         cpu_ms_per_message: cpu * 1000.0 / ok.max(1) as f64,
+        cpu_ms_per_message_by_thread: by_thread,
         cores: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
@@ -436,6 +526,16 @@ fn print_table(r: &BenchReport) {
         "  memory:         RSS {:.0} MB with {} open conversations (before: {:.0} MB, peak {:.0} MB)  target < 400 MB",
         r.rss_after_conversations_mb, r.open_conversations, r.rss_before_mb, r.peak_rss_mb
     );
+    if !r.cpu_ms_per_message_by_thread.is_empty() {
+        println!("  CPU per message by thread (this process, throughput phase):");
+        for (name, ms) in &r.cpu_ms_per_message_by_thread {
+            let role = THREAD_ROLES
+                .iter()
+                .find(|(prefix, _)| name.starts_with(prefix))
+                .map_or("", |(_, role)| role);
+            println!("    {name:<18} {ms:>6.2} ms  {role}");
+        }
+    }
     if !r.rows_written_per_message.is_empty() {
         let rows: Vec<String> = r
             .rows_written_per_message
