@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::desk::survey::SurveyAnswer;
 use crate::desk::{Desk, DeskError, Reply, Turn, Unavailable};
-use crate::message::{ChannelKind, ConversationId, Inbound, Status};
+use crate::message::{ChannelKind, ConversationId, Identity, Inbound, Status, Survey};
 use crate::metrics;
 use crate::throttle::{lock, Bounded, Limiter, Rate, Tracked};
 
@@ -29,6 +30,17 @@ struct Burst {
     waiters: Vec<Waiter>,
     deadline: tokio::time::Instant,
     hard_deadline: tokio::time::Instant,
+}
+
+/// What became of a survey button press ([`Intake::answer_press`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pressed {
+    /// The presser's answer to their open question, stored.
+    Counted,
+    /// Not their open question (another's, answered already, closed): nothing changed.
+    NotCounted,
+    /// Past the sender's allowance: not read.
+    TooFast,
 }
 
 /// What became of one inbound message.
@@ -99,6 +111,33 @@ impl Intake {
             }));
         }
         self
+    }
+
+    /// A survey button pressed on Telegram or Discord. A press costs store reads like a
+    /// message, so presses share the sender's message allowance: one sender cannot press
+    /// (or replay presses) without bound.
+    pub async fn answer_press(
+        &self,
+        presser: &Identity,
+        conversation: &ConversationId,
+        survey: Survey,
+        answer: SurveyAnswer,
+    ) -> Result<Pressed, DeskError> {
+        if let Some(gate) = &self.platform {
+            if gate.limiter.take(presser.key()).is_err() {
+                metrics::limited("platform_user");
+                tracing::info!(identity = %presser, "platform sender over their rate; button press not read");
+                return Ok(Pressed::TooFast);
+            }
+        }
+        let counted = self
+            .desk
+            .answer_survey(presser, conversation, survey, answer)
+            .await?;
+        Ok(match counted {
+            true => Pressed::Counted,
+            false => Pressed::NotCounted,
+        })
     }
 
     /// `Some` (what the sender gets back) when a platform sender is past their allowance.

@@ -12,6 +12,7 @@ use serenity::all::{
 
 use super::Discord;
 use crate::desk::survey::{button_data, parse_button, SurveyAnswer};
+use crate::intake::Pressed;
 use crate::message::{ChannelKind, Identity, Outbound};
 
 /// Buttons per action row, as Discord allows.
@@ -72,11 +73,10 @@ async fn answer(discord: &Discord, press: &ComponentInteraction) -> bool {
     };
     match discord
         .intake
-        .desk()
-        .answer_survey(&presser, &conversation, survey, answer)
+        .answer_press(&presser, &conversation, survey, answer)
         .await
     {
-        Ok(counted) => counted,
+        Ok(pressed) => pressed == Pressed::Counted,
         Err(e) => {
             // Discord does not send a press again: the customer may press once more.
             tracing::warn!(error = %e, "a Discord survey answer could not be stored");

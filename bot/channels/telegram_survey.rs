@@ -11,6 +11,7 @@ use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup}
 use super::Telegram;
 use crate::channels::InboundError;
 use crate::desk::survey::{button_data, parse_button, SurveyAnswer};
+use crate::intake::Pressed;
 use crate::message::{ChannelKind, Identity, Outbound, Survey};
 
 /// The keyboard of a survey question: CSAT 1-5 on one row; NPS 0-10 on two (0-5, 6-10);
@@ -46,22 +47,23 @@ pub(super) async fn on_callback(
     q: &CallbackQuery,
 ) -> Result<(), InboundError> {
     let presser = Identity::new(ChannelKind::Telegram, &q.from.id.0.to_string());
-    let counted = match q.data.as_deref().and_then(parse_button) {
+    let pressed = match q.data.as_deref().and_then(parse_button) {
         Some((conversation, survey, answer)) => {
             telegram
                 .intake
-                .desk()
-                .answer_survey(&presser, &conversation, survey, answer)
+                .answer_press(&presser, &conversation, survey, answer)
                 .await?
         }
         None => {
             tracing::info!(identity = %presser, "Telegram button press with an unknown payload ignored");
-            false
+            Pressed::NotCounted
         }
     };
     let mut ack = telegram.bot.answer_callback_query(q.id.clone());
-    if !counted {
-        ack = ack.text("This question is closed.");
+    match pressed {
+        Pressed::Counted => {}
+        Pressed::NotCounted => ack = ack.text("This question is closed."),
+        Pressed::TooFast => ack = ack.text("Too many presses at once: try again in a minute."),
     }
     if let Err(e) = ack.await {
         // The answer is stored; only the button's spinner stays a while.

@@ -3,6 +3,7 @@
 //! results for these files to print.
 
 pub mod api_key;
+mod bench_cpu;
 pub mod bench_flood;
 pub mod bench_nlu;
 pub mod bench_serve;

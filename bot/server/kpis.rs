@@ -21,6 +21,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::api_keys::{Caller, Scope};
 use super::auth::AgentSession;
+use super::cockpit::lead;
 use super::error::AppError;
 use super::AppState;
 use crate::kpis::{self, Dimension, Query, Report};
@@ -35,20 +36,17 @@ pub fn routes() -> Router<AppState> {
 /// The longest period one report covers.
 const MAX_DAYS: i64 = 366;
 
-/// Leads and admins, by console session or API key.
+/// Leads and admins, by console session (as the other lead pages) or by an API key of the
+/// `lead` scope.
 fn require_lead(state: &AppState, caller: &Caller) -> Result<(), AppError> {
-    let lead = match caller {
-        Caller::Agent { name, .. } => state.desk.agent(name).is_some_and(|a| a.is_lead()),
-        Caller::Key { scope, .. } => scope.allows(Scope::Lead),
-    };
-    if lead {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "the KPIs are for leads: log in as an agent with role = \"lead\" or \"admin\", or \
-             send a key made with `frontdesk api-key create NAME --scope lead`"
+    match caller {
+        Caller::Agent { name, .. } => lead(state, name),
+        Caller::Key { scope, .. } if scope.allows(Scope::Lead) => Ok(()),
+        Caller::Key { .. } => Err(AppError::Forbidden(
+            "the KPIs are for leads: send a key made with `frontdesk api-key create NAME \
+             --scope lead`, or log in as an agent with role = \"lead\" or \"admin\""
                 .into(),
-        ))
+        )),
     }
 }
 
@@ -165,13 +163,7 @@ async fn console_api(
     session: AgentSession,
     UrlQuery(params): UrlQuery<BTreeMap<String, String>>,
 ) -> Result<Response, AppError> {
-    require_lead(
-        &state,
-        &Caller::Agent {
-            name: session.0.clone(),
-            admin: false,
-        },
-    )?;
+    lead(&state, &session.0)?;
     let report = report_for(&state, &params).await?;
     respond(&report, &params)
 }
@@ -186,13 +178,7 @@ async fn dashboard(
     RawQuery(raw): RawQuery,
     UrlQuery(params): UrlQuery<BTreeMap<String, String>>,
 ) -> Result<Response, AppError> {
-    require_lead(
-        &state,
-        &Caller::Agent {
-            name: session.0.clone(),
-            admin: false,
-        },
-    )?;
+    lead(&state, &session.0)?;
     let report = report_for(&state, &params).await?;
     let page = kpis::page::dashboard(&report, raw.as_deref().unwrap_or(""));
     Ok((

@@ -1,9 +1,11 @@
 //! What a stranger can reach or hold: published passwords, another address's lock-out,
-//! sockets that only ping, huge frames, `/metrics`, a flooding platform sender.
+//! sockets that only ping, huge frames, `/metrics`, a flooding platform sender, one pressing
+//! buttons without end.
 
 use crate::support::server::*;
-use frontdesk::intake::Intake;
-use frontdesk::message::{ChannelKind, Inbound};
+use frontdesk::desk::survey::SurveyAnswer;
+use frontdesk::intake::{Intake, Pressed};
+use frontdesk::message::{ChannelKind, ConversationId, Identity, Inbound, Survey};
 use frontdesk::throttle::Rate;
 use serde_json::json;
 
@@ -194,4 +196,45 @@ async fn a_flooding_platform_sender_is_limited_and_told_once() {
     assert_eq!(customer, 3, "the burst only");
     let other = Inbound::new(ChannelKind::Telegram, "4343", "where is my order 10001");
     assert!(!intake.receive(other).await.unwrap().direct);
+}
+
+/// Survey button presses cost store reads like messages: a Telegram or Discord sender who
+/// presses without end is cut off by the same allowance, and others are not.
+#[tokio::test]
+async fn a_platform_sender_pressing_buttons_without_end_is_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = crate::support::desk::keyword_desk(dir.path());
+    let intake = Intake::new(desk.clone()).with_platform_rate(Rate::per_min(6.0, 3), 1000);
+    let presser = Identity::new(ChannelKind::Telegram, "4242");
+    // A well-formed press for a conversation that is not theirs (a replayed or forged one).
+    let elsewhere = ConversationId("0b5e6c1e-3f0a-4f57-9d3c-2a7d1c7f2e11".into());
+    let mut outcomes = Vec::new();
+    for _ in 0..10 {
+        let pressed = intake
+            .answer_press(&presser, &elsewhere, Survey::Csat, SurveyAnswer::Score(5))
+            .await
+            .unwrap();
+        outcomes.push(pressed);
+    }
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|p| **p == Pressed::NotCounted)
+            .count(),
+        3,
+        "the burst is read (and counts nothing): {outcomes:?}"
+    );
+    assert!(outcomes[3..].iter().all(|p| *p == Pressed::TooFast));
+    // Messages share that allowance: the presser's next message is not read either.
+    let msg = Inbound::new(ChannelKind::Telegram, "4242", "where is my order 10001");
+    assert!(intake.receive(msg).await.unwrap().direct);
+    // Another sender is served.
+    let other = Identity::new(ChannelKind::Telegram, "4343");
+    assert_eq!(
+        intake
+            .answer_press(&other, &elsewhere, Survey::Csat, SurveyAnswer::Score(5))
+            .await
+            .unwrap(),
+        Pressed::NotCounted
+    );
 }

@@ -86,15 +86,7 @@ async fn health_metrics_demo_page_and_widget_script_are_served() {
     assert!(leases.is_empty() || leases == ["timers"], "{health}");
 
     s.say("metrics-1", "where is my order 10001").await;
-    let metrics = s
-        .http
-        .get(s.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics_text().await;
     assert!(
         metrics.contains("frontdesk_messages_received_total{channel=\"rest\"}"),
         "{metrics}"

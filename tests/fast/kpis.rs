@@ -182,15 +182,7 @@ async fn metrics_carry_the_same_kpis_for_prometheus() {
     let mut last = String::new();
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let text = s
-            .http
-            .get(s.at("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = s.metrics_text().await;
         let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
             .expect("/metrics is Prometheus text");
         let gauge = |kpi: &str, metric: &str| {

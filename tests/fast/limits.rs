@@ -115,15 +115,7 @@ async fn next_of(ws: &mut Ws, kind: &str) -> Value {
 
 /// `frontdesk_limited_total{reason="..."}` on /metrics.
 async fn limited_count(s: &TestServer, reason: &str) -> f64 {
-    let text = s
-        .http
-        .get(s.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics_text().await;
     let needle = format!("frontdesk_limited_total{{reason=\"{reason}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&needle))

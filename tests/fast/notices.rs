@@ -7,11 +7,13 @@ use chrono::{Days, Utc};
 use frontdesk::channels::platforms::PlatformsConfig;
 use frontdesk::config::Config;
 use frontdesk::config::{ChannelsConfig, TelegramSettings};
+use frontdesk::message::ChannelKind;
 use frontdesk::server::auth::Scope;
 use serde_json::{json, Value};
 
+use crate::support::eventually;
 use crate::support::fakes::telegram::{unescape, FakeTelegram};
-use crate::support::fakes::ChatFake;
+use crate::support::fakes::{ChatFake, Failure};
 use crate::support::nlu::KeywordNlu;
 use crate::support::scenarios::link_code;
 use crate::support::server::{
@@ -151,6 +153,66 @@ async fn a_delay_reaches_telegram_and_the_follow_up_is_about_that_order() {
     assert_eq!(again["repeated"], true, "{again}");
     assert_eq!(again["channel"], "telegram", "{again}");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(fake.sent_to(CHAT).len(), sent, "nothing more on Telegram");
+    server.shutdown().await;
+}
+
+/// "Nothing sent to a channel the customer left": Jakub's Telegram refused our last message
+/// (he blocked the bot), so the notice goes to where he wrote before, the shop's REST chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_that_refused_our_messages_gets_no_notice() {
+    let fake = FakeTelegram::start(FakeTelegram::TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let channels = ChannelsConfig {
+        telegram: TelegramSettings {
+            token: Some(FakeTelegram::TOKEN.into()),
+            api_url: Some(fake.url.clone()),
+            webhook_url: None,
+            webhook_secret: None,
+        },
+        ..ChannelsConfig::default()
+    };
+    let platforms = PlatformsConfig::from_config(&channels).unwrap();
+    let server = serve_with_platforms(config(dir.path()), KeywordNlu, platforms).await;
+    let shop = server.api_key(Scope::Shop).await;
+    let jakub = customer("C1025", None, None);
+    let rest = server.say_as("jakub", &jakub, "hello").await;
+    let rest_id = rest["conversation_id"].as_str().unwrap().to_string();
+    let code = link_code(&replies(&server.say_as("jakub", &jakub, "/link").await));
+    fake.customer_says(CHAT, &format!("/link {code}"));
+    fake.wait_for_message(CHAT, |t| t.contains("linked")).await;
+
+    // He writes on Telegram (so it is the channel he last used) and blocks the bot: the
+    // answer is refused with 403 and noted on the conversation.
+    fake.recorder().fail_next(&[Failure::Forbidden]);
+    fake.customer_says(CHAT, "hello");
+    let desk = &server.server.desk;
+    eventually("the refusal noted on the Telegram conversation", || async {
+        let id = desk
+            .conversation_of(ChannelKind::Telegram, &CHAT.to_string())
+            .await
+            .unwrap()?;
+        let c = desk.conversation(&id).await.unwrap()?;
+        (!c.delivery_failures.is_empty()).then_some(())
+    })
+    .await;
+    let sent = fake.sent_to(CHAT).len();
+
+    let (date, said_date) = new_date();
+    let (status, body) = post_event(&server, Some(&shop), delay("evt-left-1", &date)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        body["channel"], "rest",
+        "not the channel that refused us: {body}"
+    );
+    let lines = rest_bot_lines(&server, &rest_id).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("10009") && l.contains(&said_date)),
+        "{lines:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(fake.sent_to(CHAT).len(), sent, "nothing more on Telegram");
     server.shutdown().await;
 }

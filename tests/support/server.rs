@@ -121,6 +121,12 @@ pub async fn serve_with_help(
 }
 
 impl TestServer {
+    /// The text of `/metrics` (open to loopback callers).
+    pub async fn metrics_text(&self) -> String {
+        let res = self.http.get(self.at("/metrics")).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
     pub async fn new(server: RunningServer) -> TestServer {
         let url = server.url();
         let key = api_key(&server, "tests", Scope::Messages).await;
