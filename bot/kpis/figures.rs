@@ -221,7 +221,7 @@ pub fn figures(
         "csat_mean",
         mean_of(
             csat.iter().map(|s| *s as f64).collect(),
-            "mean rating, 1-5".into(),
+            "sum of the ratings / ratings (1-5, after the conversation closed)".into(),
         ),
     );
     let nps: Vec<u8> = selected.iter().filter_map(|f| f.nps).collect();

@@ -24,6 +24,13 @@ async fn a_small_day(s: &crate::support::server::TestServer) {
     )
     .await;
     ana.act(&id, "close", None).await;
+    // The REST customer answers the rating question with their next message.
+    let rated = s.say("kpi-person", "4").await;
+    assert_eq!(
+        rated["conversation_id"],
+        id.as_str(),
+        "an answer, not a new conversation"
+    );
 }
 
 fn figure<'a>(report: &'a Value, kpi: &str) -> &'a Value {
@@ -56,6 +63,7 @@ async fn a_lead_reads_each_kpi_with_its_formula_and_sample_others_may_not() {
     );
     assert_eq!(figure(&report, "first_response_bot_secs")["n"], 2);
     assert_eq!(figure(&report, "answered_within_2min")["value"], 1.0);
+    assert_eq!(figure(&report, "csat_mean")["value"], 4.0);
     assert_eq!(
         figure(&report, "handle_secs")["n"],
         1,
@@ -70,6 +78,22 @@ async fn a_lead_reads_each_kpi_with_its_formula_and_sample_others_may_not() {
         .await;
     assert_eq!(status, 200, "{split}");
     assert_eq!(split["groups"][0]["key"], "ana", "{split}");
+    // The rating is shown per agent (and per queue, intent and rule the same way).
+    assert_eq!(
+        split["groups"][0]["kpis"]["csat_mean"]["value"], 4.0,
+        "{split}"
+    );
+    assert_eq!(split["groups"][0]["kpis"]["csat"]["n"], 1, "{split}");
+    let (_, by_queue) = s
+        .get_with(&lead_key, "/api/v1/kpis?since=1h&by=queue")
+        .await;
+    let queue = by_queue["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kpis"]["csat"]["n"] == 1)
+        .unwrap_or_else(|| panic!("a queue with the rating: {by_queue}"));
+    assert_eq!(queue["kpis"]["csat_mean"]["value"], 4.0, "{by_queue}");
     let (status, filtered) = s
         .get_with(&lead_key, "/api/v1/kpis?since=1h&channel=telegram")
         .await;
