@@ -280,9 +280,12 @@ pub struct NluConfig {
     /// Unset: the built-in heads (an intent head for other intents is trained and kept in
     /// the cache).
     pub models_dir: Option<PathBuf>,
-    /// Encoder weights in memory: `f16` (half the memory, cosine >= 0.99999 to f32) or `f32`.
+    /// Encoder weights in memory: `f16` (half the memory, cosine >= 0.99999 to f32), `f32`, or
+    /// `int8` (a quarter, integer dot products; used only if its load-time check holds).
     pub weights: String,
-    /// Matrix kernels: `auto` (the widest this CPU offers), `avx512`, `avx2` or `portable`.
+    /// Matrix kernels: `auto` (the widest this CPU offers), `avx512`, `avx2`, `neon` or
+    /// `portable`; a ceiling, so the x86 words give NEON on aarch64 and `neon` the portable
+    /// code on x86.
     pub isa: String,
     /// Threads for one encoder pass. Unset: the CPU count, at most 4.
     pub threads: Option<usize>,

@@ -99,15 +99,20 @@ impl Config {
             return Err(invalid("engine.agent_idle_secs", "must be at least 1"));
         }
         match self.nlu.weights.as_str() {
-            "f16" | "f32" => {}
-            _ => return Err(invalid("nlu.weights", "must be \"f16\" or \"f32\"")),
+            "f16" | "f32" | "int8" => {}
+            _ => {
+                return Err(invalid(
+                    "nlu.weights",
+                    "must be \"f16\", \"f32\" or \"int8\"",
+                ))
+            }
         }
         match self.nlu.isa.as_str() {
-            "auto" | "avx512" | "avx2" | "portable" => {}
+            "auto" | "avx512" | "avx2" | "neon" | "portable" => {}
             _ => {
                 return Err(invalid(
                     "nlu.isa",
-                    "must be \"auto\", \"avx512\", \"avx2\" or \"portable\"",
+                    "must be \"auto\", \"avx512\", \"avx2\", \"neon\" or \"portable\"",
                 ))
             }
         }

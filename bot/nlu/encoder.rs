@@ -5,12 +5,14 @@
 //! - `model_files.rs`: finding, fetching and verifying the model files.
 //! - `bert.rs`: our BERT forward pass (`bert/weights.rs` reads the safetensors file).
 //! - `kernels.rs`: packed matrix products, attention, element-wise maths, helper threads.
+//! - `int8_guard.rs`: the accuracy check `weights = "int8"` must pass at load time.
 //!
 //! This file turns text into word pieces and the pass's states into pooled [`Features`].
 
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 mod bert;
+pub mod int8_guard;
 pub(crate) mod kernels;
 mod model_files;
 
@@ -66,6 +68,10 @@ pub struct Encoder {
     tokenizer: Tokenizer,
     model: Bert,
     dim: usize,
+    /// The format the layer weights are in: as asked, except int8 that failed its check.
+    weights: WeightFormat,
+    /// With `weights = "int8"`: what its load-time check measured.
+    int8_check: Option<int8_guard::Check>,
 }
 
 impl Encoder {
@@ -75,7 +81,13 @@ impl Encoder {
     /// `opts` (instruction set, helper threads, spin); later loads reuse them.
     pub fn load(files: &ModelFiles, opts: &EncoderOptions) -> Result<Self, NluError> {
         kernels::configure(opts);
-        let model = Bert::load(&files.config(), &files.weights(), opts.weights)?;
+        let load = |format, cal| Bert::load(&files.config(), &files.weights(), format, cal);
+        // int8 starts from f32: calibrated on it, checked against it.
+        let first = match opts.weights {
+            WeightFormat::Int8 => WeightFormat::F32,
+            other => other,
+        };
+        let model = load(first, None)?;
         let mut tokenizer = Tokenizer::from_file(files.tokenizer()).map_err(|e| {
             NluError::model_from(
                 format!(
@@ -95,11 +107,63 @@ impl Encoder {
                 ..Default::default()
             }))
             .map_err(|e| NluError::model_from("cannot set the tokenizer's truncation", e))?;
-        Ok(Self {
+        let mut enc = Self {
             tokenizer,
             dim: model.hidden_size(),
             model,
-        })
+            weights: first,
+            int8_check: None,
+        };
+        if opts.weights == WeightFormat::Int8 {
+            let exact = enc;
+            let calibration = exact.tokenize(int8_guard::CALIBRATION_TEXTS)?;
+            let ids: Vec<&[u32]> = calibration.iter().map(|e| e.get_ids()).collect();
+            let cal = exact.model.calibrate(&ids)?;
+            let int8 = Self {
+                model: load(WeightFormat::Int8, Some(&cal))?,
+                tokenizer: exact.tokenizer.clone(),
+                weights: WeightFormat::Int8,
+                ..exact
+            };
+            let texts = int8_guard::CHECK_TEXTS;
+            let check = int8_guard::Check::of(&exact.encode(texts)?, &int8.encode(texts)?);
+            enc = if check.holds() {
+                tracing::info!(
+                    mean_cosine = check.mean,
+                    lowest_cosine = check.lowest,
+                    dot = ?kernels::int8::dot(),
+                    "int8 weights hold: using them"
+                );
+                Self {
+                    int8_check: Some(check),
+                    ..int8
+                }
+            } else {
+                tracing::warn!(
+                    mean_cosine = check.mean,
+                    lowest_cosine = check.lowest,
+                    "int8 weights drift too far from f32 on this model (floors: mean {}, \
+                     lowest {}): using f32 weights (set nlu.weights = \"f16\" to save memory)",
+                    int8_guard::MIN_MEAN_COSINE,
+                    int8_guard::MIN_COSINE,
+                );
+                Self {
+                    int8_check: Some(check),
+                    ..exact
+                }
+            };
+        }
+        Ok(enc)
+    }
+
+    /// The format the layer weights are in (int8 only if its load-time check held).
+    pub fn weights(&self) -> WeightFormat {
+        self.weights
+    }
+
+    /// With `weights = "int8"` asked for: what its check measured against f32.
+    pub fn int8_check(&self) -> Option<int8_guard::Check> {
+        self.int8_check
     }
 
     /// Width of one embedding.

@@ -14,6 +14,7 @@ mod conversation_nlu;
 mod encoder_reference;
 mod escalation;
 mod feedback;
+mod int8_accuracy;
 mod kb;
 mod nlu_train_classify;
 mod replay;

@@ -77,10 +77,62 @@ impl LayerNorm {
     }
 }
 
-fn load_linear(w: &Weights, prefix: &str, n: usize, k: usize) -> Result<PackedLinear, NluError> {
+fn load_linear(
+    w: &Weights,
+    prefix: &str,
+    n: usize,
+    k: usize,
+    format: WeightFormat,
+    input_max: Option<&[f32]>,
+) -> Result<PackedLinear, NluError> {
     let weight = w.get(&format!("{prefix}.weight"), &[n, k])?;
     let bias = w.get(&format!("{prefix}.bias"), &[n])?;
-    Ok(PackedLinear::new(&weight, &bias, n, k, w.format))
+    Ok(pack(&weight, &bias, n, k, format, input_max))
+}
+
+/// Pack one product; int8 with input statistics gets its channels evened out first
+/// (SmoothQuant: `smooth[j] = sqrt(max|x_j| / max|w_.j|)`), int8 without them does not.
+fn pack(
+    weight: &[f32],
+    bias: &[f32],
+    n: usize,
+    k: usize,
+    format: WeightFormat,
+    input_max: Option<&[f32]>,
+) -> PackedLinear {
+    match (format, input_max) {
+        (WeightFormat::Int8, Some(xmax)) => {
+            let mut wmax = vec![0f32; k];
+            for row in weight.chunks_exact(k) {
+                wmax.iter_mut()
+                    .zip(row)
+                    .for_each(|(m, v)| *m = m.max(v.abs()));
+            }
+            let smooth: Vec<f32> = xmax
+                .iter()
+                .zip(&wmax)
+                .map(|(x, w)| (x.max(1e-5) / w.max(1e-5)).sqrt())
+                .collect();
+            PackedLinear::new_int8(weight, bias, n, k, &smooth)
+        }
+        _ => PackedLinear::new(weight, bias, n, k, format),
+    }
+}
+
+/// Per layer, the largest |value| each input of its four products took on some messages:
+/// what int8 packing needs to even out the inputs' channels.
+pub struct Calibration {
+    /// qkv, attention output, intermediate and output inputs, per layer.
+    layers: Vec<[Vec<f32>; 4]>,
+}
+
+fn record_max(x: &[f32], k: usize, into: &mut Vec<f32>) {
+    into.resize(k, 0.0);
+    for row in x.chunks_exact(k) {
+        into.iter_mut()
+            .zip(row)
+            .for_each(|(m, v)| *m = m.max(v.abs()));
+    }
 }
 
 /// The word-piece table, in the layers' storage format (rows are gathered, never multiplied).
@@ -132,7 +184,8 @@ impl Embeddings {
                 let table = w.get("embeddings.word_embeddings.weight", &[cfg.vocab_size, d])?;
                 match w.format {
                     WeightFormat::F32 => WordTable::F32(table),
-                    WeightFormat::F16 => {
+                    // Rows are gathered, never multiplied: int8 layers keep an f16 table.
+                    WeightFormat::F16 | WeightFormat::Int8 => {
                         WordTable::F16(table.iter().map(|&v| f32_to_f16(v)).collect())
                     }
                 }
@@ -183,9 +236,23 @@ struct Layer {
 }
 
 impl Layer {
-    fn load(w: &Weights, cfg: &BertConfig, i: usize) -> Result<Self, NluError> {
+    fn load(
+        w: &Weights,
+        cfg: &BertConfig,
+        i: usize,
+        cal: Option<&Calibration>,
+    ) -> Result<Self, NluError> {
         let d = cfg.hidden_size;
         let p = format!("encoder.layer.{i}");
+        let input_max = |j: usize| cal.map(|c| c.layers[i][j].as_slice());
+        // The product after GELU stays f16 under int8: its 1,536 heavy-tailed inputs lose the
+        // most to 8 bits (all-int8 embeddings came to mean cosine 0.9990 on the reference
+        // texts and cost the anger head two of its 374 validation answers; with this one
+        // in f16, 0.9995 and one answer).
+        let output_format = match w.format {
+            WeightFormat::Int8 => WeightFormat::F16,
+            other => other,
+        };
         let mut qkv_w = Vec::with_capacity(3 * d * d);
         let mut qkv_b = Vec::with_capacity(3 * d);
         for part in ["query", "key", "value"] {
@@ -194,16 +261,32 @@ impl Layer {
         }
         let eps = cfg.layer_norm_eps;
         Ok(Self {
-            qkv: PackedLinear::new(&qkv_w, &qkv_b, 3 * d, d, w.format),
-            attention_out: load_linear(w, &format!("{p}.attention.output.dense"), d, d)?,
+            qkv: pack(&qkv_w, &qkv_b, 3 * d, d, w.format, input_max(0)),
+            attention_out: load_linear(
+                w,
+                &format!("{p}.attention.output.dense"),
+                d,
+                d,
+                w.format,
+                input_max(1),
+            )?,
             attention_norm: LayerNorm::load(w, &format!("{p}.attention.output.LayerNorm"), d, eps)?,
             intermediate: load_linear(
                 w,
                 &format!("{p}.intermediate.dense"),
                 cfg.intermediate_size,
                 d,
+                w.format,
+                input_max(2),
             )?,
-            output: load_linear(w, &format!("{p}.output.dense"), d, cfg.intermediate_size)?,
+            output: load_linear(
+                w,
+                &format!("{p}.output.dense"),
+                d,
+                cfg.intermediate_size,
+                output_format,
+                input_max(3),
+            )?,
             output_norm: LayerNorm::load(w, &format!("{p}.output.LayerNorm"), d, eps)?,
         })
     }
@@ -229,8 +312,14 @@ pub struct Bert {
 
 impl Bert {
     /// Load `config.json` and `model.safetensors` (names with or without a `bert.` prefix),
-    /// packing the layer weights as `format` says.
-    pub fn load(config: &Path, weights: &Path, format: WeightFormat) -> Result<Self, NluError> {
+    /// packing the layer weights as `format` says; int8 products are evened out with `cal`
+    /// when given (from a model of the same shape, see [`calibrate`](Self::calibrate)).
+    pub fn load(
+        config: &Path,
+        weights: &Path,
+        format: WeightFormat,
+        cal: Option<&Calibration>,
+    ) -> Result<Self, NluError> {
         let text = std::fs::read_to_string(config)
             .map_err(|e| NluError::model_from(format!("cannot read {}", config.display()), e))?;
         let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| {
@@ -258,7 +347,7 @@ impl Bert {
         let w = Weights::open(weights, format)?;
         let embeddings = Embeddings::load(&w, &cfg)?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::load(&w, &cfg, i))
+            .map(|i| Layer::load(&w, &cfg, i, cal))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             cfg,
@@ -295,15 +384,7 @@ impl Bert {
         keep_tokens: Option<usize>,
     ) -> Result<Vec<MessageStates>, NluError> {
         let d = self.cfg.hidden_size;
-        let rows: usize = messages.iter().map(|m| m.len()).sum();
-        let mut x = vec![0f32; rows * d];
-        let mut s = Scratch {
-            qkv: vec![0f32; rows * 3 * d],
-            context: vec![0f32; rows * d],
-            attended: vec![0f32; rows * d],
-            intermediate: vec![0f32; rows * self.cfg.intermediate_size],
-            lens: messages.iter().map(|m| m.len()).collect(),
-        };
+        let (mut x, mut s) = self.scratch(messages);
         let mut states: Vec<MessageStates> = messages
             .iter()
             .map(|_| MessageStates {
@@ -314,7 +395,7 @@ impl Bert {
             .collect();
         self.embeddings.forward(messages, &mut x)?;
         for (li, layer) in self.layers.iter().enumerate() {
-            self.layer_forward(layer, &mut x, &mut s);
+            self.layer_forward(layer, &mut x, &mut s, None);
             let keep = keep_tokens == Some(li + 1);
             let mut row = 0;
             for (m, st) in messages.iter().zip(states.iter_mut()) {
@@ -334,9 +415,48 @@ impl Bert {
         Ok(states)
     }
 
-    fn layer_forward(&self, l: &Layer, x: &mut [f32], s: &mut Scratch) {
+    fn scratch(&self, messages: &[&[u32]]) -> (Vec<f32>, Scratch) {
+        let d = self.cfg.hidden_size;
+        let rows: usize = messages.iter().map(|m| m.len()).sum();
+        let s = Scratch {
+            qkv: vec![0f32; rows * 3 * d],
+            context: vec![0f32; rows * d],
+            attended: vec![0f32; rows * d],
+            intermediate: vec![0f32; rows * self.cfg.intermediate_size],
+            lens: messages.iter().map(|m| m.len()).collect(),
+        };
+        (vec![0f32; rows * d], s)
+    }
+
+    /// Run `messages` through the model recording, per layer, the largest |value| each input
+    /// channel of its products takes.
+    pub fn calibrate(&self, messages: &[&[u32]]) -> Result<Calibration, NluError> {
+        let (mut x, mut s) = self.scratch(messages);
+        self.embeddings.forward(messages, &mut x)?;
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let mut rec: [Vec<f32>; 4] = Default::default();
+            self.layer_forward(layer, &mut x, &mut s, Some(&mut rec));
+            layers.push(rec);
+        }
+        Ok(Calibration { layers })
+    }
+
+    fn layer_forward(
+        &self,
+        l: &Layer,
+        x: &mut [f32],
+        s: &mut Scratch,
+        mut rec: Option<&mut [Vec<f32>; 4]>,
+    ) {
         let d = self.cfg.hidden_size;
         let rows = x.len() / d;
+        let mut record = |j: usize, input: &[f32], k: usize| {
+            if let Some(r) = rec.as_deref_mut() {
+                record_max(input, k, &mut r[j]);
+            }
+        };
+        record(0, x, d);
         l.qkv.forward(x, rows, &mut s.qkv, Epilogue::Bias);
         kernels::attention(
             &s.qkv,
@@ -345,6 +465,7 @@ impl Bert {
             d,
             &mut s.context,
         );
+        record(1, &s.context, d);
         l.attention_out
             .forward(&s.context, rows, &mut s.attended, Epilogue::BiasResidual(x));
         l.attention_norm.forward(&mut s.attended);
@@ -352,11 +473,13 @@ impl Bert {
             Activation::Gelu => Epilogue::BiasGelu,
             Activation::Relu => Epilogue::Bias,
         };
+        record(2, &s.attended, d);
         l.intermediate
             .forward(&s.attended, rows, &mut s.intermediate, epi);
         if let Activation::Relu = self.activation {
             s.intermediate.iter_mut().for_each(|v| *v = v.max(0.0));
         }
+        record(3, &s.intermediate, self.cfg.intermediate_size);
         l.output.forward(
             &s.intermediate,
             rows,

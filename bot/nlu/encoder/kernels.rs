@@ -4,9 +4,10 @@
 //! At batch 1 a message is 10-20 tokens, so every product is a thin matrix (M small) against
 //! a fixed weight matrix, and its cost is streaming the weights. They are packed once into
 //! 32-column panels (f16 by default: half the bytes) so each call reads them front to back;
-//! the x86 paths use AVX-512 or AVX2+FMA+F16C chosen at run time, with a portable fallback
-//! that gives the same numbers up to rounding. Products and attention are split into chunks
-//! shared with helper threads ([`team`]).
+//! the x86 paths use AVX-512 or AVX2+FMA+F16C chosen at run time, aarch64 uses NEON for the
+//! products (`neon.rs`; its other steps are the portable code, which LLVM vectorises with
+//! NEON), and a portable fallback gives the same numbers up to rounding. Products and
+//! attention are split into chunks shared with helper threads ([`team`]).
 
 use std::ops::Range;
 use std::str::FromStr;
@@ -14,10 +15,15 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 mod attention;
+pub(crate) mod int8;
 pub(crate) mod math;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 pub(crate) mod team;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_int8;
 
 pub(crate) use attention::attention;
 pub(crate) use math::{f16_to_f32, f32_to_f16, layer_norm};
@@ -31,13 +37,17 @@ const ROW_BLOCK: usize = 96;
 /// Products smaller than this many multiply-adds run on the calling thread alone.
 const PARALLEL_MIN_MACS: usize = 200_000;
 
-/// How packed weights are stored. Arithmetic is f32 either way. Parsed from `f16` / `f32`.
+/// How packed weights are stored. Parsed from `f16` / `f32` / `int8`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeightFormat {
     F32,
     /// IEEE half precision, widened on load: half the memory traffic, about 3 decimal digits
-    /// per weight (MiniLM embeddings stay at cosine > 0.99999 to f32).
+    /// per weight (MiniLM embeddings stay at cosine > 0.99999 to f32). Arithmetic is f32.
     F16,
+    /// 8-bit integers with one scale per output column, multiplied by activations quantised
+    /// per token to 8 bits (7 on AVX2 CPUs without VNNI) in integer dot products, rescaled to
+    /// f32 before the epilogue ([`int8`]). Only used when the encoder's accuracy check holds.
+    Int8,
 }
 
 impl FromStr for WeightFormat {
@@ -46,15 +56,21 @@ impl FromStr for WeightFormat {
         match s.trim().to_ascii_lowercase().as_str() {
             "f16" => Ok(Self::F16),
             "f32" => Ok(Self::F32),
-            other => Err(format!("weights `{other}`: use `f16` or `f32`")),
+            "int8" => Ok(Self::Int8),
+            other => Err(format!("weights `{other}`: use `f16`, `f32` or `int8`")),
         }
     }
 }
 
-/// Which matrix kernels to use. Parsed from `auto` / `avx512` / `avx2` / `portable`.
+/// Which matrix kernels to use. Parsed from `auto` / `avx512` / `avx2` / `neon` /
+/// `portable`.
 ///
-/// A choice narrows, never widens: asking for AVX-512 on a CPU without it gets the widest
-/// set the CPU does have, so the vector code only ever runs where its features exist.
+/// A choice narrows, never widens: it is a ceiling on vector width (`avx512` 512 bits >
+/// `avx2` 256 > `neon` 128 > `portable`), and the kernels used are the widest this CPU has
+/// under it, so the vector code only ever runs where its features exist and one config
+/// serves every machine: `avx512` on a CPU without it gets AVX2, `avx512` or `avx2` on
+/// aarch64 get NEON, and `neon` on x86 (which has no 128-bit kernels here) gets the
+/// portable code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum IsaChoice {
     /// The widest this CPU offers.
@@ -62,6 +78,8 @@ pub enum IsaChoice {
     Auto,
     Avx512,
     Avx2,
+    /// 128-bit vectors at most: NEON on aarch64, the portable code on x86.
+    Neon,
     /// Plain Rust, no vector intrinsics (for testing the fallback).
     Portable,
 }
@@ -73,9 +91,11 @@ impl FromStr for IsaChoice {
             "auto" => Ok(Self::Auto),
             "avx512" => Ok(Self::Avx512),
             "avx2" => Ok(Self::Avx2),
+            "neon" => Ok(Self::Neon),
             "portable" => Ok(Self::Portable),
             other => Err(format!(
-                "isa `{other}`: use `auto`, `avx512`, `avx2` or `portable`"
+                "isa `{other}`: use `auto`, `avx512`, `avx2`, `neon` or `portable` (a \
+                 ceiling: the widest kernels this CPU has under it run)"
             )),
         }
     }
@@ -94,6 +114,7 @@ pub(crate) fn configure(opts: &EncoderOptions) {
 enum Panels {
     F32(Vec<f32>),
     F16(Vec<u16>),
+    I8(int8::Panels),
 }
 
 /// A `[n, k]` weight matrix (PyTorch Linear layout: out x in) with its bias, stored as
@@ -142,6 +163,7 @@ impl PackedLinear {
         let panels = match format {
             WeightFormat::F32 => Panels::F32(panels),
             WeightFormat::F16 => Panels::F16(panels.iter().map(|&v| f32_to_f16(v)).collect()),
+            WeightFormat::Int8 => Panels::I8(int8::Panels::pack(w, n, k, None)),
         };
         Self {
             n,
@@ -149,6 +171,20 @@ impl PackedLinear {
             panels,
             bias: b,
         }
+    }
+
+    /// Int8 weights whose input channels are first evened out: `w[:, j] * smooth[j]` is
+    /// quantised and every activation `x[j]` is divided by `smooth[j]` before it is, which
+    /// moves a channel's outliers from the activations (quantised per token) into the
+    /// weights (quantised per column), where they cost less precision.
+    pub fn new_int8(w: &[f32], bias: &[f32], n: usize, k: usize, smooth: &[f32]) -> Self {
+        let mut lin = Self::new(&[], &[], 0, 0, WeightFormat::F32);
+        lin.panels = Panels::I8(int8::Panels::pack(w, n, k, Some(smooth)));
+        lin.n = n;
+        lin.k = k;
+        lin.bias = bias.to_vec();
+        lin.bias.resize(n.div_ceil(NR) * NR, 0.0);
+        lin
     }
 
     pub fn panel_count(&self) -> usize {
@@ -164,9 +200,24 @@ impl PackedLinear {
         }
         let np = self.panel_count();
         let out = SharedOut::new(out);
+        if let Panels::I8(p) = &self.panels {
+            // Activations are quantised once per product, by the caller, then shared.
+            let q = int8::Rows::quantize(x, m, self.k, p);
+            return self.chunks(m, np, &|rows, panels| {
+                int8::block(self, p, &q, rows, &out, epi, panels)
+            });
+        }
+        self.chunks(m, np, &|rows, panels| {
+            self.block(x, rows, &out, epi, panels)
+        });
+    }
+
+    /// Runs `run(rows, panels)` over all `m` rows and `np` panels, on the calling thread alone
+    /// for small products, else split into chunks shared with the helper threads.
+    fn chunks(&self, m: usize, np: usize, run: &(dyn Fn(Range<usize>, Range<usize>) + Sync)) {
         let threads = team::threads();
         if threads == 1 || m * self.k * self.n < PARALLEL_MIN_MACS {
-            self.block(x, 0..m, &out, epi, 0..np);
+            run(0..m, 0..np);
             return;
         }
         // About six chunks per thread: small enough to even out, big enough to stream.
@@ -178,7 +229,7 @@ impl PackedLinear {
             let (rb, g) = (c / groups, c % groups);
             let rows = rb * ROW_BLOCK..((rb + 1) * ROW_BLOCK).min(m);
             let panels = g * per_group..((g + 1) * per_group).min(np);
-            self.block(x, rows, &out, epi, panels);
+            run(rows, panels);
         });
     }
 
@@ -201,6 +252,10 @@ impl PackedLinear {
             // SAFETY: Avx2 only after detecting avx2, fma and f16c; bounds and disjoint
             // writes as for Avx512 above.
             Isa::Avx2 => unsafe { x86::linear_avx2(self, x, rows, out, epi, panels) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: Neon only after detecting neon; bounds and disjoint writes as for
+            // Avx512 above.
+            Isa::Neon => unsafe { neon::linear_neon(self, x, rows, out, epi, panels) },
             _ => linear_portable(self, x, rows, out, epi, panels),
         }
     }
@@ -242,6 +297,7 @@ impl SharedOut {
 
     /// Raw pointer to `offset`, for a write pattern spanning `extent` values whose untouched
     /// gaps belong to other threads (a tile of rows within a column range).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the AVX-512 tiles' stores
     pub fn ptr(&self, offset: usize, extent: usize) -> *mut f32 {
         assert!(offset + extent <= self.len, "write outside the output");
         // SAFETY: in bounds, checked above.
@@ -258,9 +314,13 @@ impl SharedOut {
 
 /// The instruction set the kernels run with: one the CPU was checked to have.
 #[derive(Clone, Copy, Debug, PartialEq)]
+// Off x86 the x86 variants exist (code compares against them) but are never chosen.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) enum Isa {
     Avx512,
     Avx2,
+    #[cfg(target_arch = "aarch64")]
+    Neon,
     Portable,
 }
 
@@ -276,8 +336,17 @@ pub(crate) fn isa() -> Isa {
 /// through this check, which is what makes calling the `#[target_feature]` kernels sound.
 #[allow(unused_variables)]
 fn detect(choice: IsaChoice) -> Isa {
-    if choice == IsaChoice::Portable {
+    // `neon` caps vectors at 128 bits, and no x86 kernel here is that narrow.
+    let below_x86 = choice == IsaChoice::Neon && cfg!(target_arch = "x86_64");
+    if choice == IsaChoice::Portable || below_x86 {
         return Isa::Portable;
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // Every other choice allows 128 bits, the only width aarch64 has kernels for.
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            return Isa::Neon;
+        }
     }
     #[cfg(target_arch = "x86_64")]
     {
@@ -314,6 +383,7 @@ fn linear_portable(
                 }
                 &wide
             }
+            Panels::I8(_) => unreachable!("int8 panels run through int8::block"),
         };
         let cols = NR.min(n - p * NR);
         for r in rows.clone() {

@@ -74,7 +74,7 @@ pub(crate) fn cached_tokens(
     } else {
         format!("tokens-v1 after layer {layer}")
     };
-    let key = cache_key(&kind, model_dir, data_file, variant)?;
+    let key = cache_key(&kind, encoder, model_dir, data_file, variant)?;
     let path = features_dir(cache_dir).join(format!("{key}.tokens"));
     if let Some(t) = read_tokens(&path).filter(|t| t.len() == texts.len()) {
         progress.inc(texts.len() as u64);

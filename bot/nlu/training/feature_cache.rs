@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::Progress;
-use crate::encoder::{Encoder, Features};
+use crate::encoder::{Encoder, Features, WeightFormat};
 use crate::error::{chain, Source};
 use crate::NluError;
 
@@ -22,7 +22,7 @@ pub(crate) fn cached_encode(
     texts: &[&str],
     progress: &dyn Progress,
 ) -> Result<Vec<Features>, NluError> {
-    let key = cache_key("pooled-v1", model_dir, data_file, variant)?;
+    let key = cache_key("pooled-v1", encoder, model_dir, data_file, variant)?;
     let path = features_dir(cache_dir).join(format!("{key}.safetensors"));
     if let Ok(p) = read_cache(&path, texts.len()) {
         progress.inc(texts.len() as u64);
@@ -41,9 +41,11 @@ pub(crate) fn cached_encode(
 
 /// The name of a data file's cache entry of kind `kind` (e.g. `pooled-v1`): a digest of the
 /// kind, the model folder, the file's bytes and `variant` (empty, or what tells entries of
-/// the same file apart: normalised texts, a layer).
+/// the same file apart: normalised texts, a layer), and the encoder's weight format when it
+/// is not the default f16 (whose entries keep the key they always had).
 pub(super) fn cache_key(
     kind: &str,
+    encoder: &Encoder,
     model_dir: &Path,
     data_file: &Path,
     variant: &str,
@@ -59,6 +61,9 @@ pub(super) fn cache_key(
     if !variant.is_empty() {
         h.update(b"\0");
         h.update(variant.as_bytes());
+    }
+    if encoder.weights() != WeightFormat::F16 {
+        h.update(format!("\0weights={:?}", encoder.weights()).as_bytes());
     }
     Ok(hex::encode(h.finalize())[..24].to_string())
 }

@@ -3,7 +3,9 @@
 
 use super::math::{dot, softmax_inplace};
 use super::team;
-use super::{isa, Isa, SharedOut};
+#[cfg(target_arch = "x86_64")]
+use super::Isa;
+use super::{isa, SharedOut};
 
 /// `qkv` is `[rows, 3 * dim]` (query | key | value per token, messages one after the other,
 /// `lens` tokens each); writes the attended values to `context`, `[rows, dim]`.

@@ -1,7 +1,9 @@
 //! Element-wise steps of a BERT layer (GELU, softmax, layer norm) written so they vectorise,
 //! and the f32 <-> IEEE half conversions used for packed weights.
 
-use super::{isa, Isa};
+use super::isa;
+#[cfg(target_arch = "x86_64")]
+use super::Isa;
 
 /// Round an f32 to the nearest IEEE half (ties to even), as bits.
 pub(crate) fn f32_to_f16(x: f32) -> u16 {

@@ -140,3 +140,98 @@ fn every_x86_kernel_matches_the_fallback_on_every_tile_height() {
         }
     }
 }
+
+/// `neon` is a 128-bit ceiling: NEON where the CPU has it, else the portable code; the x86
+/// words narrow to NEON on aarch64.
+#[test]
+fn neon_choice_parses_and_narrows() {
+    assert_eq!("neon".parse::<IsaChoice>(), Ok(IsaChoice::Neon));
+    assert_eq!(" NEON ".parse::<IsaChoice>(), Ok(IsaChoice::Neon));
+    assert!("sse".parse::<IsaChoice>().unwrap_err().contains("`neon`"));
+    #[cfg(target_arch = "x86_64")]
+    {
+        assert_eq!(detect(IsaChoice::Neon), Isa::Portable);
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        for choice in [
+            IsaChoice::Auto,
+            IsaChoice::Avx512,
+            IsaChoice::Avx2,
+            IsaChoice::Neon,
+        ] {
+            assert_eq!(detect(choice), Isa::Neon, "{choice:?}");
+        }
+        assert_eq!(detect(IsaChoice::Portable), Isa::Portable);
+    }
+}
+
+/// The NEON widening of f16 weights against `f16_to_f32`, bit for bit, on every finite
+/// half of both signs (subnormals and zeros included).
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn neon_widens_every_finite_half_exactly() {
+    use std::arch::aarch64::{vld1q_s16, vst1q_f32};
+    let halves: Vec<u16> = (0u16..0x7c00).flat_map(|h| [h, h | 0x8000]).collect();
+    for eight in halves.chunks_exact(8) {
+        let mut got = [0f32; 8];
+        // SAFETY: `eight` holds 8 halves and `got` 8 f32; NEON is baseline on aarch64.
+        unsafe {
+            let (lo, hi) = neon::widen_f16(vld1q_s16(eight.as_ptr() as *const i16));
+            vst1q_f32(got.as_mut_ptr(), lo);
+            vst1q_f32(got.as_mut_ptr().add(4), hi);
+        }
+        for (g, &h) in got.iter().zip(eight) {
+            let want = f16_to_f32(h);
+            assert_eq!(g.to_bits(), want.to_bits(), "half {h:#06x}: {g} vs {want}");
+        }
+    }
+}
+
+/// The NEON kernel on every tile height (1 to 13 rows: two full 6-row tiles, then every
+/// remainder), f32 and f16 panels and a ragged last panel, against the plain loops (over
+/// the same f16-rounded weights for f16 panels, so the tolerance stays tight); then on a
+/// block that starts past the first row and panel, which must write nothing else.
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn neon_kernel_matches_naive_on_every_tile_height() {
+    let (n, k) = (72, 40);
+    let w = pseudo(n * k, 5);
+    let b = pseudo(n, 6);
+    let rounded: Vec<f32> = w.iter().map(|&v| f16_to_f32(f32_to_f16(v))).collect();
+    for m in 1..=13 {
+        let x = pseudo(m * k, 7);
+        for (format, weights) in [(WeightFormat::F32, &w), (WeightFormat::F16, &rounded)] {
+            let want = naive(&x, weights, &b, m, n, k);
+            let lin = PackedLinear::new(&w, &b, n, k, format);
+            let np = lin.panel_count();
+            let mut got = vec![0f32; m * n];
+            let out = SharedOut::new(&mut got);
+            // SAFETY: NEON is baseline on aarch64; `x` holds m * k values, `got` m * n, and
+            // this call is the only writer.
+            unsafe { neon::linear_neon(&lin, &x, 0..m, &out, Epilogue::Bias, 0..np) };
+            for i in 0..m * n {
+                assert!(
+                    (got[i] - want[i]).abs() < 1e-5,
+                    "neon {format:?} m={m} at {i}: {} vs {}",
+                    got[i],
+                    want[i]
+                );
+            }
+            let (rows, panels) = (m / 2..m, 1..np);
+            let mut part = vec![0f32; m * n];
+            let out = SharedOut::new(&mut part);
+            // SAFETY: as above, for a sub-block of the same product.
+            unsafe { neon::linear_neon(&lin, &x, rows.clone(), &out, Epilogue::Bias, panels) };
+            for i in 0..m * n {
+                let inside = rows.contains(&(i / n)) && i % n >= NR;
+                let expected = if inside { want[i] } else { 0.0 };
+                assert!(
+                    (part[i] - expected).abs() < 1e-5,
+                    "neon {format:?} m={m} block at {i}: {} vs {expected}",
+                    part[i]
+                );
+            }
+        }
+    }
+}

@@ -72,6 +72,7 @@ pub(super) unsafe fn linear_avx512(
     match &w.panels {
         Panels::F32(p) => panels512(w, p.as_ptr(), x, rows, out, epi, panels),
         Panels::F16(p) => panels512(w, p.as_ptr(), x, rows, out, epi, panels),
+        Panels::I8(_) => unreachable!("int8 panels run through int8::block"),
     }
 }
 
@@ -158,7 +159,7 @@ unsafe fn tile512<T: PanelRow512, const R: usize>(
 }
 
 #[inline(always)]
-fn masks(cols: usize) -> (u16, u16) {
+pub(super) fn masks(cols: usize) -> (u16, u16) {
     let lo = if cols >= 16 {
         0xffff
     } else {
@@ -221,6 +222,7 @@ pub(super) unsafe fn linear_avx2(
     match &w.panels {
         Panels::F32(p) => panels256(w, p.as_ptr(), x, rows, out, epi, panels),
         Panels::F16(p) => panels256(w, p.as_ptr(), x, rows, out, epi, panels),
+        Panels::I8(_) => unreachable!("int8 panels run through int8::block"),
     }
 }
 

@@ -1,0 +1,297 @@
+//! 8-bit integer products for [`super::PackedLinear`] (`weights = "int8"`).
+//!
+//! Weights are quantised once, symmetrically, with one scale per output column; activations
+//! are quantised per token (row) on every product, from the row's lowest to its highest
+//! value onto unsigned bytes (the x86 dot-product instructions multiply unsigned by signed
+//! bytes, and a row after GELU is mostly positive: its whole range gets all 256 steps).
+//! With `x = low + scale_x * u` and `w = scale_w * q`, a 32-bit accumulator sums `u * q`
+//! exactly and the epilogue makes `scale_w * (scale_x * acc + low * sum(q)) + bias` of it.
+//! Integer sums are exact, so every instruction set gives the same accumulators for the same
+//! quantised inputs: the kernels differ only in the last rounding of the rescale.
+//!
+//! Panels keep the f32 layout's 32 columns, with the reduction dimension in groups of four
+//! bytes per column (one 32-bit lane of `vpdpbusd` / `vpmaddubsw`+`vpmaddwd`): a group row is
+//! 128 bytes, two AVX-512 registers or four AVX2 ones.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use super::{finish, isa, Epilogue, Isa, PackedLinear, SharedOut, NR};
+
+/// Bytes of one group row of a panel: 32 columns x 4 consecutive inputs.
+pub(super) const GROUP: usize = NR * 4;
+
+/// Which integer dot product runs, which also fixes how wide quantised activations are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub enum Dot {
+    /// AVX-512 VNNI `vpdpbusd`: four u8 x s8 products summed into each 32-bit lane.
+    Avx512Vnni,
+    /// AVX-VNNI: the same instruction on 256-bit registers.
+    AvxVnni,
+    /// AVX2 `vpmaddubsw` then `vpmaddwd`: pairs are summed in 16 bits first, so activations
+    /// keep 7 bits (0..=127) to stay clear of saturation (2 x 127 x 127 < 32768).
+    Avx2,
+    /// Plain Rust integer loops.
+    Portable,
+}
+
+impl Dot {
+    /// Largest quantised activation (the lowest is 0).
+    pub fn levels(self) -> u8 {
+        match self {
+            Dot::Avx2 => 127,
+            _ => 255,
+        }
+    }
+}
+
+static DOT: OnceLock<Dot> = OnceLock::new();
+
+/// The dot product int8 weights run with on this CPU, within the kernels' instruction set
+/// ([`isa`]). `FRONTDESK_INT8_DOT=avx2|portable` narrows it (to measure the AVX2 path on a
+/// CPU that has VNNI); it never widens it.
+pub fn dot() -> Dot {
+    *DOT.get_or_init(|| {
+        let best = detect(isa());
+        match std::env::var("FRONTDESK_INT8_DOT").as_deref() {
+            Ok("portable") => Dot::Portable,
+            Ok("avx2") if best != Dot::Portable => Dot::Avx2,
+            _ => best,
+        }
+    })
+}
+
+#[allow(unused_variables)]
+fn detect(isa: Isa) -> Dot {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if isa == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512vnni") {
+            return Dot::Avx512Vnni;
+        }
+        if matches!(isa, Isa::Avx512 | Isa::Avx2) {
+            return if std::arch::is_x86_feature_detected!("avxvnni") {
+                Dot::AvxVnni
+            } else {
+                Dot::Avx2
+            };
+        }
+    }
+    Dot::Portable
+}
+
+/// Quantised weights of one [`PackedLinear`].
+#[derive(Clone)]
+pub(crate) struct Panels {
+    /// `panels x groups x GROUP` bytes.
+    pub(super) data: Vec<i8>,
+    /// Per column (padded to whole panels): the weight that one step of `q_w` stands for.
+    pub(super) scale: Vec<f32>,
+    /// Per column: `sum(q_w)`, what each row's lowest value is multiplied by.
+    pub(super) colsum: Vec<f32>,
+    /// Groups of four inputs: `ceil(k / 4)`.
+    pub(super) groups: usize,
+    /// The dot product these panels were packed for (it fixes the activations' zero).
+    pub(super) dot: Dot,
+    /// Per input: what activations are multiplied by before they are quantised (the inverse
+    /// of the factor the weights were multiplied by); `None`: left as they are.
+    pub(super) unsmooth: Option<Vec<f32>>,
+}
+
+impl Panels {
+    /// `w` is `[n, k]` row-major; `smooth`, if given, has `k` positive factors (see
+    /// [`PackedLinear::new_int8`]).
+    pub fn pack(w: &[f32], n: usize, k: usize, smooth: Option<&[f32]>) -> Self {
+        match smooth {
+            None => Self::pack_for(w, n, k, dot()),
+            Some(s) => {
+                assert_eq!(s.len(), k, "one smoothing factor per input");
+                let mut scaled = w.to_vec();
+                for row in scaled.chunks_exact_mut(k) {
+                    row.iter_mut().zip(s).for_each(|(v, f)| *v *= f);
+                }
+                let mut p = Self::pack_for(&scaled, n, k, dot());
+                p.unsmooth = Some(s.iter().map(|f| 1.0 / f).collect());
+                p
+            }
+        }
+    }
+
+    pub(super) fn pack_for(w: &[f32], n: usize, k: usize, dot: Dot) -> Self {
+        let np = n.div_ceil(NR);
+        let groups = k.div_ceil(4);
+        let mut data = vec![0i8; np * groups * GROUP];
+        let mut scale = vec![0f32; np * NR];
+        let mut colsum = vec![0f32; np * NR];
+        for col in 0..n {
+            let row = &w[col * k..(col + 1) * k];
+            let amax = row.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let s = if amax > 0.0 { amax / 127.0 } else { 0.0 };
+            let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+            let (p, j) = (col / NR, col % NR);
+            let mut sum = 0i32;
+            for (kk, &v) in row.iter().enumerate() {
+                let q = (v * inv).round().clamp(-127.0, 127.0) as i8;
+                data[(p * groups + kk / 4) * GROUP + j * 4 + kk % 4] = q;
+                sum += q as i32;
+            }
+            scale[col] = s;
+            colsum[col] = sum as f32;
+        }
+        Self {
+            data,
+            scale,
+            colsum,
+            groups,
+            dot,
+            unsmooth: None,
+        }
+    }
+}
+
+/// Activations of one product quantised per row, as unsigned bytes.
+pub(crate) struct Rows {
+    /// `m x stride` bytes; columns past `k` hold 0.
+    pub(super) data: Vec<u8>,
+    /// Per row: the activation that one step of `u` stands for.
+    pub(super) scale: Vec<f32>,
+    /// Per row: its lowest value, what `u = 0` stands for.
+    pub(super) low: Vec<f32>,
+    /// Bytes per row: `k` rounded up to whole groups of four.
+    pub(super) stride: usize,
+}
+
+impl Rows {
+    /// Quantise `m` rows of `k` values of `x` for panels `p`.
+    pub fn quantize(x: &[f32], m: usize, k: usize, p: &Panels) -> Self {
+        let dot = p.dot;
+        let stride = k.div_ceil(4) * 4;
+        let mut rows = Self {
+            data: vec![0u8; m * stride],
+            scale: vec![0f32; m],
+            low: vec![0f32; m],
+            stride,
+        };
+        let levels = dot.levels() as f32;
+        let mut even = vec![0f32; if p.unsmooth.is_some() { k } else { 0 }];
+        for r in 0..m {
+            let mut src = &x[r * k..(r + 1) * k];
+            if let Some(u) = &p.unsmooth {
+                even.iter_mut()
+                    .zip(src)
+                    .zip(u)
+                    .for_each(|((e, v), f)| *e = v * f);
+                src = &even;
+            }
+            let dst = &mut rows.data[r * stride..r * stride + k];
+            (rows.scale[r], rows.low[r]) = match dot {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: Avx512Vnni is detected only with avx512f (see `detect`).
+                Dot::Avx512Vnni => unsafe { super::x86_int8::quantize_avx512(src, dst, levels) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AvxVnni and Avx2 are detected only with avx2 and fma.
+                Dot::AvxVnni | Dot::Avx2 => unsafe {
+                    super::x86_int8::quantize_avx2(src, dst, levels)
+                },
+                _ => quantize_row(src, dst, levels),
+            };
+        }
+        rows
+    }
+}
+
+/// Quantise one row onto `0..=levels`: returns its scale and its lowest value. Written to
+/// vectorise when inlined into a function compiled for a vector instruction set.
+#[inline(always)]
+pub(super) fn quantize_row(x: &[f32], out: &mut [u8], levels: f32) -> (f32, f32) {
+    let (lo, hi) = x.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| {
+        (if v < lo { v } else { lo }, if v > hi { v } else { hi })
+    });
+    let range = hi - lo;
+    if x.is_empty() || !range.is_finite() || range <= 0.0 {
+        out.fill(0);
+        return (
+            0.0,
+            if x.is_empty() || !lo.is_finite() {
+                0.0
+            } else {
+                lo
+            },
+        );
+    }
+    let inv = levels / range;
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = ((v - lo) * inv).round_ties_even().min(levels) as i32 as u8;
+    }
+    (range / levels, lo)
+}
+
+/// Rows `rows` times panels `panels` of `w` (whose int8 panels are `p`), activations `q`.
+pub(super) fn block(
+    w: &PackedLinear,
+    p: &Panels,
+    q: &Rows,
+    rows: Range<usize>,
+    out: &SharedOut,
+    epi: Epilogue,
+    panels: Range<usize>,
+) {
+    match p.dot {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `dot()` gives Avx512Vnni only after detecting avx512f and avx512vnni; the
+        // packing functions sized `p` and `q` for `w`, which `forward` checked against `out`,
+        // and each call writes only its own rows x panels.
+        Dot::Avx512Vnni => unsafe {
+            super::x86_int8::block_vnni512(w, p, q, rows, out, epi, panels)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AvxVnni only after detecting avx2, fma and avxvnni; sizes as above.
+        Dot::AvxVnni => unsafe { super::x86_int8::block_avxvnni(w, p, q, rows, out, epi, panels) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: Avx2 only after detecting avx2 and fma; sizes as above.
+        Dot::Avx2 => unsafe { super::x86_int8::block_avx2(w, p, q, rows, out, epi, panels) },
+        _ => block_portable(w, p, q, rows, out, epi, panels),
+    }
+}
+
+pub(super) fn block_portable(
+    w: &PackedLinear,
+    p: &Panels,
+    q: &Rows,
+    rows: Range<usize>,
+    out: &SharedOut,
+    epi: Epilogue,
+    panels: Range<usize>,
+) {
+    let n = w.n;
+    for pi in panels {
+        let panel = &p.data[pi * p.groups * GROUP..(pi + 1) * p.groups * GROUP];
+        let cols = NR.min(n - pi * NR);
+        for r in rows.clone() {
+            let mut acc = [0i32; NR];
+            let xr = &q.data[r * q.stride..(r + 1) * q.stride];
+            for (g, xg) in xr.chunks_exact(4).enumerate() {
+                let wg = &panel[g * GROUP..(g + 1) * GROUP];
+                for (j, a) in acc.iter_mut().enumerate() {
+                    for b in 0..4 {
+                        *a += xg[b] as i32 * wg[j * 4 + b] as i32;
+                    }
+                }
+            }
+            let off = r * n + pi * NR;
+            // SAFETY: this call alone writes rows `rows` x the columns of panels `panels`
+            // (`forward` gives every chunk its own), and `slice` checks the bounds.
+            let o = unsafe { out.slice(off, cols) };
+            for (j, v) in o.iter_mut().enumerate() {
+                let c = pi * NR + j;
+                *v = acc[j] as f32 * (q.scale[r] * p.scale[c])
+                    + q.low[r] * p.scale[c] * p.colsum[c]
+                    + w.bias[c];
+            }
+            finish(o, epi, off);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
