@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::Progress;
-use crate::encoder::{Encoder, Features, WeightFormat};
+use crate::encoder::{int8_guard, Encoder, Features, WeightFormat};
 use crate::error::{chain, Source};
 use crate::NluError;
 
@@ -62,8 +62,11 @@ pub(super) fn cache_key(
         h.update(b"\0");
         h.update(variant.as_bytes());
     }
-    if encoder.weights() != WeightFormat::F16 {
-        h.update(format!("\0weights={:?}", encoder.weights()).as_bytes());
+    match encoder.weights() {
+        WeightFormat::F16 => {}
+        WeightFormat::F32 => h.update(b"\0weights=F32"),
+        // A change to how int8 quantises changes every feature: the scheme names it.
+        WeightFormat::Int8 => h.update(format!("\0weights={}", int8_guard::SCHEME).as_bytes()),
     }
     Ok(hex::encode(h.finalize())[..24].to_string())
 }
