@@ -175,19 +175,28 @@ impl Rows {
         let levels = dot.levels() as f32;
         let mut even = vec![0f32; if p.unsmooth.is_some() { k } else { 0 }];
         for r in 0..m {
-            let mut src = &x[r * k..(r + 1) * k];
-            if let Some(u) = &p.unsmooth {
-                even.iter_mut()
-                    .zip(src)
-                    .zip(u)
-                    .for_each(|((e, v), f)| *e = v * f);
-                src = &even;
-            }
+            let src = &x[r * k..(r + 1) * k];
             let dst = &mut rows.data[r * stride..r * stride + k];
+            #[cfg(target_arch = "x86_64")]
+            if dot == Dot::Avx512Vnni {
+                // SAFETY: Avx512Vnni is detected only with avx512f (see `detect`); `unsmooth`
+                // has `k` factors (`pack` asserted it).
+                (rows.scale[r], rows.low[r]) = unsafe {
+                    super::x86_int8::quantize_avx512(src, p.unsmooth.as_deref(), dst, levels)
+                };
+                continue;
+            }
+            let src = match &p.unsmooth {
+                Some(u) => {
+                    even.iter_mut()
+                        .zip(src)
+                        .zip(u)
+                        .for_each(|((e, v), f)| *e = v * f);
+                    &even
+                }
+                None => src,
+            };
             (rows.scale[r], rows.low[r]) = match dot {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: Avx512Vnni is detected only with avx512f (see `detect`).
-                Dot::Avx512Vnni => unsafe { super::x86_int8::quantize_avx512(src, dst, levels) },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AvxVnni and Avx2 are detected only with avx2 and fma.
                 Dot::AvxVnni | Dot::Avx2 => unsafe {

@@ -20,13 +20,61 @@ use super::{finish, Epilogue, PackedLinear, SharedOut, NR};
 /// Rows per AVX-512 tile: 12 rows x 2 registers = 24 accumulators, 2 of weights, 1 broadcast.
 const MR512: usize = 12;
 
-/// [`quantize_row`] compiled for AVX-512.
+/// [`quantize_row`] in AVX-512, with the channel evening (`x[j] * unsmooth[j]`) fused in:
+/// one pass for the row's range, one to scale, round (to nearest even), clamp and narrow.
 ///
 /// # Safety
-/// The CPU must support avx512f.
+/// The CPU must support avx512f; `unsmooth`, if given, holds `x.len()` values and `out` at
+/// least `x.len()`.
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) unsafe fn quantize_avx512(x: &[f32], out: &mut [u8], levels: f32) -> (f32, f32) {
-    quantize_row(x, out, levels)
+pub(super) unsafe fn quantize_avx512(
+    x: &[f32],
+    unsmooth: Option<&[f32]>,
+    out: &mut [u8],
+    levels: f32,
+) -> (f32, f32) {
+    let k = x.len();
+    assert!(out.len() >= k && unsmooth.is_none_or(|u| u.len() >= k));
+    let load = |i: usize, mask: u16| {
+        let v = _mm512_maskz_loadu_ps(mask, x.as_ptr().add(i));
+        match unsmooth {
+            Some(u) => _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask, u.as_ptr().add(i))),
+            None => v,
+        }
+    };
+    let mask_at = |i: usize| {
+        if k - i >= 16 {
+            0xffff
+        } else {
+            ((1u32 << (k - i)) - 1) as u16
+        }
+    };
+    let (mut lo, mut hi) = (_mm512_set1_ps(f32::MAX), _mm512_set1_ps(f32::MIN));
+    let mut i = 0;
+    while i < k {
+        let m = mask_at(i);
+        let v = load(i, m);
+        lo = _mm512_mask_min_ps(lo, m, lo, v);
+        hi = _mm512_mask_max_ps(hi, m, hi, v);
+        i += 16;
+    }
+    let (lo, hi) = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+    let range = hi - lo;
+    if k == 0 || !range.is_finite() || range <= 0.0 {
+        out[..k].fill(0);
+        return (0.0, if k == 0 || !lo.is_finite() { 0.0 } else { lo });
+    }
+    let (vlo, inv) = (_mm512_set1_ps(lo), _mm512_set1_ps(levels / range));
+    let top = _mm512_set1_epi32(levels as i32);
+    let mut i = 0;
+    while i < k {
+        let m = mask_at(i);
+        let q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(load(i, m), vlo), inv));
+        let q = _mm512_max_epi32(_mm512_min_epi32(q, top), _mm512_setzero_si512());
+        _mm512_mask_cvtusepi32_storeu_epi8(out.as_mut_ptr().add(i) as *mut i8, m, q);
+        i += 16;
+    }
+    (range / levels, lo)
 }
 
 /// [`quantize_row`] compiled for AVX2.

@@ -182,3 +182,31 @@ fn the_word_parses_and_only_narrows() {
     assert_eq!(detect(Isa::Portable), Dot::Portable);
     assert!(dots().contains(&dot()));
 }
+
+/// Every quantiser (with channel evening, ragged widths) gives the plain loop's bytes.
+#[test]
+fn every_quantiser_gives_the_plain_bytes() {
+    for k in [1usize, 15, 16, 17, 70, 384] {
+        let m = 3;
+        let x = pseudo(m * k, 41 + k as u32);
+        let smooth: Vec<f32> = pseudo(k, 42).iter().map(|v| 0.5 + v.abs() * 4.0).collect();
+        let w = pseudo(2 * k, 43);
+        for dot in dots() {
+            let mut p = Panels::pack_for(&w, 2, k, dot);
+            p.unsmooth = Some(smooth.iter().map(|f| 1.0 / f).collect());
+            let q = Rows::quantize(&x, m, k, &p);
+            let u = p.unsmooth.as_ref().unwrap();
+            for r in 0..m {
+                let even: Vec<f32> = x[r * k..(r + 1) * k]
+                    .iter()
+                    .zip(u)
+                    .map(|(v, f)| v * f)
+                    .collect();
+                let mut want = vec![0u8; k];
+                let (scale, low) = quantize_row(&even, &mut want, dot.levels() as f32);
+                assert_eq!(&q.data[r * q.stride..r * q.stride + k], &want[..], "{dot:?} k={k}");
+                assert_eq!((q.scale[r], q.low[r]), (scale, low), "{dot:?} k={k}");
+            }
+        }
+    }
+}
