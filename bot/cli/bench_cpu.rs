@@ -23,10 +23,25 @@ const THREAD_ROLES: &[(&str, &str)] = &[
 /// CPU seconds each live thread of this process has used, by name with its digits dropped
 /// (`frontdesk-encoder-1` and `-2` count together). Threads that ended are not in it.
 pub fn thread_cpu_secs() -> BTreeMap<String, f64> {
+    threads_of("self", "")
+}
+
+/// [`thread_cpu_secs`] of this process and of the server process `pid`, whose thread names
+/// get [`SERVER_PROCESS`] in front.
+pub fn thread_cpu_secs_with(pid: u32) -> BTreeMap<String, f64> {
+    let mut all = threads_of("self", "");
+    all.extend(threads_of(&pid.to_string(), SERVER_PROCESS));
+    all
+}
+
+/// In front of the names of the threads of a server in a process of its own.
+pub const SERVER_PROCESS: &str = "server: ";
+
+fn threads_of(proc: &str, prefix: &str) -> BTreeMap<String, f64> {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let mut by_name = BTreeMap::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{proc}/task")) else {
         return by_name;
     };
     for task in tasks.flatten() {
@@ -37,9 +52,10 @@ pub fn thread_cpu_secs() -> BTreeMap<String, f64> {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        let name: String = stat[open + 1..close]
-            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
-            .to_string();
+        let name = format!(
+            "{prefix}{}",
+            stat[open + 1..close].trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+        );
         let fields: Vec<f64> = stat[close + 1..]
             .split_whitespace()
             .filter_map(|f| f.parse().ok())
@@ -96,6 +112,12 @@ pub fn machine_cpu_secs() -> f64 {
 
 /// What a thread of that name does ("" for one the table does not know).
 pub fn role(name: &str) -> &'static str {
+    if let Some(server) = name.strip_prefix(SERVER_PROCESS) {
+        return match server {
+            n if n.starts_with("tokio-r") => "HTTP, JSON, auth, the desk's turn, store calls",
+            n => role(n),
+        };
+    }
     THREAD_ROLES
         .iter()
         .find(|(prefix, _)| name.starts_with(prefix))

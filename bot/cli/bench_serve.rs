@@ -1,7 +1,8 @@
 //! `frontdesk bench serve`: the whole application (`frontdesk::app::start`) on loopback (real
 //! NLU; sled in a temporary data dir, or with `--store postgres` PostgreSQL in a throwaway
-//! cluster, and with `--store postgres-2` two nodes on it, the load spread over both) driven
-//! over real HTTP connections on the REST channel. CPU per message is the whole machine's
+//! cluster, and with `--store postgres-2` two nodes on it, the load spread over both; with
+//! `--external` a `frontdesk serve` process of its own, see `bench_target.rs`) driven over
+//! real HTTP connections on the REST channel. CPU per message is the whole machine's
 //! CPU time (`/proc/stat`: server, load generator and PostgreSQL) over the throughput phase.
 //!
 //! Three phases, each bounded in count and time:
@@ -9,12 +10,14 @@
 //! 2. latency at a fixed rate: `--rate` messages/s for `--rate-secs`, sent on schedule
 //!    (open loop: latency counts from the planned send time, so a slow server cannot hide
 //!    its queueing);
-//! 3. memory: `--conversations` customers each open a conversation, then the process's RSS
-//!    (server and load generator together) is read.
+//! 3. memory: `--conversations` customers each open a conversation, then the RSS is read
+//!    (of this process, server and load generator together; with `--external`, the server's).
 
-use super::bench_cpu::{machine_cpu_secs, per_message, role, thread_cpu_secs, SERVER_THREADS};
+use super::bench_cpu::{
+    machine_cpu_secs, per_message, role, thread_cpu_secs, thread_cpu_secs_with,
+};
+use super::bench_target::{rss_of, start_in_process, ExternalServer, Target};
 use super::support::{peak_rss_mb, progress_bar, rss_mb};
-use frontdesk::config::Config;
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -48,6 +51,11 @@ pub struct BenchServeArgs {
     /// message sent to the next node in turn).
     #[arg(long, default_value = "sled", value_parser = ["sled", "postgres", "postgres-2"])]
     pub store: String,
+    /// Run the server as a process of its own (`frontdesk serve` on a configuration written
+    /// for the run, sled) and this command only as its client over loopback; CPU by thread
+    /// then covers both processes and memory is the server's.
+    #[arg(long, conflicts_with = "store")]
+    pub external: bool,
 }
 
 /// Routine questions (answered by the bot, no human queue), varied so the NLU sees a mix.
@@ -112,71 +120,41 @@ async fn bench(args: &BenchServeArgs) -> anyhow::Result<BenchReport> {
 }
 
 async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Result<BenchReport> {
-    let mut config = Config::load(None)?;
-    config.server.bind = "127.0.0.1:0".into();
-    config.server.data_dir = data.join("node-a");
-    // the load comes from one address, far above any per-sender limit: measure the server
-    config.limits = frontdesk::config::LimitsConfig::unlimited();
-    let cluster = match args.store.as_str() {
-        "sled" => None,
-        _ => {
-            let cluster = frontdesk::store::cluster::Cluster::start()?;
-            config.store.url = Some(cluster.url());
-            Some(cluster)
-        }
+    let (target, url, key) = if args.external {
+        let server = ExternalServer::start(data).await?;
+        let url = format!("{}/api/v1/messages", server.url);
+        let key = server.key.clone();
+        (Target::External(server), url, key)
+    } else {
+        start_in_process(args, data).await?
     };
-    // The servers run on a runtime of their own, so the CPU their threads use is told apart
-    // from the load generator's (which runs on this one).
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .thread_name(SERVER_THREADS)
-        .enable_all()
-        .build()?;
-    let mut servers = Vec::new();
-    let nodes = if args.store == "postgres-2" { 2 } else { 1 };
-    for n in 0..nodes {
-        let mut config = config.clone();
-        if n > 0 {
-            config.server.data_dir = data.join(format!("node-{n}"));
-        }
-        let started = server_rt.spawn(async move {
-            let nlu = frontdesk::app::load_nlu(&config).await?;
-            frontdesk::app::start(config, nlu).await
-        });
-        servers.push(started.await??);
-    }
-    let server = &servers[0];
-    let urls: Vec<String> = servers
-        .iter()
-        .map(|s| format!("{}/api/v1/messages", s.url()))
-        .collect();
-    let url = urls.join(" ");
-    // The REST API needs a key: one of its own, sent with every request.
-    let key = frontdesk::server::auth::create_api_key(
-        server.store.as_ref(),
-        "bench serve",
-        frontdesk::server::auth::Scope::Messages,
-    )
-    .await?;
+    let threads = |t: &Target| match t {
+        Target::External(s) => thread_cpu_secs_with(s.pid()),
+        Target::InProcess { .. } => thread_cpu_secs(),
+    };
+    let memory = |t: &Target| match t {
+        Target::External(s) => rss_of(s.pid()),
+        Target::InProcess { .. } => (rss_mb(), peak_rss_mb()),
+    };
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", key.key).parse()?,
+        format!("Bearer {key}").parse()?,
     );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency.max(64))
         .default_headers(headers)
         .build()?;
     let limit = Duration::from_secs(args.phase_limit_secs);
-    tracing::info!(server = %server.url(), "bench server up");
-
+    tracing::info!(%url, "bench server up");
     // Warm-up: first requests pay for connection set-up and lazy initialisation.
     closed_loop(&client, &url, 100, 8, "warm", limit, &bar("warm-up", 100)).await;
-    let rss_before = rss_mb();
+    let rss_before = memory(&target).0;
 
     let pb = bar("throughput", args.messages);
     let started = Instant::now();
     let cpu_before = machine_cpu_secs();
-    let threads_before = thread_cpu_secs();
+    let threads_before = threads(&target);
     let throughput = closed_loop(
         &client,
         &url,
@@ -191,7 +169,7 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     let cpu = machine_cpu_secs() - cpu_before;
     pb.finish_and_clear();
     let ok = throughput.count - throughput.errors;
-    let by_thread = per_message(thread_cpu_secs(), threads_before, ok);
+    let by_thread = per_message(threads(&target), threads_before, ok);
 
     let total = (args.rate * args.rate_secs) as usize;
     let pb = bar("fixed rate", total);
@@ -212,13 +190,24 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     .await;
     let conv_secs = started.elapsed().as_secs_f64();
     pb.finish_and_clear();
-    let rss_after = rss_mb();
-    let peak = peak_rss_mb();
-
-    for server in servers {
-        server_rt.spawn(server.shutdown()).await??;
-    }
-    server_rt.shutdown_background();
+    let (rss_after, peak) = memory(&target);
+    let cluster = match target {
+        Target::External(server) => {
+            server.stop().await?;
+            None
+        }
+        Target::InProcess {
+            runtime,
+            servers,
+            cluster,
+        } => {
+            for server in servers {
+                runtime.spawn(server.shutdown()).await??;
+            }
+            runtime.shutdown_background();
+            cluster
+        }
+    };
     let answered = ok + (fixed.count - fixed.errors) + (convs.count - convs.errors) + 100;
     let rows_written_per_message = match &cluster {
         Some(cluster) => table_writes(&cluster.url(), answered).await?,
@@ -227,7 +216,11 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     drop(cluster);
     Ok(BenchReport {
         rows_written_per_message,
-        store: args.store.clone(),
+        store: if args.external {
+            "sled (server in a process of its own)".into()
+        } else {
+            args.store.clone()
+        },
         cpu_ms_per_message: cpu * 1000.0 / ok.max(1) as f64,
         cpu_ms_per_message_by_thread: by_thread,
         cores: std::thread::available_parallelism()
@@ -431,10 +424,12 @@ fn print_table(r: &BenchReport) {
         r.rss_after_conversations_mb, r.open_conversations, r.rss_before_mb, r.peak_rss_mb
     );
     if !r.cpu_ms_per_message_by_thread.is_empty() {
-        println!("  CPU per message by thread (this process, throughput phase):");
+        println!(
+            "  CPU per message by thread (throughput phase; \"server: \" = the server process):"
+        );
         for (name, ms) in &r.cpu_ms_per_message_by_thread {
             let role = role(name);
-            println!("    {name:<18} {ms:>6.2} ms  {role}");
+            println!("    {name:<26} {ms:>6.2} ms  {role}");
         }
     }
     if !r.rows_written_per_message.is_empty() {

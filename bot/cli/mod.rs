@@ -7,6 +7,7 @@ mod bench_cpu;
 pub mod bench_flood;
 pub mod bench_nlu;
 pub mod bench_serve;
+mod bench_target;
 pub mod customer;
 pub mod eval;
 mod eval_answers;

@@ -204,7 +204,11 @@ fn every_quantiser_gives_the_plain_bytes() {
                     .collect();
                 let mut want = vec![0u8; k];
                 let (scale, low) = quantize_row(&even, &mut want, dot.levels() as f32);
-                assert_eq!(&q.data[r * q.stride..r * q.stride + k], &want[..], "{dot:?} k={k}");
+                assert_eq!(
+                    &q.data[r * q.stride..r * q.stride + k],
+                    &want[..],
+                    "{dot:?} k={k}"
+                );
                 assert_eq!((q.scale[r], q.low[r]), (scale, low), "{dot:?} k={k}");
             }
         }
