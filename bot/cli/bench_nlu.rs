@@ -50,6 +50,10 @@ pub struct BenchNluArgs {
     /// Configuration file (default: ./frontdesk.toml when it exists, else built-in defaults).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// ONNX Runtime's figures from the same run (the JSON `tests/bench/onnx_reference.py`
+    /// prints): adds our ratios to it and the issue's targets to the report
+    #[arg(long, value_name = "JSON")]
+    pub versus: Option<PathBuf>,
 }
 
 /// Figures of one implementation on the bench texts.
@@ -93,6 +97,10 @@ struct Report {
     tail: Option<Tail>,
     /// Reference p50 divided by ours: how many times faster at batch 1.
     p50_speedup: Option<f64>,
+    /// Against ONNX Runtime (`--versus`).
+    versus: Option<Versus>,
+    /// Weight format in use (`int8` only if its load-time check held).
+    weights: String,
     throughput_speedup: Option<f64>,
 }
 
@@ -150,22 +158,24 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
             }
         }
     };
-    let (pipeline, ours) = match nlu {
+    let (pipeline, ours, weights) = match nlu {
         Some(nlu) => {
+            let weights = nlu.encoder_weights();
             let f = measure("frontdesk nlu", &refs, messages, |batch| {
                 nlu.analyze(batch).map(|_| ()).map_err(Into::into)
             })?;
-            ("nlu (Nlu::analyze)", f)
+            ("nlu (Nlu::analyze)", f, weights)
         }
         None => {
             let encoder = Encoder::load(&files, &opts.encoder)?;
+            let weights = encoder.weights();
             let f = measure("frontdesk encoder", &refs, messages, |batch| {
                 encoder
                     .encode_features(batch)
                     .map(|_| ())
                     .map_err(Into::into)
             })?;
-            ("encoder (encode_features)", f)
+            ("encoder (encode_features)", f, weights)
         }
     };
     // Peak so far: one model loaded. The reference below loads a second one.
@@ -190,6 +200,11 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
         throughput_by_batch: ours.throughput_by_batch.clone(),
         pipeline: pipeline.to_string(),
         kernels: bench::kernels(),
+        weights: weights_in_use(weights),
+        versus: match &a.versus {
+            Some(path) => Some(Versus::read(path, &ours)?),
+            None => None,
+        },
         messages_timed: messages,
         distinct_texts: refs.len(),
         mean_tokens,
@@ -209,8 +224,8 @@ pub fn run(a: BenchNluArgs) -> anyhow::Result<()> {
 
 fn print_table(r: &Report) {
     println!(
-        "{} texts of 10-20 word pieces (mean {:.1}), {} batch-1 calls, kernels {}",
-        r.distinct_texts, r.mean_tokens, r.messages_timed, r.kernels
+        "{} texts of 10-20 word pieces (mean {:.1}), {} batch-1 calls, kernels {}, weights {}",
+        r.distinct_texts, r.mean_tokens, r.messages_timed, r.kernels, r.weights
     );
     println!(
         "{:<28} {:>9} {:>9} {:>14}",
@@ -258,6 +273,9 @@ fn print_table(r: &Report) {
         "peak RSS {:.1} MB (before the reference is loaded)",
         r.rss_mb
     );
+    if let Some(v) = &r.versus {
+        v.print(r.kernels.as_str());
+    }
 }
 
 /// Batch-1 latency over `calls` calls after warm-up, then throughput at each batch size.
@@ -345,4 +363,92 @@ fn texts_from_file(path: &Path) -> anyhow::Result<Vec<String>> {
         .filter(|l| !l.is_empty())
         .map(String::from)
         .collect())
+}
+
+/// The weights in use (int8 falls back to f32 when its load-time check fails), with the
+/// dot product int8 runs on.
+fn weights_in_use(used: frontdesk::nlu::WeightFormat) -> String {
+    match used {
+        frontdesk::nlu::WeightFormat::Int8 => format!("int8 ({})", bench::int8_dot()),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Our figures as ratios of ONNX Runtime int8's, measured in the same run.
+#[derive(Debug, serde::Serialize)]
+struct Versus {
+    onnx_p50_ms: f64,
+    onnx_p99_ms: f64,
+    onnx_best_per_s: f64,
+    /// Ours over theirs (lower is better).
+    p50_ratio: f64,
+    /// Ours over theirs (higher is better).
+    throughput_ratio: f64,
+    /// Our p99 over our p50.
+    tail_ratio: f64,
+    /// Our best throughput at batch 16-32 over batch 1.
+    batching_gain: f64,
+}
+
+impl Versus {
+    fn read(path: &Path, ours: &Figures) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading ONNX Runtime's figures from {}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(text.trim()).with_context(|| {
+            format!(
+                "{}: not the JSON tests/bench/onnx_reference.py prints",
+                path.display()
+            )
+        })?;
+        let num = |x: &serde_json::Value, what: &str| {
+            x.as_f64()
+                .with_context(|| format!("{}: no number `{what}`", path.display()))
+        };
+        let (p50, p99) = (num(&v["p50_ms"], "p50_ms")?, num(&v["p99_ms"], "p99_ms")?);
+        let best = num(&v["best"][1], "best[1]")?;
+        let at = |b: usize| {
+            ours.throughput_by_batch
+                .iter()
+                .find(|(n, _)| *n == b)
+                .map_or(0.0, |(_, t)| *t)
+        };
+        let batched = at(16).max(at(32));
+        Ok(Self {
+            onnx_p50_ms: p50,
+            onnx_p99_ms: p99,
+            onnx_best_per_s: best,
+            p50_ratio: ours.p50_ms / p50,
+            throughput_ratio: ours.throughput_per_s / best,
+            tail_ratio: ours.p99_ms / ours.p50_ms,
+            batching_gain: batched / at(1).max(f64::MIN_POSITIVE),
+        })
+    }
+
+    fn print(&self, kernels: &str) {
+        let (p50_target, thr_target) = match kernels {
+            "Avx512" => (0.5, 2.0),
+            _ => (0.8, 1.3),
+        };
+        let mark = |ok: bool| if ok { "met" } else { "not met" };
+        println!(
+            "against ONNX Runtime int8 (p50 {:.3} ms, p99 {:.3} ms, best {:.0}/s):",
+            self.onnx_p50_ms, self.onnx_p99_ms, self.onnx_best_per_s
+        );
+        println!(
+            "  p50 {:.2}x theirs (target <= {p50_target}x: {}), throughput {:.2}x (target >= \
+             {thr_target}x: {})",
+            self.p50_ratio,
+            mark(self.p50_ratio <= p50_target),
+            self.throughput_ratio,
+            mark(self.throughput_ratio >= thr_target)
+        );
+        println!(
+            "  our p99 {:.2}x our p50 (target <= 1.5x: {}), batch 16-32 {:.2}x batch 1 (target \
+             >= 2.5x: {})",
+            self.tail_ratio,
+            mark(self.tail_ratio <= 1.5),
+            self.batching_gain,
+            mark(self.batching_gain >= 2.5)
+        );
+    }
 }

@@ -17,6 +17,11 @@ pub fn kernels() -> String {
     format!("{:?}", kernels::isa())
 }
 
+/// The integer dot product int8 weights run with in this process, e.g. `Avx512Vnni`.
+pub fn int8_dot() -> String {
+    format!("{:?}", kernels::int8::dot())
+}
+
 pub use crate::encoder::kernels::team::TeamCounters;
 
 /// What the encoder's helper threads did so far (see [`TeamCounters`]).

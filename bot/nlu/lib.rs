@@ -231,6 +231,11 @@ impl Nlu {
     }
 
     /// Understand a batch of messages with one encoder pass; results in input order.
+    /// The encoder's weight format in use (int8 only if its load-time check held).
+    pub fn encoder_weights(&self) -> WeightFormat {
+        self.encoder.weights()
+    }
+
     pub fn analyze(&self, texts: &[&str]) -> Result<Vec<Analysis>, NluError> {
         if texts.is_empty() {
             return Ok(Vec::new());
