@@ -68,7 +68,8 @@ pub struct Encoder {
     tokenizer: Tokenizer,
     model: Bert,
     dim: usize,
-    /// The format the layer weights are in: as asked, except int8 that failed its check.
+    /// The format the layer weights are in: as asked, except int8 that failed its check
+    /// (then f16, the default).
     weights: WeightFormat,
     /// With `weights = "int8"`: what its load-time check measured.
     int8_check: Option<int8_guard::Check>,
@@ -142,12 +143,16 @@ impl Encoder {
                 tracing::warn!(
                     mean_cosine = check.mean,
                     lowest_cosine = check.lowest,
-                    "int8 weights drift too far from f32 on this model (floors: mean {}, \
-                     lowest {}): using f32 weights (set nlu.weights = \"f16\" to save memory)",
+                    "int8 weights drift too far from f32 on this model or this CPU's int8 \
+                     products (floors: mean {}, lowest {}): using the default f16 weights; \
+                     set nlu.weights = \"f16\" to skip this check",
                     int8_guard::MIN_MEAN_COSINE,
                     int8_guard::MIN_COSINE,
                 );
+                drop(int8);
                 Self {
+                    model: load(WeightFormat::F16, None)?,
+                    weights: WeightFormat::F16,
                     int8_check: Some(check),
                     ..exact
                 }

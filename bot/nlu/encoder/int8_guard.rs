@@ -1,8 +1,8 @@
 //! The accuracy check that `weights = "int8"` must pass before it is used: the int8 model and
 //! the f32 model embed the same messages at load time, and int8 stays only if the mean
 //! cosine between their embeddings is at least [`MIN_MEAN_COSINE`] and none is below
-//! [`MIN_COSINE`]; otherwise the encoder keeps f32 and says so. The shipped tests hold int8
-//! to the same floors on sentence-transformers' reference texts and tweets, and to at most
+//! [`MIN_COSINE`]; otherwise the encoder says so and uses the default f16 weights. The
+//! shipped tests hold int8 to the same floors on sentence-transformers' reference texts and tweets, and to at most
 //! 0.3 points lost on each head's validation set (`tests/model/int8_accuracy.rs`).
 
 /// How int8 quantises, named in the keys of cached features: change it with the scheme.
@@ -87,5 +87,30 @@ impl Check {
 
     pub fn holds(&self) -> bool {
         self.mean >= MIN_MEAN_COSINE && self.lowest >= MIN_COSINE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_floors_must_hold() {
+        let e = |v: &[f32]| v.to_vec();
+        let exact = [e(&[1.0, 0.0]), e(&[0.0, 1.0])];
+        assert!(Check::of(&exact, &exact).holds());
+        // One embedding turned by ~5.7 degrees: cosine 0.995, the mean 0.9975.
+        let c = 0.995f32;
+        let turned = [e(&[c, (1.0 - c * c).sqrt()]), e(&[0.0, 1.0])];
+        let got = Check::of(&exact, &turned);
+        assert!((got.lowest - c).abs() < 1e-6 && got.mean < MIN_MEAN_COSINE);
+        assert!(!got.holds(), "a mean under 0.999 refuses int8");
+        // Many close ones and one at 0.994: the mean holds, the lowest does not.
+        let mut many = vec![e(&[1.0, 0.0]); 99];
+        let mut near = many.clone();
+        many.push(e(&[1.0, 0.0]));
+        near.push(e(&[0.994, (1.0f32 - 0.994 * 0.994).sqrt()]));
+        let got = Check::of(&many, &near);
+        assert!(got.mean >= MIN_MEAN_COSINE && !got.holds());
     }
 }

@@ -49,17 +49,9 @@ impl Dot {
 static DOT: OnceLock<Dot> = OnceLock::new();
 
 /// The dot product int8 weights run with on this CPU, within the kernels' instruction set
-/// ([`isa`]). `FRONTDESK_INT8_DOT=avx2|portable` narrows it (to measure the AVX2 path on a
-/// CPU that has VNNI); it never widens it.
+/// ([`isa`]).
 pub fn dot() -> Dot {
-    *DOT.get_or_init(|| {
-        let best = detect(isa());
-        match std::env::var("FRONTDESK_INT8_DOT").as_deref() {
-            Ok("portable") => Dot::Portable,
-            Ok("avx2") if best != Dot::Portable => Dot::Avx2,
-            _ => best,
-        }
-    })
+    *DOT.get_or_init(|| detect(isa()))
 }
 
 #[allow(unused_variables)]

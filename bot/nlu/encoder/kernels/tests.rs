@@ -16,7 +16,7 @@ fn naive(x: &[f32], w: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f
     y
 }
 
-fn pseudo(len: usize, seed: u32) -> Vec<f32> {
+pub(super) fn pseudo(len: usize, seed: u32) -> Vec<f32> {
     let mut s = seed;
     (0..len)
         .map(|_| {

@@ -109,17 +109,7 @@ pub(super) unsafe fn block_vnni512(
         let mut r0 = rows.start;
         while r0 < m {
             let h = MR512.min(m - r0);
-            let t = Tile {
-                x: q.data.as_ptr().add(r0 * q.stride),
-                stride: q.stride,
-                groups: p.groups,
-                panel,
-                colsum: p.colsum.as_ptr().add(c0),
-                wscale: p.scale.as_ptr().add(c0),
-                bias: w.bias.as_ptr().add(c0),
-                xscale: q.scale.as_ptr().add(r0),
-                xlow: q.low.as_ptr().add(r0),
-            };
+            let t = Tile::at(w, p, q, panel, c0, r0);
             let op = out.ptr(r0 * n + c0, (h - 1) * n + cols);
             match h {
                 12 => tile512::<12>(&t, op, n, cols),
@@ -155,6 +145,34 @@ struct Tile {
     bias: *const f32,
     xscale: *const f32,
     xlow: *const f32,
+}
+
+impl Tile {
+    /// The tile whose first row is `r0` and first column `c` (its column data at `panel`).
+    ///
+    /// # Safety
+    /// `panel` must point into `p.data`, `c` be a column and `r0` a row of the product.
+    #[inline(always)]
+    unsafe fn at(
+        w: &PackedLinear,
+        p: &Panels,
+        q: &Rows,
+        panel: *const i8,
+        c: usize,
+        r0: usize,
+    ) -> Self {
+        Self {
+            x: q.data.as_ptr().add(r0 * q.stride),
+            stride: q.stride,
+            groups: p.groups,
+            panel,
+            colsum: p.colsum.as_ptr().add(c),
+            wscale: p.scale.as_ptr().add(c),
+            bias: w.bias.as_ptr().add(c),
+            xscale: q.scale.as_ptr().add(r0),
+            xlow: q.low.as_ptr().add(r0),
+        }
+    }
 }
 
 /// The four activation bytes of row `r`, group `g`, in every 32-bit lane.
@@ -292,17 +310,7 @@ unsafe fn block256<D: Dot256, const MR: usize>(
             let h = MR.min(m - r0);
             for half in 0..2 {
                 let c = c0 + half * 16;
-                let t = Tile {
-                    x: q.data.as_ptr().add(r0 * q.stride),
-                    stride: q.stride,
-                    groups: p.groups,
-                    panel: panel.add(half * 64),
-                    colsum: p.colsum.as_ptr().add(c),
-                    wscale: p.scale.as_ptr().add(c),
-                    bias: w.bias.as_ptr().add(c),
-                    xscale: q.scale.as_ptr().add(r0),
-                    xlow: q.low.as_ptr().add(r0),
-                };
+                let t = Tile::at(w, p, q, panel.add(half * 64), c, r0);
                 let o = tmp.as_mut_ptr().add(half * 16);
                 match h {
                     6 => tile256::<D, 6>(&t, o),

@@ -1,17 +1,8 @@
 //! Int8 products against f32 and against each other.
 
+use super::super::tests::pseudo;
 use super::super::{Epilogue, PackedLinear, Panels as AnyPanels, WeightFormat};
 use super::*;
-
-fn pseudo(len: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        })
-        .collect()
-}
 
 /// Every dot product this CPU can run.
 fn dots() -> Vec<Dot> {
