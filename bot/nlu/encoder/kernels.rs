@@ -15,6 +15,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 mod attention;
+#[cfg(target_arch = "x86_64")]
+mod attention_x86;
 pub(crate) mod int8;
 pub(crate) mod math;
 #[cfg(target_arch = "aarch64")]

@@ -1,7 +1,7 @@
 //! Scaled dot-product self-attention within each message, one (message, head) pair per
 //! chunk of work, so the heads of even one short message are shared between threads.
 
-use super::math::{dot, softmax_inplace};
+use super::math::softmax_inplace;
 use super::team;
 #[cfg(target_arch = "x86_64")]
 use super::Isa;
@@ -33,8 +33,13 @@ pub(crate) fn attention(
         let (start, len) = (starts[msg], lens[msg]);
         match isa() {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `isa` returns Avx512 only after detecting avx512f, avx2 and fma; the
-            // body is `attend`, safe Rust whose one write is covered there.
+            // SAFETY: `isa` returns Avx512 only after detecting avx512f, avx2 and fma; `attention`
+            // asserted `qkv` holds every row, and each chunk writes its own (message, head).
+            Isa::Avx512 if dim / heads == super::attention_x86::HEAD => unsafe {
+                super::attention_x86::head32_avx512(qkv, start, len, head, dim, &out)
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above; the body is `attend`.
             Isa::Avx512 => unsafe { head_avx512(qkv, start, len, head, heads, dim, &out) },
             _ => attend(qkv, start, len, head, heads, dim, &out),
         }
@@ -62,7 +67,7 @@ unsafe fn head_avx512(
 
 /// One head of one message: each query row's softmax over that message's keys, times values.
 #[inline(always)]
-fn attend(
+pub(super) fn attend(
     qkv: &[f32],
     start: usize,
     len: usize,
@@ -75,12 +80,24 @@ fn attend(
     let scale = 1.0 / (dh as f32).sqrt();
     let ld = 3 * dim;
     let row = |t: usize, part: usize| &qkv[(start + t) * ld + part * dim + head * dh..][..dh];
+    // The keys transposed (`dh` rows of `len`), so one query's scores against every key are
+    // sums of whole rows, which vectorise, instead of `len` dot products each ending in a
+    // horizontal sum.
+    let mut keys = vec![0f32; dh * len];
+    for j in 0..len {
+        for (d, &k) in row(j, 1).iter().enumerate() {
+            keys[d * len + j] = k;
+        }
+    }
     let mut scores = vec![0f32; len];
     let mut ctx = vec![0f32; dh];
     for i in 0..len {
-        let q = row(i, 0);
-        for (j, sc) in scores.iter_mut().enumerate() {
-            *sc = dot(q, row(j, 1)) * scale;
+        scores.fill(0.0);
+        for (d, &q) in row(i, 0).iter().enumerate() {
+            let q = q * scale;
+            for (s, &k) in scores.iter_mut().zip(&keys[d * len..(d + 1) * len]) {
+                *s += q * k;
+            }
         }
         softmax_inplace(&mut scores);
         ctx.fill(0.0);
@@ -127,6 +144,57 @@ mod tests {
         attention(&qkv, &[3], 1, dim, &mut ctx);
         for t in 0..3 {
             assert!((ctx[t * dim] - 1.0).abs() < 1e-6 && (ctx[t * dim + 1] - 1.0).abs() < 1e-6);
+        }
+    }
+
+    /// The AVX-512 kernel for 32-wide heads gives the portable numbers, for messages of
+    /// every length around its 16-key blocks.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx512_heads_match_the_portable_ones() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let (heads, dim) = (3, 96);
+        let lens = [1usize, 2, 15, 16, 17, 31, 32, 40];
+        let rows: usize = lens.iter().sum();
+        let mut s = 7u32;
+        let qkv: Vec<f32> = (0..rows * 3 * dim)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((s >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 4.0
+            })
+            .collect();
+        let mut start = 0;
+        for &len in &lens {
+            for head in 0..heads {
+                let mut want = vec![0f32; rows * dim];
+                let mut got = vec![0f32; rows * dim];
+                attend(
+                    &qkv,
+                    start,
+                    len,
+                    head,
+                    heads,
+                    dim,
+                    &SharedOut::new(&mut want),
+                );
+                // SAFETY: avx512f detected above; qkv holds every row.
+                unsafe {
+                    crate::encoder::kernels::attention_x86::head32_avx512(
+                        &qkv,
+                        start,
+                        len,
+                        head,
+                        dim,
+                        &SharedOut::new(&mut got),
+                    )
+                };
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() < 1e-5, "len {len} head {head}: {g} vs {w}");
+                }
+            }
+            start += len;
         }
     }
 }

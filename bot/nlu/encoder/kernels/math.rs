@@ -102,16 +102,33 @@ pub(crate) fn gelu_inplace(v: &mut [f32]) {
 /// In-place softmax of one row.
 #[inline(always)]
 pub(crate) fn softmax_inplace(v: &mut [f32]) {
-    let max = v.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let mut sum = 0f32;
+    // Three separate passes, each of which vectorises: a running max or sum across the
+    // exponentials in one loop would keep the whole loop scalar.
+    let max = max16(v);
     for x in v.iter_mut() {
         *x = exp_f32(*x - max);
-        sum += *x;
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / sum(v);
     for x in v.iter_mut() {
         *x *= inv;
     }
+}
+
+/// Largest value, with 16 independent lanes so it vectorises (NaN-free input).
+#[inline(always)]
+pub(crate) fn max16(v: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 16];
+    let chunks = v.chunks_exact(16);
+    let rest = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    for c in chunks {
+        for i in 0..16 {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    acc.iter().fold(rest, |a, &b| if b > a { b } else { a })
 }
 
 /// Sum with 16 independent lanes, so it vectorises without reassociation flags.
@@ -123,25 +140,6 @@ pub(crate) fn sum(v: &[f32]) -> f32 {
     for c in chunks {
         for i in 0..16 {
             acc[i] += c[i];
-        }
-    }
-    acc.iter().sum::<f32>() + rest
-}
-
-/// Dot product with 16 independent lanes.
-#[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let rest: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..16 {
-            acc[i] += x[i] * y[i];
         }
     }
     acc.iter().sum::<f32>() + rest
@@ -271,6 +269,10 @@ mod tests {
             );
         }
         let a: Vec<f32> = (0..37).map(|i| i as f32).collect();
-        assert_eq!(dot(&a, &a), (0..37).map(|i| (i * i) as f32).sum::<f32>());
+        assert_eq!(sum(&a), (0..37).sum::<i32>() as f32);
+        assert_eq!(max16(&a), 36.0);
+        let mut p = vec![1.0f32, 2.0, 3.0];
+        softmax_inplace(&mut p);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6 && p[2] > p[1] && p[1] > p[0]);
     }
 }
