@@ -116,18 +116,28 @@ impl Encoder {
             int8_check: None,
         };
         if opts.weights == WeightFormat::Int8 {
-            let exact = enc;
-            let calibration = exact.tokenize(int8_guard::CALIBRATION_TEXTS)?;
+            // Calibrate on f32 and keep its check embeddings, then let the f32 model go before
+            // the int8 one is built, so the two never sit in memory together.
+            let calibration = enc.tokenize(int8_guard::CALIBRATION_TEXTS)?;
             let ids: Vec<&[u32]> = calibration.iter().map(|e| e.get_ids()).collect();
-            let cal = exact.model.calibrate(&ids)?;
+            let cal = enc.model.calibrate(&ids)?;
+            let texts = int8_guard::CHECK_TEXTS;
+            let want = enc.encode(texts)?;
+            let Self {
+                tokenizer,
+                dim,
+                model: exact,
+                ..
+            } = enc;
+            drop(exact);
             let int8 = Self {
                 model: load(WeightFormat::Int8, Some(&cal))?,
-                tokenizer: exact.tokenizer.clone(),
+                tokenizer,
+                dim,
                 weights: WeightFormat::Int8,
-                ..exact
+                int8_check: None,
             };
-            let texts = int8_guard::CHECK_TEXTS;
-            let check = int8_guard::Check::of(&exact.encode(texts)?, &int8.encode(texts)?);
+            let check = int8_guard::Check::of(&want, &int8.encode(texts)?);
             enc = if check.holds() {
                 tracing::info!(
                     mean_cosine = check.mean,
@@ -149,12 +159,19 @@ impl Encoder {
                     int8_guard::MIN_MEAN_COSINE,
                     int8_guard::MIN_COSINE,
                 );
-                drop(int8);
+                let Self {
+                    tokenizer,
+                    dim,
+                    model: refused,
+                    ..
+                } = int8;
+                drop(refused);
                 Self {
                     model: load(WeightFormat::F16, None)?,
+                    tokenizer,
+                    dim,
                     weights: WeightFormat::F16,
                     int8_check: Some(check),
-                    ..exact
                 }
             };
         }
