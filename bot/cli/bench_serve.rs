@@ -126,7 +126,7 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
         let key = server.key.clone();
         (Target::External(server), url, key)
     } else {
-        start_in_process(args, data).await?
+        start_in_process(&args.store, data).await?
     };
     let threads = |t: &Target| match t {
         Target::External(s) => thread_cpu_secs_with(s.pid()),

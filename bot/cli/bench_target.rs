@@ -13,7 +13,6 @@ use anyhow::{bail, Context};
 use frontdesk::config::Config;
 
 use super::bench_cpu::SERVER_THREADS;
-use super::bench_serve::BenchServeArgs;
 
 /// Per-address limits off, socket caps out of reach: the load comes from one address.
 const UNLIMITED: &str = "\
@@ -156,7 +155,7 @@ pub enum Target {
 /// Starts the server(s) on a runtime of their own in this process; returns them with the
 /// URL(s) to send to and an API key.
 pub async fn start_in_process(
-    args: &BenchServeArgs,
+    store: &str,
     data: &std::path::Path,
 ) -> anyhow::Result<(Target, String, String)> {
     let mut config = Config::load(None)?;
@@ -164,7 +163,7 @@ pub async fn start_in_process(
     config.server.data_dir = data.join("node-a");
     // the load comes from one address, far above any per-sender limit: measure the server
     config.limits = frontdesk::config::LimitsConfig::unlimited();
-    let cluster = match args.store.as_str() {
+    let cluster = match store {
         "sled" => None,
         _ => {
             let cluster = frontdesk::store::cluster::Cluster::start()?;
@@ -179,7 +178,7 @@ pub async fn start_in_process(
         .enable_all()
         .build()?;
     let mut servers = Vec::new();
-    let nodes = if args.store == "postgres-2" { 2 } else { 1 };
+    let nodes = if store == "postgres-2" { 2 } else { 1 };
     for n in 0..nodes {
         let mut config = config.clone();
         if n > 0 {

@@ -18,6 +18,7 @@ mod attention;
 #[cfg(target_arch = "x86_64")]
 mod attention_x86;
 pub(crate) mod int8;
+mod int8_layout;
 pub(crate) mod math;
 #[cfg(target_arch = "aarch64")]
 mod neon;

@@ -74,7 +74,7 @@ pub(super) unsafe fn head32_avx512(
         }
     }
     let scale = 1.0 / (HEAD as f32).sqrt();
-    let tail: u16 = if len % 16 == 0 {
+    let tail: u16 = if len.is_multiple_of(16) {
         0xffff
     } else {
         ((1u32 << (len % 16)) - 1) as u16

@@ -13,7 +13,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::int8::{quantize_row, Panels, Rows, GROUP};
+use super::int8_layout::{quantize_row, Panels, Rows, GROUP};
 use super::x86::masks;
 use super::{finish, Epilogue, PackedLinear, SharedOut, NR};
 
