@@ -86,6 +86,9 @@ pub struct Latency {
 
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
+    /// With `--external`: the server process's id (stopped by the time the report is out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_server_pid: Option<u32>,
     pub store: String,
     pub cores: usize,
     /// Whole-machine CPU seconds per answered message in the throughput phase.
@@ -191,9 +194,16 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     let conv_secs = started.elapsed().as_secs_f64();
     pb.finish_and_clear();
     let (rss_after, peak) = memory(&target);
+    let external_server_pid = match &target {
+        Target::External(s) => Some(s.pid()),
+        Target::InProcess { .. } => None,
+    };
     let cluster = match target {
         Target::External(server) => {
-            server.stop().await?;
+            let status = server.stop().await?;
+            if !status.success() {
+                tracing::warn!(%status, "the server did not stop cleanly on SIGTERM");
+            }
             None
         }
         Target::InProcess {
@@ -215,6 +225,7 @@ async fn bench_in(args: &BenchServeArgs, data: &std::path::Path) -> anyhow::Resu
     };
     drop(cluster);
     Ok(BenchReport {
+        external_server_pid,
         rows_written_per_message,
         store: if args.external {
             "sled (server in a process of its own)".into()

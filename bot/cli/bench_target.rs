@@ -112,20 +112,32 @@ impl ExternalServer {
         self.child.id()
     }
 
-    /// Asks the server to stop (SIGTERM) and waits for it; kills it after 30 s.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    /// Asks the server to stop (SIGTERM) and waits for it; kills it after 30 s. Returns how
+    /// it ended.
+    pub async fn stop(mut self) -> anyhow::Result<std::process::ExitStatus> {
         // SAFETY: kill(2) on our own child's pid, which has not been reaped (we hold it).
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let started = Instant::now();
-        while self.child.try_wait()?.is_none() {
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
             if started.elapsed() > Duration::from_secs(30) {
                 self.child.kill()?;
-                self.child.wait()?;
-                break;
+                return Ok(self.child.wait()?);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(())
+    }
+}
+
+/// A bench that fails half-way (or is interrupted by an error) leaves no server behind.
+impl Drop for ExternalServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

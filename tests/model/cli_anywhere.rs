@@ -180,3 +180,45 @@ async fn init_writes_editable_defaults_that_serve_uses() {
     // The store went where the lead's config says, beside the config.
     assert!(lead.join("frontdesk-data").is_dir());
 }
+
+/// `bench serve --external` runs `frontdesk serve` as a process of its own (here with int8
+/// weights, passed through the environment), drives it over loopback, reports every message
+/// answered with CPU for the server's threads, and stops the server when it is done.
+#[test]
+fn bench_serve_drives_a_server_in_a_process_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .current_dir(dir.path())
+        .args([
+            "bench",
+            "serve",
+            "--external",
+            "--messages",
+            "60",
+            "--concurrency",
+            "4",
+            "--rate",
+            "20",
+            "--rate-secs",
+            "1",
+            "--conversations",
+            "20",
+            "--json",
+        ])
+        .env("FRONTDESK_WEIGHTS", "int8")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_str(ok(&out).trim()).expect("one JSON report");
+    assert_eq!(report["throughput_latency"]["errors"], 0, "{report}");
+    assert_eq!(report["fixed_rate_latency"]["errors"], 0, "{report}");
+    assert!(report["messages_per_sec"].as_f64().unwrap() > 0.0);
+    let threads = report["cpu_ms_per_message_by_thread"].to_string();
+    assert!(threads.contains("server: nlu-worker"), "{threads}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("did not stop cleanly"), "{stderr}");
+    // The server it started has stopped and was reaped.
+    let pid = report["external_server_pid"]
+        .as_u64()
+        .expect("the server's pid");
+    assert!(pid > 0 && !Path::new(&format!("/proc/{pid}")).exists());
+}
