@@ -26,6 +26,8 @@ pub(crate) mod team;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 #[cfg(target_arch = "x86_64")]
+mod x86_amx;
+#[cfg(target_arch = "x86_64")]
 mod x86_int8;
 
 pub(crate) use attention::attention;

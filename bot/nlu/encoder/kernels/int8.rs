@@ -32,6 +32,9 @@ fn detect(isa: Isa) -> Dot {
     #[cfg(target_arch = "x86_64")]
     {
         if isa == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512vnni") {
+            if super::x86_amx::has_amx_int8() && super::x86_amx::request_tiles() {
+                return Dot::Amx;
+            }
             return Dot::Avx512Vnni;
         }
         if matches!(isa, Isa::Avx512 | Isa::Avx2) {
@@ -101,8 +104,10 @@ impl Rows {
     pub fn quantize(x: &[f32], m: usize, k: usize, p: &Panels) -> Self {
         let dot = p.dot;
         let stride = k.div_ceil(4) * 4;
+        // Whole 16-row tiles, for AMX (the rows past `m` stay 0 and are never stored).
+        let padded = m.div_ceil(16) * 16;
         let mut rows = Self {
-            data: vec![0u8; m * stride],
+            data: vec![0u8; padded * stride],
             scale: vec![0f32; m],
             low: vec![0f32; m],
             stride,
@@ -113,8 +118,8 @@ impl Rows {
             let src = &x[r * k..(r + 1) * k];
             let dst = &mut rows.data[r * stride..r * stride + k];
             #[cfg(target_arch = "x86_64")]
-            if dot == Dot::Avx512Vnni {
-                // SAFETY: Avx512Vnni is detected only with avx512f (see `detect`); `unsmooth`
+            if matches!(dot, Dot::Avx512Vnni | Dot::Amx) {
+                // SAFETY: these are detected only with avx512f (see `detect`); `unsmooth`
                 // has `k` factors (`pack` asserted it).
                 (rows.scale[r], rows.low[r]) = unsafe {
                     super::x86_int8::quantize_avx512(src, p.unsmooth.as_deref(), dst, levels)
@@ -155,6 +160,16 @@ pub(super) fn block(
     panels: Range<usize>,
 ) {
     match p.dot {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `dot()` gives Amx only after detecting AMX-TILE, AMX-INT8, avx512f and
+        // avx512vnni and being granted the tile state; the width is checked here, and `Rows`
+        // pads whole tiles; sizes and writes as below.
+        Dot::Amx if w.k % super::x86_amx::STEP == 0 && q.stride == w.k => unsafe {
+            super::x86_amx::block_amx(w, p, q, rows, out, epi, panels)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: Amx implies Avx512Vnni's features (products of another width run here).
+        Dot::Amx => unsafe { super::x86_int8::block_vnni512(w, p, q, rows, out, epi, panels) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `dot()` gives Avx512Vnni only after detecting avx512f and avx512vnni; the
         // packing functions sized `p` and `q` for `w`, which `forward` checked against `out`,

@@ -11,6 +11,9 @@ pub(crate) const GROUP: usize = NR * 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub enum Dot {
+    /// Intel AMX `tdpbusd` on 16-row tiles (products whose width is a multiple of 64; others
+    /// take AVX-512 VNNI), with AVX-512 VNNI's quantisation.
+    Amx,
     /// AVX-512 VNNI `vpdpbusd`: four u8 x s8 products summed into each 32-bit lane.
     Avx512Vnni,
     /// AVX-VNNI: the same instruction on 256-bit registers.

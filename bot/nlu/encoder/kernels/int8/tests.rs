@@ -18,6 +18,9 @@ fn dots() -> Vec<Dot> {
             }
             if has!("avx512f") && has!("avx512vnni") {
                 v.push(Dot::Avx512Vnni);
+                if super::super::x86_amx::has_amx_int8() && super::super::x86_amx::request_tiles() {
+                    v.push(Dot::Amx);
+                }
             }
         }
     }
@@ -41,7 +44,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 /// a multiple of four: the same integers as the plain loops, and close to the f32 product.
 #[test]
 fn every_kernel_matches_the_plain_loops_and_stays_near_f32() {
-    for &(n, k) in &[(100usize, 64usize), (40, 70), (32, 384)] {
+    for &(n, k) in &[(100usize, 64usize), (40, 70), (32, 384), (70, 1536)] {
         let w = pseudo(n * k, 11);
         let b = pseudo(n, 12);
         let exact = PackedLinear::new(&w, &b, n, k, WeightFormat::F32);
