@@ -71,6 +71,34 @@ fn int8_embeddings_stay_near_f32_on_reference_texts_and_tweets() {
     }
 }
 
+/// Batches run other kernels than one message does (AMX tiles from 64 rows where the CPU has
+/// them): a message's embedding is the same either way, to well within int8's own floor.
+#[test]
+fn int8_embeds_a_message_alike_alone_and_in_a_batch() {
+    let int8 = encoder(WeightFormat::Int8);
+    let tweets: Vec<String> = std::fs::read_to_string(shared("data/tweeteval/sentiment/val.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once('\t').map(|(_, t)| t.to_string()))
+        .take(96)
+        .collect();
+    let refs: Vec<&str> = tweets.iter().map(String::as_str).collect();
+    let batched = int8.encode(&refs).unwrap();
+    let alone: Vec<Vec<f32>> = refs
+        .iter()
+        .map(|t| int8.encode(&[t]).unwrap().remove(0))
+        .collect();
+    let got = Check::of(&batched, &alone);
+    eprintln!(
+        "int8 batched against alone, {} tweets: mean cosine {:.5}, lowest {:.5}",
+        refs.len(),
+        got.mean,
+        got.lowest
+    );
+    assert!(got.mean >= 0.9995 && got.lowest >= 0.998, "{got:?}");
+}
+
 /// Points lost from f16 (the default) to int8, accuracy and macro-F1 each.
 fn assert_within_points(head: &str, f16: &Report, int8: &Report) {
     let lost_acc = 100.0 * (f16.accuracy - int8.accuracy);

@@ -203,14 +203,15 @@ impl Layer {
         let d = cfg.hidden_size;
         let p = format!("encoder.layer.{i}");
         let input_max = |j: usize| cal.map(|c| c.layers[i][j].as_slice());
-        // The product after GELU stays f16 under int8: its 1,536 heavy-tailed inputs lose the
-        // most to 8 bits (all-int8 embeddings came to mean cosine 0.9990 on the reference
-        // texts and cost the anger head two of its 374 validation answers; with this one
-        // in f16, 0.9995 and one answer).
+        // The product after GELU is not int8 under int8: its 1,536 heavy-tailed inputs lose
+        // the most to 8 bits (all-int8 embeddings came to mean cosine 0.9990 on the reference
+        // texts and cost the anger head two of its 374 validation answers; int8 weights alone
+        // there, the same). It runs in f16, and for batches on AMX-BF16 CPUs in bf16.
         let output_format = match w.format {
             WeightFormat::Int8 => WeightFormat::F16,
             other => other,
         };
+        let output_bf16 = w.format == WeightFormat::Int8 && kernels::bf16::available();
         let mut qkv_w = Vec::with_capacity(3 * d * d);
         let mut qkv_b = Vec::with_capacity(3 * d);
         for part in ["query", "key", "value"] {
@@ -237,14 +238,22 @@ impl Layer {
                 w.format,
                 input_max(2),
             )?,
-            output: load_linear(
-                w,
-                &format!("{p}.output.dense"),
-                d,
-                cfg.intermediate_size,
-                output_format,
-                input_max(3),
-            )?,
+            output: if output_bf16 {
+                let prefix = format!("{p}.output.dense");
+                let k = cfg.intermediate_size;
+                let weight = w.get(&format!("{prefix}.weight"), &[d, k])?;
+                let bias = w.get(&format!("{prefix}.bias"), &[d])?;
+                PackedLinear::new(&weight, &bias, d, k, output_format).with_large_bf16(&weight)
+            } else {
+                load_linear(
+                    w,
+                    &format!("{p}.output.dense"),
+                    d,
+                    cfg.intermediate_size,
+                    output_format,
+                    input_max(3),
+                )?
+            },
             output_norm: LayerNorm::load(w, &format!("{p}.output.LayerNorm"), d, eps)?,
         })
     }

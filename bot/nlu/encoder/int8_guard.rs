@@ -5,9 +5,19 @@
 //! shipped tests hold int8 to the same floors on sentence-transformers' reference texts and tweets, and to at most
 //! 0.3 points lost on each head's validation set (`tests/model/int8_accuracy.rs`).
 
-/// How int8 quantises, named in the keys of cached features: change it with the scheme.
-pub const SCHEME: &str = "int8 v2: weights per column, activations per token from low to high, \
-     channels evened (SmoothQuant 0.5) on CALIBRATION_TEXTS, the product after GELU in f16";
+/// How int8 quantises on this CPU, named in the keys of cached features: change it with the
+/// scheme.
+pub fn scheme() -> String {
+    format!(
+        "int8 v3: weights per column, activations per token from low to high, channels evened \
+         (SmoothQuant 0.5) on CALIBRATION_TEXTS, the product after GELU in {}",
+        if super::kernels::bf16::available() {
+            "bf16 (AMX)"
+        } else {
+            "f16"
+        }
+    )
+}
 
 /// Mean cosine to the f32 embeddings that int8 must reach over the check messages.
 pub const MIN_MEAN_COSINE: f32 = 0.999;

@@ -17,6 +17,7 @@ use std::time::Duration;
 mod attention;
 #[cfg(target_arch = "x86_64")]
 mod attention_x86;
+pub(crate) mod bf16;
 pub(crate) mod int8;
 mod int8_layout;
 pub(crate) mod math;
@@ -130,7 +131,15 @@ pub(crate) struct PackedLinear {
     pub k: usize,
     panels: Panels,
     bias: Vec<f32>,
+    /// The same weights as bf16 for products of at least [`AMX_MIN_ROWS`] rows, where the CPU
+    /// has AMX-BF16 (see [`bf16`]).
+    large: Option<bf16::Panels>,
 }
+
+/// Products with fewer rows (one message, or a few) stay on the vector kernels: AMX's tiles
+/// of 16 rows would be mostly padding, and switching the tile unit on and off for short
+/// products cost more in the latency tail (p99 1.95x p50 against 1.25x) than it saved.
+pub(crate) const AMX_MIN_ROWS: usize = 64;
 
 /// What happens to a tile of `x W^T + b` before it is stored.
 #[derive(Clone, Copy)]
@@ -175,6 +184,7 @@ impl PackedLinear {
             k,
             panels,
             bias: b,
+            large: None,
         }
     }
 
@@ -190,6 +200,17 @@ impl PackedLinear {
         lin.bias = bias.to_vec();
         lin.bias.resize(n.div_ceil(NR) * NR, 0.0);
         lin
+    }
+
+    /// Adds bf16 panels of the same weights `w` for products of at least [`AMX_MIN_ROWS`]
+    /// rows; only where [`bf16::available`].
+    pub fn with_large_bf16(mut self, w: &[f32]) -> Self {
+        assert!(
+            bf16::available(),
+            "bf16 panels are only packed where they can run"
+        );
+        self.large = Some(bf16::Panels::pack(w, self.n, self.k));
+        self
     }
 
     pub fn panel_count(&self) -> usize {
@@ -210,6 +231,17 @@ impl PackedLinear {
             let q = int8::Rows::quantize(x, m, self.k, p);
             return self.chunks(m, np, &|rows, panels| {
                 int8::block(self, p, &q, rows, &out, epi, panels)
+            });
+        }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(p) = self.large.as_ref().filter(|_| m >= AMX_MIN_ROWS) {
+            // SAFETY: bf16 panels exist only where `bf16::available` (AMX-BF16, AVX-512 BF16
+            // conversions: every AMX CPU has them, and the tile state was granted).
+            let xb = unsafe { x86_amx::bf16_rows(x, m, self.k, p.pairs) };
+            return self.chunks(m, np, &|rows, panels| {
+                // SAFETY: as above; `xb` was made for these panels; each chunk writes its own
+                // rows x panels.
+                unsafe { x86_amx::block_amx_bf16(self, p, &xb, rows, &out, epi, panels) }
             });
         }
         self.chunks(m, np, &|rows, panels| {

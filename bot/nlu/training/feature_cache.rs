@@ -66,7 +66,7 @@ pub(super) fn cache_key(
         WeightFormat::F16 => {}
         WeightFormat::F32 => h.update(b"\0weights=F32"),
         // A change to how int8 quantises changes every feature: the scheme names it.
-        WeightFormat::Int8 => h.update(format!("\0weights={}", int8_guard::SCHEME).as_bytes()),
+        WeightFormat::Int8 => h.update(format!("\0weights={}", int8_guard::scheme()).as_bytes()),
     }
     Ok(hex::encode(h.finalize())[..24].to_string())
 }

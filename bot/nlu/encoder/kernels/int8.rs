@@ -164,11 +164,13 @@ pub(super) fn block(
         // SAFETY: `dot()` gives Amx only after detecting AMX-TILE, AMX-INT8, avx512f and
         // avx512vnni and being granted the tile state; the width is checked here, and `Rows`
         // pads whole tiles; sizes and writes as below.
-        Dot::Amx if w.k % super::x86_amx::STEP == 0 && q.stride == w.k => unsafe {
-            super::x86_amx::block_amx(w, p, q, rows, out, epi, panels)
-        },
+        Dot::Amx
+            if w.k % super::x86_amx::STEP == 0
+                && q.stride == w.k
+                && q.scale.len() >= super::AMX_MIN_ROWS =>
+        unsafe { super::x86_amx::block_amx(w, p, q, rows, out, epi, panels) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: Amx implies Avx512Vnni's features (products of another width run here).
+        // SAFETY: Amx implies Avx512Vnni's features (short products and other widths run here).
         Dot::Amx => unsafe { super::x86_int8::block_vnni512(w, p, q, rows, out, epi, panels) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `dot()` gives Avx512Vnni only after detecting avx512f and avx512vnni; the

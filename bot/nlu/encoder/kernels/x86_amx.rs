@@ -181,3 +181,117 @@ unsafe fn rescale(
         }
     }
 }
+
+/// Whether this CPU has AMX-BF16 (CPUID leaf 7, EDX bit 22).
+pub(super) fn has_amx_bf16() -> bool {
+    __cpuid_count(7, 0).edx & (1 << 22) != 0
+}
+
+/// Activations for bf16 panels: `m` rows as bf16, padded to whole 16-row tiles and to an even
+/// width (`2 * pairs`), rounded to nearest even by `vcvtneps2bf16`.
+///
+/// # Safety
+/// The CPU must support avx512f and avx512bf16.
+#[target_feature(enable = "avx512f,avx512bf16,avx2,fma")]
+pub(super) unsafe fn bf16_rows(x: &[f32], m: usize, k: usize, pairs: usize) -> Vec<u16> {
+    let stride = 2 * pairs;
+    let mut out = vec![0u16; m.div_ceil(TILE_ROWS) * TILE_ROWS * stride];
+    assert!(x.len() >= m * k);
+    for r in 0..m {
+        let (src, dst) = (x.as_ptr().add(r * k), out.as_mut_ptr().add(r * stride));
+        let mut i = 0;
+        while i < k {
+            let mask: u16 = if k - i >= 16 {
+                0xffff
+            } else {
+                ((1u32 << (k - i)) - 1) as u16
+            };
+            let v = _mm512_maskz_loadu_ps(mask, src.add(i));
+            let h: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(v));
+            _mm256_mask_storeu_epi16(dst.add(i) as *mut i16, mask, h);
+            i += 16;
+        }
+    }
+    out
+}
+
+/// `out[rows, panels' columns] = epilogue(x W^T + b)` with bf16 panels on AMX-BF16.
+///
+/// # Safety
+/// As the module's contract, for bf16: the CPU has AMX-BF16 and the tile state was granted,
+/// `xb` came from [`bf16_rows`] for `w` (`2 * p.pairs` a multiple of 32 values).
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) unsafe fn block_amx_bf16(
+    w: &PackedLinear,
+    p: &super::bf16::Panels,
+    xb: &[u16],
+    rows: Range<usize>,
+    out: &SharedOut,
+    epi: Epilogue,
+    panels: Range<usize>,
+) {
+    use super::bf16::PAIR;
+    let (n, m) = (w.n, rows.end);
+    let stride = 2 * p.pairs;
+    assert!(stride % 32 == 0);
+    assert!(xb.len() >= m.div_ceil(TILE_ROWS) * TILE_ROWS * stride);
+    assert!(p.data.len() >= panels.end * p.pairs * PAIR);
+    let cfg = config();
+    asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack));
+    let mut sums = [0f32; TILE_ROWS * NR];
+    for pi in panels {
+        let panel = p.data.as_ptr().add(pi * p.pairs * PAIR);
+        let cols = NR.min(n - pi * NR);
+        let c0 = pi * NR;
+        let (m0, m1) = masks(cols);
+        let b = [
+            _mm512_loadu_ps(w.bias.as_ptr().add(c0)),
+            _mm512_loadu_ps(w.bias.as_ptr().add(c0 + 16)),
+        ];
+        let mut r0 = rows.start;
+        while r0 < m {
+            asm!("tilezero tmm0", "tilezero tmm1", options(nostack));
+            // 32 inputs (16 pairs) a step.
+            for s in 0..stride / 32 {
+                let a = xb.as_ptr().add(r0 * stride + s * 32);
+                let bp = panel.add(s * 16 * PAIR);
+                asm!(
+                    "tileloadd tmm2, [{a} + {sa}*1]",
+                    "tileloadd tmm3, [{b} + {sb}*1]",
+                    "tileloadd tmm4, [{b2} + {sb}*1]",
+                    "tdpbf16ps tmm0, tmm2, tmm3",
+                    "tdpbf16ps tmm1, tmm2, tmm4",
+                    a = in(reg) a,
+                    sa = in(reg) stride * 2,
+                    b = in(reg) bp,
+                    b2 = in(reg) bp.add(32),
+                    sb = in(reg) PAIR * 2,
+                    options(nostack)
+                );
+            }
+            asm!(
+                "tilestored [{c} + {s}*1], tmm0",
+                "tilestored [{c2} + {s}*1], tmm1",
+                c = in(reg) sums.as_mut_ptr(),
+                c2 = in(reg) sums.as_mut_ptr().add(16),
+                s = in(reg) NR * 4,
+                options(nostack)
+            );
+            let h = TILE_ROWS.min(m - r0);
+            for r in 0..h {
+                let off = (r0 + r) * n + c0;
+                let o = out.ptr(off, cols);
+                for (half, mask) in [(0, m0), (1, m1)] {
+                    let y = _mm512_add_ps(
+                        _mm512_loadu_ps(sums.as_ptr().add(r * NR + half * 16)),
+                        b[half],
+                    );
+                    _mm512_mask_storeu_ps(o.add(half * 16), mask, y);
+                }
+                finish(out.slice(off, cols), epi, off);
+            }
+            r0 += h;
+        }
+    }
+    asm!("tilerelease", options(nostack));
+}

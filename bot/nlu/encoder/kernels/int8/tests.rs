@@ -48,7 +48,7 @@ fn every_kernel_matches_the_plain_loops_and_stays_near_f32() {
         let w = pseudo(n * k, 11);
         let b = pseudo(n, 12);
         let exact = PackedLinear::new(&w, &b, n, k, WeightFormat::F32);
-        for m in (1..=13).chain([30]) {
+        for m in (1..=13).chain([30, 64, 65, 80]) {
             let x = pseudo(m * k, 13 + m as u32);
             let mut want = vec![0f32; m * n];
             exact.forward(&x, m, &mut want, Epilogue::Bias);
