@@ -211,7 +211,7 @@ impl Layer {
             WeightFormat::Int8 => WeightFormat::F16,
             other => other,
         };
-        let output_bf16 = w.format == WeightFormat::Int8 && kernels::bf16::available();
+        let output_bf16 = w.format == WeightFormat::Int8 && kernels::int8::bf16_available();
         let mut qkv_w = Vec::with_capacity(3 * d * d);
         let mut qkv_b = Vec::with_capacity(3 * d);
         for part in ["query", "key", "value"] {

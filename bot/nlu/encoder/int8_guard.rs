@@ -11,7 +11,7 @@ pub fn scheme() -> String {
     format!(
         "int8 v3: weights per column, activations per token from low to high, channels evened \
          (SmoothQuant 0.5) on CALIBRATION_TEXTS, the product after GELU in {}",
-        if super::kernels::bf16::available() {
+        if super::kernels::int8::bf16_available() {
             "bf16 (AMX)"
         } else {
             "f16"

@@ -203,10 +203,10 @@ impl PackedLinear {
     }
 
     /// Adds bf16 panels of the same weights `w` for products of at least [`AMX_MIN_ROWS`]
-    /// rows; only where [`bf16::available`].
+    /// rows; only where [`int8::bf16_available`].
     pub fn with_large_bf16(mut self, w: &[f32]) -> Self {
         assert!(
-            bf16::available(),
+            int8::bf16_available(),
             "bf16 panels are only packed where they can run"
         );
         self.large = Some(bf16::Panels::pack(w, self.n, self.k));
@@ -235,7 +235,7 @@ impl PackedLinear {
         }
         #[cfg(target_arch = "x86_64")]
         if let Some(p) = self.large.as_ref().filter(|_| m >= AMX_MIN_ROWS) {
-            // SAFETY: bf16 panels exist only where `bf16::available` (AMX-BF16, AVX-512 BF16
+            // SAFETY: bf16 panels exist only where `int8::bf16_available` (AMX-BF16, AVX-512 BF16
             // conversions: every AMX CPU has them, and the tile state was granted).
             let xb = unsafe { x86_amx::bf16_rows(x, m, self.k, p.pairs) };
             return self.chunks(m, np, &|rows, panels| {
@@ -460,3 +460,6 @@ fn finish(o: &mut [f32], epi: Epilogue, offset: usize) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod bf16_tests;

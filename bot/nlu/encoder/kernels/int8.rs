@@ -27,6 +27,17 @@ pub fn dot() -> Dot {
     *DOT.get_or_init(|| detect(isa()))
 }
 
+/// Whether batches' product after GELU can run in bf16 on AMX-BF16 ([`super::bf16`]): int8
+/// runs on AMX here and the CPU has AMX-BF16.
+pub fn bf16_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        dot() == Dot::Amx && super::x86_amx::has_amx_bf16()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 #[allow(unused_variables)]
 fn detect(isa: Isa) -> Dot {
     #[cfg(target_arch = "x86_64")]

@@ -31,7 +31,15 @@ pub(super) fn has_amx_int8() -> bool {
 }
 
 /// Asks Linux for the AMX tile data state (`arch_prctl(ARCH_REQ_XCOMP_PERM,
-/// XFEATURE_XTILEDATA)`), once per process, for every thread; false if refused.
+/// XFEATURE_XTILEDATA)`), once per process, for every thread; false if refused, and on other
+/// systems (whose system call numbers differ: AMX stays off there).
+#[cfg(not(target_os = "linux"))]
+pub(super) fn request_tiles() -> bool {
+    false
+}
+
+/// See the other `request_tiles`.
+#[cfg(target_os = "linux")]
 pub(super) fn request_tiles() -> bool {
     const SYS_ARCH_PRCTL: i64 = 158;
     const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
