@@ -176,7 +176,7 @@ pub(super) fn block(
         // avx512vnni and being granted the tile state; the width is checked here, and `Rows`
         // pads whole tiles; sizes and writes as below.
         Dot::Amx
-            if w.k % super::x86_amx::STEP == 0
+            if w.k.is_multiple_of(super::x86_amx::STEP)
                 && q.stride == w.k
                 && q.scale.len() >= super::AMX_MIN_ROWS =>
         unsafe { super::x86_amx::block_amx(w, p, q, rows, out, epi, panels) },

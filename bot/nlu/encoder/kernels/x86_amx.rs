@@ -92,7 +92,7 @@ pub(super) unsafe fn block_amx(
     panels: Range<usize>,
 ) {
     let (n, m) = (w.n, rows.end);
-    assert!(w.k % STEP == 0 && q.stride == w.k);
+    assert!(w.k.is_multiple_of(STEP) && q.stride == w.k);
     assert!(q.data.len() >= m.div_ceil(TILE_ROWS) * TILE_ROWS * q.stride);
     assert!(p.data.len() >= panels.end * p.groups * GROUP);
     let cfg = config();
@@ -241,7 +241,7 @@ pub(super) unsafe fn block_amx_bf16(
     use super::bf16::PAIR;
     let (n, m) = (w.n, rows.end);
     let stride = 2 * p.pairs;
-    assert!(stride % 32 == 0);
+    assert!(stride.is_multiple_of(32));
     assert!(xb.len() >= m.div_ceil(TILE_ROWS) * TILE_ROWS * stride);
     assert!(p.data.len() >= panels.end * p.pairs * PAIR);
     let cfg = config();
