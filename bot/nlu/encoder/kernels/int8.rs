@@ -124,7 +124,8 @@ impl Rows {
             stride,
         };
         let levels = dot.levels() as f32;
-        let mut even = vec![0f32; if p.unsmooth.is_some() { k } else { 0 }];
+        // Evened rows for the kernels without a fused quantiser (AVX-512 needs none).
+        let mut even = Vec::new();
         for r in 0..m {
             let src = &x[r * k..(r + 1) * k];
             let dst = &mut rows.data[r * stride..r * stride + k];
@@ -139,6 +140,7 @@ impl Rows {
             }
             let src = match &p.unsmooth {
                 Some(u) => {
+                    even.resize(k, 0.0);
                     even.iter_mut()
                         .zip(src)
                         .zip(u)

@@ -77,6 +77,24 @@ fn config() -> TileConfig {
     c
 }
 
+/// Stores the two sum tiles (tmm0, tmm1: 16 rows x 16 four-byte sums each) side by side as
+/// 16 rows of `NR` sums at `sums`.
+///
+/// # Safety
+/// The tiles are configured as [`config`] says, and `sums` points at `TILE_ROWS * NR` writable
+/// four-byte values.
+#[inline(always)]
+unsafe fn store_sums(sums: *mut u8) {
+    asm!(
+        "tilestored [{c} + {s}*1], tmm0",
+        "tilestored [{c2} + {s}*1], tmm1",
+        c = in(reg) sums,
+        c2 = in(reg) sums.add(64),
+        s = in(reg) NR * 4,
+        options(nostack)
+    );
+}
+
 /// `out[rows, panels' columns] = epilogue(dequantised x W^T + b)` with AMX.
 ///
 /// # Safety
@@ -123,14 +141,7 @@ pub(super) unsafe fn block_amx(
                     options(nostack)
                 );
             }
-            asm!(
-                "tilestored [{c} + {s}*1], tmm0",
-                "tilestored [{c2} + {s}*1], tmm1",
-                c = in(reg) sums.as_mut_ptr(),
-                c2 = in(reg) sums.as_mut_ptr().add(16),
-                s = in(reg) NR * 4,
-                options(nostack)
-            );
+            store_sums(sums.as_mut_ptr() as *mut u8);
             let h = TILE_ROWS.min(m - r0);
             rescale(w, p, q, &sums, r0, h, c0, cols, out, n);
             for r in r0..r0 + h {
@@ -277,14 +288,7 @@ pub(super) unsafe fn block_amx_bf16(
                     options(nostack)
                 );
             }
-            asm!(
-                "tilestored [{c} + {s}*1], tmm0",
-                "tilestored [{c2} + {s}*1], tmm1",
-                c = in(reg) sums.as_mut_ptr(),
-                c2 = in(reg) sums.as_mut_ptr().add(16),
-                s = in(reg) NR * 4,
-                options(nostack)
-            );
+            store_sums(sums.as_mut_ptr() as *mut u8);
             let h = TILE_ROWS.min(m - r0);
             for r in 0..h {
                 let off = (r0 + r) * n + c0;
